@@ -1,0 +1,171 @@
+//! GEMM: C ← α·op(A)·op(B) + β·C (row-major, f32), on matrixmultiply's sgemm.
+//!
+//! `op(X)` is `X` or `Xᵀ`. With op(A) of shape m×k and op(B) of shape k×n, C is m×n.
+//! A is stored as m×k when `trans_a` is false and as k×m when it is true (likewise B).
+//! Backward of C = A·B with upstream dC: dA = dC·Bᵀ, dB = Aᵀ·dC — the same kernel with
+//! transposes, so no separate backward routine exists.
+
+use crate::error::{shape_err, Result};
+use crate::Tensor;
+
+fn check(
+    op: &'static str,
+    trans_a: bool,
+    trans_b: bool,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &[f32],
+) -> Result<()> {
+    let _ = (trans_a, trans_b);
+    if a.len() != m * k || b.len() != k * n || c.len() != m * n {
+        return Err(shape_err(
+            op,
+            format!(
+                "m={m} n={n} k={k} need A {}, B {}, C {} values; got {}, {}, {}",
+                m * k,
+                k * n,
+                m * n,
+                a.len(),
+                b.len(),
+                c.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// C ← α·op(A)·op(B) + β·C. When β = 0, C is overwritten (NaNs in it do not propagate).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm(
+    trans_a: bool,
+    trans_b: bool,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &[f32],
+    b: &[f32],
+    beta: f32,
+    c: &mut [f32],
+) -> Result<()> {
+    check("gemm", trans_a, trans_b, m, n, k, a, b, c)?;
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    // Row/column strides of A and B as stored; a transpose is just swapped strides.
+    let (rsa, csa) = if trans_a { (1, m) } else { (k, 1) };
+    let (rsb, csb) = if trans_b { (1, k) } else { (n, 1) };
+    // SAFETY: `check` proved a.len() == m*k, b.len() == k*n and c.len() == m*n. With the
+    // strides above every index i*rs + p*cs (i < rows, p < cols) of A, B and C lies inside its
+    // slice. C is a unique &mut borrow, so it does not alias A or B. matrixmultiply does not
+    // read C when beta == 0.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            alpha,
+            a.as_ptr(),
+            rsa as isize,
+            csa as isize,
+            b.as_ptr(),
+            rsb as isize,
+            csb as isize,
+            beta,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+    Ok(())
+}
+
+/// `op(a)·op(b)` for 2-D tensors, a new m×n tensor.
+pub fn matmul(a: &Tensor, b: &Tensor, trans_a: bool, trans_b: bool) -> Result<Tensor> {
+    if a.rank() != 2 || b.rank() != 2 {
+        return Err(shape_err(
+            "matmul",
+            format!(
+                "needs 2-D operands, got {:?} and {:?}",
+                a.shape(),
+                b.shape()
+            ),
+        ));
+    }
+    let (m, ka) = if trans_a {
+        (a.shape()[1], a.shape()[0])
+    } else {
+        (a.shape()[0], a.shape()[1])
+    };
+    let (kb, n) = if trans_b {
+        (b.shape()[1], b.shape()[0])
+    } else {
+        (b.shape()[0], b.shape()[1])
+    };
+    if ka != kb {
+        return Err(shape_err(
+            "matmul",
+            format!(
+                "inner sizes differ: op(A) is {m}x{ka}, op(B) is {kb}x{n} (A {:?}, B {:?})",
+                a.shape(),
+                b.shape()
+            ),
+        ));
+    }
+    let mut c = Tensor::zeros(&[m, n])?;
+    gemm(
+        trans_a,
+        trans_b,
+        m,
+        n,
+        ka,
+        1.0,
+        a.data(),
+        b.data(),
+        0.0,
+        c.data_mut(),
+    )?;
+    Ok(c)
+}
+
+/// The specification: three nested loops, accumulated in f64.
+pub mod reference {
+    use crate::error::Result;
+
+    /// C ← α·op(A)·op(B) + β·C, naively.
+    #[allow(clippy::too_many_arguments)]
+    pub fn gemm(
+        trans_a: bool,
+        trans_b: bool,
+        m: usize,
+        n: usize,
+        k: usize,
+        alpha: f32,
+        a: &[f32],
+        b: &[f32],
+        beta: f32,
+        c: &mut [f32],
+    ) -> Result<()> {
+        super::check("reference::gemm", trans_a, trans_b, m, n, k, a, b, c)?;
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = 0.0f64;
+                for p in 0..k {
+                    let av = if trans_a { a[p * m + i] } else { a[i * k + p] };
+                    let bv = if trans_b { b[j * k + p] } else { b[p * n + j] };
+                    acc += av as f64 * bv as f64;
+                }
+                let prev = if beta == 0.0 {
+                    0.0
+                } else {
+                    beta * c[i * n + j]
+                };
+                c[i * n + j] = alpha * acc as f32 + prev;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,214 @@
+//! 2-D pooling over k×k windows with stride s (LeNet-5 uses k = s = 2), no padding.
+//!
+//! Output size OH = (H − k)/s + 1, OW = (W − k)/s + 1; windows that would run past the edge
+//! are dropped (floor), as in PyTorch and Keras "valid".
+//!
+//! Max-pool:  y[n,c,i,j] = max_{u,v<k} x[n,c,i·s+u,j·s+v];
+//!            backward routes dy to the argmax: dx[argmax] += dy (ties: the first in
+//!            row-major order), which forward caches as a flat input index.
+//! Avg-pool:  y[n,c,i,j] = (1/k²) Σ_{u,v<k} x[n,c,i·s+u,j·s+v];
+//!            backward: dx[n,c,i·s+u,j·s+v] += dy[n,c,i,j] / k².
+
+use crate::error::{shape_err, Result};
+use crate::Tensor;
+
+/// The sizes of one pooling: input N×C×H×W, window k×k, stride s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool2dGeom {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub k: usize,
+    pub stride: usize,
+}
+
+impl Pool2dGeom {
+    /// Checks a 4-D input shape against the window and stride.
+    pub fn new(x: &[usize], k: usize, stride: usize) -> Result<Self> {
+        if x.len() != 4 {
+            return Err(shape_err(
+                "pool2d",
+                format!("input {x:?} must be 4-D (N,C,H,W)"),
+            ));
+        }
+        if k == 0 || stride == 0 {
+            return Err(shape_err("pool2d", "window and stride must be at least 1"));
+        }
+        if x[2] < k || x[3] < k {
+            return Err(shape_err(
+                "pool2d",
+                format!("window {k}x{k} does not fit input {}x{}", x[2], x[3]),
+            ));
+        }
+        Ok(Self {
+            n: x[0],
+            c: x[1],
+            h: x[2],
+            w: x[3],
+            k,
+            stride,
+        })
+    }
+
+    /// Output height (H − k)/s + 1.
+    pub fn out_h(&self) -> usize {
+        (self.h - self.k) / self.stride + 1
+    }
+
+    /// Output width (W − k)/s + 1.
+    pub fn out_w(&self) -> usize {
+        (self.w - self.k) / self.stride + 1
+    }
+
+    /// Output shape N×C×OH×OW.
+    pub fn out_shape(&self) -> [usize; 4] {
+        [self.n, self.c, self.out_h(), self.out_w()]
+    }
+
+    fn check_dy(&self, dy: &Tensor) -> Result<()> {
+        if dy.shape() != self.out_shape() {
+            return Err(shape_err(
+                "pool2d_backward",
+                format!("dy is {:?}, expected {:?}", dy.shape(), self.out_shape()),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Max-pool forward: the pooled tensor and, per output, the flat index into x of its argmax.
+pub fn max_pool2d_forward(x: &Tensor, k: usize, stride: usize) -> Result<(Tensor, Vec<u32>)> {
+    reference::max_pool2d_forward(x, k, stride)
+}
+
+/// Max-pool backward: dx (shaped like x) with each dy added at its cached argmax.
+pub fn max_pool2d_backward(dy: &Tensor, argmax: &[u32], x_shape: &[usize]) -> Result<Tensor> {
+    reference::max_pool2d_backward(dy, argmax, x_shape)
+}
+
+/// Average-pool forward.
+pub fn avg_pool2d_forward(x: &Tensor, k: usize, stride: usize) -> Result<Tensor> {
+    reference::avg_pool2d_forward(x, k, stride)
+}
+
+/// Average-pool backward: dx (shaped `x_shape`) with dy/k² spread over each window.
+pub fn avg_pool2d_backward(
+    dy: &Tensor,
+    x_shape: &[usize],
+    k: usize,
+    stride: usize,
+) -> Result<Tensor> {
+    reference::avg_pool2d_backward(dy, x_shape, k, stride)
+}
+
+/// The specification: the module doc's formulas as plain loops.
+pub mod reference {
+    use super::Pool2dGeom;
+    use crate::error::{shape_err, Result};
+    use crate::Tensor;
+
+    /// Naive max-pool forward.
+    pub fn max_pool2d_forward(x: &Tensor, k: usize, stride: usize) -> Result<(Tensor, Vec<u32>)> {
+        let g = Pool2dGeom::new(x.shape(), k, stride)?;
+        let (oh, ow) = (g.out_h(), g.out_w());
+        let mut y = Tensor::zeros(&g.out_shape())?;
+        let mut arg = vec![0u32; y.len()];
+        let xd = x.data();
+        for nc in 0..g.n * g.c {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let mut best = f32::NEG_INFINITY;
+                    let mut at = usize::MAX;
+                    for u in 0..k {
+                        for v in 0..k {
+                            let o = (nc * g.h + i * stride + u) * g.w + j * stride + v;
+                            let val = xd[o];
+                            // First element, a strictly larger one, or a NaN (which then
+                            // propagates, as in PyTorch). Ties keep the first.
+                            if at == usize::MAX || val > best || (val.is_nan() && !best.is_nan()) {
+                                best = val;
+                                at = o;
+                            }
+                        }
+                    }
+                    let out = (nc * oh + i) * ow + j;
+                    y.data_mut()[out] = best;
+                    arg[out] = at as u32;
+                }
+            }
+        }
+        Ok((y, arg))
+    }
+
+    /// Naive max-pool backward.
+    pub fn max_pool2d_backward(dy: &Tensor, argmax: &[u32], x_shape: &[usize]) -> Result<Tensor> {
+        if argmax.len() != dy.len() {
+            return Err(shape_err(
+                "max_pool2d_backward",
+                format!("{} argmax indices for {} gradients", argmax.len(), dy.len()),
+            ));
+        }
+        let mut dx = Tensor::zeros(x_shape)?;
+        for (&a, &d) in argmax.iter().zip(dy.data()) {
+            let slot = dx.data_mut().get_mut(a as usize).ok_or_else(|| {
+                shape_err(
+                    "max_pool2d_backward",
+                    format!("argmax index {a} outside input {x_shape:?}"),
+                )
+            })?;
+            *slot += d;
+        }
+        Ok(dx)
+    }
+
+    /// Naive average-pool forward.
+    pub fn avg_pool2d_forward(x: &Tensor, k: usize, stride: usize) -> Result<Tensor> {
+        let g = Pool2dGeom::new(x.shape(), k, stride)?;
+        let (oh, ow) = (g.out_h(), g.out_w());
+        let mut y = Tensor::zeros(&g.out_shape())?;
+        let xd = x.data();
+        let inv = 1.0 / (k * k) as f64;
+        for nc in 0..g.n * g.c {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let mut acc = 0.0f64;
+                    for u in 0..k {
+                        for v in 0..k {
+                            acc += xd[(nc * g.h + i * stride + u) * g.w + j * stride + v] as f64;
+                        }
+                    }
+                    y.data_mut()[(nc * oh + i) * ow + j] = (acc * inv) as f32;
+                }
+            }
+        }
+        Ok(y)
+    }
+
+    /// Naive average-pool backward.
+    pub fn avg_pool2d_backward(
+        dy: &Tensor,
+        x_shape: &[usize],
+        k: usize,
+        stride: usize,
+    ) -> Result<Tensor> {
+        let g = Pool2dGeom::new(x_shape, k, stride)?;
+        g.check_dy(dy)?;
+        let (oh, ow) = (g.out_h(), g.out_w());
+        let mut dx = Tensor::zeros(x_shape)?;
+        let inv = 1.0 / (k * k) as f32;
+        for nc in 0..g.n * g.c {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let d = dy.data()[(nc * oh + i) * ow + j] * inv;
+                    for u in 0..k {
+                        for v in 0..k {
+                            dx.data_mut()[(nc * g.h + i * stride + u) * g.w + j * stride + v] += d;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(dx)
+    }
+}

@@ -1,0 +1,211 @@
+//! [`Tensor`]: an owned, contiguous, row-major f32 array of up to four axes (N, C, H, W).
+
+use crate::error::{Result, TensorError};
+
+/// An owned, contiguous f32 tensor with at most four axes, row-major (the last axis is
+/// contiguous), so a 4-D tensor is laid out N, C, H, W. No strides: a reshape is free and
+/// every kernel reads plain slices.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tensor {
+    shape: Vec<usize>,
+    data: Vec<f32>,
+}
+
+fn check_rank(shape: &[usize]) -> Result<()> {
+    if shape.len() > 4 {
+        return Err(TensorError::TooManyAxes(shape.to_vec()));
+    }
+    Ok(())
+}
+
+impl Tensor {
+    /// A tensor of zeros. Errors only if `shape` has more than four axes.
+    pub fn zeros(shape: &[usize]) -> Result<Self> {
+        Self::full(shape, 0.0)
+    }
+
+    /// A tensor whose every element is `value`.
+    pub fn full(shape: &[usize], value: f32) -> Result<Self> {
+        check_rank(shape)?;
+        let len = shape.iter().product();
+        Ok(Self {
+            shape: shape.to_vec(),
+            data: vec![value; len],
+        })
+    }
+
+    /// Wraps `data` as a tensor of `shape`; the length must equal the product of the shape.
+    pub fn from_vec(shape: &[usize], data: Vec<f32>) -> Result<Self> {
+        check_rank(shape)?;
+        let expected: usize = shape.iter().product();
+        if expected != data.len() {
+            return Err(TensorError::LengthMismatch {
+                shape: shape.to_vec(),
+                expected,
+                got: data.len(),
+            });
+        }
+        Ok(Self {
+            shape: shape.to_vec(),
+            data,
+        })
+    }
+
+    /// A 0-axis tensor holding one value.
+    pub fn scalar(value: f32) -> Self {
+        Self {
+            shape: Vec::new(),
+            data: vec![value],
+        }
+    }
+
+    /// The shape, outermost axis first.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Number of axes.
+    pub fn rank(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// True when the tensor holds no element (some axis is 0).
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The elements in row-major order.
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// The elements in row-major order, mutable.
+    pub fn data_mut(&mut self) -> &mut [f32] {
+        &mut self.data
+    }
+
+    /// Gives up the tensor, returning its buffer.
+    pub fn into_vec(self) -> Vec<f32> {
+        self.data
+    }
+
+    /// The same values under another shape with the same number of elements.
+    pub fn reshape(mut self, shape: &[usize]) -> Result<Self> {
+        check_rank(shape)?;
+        let to_len: usize = shape.iter().product();
+        if to_len != self.data.len() {
+            return Err(TensorError::BadReshape {
+                from: self.shape.clone(),
+                to: shape.to_vec(),
+                from_len: self.data.len(),
+                to_len,
+            });
+        }
+        self.shape = shape.to_vec();
+        Ok(self)
+    }
+
+    /// Row-major offset of a multi-index, or `None` when it is out of range or of the wrong rank.
+    pub fn offset(&self, index: &[usize]) -> Option<usize> {
+        if index.len() != self.shape.len() {
+            return None;
+        }
+        let mut off = 0;
+        for (&i, &d) in index.iter().zip(&self.shape) {
+            if i >= d {
+                return None;
+            }
+            off = off * d + i;
+        }
+        Some(off)
+    }
+
+    /// The element at a multi-index, or `None` when it is out of range.
+    pub fn get(&self, index: &[usize]) -> Option<f32> {
+        self.offset(index).map(|o| self.data[o])
+    }
+
+    /// Sets the element at a multi-index; errors when it is out of range.
+    pub fn set(&mut self, index: &[usize], value: f32) -> Result<()> {
+        match self.offset(index) {
+            Some(o) => {
+                self.data[o] = value;
+                Ok(())
+            }
+            None => Err(crate::error::shape_err(
+                "set",
+                format!("index {index:?} is outside shape {:?}", self.shape),
+            )),
+        }
+    }
+
+    /// The shape padded on the left with 1s to exactly four axes (N, C, H, W).
+    pub fn nchw(&self) -> [usize; 4] {
+        let mut s = [1usize; 4];
+        let r = self.shape.len();
+        s[4 - r..].copy_from_slice(&self.shape);
+        s
+    }
+
+    /// Largest absolute element-wise difference to `other` (infinite if the shapes differ).
+    pub fn max_abs_diff(&self, other: &Tensor) -> f32 {
+        if self.shape != other.shape {
+            return f32::INFINITY;
+        }
+        self.data
+            .iter()
+            .zip(&other.data)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_vec_checks_length() {
+        assert!(Tensor::from_vec(&[2, 3], vec![0.0; 6]).is_ok());
+        let e = Tensor::from_vec(&[2, 3], vec![0.0; 5]).unwrap_err();
+        assert_eq!(
+            e,
+            TensorError::LengthMismatch {
+                shape: vec![2, 3],
+                expected: 6,
+                got: 5
+            }
+        );
+    }
+
+    #[test]
+    fn rank_is_at_most_four() {
+        assert!(matches!(
+            Tensor::zeros(&[1, 1, 1, 1, 1]),
+            Err(TensorError::TooManyAxes(_))
+        ));
+    }
+
+    #[test]
+    fn reshape_is_checked() {
+        let t = Tensor::zeros(&[2, 6]).unwrap();
+        let t = t.reshape(&[3, 4]).unwrap();
+        assert_eq!(t.shape(), &[3, 4]);
+        assert!(t.reshape(&[5]).is_err());
+    }
+
+    #[test]
+    fn indexing_is_row_major() {
+        let t = Tensor::from_vec(&[2, 3], (0..6).map(|v| v as f32).collect()).unwrap();
+        assert_eq!(t.get(&[1, 2]), Some(5.0));
+        assert_eq!(t.get(&[0, 1]), Some(1.0));
+        assert_eq!(t.get(&[2, 0]), None);
+        assert_eq!(t.get(&[0]), None);
+        assert_eq!(t.nchw(), [1, 1, 2, 3]);
+    }
+}
