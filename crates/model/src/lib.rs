@@ -1,1 +1,32 @@
-//! placeholder
+//! # siamese-model
+//!
+//! SN-LeNet-5 end to end, on top of the tensor, autodiff, nn, optim and data crates:
+//!
+//! - [`config`]: the architecture ([`ModelConfig`]) and the loss choices ([`LossKind`]);
+//! - [`lenet`]: the subnet, LeNet-5;
+//! - [`siamese`]: [`SnLenet5`], the two weight-shared subnets (one batched pass over the 2N
+//!   images of N pairs), the comparison module and the output module, and the loss;
+//! - [`train`]: the training loop (validation, metrics.jsonl, checkpoints, curves, clean stop
+//!   and exact resume);
+//! - [`eval`] and [`metrics`]: pair accuracy, threshold, confusion counts, ROC AUC, EER, and
+//!   the time to score 10,000 pairs;
+//! - [`checkpoint`]: safetensors files in PyTorch's layouts;
+//! - [`baseline`]: the plain LeNet-5 classifier of the paper's Tables 3 and 4;
+//! - [`plot`] and [`io`]: curves.png and atomic file writes.
+
+pub mod baseline;
+pub mod checkpoint;
+pub mod config;
+pub mod error;
+pub mod eval;
+pub mod io;
+pub mod lenet;
+pub mod metrics;
+pub mod plot;
+pub mod siamese;
+pub mod train;
+
+pub use config::{LossKind, ModelConfig};
+pub use error::{ModelError, Result};
+pub use siamese::SnLenet5;
+pub use train::{train, TrainConfig, TrainOptions};
