@@ -13,7 +13,7 @@ use std::fmt;
 
 use siamese_tensor::Tensor;
 
-use crate::error::{shape_err, Result};
+use crate::error::{shape_err, AutodiffError, Result};
 use crate::store::ParamStore;
 use crate::tape::{Tape, Var};
 
@@ -92,9 +92,10 @@ impl fmt::Display for GradCheckReport {
     }
 }
 
-fn eval<F>(store: &mut ParamStore, f: &mut F) -> Result<f64>
+fn eval<F, E>(store: &mut ParamStore, f: &mut F) -> std::result::Result<f64, E>
 where
-    F: FnMut(&mut Tape, &mut ParamStore) -> Result<Var>,
+    F: FnMut(&mut Tape, &mut ParamStore) -> std::result::Result<Var, E>,
+    E: From<AutodiffError>,
 {
     let mut tape = Tape::new();
     let loss = f(&mut tape, store)?;
@@ -105,13 +106,15 @@ where
 /// parameter of `store` (up to `cfg.max_per_param` elements each). `f` records the loss on a
 /// fresh tape from the store's parameters; it is called 1 + 2·(checked elements) times.
 /// The store's gradients are zeroed first and hold the analytic gradient afterwards.
-pub fn check_gradients<F>(
+/// `f` may return any error type an [`AutodiffError`] converts into (e.g. a layer crate's).
+pub fn check_gradients<F, E>(
     store: &mut ParamStore,
     mut f: F,
     cfg: &GradCheck,
-) -> Result<GradCheckReport>
+) -> std::result::Result<GradCheckReport, E>
 where
-    F: FnMut(&mut Tape, &mut ParamStore) -> Result<Var>,
+    F: FnMut(&mut Tape, &mut ParamStore) -> std::result::Result<Var, E>,
+    E: From<AutodiffError>,
 {
     store.zero_grads();
     let mut tape = Tape::new();
