@@ -1,0 +1,98 @@
+//! Losses: the paper's contrastive loss (and Hadsell's distance form of it), binary
+//! cross-entropy, and softmax cross-entropy for the plain LeNet-5 classifier.
+//!
+//! Labels: y = 1 for a pair of the same class, y = 0 for a pair of different classes, in every
+//! function here. docs/equations.md explains how the paper's wording maps onto this.
+
+use siamese_autodiff::{Tape, Var};
+use siamese_tensor::Tensor;
+
+use crate::error::{invalid, Result};
+
+/// What the value fed to [`contrastive_loss`] means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContrastiveReads {
+    /// A similarity s ∈ [0, 1] (the sigmoid output module of the paper): same-class pairs are
+    /// pushed to s ≥ margin, different-class pairs to s = 0:
+    /// L = (1/N) Σ [ y·max(margin − s, 0)² + (1 − y)·s² ].
+    Similarity,
+    /// A raw distance D ≥ 0 (Hadsell, Chopra & LeCun 2006): same-class pairs are pulled to
+    /// D = 0, different-class pairs pushed beyond the margin:
+    /// L = (1/N) Σ [ y·D² + (1 − y)·max(margin − D, 0)² ].
+    Distance,
+}
+
+/// Reads a value that must hold one number per pair: shape [N] or [N, 1].
+fn per_pair(tape: &mut Tape, v: Var, n: usize, what: &'static str) -> Result<Var> {
+    let shape = tape.value(v)?.shape().to_vec();
+    match shape[..] {
+        [m] if m == n => Ok(v),
+        [m, 1] if m == n => Ok(tape.reshape(v, &[n])?),
+        _ => Err(invalid(
+            what,
+            format!("value of shape {shape:?} for {n} labels (need [N] or [N, 1])"),
+        )),
+    }
+}
+
+fn check_labels(y: &Tensor, what: &'static str) -> Result<usize> {
+    if y.rank() != 1 || y.is_empty() {
+        return Err(invalid(
+            what,
+            format!("labels must be a non-empty vector, got {:?}", y.shape()),
+        ));
+    }
+    if let Some(bad) = y.data().iter().find(|v| !(0.0..=1.0).contains(*v)) {
+        return Err(invalid(what, format!("label {bad} is outside [0, 1]")));
+    }
+    Ok(y.len())
+}
+
+/// The contrastive loss, margin `margin` (the paper uses 1), averaged over the N pairs; `reads`
+/// states whether `value` is a similarity or a distance (see [`ContrastiveReads`]).
+///
+/// With h = max(margin − v, 0): Similarity L = mean(y·h² + (1−y)·v²), Distance
+/// L = mean(y·v² + (1−y)·h²). Backward per pair (times 1/N):
+/// ∂/∂v [y·h²] = −2y·h, ∂/∂v [(1−y)·v²] = 2(1−y)·v (and symmetrically for Distance).
+/// `value` is [N] or [N, 1]; `y` holds N labels in [0, 1], 1 = same class.
+pub fn contrastive_loss(
+    tape: &mut Tape,
+    value: Var,
+    y: &Tensor,
+    margin: f32,
+    reads: ContrastiveReads,
+) -> Result<Var> {
+    let n = check_labels(y, "contrastive_loss")?;
+    let v = per_pair(tape, value, n, "contrastive_loss")?;
+    let same = tape.input(y.clone());
+    let different = tape.input(Tensor::from_vec(
+        &[n],
+        y.data().iter().map(|t| 1.0 - t).collect(),
+    )?);
+    let neg = tape.scale(v, -1.0)?;
+    let gap = tape.add_scalar(neg, margin)?;
+    let hinge = tape.relu(gap)?; // max(margin − v, 0)
+    let hinge2 = tape.square(hinge)?;
+    let v2 = tape.square(v)?;
+    let (a, b) = match reads {
+        ContrastiveReads::Similarity => (tape.mul(same, hinge2)?, tape.mul(different, v2)?),
+        ContrastiveReads::Distance => (tape.mul(same, v2)?, tape.mul(different, hinge2)?),
+    };
+    let per = tape.add(a, b)?;
+    Ok(tape.mean(per)?)
+}
+
+/// Binary cross-entropy of probabilities p ([N] or [N, 1]) against labels y ∈ [0, 1]:
+/// L = −(1/N) Σ [y·ln p̃ + (1−y)·ln(1−p̃)], p̃ = clip(p, ε, 1−ε) (Keras clips with ε = 1e-7);
+/// backward dp = −(1/N)(y/p̃ − (1−y)/(1−p̃)), 0 where clipped.
+pub fn binary_cross_entropy(tape: &mut Tape, p: Var, y: &Tensor, eps: f32) -> Result<Var> {
+    let n = check_labels(y, "binary_cross_entropy")?;
+    let p = per_pair(tape, p, n, "binary_cross_entropy")?;
+    Ok(tape.binary_cross_entropy(p, y, eps)?)
+}
+
+/// Softmax cross-entropy of logits N×K against class indices (log-sum-exp stabilised):
+/// L = (1/N) Σ_n [log Σ_k e^{z_nk} − z_{n,label_n}]; backward dz = (softmax(z) − onehot)/N.
+pub fn softmax_cross_entropy(tape: &mut Tape, logits: Var, labels: &[usize]) -> Result<Var> {
+    Ok(tape.softmax_cross_entropy(logits, labels)?)
+}
