@@ -1,1 +1,39 @@
-//! placeholder
+//! # siamese-data
+//!
+//! Everything between files on disk and a batch of image pairs. The pieces, in data-flow order:
+//!
+//! - [`registry`]: the three datasets ([`DatasetKind`]): geometry, class names, record counts,
+//!   files, published checksums, mirrors, licence lines;
+//! - [`fetch`]: `siamese fetch`: resumable, checksum-verified downloads (temp file then rename),
+//!   CIFAR-10 tarball unpacking, `SIAMESE_MIRROR` override for loopback tests;
+//! - [`idx`] and [`cifar`]: readers for IDX (MNIST, Fashion-MNIST; gzip detected by content) and the
+//!   CIFAR-10 binary version, with a typed [`DataError`] naming the file for every kind of bad input;
+//! - [`dataset`]: [`ImageSet`] (pixels kept as u8) and [`load`], which applies the lookup order
+//!   `--data-dir`, `SIAMESE_DATA_DIR`, `./datasets`;
+//! - [`split`]: the paper's stratified, seeded 48k/12k (40k/10k) train/validation split and `--limit`;
+//! - [`pairs`]: one positive and one negative pair per anchor, balanced, seeded; fixed test pairs;
+//! - [`batch`]: [`PairBatches`], shuffled per epoch, normalised to [0,1] NCHW tensors by a prefetch
+//!   thread, and [`fill_images`] for allocation-free loops;
+//! - [`viz`]: the pair grid of the paper's Figure 2 (POS/NEG, hand-coded bitmap font).
+//!
+//! Every random choice uses `ChaCha8Rng::seed_from_u64`, so results do not depend on the machine or
+//! on the number of threads.
+
+pub mod batch;
+pub mod cifar;
+pub mod dataset;
+pub mod error;
+pub mod fetch;
+pub mod idx;
+pub mod pairs;
+pub mod registry;
+pub mod split;
+pub mod viz;
+
+pub use batch::{fill_images, images_tensor, BatchOptions, PairBatch, PairBatches};
+pub use dataset::{load, load_dir, locate, ImageSet, DATA_DIR_ENV};
+pub use error::{DataError, Result};
+pub use fetch::{fetch, FetchOptions, MIRROR_ENV};
+pub use pairs::{make_pairs, test_pairs, Pair, PairMode};
+pub use registry::DatasetKind;
+pub use split::{paper_split, stratified, ValSize};

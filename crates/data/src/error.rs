@@ -1,0 +1,181 @@
+//! The one error type of the crate: every variant names the file (or URL) and what is wrong with it.
+
+use std::path::PathBuf;
+
+/// Result alias used across `siamese-data`.
+pub type Result<T> = std::result::Result<T, DataError>;
+
+/// Everything that can go wrong between files on disk (or a mirror) and a batch of pairs.
+///
+/// Readers never panic on bad input: each malformed file maps to one of these variants, carrying the
+/// file name and the facts needed to act on it (expected vs found).
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// An operating-system error while reading or writing `path`.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file exists but holds no bytes.
+    #[error("{path}: the file is empty (0 bytes); delete it and run `siamese fetch` again")]
+    Empty {
+        /// The file concerned.
+        path: PathBuf,
+    },
+    /// The file is named `*.gz` but does not start with the gzip magic bytes 1f 8b.
+    #[error("{path}: named .gz but is not gzip data (first bytes {found:02x?}, expected 1f 8b)")]
+    NotGzip {
+        /// The file concerned.
+        path: PathBuf,
+        /// The first (up to two) bytes found.
+        found: Vec<u8>,
+    },
+    /// The gzip stream is corrupt or cut short.
+    #[error("{path}: corrupt gzip stream: {message}")]
+    BadGzip {
+        /// The file concerned.
+        path: PathBuf,
+        /// What the decoder said.
+        message: String,
+    },
+    /// The IDX magic number is not the one expected (2051 for images, 2049 for labels).
+    #[error("{path}: wrong IDX magic number {found} (expected {expected}: 2051 = images, 2049 = labels)")]
+    BadMagic {
+        /// The file concerned.
+        path: PathBuf,
+        /// The magic the reader expected.
+        expected: u32,
+        /// The magic found in the file.
+        found: u32,
+    },
+    /// The header or payload is shorter than the header announces.
+    #[error("{path}: truncated {part}: expected {expected} bytes, found {found}")]
+    Truncated {
+        /// The file concerned.
+        path: PathBuf,
+        /// "header" or "payload" (or "record" for CIFAR-10).
+        part: &'static str,
+        /// Bytes expected.
+        expected: u64,
+        /// Bytes present.
+        found: u64,
+    },
+    /// The payload is longer than the header announces.
+    #[error("{path}: {extra} unexpected trailing bytes after the {expected}-byte payload")]
+    TrailingBytes {
+        /// The file concerned.
+        path: PathBuf,
+        /// Bytes expected.
+        expected: u64,
+        /// Bytes beyond them.
+        extra: u64,
+    },
+    /// Image dimensions differ from the dataset's geometry.
+    #[error("{path}: images are {found_h}x{found_w}, expected {expected_h}x{expected_w}")]
+    BadDimensions {
+        /// The file concerned.
+        path: PathBuf,
+        /// Expected height.
+        expected_h: usize,
+        /// Expected width.
+        expected_w: usize,
+        /// Found height.
+        found_h: usize,
+        /// Found width.
+        found_w: usize,
+    },
+    /// The images file and the labels file disagree on the number of records.
+    #[error("{images} holds {n_images} images but {labels} holds {n_labels} labels")]
+    CountMismatch {
+        /// The images file.
+        images: PathBuf,
+        /// The labels file.
+        labels: PathBuf,
+        /// Number of images.
+        n_images: usize,
+        /// Number of labels.
+        n_labels: usize,
+    },
+    /// A label is not a valid class index.
+    #[error("{path}: record {index} has label {label}, outside 0..{classes}")]
+    LabelOutOfRange {
+        /// The file concerned.
+        path: PathBuf,
+        /// Record index (0-based).
+        index: usize,
+        /// The label found.
+        label: u8,
+        /// Number of classes.
+        classes: usize,
+    },
+    /// `batches.meta.txt` does not list the expected number of classes.
+    #[error("{path}: lists {found} class names, expected {expected}")]
+    BadClassNames {
+        /// The file concerned.
+        path: PathBuf,
+        /// Expected number of names.
+        expected: usize,
+        /// Names found.
+        found: usize,
+    },
+    /// Dataset files are missing in every place the lookup tried.
+    #[error(
+        "{dataset}: missing {missing:?}; looked in {looked_in:?} (order: --data-dir, SIAMESE_DATA_DIR, ./datasets). \
+         Get them with `{fetch_command}`"
+    )]
+    Missing {
+        /// Dataset name.
+        dataset: &'static str,
+        /// Folders that were searched, in order.
+        looked_in: Vec<PathBuf>,
+        /// Files missing in the first folder.
+        missing: Vec<String>,
+        /// The exact command that downloads them.
+        fetch_command: String,
+    },
+    /// An unknown dataset name was given.
+    #[error("unknown dataset '{0}' (expected mnist, fashion-mnist or cifar-10)")]
+    UnknownDataset(String),
+    /// A caller passed an impossible argument (empty index list, batch size 0, too many validation images...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// A downloaded file does not match its published checksum; the temporary file was deleted.
+    #[error(
+        "{path}: {algorithm} mismatch (expected {expected}, got {found}); the temporary file was deleted, run the fetch again"
+    )]
+    ChecksumMismatch {
+        /// The file (temporary name) that failed.
+        path: PathBuf,
+        /// "SHA-256" or "MD5".
+        algorithm: &'static str,
+        /// Published digest.
+        expected: String,
+        /// Digest of the downloaded bytes.
+        found: String,
+    },
+    /// The download itself failed (connection refused, timeout, HTTP error).
+    #[error("download of {url} failed: {message}")]
+    Download {
+        /// The URL requested.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A tensor could not be built (never expected: shapes are checked first).
+    #[error(transparent)]
+    Tensor(#[from] siamese_tensor::TensorError),
+}
+
+impl DataError {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        DataError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

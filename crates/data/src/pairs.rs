@@ -1,0 +1,183 @@
+//! Image pairs: for each anchor image one positive pair (same class, `y = 1`) and one negative pair
+//! (different class, `y = 0`), so the pair list is exactly 50 % positive.
+//!
+//! The negative partner's class is drawn uniformly from the other classes present, so negatives are
+//! balanced over classes; partners are drawn uniformly within their class. Everything comes from
+//! `ChaCha8Rng::seed_from_u64(seed)`: the same seed gives the same pairs on every machine.
+//! Test pairs use the fixed [`TEST_PAIR_SEED`], so every run scores the same 20,000 test pairs.
+
+use rand::Rng;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::dataset::ImageSet;
+use crate::error::{DataError, Result};
+
+/// One image pair: indices into an [`ImageSet`] and the target (1 = same class, 0 = different).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Pair {
+    /// Anchor image index.
+    pub a: u32,
+    /// Partner image index.
+    pub b: u32,
+    /// 1 when both images have the same class, else 0.
+    pub y: u8,
+}
+
+/// Seed of the fixed test pairs.
+pub const TEST_PAIR_SEED: u64 = 0x7E57_0000_5EED_0001;
+
+/// Whether training pairs are drawn once or again every epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PairMode {
+    /// The same pairs every epoch (drawn with the run's seed).
+    #[default]
+    Fixed,
+    /// New pairs every epoch (drawn with [`epoch_seed`]`(seed, epoch)`).
+    PerEpoch,
+}
+
+/// Derives a per-epoch seed from a run seed (SplitMix64 finaliser of `seed + epoch * golden`).
+pub fn epoch_seed(seed: u64, epoch: u64) -> u64 {
+    let mut z = seed.wrapping_add(epoch.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Two pairs per anchor in `indices` (positive then negative), partners drawn from `indices` too.
+///
+/// An anchor alone in its class is paired with itself for its positive pair. Errors: an index
+/// outside `labels`, or fewer than two classes among `indices` (no negative pair possible).
+pub fn make_pairs(labels: &[u8], indices: &[u32], seed: u64) -> Result<Vec<Pair>> {
+    let classes = labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
+    let mut groups: Vec<Vec<u32>> = vec![Vec::new(); classes];
+    // Position of each anchor inside its class group, to exclude it when drawing its partner.
+    let mut pos_in_group = vec![0u32; labels.len()];
+    for &i in indices {
+        let l = *labels.get(i as usize).ok_or_else(|| {
+            DataError::InvalidArgument(format!("pair index {i} outside 0..{}", labels.len()))
+        })? as usize;
+        pos_in_group[i as usize] = groups[l].len() as u32;
+        groups[l].push(i);
+    }
+    let present: Vec<usize> = (0..classes).filter(|&c| !groups[c].is_empty()).collect();
+    if present.len() < 2 {
+        return Err(DataError::InvalidArgument(format!(
+            "negative pairs need at least two classes, found {} among {} images",
+            present.len(),
+            indices.len()
+        )));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut out = Vec::with_capacity(indices.len() * 2);
+    for &a in indices {
+        let c = labels[a as usize] as usize;
+        let group = &groups[c];
+        // Positive: uniform over the other members of the class (skip the anchor's own slot).
+        let b = if group.len() > 1 {
+            let mut r = rng.gen_range(0..group.len() - 1);
+            if r >= pos_in_group[a as usize] as usize {
+                r += 1;
+            }
+            group[r]
+        } else {
+            a
+        };
+        out.push(Pair { a, b, y: 1 });
+        // Negative: uniform over the other present classes, then uniform within that class.
+        let own = present.iter().position(|&p| p == c).unwrap_or(0);
+        let mut r = rng.gen_range(0..present.len() - 1);
+        if r >= own {
+            r += 1;
+        }
+        let other = &groups[present[r]];
+        let b = other[rng.gen_range(0..other.len())];
+        out.push(Pair { a, b, y: 0 });
+    }
+    Ok(out)
+}
+
+/// Training pairs for one epoch: [`PairMode::Fixed`] uses `seed` every epoch, [`PairMode::PerEpoch`]
+/// uses [`epoch_seed`]`(seed, epoch)`.
+pub fn pairs_for_epoch(
+    mode: PairMode,
+    labels: &[u8],
+    indices: &[u32],
+    seed: u64,
+    epoch: u64,
+) -> Result<Vec<Pair>> {
+    let s = match mode {
+        PairMode::Fixed => seed,
+        PairMode::PerEpoch => epoch_seed(seed, epoch),
+    };
+    make_pairs(labels, indices, s)
+}
+
+/// The fixed test pairs: every test image is an anchor (20,000 pairs for a 10,000-image test set),
+/// drawn with [`TEST_PAIR_SEED`].
+pub fn test_pairs(test: &ImageSet) -> Result<Vec<Pair>> {
+    let all: Vec<u32> = (0..test.len() as u32).collect();
+    make_pairs(&test.labels, &all, TEST_PAIR_SEED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_are_balanced_correct_and_seeded() {
+        let labels: Vec<u8> = (0..300).map(|i| (i % 3) as u8).collect();
+        let idx: Vec<u32> = (0..300).collect();
+        let p = make_pairs(&labels, &idx, 11).unwrap();
+        assert_eq!(p.len(), 600);
+        let pos = p.iter().filter(|q| q.y == 1).count();
+        assert_eq!(pos, 300);
+        let mut neg_class = [0usize; 3];
+        for q in &p {
+            let same = labels[q.a as usize] == labels[q.b as usize];
+            assert_eq!(same, q.y == 1);
+            if q.y == 1 {
+                assert_ne!(q.a, q.b);
+            } else {
+                neg_class[labels[q.b as usize] as usize] += 1;
+            }
+        }
+        assert!(
+            neg_class.iter().all(|&n| (70..=130).contains(&n)),
+            "{neg_class:?}"
+        );
+        assert_eq!(make_pairs(&labels, &idx, 11).unwrap(), p);
+        assert_ne!(make_pairs(&labels, &idx, 12).unwrap(), p);
+    }
+
+    #[test]
+    fn partners_stay_inside_the_given_indices() {
+        let labels: Vec<u8> = (0..100).map(|i| (i % 2) as u8).collect();
+        let idx: Vec<u32> = (0..100).filter(|i| i % 5 == 0 || i % 5 == 1).collect();
+        for q in make_pairs(&labels, &idx, 3).unwrap() {
+            assert!(idx.contains(&q.a) && idx.contains(&q.b));
+        }
+    }
+
+    #[test]
+    fn one_class_is_an_error_and_singletons_self_pair() {
+        assert!(make_pairs(&[0, 0, 0], &[0, 1, 2], 0).is_err());
+        assert!(make_pairs(&[0, 1], &[0, 5], 0).is_err());
+        let p = make_pairs(&[0, 1], &[0, 1], 0).unwrap();
+        assert_eq!(p[0], Pair { a: 0, b: 0, y: 1 });
+        assert_eq!(p[1], Pair { a: 0, b: 1, y: 0 });
+    }
+
+    #[test]
+    fn per_epoch_mode_changes_pairs_fixed_does_not() {
+        let labels: Vec<u8> = (0..50).map(|i| (i % 5) as u8).collect();
+        let idx: Vec<u32> = (0..50).collect();
+        let f0 = pairs_for_epoch(PairMode::Fixed, &labels, &idx, 1, 0).unwrap();
+        let f1 = pairs_for_epoch(PairMode::Fixed, &labels, &idx, 1, 1).unwrap();
+        assert_eq!(f0, f1);
+        let e0 = pairs_for_epoch(PairMode::PerEpoch, &labels, &idx, 1, 0).unwrap();
+        let e1 = pairs_for_epoch(PairMode::PerEpoch, &labels, &idx, 1, 1).unwrap();
+        assert_ne!(e0, e1);
+    }
+}
