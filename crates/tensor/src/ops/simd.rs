@@ -23,8 +23,6 @@ pub(crate) trait Lanes: Copy {
     fn store(self, s: &mut [f32]);
     /// self · m + a (fused where the ISA has FMA).
     fn mul_add(self, m: Self, a: Self) -> Self;
-    /// self + o.
-    fn add(self, o: Self) -> Self;
     /// The lanes as an array.
     fn to_array(self) -> [f32; 8];
     /// Horizontal sum in a fixed order: ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), then the scalar
@@ -53,10 +51,6 @@ impl Lanes for wide::f32x8 {
     #[inline(always)]
     fn mul_add(self, m: Self, a: Self) -> Self {
         wide::f32x8::mul_add(self, m, a)
-    }
-    #[inline(always)]
-    fn add(self, o: Self) -> Self {
-        self + o
     }
     #[inline(always)]
     fn to_array(self) -> [f32; 8] {
@@ -95,11 +89,6 @@ impl Lanes for Avx2 {
     fn mul_add(self, m: Self, a: Self) -> Self {
         // SAFETY: FMA is available (see the type doc).
         Avx2(unsafe { std::arch::x86_64::_mm256_fmadd_ps(self.0, m.0, a.0) })
-    }
-    #[inline(always)]
-    fn add(self, o: Self) -> Self {
-        // SAFETY: AVX is available (see the type doc).
-        Avx2(unsafe { std::arch::x86_64::_mm256_add_ps(self.0, o.0) })
     }
     #[inline(always)]
     fn to_array(self) -> [f32; 8] {
