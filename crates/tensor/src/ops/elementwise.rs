@@ -15,9 +15,81 @@
 //! | sqrt | √x | dy / (2y) (from the output y) |
 //! | sum | Σ x | dx_i = dy |
 //! | mean | (1/n) Σ x | dx_i = dy / n |
+//!
+//! The maps run on `wide::f32x8` lanes (a partial tail is padded into one more vector, so
+//! every element goes through the same instructions); `tanh` stays on the scalar libm `tanhf`
+//! (accurate near 0, where e^{−2|x|}-based forms cancel). `sum`/`mean` accumulate in f64 over
+//! eight fixed lanes, combined in a fixed order: the result never depends on thread count.
+//! Element-wise kernels are memory-bound at LeNet sizes, so they are not parallelised.
 
 use crate::error::{shape_err, Result};
 use crate::Tensor;
+use wide::{f32x8, CmpGe, CmpGt};
+
+/// Applies `f` to 8 lanes at a time; the tail goes through `f` padded with zeros.
+#[inline(always)]
+fn lanes1(x: &[f32], f: impl Fn(f32x8) -> f32x8) -> Vec<f32> {
+    let mut out = vec![0.0f32; x.len()];
+    let mut xc = x.chunks_exact(8);
+    let mut oc = out.chunks_exact_mut(8);
+    for (xs, os) in (&mut xc).zip(&mut oc) {
+        let v: [f32; 8] = xs.try_into().expect("8 lanes");
+        os.copy_from_slice(&f(f32x8::from(v)).to_array());
+    }
+    let (xt, ot) = (xc.remainder(), oc.into_remainder());
+    if !xt.is_empty() {
+        let mut v = [0.0f32; 8];
+        v[..xt.len()].copy_from_slice(xt);
+        let r = f(f32x8::from(v)).to_array();
+        ot.copy_from_slice(&r[..ot.len()]);
+    }
+    out
+}
+
+/// Applies `f` to two same-length slices, 8 lanes at a time.
+#[inline(always)]
+fn lanes2(a: &[f32], b: &[f32], f: impl Fn(f32x8, f32x8) -> f32x8) -> Vec<f32> {
+    let mut out = vec![0.0f32; a.len()];
+    let mut ac = a.chunks_exact(8);
+    let mut bc = b.chunks_exact(8);
+    let mut oc = out.chunks_exact_mut(8);
+    for ((xa, xb), os) in (&mut ac).zip(&mut bc).zip(&mut oc) {
+        let va: [f32; 8] = xa.try_into().expect("8 lanes");
+        let vb: [f32; 8] = xb.try_into().expect("8 lanes");
+        os.copy_from_slice(&f(f32x8::from(va), f32x8::from(vb)).to_array());
+    }
+    let (at, bt, ot) = (ac.remainder(), bc.remainder(), oc.into_remainder());
+    if !at.is_empty() {
+        let (mut va, mut vb) = ([0.0f32; 8], [0.0f32; 8]);
+        va[..at.len()].copy_from_slice(at);
+        vb[..bt.len()].copy_from_slice(bt);
+        let r = f(f32x8::from(va), f32x8::from(vb)).to_array();
+        ot.copy_from_slice(&r[..ot.len()]);
+    }
+    out
+}
+
+fn zip_lanes(
+    op: &'static str,
+    a: &Tensor,
+    b: &Tensor,
+    f: impl Fn(f32x8, f32x8) -> f32x8,
+) -> Result<Tensor> {
+    same_shape(op, a, b)?;
+    Tensor::from_vec(a.shape(), lanes2(a.data(), b.data(), f))
+}
+
+fn map_lanes(a: &Tensor, f: impl Fn(f32x8) -> f32x8) -> Tensor {
+    Tensor::from_vec(a.shape(), lanes1(a.data(), f)).expect("same length as its source")
+}
+
+/// σ on 8 lanes: t = e^{−|x|} never overflows; σ = 1/(1+t) for x ≥ 0, t/(1+t) for x < 0.
+#[inline(always)]
+fn sigmoid8(x: f32x8) -> f32x8 {
+    let t = (-x.abs()).exp();
+    let r = f32x8::ONE / (f32x8::ONE + t);
+    x.cmp_ge(f32x8::ZERO).blend(r, t * r)
+}
 
 fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
     if a.shape() != b.shape() {
@@ -33,65 +105,47 @@ fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
     Ok(())
 }
 
-fn zip_map(
-    op: &'static str,
-    a: &Tensor,
-    b: &Tensor,
-    f: impl Fn(f32, f32) -> f32,
-) -> Result<Tensor> {
-    same_shape(op, a, b)?;
-    let data = a
-        .data()
-        .iter()
-        .zip(b.data())
-        .map(|(&x, &y)| f(x, y))
-        .collect();
-    Tensor::from_vec(a.shape(), data)
-}
-
-fn map(a: &Tensor, f: impl Fn(f32) -> f32) -> Tensor {
-    let data = a.data().iter().map(|&x| f(x)).collect();
-    Tensor::from_vec(a.shape(), data).expect("same length as its source")
-}
-
 /// a + b (same shapes).
 pub fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    zip_map("add", a, b, |x, y| x + y)
+    zip_lanes("add", a, b, |x, y| x + y)
 }
 
 /// a − b (same shapes).
 pub fn sub(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    zip_map("sub", a, b, |x, y| x - y)
+    zip_lanes("sub", a, b, |x, y| x - y)
 }
 
 /// a ⊙ b (same shapes).
 pub fn mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    zip_map("mul", a, b, |x, y| x * y)
+    zip_lanes("mul", a, b, |x, y| x * y)
 }
 
 /// s · a.
 pub fn scale(a: &Tensor, s: f32) -> Tensor {
-    map(a, |x| s * x)
+    map_lanes(a, |x| x * f32x8::splat(s))
 }
 
 /// max(x, 0).
 pub fn relu(x: &Tensor) -> Tensor {
-    map(x, |v| if v > 0.0 { v } else { 0.0 })
+    map_lanes(x, |v| v.cmp_gt(f32x8::ZERO).blend(v, f32x8::ZERO))
 }
 
 /// dy · [x > 0] (the subgradient at 0 is taken as 0).
 pub fn relu_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
-    zip_map("relu_backward", x, dy, |v, d| if v > 0.0 { d } else { 0.0 })
+    zip_lanes("relu_backward", x, dy, |v, d| {
+        v.cmp_gt(f32x8::ZERO).blend(d, f32x8::ZERO)
+    })
 }
 
-/// tanh x.
+/// tanh x (scalar libm, see the module doc).
 pub fn tanh(x: &Tensor) -> Tensor {
-    map(x, f32::tanh)
+    let data = x.data().iter().map(|v| v.tanh()).collect();
+    Tensor::from_vec(x.shape(), data).expect("same length as its source")
 }
 
 /// dy · (1 − y²), with y = tanh x cached by forward.
 pub fn tanh_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
-    zip_map("tanh_backward", y, dy, |t, d| d * (1.0 - t * t))
+    zip_lanes("tanh_backward", y, dy, |t, d| d * (f32x8::ONE - t * t))
 }
 
 /// σ(x) = 1/(1+e^{−x}), computed without overflow: for x < 0 as e^{x}/(1+e^{x}).
@@ -106,43 +160,165 @@ pub fn sigmoid_scalar(x: f32) -> f32 {
 
 /// σ(x) element-wise (numerically stable, see [`sigmoid_scalar`]).
 pub fn sigmoid(x: &Tensor) -> Tensor {
-    map(x, sigmoid_scalar)
+    map_lanes(x, sigmoid8)
 }
 
 /// dy · y(1 − y), with y = σ(x) cached by forward.
 pub fn sigmoid_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
-    zip_map("sigmoid_backward", y, dy, |s, d| d * s * (1.0 - s))
+    zip_lanes("sigmoid_backward", y, dy, |s, d| d * s * (f32x8::ONE - s))
 }
 
 /// x².
 pub fn square(x: &Tensor) -> Tensor {
-    map(x, |v| v * v)
+    map_lanes(x, |v| v * v)
 }
 
 /// dy · 2x.
 pub fn square_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
-    zip_map("square_backward", x, dy, |v, d| 2.0 * v * d)
+    zip_lanes("square_backward", x, dy, |v, d| f32x8::splat(2.0) * v * d)
 }
 
 /// √x (NaN for x < 0, as f32::sqrt).
 pub fn sqrt(x: &Tensor) -> Tensor {
-    map(x, f32::sqrt)
+    map_lanes(x, |v| v.sqrt())
 }
 
 /// dy / (2y), with y = √x cached by forward; infinite at y = 0 (callers guard with an ε).
 pub fn sqrt_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
-    zip_map("sqrt_backward", y, dy, |s, d| d / (2.0 * s))
+    zip_lanes("sqrt_backward", y, dy, |s, d| d / (f32x8::splat(2.0) * s))
 }
 
-/// Σ x, accumulated in f64 in index order (so the result never depends on thread count).
+/// Σ x in f64 over eight fixed lanes (lane l takes elements ≡ l mod 8, the tail goes to
+/// lanes 0..), lanes combined pairwise in a fixed order.
+fn sum_f64(x: &[f32]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let mut c = x.chunks_exact(8);
+    for ch in &mut c {
+        for (a, &v) in acc.iter_mut().zip(ch) {
+            *a += v as f64;
+        }
+    }
+    for (a, &v) in acc.iter_mut().zip(c.remainder()) {
+        *a += v as f64;
+    }
+    ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))
+}
+
+/// Σ x (f64 accumulation in a fixed order, so the result never depends on thread count).
+/// Backward: dx_i = dy.
 pub fn sum(x: &Tensor) -> f32 {
-    x.data().iter().map(|&v| v as f64).sum::<f64>() as f32
+    sum_f64(x.data()) as f32
 }
 
-/// (1/n) Σ x, accumulated in f64; 0 for an empty tensor.
+/// (1/n) Σ x (f64 accumulation, fixed order); 0 for an empty tensor. Backward: dx_i = dy/n.
 pub fn mean(x: &Tensor) -> f32 {
     if x.is_empty() {
         return 0.0;
     }
-    (x.data().iter().map(|&v| v as f64).sum::<f64>() / x.len() as f64) as f32
+    (sum_f64(x.data()) / x.len() as f64) as f32
+}
+
+/// The specification: plain scalar loops (sum and mean in f64, index order).
+pub mod reference {
+    use super::sigmoid_scalar;
+    use crate::error::{shape_err, Result};
+    use crate::Tensor;
+
+    fn zip_map(
+        op: &'static str,
+        a: &Tensor,
+        b: &Tensor,
+        f: impl Fn(f32, f32) -> f32,
+    ) -> Result<Tensor> {
+        if a.shape() != b.shape() {
+            return Err(shape_err(
+                op,
+                format!(
+                    "operands differ in shape: {:?} vs {:?}",
+                    a.shape(),
+                    b.shape()
+                ),
+            ));
+        }
+        let data = a
+            .data()
+            .iter()
+            .zip(b.data())
+            .map(|(&x, &y)| f(x, y))
+            .collect();
+        Tensor::from_vec(a.shape(), data)
+    }
+
+    fn map(a: &Tensor, f: impl Fn(f32) -> f32) -> Tensor {
+        let data = a.data().iter().map(|&x| f(x)).collect();
+        Tensor::from_vec(a.shape(), data).expect("same length as its source")
+    }
+
+    /// a + b.
+    pub fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        zip_map("add", a, b, |x, y| x + y)
+    }
+    /// a − b.
+    pub fn sub(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        zip_map("sub", a, b, |x, y| x - y)
+    }
+    /// a ⊙ b.
+    pub fn mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        zip_map("mul", a, b, |x, y| x * y)
+    }
+    /// s · a.
+    pub fn scale(a: &Tensor, s: f32) -> Tensor {
+        map(a, |x| s * x)
+    }
+    /// max(x, 0).
+    pub fn relu(x: &Tensor) -> Tensor {
+        map(x, |v| if v > 0.0 { v } else { 0.0 })
+    }
+    /// dy · [x > 0].
+    pub fn relu_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        zip_map("relu_backward", x, dy, |v, d| if v > 0.0 { d } else { 0.0 })
+    }
+    /// tanh x.
+    pub fn tanh(x: &Tensor) -> Tensor {
+        map(x, f32::tanh)
+    }
+    /// dy · (1 − y²).
+    pub fn tanh_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        zip_map("tanh_backward", y, dy, |t, d| d * (1.0 - t * t))
+    }
+    /// σ(x), scalar and stable.
+    pub fn sigmoid(x: &Tensor) -> Tensor {
+        map(x, sigmoid_scalar)
+    }
+    /// dy · y(1 − y).
+    pub fn sigmoid_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        zip_map("sigmoid_backward", y, dy, |s, d| d * s * (1.0 - s))
+    }
+    /// x².
+    pub fn square(x: &Tensor) -> Tensor {
+        map(x, |v| v * v)
+    }
+    /// dy · 2x.
+    pub fn square_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        zip_map("square_backward", x, dy, |v, d| 2.0 * v * d)
+    }
+    /// √x.
+    pub fn sqrt(x: &Tensor) -> Tensor {
+        map(x, f32::sqrt)
+    }
+    /// dy / (2y).
+    pub fn sqrt_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        zip_map("sqrt_backward", y, dy, |s, d| d / (2.0 * s))
+    }
+    /// Σ x in f64, index order.
+    pub fn sum(x: &Tensor) -> f32 {
+        x.data().iter().map(|&v| v as f64).sum::<f64>() as f32
+    }
+    /// (1/n) Σ x in f64, index order; 0 when empty.
+    pub fn mean(x: &Tensor) -> f32 {
+        if x.is_empty() {
+            return 0.0;
+        }
+        (x.data().iter().map(|&v| v as f64).sum::<f64>() / x.len() as f64) as f32
+    }
 }

@@ -4,10 +4,15 @@
 //! A is stored as m×k when `trans_a` is false and as k×m when it is true (likewise B).
 //! Backward of C = A·B with upstream dC: dA = dC·Bᵀ, dB = Aᵀ·dC — the same kernel with
 //! transposes, so no separate backward routine exists.
+//!
+//! [`gemm_batched`] runs independent problems in parallel with rayon. No own micro-kernel is
+//! kept: matrixmultiply's packed sgemm (AVX2/FMA/AVX-512-dispatched at runtime) is the GEMM
+//! (see docs/performance.md); the hand-written SIMD work lives in the direct convolution.
 
 use crate::error::{shape_err, Result};
 use crate::Tensor;
 
+#[allow(clippy::too_many_arguments)]
 fn check(
     op: &'static str,
     trans_a: bool,
@@ -81,6 +86,50 @@ pub fn gemm(
         );
     }
     Ok(())
+}
+
+/// `batch` independent GEMMs C_i ← α·op(A_i)·op(B_i) + β·C_i, in parallel over i (rayon).
+///
+/// `a`, `b`, `c` hold the problems back to back: A_i = a[i·m·k..][..m·k], likewise B_i (k·n)
+/// and C_i (m·n). Each problem is computed by [`gemm`] on one worker, so the result does not
+/// depend on the thread count.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_batched(
+    batch: usize,
+    trans_a: bool,
+    trans_b: bool,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &[f32],
+    b: &[f32],
+    beta: f32,
+    c: &mut [f32],
+) -> Result<()> {
+    if a.len() != batch * m * k || b.len() != batch * k * n || c.len() != batch * m * n {
+        return Err(shape_err(
+            "gemm_batched",
+            format!(
+                "{batch} problems of m={m} n={n} k={k} need A {}, B {}, C {} values; got {}, {}, {}",
+                batch * m * k,
+                batch * k * n,
+                batch * m * n,
+                a.len(),
+                b.len(),
+                c.len()
+            ),
+        ));
+    }
+    if batch == 0 || m == 0 || n == 0 {
+        return Ok(());
+    }
+    use rayon::prelude::*;
+    c.par_chunks_mut(m * n).enumerate().try_for_each(|(i, ci)| {
+        let ai = &a[i * m * k..][..m * k];
+        let bi = &b[i * k * n..][..k * n];
+        gemm(trans_a, trans_b, m, n, k, alpha, ai, bi, beta, ci)
+    })
 }
 
 /// `op(a)·op(b)` for 2-D tensors, a new m×n tensor.

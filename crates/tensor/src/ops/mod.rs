@@ -5,3 +5,4 @@ pub mod conv2d;
 pub mod elementwise;
 pub mod gemm;
 pub mod pool;
+pub mod simd;

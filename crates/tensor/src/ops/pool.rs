@@ -8,9 +8,15 @@
 //!            row-major order), which forward caches as a flat input index.
 //! Avg-pool:  y[n,c,i,j] = (1/k²) Σ_{u,v<k} x[n,c,i·s+u,j·s+v];
 //!            backward: dx[n,c,i·s+u,j·s+v] += dy[n,c,i,j] / k².
+//!
+//! Max-pool forward caches the argmax (a u32 flat index into x per output) for backward;
+//! avg-pool caches nothing. The fast kernels split work by (n, c) plane, so every output and
+//! every dx element is produced by one worker in the reference's order: results are
+//! identical for any thread count.
 
 use crate::error::{shape_err, Result};
 use crate::Tensor;
+use rayon::prelude::*;
 
 /// The sizes of one pooling: input N×C×H×W, window k×k, stride s.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,29 +83,178 @@ impl Pool2dGeom {
     }
 }
 
+/// Max over one window of plane `xp` (row pitch `w`) starting at (r0, c0); NaN propagates,
+/// ties keep the first in row-major order (exactly as `reference`). Returns (max, in-plane index).
+#[inline(always)]
+fn window_max(xp: &[f32], w: usize, r0: usize, c0: usize, k: usize) -> (f32, usize) {
+    let mut best = xp[r0 * w + c0];
+    let mut at = r0 * w + c0;
+    for u in 0..k {
+        let row = &xp[(r0 + u) * w + c0..][..k];
+        for (v, &val) in row.iter().enumerate() {
+            if val > best || (val.is_nan() && !best.is_nan()) {
+                best = val;
+                at = (r0 + u) * w + c0 + v;
+            }
+        }
+    }
+    (best, at)
+}
+
+/// One plane of max-pool: y and in-plane argmax.
+#[inline(always)]
+fn max_plane(
+    g: &Pool2dGeom,
+    xp: &[f32],
+    k: usize,
+    s: usize,
+    y: &mut [f32],
+    arg: &mut [u32],
+    base: usize,
+) {
+    let ow = g.out_w();
+    for (i, (yr, ar)) in y
+        .chunks_exact_mut(ow)
+        .zip(arg.chunks_exact_mut(ow))
+        .enumerate()
+    {
+        for (j, (yv, av)) in yr.iter_mut().zip(ar.iter_mut()).enumerate() {
+            let (m, at) = window_max(xp, g.w, i * s, j * s, k);
+            *yv = m;
+            *av = (base + at) as u32;
+        }
+    }
+}
+
 /// Max-pool forward: the pooled tensor and, per output, the flat index into x of its argmax.
+/// Parallel over the N·C planes; 2×2/2 (LeNet-5) is a constant-folded fast path.
+/// Errors if x has more than u32::MAX elements (argmax is u32).
 pub fn max_pool2d_forward(x: &Tensor, k: usize, stride: usize) -> Result<(Tensor, Vec<u32>)> {
-    reference::max_pool2d_forward(x, k, stride)
+    let g = Pool2dGeom::new(x.shape(), k, stride)?;
+    if x.len() > u32::MAX as usize {
+        return Err(shape_err(
+            "max_pool2d_forward",
+            "input too large for u32 argmax",
+        ));
+    }
+    let mut y = Tensor::zeros(&g.out_shape())?;
+    let mut arg = vec![0u32; y.len()];
+    let (hw, ohw) = (g.h * g.w, g.out_h() * g.out_w());
+    if y.is_empty() {
+        return Ok((y, arg));
+    }
+    let xd = x.data();
+    y.data_mut()
+        .par_chunks_mut(ohw)
+        .zip(arg.par_chunks_mut(ohw))
+        .enumerate()
+        .for_each(|(nc, (yp, ap))| {
+            let xp = &xd[nc * hw..][..hw];
+            if k == 2 && stride == 2 {
+                max_plane(&g, xp, 2, 2, yp, ap, nc * hw);
+            } else {
+                max_plane(&g, xp, k, stride, yp, ap, nc * hw);
+            }
+        });
+    Ok((y, arg))
 }
 
 /// Max-pool backward: dx (shaped like x) with each dy added at its cached argmax.
+/// Parallel over planes when dy is N×C×OH×OW for x N×C×H×W and every argmax lies in its own
+/// plane (always true for argmax from [`max_pool2d_forward`]); otherwise the sequential
+/// reference scatter. Same per-element addition order either way.
 pub fn max_pool2d_backward(dy: &Tensor, argmax: &[u32], x_shape: &[usize]) -> Result<Tensor> {
-    reference::max_pool2d_backward(dy, argmax, x_shape)
+    let planar = x_shape.len() == 4 && dy.rank() == 4 && dy.shape()[..2] == x_shape[..2];
+    if !planar || argmax.len() != dy.len() || dy.is_empty() {
+        return reference::max_pool2d_backward(dy, argmax, x_shape);
+    }
+    let hw = x_shape[2] * x_shape[3];
+    let ohw = dy.shape()[2] * dy.shape()[3];
+    let in_plane = argmax
+        .chunks_exact(ohw)
+        .enumerate()
+        .all(|(nc, a)| a.iter().all(|&i| (i as usize) / hw.max(1) == nc && hw > 0));
+    if !in_plane {
+        return reference::max_pool2d_backward(dy, argmax, x_shape);
+    }
+    let mut dx = Tensor::zeros(x_shape)?;
+    let dyd = dy.data();
+    dx.data_mut()
+        .par_chunks_mut(hw)
+        .enumerate()
+        .for_each(|(nc, dp)| {
+            for (&a, &d) in argmax[nc * ohw..][..ohw]
+                .iter()
+                .zip(&dyd[nc * ohw..][..ohw])
+            {
+                dp[a as usize - nc * hw] += d;
+            }
+        });
+    Ok(dx)
 }
 
-/// Average-pool forward.
+/// Average-pool forward, parallel over planes (f32 window sums times 1/k²).
 pub fn avg_pool2d_forward(x: &Tensor, k: usize, stride: usize) -> Result<Tensor> {
-    reference::avg_pool2d_forward(x, k, stride)
+    let g = Pool2dGeom::new(x.shape(), k, stride)?;
+    let mut y = Tensor::zeros(&g.out_shape())?;
+    let (hw, ohw, ow) = (g.h * g.w, g.out_h() * g.out_w(), g.out_w());
+    if y.is_empty() {
+        return Ok(y);
+    }
+    let inv = 1.0 / (k * k) as f32;
+    let xd = x.data();
+    y.data_mut()
+        .par_chunks_mut(ohw)
+        .enumerate()
+        .for_each(|(nc, yp)| {
+            let xp = &xd[nc * hw..][..hw];
+            for (i, yr) in yp.chunks_exact_mut(ow).enumerate() {
+                for (j, yv) in yr.iter_mut().enumerate() {
+                    let mut acc = 0.0f32;
+                    for u in 0..k {
+                        acc += xp[(i * stride + u) * g.w + j * stride..][..k]
+                            .iter()
+                            .sum::<f32>();
+                    }
+                    *yv = acc * inv;
+                }
+            }
+        });
+    Ok(y)
 }
 
-/// Average-pool backward: dx (shaped `x_shape`) with dy/k² spread over each window.
+/// Average-pool backward: dx (shaped `x_shape`) with dy/k² spread over each window;
+/// parallel over planes.
 pub fn avg_pool2d_backward(
     dy: &Tensor,
     x_shape: &[usize],
     k: usize,
     stride: usize,
 ) -> Result<Tensor> {
-    reference::avg_pool2d_backward(dy, x_shape, k, stride)
+    let g = Pool2dGeom::new(x_shape, k, stride)?;
+    g.check_dy(dy)?;
+    let mut dx = Tensor::zeros(x_shape)?;
+    let (hw, ohw, ow) = (g.h * g.w, g.out_h() * g.out_w(), g.out_w());
+    if dx.is_empty() || dy.is_empty() {
+        return Ok(dx);
+    }
+    let inv = 1.0 / (k * k) as f32;
+    let dyd = dy.data();
+    dx.data_mut()
+        .par_chunks_mut(hw)
+        .enumerate()
+        .for_each(|(nc, dp)| {
+            for (o, &d) in dyd[nc * ohw..][..ohw].iter().enumerate() {
+                let (i, j) = (o / ow, o % ow);
+                let d = d * inv;
+                for u in 0..k {
+                    dp[(i * stride + u) * g.w + j * stride..][..k]
+                        .iter_mut()
+                        .for_each(|v| *v += d);
+                }
+            }
+        });
+    Ok(dx)
 }
 
 /// The specification: the module doc's formulas as plain loops.

@@ -1,0 +1,496 @@
+//! Direct SIMD convolution on "flattened padded planes".
+//!
+//! A sample is copied into a zero plane of Cin × Hp × Wp (+ [`SLACK`] zeros at the end), so
+//! for a stride-1 convolution the output position p = i·Wp + j reads the plane at
+//! p + u·Wp + v for tap (u, v): for fixed (c, u, v) eight consecutive outputs read eight
+//! consecutive inputs. Positions with j ≥ OW (the Wp − OW "junk" columns of each row) are
+//! computed and dropped; they cost (Wp − OW)/Wp of the work (12.5 % for 28→32, 29 % for 10→14).
+//!
+//! Register tile of the forward kernel (KB = 4 output channels × PB = 3 vectors, 12 ymm
+//! accumulators + 3 loads + 1 broadcast = 16 registers):
+//!
+//! ```text
+//!            p0..p0+8   p0+8..+16  p0+16..+24     ← x[c, p + u·Wp + v] (3 loads per tap)
+//!   w[k0  ]  acc00      acc01      acc02
+//!   w[k0+1]  acc10      acc11      acc12          ← one broadcast weight per row
+//!   w[k0+2]  acc20      acc21      acc22
+//!   w[k0+3]  acc30      acc31      acc32
+//! ```
+//!
+//! - forward: plane = x padded by p; y[k,i,j] = out[k, i·s·Wp + j·s] (stride s > 1 computes
+//!   the dense stride-1 output and keeps every s-th row and column);
+//! - dx: plane = dy dilated by s and offset by KH−1−p; weights flipped and C↔K swapped:
+//!   dx[c,h,w] = Σ_{k,u,v} w[k,c,KH−1−u,KW−1−v] · plane[k, h+u, w+v];
+//! - dw[k,c,u,v] += Σ_p dyf[k,p] · xplane[c, p + u·Wp + v], with dyf the (dilated) dy laid out
+//!   on the forward plane's row pitch, zero in the junk columns; tile KB = 4 channels ×
+//!   VB = 3 taps, horizontal sums in a fixed order.
+
+use super::Conv2dGeom;
+use crate::ops::simd::{simd_dispatch, Lanes};
+
+/// Zeros after each plane so the last 8-lane loads of a row never leave the buffer.
+const SLACK: usize = 8;
+const L: usize = 8;
+
+/// A flattened padded plane: `ch` channels of `hp × wp`, and the stride-1 "dense" output of a
+/// kh × kw kernel over it: `npos` positions rounded up to `lp` (a multiple of 8).
+#[derive(Clone, Copy, Debug)]
+struct Plane {
+    ch: usize,
+    hp: usize,
+    wp: usize,
+    oh: usize,
+    ow: usize,
+    lp: usize,
+}
+
+impl Plane {
+    fn new(ch: usize, hp: usize, wp: usize, kh: usize, kw: usize) -> Self {
+        let (oh, ow) = (hp + 1 - kh, wp + 1 - kw);
+        let npos = (oh - 1) * wp + ow;
+        Self {
+            ch,
+            hp,
+            wp,
+            oh,
+            ow,
+            lp: npos.div_ceil(L) * L,
+        }
+    }
+    fn len(&self) -> usize {
+        self.ch * self.hp * self.wp + SLACK
+    }
+}
+
+/// Geometry and re-laid-out weights of one convolution, shared by all workers.
+pub(super) struct Plan {
+    g: Conv2dGeom,
+    /// x padded by p (forward and dw).
+    fwd: Plane,
+    /// Weights as [c][u][v][k] (K contiguous), for the forward kernel.
+    wt: Vec<f32>,
+    /// dy dilated by s, offset by KH−1−p (dx); only for backward plans.
+    bwd: Option<Plane>,
+    /// Flipped, C↔K-swapped weights as [k][u][v][c] (C contiguous), for dx.
+    wflip: Vec<f32>,
+}
+
+/// Per-worker buffers.
+pub(super) struct Scratch {
+    xp: Vec<f32>,
+    out: Vec<f32>,
+    dyp: Vec<f32>,
+    dyf: Vec<f32>,
+}
+
+/// Copies `src` (ch × h × w) into the zeroed plane `dst` (ch × hp × wp) at row i·dil + off_h,
+/// column j·dil + off_w; values landing outside the plane are dropped.
+#[allow(clippy::too_many_arguments)]
+fn place(
+    src: &[f32],
+    h: usize,
+    w: usize,
+    dil: usize,
+    off_h: isize,
+    off_w: isize,
+    p: &Plane,
+    dst: &mut [f32],
+) {
+    dst.fill(0.0);
+    for c in 0..p.ch {
+        let sp = &src[c * h * w..][..h * w];
+        let dp = &mut dst[c * p.hp * p.wp..][..p.hp * p.wp];
+        for i in 0..h {
+            let r = (i * dil) as isize + off_h;
+            if r < 0 || r >= p.hp as isize {
+                continue;
+            }
+            let drow = &mut dp[r as usize * p.wp..][..p.wp];
+            for (j, &val) in sp[i * w..][..w].iter().enumerate() {
+                let col = (j * dil) as isize + off_w;
+                if col >= 0 && col < p.wp as isize {
+                    drow[col as usize] = val;
+                }
+            }
+        }
+    }
+}
+
+impl Plan {
+    pub(super) fn forward(g: &Conv2dGeom, w: &[f32]) -> Self {
+        let mut plan = Self::build(g, None);
+        // [c][u][v][k]: the KB weights of one tap are adjacent.
+        plan.wt = vec![0.0; w.len()];
+        for k in 0..g.k {
+            for c in 0..g.c {
+                for t in 0..g.kh * g.kw {
+                    plan.wt[(c * g.kh * g.kw + t) * g.k + k] = w[(k * g.c + c) * g.kh * g.kw + t];
+                }
+            }
+        }
+        plan
+    }
+
+    pub(super) fn backward(g: &Conv2dGeom, w: &[f32]) -> Self {
+        Self::build(g, Some(w))
+    }
+
+    fn build(g: &Conv2dGeom, bwd_w: Option<&[f32]>) -> Self {
+        let fwd = Plane::new(g.c, g.h + 2 * g.pad, g.w + 2 * g.pad, g.kh, g.kw);
+        let bwd = bwd_w.map(|_| Plane::new(g.k, g.h + g.kh - 1, g.w + g.kw - 1, g.kh, g.kw));
+        let mut wflip = Vec::new();
+        if let Some(w) = bwd_w {
+            wflip = vec![0.0; w.len()];
+            for k in 0..g.k {
+                for c in 0..g.c {
+                    for u in 0..g.kh {
+                        for v in 0..g.kw {
+                            let src = ((k * g.c + c) * g.kh + u) * g.kw + v;
+                            let (fu, fv) = (g.kh - 1 - u, g.kw - 1 - v);
+                            wflip[((k * g.kh + fu) * g.kw + fv) * g.c + c] = w[src];
+                        }
+                    }
+                }
+            }
+        }
+        Self {
+            g: *g,
+            fwd,
+            wt: Vec::new(),
+            bwd,
+            wflip,
+        }
+    }
+
+    pub(super) fn scratch(&self) -> Scratch {
+        let g = &self.g;
+        let (dyp, out_b) = match &self.bwd {
+            Some(b) => (b.len(), g.c * b.lp),
+            None => (0, 0),
+        };
+        Scratch {
+            xp: vec![0.0; self.fwd.len()],
+            out: vec![0.0; (g.k * self.fwd.lp).max(out_b)],
+            dyp: vec![0.0; dyp],
+            dyf: vec![
+                0.0;
+                if self.bwd.is_some() {
+                    g.k * self.fwd.lp
+                } else {
+                    0
+                }
+            ],
+        }
+    }
+
+    /// y_n (K × OH × OW) of one sample x_n (C × H × W).
+    pub(super) fn forward_sample(
+        &self,
+        s: &mut Scratch,
+        x: &[f32],
+        b: Option<&[f32]>,
+        y: &mut [f32],
+    ) {
+        let g = &self.g;
+        let p = &self.fwd;
+        place(x, g.h, g.w, 1, g.pad as isize, g.pad as isize, p, &mut s.xp);
+        let out = &mut s.out[..g.k * p.lp];
+        conv_plane(
+            &s.xp, p.ch, p.hp, p.wp, p.lp, &self.wt, g.k, g.kh, g.kw, b, out,
+        );
+        let (oh, ow, st) = (g.out_h(), g.out_w(), g.stride);
+        for k in 0..g.k {
+            let o = &out[k * p.lp..];
+            let yk = &mut y[k * oh * ow..][..oh * ow];
+            for i in 0..oh {
+                let src = &o[i * st * p.wp..];
+                for (j, yv) in yk[i * ow..][..ow].iter_mut().enumerate() {
+                    *yv = src[j * st];
+                }
+            }
+        }
+    }
+
+    /// Writes dx_n (zero on entry) and adds this sample's dw, db.
+    pub(super) fn backward_sample(
+        &self,
+        s: &mut Scratch,
+        x: &[f32],
+        dy: &[f32],
+        dx: &mut [f32],
+        dw: &mut [f32],
+        db: &mut [f32],
+    ) {
+        let g = &self.g;
+        let (oh, ow, st) = (g.out_h(), g.out_w(), g.stride);
+        let bp = self.bwd.as_ref().expect("backward plan");
+        // dx: dy dilated by s, offset by KH−1−p, convolved with the flipped weights.
+        let (oh_off, ow_off) = (
+            g.kh as isize - 1 - g.pad as isize,
+            g.kw as isize - 1 - g.pad as isize,
+        );
+        place(dy, oh, ow, st, oh_off, ow_off, bp, &mut s.dyp);
+        let out = &mut s.out[..g.c * bp.lp];
+        conv_plane(
+            &s.dyp,
+            g.k,
+            bp.hp,
+            bp.wp,
+            bp.lp,
+            &self.wflip,
+            g.c,
+            g.kh,
+            g.kw,
+            None,
+            out,
+        );
+        debug_assert_eq!((bp.oh, bp.ow), (g.h, g.w));
+        for c in 0..g.c {
+            for h in 0..g.h {
+                dx[(c * g.h + h) * g.w..][..g.w]
+                    .copy_from_slice(&out[c * bp.lp + h * bp.wp..][..g.w]);
+            }
+        }
+        // dw: dy on the forward plane's row pitch against shifted x.
+        let p = &self.fwd;
+        place(x, g.h, g.w, 1, g.pad as isize, g.pad as isize, p, &mut s.xp);
+        s.dyf.fill(0.0);
+        for k in 0..g.k {
+            for i in 0..oh {
+                for j in 0..ow {
+                    s.dyf[k * p.lp + i * st * p.wp + j * st] = dy[(k * oh + i) * ow + j];
+                }
+            }
+        }
+        dw_plane(&s.xp, p.ch, p.hp, p.wp, p.lp, &s.dyf, g.k, g.kh, g.kw, dw);
+        // db[k] += Σ dy[k, ·], in index order.
+        for (row, d) in dy.chunks_exact(oh * ow).zip(db.iter_mut()) {
+            *d += row.iter().sum::<f32>();
+        }
+    }
+}
+
+simd_dispatch!(
+    /// out[k, p] = b[k] + Σ_{c,u,v} wt[c,u,v,k] · xp[c, p + u·wp + v] for p < lp.
+    fn conv_plane => conv_plane_body(
+        xp: &[f32], cin: usize, hp: usize, wp: usize, lp: usize,
+        wt: &[f32], kout: usize, kh: usize, kw: usize, bias: Option<&[f32]>, out: &mut [f32],
+    )
+);
+
+simd_dispatch!(
+    /// dw[k,c,u,v] += Σ_{p<lp} dyf[k,p] · xp[c, p + u·wp + v].
+    fn dw_plane => dw_plane_body(
+        xp: &[f32], cin: usize, hp: usize, wp: usize, lp: usize,
+        dyf: &[f32], kout: usize, kh: usize, kw: usize, dw: &mut [f32],
+    )
+);
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn conv_plane_body<V: Lanes>(
+    xp: &[f32],
+    cin: usize,
+    hp: usize,
+    wp: usize,
+    lp: usize,
+    wt: &[f32],
+    kout: usize,
+    kh: usize,
+    kw: usize,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+) {
+    let a = Args {
+        xp,
+        cin,
+        hp,
+        wp,
+        lp,
+        wt,
+        kout,
+        kh,
+        kw,
+        bias,
+    };
+    let mut k0 = 0;
+    while k0 + 4 <= kout {
+        k_tiles::<V, 4, 3>(&a, k0, out);
+        k0 += 4;
+    }
+    if k0 + 2 <= kout {
+        k_tiles::<V, 2, 6>(&a, k0, out);
+        k0 += 2;
+    }
+    if k0 < kout {
+        k_tiles::<V, 1, 8>(&a, k0, out);
+    }
+}
+
+struct Args<'a> {
+    xp: &'a [f32],
+    cin: usize,
+    hp: usize,
+    wp: usize,
+    lp: usize,
+    wt: &'a [f32],
+    kout: usize,
+    kh: usize,
+    kw: usize,
+    bias: Option<&'a [f32]>,
+}
+
+/// All position tiles of output channels k0..k0+KB: PB vectors at a time, then one.
+#[inline(always)]
+fn k_tiles<V: Lanes, const KB: usize, const PB: usize>(a: &Args, k0: usize, out: &mut [f32]) {
+    let mut p0 = 0;
+    while p0 + PB * L <= a.lp {
+        tile::<V, KB, PB>(a, k0, p0, out);
+        p0 += PB * L;
+    }
+    while p0 < a.lp {
+        tile::<V, KB, 1>(a, k0, p0, out);
+        p0 += L;
+    }
+}
+
+/// One KB × PB register tile of the forward kernel (see the module doc's drawing).
+#[inline(always)]
+fn tile<V: Lanes, const KB: usize, const PB: usize>(
+    a: &Args,
+    k0: usize,
+    p0: usize,
+    out: &mut [f32],
+) {
+    let mut acc = [[V::splat(0.0); PB]; KB];
+    for (kb, row) in acc.iter_mut().enumerate() {
+        let b = V::splat(a.bias.map_or(0.0, |b| b[k0 + kb]));
+        row.iter_mut().for_each(|r| *r = b);
+    }
+    let plane = a.hp * a.wp;
+    for c in 0..a.cin {
+        for u in 0..a.kh {
+            // LOOP over taps v: PB loads from one row window, KB broadcasts, KB·PB FMAs.
+            let base = c * plane + u * a.wp + p0;
+            let xrow = &a.xp[base..base + a.kw - 1 + PB * L];
+            let wrow = &a.wt[(c * a.kh + u) * a.kw * a.kout..][..a.kw * a.kout];
+            for v in 0..a.kw {
+                let mut xv = [V::splat(0.0); PB];
+                for (pb, x) in xv.iter_mut().enumerate() {
+                    *x = V::load(&xrow[v + pb * L..]);
+                }
+                let wv = &wrow[v * a.kout + k0..][..KB];
+                for (accr, &wk) in acc.iter_mut().zip(wv) {
+                    let wb = V::splat(wk);
+                    for (ac, x) in accr.iter_mut().zip(&xv) {
+                        *ac = x.mul_add(wb, *ac);
+                    }
+                }
+            }
+        }
+    }
+    for (kb, row) in acc.iter().enumerate() {
+        for (pb, r) in row.iter().enumerate() {
+            r.store(&mut out[(k0 + kb) * a.lp + p0 + pb * L..]);
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn dw_plane_body<V: Lanes>(
+    xp: &[f32],
+    cin: usize,
+    hp: usize,
+    wp: usize,
+    lp: usize,
+    dyf: &[f32],
+    kout: usize,
+    kh: usize,
+    kw: usize,
+    dw: &mut [f32],
+) {
+    let d = DwArgs {
+        xp,
+        cin,
+        hp,
+        wp,
+        lp,
+        dyf,
+        kh,
+        kw,
+    };
+    for c in 0..cin {
+        for u in 0..kh {
+            let mut k0 = 0;
+            while k0 + 4 <= kout {
+                dw_taps::<V, 4>(&d, c, u, k0, dw);
+                k0 += 4;
+            }
+            while k0 < kout {
+                dw_taps::<V, 1>(&d, c, u, k0, dw);
+                k0 += 1;
+            }
+        }
+    }
+}
+
+struct DwArgs<'a> {
+    xp: &'a [f32],
+    cin: usize,
+    hp: usize,
+    wp: usize,
+    lp: usize,
+    dyf: &'a [f32],
+    kh: usize,
+    kw: usize,
+}
+
+#[inline(always)]
+fn dw_taps<V: Lanes, const KB: usize>(d: &DwArgs, c: usize, u: usize, k0: usize, dw: &mut [f32]) {
+    let mut v0 = 0;
+    while v0 + 3 <= d.kw {
+        dw_tile::<V, KB, 3>(d, c, u, v0, k0, dw);
+        v0 += 3;
+    }
+    while v0 < d.kw {
+        dw_tile::<V, KB, 1>(d, c, u, v0, k0, dw);
+        v0 += 1;
+    }
+}
+
+/// KB output channels × VB taps (u, v0..v0+VB) of dw, one dot product over p each.
+#[inline(always)]
+fn dw_tile<V: Lanes, const KB: usize, const VB: usize>(
+    d: &DwArgs,
+    c: usize,
+    u: usize,
+    v0: usize,
+    k0: usize,
+    dw: &mut [f32],
+) {
+    let mut acc = [[V::splat(0.0); VB]; KB];
+    let base = c * d.hp * d.wp + u * d.wp + v0;
+    let xrow = &d.xp[base..base + d.lp + VB - 1];
+    let dys: [&[f32]; KB] = std::array::from_fn(|kb| &d.dyf[(k0 + kb) * d.lp..][..d.lp]);
+    let mut p = 0;
+    while p < d.lp {
+        let mut xv = [V::splat(0.0); VB];
+        for (vb, x) in xv.iter_mut().enumerate() {
+            *x = V::load(&xrow[p + vb..]);
+        }
+        for (accr, dyk) in acc.iter_mut().zip(&dys) {
+            let g = V::load(&dyk[p..]);
+            for (ac, x) in accr.iter_mut().zip(&xv) {
+                *ac = x.mul_add(g, *ac);
+            }
+        }
+        p += L;
+    }
+    let khw = d.kh * d.kw;
+    for (kb, row) in acc.iter().enumerate() {
+        for (vb, r) in row.iter().enumerate() {
+            dw[((k0 + kb) * d.cin + c) * khw + u * d.kw + v0 + vb] += r.hsum();
+        }
+    }
+}

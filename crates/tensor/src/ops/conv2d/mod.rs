@@ -1,0 +1,342 @@
+//! 2-D convolution (cross-correlation, as in every DL framework), stride s, zero padding p.
+//!
+//! Forward, for x: N×C×H×W, w: K×C×kh×kw, b: K:
+//!   y[n,k,i,j] = b[k] + Σ_c Σ_u Σ_v w[k,c,u,v] · x[n, c, i·s + u − p, j·s + v − p]
+//! (x outside the image reads 0), with y: N×K×OH×OW, OH = (H + 2p − kh)/s + 1.
+//!
+//! Backward, given dy = ∂L/∂y:
+//!   dw[k,c,u,v] = Σ_n Σ_i Σ_j dy[n,k,i,j] · x[n, c, i·s+u−p, j·s+v−p]
+//!   db[k]       = Σ_n Σ_i Σ_j dy[n,k,i,j]
+//!   dx[n,c,h,w] = Σ_k Σ_u Σ_v dy[n,k,i,j] · w[k,c,u,v]  over (i,j) with i·s+u−p = h, j·s+v−p = w
+//!
+//! Two algorithms compute the same thing ([`ConvAlgo`]):
+//!
+//! - **im2col** (`im2col.rs`): per sample, unfold x into cols (C·KH·KW × OH·OW), then
+//!   Y = W·cols (+b) on matrixmultiply's sgemm; backward dW += dY·colsᵀ, dcols = Wᵀ·dY,
+//!   then col2im scatters dcols into dx.
+//! - **direct** (`direct.rs`): per sample, x is copied into a zero-padded plane whose rows are
+//!   laid end to end, so output position p = i·Wp + j reads x at p + u·Wp + v for every
+//!   (c, u, v): one contiguous 8-lane load per tap. A register tile of 4 output channels ×
+//!   3 vectors accumulates with FMA; the Wp − OW junk columns per row are computed and
+//!   dropped. dx is the same kernel run on dy (dilated by the stride, padded by KH−1−p)
+//!   with the weights flipped and C↔K swapped; dw is a dot product of dy with shifted x.
+//!
+//! Forward caches nothing: backward recomputes cols / the padded plane from x (cheaper than
+//! keeping C·KH·KW × OH·OW floats per sample alive between the passes).
+//!
+//! Parallelism: the batch is cut into fixed chunks of [`CHUNK`] samples, independent of the
+//! rayon thread count. Outputs and dx are written per sample; dw and db are summed per chunk,
+//! then the chunk partials are added in chunk order, so results are bit-identical for any
+//! number of threads.
+
+use crate::error::{shape_err, Result};
+use crate::Tensor;
+use rayon::prelude::*;
+
+mod direct;
+mod im2col;
+pub mod reference;
+#[cfg(test)]
+mod tests;
+
+/// The sizes of one convolution: input N×C×H×W, weights K×C×KH×KW, stride and padding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dGeom {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub k: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: usize,
+    pub pad: usize,
+}
+
+impl Conv2dGeom {
+    /// Checks an input shape N×C×H×W against a weight shape K×C×KH×KW.
+    pub fn new(x: &[usize], w: &[usize], stride: usize, pad: usize) -> Result<Self> {
+        let op = "conv2d";
+        if x.len() != 4 || w.len() != 4 {
+            return Err(shape_err(
+                op,
+                format!("input {x:?} and weights {w:?} must both be 4-D (N,C,H,W and K,C,KH,KW)"),
+            ));
+        }
+        if stride == 0 {
+            return Err(shape_err(op, "stride must be at least 1"));
+        }
+        if x[1] != w[1] {
+            return Err(shape_err(
+                op,
+                format!(
+                    "input has {} channels but weights {w:?} expect {}",
+                    x[1], w[1]
+                ),
+            ));
+        }
+        if w[2] == 0 || w[3] == 0 || x[2] + 2 * pad < w[2] || x[3] + 2 * pad < w[3] {
+            return Err(shape_err(
+                op,
+                format!(
+                    "kernel {}x{} does not fit input {}x{} with padding {pad}",
+                    w[2], w[3], x[2], x[3]
+                ),
+            ));
+        }
+        Ok(Self {
+            n: x[0],
+            c: x[1],
+            h: x[2],
+            w: x[3],
+            k: w[0],
+            kh: w[2],
+            kw: w[3],
+            stride,
+            pad,
+        })
+    }
+
+    /// Output height (H + 2p − KH)/s + 1.
+    pub fn out_h(&self) -> usize {
+        (self.h + 2 * self.pad - self.kh) / self.stride + 1
+    }
+
+    /// Output width (W + 2p − KW)/s + 1.
+    pub fn out_w(&self) -> usize {
+        (self.w + 2 * self.pad - self.kw) / self.stride + 1
+    }
+
+    /// Output shape N×K×OH×OW.
+    pub fn out_shape(&self) -> [usize; 4] {
+        [self.n, self.k, self.out_h(), self.out_w()]
+    }
+
+    /// Multiply-add count of the forward pass (FLOPs = 2 × this).
+    pub fn macs(&self) -> usize {
+        self.n * self.k * self.out_h() * self.out_w() * self.c * self.kh * self.kw
+    }
+
+    pub(crate) fn check_bias(&self, b: Option<&Tensor>) -> Result<()> {
+        if let Some(b) = b {
+            if b.len() != self.k {
+                return Err(shape_err(
+                    "conv2d",
+                    format!(
+                        "bias has {} values, expected {} (one per output channel)",
+                        b.len(),
+                        self.k
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn check_dy(&self, dy: &Tensor) -> Result<()> {
+        if dy.shape() != self.out_shape() {
+            return Err(shape_err(
+                "conv2d_backward",
+                format!("dy is {:?}, expected {:?}", dy.shape(), self.out_shape()),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Gradients of a convolution with respect to its input, weights and bias.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conv2dGrads {
+    /// ∂L/∂x, N×C×H×W.
+    pub dx: Tensor,
+    /// ∂L/∂w, K×C×KH×KW.
+    pub dw: Tensor,
+    /// ∂L/∂b, K.
+    pub db: Tensor,
+}
+
+/// Samples per parallel work item; fixed, so the reduction order of dw/db never depends on
+/// the thread count.
+pub const CHUNK: usize = 8;
+
+/// Which convolution algorithm to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ConvAlgo {
+    /// Pick per shape: [`ConvAlgo::Direct`] when [`prefers_direct`] holds, else im2col.
+    #[default]
+    Auto,
+    /// Unfold + sgemm, any shape.
+    Im2col,
+    /// The SIMD direct kernel, any shape (fastest for stride 1 and few channels; a stride s > 1
+    /// computes the stride-1 output and subsamples it, s² times the work).
+    Direct,
+}
+
+/// The `Auto` heuristic, measured by `benches/kernels.rs` (see docs/performance.md): the direct
+/// kernel wins for stride 1 with small channel counts (LeNet-5: C ≤ 16, K ≤ 32); im2col wins
+/// for strided convolutions and wide layers, where the GEMM's K = C·KH·KW is long enough for
+/// matrixmultiply's packed micro-kernel.
+pub fn prefers_direct(g: &Conv2dGeom) -> bool {
+    g.stride == 1 && g.c <= 16 && g.k <= 32
+}
+
+fn resolve(algo: ConvAlgo, g: &Conv2dGeom) -> ConvAlgo {
+    match algo {
+        ConvAlgo::Auto if prefers_direct(g) => ConvAlgo::Direct,
+        ConvAlgo::Auto => ConvAlgo::Im2col,
+        a => a,
+    }
+}
+
+/// y = conv2d(x, w) + b with the [`ConvAlgo::Auto`] choice; see the module doc for the formula.
+pub fn conv2d_forward(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    stride: usize,
+    pad: usize,
+) -> Result<Tensor> {
+    conv2d_forward_with(ConvAlgo::Auto, x, w, b, stride, pad)
+}
+
+/// (dx, dw, db) of y = conv2d(x, w) + b given dy, with the [`ConvAlgo::Auto`] choice; see the
+/// module doc for the formulas.
+pub fn conv2d_backward(
+    x: &Tensor,
+    w: &Tensor,
+    dy: &Tensor,
+    stride: usize,
+    pad: usize,
+) -> Result<Conv2dGrads> {
+    conv2d_backward_with(ConvAlgo::Auto, x, w, dy, stride, pad)
+}
+
+/// Forward y[n,k,i,j] = b[k] + Σ_{c,u,v} w[k,c,u,v]·x[n,c,i·s+u−p,j·s+v−p] with a chosen
+/// algorithm. Parallel over samples.
+pub fn conv2d_forward_with(
+    algo: ConvAlgo,
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    stride: usize,
+    pad: usize,
+) -> Result<Tensor> {
+    let g = Conv2dGeom::new(x.shape(), w.shape(), stride, pad)?;
+    g.check_bias(b)?;
+    let mut y = Tensor::zeros(&g.out_shape())?;
+    let per_x = g.c * g.h * g.w;
+    let per_y = g.k * g.out_h() * g.out_w();
+    if per_y == 0 {
+        return Ok(y);
+    }
+    let (xd, wd, bd) = (x.data(), w.data(), b.map(|b| b.data()));
+    match resolve(algo, &g) {
+        ConvAlgo::Direct => {
+            let plan = direct::Plan::forward(&g, wd);
+            y.data_mut()
+                .par_chunks_mut(per_y)
+                .enumerate()
+                .for_each_init(
+                    || plan.scratch(),
+                    |s, (n, yn)| plan.forward_sample(s, &xd[n * per_x..][..per_x], bd, yn),
+                );
+        }
+        _ => {
+            y.data_mut()
+                .par_chunks_mut(per_y)
+                .enumerate()
+                .for_each_init(
+                    || im2col::Scratch::new(&g),
+                    |s, (n, yn)| {
+                        im2col::forward_sample(&g, s, &xd[n * per_x..][..per_x], wd, bd, yn)
+                    },
+                );
+        }
+    }
+    Ok(y)
+}
+
+/// Backward (dx, dw, db) with a chosen algorithm; see the module doc for the formulas.
+/// Parallel over fixed chunks of [`CHUNK`] samples; dw/db partials are reduced in chunk order.
+pub fn conv2d_backward_with(
+    algo: ConvAlgo,
+    x: &Tensor,
+    w: &Tensor,
+    dy: &Tensor,
+    stride: usize,
+    pad: usize,
+) -> Result<Conv2dGrads> {
+    let g = Conv2dGeom::new(x.shape(), w.shape(), stride, pad)?;
+    g.check_dy(dy)?;
+    let mut dx = Tensor::zeros(x.shape())?;
+    let mut dw = Tensor::zeros(w.shape())?;
+    let mut db = Tensor::zeros(&[g.k])?;
+    let per_x = g.c * g.h * g.w;
+    let per_y = g.k * g.out_h() * g.out_w();
+    if g.n == 0 || per_x == 0 || per_y == 0 {
+        return Ok(Conv2dGrads { dx, dw, db });
+    }
+    let (xd, wd, dyd) = (x.data(), w.data(), dy.data());
+    let nw = w.len();
+    // One (dw, db) partial per chunk, in chunk order (collect keeps the order).
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = match resolve(algo, &g) {
+        ConvAlgo::Direct => {
+            let plan = direct::Plan::backward(&g, wd);
+            dx.data_mut()
+                .par_chunks_mut(CHUNK * per_x)
+                .enumerate()
+                .map(|(ci, dxc)| {
+                    let mut s = plan.scratch();
+                    let mut pdw = vec![0.0f32; nw];
+                    let mut pdb = vec![0.0f32; g.k];
+                    for (j, dxn) in dxc.chunks_mut(per_x).enumerate() {
+                        let n = ci * CHUNK + j;
+                        plan.backward_sample(
+                            &mut s,
+                            &xd[n * per_x..][..per_x],
+                            &dyd[n * per_y..][..per_y],
+                            dxn,
+                            &mut pdw,
+                            &mut pdb,
+                        );
+                    }
+                    (pdw, pdb)
+                })
+                .collect()
+        }
+        _ => dx
+            .data_mut()
+            .par_chunks_mut(CHUNK * per_x)
+            .enumerate()
+            .map(|(ci, dxc)| {
+                let mut s = im2col::Scratch::new(&g);
+                let mut pdw = vec![0.0f32; nw];
+                let mut pdb = vec![0.0f32; g.k];
+                for (j, dxn) in dxc.chunks_mut(per_x).enumerate() {
+                    let n = ci * CHUNK + j;
+                    im2col::backward_sample(
+                        &g,
+                        &mut s,
+                        &xd[n * per_x..][..per_x],
+                        wd,
+                        &dyd[n * per_y..][..per_y],
+                        dxn,
+                        &mut pdw,
+                        &mut pdb,
+                    );
+                }
+                (pdw, pdb)
+            })
+            .collect(),
+    };
+    // Fixed-order reduction: chunk 0, 1, 2, ... whatever thread computed them.
+    for (pdw, pdb) in &partials {
+        for (a, b) in dw.data_mut().iter_mut().zip(pdw) {
+            *a += b;
+        }
+        for (a, b) in db.data_mut().iter_mut().zip(pdb) {
+            *a += b;
+        }
+    }
+    Ok(Conv2dGrads { dx, dw, db })
+}

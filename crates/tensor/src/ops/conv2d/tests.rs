@@ -1,0 +1,82 @@
+//! Unit tests of the two fast algorithms against `reference` on the LeNet-5 shapes, plus
+//! shape errors. Random shapes are covered by the proptests in `crates/tensor/tests/`.
+
+use super::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn rand_t(shape: &[usize], rng: &mut ChaCha8Rng) -> Tensor {
+    let n = shape.iter().product();
+    Tensor::from_vec(shape, (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect()).unwrap()
+}
+
+/// |a − b| ≤ tol·√len·(1 + |b|) element-wise.
+fn close(a: &Tensor, b: &Tensor, len: usize, what: &str) {
+    assert_eq!(a.shape(), b.shape(), "{what}");
+    let tol = 1e-5 * (len as f32).sqrt();
+    for (i, (x, y)) in a.data().iter().zip(b.data()).enumerate() {
+        assert!(
+            (x - y).abs() <= tol * (1.0 + y.abs()),
+            "{what}[{i}]: {x} vs {y}"
+        );
+    }
+}
+
+fn check(x: [usize; 4], w: [usize; 4], stride: usize, pad: usize) {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let xt = rand_t(&x, &mut rng);
+    let wt = rand_t(&w, &mut rng);
+    let bt = rand_t(&[w[0]], &mut rng);
+    let g = Conv2dGeom::new(&x, &w, stride, pad).unwrap();
+    let dy = rand_t(&g.out_shape(), &mut rng);
+    let want = reference::conv2d_forward(&xt, &wt, Some(&bt), stride, pad).unwrap();
+    let wantg = reference::conv2d_backward(&xt, &wt, &dy, stride, pad).unwrap();
+    let red = w[1] * w[2] * w[3];
+    for algo in [ConvAlgo::Im2col, ConvAlgo::Direct, ConvAlgo::Auto] {
+        let y = conv2d_forward_with(algo, &xt, &wt, Some(&bt), stride, pad).unwrap();
+        close(&y, &want, red, &format!("{algo:?} y"));
+        let gr = conv2d_backward_with(algo, &xt, &wt, &dy, stride, pad).unwrap();
+        close(
+            &gr.dx,
+            &wantg.dx,
+            w[0] * w[2] * w[3],
+            &format!("{algo:?} dx"),
+        );
+        let nred = x[0] * g.out_h() * g.out_w();
+        close(&gr.dw, &wantg.dw, nred, &format!("{algo:?} dw"));
+        close(&gr.db, &wantg.db, nred, &format!("{algo:?} db"));
+    }
+}
+
+#[test]
+fn lenet_shapes_match_reference() {
+    check([3, 1, 28, 28], [6, 1, 5, 5], 1, 2);
+    check([2, 6, 14, 14], [16, 6, 5, 5], 1, 0);
+    check([2, 3, 32, 32], [6, 3, 5, 5], 1, 0);
+}
+
+#[test]
+fn strided_and_large_padding_match_reference() {
+    check([2, 2, 9, 7], [3, 2, 3, 3], 2, 1);
+    check([1, 1, 5, 6], [2, 1, 2, 3], 3, 4);
+    check([9, 2, 6, 5], [5, 2, 3, 2], 1, 3);
+}
+
+#[test]
+fn shape_errors_are_errors() {
+    let x = Tensor::zeros(&[1, 2, 5, 5]).unwrap();
+    let w = Tensor::zeros(&[3, 2, 3, 3]).unwrap();
+    for algo in [ConvAlgo::Im2col, ConvAlgo::Direct] {
+        let bad_w = Tensor::zeros(&[3, 1, 3, 3]).unwrap();
+        assert!(conv2d_forward_with(algo, &x, &bad_w, None, 1, 0).is_err());
+        let bad_b = Tensor::zeros(&[2]).unwrap();
+        assert!(conv2d_forward_with(algo, &x, &w, Some(&bad_b), 1, 0).is_err());
+        assert!(conv2d_forward_with(algo, &x, &w, None, 0, 0).is_err());
+        let big = Tensor::zeros(&[3, 2, 7, 7]).unwrap();
+        assert!(conv2d_forward_with(algo, &x, &big, None, 1, 0).is_err());
+        let x3 = Tensor::zeros(&[2, 5, 5]).unwrap();
+        assert!(conv2d_forward_with(algo, &x3, &w, None, 1, 0).is_err());
+        let bad_dy = Tensor::zeros(&[1, 3, 4, 4]).unwrap();
+        assert!(conv2d_backward_with(algo, &x, &w, &bad_dy, 1, 0).is_err());
+    }
+}

@@ -1,0 +1,188 @@
+//! Eight-lane f32 vectors and the runtime ISA dispatch every SIMD kernel of this crate uses.
+//!
+//! Kernels are written once, generic over [`Lanes`], and instantiated twice:
+//!
+//! - [`wide::f32x8`]: portable, compiled for the baseline target (SSE2 on x86-64, NEON on
+//!   aarch64), `mul_add` is a multiply then an add where FMA is not a compile-time feature;
+//! - [`Avx2`] (x86-64 only): `__m256` with `vfmadd231ps`, reached only through an
+//!   `#[target_feature(enable = "avx2,fma")]` entry point after [`avx2_fma`] returned true.
+//!
+//! So one binary runs on any x86-64 and uses AVX2+FMA where the CPU has them. Setting the
+//! environment variable `SIAMESE_PORTABLE_SIMD=1` forces the portable path (tests use it to
+//! exercise both instantiations).
+
+use std::sync::OnceLock;
+
+/// An 8-lane f32 vector: the handful of operations the kernels need.
+pub(crate) trait Lanes: Copy {
+    /// All lanes `v`.
+    fn splat(v: f32) -> Self;
+    /// Lanes from the first eight values of `s` (panics if `s` is shorter: kernels slice first).
+    fn load(s: &[f32]) -> Self;
+    /// Writes the lanes to the first eight values of `s`.
+    fn store(self, s: &mut [f32]);
+    /// self · m + a (fused where the ISA has FMA).
+    fn mul_add(self, m: Self, a: Self) -> Self;
+    /// The lanes as an array.
+    fn to_array(self) -> [f32; 8];
+    /// Horizontal sum in a fixed order: ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), then the scalar
+    /// order is the same for both instantiations.
+    #[inline(always)]
+    fn hsum(self) -> f32 {
+        let a = self.to_array();
+        ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]))
+    }
+}
+
+impl Lanes for wide::f32x8 {
+    #[inline(always)]
+    fn splat(v: f32) -> Self {
+        wide::f32x8::splat(v)
+    }
+    #[inline(always)]
+    fn load(s: &[f32]) -> Self {
+        let a: [f32; 8] = s[..8].try_into().expect("8 lanes");
+        wide::f32x8::from(a)
+    }
+    #[inline(always)]
+    fn store(self, s: &mut [f32]) {
+        s[..8].copy_from_slice(&self.to_array());
+    }
+    #[inline(always)]
+    fn mul_add(self, m: Self, a: Self) -> Self {
+        wide::f32x8::mul_add(self, m, a)
+    }
+    #[inline(always)]
+    fn to_array(self) -> [f32; 8] {
+        wide::f32x8::to_array(self)
+    }
+}
+
+/// `__m256` with FMA. Values of this type exist only inside functions compiled with
+/// `#[target_feature(enable = "avx2,fma")]` that are called after [`avx2_fma`] returned true.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub(crate) struct Avx2(std::arch::x86_64::__m256);
+
+#[cfg(target_arch = "x86_64")]
+impl Lanes for Avx2 {
+    #[inline(always)]
+    fn splat(v: f32) -> Self {
+        // SAFETY: Avx2 values are only built inside avx2+fma entry points reached after
+        // runtime detection (see the type doc), so the CPU executes AVX instructions.
+        Avx2(unsafe { std::arch::x86_64::_mm256_set1_ps(v) })
+    }
+    #[inline(always)]
+    fn load(s: &[f32]) -> Self {
+        let s = &s[..8];
+        // SAFETY: `s` holds 8 f32 (sliced above, so the unaligned 32-byte read is in bounds);
+        // AVX is available (see the type doc).
+        Avx2(unsafe { std::arch::x86_64::_mm256_loadu_ps(s.as_ptr()) })
+    }
+    #[inline(always)]
+    fn store(self, s: &mut [f32]) {
+        let s = &mut s[..8];
+        // SAFETY: `s` holds 8 f32 (sliced above); AVX is available (see the type doc).
+        unsafe { std::arch::x86_64::_mm256_storeu_ps(s.as_mut_ptr(), self.0) }
+    }
+    #[inline(always)]
+    fn mul_add(self, m: Self, a: Self) -> Self {
+        // SAFETY: FMA is available (see the type doc).
+        Avx2(unsafe { std::arch::x86_64::_mm256_fmadd_ps(self.0, m.0, a.0) })
+    }
+    #[inline(always)]
+    fn to_array(self) -> [f32; 8] {
+        let mut a = [0.0f32; 8];
+        self.store(&mut a);
+        a
+    }
+}
+
+/// True when the CPU has AVX2 and FMA and `SIAMESE_PORTABLE_SIMD` is not set to `1`
+/// (checked once, then cached).
+pub fn avx2_fma() -> bool {
+    static FLAG: OnceLock<bool> = OnceLock::new();
+    *FLAG.get_or_init(|| {
+        let forced_portable = std::env::var("SIAMESE_PORTABLE_SIMD").is_ok_and(|v| v == "1");
+        #[cfg(target_arch = "x86_64")]
+        {
+            !forced_portable
+                && std::is_x86_feature_detected!("avx2")
+                && std::is_x86_feature_detected!("fma")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = forced_portable;
+            false
+        }
+    })
+}
+
+/// Name of the instruction set the SIMD kernels run with on this machine.
+pub fn isa_name() -> &'static str {
+    if avx2_fma() {
+        "avx2+fma (f32x8, runtime-detected)"
+    } else {
+        "portable wide::f32x8"
+    }
+}
+
+/// Defines `$name(args)` that calls `$body::<Avx2>(args)` through an avx2+fma entry point
+/// when [`avx2_fma`] holds, else `$body::<wide::f32x8>(args)`.
+macro_rules! simd_dispatch {
+    ($(#[$m:meta])* $vis:vis fn $name:ident => $body:ident ( $($arg:ident : $ty:ty),* $(,)? ) $(-> $ret:ty)?) => {
+        $(#[$m])*
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn entry($($arg: $ty),*) $(-> $ret)? {
+                    $body::<$crate::ops::simd::Avx2>($($arg),*)
+                }
+                if $crate::ops::simd::avx2_fma() {
+                    // SAFETY: avx2_fma() checked at runtime that this CPU has AVX2 and FMA,
+                    // the only requirement of the target_feature entry point.
+                    return unsafe { entry($($arg),*) };
+                }
+            }
+            $body::<wide::f32x8>($($arg),*)
+        }
+    };
+}
+pub(crate) use simd_dispatch;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dot<V: Lanes>(a: &[f32], b: &[f32]) -> f32 {
+        let mut acc = V::splat(0.0);
+        for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+            acc = V::load(x).mul_add(V::load(y), acc);
+        }
+        acc.hsum()
+    }
+    simd_dispatch!(fn dot_dispatch => dot(a: &[f32], b: &[f32]) -> f32);
+
+    #[test]
+    fn both_instantiations_agree() {
+        let a: Vec<f32> = (0..64).map(|i| i as f32 * 0.25).collect();
+        let b: Vec<f32> = (0..64).map(|i| 1.0 - i as f32 * 0.5).collect();
+        let want: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        let p = dot::<wide::f32x8>(&a, &b);
+        let d = dot_dispatch(&a, &b);
+        assert!((p - want).abs() <= 1e-3 * want.abs(), "{p} vs {want}");
+        assert!((d - want).abs() <= 1e-3 * want.abs(), "{d} vs {want}");
+        if avx2_fma() {
+            println!("avx2+fma path exercised");
+        } else {
+            println!("Skipping avx2 path, host does not have avx2+fma");
+            assert!(
+                std::env::var("SIAMESE_ENSURE_AVX2").is_err(),
+                "avx2 required"
+            );
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! Every fast kernel against its `reference` twin on random shapes (proptest), the algebraic
+//! properties of style-guide §7.8, thread-count independence, and shape errors.
+//!
+//! Tolerance for a result that sums R products of values in [−1, 1]:
+//! |fast − ref| ≤ 1e-5 · √R · (1 + |ref|) (f32 rounding grows like √R for random signs; the
+//! reference accumulates in f64).
+
+use proptest::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use siamese_tensor::ops::conv2d::{self, Conv2dGeom, ConvAlgo};
+use siamese_tensor::ops::{elementwise as ew, gemm, pool};
+use siamese_tensor::Tensor;
+
+fn rand_vec(n: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    (0..n).map(|_| rng.gen_range(-1.0f32..1.0)).collect()
+}
+
+fn rand_t(shape: &[usize], rng: &mut ChaCha8Rng) -> Tensor {
+    Tensor::from_vec(shape, rand_vec(shape.iter().product(), rng)).unwrap()
+}
+
+fn assert_close(got: &[f32], want: &[f32], red: usize, what: &str) -> Result<(), TestCaseError> {
+    prop_assert_eq!(got.len(), want.len(), "{} length", what);
+    let tol = 1e-5 * (red.max(1) as f32).sqrt();
+    for (i, (a, b)) in got.iter().zip(want).enumerate() {
+        prop_assert!(
+            (a - b).abs() <= tol * (1.0 + b.abs()),
+            "{}[{}]: {} vs reference {} (tol {})",
+            what,
+            i,
+            a,
+            b,
+            tol
+        );
+    }
+    Ok(())
+}
+
+/// A random convolution: (x shape, w shape, stride, pad), channels 1..7, odd sizes.
+fn conv_case() -> impl Strategy<Value = ([usize; 4], [usize; 4], usize, usize)> {
+    (
+        1usize..4,
+        1usize..8,
+        1usize..8,
+        1usize..6,
+        1usize..6,
+        prop_oneof![Just(1usize), Just(2)],
+        prop_oneof![Just(0usize), Just(1), Just(2)],
+        0usize..9,
+        0usize..9,
+    )
+        .prop_map(|(n, c, k, kh, kw, s, p, dh, dw)| {
+            // H + 2p ≥ KH always: H = max(KH − 2p, 1) + dh.
+            let h = (kh.saturating_sub(2 * p)).max(1) + dh;
+            let w = (kw.saturating_sub(2 * p)).max(1) + dw;
+            ([n, c, h, w], [k, c, kh, kw], s, p)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn conv_matches_reference((xs, ws, s, p) in conv_case(), seed in any::<u64>()) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let x = rand_t(&xs, &mut rng);
+        let w = rand_t(&ws, &mut rng);
+        let b = rand_t(&[ws[0]], &mut rng);
+        let g = Conv2dGeom::new(&xs, &ws, s, p).unwrap();
+        let dy = rand_t(&g.out_shape(), &mut rng);
+        let y_ref = conv2d::reference::conv2d_forward(&x, &w, Some(&b), s, p).unwrap();
+        let g_ref = conv2d::reference::conv2d_backward(&x, &w, &dy, s, p).unwrap();
+        for algo in [ConvAlgo::Im2col, ConvAlgo::Direct, ConvAlgo::Auto] {
+            let y = conv2d::conv2d_forward_with(algo, &x, &w, Some(&b), s, p).unwrap();
+            prop_assert_eq!(y.shape(), y_ref.shape());
+            assert_close(y.data(), y_ref.data(), ws[1] * ws[2] * ws[3], &format!("{algo:?} y"))?;
+            let gr = conv2d::conv2d_backward_with(algo, &x, &w, &dy, s, p).unwrap();
+            assert_close(gr.dx.data(), g_ref.dx.data(), ws[0] * ws[2] * ws[3], &format!("{algo:?} dx"))?;
+            let nred = xs[0] * g.out_h() * g.out_w();
+            assert_close(gr.dw.data(), g_ref.dw.data(), nred, &format!("{algo:?} dw"))?;
+            assert_close(gr.db.data(), g_ref.db.data(), nred, &format!("{algo:?} db"))?;
+        }
+    }
+
+    /// ⟨conv(x), y⟩ = ⟨x, convᵀ(y)⟩: backward's dx is the adjoint of the bias-free forward.
+    #[test]
+    fn conv_dx_is_adjoint_of_forward((xs, ws, s, p) in conv_case(), seed in any::<u64>()) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let x = rand_t(&xs, &mut rng);
+        let w = rand_t(&ws, &mut rng);
+        let g = Conv2dGeom::new(&xs, &ws, s, p).unwrap();
+        let y = rand_t(&g.out_shape(), &mut rng);
+        for algo in [ConvAlgo::Im2col, ConvAlgo::Direct] {
+            let cx = conv2d::conv2d_forward_with(algo, &x, &w, None, s, p).unwrap();
+            let dx = conv2d::conv2d_backward_with(algo, &x, &w, &y, s, p).unwrap().dx;
+            let lhs: f64 = cx.data().iter().zip(y.data()).map(|(a, b)| *a as f64 * *b as f64).sum();
+            let rhs: f64 = x.data().iter().zip(dx.data()).map(|(a, b)| *a as f64 * *b as f64).sum();
+            let scale = (cx.len() as f64).sqrt() * (ws[1] * ws[2] * ws[3]) as f64;
+            prop_assert!((lhs - rhs).abs() <= 1e-5 * (1.0 + scale), "{:?}: {} vs {}", algo, lhs, rhs);
+        }
+    }
+
+    #[test]
+    fn gemm_matches_reference(m in 1usize..40, n in 1usize..40, k in 1usize..40, ta in any::<bool>(), tb in any::<bool>(), beta in prop_oneof![Just(0.0f32), Just(1.0), Just(-0.5)], seed in any::<u64>()) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let a = rand_vec(m * k, &mut rng);
+        let b = rand_vec(k * n, &mut rng);
+        // β = 0 must overwrite C, even NaN.
+        let c0 = if beta == 0.0 { vec![f32::NAN; m * n] } else { rand_vec(m * n, &mut rng) };
+        let (mut c, mut c_ref) = (c0.clone(), c0.clone());
+        gemm::gemm(ta, tb, m, n, k, 0.75, &a, &b, beta, &mut c).unwrap();
+        gemm::reference::gemm(ta, tb, m, n, k, 0.75, &a, &b, beta, &mut c_ref).unwrap();
+        assert_close(&c, &c_ref, k, "gemm")?;
+        // gemm_batched over 3 copies with different data equals 3 reference calls.
+        let bat = 3;
+        let ab = rand_vec(bat * m * k, &mut rng);
+        let bb = rand_vec(bat * k * n, &mut rng);
+        let mut cb = vec![f32::NAN; bat * m * n];
+        gemm::gemm_batched(bat, ta, tb, m, n, k, 1.0, &ab, &bb, 0.0, &mut cb).unwrap();
+        for i in 0..bat {
+            let mut ci = vec![0.0; m * n];
+            gemm::reference::gemm(ta, tb, m, n, k, 1.0, &ab[i * m * k..][..m * k], &bb[i * k * n..][..k * n], 0.0, &mut ci).unwrap();
+            assert_close(&cb[i * m * n..][..m * n], &ci, k, "gemm_batched")?;
+        }
+    }
+
+    #[test]
+    fn pool_matches_reference(n in 1usize..3, c in 1usize..5, k in 1usize..4, s in 1usize..4, dh in 0usize..8, dw in 0usize..8, seed in any::<u64>()) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let xs = [n, c, k + dh, k + dw];
+        // Coarse values make ties likely: the first-in-row-major rule is exercised.
+        let x = Tensor::from_vec(&xs, (0..xs.iter().product::<usize>()).map(|_| rng.gen_range(-3i32..3) as f32).collect()).unwrap();
+        let (y, arg) = pool::max_pool2d_forward(&x, k, s).unwrap();
+        let (y_ref, arg_ref) = pool::reference::max_pool2d_forward(&x, k, s).unwrap();
+        prop_assert_eq!(&y, &y_ref);
+        prop_assert_eq!(&arg, &arg_ref);
+        let dy = rand_t(y.shape(), &mut rng);
+        prop_assert_eq!(pool::max_pool2d_backward(&dy, &arg, &xs).unwrap(), pool::reference::max_pool2d_backward(&dy, &arg, &xs).unwrap());
+        let a = pool::avg_pool2d_forward(&x, k, s).unwrap();
+        let a_ref = pool::reference::avg_pool2d_forward(&x, k, s).unwrap();
+        assert_close(a.data(), a_ref.data(), k * k, "avg")?;
+        let da = pool::avg_pool2d_backward(&dy, &xs, k, s).unwrap();
+        let da_ref = pool::reference::avg_pool2d_backward(&dy, &xs, k, s).unwrap();
+        assert_close(da.data(), da_ref.data(), k * k, "avg dx")?;
+    }
+
+    #[test]
+    fn elementwise_matches_reference(len in 0usize..70, seed in any::<u64>()) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let a = Tensor::from_vec(&[len], (0..len).map(|_| rng.gen_range(-30.0f32..30.0)).collect()).unwrap();
+        let b = rand_t(&[len], &mut rng);
+        let pos = ew::reference::sqrt(&ew::reference::square(&a));
+        // Bit-exact: the same IEEE operations in the same order.
+        prop_assert_eq!(ew::add(&a, &b).unwrap(), ew::reference::add(&a, &b).unwrap());
+        prop_assert_eq!(ew::sub(&a, &b).unwrap(), ew::reference::sub(&a, &b).unwrap());
+        prop_assert_eq!(ew::mul(&a, &b).unwrap(), ew::reference::mul(&a, &b).unwrap());
+        prop_assert_eq!(ew::scale(&a, -1.5), ew::reference::scale(&a, -1.5));
+        prop_assert_eq!(ew::relu(&a), ew::reference::relu(&a));
+        prop_assert_eq!(ew::relu_backward(&a, &b).unwrap(), ew::reference::relu_backward(&a, &b).unwrap());
+        prop_assert_eq!(ew::tanh(&a), ew::reference::tanh(&a));
+        prop_assert_eq!(ew::tanh_backward(&b, &a).unwrap(), ew::reference::tanh_backward(&b, &a).unwrap());
+        prop_assert_eq!(ew::sigmoid_backward(&b, &a).unwrap(), ew::reference::sigmoid_backward(&b, &a).unwrap());
+        prop_assert_eq!(ew::square(&a), ew::reference::square(&a));
+        prop_assert_eq!(ew::square_backward(&a, &b).unwrap(), ew::reference::square_backward(&a, &b).unwrap());
+        prop_assert_eq!(ew::sqrt(&pos), ew::reference::sqrt(&pos));
+        prop_assert_eq!(ew::sqrt_backward(&pos, &b).unwrap(), ew::reference::sqrt_backward(&pos, &b).unwrap());
+        // σ through wide's exp: a few ulp.
+        let (s, s_ref) = (ew::sigmoid(&a), ew::reference::sigmoid(&a));
+        for (x, y) in s.data().iter().zip(s_ref.data()) {
+            prop_assert!((x - y).abs() <= 1e-6 * (1.0 + y.abs()) && (*x >= 0.0 && *x <= 1.0), "{} vs {}", x, y);
+        }
+        // f64 sums in another (fixed) order: equal after rounding to f32 up to 1 ulp.
+        let (su, su_ref) = (ew::sum(&a), ew::reference::sum(&a));
+        prop_assert!((su - su_ref).abs() <= 1e-6 * (1.0 + su_ref.abs()));
+        let (me, me_ref) = (ew::mean(&a), ew::reference::mean(&a));
+        prop_assert!((me - me_ref).abs() <= 1e-6 * (1.0 + me_ref.abs()));
+    }
+}
+
+#[test]
+fn sigmoid_is_stable_at_extremes() {
+    let x = Tensor::from_vec(&[7], vec![-1e30, -100.0, -88.0, 0.0, 88.0, 100.0, 1e30]).unwrap();
+    let s = ew::sigmoid(&x);
+    let want = [0.0, 0.0, ew::sigmoid_scalar(-88.0), 0.5, 1.0, 1.0, 1.0];
+    for (a, b) in s.data().iter().zip(want) {
+        assert!(a.is_finite() && (a - b).abs() <= 1e-7, "{a} vs {b}");
+    }
+}
+
+#[test]
+fn conv_with_delta_kernel_is_identity() {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let x = rand_t(&[2, 3, 9, 11], &mut rng);
+    // w[k,c,2,2] = [k == c]: a 5×5 delta per channel, pad 2 keeps the size.
+    let mut w = Tensor::zeros(&[3, 3, 5, 5]).unwrap();
+    for c in 0..3 {
+        w.set(&[c, c, 2, 2], 1.0).unwrap();
+    }
+    for algo in [ConvAlgo::Im2col, ConvAlgo::Direct, ConvAlgo::Auto] {
+        let y = conv2d::conv2d_forward_with(algo, &x, &w, None, 1, 2).unwrap();
+        assert_eq!(y, x, "{algo:?}");
+    }
+}
+
+#[test]
+fn avg_pool_of_constant_is_constant() {
+    for (k, s) in [(2, 2), (3, 1), (2, 3)] {
+        let x = Tensor::full(&[2, 3, 8, 7], 0.375).unwrap();
+        let y = pool::avg_pool2d_forward(&x, k, s).unwrap();
+        assert!(
+            y.data().iter().all(|&v| (v - 0.375).abs() <= 1e-7),
+            "k={k} s={s}"
+        );
+    }
+}
+
+#[test]
+fn a_times_identity_is_a() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    for (m, n) in [(1, 1), (7, 13), (33, 64), (127, 9)] {
+        let a = rand_t(&[m, n], &mut rng);
+        let mut eye = Tensor::zeros(&[n, n]).unwrap();
+        for i in 0..n {
+            eye.set(&[i, i], 1.0).unwrap();
+        }
+        assert_eq!(gemm::matmul(&a, &eye, false, false).unwrap(), a);
+        let mut eye_m = Tensor::zeros(&[m, m]).unwrap();
+        for i in 0..m {
+            eye_m.set(&[i, i], 1.0).unwrap();
+        }
+        assert_eq!(gemm::matmul(&eye_m, &a, false, false).unwrap(), a);
+    }
+}
+
+/// All parallel kernels give bit-identical results on 1 and 2 rayon threads.
+#[test]
+fn results_do_not_depend_on_thread_count() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    // 21 samples: not a multiple of the chunk size.
+    let x = rand_t(&[21, 6, 14, 14], &mut rng);
+    let w = rand_t(&[16, 6, 5, 5], &mut rng);
+    let b = rand_t(&[16], &mut rng);
+    let dy = rand_t(&[21, 16, 10, 10], &mut rng);
+    let ga = rand_vec(5 * 30 * 40, &mut rng);
+    let gb = rand_vec(5 * 40 * 20, &mut rng);
+    let run = || {
+        let mut out = Vec::new();
+        for algo in [ConvAlgo::Im2col, ConvAlgo::Direct] {
+            out.push(conv2d::conv2d_forward_with(algo, &x, &w, Some(&b), 1, 0).unwrap());
+            let g = conv2d::conv2d_backward_with(algo, &x, &w, &dy, 1, 0).unwrap();
+            out.extend([g.dx, g.dw, g.db]);
+        }
+        let (y, arg) = pool::max_pool2d_forward(&x, 2, 2).unwrap();
+        out.push(pool::max_pool2d_backward(&y, &arg, x.shape()).unwrap());
+        out.push(y);
+        let a = pool::avg_pool2d_forward(&x, 2, 2).unwrap();
+        out.push(pool::avg_pool2d_backward(&a, x.shape(), 2, 2).unwrap());
+        out.push(a);
+        let mut c = vec![0.0; 5 * 30 * 20];
+        gemm::gemm_batched(5, false, false, 30, 20, 40, 1.0, &ga, &gb, 0.0, &mut c).unwrap();
+        out.push(Tensor::from_vec(&[c.len()], c).unwrap());
+        out
+    };
+    let pool_of = |n| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap()
+    };
+    let one = pool_of(1).install(run);
+    let two = pool_of(2).install(run);
+    assert_eq!(one.len(), two.len());
+    for (i, (a, b)) in one.iter().zip(&two).enumerate() {
+        let bits = |t: &Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(a),
+            bits(b),
+            "output {i} differs between 1 and 2 threads"
+        );
+    }
+}
+
+#[test]
+fn shape_errors_are_errors_not_panics() {
+    let x = Tensor::zeros(&[1, 2, 4, 4]).unwrap();
+    let v3 = Tensor::zeros(&[3]).unwrap();
+    let v4 = Tensor::zeros(&[4]).unwrap();
+    assert!(ew::add(&v3, &v4).is_err());
+    assert!(ew::sub(&v3, &v4).is_err());
+    assert!(ew::mul(&v3, &v4).is_err());
+    assert!(ew::relu_backward(&v3, &v4).is_err());
+    assert!(ew::tanh_backward(&v3, &v4).is_err());
+    assert!(ew::sigmoid_backward(&v3, &v4).is_err());
+    assert!(ew::square_backward(&v3, &v4).is_err());
+    assert!(ew::sqrt_backward(&v3, &v4).is_err());
+    assert!(pool::max_pool2d_forward(&x, 5, 1).is_err());
+    assert!(pool::max_pool2d_forward(&x, 2, 0).is_err());
+    assert!(pool::avg_pool2d_forward(&v3, 2, 2).is_err());
+    let dy = Tensor::zeros(&[1, 2, 2, 2]).unwrap();
+    assert!(pool::max_pool2d_backward(&dy, &[0; 7], x.shape()).is_err());
+    assert!(pool::max_pool2d_backward(&dy, &[99; 8], x.shape()).is_err());
+    assert!(pool::avg_pool2d_backward(&dy, &[1, 2, 6, 6], 2, 2).is_err());
+    let mut c = vec![0.0; 6];
+    assert!(gemm::gemm(false, false, 2, 3, 4, 1.0, &[0.0; 7], &[0.0; 12], 0.0, &mut c).is_err());
+    assert!(
+        gemm::gemm_batched(2, false, false, 2, 3, 4, 1.0, &[0.0; 16], &[0.0; 24], 0.0, &mut c)
+            .is_err()
+    );
+    assert!(gemm::matmul(&v3, &v4, false, false).is_err());
+    let m23 = Tensor::zeros(&[2, 3]).unwrap();
+    assert!(gemm::matmul(&m23, &m23, false, false).is_err());
+}
