@@ -12,6 +12,30 @@ use std::time::{Duration, Instant};
 
 use siamese_data::idx::{encode_images, encode_labels};
 
+/// A scratch folder removed on drop (std only: the root package takes no extra dev-dependency).
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch() -> Scratch {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let p = std::env::temp_dir().join(format!("siamese-data-cli-{}-{k}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir_all(&p).expect("scratch dir");
+    Scratch(p)
+}
+
 fn siamese(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_siamese"));
     c.args(args)
@@ -37,7 +61,7 @@ fn one_error_line(o: &Output) -> String {
 
 #[test]
 fn fetch_offline_is_a_clear_error_not_a_hang() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch();
     let t0 = Instant::now();
     let o = siamese(
         &[
@@ -92,7 +116,7 @@ fn fetch_rejects_a_corrupt_file() {
         )]),
         2,
     );
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch();
     let o = siamese(
         &[
             "fetch",
@@ -119,7 +143,7 @@ fn fetch_rejects_a_corrupt_file() {
 
 #[test]
 fn pairs_writes_a_png_from_hand_made_data() {
-    let root = tempfile::tempdir().unwrap();
+    let root = scratch();
     let d = root.path().join("fashion-mnist");
     std::fs::create_dir(&d).unwrap();
     let n = 30;
@@ -197,7 +221,7 @@ fn fetch_real_mnist_over_loopback() {
         })
         .collect();
     let server = http::serve(files, 8);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch();
     let dd = dir.path().to_str().unwrap();
     // Half of the first file already there: the fetch must resume it.
     let first = std::fs::read(src.join("train-images-idx3-ubyte.gz")).unwrap();
