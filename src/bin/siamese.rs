@@ -1,19 +1,191 @@
-//! `siamese`: the command-line program. Subcommands arrive with the model and data crates.
+//! `siamese`: the command-line program.
+//!
+//! Each subcommand is one `Args` struct plus one `run_*` function returning `CliResult`; `main`
+//! dispatches and turns any error into a single `error: ...` line on stderr and a non-zero exit
+//! code (never a panic). New subcommands (train, eval, compare, show, sweep, train-baseline, bench)
+//! slot in as a variant of [`Command`] and a `run_*` function.
 
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        None | Some("-h") | Some("--help") | Some("help") => {
-            println!("siamese {}", env!("CARGO_PKG_VERSION"));
-            println!("A siamese LeNet-5 network, every equation from scratch.");
-            println!();
-            println!("Usage: siamese <COMMAND>");
-            println!();
-            println!("Commands are being built; see README.md.");
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use siamese::data::{self, dataset::default_target_dir, fetch::FileStatus, DatasetKind};
+
+type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+#[derive(Parser)]
+#[command(
+    name = "siamese",
+    version,
+    about = "A siamese LeNet-5 network, every equation from scratch: train, evaluate and compare image pairs on a CPU"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Download a dataset (checksum-verified, resumable) into <data-dir>/<name>/.
+    Fetch(FetchArgs),
+    /// Draw a grid of sample image pairs labelled POS/NEG (the paper's Figure 2) as a PNG.
+    Pairs(PairsArgs),
+}
+
+#[derive(Args)]
+struct FetchArgs {
+    /// mnist, fashion-mnist, cifar-10 or all.
+    dataset: String,
+    /// Data root (default: $SIAMESE_DATA_DIR, else ./datasets).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Base URL override: files are fetched from <mirror>/<dataset>/<file> (default: $SIAMESE_MIRROR, else the public mirrors).
+    #[arg(long)]
+    mirror: Option<String>,
+    /// Download again even when verified files are present.
+    #[arg(long)]
+    force: bool,
+    /// No progress output.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Split {
+    Train,
+    Test,
+}
+
+#[derive(Args)]
+struct PairsArgs {
+    /// mnist, fashion-mnist or cifar-10.
+    #[arg(long, default_value = "fashion-mnist")]
+    dataset: String,
+    /// Output PNG file.
+    #[arg(long, default_value = "pairs.png")]
+    out: PathBuf,
+    /// Number of pairs (alternating POS and NEG).
+    #[arg(long, default_value_t = 8)]
+    count: usize,
+    /// Pairs per row.
+    #[arg(long, default_value_t = 4)]
+    cols: usize,
+    /// Pixel enlargement factor.
+    #[arg(long, default_value_t = 3)]
+    scale: usize,
+    /// Seed of the pair sampler.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Which images to draw from.
+    #[arg(long, value_enum, default_value = "test")]
+    split: Split,
+    /// Data root (lookup order: --data-dir, $SIAMESE_DATA_DIR, ./datasets).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+                || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            {
+                let _ = e.print();
+                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    ExitCode::from(2)
+                } else {
+                    ExitCode::SUCCESS
+                };
+            }
+            // clap's message up to its usage block, on one line.
+            let text = e.to_string();
+            let head = text.split("\n\n").next().unwrap_or("invalid arguments");
+            let head = one_line(head.strip_prefix("error: ").unwrap_or(head));
+            eprintln!("error: {head} (try `siamese --help`)");
+            return ExitCode::from(2);
         }
-        Some(other) => {
-            eprintln!("error: unknown command '{other}' (try `siamese --help`)");
-            std::process::exit(2);
+    };
+    let result = match cli.command {
+        Command::Fetch(a) => run_fetch(a),
+        Command::Pairs(a) => run_pairs(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e.to_string()));
+            ExitCode::FAILURE
         }
     }
+}
+
+/// Collapses a message onto one line.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn run_fetch(a: FetchArgs) -> CliResult {
+    let kinds: Vec<DatasetKind> = if a.dataset.eq_ignore_ascii_case("all") {
+        DatasetKind::ALL.to_vec()
+    } else {
+        vec![a.dataset.parse::<DatasetKind>()?]
+    };
+    let opts = data::FetchOptions {
+        mirror: a.mirror.clone(),
+        force: a.force,
+        progress: !a.quiet,
+        ..Default::default()
+    };
+    for kind in kinds {
+        let dir = default_target_dir(kind, a.data_dir.as_deref());
+        let report = data::fetch(kind, &dir, &opts)?;
+        let downloaded = report
+            .files
+            .iter()
+            .filter(|(_, s)| matches!(s, FileStatus::Downloaded { .. }))
+            .count();
+        let unpacked = report
+            .files
+            .iter()
+            .filter(|(_, s)| *s == FileStatus::Unpacked)
+            .count();
+        let present = report.files.len() - downloaded - unpacked;
+        println!(
+            "{}: ready in {} ({downloaded} downloaded, {unpacked} unpacked, {present} already present; licence: {})",
+            kind.name(),
+            report.dir.display(),
+            kind.licence()
+        );
+    }
+    Ok(())
+}
+
+fn run_pairs(a: PairsArgs) -> CliResult {
+    let kind: DatasetKind = a.dataset.parse()?;
+    let (train, test) = data::load(kind, a.data_dir.as_deref())?;
+    let set = match a.split {
+        Split::Train => train,
+        Split::Test => test,
+    };
+    let pairs = data::viz::figure_pairs(&set, a.count, a.seed)?;
+    let img = data::viz::pair_grid(&set, &pairs, a.cols, a.scale)?;
+    image::save_buffer_with_format(
+        &a.out,
+        &img.pixels,
+        img.width as u32,
+        img.height as u32,
+        image::ExtendedColorType::Rgb8,
+        image::ImageFormat::Png,
+    )
+    .map_err(|e| format!("{}: {e}", a.out.display()))?;
+    println!(
+        "wrote {} ({} {} pairs, {}x{} px)",
+        a.out.display(),
+        pairs.len(),
+        kind.title(),
+        img.width,
+        img.height
+    );
+    Ok(())
 }

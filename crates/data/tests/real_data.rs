@@ -52,7 +52,7 @@ fn check_split_and_pairs(kind: DatasetKind, train: &ImageSet, test: &ImageSet) {
     assert_eq!(tr.len() + va.len(), train.len());
     assert_eq!(va.len(), kind.paper_val_count());
     let h = train.histogram();
-    let mut hv = vec![0usize; 10];
+    let mut hv = [0usize; 10];
     for &i in &va {
         hv[train.labels[i as usize] as usize] += 1;
     }

@@ -10,17 +10,20 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Requests seen: `(path, Range start)`.
+pub type RequestLog = Arc<Mutex<Vec<(String, Option<u64>)>>>;
+
 /// A running server: its base URL and a log of `(path, range start)` requests.
 pub struct Server {
     pub base: String,
-    pub log: Arc<Mutex<Vec<(String, Option<u64>)>>>,
+    pub log: RequestLog,
 }
 
 pub fn serve(files: HashMap<String, Vec<u8>>, max_conns: usize) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     listener.set_nonblocking(true).expect("nonblocking");
-    let log = Arc::new(Mutex::new(Vec::new()));
+    let log: RequestLog = Arc::new(Mutex::new(Vec::new()));
     let log2 = log.clone();
     std::thread::spawn(move || {
         let deadline = Instant::now() + Duration::from_secs(60);
