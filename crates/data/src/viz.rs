@@ -63,6 +63,17 @@ fn glyph(c: char) -> [u8; 7] {
         'N' => [0x11, 0x19, 0x15, 0x13, 0x11, 0x11, 0x11],
         'E' => [0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x1F],
         'G' => [0x0E, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0F],
+        '0' => [0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E],
+        '1' => [0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E],
+        '2' => [0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F],
+        '3' => [0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E],
+        '4' => [0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02],
+        '5' => [0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E],
+        '6' => [0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E],
+        '7' => [0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08],
+        '8' => [0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E],
+        '9' => [0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C],
+        '.' => [0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C],
         _ => [0; 7],
     }
 }
@@ -118,9 +129,32 @@ pub const NEG_COLOUR: [u8; 3] = [200, 0, 0];
 /// Draws `pairs` as a grid with `cols` pairs per row, images enlarged `scale` times, each pair
 /// labelled POS or NEG under it. Errors: no pairs, `cols`/`scale` 0, an index outside `set`.
 pub fn pair_grid(set: &ImageSet, pairs: &[Pair], cols: usize, scale: usize) -> Result<RgbImage> {
-    if pairs.is_empty() || cols == 0 || scale == 0 {
+    let labels: Vec<(String, [u8; 3])> = pairs
+        .iter()
+        .map(|p| {
+            if p.y == 1 {
+                ("POS".to_string(), POS_COLOUR)
+            } else {
+                ("NEG".to_string(), NEG_COLOUR)
+            }
+        })
+        .collect();
+    labelled_pair_grid(set, pairs, &labels, cols, scale)
+}
+
+/// As [`pair_grid`], with a caller-chosen label and colour under each pair (the font has the
+/// letters of POS/NEG, the digits and '.'; other characters draw as blanks). Used by
+/// `siamese show` to print each pair's predicted similarity (the paper's Figures 6, 9, 10).
+pub fn labelled_pair_grid(
+    set: &ImageSet,
+    pairs: &[Pair],
+    labels: &[(String, [u8; 3])],
+    cols: usize,
+    scale: usize,
+) -> Result<RgbImage> {
+    if pairs.is_empty() || cols == 0 || scale == 0 || labels.len() != pairs.len() {
         return Err(DataError::InvalidArgument(
-            "pair_grid needs at least one pair, cols > 0 and scale > 0".into(),
+            "pair_grid needs at least one pair, one label per pair, cols > 0 and scale > 0".into(),
         ));
     }
     if let Some(p) = pairs
@@ -142,17 +176,12 @@ pub fn pair_grid(set: &ImageSet, pairs: &[Pair], cols: usize, scale: usize) -> R
     let cell_h = ih + label_h + 2 * pad;
     let rows = pairs.len().div_ceil(cols);
     let mut img = RgbImage::new(cols * cell_w, rows * cell_h, [255, 255, 255]);
-    for (k, p) in pairs.iter().enumerate() {
+    for (k, (p, (text, colour))) in pairs.iter().zip(labels).enumerate() {
         let (cx, cy) = ((k % cols) * cell_w + pad, (k / cols) * cell_h + pad);
         draw_image(&mut img, set, p.a, cx, cy, scale);
         draw_image(&mut img, set, p.b, cx + iw + pad, cy, scale);
-        let (text, colour) = if p.y == 1 {
-            ("POS", POS_COLOUR)
-        } else {
-            ("NEG", NEG_COLOUR)
-        };
         let tx = cx + (2 * iw + pad).saturating_sub(text_width(text, font)) / 2;
-        draw_text(&mut img, tx, cy + ih + pad / 2, text, font, colour);
+        draw_text(&mut img, tx, cy + ih + pad / 2, text, font, *colour);
     }
     Ok(img)
 }

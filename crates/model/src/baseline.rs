@@ -75,7 +75,10 @@ impl Lenet5Classifier {
     /// Rebuilds a classifier from a checkpoint.
     pub fn from_checkpoint(ck: &Checkpoint, path: &std::path::Path) -> Result<Self> {
         if ck.format != FORMAT_CLASSIFIER {
-            return Err(ModelError::checkpoint(path, "is not a LeNet-5 classifier checkpoint"));
+            return Err(ModelError::checkpoint(
+                path,
+                "is not a LeNet-5 classifier checkpoint",
+            ));
         }
         let classes = ck
             .tensor("subnet.fc3.bias")
@@ -107,7 +110,10 @@ impl Lenet5Classifier {
                 let arg = row
                     .iter()
                     .enumerate()
-                    .fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+                    .fold(
+                        (0, f32::NEG_INFINITY),
+                        |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+                    )
                     .0;
                 out.push(arg);
             }
@@ -175,7 +181,10 @@ pub fn train_baseline(
     let batches = data.train_idx.len().div_ceil(cfg.batch);
     for epoch in 1..=cfg.epochs {
         let mut order = data.train_idx.clone();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(epoch_seed(cfg.seed, epoch as u64)));
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(epoch_seed(
+            cfg.seed,
+            epoch as u64,
+        )));
         obs.epoch_start(epoch, cfg.epochs, batches);
         let t = Instant::now();
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
@@ -195,13 +204,17 @@ pub fn train_baseline(
                 let arg = row
                     .iter()
                     .enumerate()
-                    .fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+                    .fold(
+                        (0, f32::NEG_INFINITY),
+                        |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+                    )
                     .0;
                 correct += (arg == l) as usize;
             }
             loss_sum += tape.scalar(loss)? as f64 * chunk.len() as f64;
             seen += chunk.len();
             tape.backward(loss, &mut model.store)?;
+            drop(tape);
             adam.step(&mut model.store)?;
             obs.batch_done(
                 i + 1,
@@ -229,8 +242,10 @@ pub fn train_baseline(
     if let Some(dir) = out {
         std::fs::create_dir_all(&dir).map_err(|e| ModelError::io(&dir, e))?;
         let mut ck = Checkpoint::from_store(FORMAT_CLASSIFIER, &cfg.model, &model.store);
-        ck.extra
-            .insert("train".into(), serde_json::to_string(cfg).expect("serialises"));
+        ck.extra.insert(
+            "train".into(),
+            serde_json::to_string(cfg).expect("serialises"),
+        );
         ck.save(&dir.join("baseline.safetensors"))?;
         let mut text = String::new();
         for r in &history {

@@ -13,6 +13,8 @@ pub enum ModelError {
     Nn(#[from] siamese_nn::NnError),
     #[error(transparent)]
     Data(#[from] siamese_data::DataError),
+    #[error(transparent)]
+    Optim(#[from] siamese_optim::OptimError),
     #[error("{0}")]
     Config(String),
     #[error("checkpoint {path}: {msg}")]

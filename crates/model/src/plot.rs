@@ -20,7 +20,11 @@ fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // Registration only fails for an unparsable font; DejaVu is a known-good font.
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            dejavu::sans::regular(),
+        );
     });
 }
 
@@ -55,10 +59,28 @@ fn draw(path: &Path, title: &str, points: &[CurvePoint]) -> PlotResult {
         .x_label_area_size(36)
         .y_label_area_size(56)
         .build_cartesian_2d(x_range.clone(), 0.0..max_loss * 1.05)?;
-    chart.configure_mesh().x_desc("epoch").y_desc("loss").draw()?;
-    series(&mut chart, points.iter().map(|p| (p.epoch as f64, Some(p.train_loss))), RED, "train")?;
-    series(&mut chart, points.iter().map(|p| (p.epoch as f64, p.val_loss)), BLUE, "validation")?;
-    chart.configure_series_labels().background_style(WHITE).border_style(BLACK).draw()?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc("loss")
+        .draw()?;
+    series(
+        &mut chart,
+        points.iter().map(|p| (p.epoch as f64, Some(p.train_loss))),
+        RED,
+        "train",
+    )?;
+    series(
+        &mut chart,
+        points.iter().map(|p| (p.epoch as f64, p.val_loss)),
+        BLUE,
+        "validation",
+    )?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE)
+        .border_style(BLACK)
+        .draw()?;
 
     // Accuracy panel (percent).
     let min_acc = points
@@ -74,8 +96,22 @@ fn draw(path: &Path, title: &str, points: &[CurvePoint]) -> PlotResult {
         .y_label_area_size(56)
         .build_cartesian_2d(x_range, lo..100.0)?;
     chart.configure_mesh().x_desc("epoch").y_desc("%").draw()?;
-    series(&mut chart, points.iter().map(|p| (p.epoch as f64, Some(p.train_acc * 100.0))), RED, "train")?;
-    series(&mut chart, points.iter().map(|p| (p.epoch as f64, p.val_acc.map(|v| v * 100.0))), BLUE, "validation")?;
+    series(
+        &mut chart,
+        points
+            .iter()
+            .map(|p| (p.epoch as f64, Some(p.train_acc * 100.0))),
+        RED,
+        "train",
+    )?;
+    series(
+        &mut chart,
+        points
+            .iter()
+            .map(|p| (p.epoch as f64, p.val_acc.map(|v| v * 100.0))),
+        BLUE,
+        "validation",
+    )?;
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::LowerRight)
@@ -87,7 +123,11 @@ fn draw(path: &Path, title: &str, points: &[CurvePoint]) -> PlotResult {
 }
 
 fn series<'a, DB: DrawingBackend + 'a>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>,
+    chart: &mut ChartContext<
+        'a,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
     pts: impl Iterator<Item = (f64, Option<f64>)>,
     color: RGBColor,
     label: &str,

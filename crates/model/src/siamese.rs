@@ -166,13 +166,8 @@ impl SnLenet5 {
                 // Hadsell's loss shapes the embedding through the raw distance. The output
                 // module reads a detached copy of d (see `detach_head`), so the BCE term
                 // below trains only the head to turn d into a calibrated similarity.
-                let c = contrastive_loss(
-                    tape,
-                    out.distance,
-                    y,
-                    MARGIN,
-                    ContrastiveReads::Distance,
-                )?;
+                let c =
+                    contrastive_loss(tape, out.distance, y, MARGIN, ContrastiveReads::Distance)?;
                 let b = binary_cross_entropy(tape, out.similarity, y, BCE_EPS)?;
                 tape.add(c, b)?
             }

@@ -95,7 +95,10 @@ impl TrainConfig {
             ));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(ModelError::Config(format!("--lr must be positive, got {}", self.lr)));
+            return Err(ModelError::Config(format!(
+                "--lr must be positive, got {}",
+                self.lr
+            )));
         }
         if self.limit == Some(0) {
             return Err(ModelError::Config("--limit must be at least 1".into()));
@@ -110,7 +113,7 @@ impl TrainConfig {
             "cosine" => Ok(LrSchedule::Cosine {
                 lr: self.lr,
                 min_lr: self.lr * 0.01,
-                total_steps,
+                total: total_steps,
             }),
             other => Err(ModelError::Config(format!(
                 "unknown schedule '{other}' (expected constant or cosine)"
@@ -255,9 +258,7 @@ fn loss_of_scores(kind: LossKind, s: &[f32], y: &[f32]) -> Option<f64> {
         return None;
     }
     let per = |s: f64, y: f64| match kind {
-        LossKind::ContrastiveSigmoid => {
-            y * (1.0 - s).max(0.0).powi(2) + (1.0 - y) * s * s
-        }
+        LossKind::ContrastiveSigmoid => y * (1.0 - s).max(0.0).powi(2) + (1.0 - y) * s * s,
         LossKind::Bce => {
             let p = s.clamp(1e-7, 1.0 - 1e-7);
             -(y * p.ln() + (1.0 - y) * (1.0 - p).ln())
@@ -267,7 +268,13 @@ fn loss_of_scores(kind: LossKind, s: &[f32], y: &[f32]) -> Option<f64> {
     if kind == LossKind::ContrastiveDistance {
         return None;
     }
-    Some(s.iter().zip(y).map(|(&s, &y)| per(s as f64, y as f64)).sum::<f64>() / s.len() as f64)
+    Some(
+        s.iter()
+            .zip(y)
+            .map(|(&s, &y)| per(s as f64, y as f64))
+            .sum::<f64>()
+            / s.len() as f64,
+    )
 }
 
 /// Scores a pair list in evaluation mode, batches of `batch` pairs, returning (similarities,
@@ -311,8 +318,14 @@ fn resume_checkpoint(
             ck.tensors.push((format!("optim.v.{name}"), v.clone()));
         }
     }
-    ck.extra.insert("train".into(), serde_json::to_string(cfg).expect("serialises"));
-    ck.extra.insert("state".into(), serde_json::to_string(state).expect("serialises"));
+    ck.extra.insert(
+        "train".into(),
+        serde_json::to_string(cfg).expect("serialises"),
+    );
+    ck.extra.insert(
+        "state".into(),
+        serde_json::to_string(state).expect("serialises"),
+    );
     ck.extra.insert("adam_step".into(), st.step.to_string());
     ck
 }
@@ -331,7 +344,9 @@ pub fn load_resume(path: &Path) -> Result<(TrainConfig, SnLenet5, AdamState, Tra
     )
     .map_err(|e| bad(&format!("bad 'train' metadata: {e}")))?;
     let state: TrainState = serde_json::from_str(
-        ck.extra.get("state").ok_or_else(|| bad("has no 'state' metadata"))?,
+        ck.extra
+            .get("state")
+            .ok_or_else(|| bad("has no 'state' metadata"))?,
     )
     .map_err(|e| bad(&format!("bad 'state' metadata: {e}")))?;
     let step: u64 = ck
@@ -508,6 +523,8 @@ pub fn train(
                 .filter(|(&s, &y)| (s > 0.5) == (y > 0.5))
                 .count() as u64;
             tape.backward(loss, &mut model.store)?;
+            // The tape shares the parameters; drop it so Adam updates them in place.
+            drop(tape);
             adam.step(&mut model.store)?;
             state.loss_sum += loss_value * n as f64;
             state.seen += n as u64;
@@ -576,8 +593,10 @@ pub fn train(
         if let Some(f) = &files {
             if improved {
                 let mut best = Checkpoint::from_store(FORMAT_SIAMESE, &cfg.model, &model.store);
-                best.extra
-                    .insert("train".into(), serde_json::to_string(cfg).expect("serialises"));
+                best.extra.insert(
+                    "train".into(),
+                    serde_json::to_string(cfg).expect("serialises"),
+                );
                 best.extra.insert("epoch".into(), epoch.to_string());
                 best.save(&f.best())?;
             }

@@ -8,10 +8,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod model_cmds;
+mod progress;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use siamese::data::{self, dataset::default_target_dir, fetch::FileStatus, DatasetKind};
 
-type CliResult = Result<(), Box<dyn std::error::Error>>;
+pub(crate) type CliResult = Result<(), Box<dyn std::error::Error>>;
 
 #[derive(Parser)]
 #[command(
@@ -26,6 +29,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train SN-LeNet-5 (progress, metrics.jsonl, checkpoints, curves.png; Ctrl-C saves and exits, --resume continues).
+    Train(model_cmds::TrainArgs),
+    /// Test pair accuracy (at 0.5 and at the validation threshold), confusion counts, ROC AUC, EER, and the time to score 10,000 pairs.
+    Eval(model_cmds::EvalArgs),
+    /// The similarity of two image files.
+    Compare(model_cmds::CompareArgs),
+    /// A grid of test pairs with their predicted similarity (the paper's Figures 6, 9, 10) as a PNG.
+    Show(model_cmds::ShowArgs),
+    /// Parameter sensitivity (the paper's Tables 6 and 7): accuracy and seconds per epoch per (lr, batch).
+    Sweep(model_cmds::SweepArgs),
+    /// Train the plain LeNet-5 classifier (the paper's baseline); `eval` scores its checkpoint.
+    TrainBaseline(model_cmds::BaselineArgs),
     /// Download a dataset (checksum-verified, resumable) into <data-dir>/<name>/.
     Fetch(FetchArgs),
     /// Draw a grid of sample image pairs labelled POS/NEG (the paper's Figure 2) as a PNG.
@@ -108,6 +123,12 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Command::Train(a) => model_cmds::run_train(a),
+        Command::Eval(a) => model_cmds::run_eval(a),
+        Command::Compare(a) => model_cmds::run_compare(a),
+        Command::Show(a) => model_cmds::run_show(a),
+        Command::Sweep(a) => model_cmds::run_sweep(a),
+        Command::TrainBaseline(a) => model_cmds::run_train_baseline(a),
         Command::Fetch(a) => run_fetch(a),
         Command::Pairs(a) => run_pairs(a),
     };
@@ -170,15 +191,7 @@ fn run_pairs(a: PairsArgs) -> CliResult {
     };
     let pairs = data::viz::figure_pairs(&set, a.count, a.seed)?;
     let img = data::viz::pair_grid(&set, &pairs, a.cols, a.scale)?;
-    image::save_buffer_with_format(
-        &a.out,
-        &img.pixels,
-        img.width as u32,
-        img.height as u32,
-        image::ExtendedColorType::Rgb8,
-        image::ImageFormat::Png,
-    )
-    .map_err(|e| format!("{}: {e}", a.out.display()))?;
+    model_cmds::save_png(&a.out, &img)?;
     println!(
         "wrote {} ({} {} pairs, {}x{} px)",
         a.out.display(),
