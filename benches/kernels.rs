@@ -56,6 +56,22 @@ fn conv(c: &mut Criterion) {
                     })
                 });
             }
+            // Same as Direct, into a reused output buffer: no allocation or page faults.
+            let mut yb = vec![0.0f32; g.out_shape().iter().product()];
+            gf.bench_function(BenchmarkId::from_parameter("Direct_into"), |bch| {
+                bch.iter(|| {
+                    conv2d::conv2d_forward_into(
+                        ConvAlgo::Direct,
+                        &x,
+                        &wt,
+                        Some(&b),
+                        1,
+                        pad,
+                        &mut yb,
+                    )
+                    .unwrap()
+                })
+            });
             if n == 64 {
                 gf.bench_function(BenchmarkId::from_parameter("reference"), |bch| {
                     bch.iter(|| {
