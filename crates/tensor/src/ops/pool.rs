@@ -83,6 +83,9 @@ impl Pool2dGeom {
     }
 }
 
+/// Planes per rayon task: a 28×28 plane is ~1 µs of work, too little to pay for a task.
+const PLANES_PER_TASK: usize = 16;
+
 /// Max over one window of plane `xp` (row pitch `w`) starting at (r0, c0); NaN propagates,
 /// ties keep the first in row-major order (exactly as `reference`). Returns (max, in-plane index).
 #[inline(always)]
@@ -148,6 +151,7 @@ pub fn max_pool2d_forward(x: &Tensor, k: usize, stride: usize) -> Result<(Tensor
         .par_chunks_mut(ohw)
         .zip(arg.par_chunks_mut(ohw))
         .enumerate()
+        .with_min_len(PLANES_PER_TASK)
         .for_each(|(nc, (yp, ap))| {
             let xp = &xd[nc * hw..][..hw];
             if k == 2 && stride == 2 {
@@ -182,6 +186,7 @@ pub fn max_pool2d_backward(dy: &Tensor, argmax: &[u32], x_shape: &[usize]) -> Re
     dx.data_mut()
         .par_chunks_mut(hw)
         .enumerate()
+        .with_min_len(PLANES_PER_TASK)
         .for_each(|(nc, dp)| {
             for (&a, &d) in argmax[nc * ohw..][..ohw]
                 .iter()
@@ -191,6 +196,55 @@ pub fn max_pool2d_backward(dy: &Tensor, argmax: &[u32], x_shape: &[usize]) -> Re
             }
         });
     Ok(dx)
+}
+
+/// One plane of avg-pool; `K` > 0 fixes the window at compile time (K = 0: runtime `k`).
+#[inline(always)]
+fn avg_plane<const K: usize>(
+    xp: &[f32],
+    w: usize,
+    ow: usize,
+    k: usize,
+    stride: usize,
+    inv: f32,
+    yp: &mut [f32],
+) {
+    let k = if K > 0 { K } else { k };
+    for (i, yr) in yp.chunks_exact_mut(ow).enumerate() {
+        let rows = &xp[i * stride * w..];
+        for (j, yv) in yr.iter_mut().enumerate() {
+            let mut acc = 0.0f32;
+            for u in 0..k {
+                acc += rows[u * w + j * stride..][..k].iter().sum::<f32>();
+            }
+            *yv = acc * inv;
+        }
+    }
+}
+
+/// One plane of avg-pool backward: dx[i·s+u, j·s+v] += dy[i,j]·inv, in (i, j, u, v) order.
+#[inline(always)]
+fn avg_plane_backward<const K: usize>(
+    dyp: &[f32],
+    w: usize,
+    ow: usize,
+    k: usize,
+    stride: usize,
+    inv: f32,
+    dp: &mut [f32],
+) {
+    let k = if K > 0 { K } else { k };
+    for (i, dyr) in dyp.chunks_exact(ow).enumerate() {
+        let rows = &mut dp[i * stride * w..];
+        for (j, &d) in dyr.iter().enumerate() {
+            let d = d * inv;
+            for u in 0..k {
+                rows[u * w + j * stride..][..k]
+                    .iter_mut()
+                    .for_each(|v| *v += d);
+            }
+        }
+    }
 }
 
 /// Average-pool forward, parallel over planes (f32 window sums times 1/k²).
@@ -206,18 +260,13 @@ pub fn avg_pool2d_forward(x: &Tensor, k: usize, stride: usize) -> Result<Tensor>
     y.data_mut()
         .par_chunks_mut(ohw)
         .enumerate()
+        .with_min_len(PLANES_PER_TASK)
         .for_each(|(nc, yp)| {
             let xp = &xd[nc * hw..][..hw];
-            for (i, yr) in yp.chunks_exact_mut(ow).enumerate() {
-                for (j, yv) in yr.iter_mut().enumerate() {
-                    let mut acc = 0.0f32;
-                    for u in 0..k {
-                        acc += xp[(i * stride + u) * g.w + j * stride..][..k]
-                            .iter()
-                            .sum::<f32>();
-                    }
-                    *yv = acc * inv;
-                }
+            if k == 2 && stride == 2 {
+                avg_plane::<2>(xp, g.w, ow, 2, 2, inv, yp);
+            } else {
+                avg_plane::<0>(xp, g.w, ow, k, stride, inv, yp);
             }
         });
     Ok(y)
@@ -243,15 +292,13 @@ pub fn avg_pool2d_backward(
     dx.data_mut()
         .par_chunks_mut(hw)
         .enumerate()
+        .with_min_len(PLANES_PER_TASK)
         .for_each(|(nc, dp)| {
-            for (o, &d) in dyd[nc * ohw..][..ohw].iter().enumerate() {
-                let (i, j) = (o / ow, o % ow);
-                let d = d * inv;
-                for u in 0..k {
-                    dp[(i * stride + u) * g.w + j * stride..][..k]
-                        .iter_mut()
-                        .for_each(|v| *v += d);
-                }
+            let dyp = &dyd[nc * ohw..][..ohw];
+            if k == 2 && stride == 2 {
+                avg_plane_backward::<2>(dyp, g.w, ow, 2, 2, inv, dp);
+            } else {
+                avg_plane_backward::<0>(dyp, g.w, ow, k, stride, inv, dp);
             }
         });
     Ok(dx)

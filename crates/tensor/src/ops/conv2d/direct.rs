@@ -343,25 +343,45 @@ struct Args<'a> {
 /// All position tiles of output channels k0..k0+KB: PB vectors at a time, then one.
 #[inline(always)]
 fn k_tiles<V: Lanes, const KB: usize, const PB: usize>(a: &Args, k0: usize, out: &mut [f32]) {
+    // KW = 5 (LeNet-5) is a compile-time constant: the tap loop unrolls and its bounds
+    // checks fold away; other widths take the runtime-KW instantiation (KW = 0).
+    if a.kw == 5 {
+        p_tiles::<V, KB, PB, 5>(a, k0, out);
+    } else {
+        p_tiles::<V, KB, PB, 0>(a, k0, out);
+    }
+}
+
+#[inline(always)]
+fn p_tiles<V: Lanes, const KB: usize, const PB: usize, const KW: usize>(
+    a: &Args,
+    k0: usize,
+    out: &mut [f32],
+) {
     let mut p0 = 0;
     while p0 + PB * L <= a.lp {
-        tile::<V, KB, PB>(a, k0, p0, out);
+        tile::<V, KB, PB, KW>(a, k0, p0, out);
         p0 += PB * L;
     }
+    if PB > 2 && p0 + 2 * L <= a.lp {
+        tile::<V, KB, 2, KW>(a, k0, p0, out);
+        p0 += 2 * L;
+    }
     while p0 < a.lp {
-        tile::<V, KB, 1>(a, k0, p0, out);
+        tile::<V, KB, 1, KW>(a, k0, p0, out);
         p0 += L;
     }
 }
 
 /// One KB × PB register tile of the forward kernel (see the module doc's drawing).
 #[inline(always)]
-fn tile<V: Lanes, const KB: usize, const PB: usize>(
+fn tile<V: Lanes, const KB: usize, const PB: usize, const KW: usize>(
     a: &Args,
     k0: usize,
     p0: usize,
     out: &mut [f32],
 ) {
+    let kw = if KW > 0 { KW } else { a.kw };
     let mut acc = [[V::splat(0.0); PB]; KB];
     for (kb, row) in acc.iter_mut().enumerate() {
         let b = V::splat(a.bias.map_or(0.0, |b| b[k0 + kb]));
@@ -372,9 +392,9 @@ fn tile<V: Lanes, const KB: usize, const PB: usize>(
         for u in 0..a.kh {
             // LOOP over taps v: PB loads from one row window, KB broadcasts, KB·PB FMAs.
             let base = c * plane + u * a.wp + p0;
-            let xrow = &a.xp[base..base + a.kw - 1 + PB * L];
-            let wrow = &a.wt[(c * a.kh + u) * a.kw * a.kout..][..a.kw * a.kout];
-            for v in 0..a.kw {
+            let xrow = &a.xp[base..base + kw - 1 + PB * L];
+            let wrow = &a.wt[(c * a.kh + u) * kw * a.kout..][..kw * a.kout];
+            for v in 0..kw {
                 let mut xv = [V::splat(0.0); PB];
                 for (pb, x) in xv.iter_mut().enumerate() {
                     *x = V::load(&xrow[v + pb * L..]);

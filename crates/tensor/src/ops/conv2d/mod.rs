@@ -222,38 +222,59 @@ pub fn conv2d_forward_with(
     pad: usize,
 ) -> Result<Tensor> {
     let g = Conv2dGeom::new(x.shape(), w.shape(), stride, pad)?;
-    g.check_bias(b)?;
     let mut y = Tensor::zeros(&g.out_shape())?;
+    conv2d_forward_into(algo, x, w, b, stride, pad, y.data_mut())?;
+    Ok(y)
+}
+
+/// [`conv2d_forward_with`] writing into a caller buffer `y` of N·K·OH·OW values (every value
+/// is overwritten). Reusing `y` across steps avoids the allocation and, for outputs above
+/// the allocator's mmap threshold, the page faults of a fresh zeroed buffer, which cost as
+/// much as the convolution itself at LeNet sizes (see docs/performance.md).
+pub fn conv2d_forward_into(
+    algo: ConvAlgo,
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    stride: usize,
+    pad: usize,
+    y: &mut [f32],
+) -> Result<()> {
+    let g = Conv2dGeom::new(x.shape(), w.shape(), stride, pad)?;
+    g.check_bias(b)?;
+    let out_len: usize = g.out_shape().iter().product();
+    if y.len() != out_len {
+        return Err(shape_err(
+            "conv2d_forward_into",
+            format!(
+                "output buffer has {} values, expected {out_len} ({:?})",
+                y.len(),
+                g.out_shape()
+            ),
+        ));
+    }
     let per_x = g.c * g.h * g.w;
     let per_y = g.k * g.out_h() * g.out_w();
     if per_y == 0 {
-        return Ok(y);
+        return Ok(());
     }
     let (xd, wd, bd) = (x.data(), w.data(), b.map(|b| b.data()));
     match resolve(algo, &g) {
         ConvAlgo::Direct => {
             let plan = direct::Plan::forward(&g, wd);
-            y.data_mut()
-                .par_chunks_mut(per_y)
-                .enumerate()
-                .for_each_init(
-                    || plan.scratch(),
-                    |s, (n, yn)| plan.forward_sample(s, &xd[n * per_x..][..per_x], bd, yn),
-                );
+            y.par_chunks_mut(per_y).enumerate().for_each_init(
+                || plan.scratch(),
+                |s, (n, yn)| plan.forward_sample(s, &xd[n * per_x..][..per_x], bd, yn),
+            );
         }
         _ => {
-            y.data_mut()
-                .par_chunks_mut(per_y)
-                .enumerate()
-                .for_each_init(
-                    || im2col::Scratch::new(&g),
-                    |s, (n, yn)| {
-                        im2col::forward_sample(&g, s, &xd[n * per_x..][..per_x], wd, bd, yn)
-                    },
-                );
+            y.par_chunks_mut(per_y).enumerate().for_each_init(
+                || im2col::Scratch::new(&g),
+                |s, (n, yn)| im2col::forward_sample(&g, s, &xd[n * per_x..][..per_x], wd, bd, yn),
+            );
         }
     }
-    Ok(y)
+    Ok(())
 }
 
 /// Backward (dx, dw, db) with a chosen algorithm; see the module doc for the formulas.
