@@ -168,3 +168,57 @@ impl Checkpoint {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::siamese::SnLenet5;
+
+    fn model(embedding: usize) -> SnLenet5 {
+        let mut cfg = ModelConfig::for_input(1, 28, 28);
+        cfg.embedding = embedding;
+        SnLenet5::new(cfg, 3).unwrap()
+    }
+
+    #[test]
+    fn round_trip_keeps_every_tensor_and_the_config() {
+        let m = model(10);
+        let mut ck = Checkpoint::from_store(FORMAT_SIAMESE, &m.config, &m.store);
+        ck.extra.insert("note".into(), "hello".into());
+        let back = Checkpoint::from_bytes(&ck.to_bytes().unwrap(), Path::new("x")).unwrap();
+        let mut sorted = ck.clone();
+        sorted.tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(back, sorted);
+        // PyTorch layouts and names.
+        assert_eq!(back.tensor("subnet.conv1.weight").unwrap().shape(), &[6, 1, 5, 5]);
+        assert_eq!(back.tensor("subnet.fc1.weight").unwrap().shape(), &[120, 400]);
+        assert!(back.tensor("head.bn.running_var").is_some());
+        let mut fresh = model(10);
+        fresh.store.value_mut(fresh.subnet.fc1.weight).data_mut()[0] = 123.0;
+        back.load_into(&mut fresh.store, Path::new("x")).unwrap();
+        assert_eq!(fresh.store.get("subnet.fc1.weight"), m.store.get("subnet.fc1.weight"));
+    }
+
+    #[test]
+    fn another_architecture_is_refused_by_name() {
+        let small = model(5);
+        let ck = Checkpoint::from_store(FORMAT_SIAMESE, &small.config, &small.store);
+        let mut big = model(10);
+        let e = ck.load_into(&mut big.store, Path::new("a.safetensors")).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("subnet.fc3") && msg.contains("another architecture"), "{msg}");
+    }
+
+    #[test]
+    fn corrupt_bytes_are_errors_not_panics() {
+        let m = model(10);
+        let bytes = Checkpoint::from_store(FORMAT_SIAMESE, &m.config, &m.store)
+            .to_bytes()
+            .unwrap();
+        for cut in [0, 7, 8, 100, bytes.len() / 2, bytes.len() - 1] {
+            assert!(Checkpoint::from_bytes(&bytes[..cut], Path::new("t")).is_err(), "cut {cut}");
+        }
+        let e = Checkpoint::from_bytes(b"garbage!garbage!", Path::new("g.st")).unwrap_err();
+        assert!(e.to_string().contains("g.st"));
+    }
+}

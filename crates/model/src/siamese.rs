@@ -15,7 +15,8 @@
 //! distances then sit in the √ε clamp, the gradient vanishes, and the loss stays at 0.25 with
 //! 50% accuracy for good. The cure here is a sign-aware initialisation: w starts at −|w₀| for
 //! the Euclidean distance (similarity falls as distance grows) and +|w₀| for the cosine
-//! similarity (which already grows with likeness). Tests train ten seeds to prove it.
+//! similarity (which already grows with likeness), with |w₀| at least 0.5 so that no seed
+//! starts with a head too flat to move the sigmoid. Tests train ten seeds to prove it.
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -98,7 +99,7 @@ impl SnLenet5 {
             Distance::Cosine => 1.0,
         };
         for w in store.value_mut(head.fc.weight).data_mut() {
-            *w = sign * w.abs().max(0.1);
+            *w = sign * w.abs().max(0.5);
         }
         Ok(Self {
             config,

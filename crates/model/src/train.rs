@@ -177,7 +177,8 @@ pub struct TrainOutcome {
     pub state: TrainState,
     /// True when a stop was requested and the run saved its state and returned early.
     pub interrupted: bool,
-    /// The validation-chosen threshold and the test evaluation (None when interrupted).
+    /// The test evaluation with the best validation epoch's weights and the threshold chosen
+    /// on validation (None when interrupted or not asked for).
     pub test: Option<PairEvaluation>,
 }
 
@@ -471,6 +472,8 @@ pub fn train(
             (model, state)
         }
     };
+    // The weights of the best validation epoch so far (the final test uses them).
+    let mut best_weights: Option<Checkpoint> = None;
     let stop_requested = || opts.stop.is_some_and(|s| s.load(Ordering::SeqCst));
 
     while state.epoch < cfg.epochs {
@@ -589,6 +592,7 @@ pub fn train(
         let improved = val_acc.is_some_and(|a| state.best_val_acc.is_none_or(|b| a > b));
         if improved {
             state.best_val_acc = val_acc;
+            best_weights = Some(Checkpoint::from_store(FORMAT_SIAMESE, &cfg.model, &model.store));
         }
         if let Some(f) = &files {
             if improved {
@@ -615,6 +619,11 @@ pub fn train(
     }
 
     let test = if opts.test_at_end {
+        // The best validation epoch's weights, as in best.safetensors; a resumed run that
+        // saw no improvement since keeps its current weights (best.safetensors has the best).
+        if let Some(best) = &best_weights {
+            best.load_into(&mut model.store, Path::new("<best weights>"))?;
+        }
         // Threshold chosen on validation, applied to test.
         let (vs, vy) = score_pairs(&mut model, &data.train, &data.val_pairs, opts.eval_batch)?;
         let threshold = crate::metrics::best_threshold(&vs, &vy);

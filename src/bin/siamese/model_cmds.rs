@@ -239,7 +239,7 @@ pub fn run_train(a: TrainArgs) -> CliResult {
         println!("best validation pair accuracy {:.2}%", best * 100.0);
     }
     if let Some(test) = &outcome.test {
-        print_eval(test, "test (last epoch's weights)");
+        print_eval(test, "test (best validation epoch's weights)");
         if let Some(o) = &out {
             let p = o.join("test.json");
             let json = serde_json::to_string_pretty(test)?;

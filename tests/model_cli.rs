@@ -1,0 +1,139 @@
+//! Whole-CLI tests of the model commands: one `error:` line and a non-zero exit for bad
+//! flags, missing data and bad checkpoints; with the real data, train → eval → compare → show.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn scratch(name: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("siamese-model-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir_all(&p).expect("scratch dir");
+    p
+}
+
+fn siamese(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_siamese"))
+        .args(args)
+        .env_remove("SIAMESE_DATA_DIR")
+        .output()
+        .expect("runs the siamese binary")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Fails with exactly one `error:` line on stderr that contains `needle`.
+fn assert_one_line_error(out: &Output, needle: &str) {
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "expected failure, stderr: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    assert!(err.contains(needle), "expected '{needle}' in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn bad_flags_give_one_line() {
+    assert_one_line_error(&siamese(&["train", "--dataset", "imagenet"]), "imagenet");
+    assert_one_line_error(&siamese(&["train", "--loss", "hinge"]), "hinge");
+    assert_one_line_error(&siamese(&["train", "--batch", "many"]), "many");
+    assert_one_line_error(&siamese(&["sweep", "--lrs", "0.1,x"]), "x");
+}
+
+#[test]
+fn missing_data_names_the_fetch_command() {
+    let empty = scratch("nodata");
+    let out = siamese(&["train", "--data-dir", empty.to_str().unwrap(), "--epochs", "1"]);
+    assert_one_line_error(&out, "siamese fetch mnist");
+    std::fs::remove_dir_all(empty).unwrap();
+}
+
+#[test]
+fn bad_checkpoints_give_one_line() {
+    let dir = scratch("badckpt");
+    let missing = dir.join("missing.safetensors");
+    assert_one_line_error(
+        &siamese(&["eval", "--checkpoint", missing.to_str().unwrap()]),
+        "missing.safetensors",
+    );
+    let junk = dir.join("junk.safetensors");
+    std::fs::write(&junk, b"this is not a checkpoint").unwrap();
+    assert_one_line_error(
+        &siamese(&["eval", "--checkpoint", junk.to_str().unwrap()]),
+        "not a safetensors file",
+    );
+    assert_one_line_error(
+        &siamese(&["compare", "a.png", "b.png", "--checkpoint", junk.to_str().unwrap()]),
+        "not a safetensors file",
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn real_data() -> String {
+    std::env::var("SIAMESE_DATA_DIR")
+        .expect("needs the real datasets: set SIAMESE_DATA_DIR (e.g. ../shared/datasets)")
+}
+
+fn ok(out: Output) -> String {
+    let (o, e) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "failed:\nstdout: {o}\nstderr: {e}");
+    o
+}
+
+/// Writes test image `i` of a 28×28 grayscale set as a PNG.
+fn write_png(path: &Path, px: &[u8]) {
+    image::save_buffer(path, px, 28, 28, image::ExtendedColorType::L8).unwrap();
+}
+
+#[test]
+#[ignore = "needs the real datasets: set SIAMESE_DATA_DIR"]
+fn train_eval_compare_show_on_real_mnist() {
+    let data = real_data();
+    let dir = scratch("e2e");
+    let run = dir.join("run");
+    let r = run.to_str().unwrap();
+    let o = ok(siamese(&[
+        "train", "--dataset", "mnist", "--data-dir", &data, "--epochs", "1", "--limit", "1000",
+        "--out", r, "--quiet",
+    ]));
+    assert!(o.contains("epoch 1/1: train loss"), "{o}");
+    assert!(o.contains("time to score 10000 pairs"), "{o}");
+    for f in ["best.safetensors", "last.safetensors", "metrics.jsonl", "curves.png", "test.json"] {
+        assert!(run.join(f).exists(), "{f} missing");
+    }
+    let best = run.join("best.safetensors");
+    let b = best.to_str().unwrap();
+    let json = ok(siamese(&["eval", "--checkpoint", b, "--data-dir", &data, "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(v["accuracy_at_half"].as_f64().unwrap() > 0.8, "{json}");
+    assert_eq!(v["pairs"].as_u64(), Some(20_000));
+
+    // compare: an image with itself is "same"; sizes other than 28x28 are resized with a note.
+    let (_, test) = siamese_data::load(
+        siamese_data::DatasetKind::Mnist,
+        Some(Path::new(&data)),
+    )
+    .unwrap();
+    let a = dir.join("a.png");
+    write_png(&a, test.image(0).unwrap());
+    let o = ok(siamese(&["compare", a.to_str().unwrap(), a.to_str().unwrap(), "--checkpoint", b]));
+    assert!(o.contains("same class"), "{o}");
+    let big = dir.join("big.png");
+    image::save_buffer(&big, &[0u8; 40 * 40], 40, 40, image::ExtendedColorType::L8).unwrap();
+    let out = siamese(&["compare", a.to_str().unwrap(), big.to_str().unwrap(), "--checkpoint", b]);
+    assert!(text(&out.stderr).contains("resized to 28x28"));
+    assert_one_line_error(
+        &siamese(&["compare", a.to_str().unwrap(), "nope.png", "--checkpoint", b]),
+        "nope.png",
+    );
+
+    let shown = dir.join("show.png");
+    let o = ok(siamese(&[
+        "show", "--checkpoint", b, "--data-dir", &data, "--out", shown.to_str().unwrap(),
+    ]));
+    assert!(o.contains("16 test pairs"), "{o}");
+    assert_eq!(&std::fs::read(&shown).unwrap()[1..4], b"PNG");
+    std::fs::remove_dir_all(dir).unwrap();
+}
