@@ -7,7 +7,8 @@
 //! computed and dropped; they cost (Wp − OW)/Wp of the work (12.5 % for 28→32, 29 % for 10→14).
 //!
 //! Register tile of the forward kernel (KB = 4 output channels × PB = 3 vectors, 12 ymm
-//! accumulators + 3 loads + 1 broadcast = 16 registers):
+//! accumulators + 3 loads + 1 broadcast = 16 registers; with AVX-512VL's 32 registers the
+//! tile is 4 × 6 = 24 accumulators, and dw uses 4 channels × 5 taps):
 //!
 //! ```text
 //!            p0..p0+8   p0+8..+16  p0+16..+24     ← x[c, p + u·Wp + v] (3 loads per tap)
