@@ -6,10 +6,17 @@
 //! equation in the module doc, and a slow, obviously-correct `reference` twin that the tests
 //! hold the fast path to:
 //!
-//! - [`ops::gemm`]: C ← α·op(A)·op(B) + β·C on matrixmultiply's sgemm;
-//! - [`ops::conv2d`]: convolution with stride and zero padding, and its three gradients;
+//! - [`ops::gemm`]: C ← α·op(A)·op(B) + β·C on matrixmultiply's sgemm, and `gemm_batched`;
+//! - [`ops::conv2d`]: convolution with stride and zero padding, and its three gradients, by
+//!   im2col + sgemm or by a direct SIMD kernel ([`ops::conv2d::ConvAlgo`]; `Auto` picks);
 //! - [`ops::pool`]: max- and average-pooling and their gradients;
-//! - [`ops::elementwise`]: add, sub, mul, scale, relu, tanh, sigmoid, square, sqrt, sum, mean.
+//! - [`ops::elementwise`]: add, sub, mul, scale, relu, tanh, sigmoid, square, sqrt, sum, mean;
+//! - [`ops::simd`]: the 8-lane vector abstraction and runtime ISA dispatch (AVX2+FMA, the
+//!   same code with AVX-512VL's 32 registers, or portable `wide`), so one binary runs on any
+//!   x86-64.
+//!
+//! Batch-parallel kernels (rayon) split work in fixed chunks and reduce partial gradients in
+//! a fixed order: results are bit-identical whatever the thread count.
 //!
 //! Kernels return typed [`TensorError`]s naming the op and the shapes; they never panic on
 //! a shape mismatch.

@@ -104,6 +104,39 @@ fn window_max(xp: &[f32], w: usize, r0: usize, c0: usize, k: usize) -> (f32, usi
     (best, at)
 }
 
+/// Keeps (best, at) or takes (val, idx): a strictly larger value, or a NaN over a number;
+/// branch-free selects, the same rule as `reference`.
+#[inline(always)]
+fn pick(best: f32, at: u32, val: f32, idx: u32) -> (f32, u32) {
+    let take = val > best || (val.is_nan() && !best.is_nan());
+    (if take { val } else { best }, if take { idx } else { at })
+}
+
+/// 2×2/2 max-pool of one plane (LeNet-5): windows visited in row-major order with branch-free
+/// selects; `base` is the plane's flat offset in x (fits u32, checked by the caller).
+fn max_plane_2x2(xp: &[f32], w: usize, ow: usize, y: &mut [f32], arg: &mut [u32], base: u32) {
+    for (i, (yr, ar)) in y
+        .chunks_exact_mut(ow)
+        .zip(arg.chunks_exact_mut(ow))
+        .enumerate()
+    {
+        let r0 = &xp[2 * i * w..][..2 * ow];
+        let r1 = &xp[(2 * i + 1) * w..][..2 * ow];
+        let b0 = base + (2 * i * w) as u32;
+        let b1 = b0 + w as u32;
+        for (j, (yv, av)) in yr.iter_mut().zip(ar.iter_mut()).enumerate() {
+            let c = 2 * j;
+            let cu = c as u32;
+            let (mut best, mut at) = (r0[c], b0 + cu);
+            (best, at) = pick(best, at, r0[c + 1], b0 + cu + 1);
+            (best, at) = pick(best, at, r1[c], b1 + cu);
+            (best, at) = pick(best, at, r1[c + 1], b1 + cu + 1);
+            *yv = best;
+            *av = at;
+        }
+    }
+}
+
 /// One plane of max-pool: y and in-plane argmax.
 #[inline(always)]
 fn max_plane(
@@ -155,7 +188,7 @@ pub fn max_pool2d_forward(x: &Tensor, k: usize, stride: usize) -> Result<(Tensor
         .for_each(|(nc, (yp, ap))| {
             let xp = &xd[nc * hw..][..hw];
             if k == 2 && stride == 2 {
-                max_plane(&g, xp, 2, 2, yp, ap, nc * hw);
+                max_plane_2x2(xp, g.w, g.out_w(), yp, ap, (nc * hw) as u32);
             } else {
                 max_plane(&g, xp, k, stride, yp, ap, nc * hw);
             }

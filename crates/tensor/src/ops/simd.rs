@@ -7,6 +7,9 @@
 //! - [`Avx2`] (x86-64 only): `__m256` with `vfmadd231ps`, reached only through an
 //!   `#[target_feature(enable = "avx2,fma")]` entry point after [`avx2_fma`] returned true.
 //!
+//! A third entry point compiles the same `Avx2` body with AVX-512F/VL enabled, chosen when
+//! [`avx512vl`] holds: still 8 lanes, but 32 ymm registers instead of 16.
+//!
 //! So one binary runs on any x86-64 and uses AVX2+FMA where the CPU has them. Setting the
 //! environment variable `SIAMESE_PORTABLE_SIMD=1` forces the portable path (tests use it to
 //! exercise both instantiations).
@@ -15,6 +18,9 @@ use std::sync::OnceLock;
 
 /// An 8-lane f32 vector: the handful of operations the kernels need.
 pub(crate) trait Lanes: Copy {
+    /// True when 32 vector registers are available (AVX-512VL), so kernels may use register
+    /// tiles of up to ~28 accumulators instead of ~12.
+    const MANY_REGS: bool = false;
     /// All lanes `v`.
     fn splat(v: f32) -> Self;
     /// Lanes from the first eight values of `s` (panics if `s` is shorter: kernels slice first).
@@ -62,10 +68,11 @@ impl Lanes for wide::f32x8 {
 /// `#[target_feature(enable = "avx2,fma")]` that are called after [`avx2_fma`] returned true.
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
-pub(crate) struct Avx2(std::arch::x86_64::__m256);
+pub(crate) struct Avx2<const MANY_REGS: bool = false>(std::arch::x86_64::__m256);
 
 #[cfg(target_arch = "x86_64")]
-impl Lanes for Avx2 {
+impl<const R32: bool> Lanes for Avx2<R32> {
+    const MANY_REGS: bool = R32;
     #[inline(always)]
     fn splat(v: f32) -> Self {
         // SAFETY: Avx2 values are only built inside avx2+fma entry points reached after
@@ -118,9 +125,31 @@ pub fn avx2_fma() -> bool {
     })
 }
 
+/// True when [`avx2_fma`] holds and the CPU also has AVX-512F and AVX-512VL, unless
+/// `SIAMESE_NO_AVX512=1` (checked once, then cached).
+pub fn avx512vl() -> bool {
+    static FLAG: OnceLock<bool> = OnceLock::new();
+    *FLAG.get_or_init(|| {
+        let off = std::env::var("SIAMESE_NO_AVX512").is_ok_and(|v| v == "1");
+        #[cfg(target_arch = "x86_64")]
+        {
+            !off && avx2_fma()
+                && std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx512vl")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = off;
+            false
+        }
+    })
+}
+
 /// Name of the instruction set the SIMD kernels run with on this machine.
 pub fn isa_name() -> &'static str {
-    if avx2_fma() {
+    if avx512vl() {
+        "avx2+fma with avx512vl registers (f32x8 in ymm0-31, runtime-detected)"
+    } else if avx2_fma() {
         "avx2+fma (f32x8, runtime-detected)"
     } else {
         "portable wide::f32x8"
@@ -139,7 +168,19 @@ macro_rules! simd_dispatch {
                 #[target_feature(enable = "avx2,fma")]
                 #[allow(clippy::too_many_arguments)]
                 unsafe fn entry($($arg: $ty),*) $(-> $ret)? {
-                    $body::<$crate::ops::simd::Avx2>($($arg),*)
+                    $body::<$crate::ops::simd::Avx2<false>>($($arg),*)
+                }
+                // Same __m256 code; AVX-512VL gives LLVM 32 ymm registers (no spills of the
+                // 12-accumulator tiles) and EVEX encodings.
+                #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn entry512($($arg: $ty),*) $(-> $ret)? {
+                    $body::<$crate::ops::simd::Avx2<true>>($($arg),*)
+                }
+                if $crate::ops::simd::avx512vl() {
+                    // SAFETY: avx512vl() checked at runtime that this CPU has AVX2, FMA,
+                    // AVX-512F and AVX-512VL, the requirements of this entry point.
+                    return unsafe { entry512($($arg),*) };
                 }
                 if $crate::ops::simd::avx2_fma() {
                     // SAFETY: avx2_fma() checked at runtime that this CPU has AVX2 and FMA,

@@ -7,7 +7,8 @@
 //! computed and dropped; they cost (Wp − OW)/Wp of the work (12.5 % for 28→32, 29 % for 10→14).
 //!
 //! Register tile of the forward kernel (KB = 4 output channels × PB = 3 vectors, 12 ymm
-//! accumulators + 3 loads + 1 broadcast = 16 registers):
+//! accumulators + 3 loads + 1 broadcast = 16 registers; with AVX-512VL's 32 registers the
+//! tile is 4 × 6 = 24 accumulators, and dw uses 4 channels × 5 taps):
 //!
 //! ```text
 //!            p0..p0+8   p0+8..+16  p0+16..+24     ← x[c, p + u·Wp + v] (3 loads per tap)
@@ -315,7 +316,12 @@ fn conv_plane_body<V: Lanes>(
     };
     let mut k0 = 0;
     while k0 + 4 <= kout {
-        k_tiles::<V, 4, 3>(&a, k0, out);
+        if V::MANY_REGS {
+            // 4 × 6 tile: 24 accumulators + 6 loads + 1 broadcast of 32 registers.
+            k_tiles::<V, 4, 6>(&a, k0, out);
+        } else {
+            k_tiles::<V, 4, 3>(&a, k0, out);
+        }
         k0 += 4;
     }
     if k0 + 2 <= kout {
@@ -362,6 +368,10 @@ fn p_tiles<V: Lanes, const KB: usize, const PB: usize, const KW: usize>(
     while p0 + PB * L <= a.lp {
         tile::<V, KB, PB, KW>(a, k0, p0, out);
         p0 += PB * L;
+    }
+    if PB > 3 && p0 + 3 * L <= a.lp {
+        tile::<V, KB, 3, KW>(a, k0, p0, out);
+        p0 += 3 * L;
     }
     if PB > 2 && p0 + 2 * L <= a.lp {
         tile::<V, KB, 2, KW>(a, k0, p0, out);
@@ -469,6 +479,13 @@ struct DwArgs<'a> {
 #[inline(always)]
 fn dw_taps<V: Lanes, const KB: usize>(d: &DwArgs, c: usize, u: usize, k0: usize, dw: &mut [f32]) {
     let mut v0 = 0;
+    if V::MANY_REGS {
+        // 4 × 5 tile: 20 accumulators + 5 + 4 loads of 32 registers.
+        while v0 + 5 <= d.kw {
+            dw_tile::<V, KB, 5>(d, c, u, v0, k0, dw);
+            v0 += 5;
+        }
+    }
     while v0 + 3 <= d.kw {
         dw_tile::<V, KB, 3>(d, c, u, v0, k0, dw);
         v0 += 3;

@@ -17,9 +17,10 @@
 //! - **direct** (`direct.rs`): per sample, x is copied into a zero-padded plane whose rows are
 //!   laid end to end, so output position p = i·Wp + j reads x at p + u·Wp + v for every
 //!   (c, u, v): one contiguous 8-lane load per tap. A register tile of 4 output channels ×
-//!   3 vectors accumulates with FMA; the Wp − OW junk columns per row are computed and
-//!   dropped. dx is the same kernel run on dy (dilated by the stride, padded by KH−1−p)
-//!   with the weights flipped and C↔K swapped; dw is a dot product of dy with shifted x.
+//!   3 vectors (4 × 6 with AVX-512VL registers) accumulates with FMA; the Wp − OW junk
+//!   columns per row are computed and dropped. dx is the same kernel run on dy (dilated by
+//!   the stride, padded by KH−1−p) with the weights flipped and C↔K swapped; dw is a dot
+//!   product of dy with shifted x.
 //!
 //! Forward caches nothing: backward recomputes cols / the padded plane from x (cheaper than
 //! keeping C·KH·KW × OH·OW floats per sample alive between the passes).
