@@ -190,13 +190,22 @@ mod tests {
         sorted.tensors.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(back, sorted);
         // PyTorch layouts and names.
-        assert_eq!(back.tensor("subnet.conv1.weight").unwrap().shape(), &[6, 1, 5, 5]);
-        assert_eq!(back.tensor("subnet.fc1.weight").unwrap().shape(), &[120, 400]);
+        assert_eq!(
+            back.tensor("subnet.conv1.weight").unwrap().shape(),
+            &[6, 1, 5, 5]
+        );
+        assert_eq!(
+            back.tensor("subnet.fc1.weight").unwrap().shape(),
+            &[120, 400]
+        );
         assert!(back.tensor("head.bn.running_var").is_some());
         let mut fresh = model(10);
         fresh.store.value_mut(fresh.subnet.fc1.weight).data_mut()[0] = 123.0;
         back.load_into(&mut fresh.store, Path::new("x")).unwrap();
-        assert_eq!(fresh.store.get("subnet.fc1.weight"), m.store.get("subnet.fc1.weight"));
+        assert_eq!(
+            fresh.store.get("subnet.fc1.weight"),
+            m.store.get("subnet.fc1.weight")
+        );
     }
 
     #[test]
@@ -204,9 +213,14 @@ mod tests {
         let small = model(5);
         let ck = Checkpoint::from_store(FORMAT_SIAMESE, &small.config, &small.store);
         let mut big = model(10);
-        let e = ck.load_into(&mut big.store, Path::new("a.safetensors")).unwrap_err();
+        let e = ck
+            .load_into(&mut big.store, Path::new("a.safetensors"))
+            .unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("subnet.fc3") && msg.contains("another architecture"), "{msg}");
+        assert!(
+            msg.contains("subnet.fc3") && msg.contains("another architecture"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -216,7 +230,10 @@ mod tests {
             .to_bytes()
             .unwrap();
         for cut in [0, 7, 8, 100, bytes.len() / 2, bytes.len() - 1] {
-            assert!(Checkpoint::from_bytes(&bytes[..cut], Path::new("t")).is_err(), "cut {cut}");
+            assert!(
+                Checkpoint::from_bytes(&bytes[..cut], Path::new("t")).is_err(),
+                "cut {cut}"
+            );
         }
         let e = Checkpoint::from_bytes(b"garbage!garbage!", Path::new("g.st")).unwrap_err();
         assert!(e.to_string().contains("g.st"));

@@ -592,7 +592,11 @@ pub fn train(
         let improved = val_acc.is_some_and(|a| state.best_val_acc.is_none_or(|b| a > b));
         if improved {
             state.best_val_acc = val_acc;
-            best_weights = Some(Checkpoint::from_store(FORMAT_SIAMESE, &cfg.model, &model.store));
+            best_weights = Some(Checkpoint::from_store(
+                FORMAT_SIAMESE,
+                &cfg.model,
+                &model.store,
+            ));
         }
         if let Some(f) = &files {
             if improved {

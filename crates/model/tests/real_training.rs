@@ -132,7 +132,12 @@ fn checkpoint_round_trip_gives_identical_predictions() {
     ck.load_into(&mut loaded.store, &path).unwrap();
     let (s2, _) = score_pairs(&mut loaded, &data.test, &data.test_pairs, 1000).unwrap();
     assert_eq!(s1, s2);
-    for f in ["metrics.jsonl", "curves.png", "last.safetensors", "config.json"] {
+    for f in [
+        "metrics.jsonl",
+        "curves.png",
+        "last.safetensors",
+        "config.json",
+    ] {
         assert!(dir.join(f).exists(), "{f} missing");
     }
     std::fs::remove_dir_all(&dir).unwrap();
@@ -192,11 +197,23 @@ fn interrupted_then_resumed_run_equals_uninterrupted_run() {
     let resumed = train(&cfg2, &data, Some((model, adam, state)), &opts, &mut Silent).unwrap();
     assert!(!resumed.interrupted);
     let key = |h: &[EpochRecord]| -> Vec<(f64, f64, Option<f64>)> {
-        h.iter().map(|r| (r.train_loss, r.train_acc, r.val_acc)).collect()
+        h.iter()
+            .map(|r| (r.train_loss, r.train_acc, r.val_acc))
+            .collect()
     };
     assert_eq!(key(&resumed.state.history), key(&straight.state.history));
-    let a: Vec<_> = straight.model.store.named_tensors().map(|(n, t)| (n.to_string(), t.clone())).collect();
-    let b: Vec<_> = resumed.model.store.named_tensors().map(|(n, t)| (n.to_string(), t.clone())).collect();
+    let a: Vec<_> = straight
+        .model
+        .store
+        .named_tensors()
+        .map(|(n, t)| (n.to_string(), t.clone()))
+        .collect();
+    let b: Vec<_> = resumed
+        .model
+        .store
+        .named_tensors()
+        .map(|(n, t)| (n.to_string(), t.clone()))
+        .collect();
     assert_eq!(a, b, "weights differ after resume");
     std::fs::remove_dir_all(&dir).unwrap();
 }
