@@ -12,8 +12,10 @@
 //!   the time to score 10,000 pairs;
 //! - [`checkpoint`]: safetensors files in PyTorch's layouts;
 //! - [`baseline`]: the plain LeNet-5 classifier of the paper's Tables 3 and 4;
+//! - [`augment`]: seeded training-time shifts and flips;
 //! - [`plot`] and [`io`]: curves.png and atomic file writes.
 
+pub mod augment;
 pub mod baseline;
 pub mod checkpoint;
 pub mod config;

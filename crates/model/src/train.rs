@@ -19,6 +19,7 @@ use siamese_data::{split, BatchOptions, DatasetKind, ImageSet, Pair, PairBatches
 use siamese_optim::{Adam, AdamConfig, AdamState, LrSchedule, Optimizer};
 use siamese_tensor::Tensor;
 
+use crate::augment::{augment_batch, Augment};
 use crate::checkpoint::{Checkpoint, FORMAT_SIAMESE};
 use crate::config::{LossKind, ModelConfig};
 use crate::error::{ModelError, Result};
@@ -28,6 +29,8 @@ use crate::siamese::{stack_pairs, SnLenet5};
 
 /// Seed offset of the fixed validation pairs (they do not change between epochs).
 const VAL_PAIR_STREAM: u64 = 0x5641_4C00;
+/// Seed offset of the augmentation draws.
+const AUGMENT_STREAM: u64 = 0xA116_0000;
 
 /// Everything that defines a training run (saved in checkpoints as JSON).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -53,6 +56,9 @@ pub struct TrainConfig {
     pub loss: LossKind,
     /// New training pairs every epoch (default) or the same pairs every epoch.
     pub pairs_per_epoch: bool,
+    /// Training-time augmentation (default none, the paper's setting).
+    #[serde(default)]
+    pub augment: Augment,
     pub model: ModelConfig,
 }
 
@@ -77,6 +83,7 @@ impl TrainConfig {
             val_every: 1,
             loss: LossKind::ContrastiveSigmoid,
             pairs_per_epoch: true,
+            augment: Augment::None,
             model: ModelConfig::for_input(c, h, w),
         }
     }
@@ -509,7 +516,11 @@ pub fn train(
             let y = Tensor::from_vec(&[n], batch.y.clone())?;
             model.store.zero_grads();
             let mut tape = Tape::new();
-            let out = model.forward(&mut tape, stack_pairs(&batch.a, &batch.b)?)?;
+            let mut stacked = stack_pairs(&batch.a, &batch.b)?;
+            // One seed per (run, epoch, batch): a resumed run augments identically.
+            let aug_seed = epoch_seed(cfg.seed ^ AUGMENT_STREAM, (epoch * 1_000_000 + i) as u64);
+            augment_batch(cfg.augment, &mut stacked, aug_seed);
+            let out = model.forward(&mut tape, stacked)?;
             let loss = model.loss(&mut tape, out, &y, cfg.loss)?;
             let loss_value = tape.scalar(loss)? as f64;
             if !loss_value.is_finite() {

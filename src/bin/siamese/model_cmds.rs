@@ -85,6 +85,9 @@ pub struct RunArgs {
     /// Keep the same training pairs every epoch (default: new pairs each epoch).
     #[arg(long)]
     fixed_pairs: bool,
+    /// Training-time augmentation: none (the paper), shift (up to 2 px) or shift-flip (up to 4 px + mirror, for CIFAR-10).
+    #[arg(long, default_value = "none")]
+    augment: String,
     #[command(flatten)]
     arch: ArchArgs,
 }
@@ -132,6 +135,7 @@ fn build_config(r: &RunArgs) -> Result<TrainConfig, Box<dyn std::error::Error>> 
     cfg.val_every = r.val_every;
     cfg.loss = r.loss.parse::<LossKind>()?;
     cfg.pairs_per_epoch = !r.fixed_pairs;
+    cfg.augment = r.augment.parse()?;
     cfg.model.activation = r.arch.act.parse::<Activation>()?;
     cfg.model.pooling = r.arch.pool.parse::<Pooling>()?;
     cfg.model.embedding = r.arch.embedding;
@@ -209,7 +213,7 @@ pub fn run_train(a: TrainArgs) -> CliResult {
     let data = RunData::prepare(&cfg, a.run.data_dir.as_deref())?;
     println!(
         "SN-LeNet-5 on {}: {} training images ({} pairs/epoch), {} validation pairs, {} test pairs; \
-         {} epochs, batch {}, Adam lr {}, loss {}, seed {}, {} threads",
+         {} epochs, batch {}, Adam lr {} ({}), loss {}, augment {}, seed {}, {} threads",
         data.kind.title(),
         data.train_idx.len(),
         data.train_idx.len() * 2,
@@ -218,7 +222,9 @@ pub fn run_train(a: TrainArgs) -> CliResult {
         cfg.epochs,
         cfg.batch,
         cfg.lr,
+        cfg.schedule,
         cfg.loss,
+        cfg.augment,
         cfg.seed,
         rayon::current_num_threads()
     );
