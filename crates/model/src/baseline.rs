@@ -23,6 +23,17 @@ use crate::error::{ModelError, Result};
 use crate::lenet::Subnet;
 use crate::train::{Observer, RunData, TrainConfig};
 
+/// Index of the largest logit (the first one on ties): the predicted class.
+fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold(
+            (0, f32::NEG_INFINITY),
+            |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+        )
+        .0
+}
+
 /// LeNet-5 with a 10-way (number of classes) linear output.
 #[derive(Debug)]
 pub struct Lenet5Classifier {
@@ -106,17 +117,7 @@ impl Lenet5Classifier {
             let xi = tape.input(xb);
             let z = self.subnet.forward(&mut tape, &mut self.store, xi)?;
             let z = tape.value(z)?;
-            for row in z.data().chunks(self.classes) {
-                let arg = row
-                    .iter()
-                    .enumerate()
-                    .fold(
-                        (0, f32::NEG_INFINITY),
-                        |b, (i, &v)| if v > b.1 { (i, v) } else { b },
-                    )
-                    .0;
-                out.push(arg);
-            }
+            out.extend(z.data().chunks(self.classes).map(argmax));
             start += m;
         }
         Ok(out)
@@ -201,15 +202,7 @@ pub fn train_baseline(
             let loss = softmax_cross_entropy(&mut tape, z, &labels)?;
             let zv = tape.value(z)?;
             for (row, &l) in zv.data().chunks(classes).zip(&labels) {
-                let arg = row
-                    .iter()
-                    .enumerate()
-                    .fold(
-                        (0, f32::NEG_INFINITY),
-                        |b, (i, &v)| if v > b.1 { (i, v) } else { b },
-                    )
-                    .0;
-                correct += (arg == l) as usize;
+                correct += (argmax(row) == l) as usize;
             }
             loss_sum += tape.scalar(loss)? as f64 * chunk.len() as f64;
             seen += chunk.len();
