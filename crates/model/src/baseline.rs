@@ -14,7 +14,7 @@ use siamese_autodiff::{ParamStore, Tape};
 use siamese_data::pairs::epoch_seed;
 use siamese_data::{images_tensor, ImageSet};
 use siamese_nn::loss::softmax_cross_entropy;
-use siamese_optim::{Adam, AdamConfig};
+use siamese_optim::{Adam, AdamConfig, Optimizer};
 use siamese_tensor::Tensor;
 
 use crate::checkpoint::{Checkpoint, FORMAT_CLASSIFIER};
@@ -180,6 +180,7 @@ pub fn train_baseline(
     val_idx.dedup();
     let mut history = Vec::new();
     let batches = data.train_idx.len().div_ceil(cfg.batch);
+    let schedule = cfg.lr_schedule((batches * cfg.epochs) as u64)?;
     for epoch in 1..=cfg.epochs {
         let mut order = data.train_idx.clone();
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(epoch_seed(
@@ -195,6 +196,7 @@ pub fn train_baseline(
                 .iter()
                 .map(|&k| data.train.labels[k as usize] as usize)
                 .collect();
+            adam.set_lr(schedule.at(adam.state().step));
             model.store.zero_grads();
             let mut tape = Tape::new();
             let xi = tape.input(x);

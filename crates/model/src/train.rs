@@ -114,7 +114,8 @@ impl TrainConfig {
         self.model.validate()
     }
 
-    fn lr_schedule(&self, total_steps: u64) -> Result<LrSchedule> {
+    /// The learning-rate schedule of this run over `total_steps` steps.
+    pub fn lr_schedule(&self, total_steps: u64) -> Result<LrSchedule> {
         match self.schedule.as_str() {
             "constant" => Ok(LrSchedule::Constant { lr: self.lr }),
             "cosine" => Ok(LrSchedule::Cosine {
