@@ -49,7 +49,7 @@ def main(ckpt, a_path, b_path):
     d = F.batch_norm(d, t["head.bn.running_mean"], t["head.bn.running_var"],
                      t["head.bn.weight"], t["head.bn.bias"], training=False, eps=1e-3)
     s = torch.sigmoid(F.linear(d, t["head.fc.weight"], t["head.fc.bias"]))
-    print(f"similarity {s.item():.4f}")
+    print(f"similarity {s.item():.6f}")
 
 
 if __name__ == "__main__":
