@@ -196,3 +196,66 @@ fn train_eval_compare_show_on_real_mnist() {
     assert_eq!(&std::fs::read(&shown).unwrap()[1..4], b"PNG");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+#[ignore = "needs the real datasets: set SIAMESE_DATA_DIR"]
+fn ctrl_c_saves_and_resume_finishes() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let data = real_data();
+    let dir = scratch("sigint");
+    let run = dir.join("run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_siamese"))
+        .args([
+            "train",
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            &data,
+            "--epochs",
+            "2",
+            "--limit",
+            "1000",
+            "--out",
+            run.to_str().unwrap(),
+            "--batch",
+            "16",
+        ])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first progress line of epoch 1 (stderr is not a terminal: plain lines).
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap() > 0 && !line.contains("batches, loss") {
+        line.clear();
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let o = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "interrupted run must exit cleanly: {o}"
+    );
+    assert!(o.contains("continue with --resume"), "{o}");
+    assert!(run.join("last.safetensors").exists());
+    let o = ok(siamese(&[
+        "train",
+        "--resume",
+        run.to_str().unwrap(),
+        "--data-dir",
+        &data,
+        "-q",
+    ]));
+    assert!(
+        o.contains("resuming") && o.contains("epoch 2/2: train loss"),
+        "{o}"
+    );
+    assert!(o.contains("test (best validation epoch's weights)"), "{o}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
