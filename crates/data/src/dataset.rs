@@ -110,12 +110,13 @@ impl ImageSet {
     }
 }
 
-/// Data roots tried, in order: `data_dir`, `$SIAMESE_DATA_DIR`, `./datasets`.
+/// Data roots tried: `data_dir` alone when it is given (an explicit `--data-dir` is never
+/// silently replaced by another copy), else `$SIAMESE_DATA_DIR`, then `./datasets`.
 pub fn candidate_roots(data_dir: Option<&Path>) -> Vec<PathBuf> {
-    let mut roots = Vec::new();
     if let Some(d) = data_dir {
-        roots.push(d.to_path_buf());
+        return vec![d.to_path_buf()];
     }
+    let mut roots = Vec::new();
     if let Some(env) = std::env::var_os(DATA_DIR_ENV) {
         if !env.is_empty() {
             roots.push(PathBuf::from(env));

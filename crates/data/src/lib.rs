@@ -8,8 +8,8 @@
 //!   CIFAR-10 tarball unpacking, `SIAMESE_MIRROR` override for loopback tests;
 //! - [`idx`] and [`cifar`]: readers for IDX (MNIST, Fashion-MNIST; gzip detected by content) and the
 //!   CIFAR-10 binary version, with a typed [`DataError`] naming the file for every kind of bad input;
-//! - [`dataset`]: [`ImageSet`] (pixels kept as u8) and [`load`], which applies the lookup order
-//!   `--data-dir`, `SIAMESE_DATA_DIR`, `./datasets`;
+//! - [`dataset`]: [`ImageSet`] (pixels kept as u8) and [`load`], which reads `--data-dir` when given,
+//!   else `SIAMESE_DATA_DIR`, else `./datasets`;
 //! - [`split`]: the paper's stratified, seeded 48k/12k (40k/10k) train/validation split and `--limit`;
 //! - [`pairs`]: one positive and one negative pair per anchor, balanced, seeded; fixed test pairs;
 //! - [`batch`]: [`PairBatches`], shuffled per epoch, normalised to [0,1] NCHW tensors by a prefetch

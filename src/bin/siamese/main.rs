@@ -94,7 +94,7 @@ struct PairsArgs {
     /// Which images to draw from.
     #[arg(long, value_enum, default_value = "test")]
     split: Split,
-    /// Data root (lookup order: --data-dir, $SIAMESE_DATA_DIR, ./datasets).
+    /// Data root holding mnist/, fashion-mnist/, cifar-10/ (default: $SIAMESE_DATA_DIR, else ./datasets).
     #[arg(long)]
     data_dir: Option<PathBuf>,
 }

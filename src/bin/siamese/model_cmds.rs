@@ -71,7 +71,7 @@ pub struct RunArgs {
     /// Worker threads (default: all cores). Results do not depend on it.
     #[arg(long)]
     threads: Option<usize>,
-    /// Data root (lookup order: --data-dir, $SIAMESE_DATA_DIR, ./datasets).
+    /// Data root holding mnist/, fashion-mnist/, cifar-10/ (default: $SIAMESE_DATA_DIR, else ./datasets).
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Train on a stratified subsample of N training images.
@@ -265,7 +265,7 @@ pub struct EvalArgs {
     /// A checkpoint written by `siamese train` (best.safetensors) or `train-baseline`.
     #[arg(long)]
     checkpoint: PathBuf,
-    /// Data root (lookup order: --data-dir, $SIAMESE_DATA_DIR, ./datasets).
+    /// Data root holding mnist/, fashion-mnist/, cifar-10/ (default: $SIAMESE_DATA_DIR, else ./datasets).
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Pairs (images) per scoring batch.
@@ -437,7 +437,7 @@ pub struct ShowArgs {
     /// Seed choosing which test pairs are shown.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Data root (lookup order: --data-dir, $SIAMESE_DATA_DIR, ./datasets).
+    /// Data root holding mnist/, fashion-mnist/, cifar-10/ (default: $SIAMESE_DATA_DIR, else ./datasets).
     #[arg(long)]
     data_dir: Option<PathBuf>,
 }
