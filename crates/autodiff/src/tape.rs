@@ -866,11 +866,21 @@ impl Tape {
                 stride,
                 pad,
             } => {
-                let g = conv2d::conv2d_backward(val(*x), val(*w), &dy, *stride, *pad)?;
-                acc(*x, g.dx);
-                acc(*w, g.dw);
-                if let Some(b) = b {
-                    acc(*b, g.db);
+                if need(*x) {
+                    let g = conv2d::conv2d_backward(val(*x), val(*w), &dy, *stride, *pad)?;
+                    acc(*x, g.dx);
+                    acc(*w, g.dw);
+                    if let Some(b) = b {
+                        acc(*b, g.db);
+                    }
+                } else {
+                    // The input (images) needs no gradient: skip dx, the costlier half.
+                    let (dw, db) =
+                        conv2d::conv2d_backward_params(val(*x), val(*w), &dy, *stride, *pad)?;
+                    acc(*w, dw);
+                    if let Some(b) = b {
+                        acc(*b, db);
+                    }
                 }
             }
             Op::MaxPool2d { x, argmax } => {

@@ -212,16 +212,26 @@ impl Plan {
         }
     }
 
-    /// Writes dx_n (zero on entry) and adds this sample's dw, db.
-    pub(super) fn backward_sample(
+    /// Writes dx_n (zero on entry) and adds this sample's dw, db; `dx = None` skips the input gradient (a network's
+    /// first layer, whose input is data): only dw and db are added.
+    pub(super) fn backward_sample_opt(
         &self,
         s: &mut Scratch,
         x: &[f32],
         dy: &[f32],
-        dx: &mut [f32],
+        dx: Option<&mut [f32]>,
         dw: &mut [f32],
         db: &mut [f32],
     ) {
+        let g = &self.g;
+        let (oh, ow, st) = (g.out_h(), g.out_w(), g.stride);
+        if let Some(dx) = dx {
+            self.backward_dx(s, dy, dx);
+        }
+        self.backward_dw(s, x, dy, dw, db, oh, ow, st);
+    }
+
+    fn backward_dx(&self, s: &mut Scratch, dy: &[f32], dx: &mut [f32]) {
         let g = &self.g;
         let (oh, ow, st) = (g.out_h(), g.out_w(), g.stride);
         let bp = self.bwd.as_ref().expect("backward plan");
@@ -252,6 +262,21 @@ impl Plan {
                     .copy_from_slice(&out[c * bp.lp + h * bp.wp..][..g.w]);
             }
         }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn backward_dw(
+        &self,
+        s: &mut Scratch,
+        x: &[f32],
+        dy: &[f32],
+        dw: &mut [f32],
+        db: &mut [f32],
+        oh: usize,
+        ow: usize,
+        st: usize,
+    ) {
+        let g = &self.g;
         // dw: dy on the forward plane's row pitch against shifted x.
         let p = &self.fwd;
         place(x, g.h, g.w, 1, g.pad as isize, g.pad as isize, p, &mut s.xp);
