@@ -107,6 +107,11 @@ fn place(
                 continue;
             }
             let drow = &mut dp[r as usize * p.wp..][..p.wp];
+            if dil == 1 && off_w >= 0 && off_w as usize + w <= p.wp {
+                // The whole row lands inside: one copy.
+                drow[off_w as usize..][..w].copy_from_slice(&sp[i * w..][..w]);
+                continue;
+            }
             for (j, &val) in sp[i * w..][..w].iter().enumerate() {
                 let col = (j * dil) as isize + off_w;
                 if col >= 0 && col < p.wp as isize {
@@ -205,8 +210,13 @@ impl Plan {
             let yk = &mut y[k * oh * ow..][..oh * ow];
             for i in 0..oh {
                 let src = &o[i * st * p.wp..];
-                for (j, yv) in yk[i * ow..][..ow].iter_mut().enumerate() {
-                    *yv = src[j * st];
+                let row = &mut yk[i * ow..][..ow];
+                if st == 1 {
+                    row.copy_from_slice(&src[..ow]);
+                } else {
+                    for (j, yv) in row.iter_mut().enumerate() {
+                        *yv = src[j * st];
+                    }
                 }
             }
         }
@@ -283,8 +293,14 @@ impl Plan {
         s.dyf.fill(0.0);
         for k in 0..g.k {
             for i in 0..oh {
-                for j in 0..ow {
-                    s.dyf[k * p.lp + i * st * p.wp + j * st] = dy[(k * oh + i) * ow + j];
+                let src = &dy[(k * oh + i) * ow..][..ow];
+                let dst = &mut s.dyf[k * p.lp + i * st * p.wp..];
+                if st == 1 {
+                    dst[..ow].copy_from_slice(src);
+                } else {
+                    for (j, &d) in src.iter().enumerate() {
+                        dst[j * st] = d;
+                    }
                 }
             }
         }
