@@ -7,7 +7,9 @@
 //! Images are real MNIST when `--data-dir` (or `$SIAMESE_DATA_DIR`) holds it, else synthetic
 //! (seeded uniform pixels, same shapes). Each thread count runs in its own rayon pool.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use clap::Args;
@@ -19,6 +21,48 @@ use siamese::optim::{Adam, AdamConfig};
 use siamese::tensor::Tensor;
 
 use crate::CliResult;
+
+/// The system allocator, counting allocations and live bytes (two relaxed atomic adds per
+/// call), so that `siamese bench` can show that a training step does not grow the heap.
+struct Counting;
+
+static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every method forwards to `System` with the caller's own arguments, so the
+// allocator contract (valid layout in, matching pointer/layout on free and realloc) is the
+// caller's and is passed on unchanged; the counters are plain atomics with no effect on memory.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: forwarded contract (see the impl).
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: forwarded contract (see the impl).
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: forwarded contract (see the impl).
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        // SAFETY: forwarded contract (see the impl).
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 type R<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -146,6 +190,10 @@ struct Figures {
     pairs_per_s: f64,
     score_s: f64,
     last_loss: f32,
+    /// Heap allocations per training step (steady state).
+    allocs_per_step: f64,
+    /// Live heap bytes after the timed steps minus after warm-up.
+    live_growth: isize,
 }
 
 fn train_step(
@@ -179,6 +227,10 @@ fn measure(args: &BenchArgs, d: &BenchData, threads: usize) -> R<Figures> {
     }
     let mut rates = Vec::new();
     let mut last_loss = 0.0;
+    let (live0, count0) = (
+        LIVE_BYTES.load(Ordering::Relaxed),
+        ALLOCATIONS.load(Ordering::Relaxed),
+    );
     for _ in 0..args.reps.max(1) {
         let t = Instant::now();
         let mut pairs = 0usize;
@@ -189,6 +241,9 @@ fn measure(args: &BenchArgs, d: &BenchData, threads: usize) -> R<Figures> {
         }
         rates.push(pairs as f64 / t.elapsed().as_secs_f64());
     }
+    let live_growth = LIVE_BYTES.load(Ordering::Relaxed) - live0;
+    let steps = (args.reps.max(1) * args.steps.max(1)) as f64;
+    let allocs_per_step = (ALLOCATIONS.load(Ordering::Relaxed) - count0) as f64 / steps;
     // Scoring: one untimed run, then the median of `reps` timed runs.
     std::hint::black_box(model.score(&d.score_a, &d.score_b, args.eval_batch)?);
     let mut times = Vec::new();
@@ -202,6 +257,8 @@ fn measure(args: &BenchArgs, d: &BenchData, threads: usize) -> R<Figures> {
         pairs_per_s: median(rates),
         score_s: median(times),
         last_loss,
+        allocs_per_step,
+        live_growth,
     })
 }
 
@@ -214,8 +271,8 @@ pub(crate) fn run_bench(args: BenchArgs) -> CliResult {
             d.source, args.batch, args.warmup, args.reps, args.steps, n_scored, args.eval_batch
         );
         println!(
-            "{:>7} {:>14} {:>14} {:>12}",
-            "threads", "train pairs/s", "score s", "peak RSS MiB"
+            "{:>7} {:>14} {:>14} {:>12} {:>12} {:>14}",
+            "threads", "train pairs/s", "score s", "peak RSS MiB", "allocs/step", "heap growth B"
         );
     }
     let mut base: Option<f64> = None;
@@ -229,13 +286,14 @@ pub(crate) fn run_bench(args: BenchArgs) -> CliResult {
         let rss = peak_rss_mib().unwrap_or(f64::NAN);
         if args.json {
             println!(
-                "{{\"threads\":{},\"source\":\"{}\",\"batch\":{},\"train_pairs_per_s\":{:.1},\"score_pairs\":{},\"score_s\":{:.5},\"peak_rss_mib\":{:.1},\"last_loss\":{}}}",
-                f.threads, d.source, args.batch, f.pairs_per_s, n_scored, f.score_s, rss, f.last_loss
+                "{{\"threads\":{},\"source\":\"{}\",\"batch\":{},\"train_pairs_per_s\":{:.1},\"score_pairs\":{},\"score_s\":{:.5},\"peak_rss_mib\":{:.1},\"last_loss\":{},\"allocs_per_step\":{:.1},\"heap_growth_bytes\":{}}}",
+                f.threads, d.source, args.batch, f.pairs_per_s, n_scored, f.score_s, rss, f.last_loss,
+                f.allocs_per_step, f.live_growth
             );
         } else {
             println!(
-                "{:>7} {:>14.0} {:>14.4} {:>12.1}",
-                f.threads, f.pairs_per_s, f.score_s, rss
+                "{:>7} {:>14.0} {:>14.4} {:>12.1} {:>12.1} {:>14}",
+                f.threads, f.pairs_per_s, f.score_s, rss, f.allocs_per_step, f.live_growth
             );
         }
         match base {
