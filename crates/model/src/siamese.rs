@@ -82,7 +82,7 @@ pub fn stack_pairs(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 }
 
 /// Images per work item of the forward-only (scoring) pass: small enough that a chunk's
-/// activations stay in L2, large enough for the fc layers' GEMMs.
+/// conv activations stay in L2.
 const EVAL_CHUNK: usize = 32;
 
 /// The hidden activation, in place, with the tape's values: ReLU y = x·[x > 0], tanh y = tanh x.
@@ -183,6 +183,32 @@ impl SnLenet5 {
         self.head.set_training(training);
     }
 
+    /// [`Subnet::forward`] on the tape, with ReLU → max-pool recorded as one fused op
+    /// ([`Tape::relu_max_pool2d`]: same values and gradients, one full-size tensor and one
+    /// full-size pass fewer in each direction). Other activation/pooling pairs go through
+    /// `Subnet::forward` itself.
+    fn subnet_forward(&mut self, tape: &mut Tape, x: Var) -> Result<Var> {
+        let sn = &self.subnet;
+        if !(sn.activation == Activation::Relu && sn.pooling == Pooling::Max) {
+            return sn.forward(tape, &mut self.store, x);
+        }
+        let st = &mut self.store;
+        let h = sn.conv1.forward(tape, st, x)?;
+        let h = tape.relu_max_pool2d(h, 2, 2)?;
+        let h = sn.conv2.forward(tape, st, h)?;
+        let h = tape.relu_max_pool2d(h, 2, 2)?;
+        let h = tape.flatten(h)?;
+        let h = sn.fc1.forward(tape, st, h)?;
+        let h = tape.relu(h)?;
+        let h = sn.fc2.forward(tape, st, h)?;
+        let h = tape.relu(h)?;
+        let e = sn.fc3.forward(tape, st, h)?;
+        Ok(match sn.output_activation {
+            EmbeddingActivation::Tanh => tape.tanh(e)?,
+            EmbeddingActivation::Linear => e,
+        })
+    }
+
     /// Forward over N pairs given as the stacked 2N×C×H×W tensor [A; B].
     pub fn forward(&mut self, tape: &mut Tape, stacked: Tensor) -> Result<PairOutputs> {
         let two_n = stacked.shape().first().copied().unwrap_or(0);
@@ -194,7 +220,7 @@ impl SnLenet5 {
         }
         let n = two_n / 2;
         let x = tape.input(stacked);
-        let e = self.subnet.forward(tape, &mut self.store, x)?;
+        let e = self.subnet_forward(tape, x)?;
         let halves = tape.split(e, &[n, n])?;
         let distance = match self.config.distance {
             Distance::Euclidean => euclidean(tape, halves[0], halves[1], DISTANCE_EPS)?,
@@ -243,9 +269,10 @@ impl SnLenet5 {
     }
 
     /// The subnet's embeddings of N images (N×C×H×W → N×E) without a tape: the forward of
-    /// [`Subnet::forward`] (same kernels, same values), run per chunk of [`EVAL_CHUNK`]
-    /// images in parallel so that every activation stays in cache and nothing is kept for a
-    /// backward pass. Used by [`SnLenet5::score`].
+    /// [`Subnet::forward`] (same kernels, same values). conv → act → pool → conv → act → pool
+    /// runs per chunk of [`EVAL_CHUNK`] images in parallel, so that every activation stays in
+    /// cache and nothing is kept for a backward pass; fc1 → fc2 → fc3 then run as one GEMM
+    /// each over all N. Used by [`SnLenet5::score`].
     pub fn embed(&self, x: &Tensor) -> Result<Tensor> {
         let c = &self.config;
         let [n, ch, h, w] = x.nchw();
@@ -264,10 +291,13 @@ impl SnLenet5 {
         let per = ch * h * w;
         let (h1, w1) = (h + 2 * c.pad1 - 4, w + 2 * c.pad1 - 4);
         let (h2, w2) = (h1 / 2 - 4, w1 / 2 - 4);
-        let mut out = vec![0.0f32; n * e];
-        out.par_chunks_mut(EVAL_CHUNK * e)
+        let flat = 16 * (h2 / 2) * (w2 / 2);
+        // Convolutional part per chunk of images (activations stay in cache) ...
+        let mut feats = vec![0.0f32; n * flat];
+        feats
+            .par_chunks_mut(EVAL_CHUNK * flat)
             .zip(x.data().par_chunks(EVAL_CHUNK * per))
-            .try_for_each(|(oc, xc)| -> Result<()> {
+            .try_for_each(|(fc, xc)| -> Result<()> {
                 let m = xc.len() / per;
                 let xt = Tensor::from_vec(&[m, ch, h, w], xc.to_vec())?;
                 let mut a1 = vec![0.0f32; m * 6 * h1 * w1];
@@ -289,22 +319,23 @@ impl SnLenet5 {
                 let mut a2 = vec![0.0f32; m * 16 * h2 * w2];
                 conv(&p1, &sn.conv2, &mut a2)?;
                 act_in_place(&mut a2, sn.activation);
-                let mut p2 = vec![0.0f32; m * 16 * (h2 / 2) * (w2 / 2)];
-                pool2x2(&a2, m * 16, h2, w2, sn.pooling, &mut p2);
-                let mut f1 = Vec::new();
-                linear_rows(st, &sn.fc1, &p2, m, &mut f1)?;
-                act_in_place(&mut f1, sn.activation);
-                let mut f2 = Vec::new();
-                linear_rows(st, &sn.fc2, &f1, m, &mut f2)?;
-                act_in_place(&mut f2, sn.activation);
-                let mut f3 = Vec::new();
-                linear_rows(st, &sn.fc3, &f2, m, &mut f3)?;
-                if let EmbeddingActivation::Tanh = sn.output_activation {
-                    f3.iter_mut().for_each(|v| *v = v.tanh());
-                }
-                oc.copy_from_slice(&f3);
+                pool2x2(&a2, m * 16, h2, w2, sn.pooling, fc);
                 Ok(())
             })?;
+        // ... then the fully connected part over all N images at once: one GEMM per layer
+        // (the weights are packed once, not once per chunk).
+        let mut f1 = Vec::new();
+        linear_rows(st, &sn.fc1, &feats, n, &mut f1)?;
+        drop(feats);
+        act_in_place(&mut f1, sn.activation);
+        let mut f2 = Vec::new();
+        linear_rows(st, &sn.fc2, &f1, n, &mut f2)?;
+        act_in_place(&mut f2, sn.activation);
+        let mut out = Vec::new();
+        linear_rows(st, &sn.fc3, &f2, n, &mut out)?;
+        if let EmbeddingActivation::Tanh = sn.output_activation {
+            out.iter_mut().for_each(|v| *v = v.tanh());
+        }
         Ok(Tensor::from_vec(&[n, e], out)?)
     }
 
@@ -371,6 +402,48 @@ mod tests {
             })
             .collect();
         Tensor::from_vec(&[n, c, side, side], data).unwrap()
+    }
+
+    /// The fused ReLU → max-pool forward gives the loss and every parameter gradient of the
+    /// plain `Subnet::forward`, bit for bit.
+    #[test]
+    fn fused_relu_pool_matches_subnet_forward() {
+        let mut model = SnLenet5::new(ModelConfig::for_input(1, 28, 28), 5).unwrap();
+        let (a, b) = (images(6, 1, 28, 3), images(6, 1, 28, 4));
+        let y = Tensor::from_vec(&[6], vec![1.0, 0.0, 1.0, 0.0, 0.0, 1.0]).unwrap();
+        let run = |model: &mut SnLenet5, fused: bool| -> (f32, Vec<Vec<f32>>) {
+            model.store.zero_grads();
+            let mut tape = Tape::new();
+            let x = tape.input(stack_pairs(&a, &b).unwrap());
+            let e = if fused {
+                model.subnet_forward(&mut tape, x).unwrap()
+            } else {
+                model
+                    .subnet
+                    .forward(&mut tape, &mut model.store, x)
+                    .unwrap()
+            };
+            let h = tape.split(e, &[6, 6]).unwrap();
+            let d = euclidean(&mut tape, h[0], h[1], DISTANCE_EPS).unwrap();
+            let s = model.head.forward(&mut tape, &mut model.store, d).unwrap();
+            let out = PairOutputs {
+                distance: d,
+                similarity: s,
+            };
+            let loss = model
+                .loss(&mut tape, out, &y, LossKind::ContrastiveSigmoid)
+                .unwrap();
+            let l = tape.scalar(loss).unwrap();
+            tape.backward(loss, &mut model.store).unwrap();
+            let st = &model.store;
+            let grads = st.ids().map(|id| st.grad(id).data().to_vec()).collect();
+            (l, grads)
+        };
+        let (l0, g0) = run(&mut model, false);
+        let (l1, g1) = run(&mut model, true);
+        assert_eq!(l0, l1);
+        assert_eq!(g0, g1);
+        assert!(g0[0].iter().any(|&v| v != 0.0), "conv1 gets a gradient");
     }
 
     /// The tape-free scoring path gives the similarities of the taped eval-mode forward, for
