@@ -62,6 +62,10 @@ enum Op {
         x: Var,
         argmax: Vec<u32>,
     },
+    ReluMaxPool2d {
+        x: Var,
+        argmax: Vec<u32>,
+    },
     AvgPool2d {
         x: Var,
         k: usize,
@@ -332,6 +336,19 @@ impl Tape {
     pub fn max_pool2d(&mut self, x: Var, k: usize, stride: usize) -> Result<Var> {
         let (y, argmax) = pool::max_pool2d_forward(self.value(x)?, k, stride)?;
         Ok(self.push(y, Op::MaxPool2d { x, argmax }, &[x]))
+    }
+
+    /// ReLU then max-pooling in one op (LeNet-5's act → pool, without the full-size ReLU
+    /// output): y = max_window max(x, 0) = max(max_window x, 0); backward: dx[argmax] += dy
+    /// where y > 0, nothing elsewhere. Values and gradients equal `max_pool2d(relu(x))`:
+    /// when a window's maximum is positive both pick the same first maximum, otherwise both
+    /// give 0 and no gradient.
+    pub fn relu_max_pool2d(&mut self, x: Var, k: usize, stride: usize) -> Result<Var> {
+        let (mut y, argmax) = pool::max_pool2d_forward(self.value(x)?, k, stride)?;
+        for v in y.data_mut() {
+            *v = if *v > 0.0 { *v } else { 0.0 };
+        }
+        Ok(self.push(y, Op::ReluMaxPool2d { x, argmax }, &[x]))
     }
 
     /// Average-pooling: y = (1/k²) Σ_window x; backward: dx = dy/k² over each window.
@@ -866,14 +883,33 @@ impl Tape {
                 stride,
                 pad,
             } => {
-                let g = conv2d::conv2d_backward(val(*x), val(*w), &dy, *stride, *pad)?;
-                acc(*x, g.dx);
-                acc(*w, g.dw);
-                if let Some(b) = b {
-                    acc(*b, g.db);
+                if need(*x) {
+                    let g = conv2d::conv2d_backward(val(*x), val(*w), &dy, *stride, *pad)?;
+                    acc(*x, g.dx);
+                    acc(*w, g.dw);
+                    if let Some(b) = b {
+                        acc(*b, g.db);
+                    }
+                } else {
+                    // The input (images) needs no gradient: skip dx, the costlier half.
+                    let (dw, db) =
+                        conv2d::conv2d_backward_params(val(*x), val(*w), &dy, *stride, *pad)?;
+                    acc(*w, dw);
+                    if let Some(b) = b {
+                        acc(*b, db);
+                    }
                 }
             }
             Op::MaxPool2d { x, argmax } => {
+                acc(*x, pool::max_pool2d_backward(&dy, argmax, val(*x).shape())?);
+            }
+            Op::ReluMaxPool2d { x, argmax } => {
+                let mut dy = dy;
+                for (d, &v) in dy.data_mut().iter_mut().zip(y.data()) {
+                    if v <= 0.0 {
+                        *d = 0.0;
+                    }
+                }
                 acc(*x, pool::max_pool2d_backward(&dy, argmax, val(*x).shape())?);
             }
             Op::AvgPool2d { x, k, stride } => {

@@ -20,17 +20,21 @@
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use siamese_autodiff::{ParamStore, Tape, Var};
 use siamese_nn::distance::{cosine_similarity, euclidean, KERAS_EPSILON};
 use siamese_nn::head::OutputModule;
 use siamese_nn::init::Init;
 use siamese_nn::layers::Module;
 use siamese_nn::loss::{binary_cross_entropy, contrastive_loss, ContrastiveReads};
+use siamese_tensor::ops::conv2d::{conv2d_forward_into, ConvAlgo};
+use siamese_tensor::ops::gemm;
 use siamese_tensor::Tensor;
 
-use crate::config::{Distance, LossKind, ModelConfig};
+use crate::config::{Activation, Distance, EmbeddingActivation, LossKind, ModelConfig, Pooling};
 use crate::error::{ModelError, Result};
 use crate::lenet::Subnet;
+use siamese_nn::layers::Linear;
 
 /// The contrastive margin of the paper.
 pub const MARGIN: f32 = 1.0;
@@ -77,6 +81,69 @@ pub fn stack_pairs(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     Ok(Tensor::from_vec(&shape, data)?)
 }
 
+/// Images per work item of the forward-only (scoring) pass: small enough that a chunk's
+/// conv activations stay in L2.
+const EVAL_CHUNK: usize = 32;
+
+/// The hidden activation, in place, with the tape's values: ReLU y = x·[x > 0], tanh y = tanh x.
+fn act_in_place(v: &mut [f32], act: Activation) {
+    match act {
+        Activation::Relu => v
+            .iter_mut()
+            .for_each(|x| *x = if *x > 0.0 { *x } else { 0.0 }),
+        Activation::Tanh => v.iter_mut().for_each(|x| *x = x.tanh()),
+    }
+}
+
+/// 2×2/2 pooling of `planes` planes of h×w into `y` (h/2 × w/2 each): max (first maximum
+/// in row-major order, as `max_pool2d_forward`) or mean ((x00 + x01) + (x10 + x11))·¼, as
+/// `avg_pool2d_forward` sums row by row.
+fn pool2x2(x: &[f32], planes: usize, h: usize, w: usize, pooling: Pooling, y: &mut [f32]) {
+    let (oh, ow) = (h / 2, w / 2);
+    for p in 0..planes {
+        let xp = &x[p * h * w..][..h * w];
+        let yp = &mut y[p * oh * ow..][..oh * ow];
+        for i in 0..oh {
+            let r0 = &xp[2 * i * w..][..2 * ow];
+            let r1 = &xp[(2 * i + 1) * w..][..2 * ow];
+            let yr = &mut yp[i * ow..][..ow];
+            for (j, yv) in yr.iter_mut().enumerate() {
+                let (a, b, c, d) = (r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]);
+                *yv = match pooling {
+                    Pooling::Max => {
+                        let mut m = a;
+                        for v in [b, c, d] {
+                            if v > m || (v.is_nan() && !m.is_nan()) {
+                                m = v;
+                            }
+                        }
+                        m
+                    }
+                    Pooling::Avg => ((0.0 + a + b) + (c + d)) * 0.25,
+                };
+            }
+        }
+    }
+}
+
+/// y = x·wᵀ + b for m rows (the tape's `linear`: bias rows, then one GEMM with β = 1).
+fn linear_rows(
+    store: &ParamStore,
+    l: &Linear,
+    x: &[f32],
+    m: usize,
+    y: &mut Vec<f32>,
+) -> Result<()> {
+    let (w, b) = (store.value(l.weight), store.value(l.bias));
+    let (o, i) = (w.shape()[0], w.shape()[1]);
+    y.clear();
+    for _ in 0..m {
+        y.extend_from_slice(b.data());
+    }
+    gemm::gemm(false, true, m, o, i, 1.0, x, w.data(), 1.0, y)?;
+    Ok(())
+}
+
 impl SnLenet5 {
     /// A freshly initialised model: Glorot-uniform weights, zero biases, the output module's
     /// weight sign-aware (see the module doc), all drawn from `seed`.
@@ -116,6 +183,32 @@ impl SnLenet5 {
         self.head.set_training(training);
     }
 
+    /// [`Subnet::forward`] on the tape, with ReLU → max-pool recorded as one fused op
+    /// ([`Tape::relu_max_pool2d`]: same values and gradients, one full-size tensor and one
+    /// full-size pass fewer in each direction). Other activation/pooling pairs go through
+    /// `Subnet::forward` itself.
+    fn subnet_forward(&mut self, tape: &mut Tape, x: Var) -> Result<Var> {
+        let sn = &self.subnet;
+        if !(sn.activation == Activation::Relu && sn.pooling == Pooling::Max) {
+            return sn.forward(tape, &mut self.store, x);
+        }
+        let st = &mut self.store;
+        let h = sn.conv1.forward(tape, st, x)?;
+        let h = tape.relu_max_pool2d(h, 2, 2)?;
+        let h = sn.conv2.forward(tape, st, h)?;
+        let h = tape.relu_max_pool2d(h, 2, 2)?;
+        let h = tape.flatten(h)?;
+        let h = sn.fc1.forward(tape, st, h)?;
+        let h = tape.relu(h)?;
+        let h = sn.fc2.forward(tape, st, h)?;
+        let h = tape.relu(h)?;
+        let e = sn.fc3.forward(tape, st, h)?;
+        Ok(match sn.output_activation {
+            EmbeddingActivation::Tanh => tape.tanh(e)?,
+            EmbeddingActivation::Linear => e,
+        })
+    }
+
     /// Forward over N pairs given as the stacked 2N×C×H×W tensor [A; B].
     pub fn forward(&mut self, tape: &mut Tape, stacked: Tensor) -> Result<PairOutputs> {
         let two_n = stacked.shape().first().copied().unwrap_or(0);
@@ -127,7 +220,7 @@ impl SnLenet5 {
         }
         let n = two_n / 2;
         let x = tape.input(stacked);
-        let e = self.subnet.forward(tape, &mut self.store, x)?;
+        let e = self.subnet_forward(tape, x)?;
         let halves = tape.split(e, &[n, n])?;
         let distance = match self.config.distance {
             Distance::Euclidean => euclidean(tape, halves[0], halves[1], DISTANCE_EPS)?,
@@ -175,9 +268,89 @@ impl SnLenet5 {
         })
     }
 
+    /// The subnet's embeddings of N images (N×C×H×W → N×E) without a tape: the forward of
+    /// [`Subnet::forward`] (same kernels, same values). conv → act → pool → conv → act → pool
+    /// runs per chunk of [`EVAL_CHUNK`] images in parallel, so that every activation stays in
+    /// cache and nothing is kept for a backward pass; fc1 → fc2 → fc3 then run as one GEMM
+    /// each over all N. Used by [`SnLenet5::score`].
+    pub fn embed(&self, x: &Tensor) -> Result<Tensor> {
+        let c = &self.config;
+        let [n, ch, h, w] = x.nchw();
+        if x.rank() != 4 || ch != c.channels || h != c.height || w != c.width {
+            return Err(ModelError::Config(format!(
+                "images must be N×{}×{}×{}, got {:?}",
+                c.channels,
+                c.height,
+                c.width,
+                x.shape()
+            )));
+        }
+        let sn = &self.subnet;
+        let st = &self.store;
+        let e = st.value(sn.fc3.weight).shape()[0];
+        let per = ch * h * w;
+        let (h1, w1) = (h + 2 * c.pad1 - 4, w + 2 * c.pad1 - 4);
+        let (h2, w2) = (h1 / 2 - 4, w1 / 2 - 4);
+        let flat = 16 * (h2 / 2) * (w2 / 2);
+        // Convolutional part per chunk of images (activations stay in cache) ...
+        let mut feats = vec![0.0f32; n * flat];
+        feats
+            .par_chunks_mut(EVAL_CHUNK * flat)
+            .zip(x.data().par_chunks(EVAL_CHUNK * per))
+            .try_for_each(|(fc, xc)| -> Result<()> {
+                let m = xc.len() / per;
+                let xt = Tensor::from_vec(&[m, ch, h, w], xc.to_vec())?;
+                let mut a1 = vec![0.0f32; m * 6 * h1 * w1];
+                let conv = |x: &Tensor, l: &siamese_nn::layers::Conv2d, y: &mut [f32]| {
+                    conv2d_forward_into(
+                        ConvAlgo::Auto,
+                        x,
+                        st.value(l.weight),
+                        Some(st.value(l.bias)),
+                        l.spec.stride,
+                        l.spec.pad,
+                        y,
+                    )
+                };
+                conv(&xt, &sn.conv1, &mut a1)?;
+                act_in_place(&mut a1, sn.activation);
+                let mut p1 = Tensor::zeros(&[m, 6, h1 / 2, w1 / 2])?;
+                pool2x2(&a1, m * 6, h1, w1, sn.pooling, p1.data_mut());
+                let mut a2 = vec![0.0f32; m * 16 * h2 * w2];
+                conv(&p1, &sn.conv2, &mut a2)?;
+                act_in_place(&mut a2, sn.activation);
+                pool2x2(&a2, m * 16, h2, w2, sn.pooling, fc);
+                Ok(())
+            })?;
+        // ... then the fully connected part over all N images at once: one GEMM per layer
+        // (the weights are packed once, not once per chunk).
+        let mut f1 = Vec::new();
+        linear_rows(st, &sn.fc1, &feats, n, &mut f1)?;
+        drop(feats);
+        act_in_place(&mut f1, sn.activation);
+        let mut f2 = Vec::new();
+        linear_rows(st, &sn.fc2, &f1, n, &mut f2)?;
+        act_in_place(&mut f2, sn.activation);
+        let mut out = Vec::new();
+        linear_rows(st, &sn.fc3, &f2, n, &mut out)?;
+        if let EmbeddingActivation::Tanh = sn.output_activation {
+            out.iter_mut().for_each(|v| *v = v.tanh());
+        }
+        Ok(Tensor::from_vec(&[n, e], out)?)
+    }
+
     /// Similarities of N pairs (A, B: N×C×H×W) in evaluation mode, scored in chunks of
-    /// `batch` pairs.
+    /// `batch` pairs. The subnet runs without a tape ([`SnLenet5::embed`]); only the
+    /// comparison and output modules (N values) go through a tape, exactly as in
+    /// [`SnLenet5::forward`].
     pub fn score(&mut self, a: &Tensor, b: &Tensor, batch: usize) -> Result<Vec<f32>> {
+        if a.shape() != b.shape() || a.rank() != 4 {
+            return Err(ModelError::Config(format!(
+                "pair images must both be N×C×H×W of one shape, got {:?} and {:?}",
+                a.shape(),
+                b.shape()
+            )));
+        }
         let was = self.head.bn.training;
         self.set_training(false);
         let result = (|| {
@@ -194,15 +367,127 @@ impl SnLenet5 {
                         t.data()[start * per..(start + m) * per].to_vec(),
                     )
                 };
-                let stacked = stack_pairs(&sl(a)?, &sl(b)?)?;
+                let ea = self.embed(&sl(a)?)?;
+                let eb = self.embed(&sl(b)?)?;
                 let mut tape = Tape::new();
-                let o = self.forward(&mut tape, stacked)?;
-                out.extend_from_slice(tape.value(o.similarity)?.data());
+                let (va, vb) = (tape.input(ea), tape.input(eb));
+                let distance = match self.config.distance {
+                    Distance::Euclidean => euclidean(&mut tape, va, vb, DISTANCE_EPS)?,
+                    Distance::Cosine => cosine_similarity(&mut tape, va, vb, DISTANCE_EPS)?,
+                };
+                let s = self.head.forward(&mut tape, &mut self.store, distance)?;
+                out.extend_from_slice(tape.value(s)?.data());
                 start += m;
             }
             Ok(out)
         })();
         self.set_training(was);
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Activation;
+
+    fn images(n: usize, c: usize, side: usize, seed: u64) -> Tensor {
+        let mut s = seed;
+        let data = (0..n * c * side * side)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (s >> 40) as f32 / (1u64 << 24) as f32
+            })
+            .collect();
+        Tensor::from_vec(&[n, c, side, side], data).unwrap()
+    }
+
+    /// The fused ReLU → max-pool forward gives the loss and every parameter gradient of the
+    /// plain `Subnet::forward`, bit for bit.
+    #[test]
+    fn fused_relu_pool_matches_subnet_forward() {
+        let mut model = SnLenet5::new(ModelConfig::for_input(1, 28, 28), 5).unwrap();
+        let (a, b) = (images(6, 1, 28, 3), images(6, 1, 28, 4));
+        let y = Tensor::from_vec(&[6], vec![1.0, 0.0, 1.0, 0.0, 0.0, 1.0]).unwrap();
+        let run = |model: &mut SnLenet5, fused: bool| -> (f32, Vec<Vec<f32>>) {
+            model.store.zero_grads();
+            let mut tape = Tape::new();
+            let x = tape.input(stack_pairs(&a, &b).unwrap());
+            let e = if fused {
+                model.subnet_forward(&mut tape, x).unwrap()
+            } else {
+                model
+                    .subnet
+                    .forward(&mut tape, &mut model.store, x)
+                    .unwrap()
+            };
+            let h = tape.split(e, &[6, 6]).unwrap();
+            let d = euclidean(&mut tape, h[0], h[1], DISTANCE_EPS).unwrap();
+            let s = model.head.forward(&mut tape, &mut model.store, d).unwrap();
+            let out = PairOutputs {
+                distance: d,
+                similarity: s,
+            };
+            let loss = model
+                .loss(&mut tape, out, &y, LossKind::ContrastiveSigmoid)
+                .unwrap();
+            let l = tape.scalar(loss).unwrap();
+            tape.backward(loss, &mut model.store).unwrap();
+            let st = &model.store;
+            let grads = st.ids().map(|id| st.grad(id).data().to_vec()).collect();
+            (l, grads)
+        };
+        let (l0, g0) = run(&mut model, false);
+        let (l1, g1) = run(&mut model, true);
+        assert_eq!(l0, l1);
+        assert_eq!(g0, g1);
+        assert!(g0[0].iter().any(|&v| v != 0.0), "conv1 gets a gradient");
+    }
+
+    /// The tape-free scoring path gives the similarities of the taped eval-mode forward, for
+    /// both activations, both poolings, both distances, and a batch that splits the pairs
+    /// into uneven chunks.
+    #[test]
+    fn score_matches_taped_forward() {
+        let cases = [
+            (1, 28, Activation::Relu, Pooling::Max, Distance::Euclidean),
+            (3, 32, Activation::Tanh, Pooling::Avg, Distance::Cosine),
+        ];
+        for (c, side, act, pool, dist) in cases {
+            let mut cfg = ModelConfig::for_input(c, side, side);
+            cfg.activation = act;
+            cfg.pooling = pool;
+            cfg.distance = dist;
+            let mut model = SnLenet5::new(cfg, 3).unwrap();
+            // Non-trivial running statistics and biases.
+            let rm = model.head.bn.running_mean;
+            model.store.buffer_mut(rm).data_mut()[0] = 0.3;
+            for id in [model.subnet.conv1.bias, model.subnet.fc1.bias] {
+                for (i, v) in model.store.value_mut(id).data_mut().iter_mut().enumerate() {
+                    *v = 0.01 * (i % 7) as f32 - 0.02;
+                }
+            }
+            let (a, b) = (images(45, c, side, 1), images(45, c, side, 2));
+            let got = model.score(&a, &b, 20).unwrap();
+            model.set_training(false);
+            let mut tape = Tape::new();
+            let out = model
+                .forward(&mut tape, stack_pairs(&a, &b).unwrap())
+                .unwrap();
+            let want = tape.value(out.similarity).unwrap().data().to_vec();
+            assert_eq!(got.len(), want.len());
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - w).abs() <= 1e-6,
+                    "{act:?}/{pool:?} pair {i}: {g} vs {w}"
+                );
+            }
+            assert!(
+                want.iter().any(|&w| (w - want[0]).abs() > 1e-6),
+                "scores vary"
+            );
+        }
     }
 }

@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod bench_cmd;
 mod model_cmds;
 mod progress;
 
@@ -45,6 +46,8 @@ enum Command {
     Fetch(FetchArgs),
     /// Draw a grid of sample image pairs labelled POS/NEG (the paper's Figure 2) as a PNG.
     Pairs(PairsArgs),
+    /// Training pairs/s (steady state), time to score 10,000 pairs and peak RSS, on 1 and 2 threads.
+    Bench(bench_cmd::BenchArgs),
 }
 
 #[derive(Args)]
@@ -131,6 +134,7 @@ fn main() -> ExitCode {
         Command::TrainBaseline(a) => model_cmds::run_train_baseline(a),
         Command::Fetch(a) => run_fetch(a),
         Command::Pairs(a) => run_pairs(a),
+        Command::Bench(a) => bench_cmd::run_bench(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -107,6 +107,11 @@ fn place(
                 continue;
             }
             let drow = &mut dp[r as usize * p.wp..][..p.wp];
+            if dil == 1 && off_w >= 0 && off_w as usize + w <= p.wp {
+                // The whole row lands inside: one copy.
+                drow[off_w as usize..][..w].copy_from_slice(&sp[i * w..][..w]);
+                continue;
+            }
             for (j, &val) in sp[i * w..][..w].iter().enumerate() {
                 let col = (j * dil) as isize + off_w;
                 if col >= 0 && col < p.wp as isize {
@@ -205,23 +210,38 @@ impl Plan {
             let yk = &mut y[k * oh * ow..][..oh * ow];
             for i in 0..oh {
                 let src = &o[i * st * p.wp..];
-                for (j, yv) in yk[i * ow..][..ow].iter_mut().enumerate() {
-                    *yv = src[j * st];
+                let row = &mut yk[i * ow..][..ow];
+                if st == 1 {
+                    row.copy_from_slice(&src[..ow]);
+                } else {
+                    for (j, yv) in row.iter_mut().enumerate() {
+                        *yv = src[j * st];
+                    }
                 }
             }
         }
     }
 
-    /// Writes dx_n (zero on entry) and adds this sample's dw, db.
-    pub(super) fn backward_sample(
+    /// Writes dx_n (zero on entry) and adds this sample's dw, db; `dx = None` skips the input gradient (a network's
+    /// first layer, whose input is data): only dw and db are added.
+    pub(super) fn backward_sample_opt(
         &self,
         s: &mut Scratch,
         x: &[f32],
         dy: &[f32],
-        dx: &mut [f32],
+        dx: Option<&mut [f32]>,
         dw: &mut [f32],
         db: &mut [f32],
     ) {
+        let g = &self.g;
+        let (oh, ow, st) = (g.out_h(), g.out_w(), g.stride);
+        if let Some(dx) = dx {
+            self.backward_dx(s, dy, dx);
+        }
+        self.backward_dw(s, x, dy, dw, db, oh, ow, st);
+    }
+
+    fn backward_dx(&self, s: &mut Scratch, dy: &[f32], dx: &mut [f32]) {
         let g = &self.g;
         let (oh, ow, st) = (g.out_h(), g.out_w(), g.stride);
         let bp = self.bwd.as_ref().expect("backward plan");
@@ -252,14 +272,35 @@ impl Plan {
                     .copy_from_slice(&out[c * bp.lp + h * bp.wp..][..g.w]);
             }
         }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn backward_dw(
+        &self,
+        s: &mut Scratch,
+        x: &[f32],
+        dy: &[f32],
+        dw: &mut [f32],
+        db: &mut [f32],
+        oh: usize,
+        ow: usize,
+        st: usize,
+    ) {
+        let g = &self.g;
         // dw: dy on the forward plane's row pitch against shifted x.
         let p = &self.fwd;
         place(x, g.h, g.w, 1, g.pad as isize, g.pad as isize, p, &mut s.xp);
         s.dyf.fill(0.0);
         for k in 0..g.k {
             for i in 0..oh {
-                for j in 0..ow {
-                    s.dyf[k * p.lp + i * st * p.wp + j * st] = dy[(k * oh + i) * ow + j];
+                let src = &dy[(k * oh + i) * ow..][..ow];
+                let dst = &mut s.dyf[k * p.lp + i * st * p.wp..];
+                if st == 1 {
+                    dst[..ow].copy_from_slice(src);
+                } else {
+                    for (j, &d) in src.iter().enumerate() {
+                        dst[j * st] = d;
+                    }
                 }
             }
         }

@@ -288,32 +288,70 @@ pub fn conv2d_backward_with(
     stride: usize,
     pad: usize,
 ) -> Result<Conv2dGrads> {
+    let mut dx = Tensor::zeros(x.shape())?;
+    let (dw, db) = backward_impl(algo, x, w, dy, stride, pad, Some(dx.data_mut()))?;
+    Ok(Conv2dGrads { dx, dw, db })
+}
+
+/// Only the parameter gradients of y = conv2d(x, w) + b:
+/// dw[k,c,u,v] = Σ_{n,i,j} dy[n,k,i,j]·x[n,c,i·s+u−p,j·s+v−p], db[k] = Σ_{n,i,j} dy[n,k,i,j]
+/// (the same values, in the same order, as [`conv2d_backward`]), skipping dx: for a first
+/// layer, whose input is data and needs no gradient. Returns (dw, db).
+pub fn conv2d_backward_params(
+    x: &Tensor,
+    w: &Tensor,
+    dy: &Tensor,
+    stride: usize,
+    pad: usize,
+) -> Result<(Tensor, Tensor)> {
+    backward_impl(ConvAlgo::Auto, x, w, dy, stride, pad, None)
+}
+
+fn backward_impl(
+    algo: ConvAlgo,
+    x: &Tensor,
+    w: &Tensor,
+    dy: &Tensor,
+    stride: usize,
+    pad: usize,
+    dx: Option<&mut [f32]>,
+) -> Result<(Tensor, Tensor)> {
     let g = Conv2dGeom::new(x.shape(), w.shape(), stride, pad)?;
     g.check_dy(dy)?;
-    let mut dx = Tensor::zeros(x.shape())?;
     let mut dw = Tensor::zeros(w.shape())?;
     let mut db = Tensor::zeros(&[g.k])?;
     let per_x = g.c * g.h * g.w;
     let per_y = g.k * g.out_h() * g.out_w();
     if g.n == 0 || per_x == 0 || per_y == 0 {
-        return Ok(Conv2dGrads { dx, dw, db });
+        return Ok((dw, db));
     }
     let (xd, wd, dyd) = (x.data(), w.data(), dy.data());
     let nw = w.len();
+    let chunks = g.n.div_ceil(CHUNK);
+    // dx split into the same chunks as the samples, or no dx at all.
+    let dx_chunks: Vec<Option<&mut [f32]>> = match dx {
+        Some(d) => d.chunks_mut(CHUNK * per_x).map(Some).collect(),
+        None => (0..chunks).map(|_| None).collect(),
+    };
+    let direct = resolve(algo, &g) == ConvAlgo::Direct;
+    let plan = direct.then(|| direct::Plan::backward(&g, wd));
     // One (dw, db) partial per chunk, in chunk order (collect keeps the order).
-    let partials: Vec<(Vec<f32>, Vec<f32>)> = match resolve(algo, &g) {
-        ConvAlgo::Direct => {
-            let plan = direct::Plan::backward(&g, wd);
-            dx.data_mut()
-                .par_chunks_mut(CHUNK * per_x)
-                .enumerate()
-                .map(|(ci, dxc)| {
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = dx_chunks
+        .into_par_iter()
+        .enumerate()
+        .map(|(ci, mut dxc)| {
+            let mut pdw = vec![0.0f32; nw];
+            let mut pdb = vec![0.0f32; g.k];
+            let n0 = ci * CHUNK;
+            let n1 = (n0 + CHUNK).min(g.n);
+            match &plan {
+                Some(plan) => {
                     let mut s = plan.scratch();
-                    let mut pdw = vec![0.0f32; nw];
-                    let mut pdb = vec![0.0f32; g.k];
-                    for (j, dxn) in dxc.chunks_mut(per_x).enumerate() {
-                        let n = ci * CHUNK + j;
-                        plan.backward_sample(
+                    for n in n0..n1 {
+                        let dxn = dxc
+                            .as_deref_mut()
+                            .map(|d| &mut d[(n - n0) * per_x..][..per_x]);
+                        plan.backward_sample_opt(
                             &mut s,
                             &xd[n * per_x..][..per_x],
                             &dyd[n * per_y..][..per_y],
@@ -322,35 +360,35 @@ pub fn conv2d_backward_with(
                             &mut pdb,
                         );
                     }
-                    (pdw, pdb)
-                })
-                .collect()
-        }
-        _ => dx
-            .data_mut()
-            .par_chunks_mut(CHUNK * per_x)
-            .enumerate()
-            .map(|(ci, dxc)| {
-                let mut s = im2col::Scratch::new(&g);
-                let mut pdw = vec![0.0f32; nw];
-                let mut pdb = vec![0.0f32; g.k];
-                for (j, dxn) in dxc.chunks_mut(per_x).enumerate() {
-                    let n = ci * CHUNK + j;
-                    im2col::backward_sample(
-                        &g,
-                        &mut s,
-                        &xd[n * per_x..][..per_x],
-                        wd,
-                        &dyd[n * per_y..][..per_y],
-                        dxn,
-                        &mut pdw,
-                        &mut pdb,
-                    );
                 }
-                (pdw, pdb)
-            })
-            .collect(),
-    };
+                None => {
+                    let mut s = im2col::Scratch::new(&g);
+                    let mut spare = Vec::new();
+                    for n in n0..n1 {
+                        let dxn = match dxc.as_deref_mut() {
+                            Some(d) => &mut d[(n - n0) * per_x..][..per_x],
+                            None => {
+                                spare.clear();
+                                spare.resize(per_x, 0.0);
+                                &mut spare[..]
+                            }
+                        };
+                        im2col::backward_sample(
+                            &g,
+                            &mut s,
+                            &xd[n * per_x..][..per_x],
+                            wd,
+                            &dyd[n * per_y..][..per_y],
+                            dxn,
+                            &mut pdw,
+                            &mut pdb,
+                        );
+                    }
+                }
+            }
+            (pdw, pdb)
+        })
+        .collect();
     // Fixed-order reduction: chunk 0, 1, 2, ... whatever thread computed them.
     for (pdw, pdb) in &partials {
         for (a, b) in dw.data_mut().iter_mut().zip(pdw) {
@@ -360,5 +398,5 @@ pub fn conv2d_backward_with(
             *a += b;
         }
     }
-    Ok(Conv2dGrads { dx, dw, db })
+    Ok((dw, db))
 }

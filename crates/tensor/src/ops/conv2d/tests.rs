@@ -80,3 +80,24 @@ fn shape_errors_are_errors() {
         assert!(conv2d_backward_with(algo, &x, &w, &bad_dy, 1, 0).is_err());
     }
 }
+
+/// `conv2d_backward_params` returns bit for bit the dw, db of `conv2d_backward` (same kernel,
+/// same chunked reduction), for a Direct shape (LeNet conv1) and an im2col shape (stride 2).
+#[test]
+fn backward_params_equals_full_backward() {
+    for (x, w, stride, pad) in [
+        ([19, 1, 28, 28], [6, 1, 5, 5], 1, 2),
+        ([11, 3, 9, 9], [4, 3, 3, 3], 2, 1),
+    ] {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let xt = rand_t(&x, &mut rng);
+        let wt = rand_t(&w, &mut rng);
+        let g = Conv2dGeom::new(&x, &w, stride, pad).unwrap();
+        let dy = rand_t(&g.out_shape(), &mut rng);
+        let full = conv2d_backward(&xt, &wt, &dy, stride, pad).unwrap();
+        let (dw, db) = conv2d_backward_params(&xt, &wt, &dy, stride, pad).unwrap();
+        assert_eq!(dw, full.dw, "dw {x:?}");
+        assert_eq!(db, full.db, "db {x:?}");
+        assert!(dw.data().iter().any(|&v| v != 0.0));
+    }
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Ours vs the PyTorch and Keras peers, run alternately (A B C A B C ...) so that machine load
+# hits all three alike; prints medians and ratios.
+#
+#   benches/peers/compare.sh                 # defaults below
+#   ROUNDS=3 LIMIT=6000 benches/peers/compare.sh
+#
+# Env: PEERS_PY (default /opt/peers/venv/bin/python; install steps in
+# /work/shared/peers/README.md), PEERS_DIR (default /work/shared/peers), DATA (MNIST dir,
+# default /work/shared/datasets), THREADS (2), ROUNDS (2), LIMIT (training images per peer
+# epoch, 2000), EPOCHS (2; the last epoch's pairs/s is the steady figure), SKIP ("keras" or
+# "torch" to leave one out). Ours: `siamese bench --json` (release build, MNIST, batch 64).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PEERS_PY=${PEERS_PY:-/opt/peers/venv/bin/python}
+PEERS_DIR=${PEERS_DIR:-/work/shared/peers}
+DATA=${DATA:-/work/shared/datasets}
+THREADS=${THREADS:-2}
+ROUNDS=${ROUNDS:-2}
+LIMIT=${LIMIT:-2000}
+EPOCHS=${EPOCHS:-2}
+SKIP=${SKIP:-}
+OUT=$(mktemp -d)
+export OMP_NUM_THREADS=$THREADS TF_NUM_INTRAOP_THREADS=$THREADS TF_NUM_INTEROP_THREADS=1
+export RAYON_NUM_THREADS=$THREADS MATMUL_NUM_THREADS=$THREADS TF_CPP_MIN_LOG_LEVEL=2
+
+cargo build --release --quiet
+BIN=${CARGO_TARGET_DIR:-target}/release/siamese
+have_py=1
+[ -x "$PEERS_PY" ] || { echo "no peer python at $PEERS_PY: comparing against the peers README figures only" >&2; have_py=0; }
+
+peer() { # name script
+    "$PEERS_PY" "$PEERS_DIR/$2" --data "$DATA/mnist" --epochs "$EPOCHS" --limit "$LIMIT" \
+        --no-val --threads "$THREADS" --pad 2 --seed 2 --infer-reps 3 2>/dev/null \
+        | grep '^{' >> "$OUT/$1.jsonl" || echo "$1 failed" >&2
+}
+
+for r in $(seq "$ROUNDS"); do
+    echo "round $r/$ROUNDS: ours" >&2
+    "$BIN" bench --data-dir "$DATA" --threads "$THREADS" --json --reps 3 >> "$OUT/ours.jsonl"
+    if [ $have_py = 1 ]; then
+        [ "$SKIP" = torch ] || { echo "round $r/$ROUNDS: torch" >&2; peer torch torch_siamese.py; }
+        [ "$SKIP" = keras ] || { echo "round $r/$ROUNDS: keras" >&2; peer keras keras_siamese.py; }
+    fi
+done
+
+python3 - "$OUT" "$EPOCHS" <<'PY'
+import json, os, statistics, sys
+out, epochs = sys.argv[1], int(sys.argv[2])
+def lines(name):
+    p = os.path.join(out, name + ".jsonl")
+    return [json.loads(l) for l in open(p)] if os.path.exists(p) else []
+ours = lines("ours")
+rows = {"ours": (statistics.median(o["train_pairs_per_s"] for o in ours),
+                 statistics.median(o["score_s"] for o in ours))}
+for name in ("torch", "keras"):
+    ls = lines(name)
+    tr = [l["pairs_per_s"] for l in ls if l.get("event") == "epoch" and l.get("epoch") == epochs]
+    inf = [l["call_median_s"] for l in ls if l.get("event") == "infer"]
+    if tr and inf:
+        rows[name] = (statistics.median(tr), statistics.median(inf))
+# README figures (2-core Zen machine, medians) for reference.
+readme = {"torch (README)": (11816, 0.136), "keras (README)": (13137, 0.139)}
+print(f"{'who':<16}{'train pairs/s':>15}{'score 10k s':>13}{'ours/them train':>17}{'them/ours score':>17}")
+o_tr, o_sc = rows["ours"]
+for name, (tr, sc) in list(rows.items()) + list(readme.items()):
+    print(f"{name:<16}{tr:>15.0f}{sc:>13.4f}{o_tr / tr:>17.2f}{sc / o_sc:>17.2f}")
+PY
+echo "raw JSON lines: $OUT" >&2
