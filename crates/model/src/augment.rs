@@ -76,11 +76,8 @@ impl std::fmt::Display for Augment {
 fn transform(
     img: &mut [f32],
     scratch: &mut Vec<f32>,
-    c: usize,
-    h: usize,
-    w: usize,
-    dy: i64,
-    dx: i64,
+    [c, h, w]: [usize; 3],
+    (dy, dx): (i64, i64),
     flip: bool,
 ) {
     scratch.clear();
@@ -115,7 +112,7 @@ pub fn augment_batch(kind: Augment, x: &mut Tensor, seed: u64) {
         let dx = rng.gen_range(-max..=max);
         let flip = may_flip && rng.gen_bool(0.5);
         if dy != 0 || dx != 0 || flip {
-            transform(img, &mut scratch, c, h, w, dy, dx, flip);
+            transform(img, &mut scratch, [c, h, w], (dy, dx), flip);
         }
     }
 }
@@ -128,9 +125,9 @@ mod tests {
     fn shift_moves_a_pixel_and_fills_zero() {
         let mut img: Vec<f32> = (0..16).map(|v| v as f32 + 1.0).collect();
         let mut s = Vec::new();
-        transform(&mut img, &mut s, 1, 4, 4, 1, 2, false);
+        transform(&mut img, &mut s, [1, 4, 4], (1, 2), false);
         // x'[i, j] = x[i - 1, j - 2]
-        assert_eq!(img[1 * 4 + 2], 1.0);
+        assert_eq!(img[4 + 2], 1.0); // row 1, column 2
         assert_eq!(img[3 * 4 + 3], 10.0);
         assert_eq!(img[0], 0.0);
         assert_eq!(img.iter().filter(|&&v| v == 0.0).count(), 16 - 3 * 2);
@@ -140,7 +137,7 @@ mod tests {
     fn flip_mirrors_columns() {
         let mut img: Vec<f32> = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
         let mut s = Vec::new();
-        transform(&mut img, &mut s, 2, 1, 3, 0, 0, true);
+        transform(&mut img, &mut s, [2, 1, 3], (0, 0), true);
         assert_eq!(img, vec![3.0, 2.0, 1.0, 6.0, 5.0, 4.0]);
     }
 
