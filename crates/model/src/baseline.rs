@@ -103,16 +103,11 @@ impl Lenet5Classifier {
     /// Predicted classes of `x` (N×C×H×W), scored in batches of `batch`.
     pub fn predict(&mut self, x: &Tensor, batch: usize) -> Result<Vec<usize>> {
         let n = x.shape().first().copied().unwrap_or(0);
-        let per = x.len() / n.max(1);
-        let s = x.nchw();
         let mut out = Vec::with_capacity(n);
         let mut start = 0;
         while start < n {
             let m = batch.max(1).min(n - start);
-            let xb = Tensor::from_vec(
-                &[m, s[1], s[2], s[3]],
-                x.data()[start * per..(start + m) * per].to_vec(),
-            )?;
+            let xb = x.batch_slice(start, m)?;
             let mut tape = Tape::new();
             let xi = tape.input(xb);
             let z = self.subnet.forward(&mut tape, &mut self.store, xi)?;

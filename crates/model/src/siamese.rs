@@ -355,20 +355,12 @@ impl SnLenet5 {
         self.set_training(false);
         let result = (|| {
             let n = a.shape().first().copied().unwrap_or(0);
-            let per = a.len() / n.max(1);
-            let shape = a.nchw();
             let mut out = Vec::with_capacity(n);
             let mut start = 0;
             while start < n {
                 let m = batch.max(1).min(n - start);
-                let sl = |t: &Tensor| {
-                    Tensor::from_vec(
-                        &[m, shape[1], shape[2], shape[3]],
-                        t.data()[start * per..(start + m) * per].to_vec(),
-                    )
-                };
-                let ea = self.embed(&sl(a)?)?;
-                let eb = self.embed(&sl(b)?)?;
+                let ea = self.embed(&a.batch_slice(start, m)?)?;
+                let eb = self.embed(&b.batch_slice(start, m)?)?;
                 let mut tape = Tape::new();
                 let (va, vb) = (tape.input(ea), tape.input(eb));
                 let distance = match self.config.distance {

@@ -152,6 +152,26 @@ impl Tensor {
         s
     }
 
+    /// Items `start..start + len` along the first axis (e.g. a sub-batch of an N×C×H×W
+    /// batch), copied into a new tensor; errors when the range runs past the end.
+    pub fn batch_slice(&self, start: usize, len: usize) -> Result<Self> {
+        let n = self.shape.first().copied().unwrap_or(0);
+        if start.checked_add(len).is_none_or(|end| end > n) {
+            return Err(crate::error::shape_err(
+                "batch_slice",
+                format!(
+                    "items {start}..{} of shape {:?}",
+                    start.saturating_add(len),
+                    self.shape
+                ),
+            ));
+        }
+        let per: usize = self.shape[1..].iter().product();
+        let mut shape = self.shape.clone();
+        shape[0] = len;
+        Self::from_vec(&shape, self.data[start * per..(start + len) * per].to_vec())
+    }
+
     /// Largest absolute element-wise difference to `other` (infinite if the shapes differ).
     pub fn max_abs_diff(&self, other: &Tensor) -> f32 {
         if self.shape != other.shape {
@@ -197,6 +217,17 @@ mod tests {
         let t = t.reshape(&[3, 4]).unwrap();
         assert_eq!(t.shape(), &[3, 4]);
         assert!(t.reshape(&[5]).is_err());
+    }
+
+    #[test]
+    fn batch_slice_takes_items_along_the_first_axis() {
+        let t = Tensor::from_vec(&[3, 1, 2], (0..6).map(|v| v as f32).collect()).unwrap();
+        let s = t.batch_slice(1, 2).unwrap();
+        assert_eq!(s.shape(), &[2, 1, 2]);
+        assert_eq!(s.data(), &[2.0, 3.0, 4.0, 5.0]);
+        assert!(t.batch_slice(2, 2).is_err());
+        assert!(t.batch_slice(usize::MAX, 2).is_err());
+        assert_eq!(t.batch_slice(3, 0).unwrap().len(), 0);
     }
 
     #[test]
