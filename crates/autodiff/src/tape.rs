@@ -171,20 +171,6 @@ fn accumulate(grads: &mut [Option<Tensor>], v: Var, g: Tensor) {
     }
 }
 
-fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
-    if a.shape() != b.shape() {
-        return Err(shape_err(
-            op,
-            format!(
-                "operands differ in shape: {:?} vs {:?}",
-                a.shape(),
-                b.shape()
-            ),
-        ));
-    }
-    Ok(())
-}
-
 fn zip_map(a: &Tensor, b: &Tensor, f: impl Fn(f32, f32) -> f32) -> Tensor {
     let data = a
         .data()
@@ -447,7 +433,7 @@ impl Tape {
     /// backward: da = dy / b, db = −dy·a/b² = −dy·y/b.
     pub fn div(&mut self, a: Var, b: Var) -> Result<Var> {
         let (at, bt) = (self.value(a)?, self.value(b)?);
-        same_shape("div", at, bt)?;
+        ew::same_shape("div", at, bt)?;
         let y = zip_map(at, bt, |x, y| x / y);
         Ok(self.push(y, Op::Div(a, b), &[a, b]))
     }
@@ -873,7 +859,7 @@ impl Tape {
             Op::Param(id) => {
                 store.check(*id)?;
                 let g = store.grad_mut(*id);
-                same_shape("backward(param)", g, &dy)?;
+                ew::same_shape("backward(param)", g, &dy)?;
                 add_into(g, &dy);
             }
             Op::Conv2d {

@@ -263,18 +263,15 @@ impl RunFiles {
 /// Mean contrastive (sigmoid) or BCE loss of similarities `s` against labels `y`, for the
 /// validation line; `None` for the distance loss (which needs d, not s).
 fn loss_of_scores(kind: LossKind, s: &[f32], y: &[f32]) -> Option<f64> {
-    if s.is_empty() {
-        return None;
-    }
-    let per = |s: f64, y: f64| match kind {
-        LossKind::ContrastiveSigmoid => y * (1.0 - s).max(0.0).powi(2) + (1.0 - y) * s * s,
-        LossKind::Bce => {
+    let per: fn(f64, f64) -> f64 = match kind {
+        LossKind::ContrastiveSigmoid => |s, y| y * (1.0 - s).max(0.0).powi(2) + (1.0 - y) * s * s,
+        LossKind::Bce => |s, y| {
             let p = s.clamp(1e-7, 1.0 - 1e-7);
             -(y * p.ln() + (1.0 - y) * (1.0 - p).ln())
-        }
-        LossKind::ContrastiveDistance => f64::NAN,
+        },
+        LossKind::ContrastiveDistance => return None,
     };
-    if kind == LossKind::ContrastiveDistance {
+    if s.is_empty() {
         return None;
     }
     Some(

@@ -91,7 +91,9 @@ fn sigmoid8(x: f32x8) -> f32x8 {
     x.cmp_ge(f32x8::ZERO).blend(r, t * r)
 }
 
-fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
+/// Errors (naming `op`) unless `a` and `b` have the same shape: the check of every
+/// element-wise binary op, here and on the autodiff tape.
+pub fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
     if a.shape() != b.shape() {
         return Err(shape_err(
             op,
