@@ -29,6 +29,7 @@ use siamese_nn::layers::Module;
 use siamese_nn::loss::{binary_cross_entropy, contrastive_loss, ContrastiveReads};
 use siamese_tensor::ops::conv2d::{conv2d_forward_into, ConvAlgo};
 use siamese_tensor::ops::gemm;
+use siamese_tensor::ops::pool::max_pool2x2_planes;
 use siamese_tensor::Tensor;
 
 use crate::config::{Activation, Distance, EmbeddingActivation, LossKind, ModelConfig, Pooling};
@@ -124,6 +125,24 @@ fn pool2x2(x: &[f32], planes: usize, h: usize, w: usize, pooling: Pooling, y: &m
             }
         }
     }
+}
+
+/// act → 2×2/2 pool of `planes` h×w planes of `x` into `y`. ReLU → max runs as the fused
+/// kernel of the tensor crate (the pool then the clamp: same values, a quarter of the work).
+fn act_pool2x2(
+    x: &mut [f32],
+    planes: usize,
+    h: usize,
+    w: usize,
+    sn: &Subnet,
+    y: &mut [f32],
+) -> Result<()> {
+    if let (Activation::Relu, Pooling::Max) = (sn.activation, sn.pooling) {
+        return Ok(max_pool2x2_planes(x, planes, h, w, true, y)?);
+    }
+    act_in_place(x, sn.activation);
+    pool2x2(x, planes, h, w, sn.pooling, y);
+    Ok(())
 }
 
 /// y = x·wᵀ + b for m rows (the tape's `linear`: bias rows, then one GEMM with β = 1).
@@ -313,13 +332,11 @@ impl SnLenet5 {
                     )
                 };
                 conv(&xt, &sn.conv1, &mut a1)?;
-                act_in_place(&mut a1, sn.activation);
                 let mut p1 = Tensor::zeros(&[m, 6, h1 / 2, w1 / 2])?;
-                pool2x2(&a1, m * 6, h1, w1, sn.pooling, p1.data_mut());
+                act_pool2x2(&mut a1, m * 6, h1, w1, sn, p1.data_mut())?;
                 let mut a2 = vec![0.0f32; m * 16 * h2 * w2];
                 conv(&p1, &sn.conv2, &mut a2)?;
-                act_in_place(&mut a2, sn.activation);
-                pool2x2(&a2, m * 16, h2, w2, sn.pooling, fc);
+                act_pool2x2(&mut a2, m * 16, h2, w2, sn, fc)?;
                 Ok(())
             })?;
         // ... then the fully connected part over all N images at once: one GEMM per layer

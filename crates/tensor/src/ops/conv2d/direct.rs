@@ -305,11 +305,25 @@ impl Plan {
             }
         }
         dw_plane(&s.xp, p.ch, p.hp, p.wp, p.lp, &s.dyf, g.k, g.kh, g.kw, dw);
-        // db[k] += Σ dy[k, ·], in index order.
+        // db[k] += Σ dy[k, ·], in eight fixed lanes (vectorised, same order on any thread).
         for (row, d) in dy.chunks_exact(oh * ow).zip(db.iter_mut()) {
-            *d += row.iter().sum::<f32>();
+            *d += lane_sum(row);
         }
     }
+}
+
+/// Σ v: eight interleaved partial sums (lane l takes v[8i + l]), added pairwise, then the
+/// tail; a fixed order that the compiler can keep in one vector register.
+fn lane_sum(v: &[f32]) -> f32 {
+    let mut acc = [0.0f32; L];
+    let mut chunks = v.chunks_exact(L);
+    for c in &mut chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += x;
+        }
+    }
+    let tail: f32 = chunks.remainder().iter().sum();
+    (((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))) + tail
 }
 
 simd_dispatch!(
