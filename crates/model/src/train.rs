@@ -15,7 +15,9 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use siamese_autodiff::Tape;
 use siamese_data::pairs::{epoch_seed, make_pairs, pairs_for_epoch, test_pairs};
-use siamese_data::{split, BatchOptions, DatasetKind, ImageSet, Pair, PairBatches, PairMode};
+use siamese_data::{
+    images_tensor, split, BatchOptions, DatasetKind, ImageSet, Pair, PairBatches, PairMode,
+};
 use siamese_optim::{Adam, AdamConfig, AdamState, LrSchedule, Optimizer};
 use siamese_tensor::Tensor;
 
@@ -291,20 +293,15 @@ pub fn score_pairs(
     pairs: &Arc<Vec<Pair>>,
     batch: usize,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
-    let was = model.head.bn.training;
-    model.set_training(false);
-    let run = (|| {
-        let mut s = Vec::with_capacity(pairs.len());
-        let mut y = Vec::with_capacity(pairs.len());
-        for b in PairBatches::new(set.clone(), pairs.clone(), BatchOptions::eval(batch))? {
-            // The tape-free scoring path (same numbers as the taped forward, tested).
-            s.extend(model.score(&b.a, &b.b, batch)?);
-            y.extend_from_slice(&b.y);
-        }
-        Ok((s, y))
-    })();
-    model.set_training(was);
-    run
+    // The tape-free scoring path (same numbers as the taped forward, tested), each image
+    // that a pair uses embedded once, `batch` images converted to f32 at a time.
+    let idx: Vec<(u32, u32)> = pairs.iter().map(|p| (p.a, p.b)).collect();
+    let s = model.score_indexed_with(set.n, &idx, batch, |ids| {
+        let ids: Vec<u32> = ids.iter().map(|&i| i as u32).collect();
+        Ok(images_tensor(set, &ids)?)
+    })?;
+    let y = pairs.iter().map(|p| f32::from(p.y)).collect();
+    Ok((s, y))
 }
 
 /// Builds the resumable checkpoint of a run.
