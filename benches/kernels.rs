@@ -5,7 +5,7 @@
 //! = one FLOP per input element read). Names encode op, dtype and shape.
 //!
 //! Run: `cargo bench --bench kernels` (both cores), and with `RAYON_NUM_THREADS=1
-//! MATMUL_NUM_THREADS=1` for one core. Each bench: 10 samples, 2 s.
+//! ` for one core (rayon is the only pool). Each bench: 10 samples, 2 s.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use siamese_tensor::ops::conv2d::{self, Conv2dGeom, ConvAlgo};

@@ -261,6 +261,32 @@ fn a_times_identity_is_a() {
     }
 }
 
+/// GEMMs big enough to run as parallel row blocks (m = 100 > 32 rows, ≥ 2^18 multiply-adds)
+/// match the reference for every transpose and β, with A and C row blocks at every offset.
+#[test]
+fn large_gemm_in_row_blocks_matches_reference() {
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let (m, n, k) = (100, 70, 50);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    for ta in [false, true] {
+        for tb in [false, true] {
+            for beta in [0.0f32, 0.5] {
+                let a = rand_vec(m * k, &mut rng);
+                let b = rand_vec(k * n, &mut rng);
+                let c0 = rand_vec(m * n, &mut rng);
+                let (mut c, mut c_ref) = (c0.clone(), c0);
+                pool.install(|| gemm::gemm(ta, tb, m, n, k, 0.75, &a, &b, beta, &mut c))
+                    .unwrap();
+                gemm::reference::gemm(ta, tb, m, n, k, 0.75, &a, &b, beta, &mut c_ref).unwrap();
+                assert_close(&c, &c_ref, k, "row-block gemm").unwrap();
+            }
+        }
+    }
+}
+
 /// All parallel kernels give bit-identical results on 1 and 2 rayon threads.
 #[test]
 fn results_do_not_depend_on_thread_count() {
@@ -272,6 +298,7 @@ fn results_do_not_depend_on_thread_count() {
     let dy = rand_t(&[21, 16, 10, 10], &mut rng);
     let ga = rand_vec(5 * 30 * 40, &mut rng);
     let gb = rand_vec(5 * 40 * 20, &mut rng);
+    let (big_a, big_b) = (rand_vec(100 * 50, &mut rng), rand_vec(50 * 70, &mut rng));
     let run = || {
         let mut out = Vec::new();
         for algo in [ConvAlgo::Im2col, ConvAlgo::Direct] {
@@ -287,6 +314,10 @@ fn results_do_not_depend_on_thread_count() {
         out.push(a);
         let mut c = vec![0.0; 5 * 30 * 20];
         gemm::gemm_batched(5, false, false, 30, 20, 40, 1.0, &ga, &gb, 0.0, &mut c).unwrap();
+        out.push(Tensor::from_vec(&[c.len()], c).unwrap());
+        // One GEMM large enough to be split into row blocks.
+        let mut c = vec![0.0; 100 * 70];
+        gemm::gemm(false, true, 100, 70, 50, 1.0, &big_a, &big_b, 0.0, &mut c).unwrap();
         out.push(Tensor::from_vec(&[c.len()], c).unwrap());
         out
     };

@@ -42,7 +42,17 @@ fn check(
     Ok(())
 }
 
+/// Rows of C per rayon task when one GEMM is split (fixed, so the split, and every value,
+/// is the same for any thread count).
+const ROW_BLOCK: usize = 32;
+/// GEMMs of at least this many multiply-adds are split into [`ROW_BLOCK`]-row tasks.
+const PAR_MACS: usize = 1 << 18;
+
 /// C ← α·op(A)·op(B) + β·C. When β = 0, C is overwritten (NaNs in it do not propagate).
+///
+/// Large problems (≥ [`PAR_MACS`] multiply-adds, as the fc layers of a training batch) run
+/// as independent blocks of [`ROW_BLOCK`] rows of C on the rayon workers; each C element is
+/// computed by the same single-threaded sgemm arithmetic either way.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm(
     trans_a: bool,
@@ -60,20 +70,72 @@ pub fn gemm(
     if m == 0 || n == 0 {
         return Ok(());
     }
-    // Row/column strides of A and B as stored; a transpose is just swapped strides.
+    if m * n * k < PAR_MACS || m <= ROW_BLOCK {
+        sgemm_rows(trans_a, trans_b, m, n, k, alpha, a, b, beta, c, 0, m);
+        return Ok(());
+    }
+    use rayon::prelude::*;
+    c.par_chunks_mut(ROW_BLOCK * n)
+        .enumerate()
+        .for_each(|(i, cb)| {
+            let rows = cb.len() / n;
+            sgemm_rows(
+                trans_a,
+                trans_b,
+                m,
+                n,
+                k,
+                alpha,
+                a,
+                b,
+                beta,
+                cb,
+                i * ROW_BLOCK,
+                rows,
+            );
+        });
+    Ok(())
+}
+
+/// Rows r0..r0+rows of C ← α·op(A)·op(B) + β·C, with `c` holding exactly those rows and
+/// a, b the whole (checked) operands.
+#[allow(clippy::too_many_arguments)]
+fn sgemm_rows(
+    trans_a: bool,
+    trans_b: bool,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &[f32],
+    b: &[f32],
+    beta: f32,
+    c: &mut [f32],
+    r0: usize,
+    rows: usize,
+) {
+    assert!(r0 + rows <= m && c.len() == rows * n && a.len() == m * k && b.len() == k * n);
+    // Row/column strides of A and B as stored; a transpose is just swapped strides. Row i of
+    // op(A) starts at i·rsa.
     let (rsa, csa) = if trans_a { (1, m) } else { (k, 1) };
     let (rsb, csb) = if trans_b { (1, k) } else { (n, 1) };
-    // SAFETY: `check` proved a.len() == m*k, b.len() == k*n and c.len() == m*n. With the
-    // strides above every index i*rs + p*cs (i < rows, p < cols) of A, B and C lies inside its
-    // slice. C is a unique &mut borrow, so it does not alias A or B. matrixmultiply does not
-    // read C when beta == 0.
+    if rows == 0 {
+        return;
+    }
+    let a_rows = &a[r0 * rsa..];
+    // SAFETY: the assert above gives a.len() == m*k, b.len() == k*n, c.len() == rows*n and
+    // r0 + rows <= m. Element (i, p) of the op(A) block, i < rows, p < k, is
+    // a_rows[i*rsa + p*csa] = a[(r0+i)*rsa + p*csa], the in-bounds element (r0+i, p) of
+    // op(A) (max index (m−1)·rsa + (k−1)·csa = m·k − 1 for both layouts). B is read at
+    // p*rsb + j*csb < k·n, C at i*n + j < rows·n. C is a unique &mut borrow, so it does not
+    // alias A or B. matrixmultiply does not read C when beta == 0.
     unsafe {
         matrixmultiply::sgemm(
-            m,
+            rows,
             k,
             n,
             alpha,
-            a.as_ptr(),
+            a_rows.as_ptr(),
             rsa as isize,
             csa as isize,
             b.as_ptr(),
@@ -85,7 +147,6 @@ pub fn gemm(
             1,
         );
     }
-    Ok(())
 }
 
 /// `batch` independent GEMMs C_i ← α·op(A_i)·op(B_i) + β·C_i, in parallel over i (rayon).
