@@ -4,8 +4,8 @@
 //! FLOP/s (conv forward = 2·MACs, conv backward = 4·MACs for dx and dw, GEMM = 2·m·n·k, pooling
 //! = one FLOP per input element read). Names encode op, dtype and shape.
 //!
-//! Run: `cargo bench --bench kernels` (both cores), and with `RAYON_NUM_THREADS=1
-//! ` for one core (rayon is the only pool). Each bench: 10 samples, 2 s.
+//! Run: `cargo bench --bench kernels` (both cores), and with `RAYON_NUM_THREADS=1` for one
+//! core (rayon is the only pool). Each bench: 10 samples, 2 s.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use siamese_tensor::ops::conv2d::{self, Conv2dGeom, ConvAlgo};
