@@ -7,11 +7,25 @@ use std::time::Instant;
 
 use serde::Serialize;
 use siamese_data::{images_tensor, ImageSet, Pair};
+use siamese_tensor::Tensor;
 
 use crate::error::Result;
 use crate::metrics::{equal_error_rate, roc_auc, Confusion};
 use crate::siamese::SnLenet5;
 use crate::train::score_pairs;
+
+/// Anything that turns image pairs into similarities in evaluation mode: the CPU model
+/// ([`SnLenet5::score`]) or a model on a device (`DeviceModel`).
+pub trait PairScorer {
+    /// Similarities of N pairs (A, B: N×C×H×W), in chunks of `batch` pairs.
+    fn similarities(&mut self, a: &Tensor, b: &Tensor, batch: usize) -> Result<Vec<f32>>;
+}
+
+impl PairScorer for SnLenet5 {
+    fn similarities(&mut self, a: &Tensor, b: &Tensor, batch: usize) -> Result<Vec<f32>> {
+        self.score(a, b, batch)
+    }
+}
 
 /// Pairs timed for the scoring-speed figure.
 pub const TIMED_PAIRS: usize = 10_000;
@@ -38,7 +52,7 @@ pub struct PairEvaluation {
 
 /// Scores `pairs` of `set` and computes every figure of [`PairEvaluation`].
 pub fn evaluate_pairs(
-    model: &mut SnLenet5,
+    model: &mut dyn PairScorer,
     set: &Arc<ImageSet>,
     pairs: &Arc<Vec<Pair>>,
     threshold: f32,
@@ -66,7 +80,7 @@ pub fn evaluate_pairs(
 /// Median seconds over `reps` runs to score the first 10,000 pairs (images prepared as
 /// tensors beforehand, so the figure is the network's time).
 pub fn time_scoring(
-    model: &mut SnLenet5,
+    model: &mut dyn PairScorer,
     set: &ImageSet,
     pairs: &[Pair],
     eval_batch: usize,
@@ -80,7 +94,7 @@ pub fn time_scoring(
     let mut times = Vec::with_capacity(reps);
     for _ in 0..reps.max(1) {
         let t = Instant::now();
-        let s = model.score(&a, &b, eval_batch)?;
+        let s = model.similarities(&a, &b, eval_batch)?;
         times.push(t.elapsed().as_secs_f64());
         std::hint::black_box(s);
     }
