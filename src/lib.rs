@@ -8,7 +8,8 @@
 //! - [`nn`]: layers, initialisers, the comparison module and the losses;
 //! - [`optim`]: Adam (the paper's Table 2) and SGD;
 //! - [`data`]: IDX and CIFAR-10 readers, splits, pairs and batches;
-//! - [`model`]: SN-LeNet-5, its training loop, evaluation and checkpoints.
+//! - [`model`]: SN-LeNet-5, its training loop, evaluation and checkpoints;
+//! - `cuda` (with the `cuda` feature): the GPU backend, siamese-cuda.
 //!
 //! The `siamese` binary (src/bin/siamese.rs) is the command-line program.
 
@@ -18,3 +19,5 @@ pub use siamese_model as model;
 pub use siamese_nn as nn;
 pub use siamese_optim as optim;
 pub use siamese_tensor as tensor;
+#[cfg(feature = "cuda")]
+pub use siamese_cuda as cuda;
