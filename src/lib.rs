@@ -14,10 +14,10 @@
 //! The `siamese` binary (src/bin/siamese.rs) is the command-line program.
 
 pub use siamese_autodiff as autodiff;
+#[cfg(feature = "cuda")]
+pub use siamese_cuda as cuda;
 pub use siamese_data as data;
 pub use siamese_model as model;
 pub use siamese_nn as nn;
 pub use siamese_optim as optim;
 pub use siamese_tensor as tensor;
-#[cfg(feature = "cuda")]
-pub use siamese_cuda as cuda;

@@ -49,7 +49,15 @@ fn bad_flags_give_one_line() {
 fn device_cuda_without_a_gpu_gives_one_line() {
     let empty = scratch("cuda");
     let dir = empty.to_str().unwrap();
-    let out = siamese(&["train", "--device", "cuda", "--epochs", "1", "--data-dir", dir]);
+    let out = siamese(&[
+        "train",
+        "--device",
+        "cuda",
+        "--epochs",
+        "1",
+        "--data-dir",
+        dir,
+    ]);
     if cfg!(feature = "cuda") {
         let err = text(&out.stderr);
         if out.status.success() {
@@ -64,7 +72,15 @@ fn device_cuda_without_a_gpu_gives_one_line() {
     } else {
         assert_one_line_error(&out, "rebuild with `cargo build --release --features cuda`");
     }
-    let out = siamese(&["train", "--device", "cuda", "--act", "tanh", "--data-dir", dir]);
+    let out = siamese(&[
+        "train",
+        "--device",
+        "cuda",
+        "--act",
+        "tanh",
+        "--data-dir",
+        dir,
+    ]);
     assert_one_line_error(&out, "it supports --act relu --pool max");
     std::fs::remove_dir_all(empty).unwrap();
 }

@@ -25,7 +25,7 @@ __device__ double block_sum(double v, double* sh) {
 }
 
 // σ(x) = 1/(1+e^{−x}), without overflow: e^{x}/(1+e^{x}) for x < 0.
-__device__ float sigmoidf(float x) {
+__device__ float sigmoid_stable(float x) {
     if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
     float e = expf(x);
     return e / (1.0f + e);
@@ -158,7 +158,7 @@ extern "C" __global__ void max_pool2x2_forward(
         long long at = cand[0];
         for (int q = 1; q < 4; ++q) {
             float val = x[cand[q]];
-            if (val > best || (isnan(val) && !isnan(best))) {
+            if (val > best || (val != val && best == best)) {  // NaN: x != x
                 best = val;
                 at = cand[q];
             }
@@ -310,7 +310,7 @@ extern "C" __global__ void head_forward(
         float xhat = (d[i] - mean) * inv_std;
         cache[i] = xhat;
         float h = g * xhat + bt;
-        s[i] = sigmoidf(h * wv + bv);
+        s[i] = sigmoid_stable(h * wv + bv);
     }
     __syncthreads();
     if (threadIdx.x == 0) {

@@ -31,8 +31,7 @@ use cudarc::driver::{
 };
 use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions};
 use siamese_tensor::backend::{
-    check_len, AdamHyper, BResult, Backend, BackendError, BnMode, Conv2dGeom, HeadGrads,
-    HeadParams,
+    check_len, AdamHyper, BResult, Backend, BackendError, BnMode, Conv2dGeom, HeadGrads, HeadParams,
 };
 
 /// The CUDA C source of our kernels (compiled by NVRTC at start-up).
@@ -251,9 +250,8 @@ impl CudaBackend {
             );
         }
         let stream = ctx.default_stream();
-        let blas = CudaBlas::new(stream.clone()).map_err(|e| {
-            BackendError::Device(format!("CUDA: cuBLAS could not start: {e}"))
-        })?;
+        let blas = CudaBlas::new(stream.clone())
+            .map_err(|e| BackendError::Device(format!("CUDA: cuBLAS could not start: {e}")))?;
         Ok(Self {
             ctx,
             stream,
@@ -287,7 +285,12 @@ impl CudaBackend {
 
     /// Checks a convolution's geometry (the CPU's own validation) and buffer lengths.
     fn check_conv(g: &Conv2dGeom, x: usize, w: usize) -> BResult<()> {
-        Conv2dGeom::new(&[g.n, g.c, g.h, g.w], &[g.k, g.c, g.kh, g.kw], g.stride, g.pad)?;
+        Conv2dGeom::new(
+            &[g.n, g.c, g.h, g.w],
+            &[g.k, g.c, g.kh, g.kw],
+            g.stride,
+            g.pad,
+        )?;
         check_len("conv2d", "x", x, g.n * g.c * g.h * g.w)?;
         check_len("conv2d", "w", w, g.k * g.c * g.kh * g.kw)?;
         Ok(())
@@ -379,7 +382,9 @@ impl Backend for CudaBackend {
             return Ok(());
         }
         let d = Self::conv_ints(g)?;
-        let mut lb = self.stream.launch_builder(self.kernels.get(K::Conv2dForward));
+        let mut lb = self
+            .stream
+            .launch_builder(self.kernels.get(K::Conv2dForward));
         lb.arg(x).arg(w).arg(b).arg(y);
         for v in &d {
             lb.arg(v);
@@ -411,7 +416,9 @@ impl Backend for CudaBackend {
         check_len(op, "db", db.len(), g.k)?;
         let d = Self::conv_ints(g)?;
         if w.len() > 0 {
-            let mut lb = self.stream.launch_builder(self.kernels.get(K::Conv2dBackwardDw));
+            let mut lb = self
+                .stream
+                .launch_builder(self.kernels.get(K::Conv2dBackwardDw));
             lb.arg(x).arg(dy).arg(&mut *dw);
             for v in &d {
                 lb.arg(v);
@@ -424,7 +431,9 @@ impl Backend for CudaBackend {
         }
         if g.k > 0 {
             let (n, k, ohw_i) = (int(op, g.n)?, int(op, g.k)?, int(op, ohw)?);
-            let mut lb = self.stream.launch_builder(self.kernels.get(K::Conv2dBackwardDb));
+            let mut lb = self
+                .stream
+                .launch_builder(self.kernels.get(K::Conv2dBackwardDb));
             lb.arg(dy).arg(&mut *db).arg(&n).arg(&k).arg(&ohw_i);
             // SAFETY: `conv2d_backward_db(const float* dy, float* db, int N, int K, int OHW)`:
             // two buffers and three i32. K blocks (= db.len()), each summing dy[(n·K+k)·OHW+q]
@@ -435,7 +444,9 @@ impl Backend for CudaBackend {
             check_len(op, "dx", dx.len(), x.len())?;
             if !dx.is_empty() {
                 let total = dx.len();
-                let mut lb = self.stream.launch_builder(self.kernels.get(K::Conv2dBackwardDx));
+                let mut lb = self
+                    .stream
+                    .launch_builder(self.kernels.get(K::Conv2dBackwardDx));
                 lb.arg(w).arg(dy).arg(&mut *dx);
                 for v in &d {
                     lb.arg(v);
@@ -470,13 +481,17 @@ impl Backend for CudaBackend {
         check_len(op, "y", y.len(), out)?;
         check_len(op, "argmax", argmax.len(), out)?;
         if x.len() > u32::MAX as usize {
-            return Err(BackendError::Device(format!("{op}: input too large for u32 argmax")));
+            return Err(BackendError::Device(format!(
+                "{op}: input too large for u32 argmax"
+            )));
         }
         if out == 0 {
             return Ok(());
         }
         let (p, hi, wi) = (int(op, planes)?, int(op, h)?, int(op, w)?);
-        let mut lb = self.stream.launch_builder(self.kernels.get(K::MaxPool2x2Forward));
+        let mut lb = self
+            .stream
+            .launch_builder(self.kernels.get(K::MaxPool2x2Forward));
         lb.arg(x).arg(y).arg(argmax).arg(&p).arg(&hi).arg(&wi);
         // SAFETY: `max_pool2x2_forward(const float* x, float* y, unsigned* argmax, int planes,
         // int H, int W)`: three buffers and three i32. One thread per output (planes·(H/2)·(W/2)
@@ -505,8 +520,15 @@ impl Backend for CudaBackend {
         }
         let (p, hi, wi) = (int(op, planes)?, int(op, h)?, int(op, w)?);
         let total = dx.len();
-        let mut lb = self.stream.launch_builder(self.kernels.get(K::MaxPool2x2Backward));
-        lb.arg(dy).arg(argmax).arg(&mut *dx).arg(&p).arg(&hi).arg(&wi);
+        let mut lb = self
+            .stream
+            .launch_builder(self.kernels.get(K::MaxPool2x2Backward));
+        lb.arg(dy)
+            .arg(argmax)
+            .arg(&mut *dx)
+            .arg(&p)
+            .arg(&hi)
+            .arg(&wi);
         // SAFETY: `max_pool2x2_backward(const float* dy, const unsigned* argmax, float* dx,
         // int planes, int H, int W)`: three buffers and three i32. One thread per dx element
         // (planes·H·W = dx.len(), checked); it reads dy/argmax at its window's index, which is
@@ -650,7 +672,9 @@ impl Backend for CudaBackend {
             return Ok(());
         }
         let (ni, ei) = (int(op, n)?, int(op, e)?);
-        let mut lb = self.stream.launch_builder(self.kernels.get(K::EuclideanForward));
+        let mut lb = self
+            .stream
+            .launch_builder(self.kernels.get(K::EuclideanForward));
         lb.arg(emb).arg(&mut *d).arg(&ni).arg(&ei).arg(&eps);
         // SAFETY: `euclidean_forward(const float* emb, float* d, int N, int E, float eps)`:
         // two buffers, two i32, one f32. One thread per pair n < N writes d[n] (N values,
@@ -678,8 +702,16 @@ impl Backend for CudaBackend {
             return Ok(());
         }
         let (ni, ei) = (int(op, n)?, int(op, e)?);
-        let mut lb = self.stream.launch_builder(self.kernels.get(K::EuclideanBackward));
-        lb.arg(emb).arg(d).arg(dd).arg(&mut *demb).arg(&ni).arg(&ei).arg(&eps);
+        let mut lb = self
+            .stream
+            .launch_builder(self.kernels.get(K::EuclideanBackward));
+        lb.arg(emb)
+            .arg(d)
+            .arg(dd)
+            .arg(&mut *demb)
+            .arg(&ni)
+            .arg(&ei)
+            .arg(&eps);
         // SAFETY: `euclidean_backward(const float* emb, const float* d, const float* dd,
         // float* demb, int N, int E, float eps)`: four buffers, two i32, one f32. One thread
         // per pair n < N reads d[n], dd[n] (N values) and rows n, N + n of emb, and writes the
@@ -773,7 +805,9 @@ impl Backend for CudaBackend {
             return Ok(());
         }
         let ni = int(op, n)?;
-        let mut lb = self.stream.launch_builder(self.kernels.get(K::HeadBackward));
+        let mut lb = self
+            .stream
+            .launch_builder(self.kernels.get(K::HeadBackward));
         lb.arg(ds)
             .arg(s)
             .arg(cache)
@@ -812,7 +846,9 @@ impl Backend for CudaBackend {
             return Err(BackendError::Device(format!("{op}: no pairs")));
         }
         let ni = int(op, n)?;
-        let mut lb = self.stream.launch_builder(self.kernels.get(K::ContrastiveLoss));
+        let mut lb = self
+            .stream
+            .launch_builder(self.kernels.get(K::ContrastiveLoss));
         lb.arg(s)
             .arg(y)
             .arg(&mut *loss)
@@ -884,7 +920,9 @@ mod tests {
     /// A device number past the last one is an error, never a panic.
     #[test]
     fn a_missing_ordinal_is_an_error() {
-        let e = CudaBackend::new(4096).err().expect("no machine has 4097 GPUs");
+        let e = CudaBackend::new(4096)
+            .err()
+            .expect("no machine has 4097 GPUs");
         assert!(e.to_string().starts_with("CUDA unavailable"), "{e}");
     }
 

@@ -53,13 +53,20 @@ struct Diff {
 impl Diff {
     fn check(&mut self, what: &str, gpu: &[f32], cpu: &[f32], terms: usize) -> TestResult {
         if gpu.len() != cpu.len() {
-            return Err(format!("{what}: {} values on the GPU, {} on the CPU", gpu.len(), cpu.len()).into());
+            return Err(format!(
+                "{what}: {} values on the GPU, {} on the CPU",
+                gpu.len(),
+                cpu.len()
+            )
+            .into());
         }
         let tol = 1e-5 * (terms.max(1) as f32).sqrt();
         for (i, (g, c)) in gpu.iter().zip(cpu).enumerate() {
             let d = (g - c).abs();
             if !(d <= tol * (1.0 + c.abs())) {
-                return Err(format!("{what}[{i}]: gpu {g} vs cpu {c} (tolerance {tol}·(1+|cpu|))").into());
+                return Err(
+                    format!("{what}[{i}]: gpu {g} vs cpu {c} (tolerance {tol}·(1+|cpu|))").into(),
+                );
             }
             self.max = self.max.max(d);
         }
@@ -67,7 +74,10 @@ impl Diff {
     }
 
     fn report(&self, name: &str, cases: usize) -> TestResult {
-        println!("    {name}: max |gpu - cpu| = {:.3e} over {cases} random shapes", self.max);
+        println!(
+            "    {name}: max |gpu - cpu| = {:.3e} over {cases} random shapes",
+            self.max
+        );
         Ok(())
     }
 }
@@ -112,26 +122,64 @@ fn conv2d(seed: u64) -> TestResult {
     let mut diff = Diff::default();
     for case in 0..SHAPES {
         let geo = conv_geom(&mut rng);
-        let (nx, nw) = (geo.n * geo.c * geo.h * geo.w, geo.k * geo.c * geo.kh * geo.kw);
+        let (nx, nw) = (
+            geo.n * geo.c * geo.h * geo.w,
+            geo.k * geo.c * geo.kh * geo.kw,
+        );
         let ny: usize = geo.out_shape().iter().product();
-        let (x, w, b) = (rand_vec(&mut rng, nx, 1.0), rand_vec(&mut rng, nw, 0.5), rand_vec(&mut rng, geo.k, 0.5));
+        let (x, w, b) = (
+            rand_vec(&mut rng, nx, 1.0),
+            rand_vec(&mut rng, nw, 0.5),
+            rand_vec(&mut rng, geo.k, 0.5),
+        );
         let dy = rand_vec(&mut rng, ny, 1.0);
-        let (xg, wg, bg, dyg) = (t!(g.upload(&x)), t!(g.upload(&w)), t!(g.upload(&b)), t!(g.upload(&dy)));
+        let (xg, wg, bg, dyg) = (
+            t!(g.upload(&x)),
+            t!(g.upload(&w)),
+            t!(g.upload(&b)),
+            t!(g.upload(&dy)),
+        );
         let mut yg = t!(g.zeros(ny));
         let mut yc = vec![0.0; ny];
         t!(g.conv2d_forward(&geo, &xg, &wg, &bg, &mut yg));
         t!(c.conv2d_forward(&geo, &x, &w, &b, &mut yc));
-        diff.check(&format!("case {case} {geo:?} y"), &dl(g, &yg)?, &yc, geo.c * geo.kh * geo.kw)?;
+        diff.check(
+            &format!("case {case} {geo:?} y"),
+            &dl(g, &yg)?,
+            &yc,
+            geo.c * geo.kh * geo.kw,
+        )?;
         let (mut dxg, mut dwg, mut dbg) = (t!(g.zeros(nx)), t!(g.zeros(nw)), t!(g.zeros(geo.k)));
         let (mut dxc, mut dwc, mut dbc) = (vec![0.0; nx], vec![0.0; nw], vec![0.0; geo.k]);
         let with_dx = case % 2 == 0;
-        t!(g.conv2d_backward(&geo, &xg, &wg, &dyg, with_dx.then_some(&mut dxg), &mut dwg, &mut dbg));
-        t!(c.conv2d_backward(&geo, &x, &w, &dy, with_dx.then_some(&mut dxc), &mut dwc, &mut dbc));
+        t!(g.conv2d_backward(
+            &geo,
+            &xg,
+            &wg,
+            &dyg,
+            with_dx.then_some(&mut dxg),
+            &mut dwg,
+            &mut dbg
+        ));
+        t!(c.conv2d_backward(
+            &geo,
+            &x,
+            &w,
+            &dy,
+            with_dx.then_some(&mut dxc),
+            &mut dwc,
+            &mut dbc
+        ));
         let per_w = geo.n * geo.out_h() * geo.out_w();
         diff.check(&format!("case {case} dw"), &dl(g, &dwg)?, &dwc, per_w)?;
         diff.check(&format!("case {case} db"), &dl(g, &dbg)?, &dbc, per_w)?;
         if with_dx {
-            diff.check(&format!("case {case} dx"), &dl(g, &dxg)?, &dxc, geo.k * geo.kh * geo.kw)?;
+            diff.check(
+                &format!("case {case} dx"),
+                &dl(g, &dxg)?,
+                &dxc,
+                geo.k * geo.kh * geo.kw,
+            )?;
         }
     }
     diff.report("conv2d forward/backward (dw, db, dx)", SHAPES)
@@ -144,7 +192,11 @@ fn max_pool(seed: u64) -> TestResult {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut diff = Diff::default();
     for case in 0..SHAPES {
-        let (planes, h, w) = (rng.gen_range(1..=12), rng.gen_range(2..=15), rng.gen_range(2..=15));
+        let (planes, h, w) = (
+            rng.gen_range(1..=12),
+            rng.gen_range(2..=15),
+            rng.gen_range(2..=15),
+        );
         let mut x = rand_vec(&mut rng, planes * h * w, 1.0);
         // Ties, so the first-maximum rule is exercised.
         for v in x.iter_mut().step_by(3) {
@@ -180,16 +232,28 @@ fn gemm(seed: u64) -> TestResult {
     let mut cases = 0;
     for _ in 0..SHAPES {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-            let (m, n, k) = (rng.gen_range(1..=70), rng.gen_range(1..=70), rng.gen_range(1..=70));
+            let (m, n, k) = (
+                rng.gen_range(1..=70),
+                rng.gen_range(1..=70),
+                rng.gen_range(1..=70),
+            );
             let (alpha, beta) = (rng.gen_range(-2.0..2.0), [0.0, 1.0, 0.5][cases % 3]);
-            let (a, b) = (rand_vec(&mut rng, m * k, 1.0), rand_vec(&mut rng, k * n, 1.0));
+            let (a, b) = (
+                rand_vec(&mut rng, m * k, 1.0),
+                rand_vec(&mut rng, k * n, 1.0),
+            );
             let c0 = rand_vec(&mut rng, m * n, 1.0);
             let (ag, bg) = (t!(g.upload(&a)), t!(g.upload(&b)));
             let mut cg = t!(g.upload(&c0));
             let mut cc = c0.clone();
             t!(g.gemm(ta, tb, m, n, k, alpha, &ag, &bg, beta, &mut cg));
             t!(c.gemm(ta, tb, m, n, k, alpha, &a, &b, beta, &mut cc));
-            diff.check(&format!("gemm ta={ta} tb={tb} m={m} n={n} k={k}"), &dl(g, &cg)?, &cc, k)?;
+            diff.check(
+                &format!("gemm ta={ta} tb={tb} m={m} n={n} k={k}"),
+                &dl(g, &cg)?,
+                &cc,
+                k,
+            )?;
             cases += 1;
         }
     }
@@ -204,7 +268,10 @@ fn bias_and_sums(seed: u64) -> TestResult {
     let mut diff = Diff::default();
     for case in 0..SHAPES {
         let (rows, cols) = (rng.gen_range(1..=600), rng.gen_range(1..=130));
-        let (b, y0) = (rand_vec(&mut rng, cols, 1.0), rand_vec(&mut rng, rows * cols, 1.0));
+        let (b, y0) = (
+            rand_vec(&mut rng, cols, 1.0),
+            rand_vec(&mut rng, rows * cols, 1.0),
+        );
         let bg = t!(g.upload(&b));
         let mut yg = t!(g.upload(&y0));
         let mut yc = y0.clone();
@@ -239,7 +306,12 @@ fn activations(seed: u64) -> TestResult {
                 t!(g.relu_inplace(&mut xg));
                 t!(c.relu_inplace(&mut xc));
             }
-            diff.check(&format!("case {case} tanh={tanh} forward"), &dl(g, &xg)?, &xc, 1)?;
+            diff.check(
+                &format!("case {case} tanh={tanh} forward"),
+                &dl(g, &xg)?,
+                &xc,
+                1,
+            )?;
             let mut dg = t!(g.upload(&dy));
             let mut dc = dy.clone();
             if tanh {
@@ -249,7 +321,12 @@ fn activations(seed: u64) -> TestResult {
                 t!(g.relu_backward_inplace(&xg, &mut dg));
                 t!(c.relu_backward_inplace(&xc, &mut dc));
             }
-            diff.check(&format!("case {case} tanh={tanh} backward"), &dl(g, &dg)?, &dc, 1)?;
+            diff.check(
+                &format!("case {case} tanh={tanh} backward"),
+                &dl(g, &dg)?,
+                &dc,
+                1,
+            )?;
         }
     }
     diff.report("relu and tanh forward/backward", SHAPES)
@@ -277,14 +354,38 @@ fn distance_head_loss(seed: u64) -> TestResult {
         let (mut deg, mut dec) = (t!(g.zeros(2 * n * e)), vec![0.0; 2 * n * e]);
         t!(g.euclidean_backward(n, e, &embg, &dg, &ddg, eps, &mut deg));
         t!(c.euclidean_backward(n, e, &emb, &dc, &dd, eps, &mut dec));
-        diff.check(&format!("case {case} distance backward"), &dl(g, &deg)?, &dec, e)?;
+        diff.check(
+            &format!("case {case} distance backward"),
+            &dl(g, &deg)?,
+            &dec,
+            e,
+        )?;
 
         // The output module, training and evaluation mode, and its backward.
-        let hp: Vec<f32> = vec![rng.gen_range(0.5..1.5), rng.gen_range(-0.3..0.3), rng.gen_range(-2.0..-0.5), rng.gen_range(-0.5..0.5)];
-        let hpg: Vec<_> = hp.iter().map(|v| g.upload(&[*v])).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+        let hp: Vec<f32> = vec![
+            rng.gen_range(0.5..1.5),
+            rng.gen_range(-0.3..0.3),
+            rng.gen_range(-2.0..-0.5),
+            rng.gen_range(-0.5..0.5),
+        ];
+        let hpg: Vec<_> = hp
+            .iter()
+            .map(|v| g.upload(&[*v]))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
         let hpc: Vec<Vec<f32>> = hp.iter().map(|v| vec![*v]).collect();
-        let pg = HeadParams::<CudaBackend> { gamma: &hpg[0], beta: &hpg[1], w: &hpg[2], b: &hpg[3] };
-        let pc = HeadParams::<CpuBackend> { gamma: &hpc[0], beta: &hpc[1], w: &hpc[2], b: &hpc[3] };
+        let pg = HeadParams::<CudaBackend> {
+            gamma: &hpg[0],
+            beta: &hpg[1],
+            w: &hpg[2],
+            b: &hpg[3],
+        };
+        let pc = HeadParams::<CpuBackend> {
+            gamma: &hpc[0],
+            beta: &hpc[1],
+            w: &hpc[2],
+            b: &hpc[3],
+        };
         for mode in [BnMode::Train { momentum: 0.99 }, BnMode::Eval] {
             let (rm, rv) = (rng.gen_range(0.0..1.0f32), rng.gen_range(0.5..2.0f32));
             let (mut rmg, mut rvg) = (t!(g.upload(&[rm])), t!(g.upload(&[rv])));
@@ -293,10 +394,25 @@ fn distance_head_loss(seed: u64) -> TestResult {
             let (mut sg, mut sc) = (t!(g.zeros(n)), vec![0.0; n]);
             t!(g.head_forward(n, &dg, &pg, mode, 1e-3, &mut rmg, &mut rvg, &mut cg, &mut sg));
             t!(c.head_forward(n, &dc, &pc, mode, 1e-3, &mut rmc, &mut rvc, &mut cc, &mut sc));
-            diff.check(&format!("case {case} {mode:?} similarity"), &dl(g, &sg)?, &sc, n)?;
+            diff.check(
+                &format!("case {case} {mode:?} similarity"),
+                &dl(g, &sg)?,
+                &sc,
+                n,
+            )?;
             diff.check(&format!("case {case} {mode:?} cache"), &dl(g, &cg)?, &cc, n)?;
-            diff.check(&format!("case {case} {mode:?} running mean"), &dl(g, &rmg)?, &rmc, n)?;
-            diff.check(&format!("case {case} {mode:?} running var"), &dl(g, &rvg)?, &rvc, n)?;
+            diff.check(
+                &format!("case {case} {mode:?} running mean"),
+                &dl(g, &rmg)?,
+                &rmc,
+                n,
+            )?;
+            diff.check(
+                &format!("case {case} {mode:?} running var"),
+                &dl(g, &rvg)?,
+                &rvc,
+                n,
+            )?;
             if mode == BnMode::Eval {
                 continue;
             }
@@ -309,15 +425,32 @@ fn distance_head_loss(seed: u64) -> TestResult {
             t!(c.contrastive_loss(n, &sc, &y, 1.0, &mut lc, &mut dsc));
             diff.check(&format!("case {case} loss"), &dl(g, &lg)?, &lc, n)?;
             diff.check(&format!("case {case} dloss/ds"), &dl(g, &dsg)?, &dsc, 1)?;
-            let mut gg: Vec<_> = (0..4).map(|_| g.zeros(1)).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+            let mut gg: Vec<_> = (0..4)
+                .map(|_| g.zeros(1))
+                .collect::<Result<_, _>>()
+                .map_err(|e| e.to_string())?;
             let mut gc: Vec<Vec<f32>> = vec![vec![0.0]; 4];
             let (mut ddg2, mut ddc2) = (t!(g.zeros(n)), vec![0.0; n]);
             {
-                let [g0, g1, g2, g3] = &mut gg[..] else { unreachable!() };
-                let mut hg = HeadGrads::<CudaBackend> { gamma: g0, beta: g1, w: g2, b: g3 };
+                let [g0, g1, g2, g3] = &mut gg[..] else {
+                    unreachable!()
+                };
+                let mut hg = HeadGrads::<CudaBackend> {
+                    gamma: g0,
+                    beta: g1,
+                    w: g2,
+                    b: g3,
+                };
                 t!(g.head_backward(n, &dsg, &sg, &cg, &pg, &mut hg, &mut ddg2));
-                let [c0, c1, c2, c3] = &mut gc[..] else { unreachable!() };
-                let mut hc = HeadGrads::<CpuBackend> { gamma: c0, beta: c1, w: c2, b: c3 };
+                let [c0, c1, c2, c3] = &mut gc[..] else {
+                    unreachable!()
+                };
+                let mut hc = HeadGrads::<CpuBackend> {
+                    gamma: c0,
+                    beta: c1,
+                    w: c2,
+                    b: c3,
+                };
                 t!(c.head_backward(n, &dsc, &sc, &cc, &pc, &mut hc, &mut ddc2));
             }
             for (i, name) in ["dgamma", "dbeta", "dw", "db"].iter().enumerate() {
@@ -326,7 +459,10 @@ fn distance_head_loss(seed: u64) -> TestResult {
             diff.check(&format!("case {case} dd"), &dl(g, &ddg2)?, &ddc2, n)?;
         }
     }
-    diff.report("euclidean distance, output module (train/eval), contrastive loss, backward", SHAPES)
+    diff.report(
+        "euclidean distance, output module (train/eval), contrastive loss, backward",
+        SHAPES,
+    )
 }
 
 fn adam(seed: u64) -> TestResult {
@@ -338,7 +474,13 @@ fn adam(seed: u64) -> TestResult {
     for case in 0..SHAPES {
         let n = rng.gen_range(1..=10_000);
         let (th, gr) = (rand_vec(&mut rng, n, 1.0), rand_vec(&mut rng, n, 0.1));
-        let (m0, v0) = (rand_vec(&mut rng, n, 0.01), rand_vec(&mut rng, n, 0.001).iter().map(|v| v.abs()).collect::<Vec<_>>());
+        let (m0, v0) = (
+            rand_vec(&mut rng, n, 0.01),
+            rand_vec(&mut rng, n, 0.001)
+                .iter()
+                .map(|v| v.abs())
+                .collect::<Vec<_>>(),
+        );
         let t = rng.gen_range(1..50);
         let h = AdamHyper {
             lr: 1e-3,
@@ -348,7 +490,12 @@ fn adam(seed: u64) -> TestResult {
             bc1: (1.0 - 0.9f64.powi(t)) as f32,
             bc2: (1.0 - 0.999f64.powi(t)) as f32,
         };
-        let (mut thg, grg, mut mg, mut vg) = (t!(g.upload(&th)), t!(g.upload(&gr)), t!(g.upload(&m0)), t!(g.upload(&v0)));
+        let (mut thg, grg, mut mg, mut vg) = (
+            t!(g.upload(&th)),
+            t!(g.upload(&gr)),
+            t!(g.upload(&m0)),
+            t!(g.upload(&v0)),
+        );
         let (mut thc, mut mc, mut vc) = (th.clone(), m0.clone(), v0.clone());
         t!(g.adam_update(&h, &mut thg, &grg, &mut mg, &mut vg));
         t!(c.adam_update(&h, &mut thc, &gr, &mut mc, &mut vc));
@@ -360,7 +507,13 @@ fn adam(seed: u64) -> TestResult {
 }
 
 fn images(rng: &mut ChaCha8Rng, n: usize, c: usize, side: usize) -> Tensor {
-    Tensor::from_vec(&[n, c, side, side], (0..n * c * side * side).map(|_| rng.gen_range(0.0..1.0)).collect()).unwrap()
+    Tensor::from_vec(
+        &[n, c, side, side],
+        (0..n * c * side * side)
+            .map(|_| rng.gen_range(0.0..1.0))
+            .collect(),
+    )
+    .unwrap()
 }
 
 /// Five training steps of SN-LeNet-5 on the GPU and on the CPU backend from the same weights:
@@ -373,32 +526,69 @@ fn device_step(seed: u64) -> TestResult {
     let mut diff = Diff::default();
     for (c, side, pairs) in [(1usize, 28usize, 64usize), (3, 32, 16)] {
         let model = t!(SnLenet5::new(ModelConfig::for_input(c, side, side), seed));
-        let mut gd = t!(DeviceModel::from_model(t!(CudaBackend::new(0)), &model, AdamConfig::default(), None));
-        let mut cd = t!(DeviceModel::from_model(CpuBackend, &model, AdamConfig::default(), None));
+        let mut gd = t!(DeviceModel::from_model(
+            t!(CudaBackend::new(0)),
+            &model,
+            AdamConfig::default(),
+            None
+        ));
+        let mut cd = t!(DeviceModel::from_model(
+            CpuBackend,
+            &model,
+            AdamConfig::default(),
+            None
+        ));
         for step in 0..5 {
-            let (a, b) = (images(&mut rng, pairs, c, side), images(&mut rng, pairs, c, side));
+            let (a, b) = (
+                images(&mut rng, pairs, c, side),
+                images(&mut rng, pairs, c, side),
+            );
             let stacked = t!(stack_pairs(&a, &b));
             let y: Vec<f32> = (0..pairs).map(|i| ((i + step) % 2) as f32).collect();
             let (lg, sg) = t!(gd.train_step(&stacked, &y, 1e-3));
             let (lc, sc) = t!(cd.train_step(&stacked, &y, 1e-3));
-            close(&mut diff, &format!("{c}x{side} step {step} loss"), &[lg], &[lc])?;
-            close(&mut diff, &format!("{c}x{side} step {step} similarity"), &sg, &sc)?;
+            close(
+                &mut diff,
+                &format!("{c}x{side} step {step} loss"),
+                &[lg],
+                &[lc],
+            )?;
+            close(
+                &mut diff,
+                &format!("{c}x{side} step {step} similarity"),
+                &sg,
+                &sc,
+            )?;
             for (i, (x, y)) in t!(gd.grads()).iter().zip(&t!(cd.grads())).enumerate() {
                 close(&mut diff, &format!("{c}x{side} step {step} grad {i}"), x, y)?;
             }
         }
-        let (mut mg, mut mc) = (t!(SnLenet5::new(model.config.clone(), 0)), t!(SnLenet5::new(model.config.clone(), 0)));
+        let (mut mg, mut mc) = (
+            t!(SnLenet5::new(model.config.clone(), 0)),
+            t!(SnLenet5::new(model.config.clone(), 0)),
+        );
         t!(gd.write_to(&mut mg));
         t!(cd.write_to(&mut mc));
         for ((name, x), (_, y)) in mg.store.named_tensors().zip(mc.store.named_tensors()) {
-            close(&mut diff, &format!("{c}x{side} {name} after 5 steps"), x.data(), y.data())?;
+            close(
+                &mut diff,
+                &format!("{c}x{side} {name} after 5 steps"),
+                x.data(),
+                y.data(),
+            )?;
         }
-        let (a, b) = (images(&mut rng, 300, c, side), images(&mut rng, 300, c, side));
+        let (a, b) = (
+            images(&mut rng, 300, c, side),
+            images(&mut rng, 300, c, side),
+        );
         let sg = t!(gd.score(&a, &b, 128));
         let sc = t!(cd.score(&a, &b, 128));
         close(&mut diff, &format!("{c}x{side} scores"), &sg, &sc)?;
     }
-    diff.report("SN-LeNet-5 device step (5 steps, MNIST and CIFAR geometry) and scoring", 2)
+    diff.report(
+        "SN-LeNet-5 device step (5 steps, MNIST and CIFAR geometry) and scoring",
+        2,
+    )
 }
 
 /// |gpu − cpu| ≤ 1e-4·max|cpu| (+1e-7) over a whole tensor.

@@ -484,15 +484,7 @@ impl<B: Backend> DeviceModel<B> {
             };
             be.head_backward(n, &ws.ds, &ws.s, &ws.cache, &head, &mut grads, &mut ws.dd)?;
         }
-        be.euclidean_backward(
-            n,
-            dm.e,
-            &ws.emb,
-            &ws.d,
-            &ws.dd,
-            DISTANCE_EPS,
-            &mut ws.demb,
-        )?;
+        be.euclidean_backward(n, dm.e, &ws.emb, &ws.d, &ws.dd, DISTANCE_EPS, &mut ws.demb)?;
         be.tanh_backward_inplace(&ws.emb, &mut ws.demb)?;
         let g = &mut self.grads;
         // Dense backward for y = x·Wᵀ + b: dW = dYᵀ·X, db = Σ_rows dY, dX = dY·W.
@@ -546,9 +538,7 @@ impl<B: Backend> DeviceModel<B> {
             )));
         }
         if let Some(bad) = y.iter().find(|v| !(0.0..=1.0).contains(*v)) {
-            return Err(ModelError::Config(format!(
-                "label {bad} is outside [0, 1]"
-            )));
+            return Err(ModelError::Config(format!("label {bad} is outside [0, 1]")));
         }
         let mut ws = self.workspace(n)?;
         let result = self.train_step_in(&mut ws, stacked, y, lr);
@@ -710,7 +700,11 @@ mod tests {
         let s = tape.value(out.similarity).unwrap().data().to_vec();
         tape.backward(loss, &mut model.store).unwrap();
         let st = &model.store;
-        (l, s, st.ids().map(|id| st.grad(id).data().to_vec()).collect())
+        (
+            l,
+            s,
+            st.ids().map(|id| st.grad(id).data().to_vec()).collect(),
+        )
     }
 
     /// On the CPU backend the explicit backward gives the tape's loss, similarities, every
@@ -722,14 +716,15 @@ mod tests {
             let cfg = ModelConfig::for_input(c, side, side);
             let mut tape_model = SnLenet5::new(cfg.clone(), 11).unwrap();
             let adam_cfg = AdamConfig::default();
-            let mut dev =
-                DeviceModel::from_model(CpuBackend, &tape_model, adam_cfg, None).unwrap();
+            let mut dev = DeviceModel::from_model(CpuBackend, &tape_model, adam_cfg, None).unwrap();
             let mut adam = Adam::new(adam_cfg).unwrap();
             for step in 0..5u64 {
                 let a = images(pairs, c, side, 10 + step);
                 let b = images(pairs, c, side, 20 + step);
                 let stacked = stack_pairs(&a, &b).unwrap();
-                let yv: Vec<f32> = (0..pairs).map(|i| ((i + step as usize) % 2) as f32).collect();
+                let yv: Vec<f32> = (0..pairs)
+                    .map(|i| ((i + step as usize) % 2) as f32)
+                    .collect();
                 let y = Tensor::from_vec(&[pairs], yv.clone()).unwrap();
                 let lr = 1e-3 * (1.0 + step as f32);
                 // Gradients from the same weights: the device model takes the tape model's
@@ -743,22 +738,36 @@ mod tests {
                 close("loss", &[l_dev], &[l_tape], 1e-5);
                 close("similarity", &s_dev, &s_tape, 1e-5);
                 let g_dev = dev.grads().unwrap();
-                let names: Vec<String> =
-                    tape_model.store.params().map(|(n, _)| n.to_string()).collect();
+                let names: Vec<String> = tape_model
+                    .store
+                    .params()
+                    .map(|(n, _)| n.to_string())
+                    .collect();
                 for ((name, gd), gt) in names.iter().zip(&g_dev).zip(&g_tape) {
                     // The head's four gradients are single sums over the batch of terms of
                     // both signs (Σ dh, Σ dh·x̂, …): cancellation leaves them 1e-4-relative.
-                    let rtol = if name.starts_with("head.") { 1e-4 } else { 1e-5 };
+                    let rtol = if name.starts_with("head.") {
+                        1e-4
+                    } else {
+                        1e-5
+                    };
                     close(&format!("step {step} grad {name}"), gd, gt, rtol);
                     assert!(gt.iter().any(|&v| v != 0.0), "{name} gets a gradient");
                 }
                 // Parameters (and running statistics) after Adam.
                 let mut mirror = SnLenet5::new(cfg.clone(), 11).unwrap();
                 dev.write_to(&mut mirror).unwrap();
-                for ((name, want), (_, got)) in
-                    tape_model.store.named_tensors().zip(mirror.store.named_tensors())
+                for ((name, want), (_, got)) in tape_model
+                    .store
+                    .named_tensors()
+                    .zip(mirror.store.named_tensors())
                 {
-                    close(&format!("step {step} value {name}"), got.data(), want.data(), 1e-5);
+                    close(
+                        &format!("step {step} value {name}"),
+                        got.data(),
+                        want.data(),
+                        1e-5,
+                    );
                 }
             }
             assert_eq!(dev.adam_step(), 5);
@@ -783,7 +792,10 @@ mod tests {
             DeviceModel::from_model(CpuBackend, &model, AdamConfig::default(), None).unwrap();
         let got = dev.score(&a, &b, 6).unwrap();
         close("score", &got, &want, 1e-5);
-        assert!(want.iter().any(|&w| (w - want[0]).abs() > 1e-6), "scores vary");
+        assert!(
+            want.iter().any(|&w| (w - want[0]).abs() > 1e-6),
+            "scores vary"
+        );
     }
 
     /// Other configurations get an error naming the supported one.
@@ -791,11 +803,17 @@ mod tests {
     fn unsupported_configurations_are_named() {
         let mut cfg = ModelConfig::for_input(1, 28, 28);
         cfg.pooling = Pooling::Avg;
-        let e = check_supported(&cfg, LossKind::Bce).unwrap_err().to_string();
+        let e = check_supported(&cfg, LossKind::Bce)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("--pool avg") && e.contains("--loss bce"), "{e}");
         assert!(e.contains(SUPPORTED), "{e}");
         let model = SnLenet5::new(cfg, 0).unwrap();
         assert!(DeviceModel::from_model(CpuBackend, &model, AdamConfig::default(), None).is_err());
-        assert!(check_supported(&ModelConfig::for_input(3, 32, 32), LossKind::ContrastiveSigmoid).is_ok());
+        assert!(check_supported(
+            &ModelConfig::for_input(3, 32, 32),
+            LossKind::ContrastiveSigmoid
+        )
+        .is_ok());
     }
 }

@@ -196,13 +196,8 @@ pub trait Backend {
     ) -> BResult<()>;
 
     /// Column sums (the bias gradient of a dense layer): db[j] = Σ_i dy[i,j], dy: rows×cols.
-    fn sum_rows(
-        &self,
-        rows: usize,
-        cols: usize,
-        dy: &Self::Buf,
-        db: &mut Self::Buf,
-    ) -> BResult<()>;
+    fn sum_rows(&self, rows: usize, cols: usize, dy: &Self::Buf, db: &mut Self::Buf)
+        -> BResult<()>;
 
     /// ReLU in place: x ← max(x, 0).
     fn relu_inplace(&self, x: &mut Self::Buf) -> BResult<()>;
@@ -461,13 +456,7 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn sum_rows(
-        &self,
-        rows: usize,
-        cols: usize,
-        dy: &Vec<f32>,
-        db: &mut Vec<f32>,
-    ) -> BResult<()> {
+    fn sum_rows(&self, rows: usize, cols: usize, dy: &Vec<f32>, db: &mut Vec<f32>) -> BResult<()> {
         check_len("sum_rows", "dy", dy.len(), rows * cols)?;
         check_len("sum_rows", "db", db.len(), cols)?;
         for (j, out) in db.iter_mut().enumerate() {
@@ -650,8 +639,7 @@ impl Backend for CpuBackend {
         let scale = gamma as f64 * inv_std as f64;
         for i in 0..n {
             // (γ/(N√(σ²+ε)))·(N·dh − Σdh − x̂·Σdh·x̂): term 1, 2, 3
-            dd[i] = (scale / n as f64
-                * (n as f64 * dh[i] as f64 - sdh - cache[i] as f64 * sdhx))
+            dd[i] = (scale / n as f64 * (n as f64 * dh[i] as f64 - sdh - cache[i] as f64 * sdhx))
                 as f32;
         }
         Ok(())

@@ -19,9 +19,9 @@ use siamese::model::train::train_on;
 use siamese::model::train::{
     load_resume, score_pairs, train, RunData, Silent, TrainConfig, TrainOptions,
 };
+use siamese::model::SnLenet5;
 #[cfg(feature = "cuda")]
 use siamese::optim::AdamConfig;
-use siamese::model::SnLenet5;
 use siamese::tensor::Tensor;
 
 use crate::device::Device;
