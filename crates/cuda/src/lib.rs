@@ -31,7 +31,8 @@ use cudarc::driver::{
 };
 use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions};
 use siamese_tensor::backend::{
-    check_len, AdamHyper, BResult, Backend, BackendError, BnMode, Conv2dGeom, HeadGrads, HeadParams,
+    check_adam, check_bufs, check_euclidean, check_head_backward, check_head_forward, check_len,
+    AdamHyper, BResult, Backend, BackendError, BnMode, Conv2dGeom, HeadGrads, HeadParams,
 };
 
 /// The CUDA C source of our kernels (compiled by NVRTC at start-up).
@@ -415,7 +416,7 @@ impl Backend for CudaBackend {
         check_len(op, "dw", dw.len(), w.len())?;
         check_len(op, "db", db.len(), g.k)?;
         let d = Self::conv_ints(g)?;
-        if w.len() > 0 {
+        if !w.is_empty() {
             let mut lb = self
                 .stream
                 .launch_builder(self.kernels.get(K::Conv2dBackwardDw));
@@ -666,8 +667,7 @@ impl Backend for CudaBackend {
         d: &mut CudaSlice<f32>,
     ) -> BResult<()> {
         let op = "euclidean_forward";
-        check_len(op, "emb", emb.len(), 2 * n * e)?;
-        check_len(op, "d", d.len(), n)?;
+        check_euclidean(self, "euclidean_forward", n, e, emb, &[("d", &*d)])?;
         if n == 0 {
             return Ok(());
         }
@@ -694,10 +694,15 @@ impl Backend for CudaBackend {
         demb: &mut CudaSlice<f32>,
     ) -> BResult<()> {
         let op = "euclidean_backward";
-        check_len(op, "emb", emb.len(), 2 * n * e)?;
-        check_len(op, "demb", demb.len(), 2 * n * e)?;
-        check_len(op, "d", d.len(), n)?;
-        check_len(op, "dd", dd.len(), n)?;
+        check_euclidean(
+            self,
+            "euclidean_backward",
+            n,
+            e,
+            emb,
+            &[("d", d), ("dd", dd)],
+        )?;
+        check_bufs(self, "euclidean_backward", &[("demb", &*demb, 2 * n * e)])?;
         if n == 0 {
             return Ok(());
         }
@@ -733,14 +738,7 @@ impl Backend for CudaBackend {
         s: &mut CudaSlice<f32>,
     ) -> BResult<()> {
         let op = "head_forward";
-        check_len(op, "d", d.len(), n)?;
-        check_len(op, "s", s.len(), n)?;
-        check_len(op, "cache", cache.len(), n + 1)?;
-        for (what, b) in [("gamma", p.gamma), ("beta", p.beta), ("w", p.w), ("b", p.b)] {
-            check_len(op, what, b.len(), 1)?;
-        }
-        check_len(op, "running_mean", running_mean.len(), 1)?;
-        check_len(op, "running_var", running_var.len(), 1)?;
+        check_head_forward(self, n, d, p, running_mean, running_var, cache, s)?;
         let (train, momentum) = match mode {
             BnMode::Train { momentum } => {
                 if n == 0 {
@@ -786,21 +784,7 @@ impl Backend for CudaBackend {
         dd: &mut CudaSlice<f32>,
     ) -> BResult<()> {
         let op = "head_backward";
-        check_len(op, "ds", ds.len(), n)?;
-        check_len(op, "s", s.len(), n)?;
-        check_len(op, "cache", cache.len(), n + 1)?;
-        check_len(op, "dd", dd.len(), n)?;
-        for (what, b) in [("gamma", p.gamma), ("beta", p.beta), ("w", p.w)] {
-            check_len(op, what, b.len(), 1)?;
-        }
-        for (what, b) in [
-            ("dgamma", &*grads.gamma),
-            ("dbeta", &*grads.beta),
-            ("dw", &*grads.w),
-            ("db", &*grads.b),
-        ] {
-            check_len(op, what, b.len(), 1)?;
-        }
+        check_head_backward(self, n, ds, s, cache, p, grads, dd)?;
         if n == 0 {
             return Ok(());
         }
@@ -838,10 +822,16 @@ impl Backend for CudaBackend {
         ds: &mut CudaSlice<f32>,
     ) -> BResult<()> {
         let op = "contrastive_loss";
-        check_len(op, "s", s.len(), n)?;
-        check_len(op, "y", y.len(), n)?;
-        check_len(op, "ds", ds.len(), n)?;
-        check_len(op, "loss", loss.len(), 1)?;
+        check_bufs(
+            self,
+            "contrastive_loss",
+            &[
+                ("s", s, n),
+                ("y", y, n),
+                ("ds", &*ds, n),
+                ("loss", &*loss, 1),
+            ],
+        )?;
         if n == 0 {
             return Err(BackendError::Device(format!("{op}: no pairs")));
         }
@@ -871,6 +861,7 @@ impl Backend for CudaBackend {
         v: &mut CudaSlice<f32>,
     ) -> BResult<()> {
         let op = "adam_update";
+        check_adam(self, theta, grad, m, v)?;
         let total = theta.len();
         check_len(op, "grad", grad.len(), total)?;
         check_len(op, "m", m.len(), total)?;

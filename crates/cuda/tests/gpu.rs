@@ -24,6 +24,8 @@ use siamese_tensor::backend::{AdamHyper, Backend, BnMode, Conv2dGeom, HeadGrads,
 use siamese_tensor::{CpuBackend, Tensor};
 
 type TestResult = Result<(), Failed>;
+/// A GPU test: its seed in, pass or fail out.
+type GpuTest = fn(u64) -> TestResult;
 
 /// Random shapes drawn per kernel test.
 const SHAPES: usize = 6;
@@ -63,7 +65,7 @@ impl Diff {
         let tol = 1e-5 * (terms.max(1) as f32).sqrt();
         for (i, (g, c)) in gpu.iter().zip(cpu).enumerate() {
             let d = (g - c).abs();
-            if !(d <= tol * (1.0 + c.abs())) {
+            if d.is_nan() || d > tol * (1.0 + c.abs()) {
                 return Err(
                     format!("{what}[{i}]: gpu {g} vs cpu {c} (tolerance {tol}·(1+|cpu|))").into(),
                 );
@@ -599,7 +601,7 @@ fn close(diff: &mut Diff, what: &str, gpu: &[f32], cpu: &[f32]) -> TestResult {
     let scale = cpu.iter().fold(0f32, |m, v| m.max(v.abs()));
     for (i, (g, c)) in gpu.iter().zip(cpu).enumerate() {
         let d = (g - c).abs();
-        if !(d <= 1e-4 * scale + 1e-7) {
+        if d.is_nan() || d > 1e-4 * scale + 1e-7 {
             return Err(format!("{what}[{i}]: gpu {g} vs cpu {c} (scale {scale})").into());
         }
         diff.max = diff.max.max(d);
@@ -613,7 +615,7 @@ fn main() {
     // lets them share one backend).
     args.test_threads = Some(1);
     let require = std::env::var("SIAMESE_REQUIRE_GPU").is_ok_and(|v| v == "1");
-    let tests: [(&str, fn(u64) -> TestResult); 8] = [
+    let tests: [(&str, GpuTest); 8] = [
         ("gpu_conv2d_matches_cpu", conv2d),
         ("gpu_max_pool_matches_cpu", max_pool),
         ("gpu_gemm_matches_cpu", gemm),

@@ -52,6 +52,110 @@ pub fn check_len(op: &'static str, what: &str, got: usize, want: usize) -> BResu
     Ok(())
 }
 
+/// Checks the length of each `(name, buffer, expected length)` of `op`.
+pub fn check_bufs<B: Backend + ?Sized>(
+    be: &B,
+    op: &'static str,
+    bufs: &[(&str, &B::Buf, usize)],
+) -> BResult<()> {
+    for (what, buf, want) in bufs {
+        check_len(op, what, be.buf_len(buf), *want)?;
+    }
+    Ok(())
+}
+
+/// The buffer lengths of a Euclidean-distance op: emb holds 2N×E values, each per-pair buffer N.
+pub fn check_euclidean<B: Backend + ?Sized>(
+    be: &B,
+    op: &'static str,
+    n: usize,
+    e: usize,
+    emb: &B::Buf,
+    per_pair: &[(&str, &B::Buf)],
+) -> BResult<()> {
+    check_len(op, "emb", be.buf_len(emb), 2 * n * e)?;
+    for (what, buf) in per_pair {
+        check_len(op, what, be.buf_len(buf), n)?;
+    }
+    Ok(())
+}
+
+/// The buffer lengths of [`Backend::head_forward`].
+#[allow(clippy::too_many_arguments)]
+pub fn check_head_forward<B: Backend + ?Sized>(
+    be: &B,
+    n: usize,
+    d: &B::Buf,
+    p: &HeadParams<'_, B>,
+    running_mean: &B::Buf,
+    running_var: &B::Buf,
+    cache: &B::Buf,
+    s: &B::Buf,
+) -> BResult<()> {
+    check_bufs(
+        be,
+        "head_forward",
+        &[
+            ("d", d, n),
+            ("s", s, n),
+            ("cache", cache, n + 1),
+            ("gamma", p.gamma, 1),
+            ("beta", p.beta, 1),
+            ("w", p.w, 1),
+            ("b", p.b, 1),
+            ("running_mean", running_mean, 1),
+            ("running_var", running_var, 1),
+        ],
+    )
+}
+
+/// The buffer lengths of [`Backend::head_backward`].
+#[allow(clippy::too_many_arguments)]
+pub fn check_head_backward<B: Backend + ?Sized>(
+    be: &B,
+    n: usize,
+    ds: &B::Buf,
+    s: &B::Buf,
+    cache: &B::Buf,
+    p: &HeadParams<'_, B>,
+    grads: &HeadGrads<'_, B>,
+    dd: &B::Buf,
+) -> BResult<()> {
+    check_bufs(
+        be,
+        "head_backward",
+        &[
+            ("ds", ds, n),
+            ("s", s, n),
+            ("cache", cache, n + 1),
+            ("dd", dd, n),
+            ("gamma", p.gamma, 1),
+            ("beta", p.beta, 1),
+            ("w", p.w, 1),
+            ("dgamma", &*grads.gamma, 1),
+            ("dbeta", &*grads.beta, 1),
+            ("dw", &*grads.w, 1),
+            ("db", &*grads.b, 1),
+        ],
+    )
+}
+
+/// The buffer lengths of [`Backend::adam_update`]: all four as long as θ.
+pub fn check_adam<B: Backend + ?Sized>(
+    be: &B,
+    theta: &B::Buf,
+    grad: &B::Buf,
+    m: &B::Buf,
+    v: &B::Buf,
+) -> BResult<()> {
+    let n = be.buf_len(theta);
+    check_bufs(
+        be,
+        "adam_update",
+        &[("grad", grad, n), ("m", m, n), ("v", v, n)],
+    )
+}
+
 /// The output module's four scalars, s = σ(w·(γ·x̂ + β) + b).
 pub struct HeadParams<'a, B: ?Sized + Backend> {
     /// BatchNorm scale γ (`head.bn.weight`), 1 value.
@@ -500,8 +604,7 @@ impl Backend for CpuBackend {
         eps: f32,
         d: &mut Vec<f32>,
     ) -> BResult<()> {
-        check_len("euclidean_forward", "emb", emb.len(), 2 * n * e)?;
-        check_len("euclidean_forward", "d", d.len(), n)?;
+        check_euclidean(self, "euclidean_forward", n, e, emb, &[("d", &*d)])?;
         let (a, b) = emb.split_at(n * e);
         for (i, dv) in d.iter_mut().enumerate() {
             let ss: f32 = (0..e)
@@ -525,10 +628,15 @@ impl Backend for CpuBackend {
         eps: f32,
         demb: &mut Vec<f32>,
     ) -> BResult<()> {
-        check_len("euclidean_backward", "emb", emb.len(), 2 * n * e)?;
-        check_len("euclidean_backward", "demb", demb.len(), 2 * n * e)?;
-        check_len("euclidean_backward", "d", d.len(), n)?;
-        check_len("euclidean_backward", "dd", dd.len(), n)?;
+        check_euclidean(
+            self,
+            "euclidean_backward",
+            n,
+            e,
+            emb,
+            &[("d", d), ("dd", dd)],
+        )?;
+        check_bufs(self, "euclidean_backward", &[("demb", &*demb, 2 * n * e)])?;
         let (a, b) = emb.split_at(n * e);
         let (da, db) = demb.split_at_mut(n * e);
         for i in 0..n {
@@ -561,14 +669,7 @@ impl Backend for CpuBackend {
         s: &mut Vec<f32>,
     ) -> BResult<()> {
         let op = "head_forward";
-        check_len(op, "d", d.len(), n)?;
-        check_len(op, "s", s.len(), n)?;
-        check_len(op, "cache", cache.len(), n + 1)?;
-        for (what, b) in [("gamma", p.gamma), ("beta", p.beta), ("w", p.w), ("b", p.b)] {
-            check_len(op, what, b.len(), 1)?;
-        }
-        check_len(op, "running_mean", running_mean.len(), 1)?;
-        check_len(op, "running_var", running_var.len(), 1)?;
+        check_head_forward(self, n, d, p, running_mean, running_var, cache, s)?;
         let (mean, var) = match mode {
             BnMode::Train { momentum } => {
                 if n == 0 {
@@ -605,19 +706,7 @@ impl Backend for CpuBackend {
         grads: &mut HeadGrads<'_, Self>,
         dd: &mut Vec<f32>,
     ) -> BResult<()> {
-        let op = "head_backward";
-        check_len(op, "ds", ds.len(), n)?;
-        check_len(op, "s", s.len(), n)?;
-        check_len(op, "cache", cache.len(), n + 1)?;
-        check_len(op, "dd", dd.len(), n)?;
-        for (what, b) in [
-            ("dgamma", &*grads.gamma),
-            ("dbeta", &*grads.beta),
-            ("dw", &*grads.w),
-            ("db", &*grads.b),
-        ] {
-            check_len(op, what, b.len(), 1)?;
-        }
+        check_head_backward(self, n, ds, s, cache, p, grads, dd)?;
         let (gamma, beta, w) = (p.gamma[0], p.beta[0], p.w[0]);
         let inv_std = cache[n];
         let (mut sw, mut sb, mut sdh, mut sdhx) = (0f64, 0f64, 0f64, 0f64);
@@ -654,11 +743,16 @@ impl Backend for CpuBackend {
         loss: &mut Vec<f32>,
         ds: &mut Vec<f32>,
     ) -> BResult<()> {
-        let op = "contrastive_loss";
-        check_len(op, "s", s.len(), n)?;
-        check_len(op, "y", y.len(), n)?;
-        check_len(op, "ds", ds.len(), n)?;
-        check_len(op, "loss", loss.len(), 1)?;
+        check_bufs(
+            self,
+            "contrastive_loss",
+            &[
+                ("s", s, n),
+                ("y", y, n),
+                ("ds", &*ds, n),
+                ("loss", &*loss, 1),
+            ],
+        )?;
         let mut total = 0f64;
         let inv_n = 1.0 / n.max(1) as f32;
         for i in 0..n {
@@ -678,10 +772,7 @@ impl Backend for CpuBackend {
         m: &mut Vec<f32>,
         v: &mut Vec<f32>,
     ) -> BResult<()> {
-        let op = "adam_update";
-        check_len(op, "grad", grad.len(), theta.len())?;
-        check_len(op, "m", m.len(), theta.len())?;
-        check_len(op, "v", v.len(), theta.len())?;
+        check_adam(self, theta, grad, m, v)?;
         for i in 0..theta.len() {
             let g = grad[i];
             m[i] = h.beta1 * m[i] + (1.0 - h.beta1) * g; // (b)
