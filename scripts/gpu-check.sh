@@ -28,7 +28,7 @@ build() {
     # The test binaries of siamese-cuda (unit tests and tests/gpu.rs), found from cargo's
     # JSON messages.
     local exes
-    exes=$(cargo test --release --no-run --features cuda -p siamese-cuda --message-format=json \
+    exes=$(cargo test --release --no-run -p siamese-cuda --message-format=json \
         | jq -r 'select(.reason == "compiler-artifact" and .profile.test == true and .executable != null)
                  | "\(.target.kind[0]) \(.executable)"')
     rm -rf "$BUNDLE"

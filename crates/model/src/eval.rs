@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
-use siamese_data::{images_tensor, ImageSet, Pair};
+use siamese_data::{images_tensor, BatchOptions, ImageSet, Pair, PairBatches};
 use siamese_tensor::Tensor;
 
 use crate::error::Result;
@@ -19,6 +19,21 @@ use crate::train::score_pairs;
 pub trait PairScorer {
     /// Similarities of N pairs (A, B: N×C×H×W), in chunks of `batch` pairs.
     fn similarities(&mut self, a: &Tensor, b: &Tensor, batch: usize) -> Result<Vec<f32>>;
+
+    /// Similarities of a pair list of `set`, in its order, `batch` pairs at a time. The
+    /// default gathers each batch's images and calls [`PairScorer::similarities`].
+    fn pair_similarities(
+        &mut self,
+        set: &Arc<ImageSet>,
+        pairs: &Arc<Vec<Pair>>,
+        batch: usize,
+    ) -> Result<Vec<f32>> {
+        let mut s = Vec::with_capacity(pairs.len());
+        for b in PairBatches::new(set.clone(), pairs.clone(), BatchOptions::eval(batch))? {
+            s.extend(self.similarities(&b.a, &b.b, batch)?);
+        }
+        Ok(s)
+    }
 }
 
 impl PairScorer for SnLenet5 {

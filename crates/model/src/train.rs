@@ -293,12 +293,8 @@ pub fn score_pairs(
     pairs: &Arc<Vec<Pair>>,
     batch: usize,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
-    let mut s = Vec::with_capacity(pairs.len());
-    let mut y = Vec::with_capacity(pairs.len());
-    for b in PairBatches::new(set.clone(), pairs.clone(), BatchOptions::eval(batch))? {
-        s.extend(model.similarities(&b.a, &b.b, batch)?);
-        y.extend_from_slice(&b.y);
-    }
+    let s = model.pair_similarities(set, pairs, batch)?;
+    let y = pairs.iter().map(|p| f32::from(p.y)).collect();
     Ok((s, y))
 }
 
@@ -436,14 +432,8 @@ trait Engine {
     ) -> Result<(f64, Vec<f32>)>;
     /// Optimiser steps taken so far.
     fn steps(&self) -> u64;
-    /// Evaluation-mode similarities of N pairs.
-    fn score(
-        &mut self,
-        model: &mut SnLenet5,
-        a: &Tensor,
-        b: &Tensor,
-        batch: usize,
-    ) -> Result<Vec<f32>>;
+    /// What scores pairs in evaluation mode with the current weights (validation, test).
+    fn scorer<'a>(&'a mut self, model: &'a mut SnLenet5) -> &'a mut dyn PairScorer;
     /// Brings the current weights into `model.store` (before a checkpoint).
     fn sync_to(&mut self, model: &mut SnLenet5) -> Result<()>;
     /// Takes the weights of `model.store` (after loading the best epoch's).
@@ -487,14 +477,8 @@ impl Engine for TapeEngine {
         self.adam.state().step
     }
 
-    fn score(
-        &mut self,
-        model: &mut SnLenet5,
-        a: &Tensor,
-        b: &Tensor,
-        batch: usize,
-    ) -> Result<Vec<f32>> {
-        model.score(a, b, batch)
+    fn scorer<'a>(&'a mut self, model: &'a mut SnLenet5) -> &'a mut dyn PairScorer {
+        model
     }
 
     fn sync_to(&mut self, _model: &mut SnLenet5) -> Result<()> {
@@ -526,14 +510,8 @@ impl<B: Backend> Engine for DeviceModel<B> {
         self.adam_step()
     }
 
-    fn score(
-        &mut self,
-        _model: &mut SnLenet5,
-        a: &Tensor,
-        b: &Tensor,
-        batch: usize,
-    ) -> Result<Vec<f32>> {
-        DeviceModel::score(self, a, b, batch)
+    fn scorer<'a>(&'a mut self, _model: &'a mut SnLenet5) -> &'a mut dyn PairScorer {
+        self
     }
 
     fn sync_to(&mut self, model: &mut SnLenet5) -> Result<()> {
@@ -546,18 +524,6 @@ impl<B: Backend> Engine for DeviceModel<B> {
 
     fn adam_state(&self, model: &SnLenet5) -> Result<AdamState> {
         DeviceModel::adam_state(self, model)
-    }
-}
-
-/// An engine and its model seen as a [`PairScorer`] (validation and test scoring).
-struct EngineScorer<'a, E: Engine> {
-    engine: &'a mut E,
-    model: &'a mut SnLenet5,
-}
-
-impl<E: Engine> PairScorer for EngineScorer<'_, E> {
-    fn similarities(&mut self, a: &Tensor, b: &Tensor, batch: usize) -> Result<Vec<f32>> {
-        self.engine.score(self.model, a, b, batch)
     }
 }
 
@@ -735,11 +701,8 @@ fn run<E: Engine>(
         let epoch_seconds = seconds_before + started.elapsed().as_secs_f64();
         let validate = epoch % cfg.val_every == 0 || epoch == cfg.epochs;
         let (val_loss, val_acc, val_auc) = if validate && !data.val_pairs.is_empty() {
-            let mut scorer = EngineScorer {
-                engine: &mut engine,
-                model: &mut model,
-            };
-            let (s, y) = score_pairs(&mut scorer, &data.train, &data.val_pairs, opts.eval_batch)?;
+            let scorer = engine.scorer(&mut model);
+            let (s, y) = score_pairs(scorer, &data.train, &data.val_pairs, opts.eval_batch)?;
             (
                 loss_of_scores(cfg.loss, &s, &y),
                 Some(crate::metrics::accuracy(&s, &y, 0.5)),
@@ -809,15 +772,12 @@ fn run<E: Engine>(
             best.load_into(&mut model.store, Path::new("<best weights>"))?;
             engine.sync_from(&model)?;
         }
-        let mut scorer = EngineScorer {
-            engine: &mut engine,
-            model: &mut model,
-        };
+        let scorer = engine.scorer(&mut model);
         // Threshold chosen on validation, applied to test.
-        let (vs, vy) = score_pairs(&mut scorer, &data.train, &data.val_pairs, opts.eval_batch)?;
+        let (vs, vy) = score_pairs(scorer, &data.train, &data.val_pairs, opts.eval_batch)?;
         let threshold = crate::metrics::best_threshold(&vs, &vy);
         Some(evaluate_pairs(
-            &mut scorer,
+            scorer,
             &data.test,
             &data.test_pairs,
             threshold,
