@@ -330,10 +330,7 @@ impl Tape {
     /// when a window's maximum is positive both pick the same first maximum, otherwise both
     /// give 0 and no gradient.
     pub fn relu_max_pool2d(&mut self, x: Var, k: usize, stride: usize) -> Result<Var> {
-        let (mut y, argmax) = pool::max_pool2d_forward(self.value(x)?, k, stride)?;
-        for v in y.data_mut() {
-            *v = if *v > 0.0 { *v } else { 0.0 };
-        }
+        let (y, argmax) = pool::relu_max_pool2d_forward(self.value(x)?, k, stride)?;
         Ok(self.push(y, Op::ReluMaxPool2d { x, argmax }, &[x]))
     }
 
@@ -890,13 +887,10 @@ impl Tape {
                 acc(*x, pool::max_pool2d_backward(&dy, argmax, val(*x).shape())?);
             }
             Op::ReluMaxPool2d { x, argmax } => {
-                let mut dy = dy;
-                for (d, &v) in dy.data_mut().iter_mut().zip(y.data()) {
-                    if v <= 0.0 {
-                        *d = 0.0;
-                    }
-                }
-                acc(*x, pool::max_pool2d_backward(&dy, argmax, val(*x).shape())?);
+                acc(
+                    *x,
+                    pool::relu_max_pool2d_backward(&dy, y, argmax, val(*x).shape())?,
+                );
             }
             Op::AvgPool2d { x, k, stride } => {
                 acc(

@@ -29,6 +29,7 @@ use siamese_nn::layers::Module;
 use siamese_nn::loss::{binary_cross_entropy, contrastive_loss, ContrastiveReads};
 use siamese_tensor::ops::conv2d::{conv2d_forward_into, ConvAlgo};
 use siamese_tensor::ops::gemm;
+use siamese_tensor::ops::pool::max_pool2x2_planes;
 use siamese_tensor::Tensor;
 
 use crate::config::{Activation, Distance, EmbeddingActivation, LossKind, ModelConfig, Pooling};
@@ -124,6 +125,24 @@ fn pool2x2(x: &[f32], planes: usize, h: usize, w: usize, pooling: Pooling, y: &m
             }
         }
     }
+}
+
+/// act → 2×2/2 pool of `planes` h×w planes of `x` into `y`. ReLU → max runs as the fused
+/// kernel of the tensor crate (the pool then the clamp: same values, a quarter of the work).
+fn act_pool2x2(
+    x: &mut [f32],
+    planes: usize,
+    h: usize,
+    w: usize,
+    sn: &Subnet,
+    y: &mut [f32],
+) -> Result<()> {
+    if let (Activation::Relu, Pooling::Max) = (sn.activation, sn.pooling) {
+        return Ok(max_pool2x2_planes(x, planes, h, w, true, y)?);
+    }
+    act_in_place(x, sn.activation);
+    pool2x2(x, planes, h, w, sn.pooling, y);
+    Ok(())
 }
 
 /// y = x·wᵀ + b for m rows (the tape's `linear`: bias rows, then one GEMM with β = 1).
@@ -313,13 +332,11 @@ impl SnLenet5 {
                     )
                 };
                 conv(&xt, &sn.conv1, &mut a1)?;
-                act_in_place(&mut a1, sn.activation);
                 let mut p1 = Tensor::zeros(&[m, 6, h1 / 2, w1 / 2])?;
-                pool2x2(&a1, m * 6, h1, w1, sn.pooling, p1.data_mut());
+                act_pool2x2(&mut a1, m * 6, h1, w1, sn, p1.data_mut())?;
                 let mut a2 = vec![0.0f32; m * 16 * h2 * w2];
                 conv(&p1, &sn.conv2, &mut a2)?;
-                act_in_place(&mut a2, sn.activation);
-                pool2x2(&a2, m * 16, h2, w2, sn.pooling, fc);
+                act_pool2x2(&mut a2, m * 16, h2, w2, sn, fc)?;
                 Ok(())
             })?;
         // ... then the fully connected part over all N images at once: one GEMM per layer
@@ -361,20 +378,99 @@ impl SnLenet5 {
                 let m = batch.max(1).min(n - start);
                 let ea = self.embed(&a.batch_slice(start, m)?)?;
                 let eb = self.embed(&b.batch_slice(start, m)?)?;
-                let mut tape = Tape::new();
-                let (va, vb) = (tape.input(ea), tape.input(eb));
-                let distance = match self.config.distance {
-                    Distance::Euclidean => euclidean(&mut tape, va, vb, DISTANCE_EPS)?,
-                    Distance::Cosine => cosine_similarity(&mut tape, va, vb, DISTANCE_EPS)?,
-                };
-                let s = self.head.forward(&mut tape, &mut self.store, distance)?;
-                out.extend_from_slice(tape.value(s)?.data());
+                out.extend(self.compare(ea, eb)?);
                 start += m;
             }
             Ok(out)
         })();
         self.set_training(was);
         result
+    }
+
+    /// Similarities of pairs given as indices into one image tensor (N×C×H×W), in evaluation
+    /// mode: each image that some pair uses is embedded once ([`SnLenet5::embed`], `batch`
+    /// images per call), then the comparison and output modules run over the pairs' rows,
+    /// `batch` pairs at a time. The subnets share their weights, so an image's embedding is
+    /// the same in every pair it appears in: the values equal [`SnLenet5::score`] on the
+    /// gathered images, with (for test pairs, where every image takes part about twice)
+    /// half the subnet forwards.
+    pub fn score_indexed(
+        &mut self,
+        images: &Tensor,
+        pairs: &[(u32, u32)],
+        batch: usize,
+    ) -> Result<Vec<f32>> {
+        let n = images.shape().first().copied().unwrap_or(0);
+        self.score_indexed_with(n, pairs, batch, |ids| Ok(images.gather_batch(ids)?))
+    }
+
+    /// [`SnLenet5::score_indexed`] over `n` images that `fetch` supplies on demand (ids in
+    /// increasing order, at most `batch` per call), so that only `batch` images are ever
+    /// held as f32 (CIFAR-10's test set is 123 MB as f32).
+    pub fn score_indexed_with(
+        &mut self,
+        n: usize,
+        pairs: &[(u32, u32)],
+        batch: usize,
+        mut fetch: impl FnMut(&[usize]) -> Result<Tensor>,
+    ) -> Result<Vec<f32>> {
+        if let Some(&(a, b)) = pairs
+            .iter()
+            .find(|&&(a, b)| a as usize >= n || b as usize >= n)
+        {
+            return Err(ModelError::Config(format!(
+                "pair ({a}, {b}) indexes past the {n} images given"
+            )));
+        }
+        let was = self.head.bn.training;
+        self.set_training(false);
+        let result = (|| {
+            // Embed the used images, in index order, `batch` at a time.
+            let mut row = vec![u32::MAX; n];
+            for &(a, b) in pairs {
+                row[a as usize] = 0;
+                row[b as usize] = 0;
+            }
+            let ids: Vec<usize> = (0..n).filter(|&i| row[i] == 0).collect();
+            for (r, &i) in ids.iter().enumerate() {
+                row[i] = r as u32;
+            }
+            let e_len = self.store.value(self.subnet.fc3.weight).shape()[0];
+            let mut emb = Vec::with_capacity(ids.len() * e_len);
+            for chunk in ids.chunks(batch.max(1)) {
+                emb.extend_from_slice(self.embed(&fetch(chunk)?)?.data());
+            }
+            // Then the comparison and output modules over the pairs.
+            let mut out = Vec::with_capacity(pairs.len());
+            for chunk in pairs.chunks(batch.max(1)) {
+                let rows = |pick: fn(&(u32, u32)) -> u32| -> Result<Tensor> {
+                    let mut d = Vec::with_capacity(chunk.len() * e_len);
+                    for p in chunk {
+                        let r = row[pick(p) as usize] as usize;
+                        d.extend_from_slice(&emb[r * e_len..][..e_len]);
+                    }
+                    Ok(Tensor::from_vec(&[chunk.len(), e_len], d)?)
+                };
+                let (ea, eb) = (rows(|p| p.0)?, rows(|p| p.1)?);
+                out.extend(self.compare(ea, eb)?);
+            }
+            Ok(out)
+        })();
+        self.set_training(was);
+        result
+    }
+
+    /// The comparison and output modules on embeddings (N×E each), on a tape as in
+    /// [`SnLenet5::forward`], in the current BatchNorm mode.
+    fn compare(&mut self, ea: Tensor, eb: Tensor) -> Result<Vec<f32>> {
+        let mut tape = Tape::new();
+        let (va, vb) = (tape.input(ea), tape.input(eb));
+        let distance = match self.config.distance {
+            Distance::Euclidean => euclidean(&mut tape, va, vb, DISTANCE_EPS)?,
+            Distance::Cosine => cosine_similarity(&mut tape, va, vb, DISTANCE_EPS)?,
+        };
+        let s = self.head.forward(&mut tape, &mut self.store, distance)?;
+        Ok(tape.value(s)?.data().to_vec())
     }
 }
 
@@ -481,5 +577,33 @@ mod tests {
                 "scores vary"
             );
         }
+    }
+
+    /// Scoring pairs by index (each used image embedded once) gives the per-pair scores of
+    /// the gathered images, in pair order; a bad index is an error.
+    #[test]
+    fn score_indexed_matches_score_on_gathered_images() {
+        let mut model = SnLenet5::new(ModelConfig::for_input(1, 28, 28), 4).unwrap();
+        let imgs = images(30, 1, 28, 5);
+        // Repeats, an unused image (29), both orders, a self-pair.
+        let pairs: Vec<(u32, u32)> = (0..40u32)
+            .map(|i| ((i * 7) % 29, (i * 11 + 3) % 29))
+            .chain([(5, 5), (28, 0)])
+            .collect();
+        let ia: Vec<usize> = pairs.iter().map(|p| p.0 as usize).collect();
+        let ib: Vec<usize> = pairs.iter().map(|p| p.1 as usize).collect();
+        let want = model
+            .score(
+                &imgs.gather_batch(&ia).unwrap(),
+                &imgs.gather_batch(&ib).unwrap(),
+                16,
+            )
+            .unwrap();
+        let got = model.score_indexed(&imgs, &pairs, 16).unwrap();
+        assert_eq!(got.len(), pairs.len());
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!((g - w).abs() <= 1e-6, "pair {i}: {g} vs {w}");
+        }
+        assert!(model.score_indexed(&imgs, &[(0, 30)], 16).is_err());
     }
 }

@@ -24,13 +24,24 @@ impl Tensor {
         Self::full(shape, 0.0)
     }
 
-    /// A tensor whose every element is `value`.
+    /// A tensor whose every element is `value`. Large tensors (conv activations and their
+    /// gradients) are filled by all rayon workers: a serial fill of a few MB per op was the
+    /// main sequential part of a training step.
     pub fn full(shape: &[usize], value: f32) -> Result<Self> {
+        /// Below this many elements one thread fills faster than a fork/join costs.
+        const PAR_FILL: usize = 1 << 16;
         check_rank(shape)?;
-        let len = shape.iter().product();
+        let len: usize = shape.iter().product();
+        let data = if len >= PAR_FILL && rayon::current_num_threads() > 1 {
+            use rayon::prelude::*;
+            // An indexed parallel collect writes each element once, straight into the Vec.
+            (0..len).into_par_iter().map(|_| value).collect()
+        } else {
+            vec![value; len]
+        };
         Ok(Self {
             shape: shape.to_vec(),
-            data: vec![value; len],
+            data,
         })
     }
 
@@ -172,6 +183,25 @@ impl Tensor {
         Self::from_vec(&shape, self.data[start * per..(start + len) * per].to_vec())
     }
 
+    /// The items `indices` of the first axis, in that order (a copy): N×… → len(indices)×….
+    pub fn gather_batch(&self, indices: &[usize]) -> Result<Self> {
+        let n = self.shape.first().copied().unwrap_or(0);
+        if let Some(&i) = indices.iter().find(|&&i| i >= n) {
+            return Err(crate::error::shape_err(
+                "gather_batch",
+                format!("item {i} of shape {:?}", self.shape),
+            ));
+        }
+        let per: usize = self.shape[1..].iter().product();
+        let mut shape = self.shape.clone();
+        shape[0] = indices.len();
+        let mut data = Vec::with_capacity(indices.len() * per);
+        for &i in indices {
+            data.extend_from_slice(&self.data[i * per..][..per]);
+        }
+        Self::from_vec(&shape, data)
+    }
+
     /// Largest absolute element-wise difference to `other` (infinite if the shapes differ).
     pub fn max_abs_diff(&self, other: &Tensor) -> f32 {
         if self.shape != other.shape {
@@ -228,6 +258,27 @@ mod tests {
         assert!(t.batch_slice(2, 2).is_err());
         assert!(t.batch_slice(usize::MAX, 2).is_err());
         assert_eq!(t.batch_slice(3, 0).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn gather_batch_takes_items_in_the_given_order() {
+        let t = Tensor::from_vec(&[3, 1, 2], (0..6).map(|v| v as f32).collect()).unwrap();
+        let g = t.gather_batch(&[2, 0, 2]).unwrap();
+        assert_eq!(g.shape(), &[3, 1, 2]);
+        assert_eq!(g.data(), &[4.0, 5.0, 0.0, 1.0, 4.0, 5.0]);
+        assert!(t.gather_batch(&[3]).is_err());
+        assert_eq!(t.gather_batch(&[]).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn full_fills_large_tensors_in_parallel_with_the_value() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let t = pool.install(|| Tensor::full(&[3, 70_000], 1.5).unwrap());
+        assert_eq!(t.len(), 210_000);
+        assert!(t.data().iter().all(|&v| v == 1.5));
     }
 
     #[test]

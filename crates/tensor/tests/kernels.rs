@@ -125,6 +125,34 @@ proptest! {
         }
     }
 
+    /// The 2×2/2 max-pool of LeNet-5 on rows wide enough for the 8-window SIMD steps (and
+    /// widths that end with an overlapping step): values, ties and NaNs as the reference.
+    #[test]
+    fn max_pool_2x2_wide_rows_match_reference(n in 1usize..3, c in 1usize..4, oh in 1usize..5, ow in 1usize..27, odd_h in any::<bool>(), odd_w in any::<bool>(), nan_every in 0usize..40, seed in any::<u64>()) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let xs = [n, c, 2 * oh + odd_h as usize, 2 * ow + odd_w as usize];
+        let len = xs.iter().product::<usize>();
+        let x = Tensor::from_vec(&xs, (0..len).map(|i| {
+            if nan_every > 0 && i % (nan_every + 7) == nan_every { f32::NAN } else { rng.gen_range(-3i32..3) as f32 }
+        }).collect()).unwrap();
+        let (y, arg) = pool::max_pool2d_forward(&x, 2, 2).unwrap();
+        let (y_ref, arg_ref) = pool::reference::max_pool2d_forward(&x, 2, 2).unwrap();
+        prop_assert_eq!(&arg, &arg_ref);
+        let same = y.data().iter().zip(y_ref.data()).all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()));
+        prop_assert!(same, "{:?} vs {:?}", y.data(), y_ref.data());
+        // The fused ReLU variant: y = max(maxpool(x), 0) and dx[argmax] += dy·[y > 0].
+        let (yr, arg_r) = pool::relu_max_pool2d_forward(&x, 2, 2).unwrap();
+        prop_assert_eq!(&arg_r, &arg_ref);
+        let clamped: Vec<f32> = y_ref.data().iter().map(|&v| if v > 0.0 { v } else { 0.0 }).collect();
+        prop_assert_eq!(yr.data(), &clamped[..]);
+        let dy = rand_t(yr.shape(), &mut rng);
+        let masked = Tensor::from_vec(dy.shape(), dy.data().iter().zip(&clamped).map(|(&d, &v)| if v > 0.0 { d } else { 0.0 }).collect()).unwrap();
+        prop_assert_eq!(
+            pool::relu_max_pool2d_backward(&dy, &yr, &arg_r, &xs).unwrap(),
+            pool::reference::max_pool2d_backward(&masked, &arg_ref, &xs).unwrap()
+        );
+    }
+
     #[test]
     fn pool_matches_reference(n in 1usize..3, c in 1usize..5, k in 1usize..4, s in 1usize..4, dh in 0usize..8, dw in 0usize..8, seed in any::<u64>()) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);

@@ -102,6 +102,9 @@ struct BenchData {
     train: Vec<(Tensor, Tensor, Tensor)>,
     score_a: Tensor,
     score_b: Tensor,
+    /// The same pairs as indices into `score_images` (for shared-embedding scoring).
+    score_images: Tensor,
+    score_pairs: Vec<(u32, u32)>,
     source: &'static str,
 }
 
@@ -150,6 +153,8 @@ fn prepare(args: &BenchArgs) -> R<BenchData> {
                 train,
                 score_a: images_tensor(&te, &ia)?,
                 score_b: images_tensor(&te, &ib)?,
+                score_images: images_tensor(&te, &(0..te.n as u32).collect::<Vec<_>>())?,
+                score_pairs: tp.iter().map(|p| (p.a, p.b)).collect(),
                 source: "MNIST",
             })
         }
@@ -162,10 +167,20 @@ fn prepare(args: &BenchArgs) -> R<BenchData> {
                     Tensor::from_vec(&[n], y)?,
                 ));
             }
+            // Pairs (i, 7919·i + 13 mod n) over n images: every image used twice, as in
+            // MNIST's test pairs.
+            let score_images = synthetic_images(&mut rng, SCORED)?;
+            let score_pairs: Vec<(u32, u32)> = (0..SCORED)
+                .map(|i| (i as u32, ((i * 7919 + 13) % SCORED) as u32))
+                .collect();
+            let ia: Vec<usize> = score_pairs.iter().map(|p| p.0 as usize).collect();
+            let ib: Vec<usize> = score_pairs.iter().map(|p| p.1 as usize).collect();
             Ok(BenchData {
                 train,
-                score_a: synthetic_images(&mut rng, SCORED)?,
-                score_b: synthetic_images(&mut rng, SCORED)?,
+                score_a: score_images.gather_batch(&ia)?,
+                score_b: score_images.gather_batch(&ib)?,
+                score_images,
+                score_pairs,
                 source: "synthetic",
             })
         }
@@ -189,6 +204,8 @@ struct Figures {
     threads: usize,
     pairs_per_s: f64,
     score_s: f64,
+    /// Scoring the same pairs with each image embedded once.
+    score_shared_s: f64,
     last_loss: f32,
     /// Heap allocations per training step (steady state).
     allocs_per_step: f64,
@@ -252,10 +269,21 @@ fn measure(args: &BenchArgs, d: &BenchData, threads: usize) -> R<Figures> {
         std::hint::black_box(model.score(&d.score_a, &d.score_b, args.eval_batch)?);
         times.push(t.elapsed().as_secs_f64());
     }
+    let shared = |model: &mut SnLenet5| {
+        model.score_indexed(&d.score_images, &d.score_pairs, args.eval_batch)
+    };
+    std::hint::black_box(shared(&mut model)?);
+    let mut shared_times = Vec::new();
+    for _ in 0..args.reps.max(1) {
+        let t = Instant::now();
+        std::hint::black_box(shared(&mut model)?);
+        shared_times.push(t.elapsed().as_secs_f64());
+    }
     Ok(Figures {
         threads,
         pairs_per_s: median(rates),
         score_s: median(times),
+        score_shared_s: median(shared_times),
         last_loss,
         allocs_per_step,
         live_growth,
@@ -271,11 +299,17 @@ pub(crate) fn run_bench(args: BenchArgs) -> CliResult {
             d.source, args.batch, args.warmup, args.reps, args.steps, n_scored, args.eval_batch
         );
         println!(
-            "{:>7} {:>14} {:>14} {:>12} {:>12} {:>14}",
-            "threads", "train pairs/s", "score s", "peak RSS MiB", "allocs/step", "heap growth B"
+            "{:>7} {:>14} {:>9} {:>9} {:>12} {:>12} {:>14}",
+            "threads",
+            "train pairs/s",
+            "score s",
+            "shared s",
+            "peak RSS MiB",
+            "allocs/step",
+            "heap growth B"
         );
     }
-    let mut base: Option<f64> = None;
+    let mut base: Option<(f64, f64)> = None;
     for &t in &args.threads {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(t.max(1))
@@ -286,23 +320,30 @@ pub(crate) fn run_bench(args: BenchArgs) -> CliResult {
         let rss = peak_rss_mib().unwrap_or(f64::NAN);
         if args.json {
             println!(
-                "{{\"threads\":{},\"source\":\"{}\",\"batch\":{},\"train_pairs_per_s\":{:.1},\"score_pairs\":{},\"score_s\":{:.5},\"peak_rss_mib\":{:.1},\"last_loss\":{},\"allocs_per_step\":{:.1},\"heap_growth_bytes\":{}}}",
-                f.threads, d.source, args.batch, f.pairs_per_s, n_scored, f.score_s, rss, f.last_loss,
+                "{{\"threads\":{},\"source\":\"{}\",\"batch\":{},\"train_pairs_per_s\":{:.1},\"score_pairs\":{},\"score_s\":{:.5},\"score_shared_s\":{:.5},\"peak_rss_mib\":{:.1},\"last_loss\":{},\"allocs_per_step\":{:.1},\"heap_growth_bytes\":{}}}",
+                f.threads, d.source, args.batch, f.pairs_per_s, n_scored, f.score_s, f.score_shared_s, rss, f.last_loss,
                 f.allocs_per_step, f.live_growth
             );
         } else {
             println!(
-                "{:>7} {:>14.0} {:>14.4} {:>12.1} {:>12.1} {:>14}",
-                f.threads, f.pairs_per_s, f.score_s, rss, f.allocs_per_step, f.live_growth
+                "{:>7} {:>14.0} {:>9.4} {:>9.4} {:>12.1} {:>12.1} {:>14}",
+                f.threads,
+                f.pairs_per_s,
+                f.score_s,
+                f.score_shared_s,
+                rss,
+                f.allocs_per_step,
+                f.live_growth
             );
         }
         match base {
-            None => base = Some(f.pairs_per_s),
-            Some(b) if !args.json => {
+            None => base = Some((f.pairs_per_s, f.score_s)),
+            Some((train, score)) if !args.json => {
                 println!(
-                    "        scaling vs {} thread(s): {:.2}x",
+                    "        scaling vs {} thread(s): training {:.2}x, scoring {:.2}x",
                     args.threads[0],
-                    f.pairs_per_s / b
+                    f.pairs_per_s / train,
+                    score / f.score_s
                 )
             }
             Some(_) => {}

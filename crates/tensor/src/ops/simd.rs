@@ -29,15 +29,6 @@ pub(crate) trait Lanes: Copy {
     fn store(self, s: &mut [f32]);
     /// self · m + a (fused where the ISA has FMA).
     fn mul_add(self, m: Self, a: Self) -> Self;
-    /// The lanes as an array.
-    fn to_array(self) -> [f32; 8];
-    /// Horizontal sum in a fixed order: ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), then the scalar
-    /// order is the same for both instantiations.
-    #[inline(always)]
-    fn hsum(self) -> f32 {
-        let a = self.to_array();
-        ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]))
-    }
 }
 
 impl Lanes for wide::f32x8 {
@@ -52,15 +43,11 @@ impl Lanes for wide::f32x8 {
     }
     #[inline(always)]
     fn store(self, s: &mut [f32]) {
-        s[..8].copy_from_slice(&self.to_array());
+        s[..8].copy_from_slice(&wide::f32x8::to_array(self));
     }
     #[inline(always)]
     fn mul_add(self, m: Self, a: Self) -> Self {
         wide::f32x8::mul_add(self, m, a)
-    }
-    #[inline(always)]
-    fn to_array(self) -> [f32; 8] {
-        wide::f32x8::to_array(self)
     }
 }
 
@@ -96,12 +83,6 @@ impl<const R32: bool> Lanes for Avx2<R32> {
     fn mul_add(self, m: Self, a: Self) -> Self {
         // SAFETY: FMA is available (see the type doc).
         Avx2(unsafe { std::arch::x86_64::_mm256_fmadd_ps(self.0, m.0, a.0) })
-    }
-    #[inline(always)]
-    fn to_array(self) -> [f32; 8] {
-        let mut a = [0.0f32; 8];
-        self.store(&mut a);
-        a
     }
 }
 
@@ -203,7 +184,9 @@ mod tests {
         for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
             acc = V::load(x).mul_add(V::load(y), acc);
         }
-        acc.hsum()
+        let mut a = [0.0f32; 8];
+        acc.store(&mut a);
+        a.iter().sum()
     }
     simd_dispatch!(fn dot_dispatch => dot(a: &[f32], b: &[f32]) -> f32);
 

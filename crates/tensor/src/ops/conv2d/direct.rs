@@ -82,6 +82,10 @@ pub(super) struct Scratch {
     out: Vec<f32>,
     dyp: Vec<f32>,
     dyf: Vec<f32>,
+    /// dw in eight lanes per weight (lane l sums positions p ≡ l mod 8) over all samples
+    /// of this worker's chunk: horizontal sums once per chunk ([`Plan::flush_dw`]), not once
+    /// per sample.
+    dwv: Vec<f32>,
 }
 
 /// Copies `src` (ch × h × w) into the zeroed plane `dst` (ch × hp × wp) at row i·dil + off_h,
@@ -186,6 +190,14 @@ impl Plan {
                     0
                 }
             ],
+            dwv: vec![
+                0.0;
+                if self.bwd.is_some() {
+                    g.k * g.c * g.kh * g.kw * L
+                } else {
+                    0
+                }
+            ],
         }
     }
 
@@ -222,15 +234,15 @@ impl Plan {
         }
     }
 
-    /// Writes dx_n (zero on entry) and adds this sample's dw, db; `dx = None` skips the input gradient (a network's
-    /// first layer, whose input is data): only dw and db are added.
+    /// Writes dx_n (zero on entry), adds this sample's db and its dw to the scratch's lane
+    /// accumulator (added to a dw by [`Plan::flush_dw`]); `dx = None` skips the input gradient
+    /// (a network's first layer, whose input is data).
     pub(super) fn backward_sample_opt(
         &self,
         s: &mut Scratch,
         x: &[f32],
         dy: &[f32],
         dx: Option<&mut [f32]>,
-        dw: &mut [f32],
         db: &mut [f32],
     ) {
         let g = &self.g;
@@ -238,7 +250,16 @@ impl Plan {
         if let Some(dx) = dx {
             self.backward_dx(s, dy, dx);
         }
-        self.backward_dw(s, x, dy, dw, db, oh, ow, st);
+        self.backward_dw(s, x, dy, db, oh, ow, st);
+    }
+
+    /// dw += the lane accumulator's horizontal sums (fixed order), and clears it.
+    pub(super) fn flush_dw(&self, s: &mut Scratch, dw: &mut [f32]) {
+        for (d, lanes) in dw.iter_mut().zip(s.dwv.chunks_exact(L)) {
+            *d += ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6]))
+                + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
+        }
+        s.dwv.fill(0.0);
     }
 
     fn backward_dx(&self, s: &mut Scratch, dy: &[f32], dx: &mut [f32]) {
@@ -280,7 +301,6 @@ impl Plan {
         s: &mut Scratch,
         x: &[f32],
         dy: &[f32],
-        dw: &mut [f32],
         db: &mut [f32],
         oh: usize,
         ow: usize,
@@ -304,12 +324,28 @@ impl Plan {
                 }
             }
         }
-        dw_plane(&s.xp, p.ch, p.hp, p.wp, p.lp, &s.dyf, g.k, g.kh, g.kw, dw);
-        // db[k] += Σ dy[k, ·], in index order.
+        dw_plane(
+            &s.xp, p.ch, p.hp, p.wp, p.lp, &s.dyf, g.k, g.kh, g.kw, &mut s.dwv,
+        );
+        // db[k] += Σ dy[k, ·], in eight fixed lanes (vectorised, same order on any thread).
         for (row, d) in dy.chunks_exact(oh * ow).zip(db.iter_mut()) {
-            *d += row.iter().sum::<f32>();
+            *d += lane_sum(row);
         }
     }
+}
+
+/// Σ v: eight interleaved partial sums (lane l takes v[8i + l]), added pairwise, then the
+/// tail; a fixed order that the compiler can keep in one vector register.
+fn lane_sum(v: &[f32]) -> f32 {
+    let mut acc = [0.0f32; L];
+    let mut chunks = v.chunks_exact(L);
+    for c in &mut chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += x;
+        }
+    }
+    let tail: f32 = chunks.remainder().iter().sum();
+    (((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))) + tail
 }
 
 simd_dispatch!(
@@ -321,10 +357,11 @@ simd_dispatch!(
 );
 
 simd_dispatch!(
-    /// dw[k,c,u,v] += Σ_{p<lp} dyf[k,p] · xp[c, p + u·wp + v].
+    /// dwv[k,c,u,v][l] += Σ_{p<lp, p ≡ l (mod 8)} dyf[k,p] · xp[c, p + u·wp + v]: dw in eight
+    /// lanes, summed horizontally by [`Plan::flush_dw`].
     fn dw_plane => dw_plane_body(
         xp: &[f32], cin: usize, hp: usize, wp: usize, lp: usize,
-        dyf: &[f32], kout: usize, kh: usize, kw: usize, dw: &mut [f32],
+        dyf: &[f32], kout: usize, kh: usize, kw: usize, dwv: &mut [f32],
     )
 );
 
@@ -479,7 +516,7 @@ fn dw_plane_body<V: Lanes>(
     kout: usize,
     kh: usize,
     kw: usize,
-    dw: &mut [f32],
+    dwv: &mut [f32],
 ) {
     let d = DwArgs {
         xp,
@@ -491,16 +528,30 @@ fn dw_plane_body<V: Lanes>(
         kh,
         kw,
     };
+    // Channel tiles of 4 (or of 3 when K is a multiple of 3 but not of 4, as LeNet's K = 6),
+    // then 2 and 1 for the rest: each dy load feeds VB FMAs, each x load KB.
+    let kb = match (kout % 4, kout % 3) {
+        (0, _) => 4,
+        (_, 0) => 3,
+        _ => 4,
+    };
     for c in 0..cin {
         for u in 0..kh {
             let mut k0 = 0;
-            while k0 + 4 <= kout {
-                dw_taps::<V, 4>(&d, c, u, k0, dw);
-                k0 += 4;
+            while k0 + kb <= kout {
+                if kb == 3 {
+                    dw_taps::<V, 3>(&d, c, u, k0, dwv);
+                } else {
+                    dw_taps::<V, 4>(&d, c, u, k0, dwv);
+                }
+                k0 += kb;
             }
-            while k0 < kout {
-                dw_taps::<V, 1>(&d, c, u, k0, dw);
-                k0 += 1;
+            if k0 + 2 <= kout {
+                dw_taps::<V, 2>(&d, c, u, k0, dwv);
+                k0 += 2;
+            }
+            if k0 < kout {
+                dw_taps::<V, 1>(&d, c, u, k0, dwv);
             }
         }
     }
@@ -518,26 +569,27 @@ struct DwArgs<'a> {
 }
 
 #[inline(always)]
-fn dw_taps<V: Lanes, const KB: usize>(d: &DwArgs, c: usize, u: usize, k0: usize, dw: &mut [f32]) {
+fn dw_taps<V: Lanes, const KB: usize>(d: &DwArgs, c: usize, u: usize, k0: usize, dwv: &mut [f32]) {
     let mut v0 = 0;
     if V::MANY_REGS {
         // 4 × 5 tile: 20 accumulators + 5 + 4 loads of 32 registers.
         while v0 + 5 <= d.kw {
-            dw_tile::<V, KB, 5>(d, c, u, v0, k0, dw);
+            dw_tile::<V, KB, 5>(d, c, u, v0, k0, dwv);
             v0 += 5;
         }
     }
     while v0 + 3 <= d.kw {
-        dw_tile::<V, KB, 3>(d, c, u, v0, k0, dw);
+        dw_tile::<V, KB, 3>(d, c, u, v0, k0, dwv);
         v0 += 3;
     }
     while v0 < d.kw {
-        dw_tile::<V, KB, 1>(d, c, u, v0, k0, dw);
+        dw_tile::<V, KB, 1>(d, c, u, v0, k0, dwv);
         v0 += 1;
     }
 }
 
-/// KB output channels × VB taps (u, v0..v0+VB) of dw, one dot product over p each.
+/// KB output channels × VB taps (u, v0..v0+VB) of dw, one 8-lane dot product over p each,
+/// accumulated into the lanes of dwv.
 #[inline(always)]
 fn dw_tile<V: Lanes, const KB: usize, const VB: usize>(
     d: &DwArgs,
@@ -545,9 +597,16 @@ fn dw_tile<V: Lanes, const KB: usize, const VB: usize>(
     u: usize,
     v0: usize,
     k0: usize,
-    dw: &mut [f32],
+    dwv: &mut [f32],
 ) {
+    let khw = d.kh * d.kw;
+    let at = |kb: usize, vb: usize| (((k0 + kb) * d.cin + c) * khw + u * d.kw + v0 + vb) * L;
     let mut acc = [[V::splat(0.0); VB]; KB];
+    for (kb, row) in acc.iter_mut().enumerate() {
+        for (vb, r) in row.iter_mut().enumerate() {
+            *r = V::load(&dwv[at(kb, vb)..]);
+        }
+    }
     let base = c * d.hp * d.wp + u * d.wp + v0;
     let xrow = &d.xp[base..base + d.lp + VB - 1];
     let dys: [&[f32]; KB] = std::array::from_fn(|kb| &d.dyf[(k0 + kb) * d.lp..][..d.lp]);
@@ -565,10 +624,9 @@ fn dw_tile<V: Lanes, const KB: usize, const VB: usize>(
         }
         p += L;
     }
-    let khw = d.kh * d.kw;
     for (kb, row) in acc.iter().enumerate() {
         for (vb, r) in row.iter().enumerate() {
-            dw[((k0 + kb) * d.cin + c) * khw + u * d.kw + v0 + vb] += r.hsum();
+            r.store(&mut dwv[at(kb, vb)..]);
         }
     }
 }

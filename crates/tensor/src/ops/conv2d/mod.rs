@@ -356,10 +356,10 @@ fn backward_impl(
                             &xd[n * per_x..][..per_x],
                             &dyd[n * per_y..][..per_y],
                             dxn,
-                            &mut pdw,
                             &mut pdb,
                         );
                     }
+                    plan.flush_dw(&mut s, &mut pdw);
                 }
                 None => {
                     let mut s = im2col::Scratch::new(&g);
