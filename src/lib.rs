@@ -8,11 +8,14 @@
 //! - [`nn`]: layers, initialisers, the comparison module and the losses;
 //! - [`optim`]: Adam (the paper's Table 2) and SGD;
 //! - [`data`]: IDX and CIFAR-10 readers, splits, pairs and batches;
-//! - [`model`]: SN-LeNet-5, its training loop, evaluation and checkpoints.
+//! - [`model`]: SN-LeNet-5, its training loop, evaluation and checkpoints;
+//! - `cuda` (with the `cuda` feature): the GPU backend, siamese-cuda.
 //!
 //! The `siamese` binary (src/bin/siamese.rs) is the command-line program.
 
 pub use siamese_autodiff as autodiff;
+#[cfg(feature = "cuda")]
+pub use siamese_cuda as cuda;
 pub use siamese_data as data;
 pub use siamese_model as model;
 pub use siamese_nn as nn;

@@ -42,6 +42,49 @@ fn bad_flags_give_one_line() {
     assert_one_line_error(&siamese(&["sweep", "--lrs", "0.1,x"]), "x");
 }
 
+/// `--device cuda` where it cannot run is one line and a non-zero exit: without the `cuda`
+/// feature it says how to rebuild; with it, on a machine without a GPU, why CUDA is
+/// unavailable. A configuration the device step does not implement is named either way.
+#[test]
+fn device_cuda_without_a_gpu_gives_one_line() {
+    let empty = scratch("cuda");
+    let dir = empty.to_str().unwrap();
+    let out = siamese(&[
+        "train",
+        "--device",
+        "cuda",
+        "--epochs",
+        "1",
+        "--data-dir",
+        dir,
+    ]);
+    if cfg!(feature = "cuda") {
+        let err = text(&out.stderr);
+        if out.status.success() {
+            panic!("no data here: training cannot succeed ({err})");
+        }
+        // A GPU machine gets past CUDA and fails on the missing data instead.
+        assert!(
+            err.contains("CUDA unavailable") || err.contains("siamese fetch mnist"),
+            "{err}"
+        );
+        assert_one_line_error(&out, "");
+    } else {
+        assert_one_line_error(&out, "rebuild with `cargo build --release --features cuda`");
+    }
+    let out = siamese(&[
+        "train",
+        "--device",
+        "cuda",
+        "--act",
+        "tanh",
+        "--data-dir",
+        dir,
+    ]);
+    assert_one_line_error(&out, "it supports --act relu --pool max");
+    std::fs::remove_dir_all(empty).unwrap();
+}
+
 #[test]
 fn missing_data_names_the_fetch_command() {
     let empty = scratch("nodata");

@@ -8,6 +8,8 @@ pub enum ModelError {
     #[error(transparent)]
     Tensor(#[from] siamese_tensor::TensorError),
     #[error(transparent)]
+    Backend(#[from] siamese_tensor::backend::BackendError),
+    #[error(transparent)]
     Autodiff(#[from] siamese_autodiff::AutodiffError),
     #[error(transparent)]
     Nn(#[from] siamese_nn::NnError),

@@ -8,6 +8,9 @@
 //!   images of N pairs), the comparison module and the output module, and the loss;
 //! - [`train`]: the training loop (validation, metrics.jsonl, checkpoints, curves, clean stop
 //!   and exact resume);
+//! - [`device_step`]: the same network's training step and scoring forward written once over
+//!   siamese-tensor's kernel interface `Backend` (explicit backward, Adam on the device), so
+//!   it runs on the CPU backend (tested against the tape) or on a GPU (siamese-cuda);
 //! - [`eval`] and [`metrics`]: pair accuracy, threshold, confusion counts, ROC AUC, EER, and
 //!   the time to score 10,000 pairs;
 //! - [`checkpoint`]: safetensors files in PyTorch's layouts;
@@ -19,6 +22,7 @@ pub mod augment;
 pub mod baseline;
 pub mod checkpoint;
 pub mod config;
+pub mod device_step;
 pub mod error;
 pub mod eval;
 pub mod io;
@@ -31,4 +35,4 @@ pub mod train;
 pub use config::{LossKind, ModelConfig};
 pub use error::{ModelError, Result};
 pub use siamese::SnLenet5;
-pub use train::{train, TrainConfig, TrainOptions};
+pub use train::{train, train_on, TrainConfig, TrainOptions};

@@ -15,17 +15,16 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use siamese_autodiff::Tape;
 use siamese_data::pairs::{epoch_seed, make_pairs, pairs_for_epoch, test_pairs};
-use siamese_data::{
-    images_tensor, split, BatchOptions, DatasetKind, ImageSet, Pair, PairBatches, PairMode,
-};
+use siamese_data::{split, BatchOptions, DatasetKind, ImageSet, Pair, PairBatches, PairMode};
 use siamese_optim::{Adam, AdamConfig, AdamState, LrSchedule, Optimizer};
-use siamese_tensor::Tensor;
+use siamese_tensor::{Backend, Tensor};
 
 use crate::augment::{augment_batch, Augment};
 use crate::checkpoint::{Checkpoint, FORMAT_SIAMESE};
 use crate::config::{LossKind, ModelConfig};
+use crate::device_step::{check_supported, DeviceModel};
 use crate::error::{ModelError, Result};
-use crate::eval::{evaluate_pairs, PairEvaluation};
+use crate::eval::{evaluate_pairs, PairEvaluation, PairScorer};
 use crate::plot::{plot_curves, CurvePoint};
 use crate::siamese::{stack_pairs, SnLenet5};
 
@@ -286,20 +285,15 @@ fn loss_of_scores(kind: LossKind, s: &[f32], y: &[f32]) -> Option<f64> {
 }
 
 /// Scores a pair list in evaluation mode, batches of `batch` pairs, returning (similarities,
-/// labels).
+/// labels). `model` is the CPU model (its tape-free scoring path, the same numbers as the
+/// taped forward, tested) or a model on a device.
 pub fn score_pairs(
-    model: &mut SnLenet5,
+    model: &mut dyn PairScorer,
     set: &Arc<ImageSet>,
     pairs: &Arc<Vec<Pair>>,
     batch: usize,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
-    // The tape-free scoring path (same numbers as the taped forward, tested), each image
-    // that a pair uses embedded once, `batch` images converted to f32 at a time.
-    let idx: Vec<(u32, u32)> = pairs.iter().map(|p| (p.a, p.b)).collect();
-    let s = model.score_indexed_with(set.n, &idx, batch, |ids| {
-        let ids: Vec<u32> = ids.iter().map(|&i| i as u32).collect();
-        Ok(images_tensor(set, &ids)?)
-    })?;
+    let s = model.pair_similarities(set, pairs, batch)?;
     let y = pairs.iter().map(|p| f32::from(p.y)).collect();
     Ok((s, y))
 }
@@ -308,11 +302,10 @@ pub fn score_pairs(
 fn resume_checkpoint(
     cfg: &TrainConfig,
     model: &SnLenet5,
-    adam: &Adam,
+    st: &AdamState,
     state: &TrainState,
 ) -> Checkpoint {
     let mut ck = Checkpoint::from_store(FORMAT_SIAMESE, &cfg.model, &model.store);
-    let st = adam.state();
     let names: Vec<String> = model.store.params().map(|(n, _)| n.to_string()).collect();
     for (i, name) in names.iter().enumerate() {
         if let (Some(m), Some(v)) = (st.m.get(i), st.v.get(i)) {
@@ -424,13 +417,169 @@ impl Default for TrainOptions<'_> {
     }
 }
 
-/// Trains from scratch (`resume` None) or continues a resumable checkpoint.
+/// What computes a run's steps: the tape on the CPU ([`TapeEngine`]) or a model on a
+/// [`Backend`] ([`DeviceModel`]). The loop around it (pairs, batches, validation, metrics,
+/// checkpoints, stop and resume) is the same for both.
+trait Engine {
+    /// One step on the stacked batch [A; B] with labels y at learning rate `lr`: returns the
+    /// loss and the N training-mode similarities.
+    fn step(
+        &mut self,
+        model: &mut SnLenet5,
+        stacked: Tensor,
+        y: &[f32],
+        lr: f32,
+    ) -> Result<(f64, Vec<f32>)>;
+    /// Optimiser steps taken so far.
+    fn steps(&self) -> u64;
+    /// What scores pairs in evaluation mode with the current weights (validation, test).
+    fn scorer<'a>(&'a mut self, model: &'a mut SnLenet5) -> &'a mut dyn PairScorer;
+    /// Brings the current weights into `model.store` (before a checkpoint).
+    fn sync_to(&mut self, model: &mut SnLenet5) -> Result<()>;
+    /// Takes the weights of `model.store` (after loading the best epoch's).
+    fn sync_from(&mut self, model: &SnLenet5) -> Result<()>;
+    /// The optimiser's state, for resumable checkpoints.
+    fn adam_state(&self, model: &SnLenet5) -> Result<AdamState>;
+}
+
+/// The CPU engine: forward on the tape, backward, `siamese_optim::Adam`.
+struct TapeEngine {
+    adam: Adam,
+    loss: LossKind,
+}
+
+impl Engine for TapeEngine {
+    fn step(
+        &mut self,
+        model: &mut SnLenet5,
+        stacked: Tensor,
+        y: &[f32],
+        lr: f32,
+    ) -> Result<(f64, Vec<f32>)> {
+        self.adam.set_lr(lr);
+        let y = Tensor::from_vec(&[y.len()], y.to_vec())?;
+        model.store.zero_grads();
+        let mut tape = Tape::new();
+        let out = model.forward(&mut tape, stacked)?;
+        let loss = model.loss(&mut tape, out, &y, self.loss)?;
+        let loss_value = tape.scalar(loss)? as f64;
+        let s = tape.value(out.similarity)?.data().to_vec();
+        if loss_value.is_finite() {
+            tape.backward(loss, &mut model.store)?;
+            // The tape shares the parameters; drop it so Adam updates them in place.
+            drop(tape);
+            self.adam.step(&mut model.store)?;
+        }
+        Ok((loss_value, s))
+    }
+
+    fn steps(&self) -> u64 {
+        self.adam.state().step
+    }
+
+    fn scorer<'a>(&'a mut self, model: &'a mut SnLenet5) -> &'a mut dyn PairScorer {
+        model
+    }
+
+    fn sync_to(&mut self, _model: &mut SnLenet5) -> Result<()> {
+        Ok(())
+    }
+
+    fn sync_from(&mut self, _model: &SnLenet5) -> Result<()> {
+        Ok(())
+    }
+
+    fn adam_state(&self, _model: &SnLenet5) -> Result<AdamState> {
+        Ok(self.adam.state().clone())
+    }
+}
+
+impl<B: Backend> Engine for DeviceModel<B> {
+    fn step(
+        &mut self,
+        _model: &mut SnLenet5,
+        stacked: Tensor,
+        y: &[f32],
+        lr: f32,
+    ) -> Result<(f64, Vec<f32>)> {
+        let (loss, s) = self.train_step(&stacked, y, lr)?;
+        Ok((loss as f64, s))
+    }
+
+    fn steps(&self) -> u64 {
+        self.adam_step()
+    }
+
+    fn scorer<'a>(&'a mut self, _model: &'a mut SnLenet5) -> &'a mut dyn PairScorer {
+        self
+    }
+
+    fn sync_to(&mut self, model: &mut SnLenet5) -> Result<()> {
+        self.write_to(model)
+    }
+
+    fn sync_from(&mut self, model: &SnLenet5) -> Result<()> {
+        self.read_from(model)
+    }
+
+    fn adam_state(&self, model: &SnLenet5) -> Result<AdamState> {
+        DeviceModel::adam_state(self, model)
+    }
+}
+
+fn adam_config(cfg: &TrainConfig) -> AdamConfig {
+    AdamConfig {
+        lr: cfg.lr,
+        eps: cfg.adam_eps,
+        ..AdamConfig::default()
+    }
+}
+
+/// Trains from scratch (`resume` None) or continues a resumable checkpoint, on the CPU (the
+/// tape).
 pub fn train(
     cfg: &TrainConfig,
     data: &RunData,
     resume: Option<(SnLenet5, AdamState, TrainState)>,
     opts: &TrainOptions,
     obs: &mut dyn Observer,
+) -> Result<TrainOutcome> {
+    run(cfg, data, resume, opts, obs, |model, adam_state| {
+        let mut adam = Adam::new(adam_config(cfg))?;
+        adam.set_state(adam_state, &model.store)?;
+        Ok(TapeEngine {
+            adam,
+            loss: cfg.loss,
+        })
+    })
+}
+
+/// [`train`] with every step on `backend` (the device step of [`crate::device_step`]): the
+/// same pairs, batches, schedule, validation, metrics and checkpoints. Only the paper's
+/// configuration is supported (an error names it otherwise).
+pub fn train_on<B: Backend>(
+    backend: B,
+    cfg: &TrainConfig,
+    data: &RunData,
+    resume: Option<(SnLenet5, AdamState, TrainState)>,
+    opts: &TrainOptions,
+    obs: &mut dyn Observer,
+) -> Result<TrainOutcome> {
+    check_supported(&cfg.model, cfg.loss)?;
+    run(cfg, data, resume, opts, obs, |model, adam_state| {
+        DeviceModel::from_model(backend, model, adam_config(cfg), Some(&adam_state))
+    })
+}
+
+/// The training loop around an [`Engine`] made by `make` from the (fresh or resumed) model
+/// and optimiser state.
+fn run<E: Engine>(
+    cfg: &TrainConfig,
+    data: &RunData,
+    resume: Option<(SnLenet5, AdamState, TrainState)>,
+    opts: &TrainOptions,
+    obs: &mut dyn Observer,
+    make: impl FnOnce(&SnLenet5, AdamState) -> Result<E>,
 ) -> Result<TrainOutcome> {
     cfg.validate()?;
     let files = match &opts.out {
@@ -447,16 +596,8 @@ pub fn train(
     let pairs_per_epoch = data.train_idx.len() * 2;
     let batches = pairs_per_epoch.div_ceil(cfg.batch);
     let schedule = cfg.lr_schedule((batches * cfg.epochs) as u64)?;
-    let mut adam = Adam::new(AdamConfig {
-        lr: cfg.lr,
-        eps: cfg.adam_eps,
-        ..AdamConfig::default()
-    })?;
-    let (mut model, mut state) = match resume {
-        Some((model, adam_state, state)) => {
-            adam.set_state(adam_state, &model.store)?;
-            (model, state)
-        }
+    let (mut model, adam_state, mut state) = match resume {
+        Some((model, adam_state, state)) => (model, adam_state, state),
         None => {
             let mut model = SnLenet5::new(cfg.model.clone(), cfg.seed)?;
             model.detach_head = cfg.loss == LossKind::ContrastiveDistance;
@@ -470,9 +611,12 @@ pub fn train(
                 best_val_acc: None,
                 history: Vec::new(),
             };
-            (model, state)
+            (model, AdamState::default(), state)
         }
     };
+    let mut engine = make(&model, adam_state)?;
+    // The learning rate of the latest step (the configured one before any).
+    let mut lr = cfg.lr;
     // The weights of the best validation epoch so far (the final test uses them).
     let mut best_weights: Option<Checkpoint> = None;
     let stop_requested = || opts.stop.is_some_and(|s| s.load(Ordering::SeqCst));
@@ -504,36 +648,24 @@ pub fn train(
             if i < state.batch_in_epoch {
                 continue; // trained before the interruption
             }
-            let lr = schedule.at(adam.state().step);
-            adam.set_lr(lr);
+            lr = schedule.at(engine.steps());
             let n = batch.len();
-            let y = Tensor::from_vec(&[n], batch.y.clone())?;
-            model.store.zero_grads();
-            let mut tape = Tape::new();
             let mut stacked = stack_pairs(&batch.a, &batch.b)?;
             // One seed per (run, epoch, batch): a resumed run augments identically.
             let aug_seed = epoch_seed(cfg.seed ^ AUGMENT_STREAM, (epoch * 1_000_000 + i) as u64);
             augment_batch(cfg.augment, &mut stacked, aug_seed);
-            let out = model.forward(&mut tape, stacked)?;
-            let loss = model.loss(&mut tape, out, &y, cfg.loss)?;
-            let loss_value = tape.scalar(loss)? as f64;
+            let (loss_value, s) = engine.step(&mut model, stacked, &batch.y, lr)?;
             if !loss_value.is_finite() {
                 return Err(ModelError::Config(format!(
                     "the loss became {loss_value} at epoch {epoch}, batch {}: lower --lr",
                     i + 1
                 )));
             }
-            let s = tape.value(out.similarity)?;
             state.correct += s
-                .data()
                 .iter()
                 .zip(&batch.y)
                 .filter(|(&s, &y)| (s > 0.5) == (y > 0.5))
                 .count() as u64;
-            tape.backward(loss, &mut model.store)?;
-            // The tape shares the parameters; drop it so Adam updates them in place.
-            drop(tape);
-            adam.step(&mut model.store)?;
             state.loss_sum += loss_value * n as f64;
             state.seen += n as u64;
             state.batch_in_epoch = i + 1;
@@ -546,7 +678,9 @@ pub fn train(
             if stop_requested() && i + 1 < batches {
                 state.seconds = secs;
                 if let Some(f) = &files {
-                    resume_checkpoint(cfg, &model, &adam, &state).save(&f.last())?;
+                    engine.sync_to(&mut model)?;
+                    let adam_state = engine.adam_state(&model)?;
+                    resume_checkpoint(cfg, &model, &adam_state, &state).save(&f.last())?;
                     obs.message(&format!(
                         "stopped at epoch {epoch}, batch {}/{batches}; saved {} (continue with --resume {})",
                         i + 1,
@@ -554,6 +688,7 @@ pub fn train(
                         f.dir.display()
                     ));
                 }
+                engine.sync_to(&mut model)?;
                 return Ok(TrainOutcome {
                     model,
                     state,
@@ -562,10 +697,12 @@ pub fn train(
                 });
             }
         }
+        engine.sync_to(&mut model)?;
         let epoch_seconds = seconds_before + started.elapsed().as_secs_f64();
         let validate = epoch % cfg.val_every == 0 || epoch == cfg.epochs;
         let (val_loss, val_acc, val_auc) = if validate && !data.val_pairs.is_empty() {
-            let (s, y) = score_pairs(&mut model, &data.train, &data.val_pairs, opts.eval_batch)?;
+            let scorer = engine.scorer(&mut model);
+            let (s, y) = score_pairs(scorer, &data.train, &data.val_pairs, opts.eval_batch)?;
             (
                 loss_of_scores(cfg.loss, &s, &y),
                 Some(crate::metrics::accuracy(&s, &y, 0.5)),
@@ -583,8 +720,8 @@ pub fn train(
             val_auc,
             epoch_seconds,
             pairs_per_second: state.seen as f64 / epoch_seconds.max(1e-9),
-            lr: adam.lr(),
-            steps: adam.state().step,
+            lr,
+            steps: engine.steps(),
         };
         obs.epoch_done(&record);
         state.history.push(record);
@@ -613,7 +750,8 @@ pub fn train(
                 best.extra.insert("epoch".into(), epoch.to_string());
                 best.save(&f.best())?;
             }
-            resume_checkpoint(cfg, &model, &adam, &state).save(&f.last())?;
+            let adam_state = engine.adam_state(&model)?;
+            resume_checkpoint(cfg, &model, &adam_state, &state).save(&f.last())?;
             write_history(f, cfg, &state.history)?;
         }
         if stop_requested() && state.epoch < cfg.epochs {
@@ -632,12 +770,14 @@ pub fn train(
         // saw no improvement since keeps its current weights (best.safetensors has the best).
         if let Some(best) = &best_weights {
             best.load_into(&mut model.store, Path::new("<best weights>"))?;
+            engine.sync_from(&model)?;
         }
+        let scorer = engine.scorer(&mut model);
         // Threshold chosen on validation, applied to test.
-        let (vs, vy) = score_pairs(&mut model, &data.train, &data.val_pairs, opts.eval_batch)?;
+        let (vs, vy) = score_pairs(scorer, &data.train, &data.val_pairs, opts.eval_batch)?;
         let threshold = crate::metrics::best_threshold(&vs, &vy);
         Some(evaluate_pairs(
-            &mut model,
+            scorer,
             &data.test,
             &data.test_pairs,
             threshold,

@@ -18,12 +18,18 @@
 //! Batch-parallel kernels (rayon) split work in fixed chunks and reduce partial gradients in
 //! a fixed order: results are bit-identical whatever the thread count.
 //!
+//! [`backend`] gathers the kernels one SN-LeNet-5 training step needs behind the [`Backend`]
+//! trait, with [`CpuBackend`] as its CPU implementation and the reference for the GPU one
+//! (`siamese-cuda`), so the model's device step is written once for both.
+//!
 //! Kernels return typed [`TensorError`]s naming the op and the shapes; they never panic on
 //! a shape mismatch.
 
+pub mod backend;
 pub mod error;
 pub mod ops;
 mod tensor;
 
+pub use backend::{Backend, CpuBackend};
 pub use error::{Result, TensorError};
 pub use tensor::Tensor;

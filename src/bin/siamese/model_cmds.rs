@@ -9,14 +9,22 @@ use siamese::data::{images_tensor, DatasetKind, Pair};
 use siamese::model::baseline::{train_baseline, Lenet5Classifier};
 use siamese::model::checkpoint::{Checkpoint, FORMAT_CLASSIFIER, FORMAT_SIAMESE};
 use siamese::model::config::{Activation, Distance, EmbeddingActivation, LossKind, Pooling};
-use siamese::model::eval::{evaluate_pairs, PairEvaluation};
+use siamese::model::device_step::check_supported;
+#[cfg(feature = "cuda")]
+use siamese::model::device_step::DeviceModel;
+use siamese::model::eval::{evaluate_pairs, PairEvaluation, PairScorer};
 use siamese::model::metrics::best_threshold;
+#[cfg(feature = "cuda")]
+use siamese::model::train::train_on;
 use siamese::model::train::{
     load_resume, score_pairs, train, RunData, Silent, TrainConfig, TrainOptions,
 };
 use siamese::model::SnLenet5;
+#[cfg(feature = "cuda")]
+use siamese::optim::AdamConfig;
 use siamese::tensor::Tensor;
 
+use crate::device::Device;
 use crate::progress::Progress;
 use crate::CliResult;
 
@@ -105,6 +113,9 @@ pub struct TrainArgs {
     /// No progress output (epoch lines only).
     #[arg(long, short)]
     quiet: bool,
+    /// Where to train: cpu (default) or cuda (the paper's configuration only; needs a binary built with --features cuda).
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: Device,
 }
 
 /// Sets the rayon pool size (once per process).
@@ -210,6 +221,19 @@ pub fn run_train(a: TrainArgs) -> CliResult {
             (cfg, None, Some(out))
         }
     };
+    if a.device == Device::Cuda {
+        // Before the data loads: an unsupported configuration or a missing GPU fails fast.
+        check_supported(&cfg.model, cfg.loss)?;
+    }
+    #[cfg(feature = "cuda")]
+    let gpu = match a.device {
+        Device::Cuda => Some(crate::device::open_cuda()?),
+        Device::Cpu => None,
+    };
+    #[cfg(not(feature = "cuda"))]
+    if a.device == Device::Cuda {
+        return Err(crate::device::NO_CUDA.into());
+    }
     let data = RunData::prepare(&cfg, a.run.data_dir.as_deref())?;
     println!(
         "SN-LeNet-5 on {}: {} training images ({} pairs/epoch), {} validation pairs, {} test pairs; \
@@ -237,6 +261,12 @@ pub fn run_train(a: TrainArgs) -> CliResult {
         ..Default::default()
     };
     let mut progress = Progress::new(a.quiet);
+    #[cfg(feature = "cuda")]
+    let outcome = match gpu {
+        Some(be) => train_on(be, &cfg, &data, resume, &opts, &mut progress)?,
+        None => train(&cfg, &data, resume, &opts, &mut progress)?,
+    };
+    #[cfg(not(feature = "cuda"))]
     let outcome = train(&cfg, &data, resume, &opts, &mut progress)?;
     if outcome.interrupted {
         return Ok(());
@@ -277,6 +307,9 @@ pub struct EvalArgs {
     /// Print the result as JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Where to score: cpu (default) or cuda (SN-LeNet-5 in the paper's configuration; needs a binary built with --features cuda).
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: Device,
 }
 
 /// The training config a checkpoint was made with.
@@ -329,15 +362,40 @@ pub fn run_eval(a: EvalArgs) -> CliResult {
         return Ok(());
     }
     let (mut model, _) = load_siamese(&a.checkpoint)?;
-    let (vs, vy) = score_pairs(&mut model, &data.train, &data.val_pairs, a.batch)?;
-    let threshold = best_threshold(&vs, &vy);
-    let e = evaluate_pairs(&mut model, &data.test, &data.test_pairs, threshold, a.batch)?;
+    let e = match a.device {
+        Device::Cpu => evaluate_with_threshold(&mut model, &data, a.batch)?,
+        #[cfg(feature = "cuda")]
+        Device::Cuda => {
+            let be = crate::device::open_cuda()?;
+            let mut dev = DeviceModel::from_model(be, &model, AdamConfig::default(), None)?;
+            evaluate_with_threshold(&mut dev, &data, a.batch)?
+        }
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda => return Err(crate::device::NO_CUDA.into()),
+    };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&e)?);
     } else {
         print_eval(&e, &format!("{} test pairs", data.kind.title()));
     }
     Ok(())
+}
+
+/// Test evaluation at the threshold chosen on the validation pairs.
+fn evaluate_with_threshold(
+    scorer: &mut dyn PairScorer,
+    data: &RunData,
+    batch: usize,
+) -> Result<PairEvaluation, Box<dyn std::error::Error>> {
+    let (vs, vy) = score_pairs(scorer, &data.train, &data.val_pairs, batch)?;
+    let threshold = best_threshold(&vs, &vy);
+    Ok(evaluate_pairs(
+        scorer,
+        &data.test,
+        &data.test_pairs,
+        threshold,
+        batch,
+    )?)
 }
 
 #[derive(Args)]
