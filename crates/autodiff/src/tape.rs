@@ -66,6 +66,13 @@ enum Op {
         x: Var,
         argmax: Vec<u32>,
     },
+    Conv2dReluMaxPool {
+        x: Var,
+        w: Var,
+        b: Option<Var>,
+        pad: usize,
+        argmax: Vec<u32>,
+    },
     AvgPool2d {
         x: Var,
         k: usize,
@@ -332,6 +339,39 @@ impl Tape {
     pub fn relu_max_pool2d(&mut self, x: Var, k: usize, stride: usize) -> Result<Var> {
         let (y, argmax) = pool::relu_max_pool2d_forward(self.value(x)?, k, stride)?;
         Ok(self.push(y, Op::ReluMaxPool2d { x, argmax }, &[x]))
+    }
+
+    /// A LeNet-5 block in one op: stride-1 conv, ReLU, 2×2/2 max-pool,
+    /// y = max(maxpool₂ₓ₂(conv2d(x, w) + b), 0) (`conv2d_relu_maxpool_forward`), without the
+    /// batch-size conv output; backward: dc[argmax] += dy where y > 0, then the conv backward
+    /// (dx only when x needs a gradient). Values and gradients equal
+    /// `relu_max_pool2d(conv2d(x, w, b, 1, pad), 2, 2)` bit for bit.
+    pub fn conv2d_relu_max_pool2d(
+        &mut self,
+        x: Var,
+        w: Var,
+        b: Option<Var>,
+        pad: usize,
+    ) -> Result<Var> {
+        let bt = match b {
+            Some(b) => Some(self.value(b)?),
+            None => None,
+        };
+        let (y, argmax) =
+            conv2d::conv2d_relu_maxpool_forward(self.value(x)?, self.value(w)?, bt, pad)?;
+        let mut ins = vec![x, w];
+        ins.extend(b);
+        Ok(self.push(
+            y,
+            Op::Conv2dReluMaxPool {
+                x,
+                w,
+                b,
+                pad,
+                argmax,
+            },
+            &ins,
+        ))
     }
 
     /// Average-pooling: y = (1/k²) Σ_window x; backward: dx = dy/k² over each window.
@@ -885,6 +925,30 @@ impl Tape {
             }
             Op::MaxPool2d { x, argmax } => {
                 acc(*x, pool::max_pool2d_backward(&dy, argmax, val(*x).shape())?);
+            }
+            Op::Conv2dReluMaxPool {
+                x,
+                w,
+                b,
+                pad,
+                argmax,
+            } => {
+                let (dx, dw, db) = conv2d::conv2d_relu_maxpool_backward(
+                    val(*x),
+                    val(*w),
+                    y,
+                    argmax,
+                    &dy,
+                    *pad,
+                    need(*x),
+                )?;
+                if let Some(dx) = dx {
+                    acc(*x, dx);
+                }
+                acc(*w, dw);
+                if let Some(b) = b {
+                    acc(*b, db);
+                }
             }
             Op::ReluMaxPool2d { x, argmax } => {
                 acc(

@@ -202,20 +202,24 @@ impl SnLenet5 {
         self.head.set_training(training);
     }
 
-    /// [`Subnet::forward`] on the tape, with ReLU → max-pool recorded as one fused op
-    /// ([`Tape::relu_max_pool2d`]: same values and gradients, one full-size tensor and one
-    /// full-size pass fewer in each direction). Other activation/pooling pairs go through
-    /// `Subnet::forward` itself.
+    /// [`Subnet::forward`] on the tape, with each conv → ReLU → max-pool block recorded as
+    /// one fused op ([`Tape::conv2d_relu_max_pool2d`]: same values and gradients, bit for bit;
+    /// the batch-size conv output is never materialised, in either direction). Other
+    /// activation/pooling pairs, and strided convs, go through `Subnet::forward` itself.
     fn subnet_forward(&mut self, tape: &mut Tape, x: Var) -> Result<Var> {
         let sn = &self.subnet;
-        if !(sn.activation == Activation::Relu && sn.pooling == Pooling::Max) {
+        let unit_stride = sn.conv1.spec.stride == 1 && sn.conv2.spec.stride == 1;
+        if !(sn.activation == Activation::Relu && sn.pooling == Pooling::Max && unit_stride) {
             return sn.forward(tape, &mut self.store, x);
         }
         let st = &mut self.store;
-        let h = sn.conv1.forward(tape, st, x)?;
-        let h = tape.relu_max_pool2d(h, 2, 2)?;
-        let h = sn.conv2.forward(tape, st, h)?;
-        let h = tape.relu_max_pool2d(h, 2, 2)?;
+        let block = |tape: &mut Tape, conv: &siamese_nn::layers::Conv2d, x: Var| {
+            let w = tape.param(st, conv.weight)?;
+            let b = tape.param(st, conv.bias)?;
+            tape.conv2d_relu_max_pool2d(x, w, Some(b), conv.spec.pad)
+        };
+        let h = block(tape, &sn.conv1, x)?;
+        let h = block(tape, &sn.conv2, h)?;
         let h = tape.flatten(h)?;
         let h = sn.fc1.forward(tape, st, h)?;
         let h = tape.relu(h)?;

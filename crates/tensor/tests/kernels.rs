@@ -125,6 +125,33 @@ proptest! {
         }
     }
 
+    /// The fused conv → ReLU → 2×2 max-pool (stride 1) equals conv2d then the fused pool,
+    /// forward (values and argmax) and backward (dx, dw, db), bit for bit.
+    #[test]
+    fn fused_conv_relu_pool_matches_composition(n in 1usize..11, c in 1usize..4, k in 1usize..9, kh in 1usize..6, kw in 1usize..6, pad in 0usize..3, dh in 1usize..12, dw in 1usize..12, need_dx in any::<bool>(), seed in any::<u64>()) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        // OH = H + 2p − KH + 1 ≥ 2.
+        let (h, w) = ((kh + 1).saturating_sub(2 * pad).max(1) + dh, (kw + 1).saturating_sub(2 * pad).max(1) + dw);
+        let x = rand_t(&[n, c, h, w], &mut rng);
+        let wt = rand_t(&[k, c, kh, kw], &mut rng);
+        let b = rand_t(&[k], &mut rng);
+        let conv = conv2d::conv2d_forward(&x, &wt, Some(&b), 1, pad).unwrap();
+        let (y_ref, arg_ref) = pool::relu_max_pool2d_forward(&conv, 2, 2).unwrap();
+        let (y, arg) = conv2d::conv2d_relu_maxpool_forward(&x, &wt, Some(&b), pad).unwrap();
+        prop_assert_eq!(&y, &y_ref);
+        prop_assert_eq!(&arg, &arg_ref);
+        let dy = rand_t(y.shape(), &mut rng);
+        let dc = pool::relu_max_pool2d_backward(&dy, &y_ref, &arg_ref, conv.shape()).unwrap();
+        let want = conv2d::conv2d_backward(&x, &wt, &dc, 1, pad).unwrap();
+        let (dx, dw_, db) = conv2d::conv2d_relu_maxpool_backward(&x, &wt, &y, &arg, &dy, pad, need_dx).unwrap();
+        prop_assert_eq!(&dw_, &want.dw);
+        prop_assert_eq!(&db, &want.db);
+        match dx {
+            Some(dx) => prop_assert_eq!(&dx, &want.dx),
+            None => prop_assert!(!need_dx),
+        }
+    }
+
     /// The 2×2/2 max-pool of LeNet-5 on rows wide enough for the 8-window SIMD steps (and
     /// widths that end with an overlapping step): values, ties and NaNs as the reference.
     #[test]

@@ -113,15 +113,24 @@ fn pick(best: f32, at: u32, val: f32, idx: u32) -> (f32, u32) {
 }
 
 /// 2×2/2 max-pool of one plane (LeNet-5): the first maximum of each window in row-major
-/// order (NaN counts as the largest), `base` is the plane's flat offset in x (fits u32,
-/// checked by the caller). On AVX2, 8 windows per step; elsewhere the scalar
-/// [`max_row_2x2`].
-fn max_plane_2x2(xp: &[f32], w: usize, ow: usize, y: &mut [f32], arg: &mut [u32], base: u32) {
+/// order (NaN counts as the largest). `xp` has row pitch `w`; the argmax of input (r, c) is
+/// written as `base + r·wi + c` (`wi` = w for a dense plane; the fused conv passes its
+/// output width, its plane having junk columns; fits u32, checked by the callers). On AVX2,
+/// 8 windows per step; elsewhere the scalar [`max_row_2x2`].
+pub(crate) fn max_plane_2x2(
+    xp: &[f32],
+    w: usize,
+    ow: usize,
+    y: &mut [f32],
+    arg: &mut [u32],
+    base: u32,
+    wi: usize,
+) {
     #[cfg(target_arch = "x86_64")]
     if crate::ops::simd::avx2_fma() {
         // SAFETY: avx2_fma() checked at runtime that this CPU has AVX2, the only
         // requirement of the target_feature function; its memory accesses are slice-checked.
-        unsafe { max_plane_2x2_avx2(xp, w, ow, y, arg, base) };
+        unsafe { max_plane_2x2_avx2(xp, w, ow, y, arg, base, wi) };
         return;
     }
     for (i, (yr, ar)) in y
@@ -131,7 +140,7 @@ fn max_plane_2x2(xp: &[f32], w: usize, ow: usize, y: &mut [f32], arg: &mut [u32]
     {
         let r0 = &xp[2 * i * w..][..2 * ow];
         let r1 = &xp[(2 * i + 1) * w..][..2 * ow];
-        max_row_2x2(r0, r1, base + (2 * i * w) as u32, w as u32, yr, ar);
+        max_row_2x2(r0, r1, base + (2 * i * wi) as u32, wi as u32, yr, ar);
     }
 }
 
@@ -162,7 +171,7 @@ pub fn max_pool2x2_planes(
     }
     let mut arg = vec![0u32; oh * ow];
     for (xp, yp) in x.chunks_exact(h * w).zip(y.chunks_exact_mut(oh * ow)) {
-        max_plane_2x2(xp, w, ow, yp, &mut arg, 0);
+        max_plane_2x2(xp, w, ow, yp, &mut arg, 0, w);
         if relu {
             yp.iter_mut()
                 .for_each(|v| *v = if *v > 0.0 { *v } else { 0.0 });
@@ -206,6 +215,7 @@ unsafe fn max_plane_2x2_avx2(
     y: &mut [f32],
     arg: &mut [u32],
     base: u32,
+    wi: usize,
 ) {
     use std::arch::x86_64::*;
     // Lanes → (even, odd) columns of 16 consecutive values a ++ b, in column order.
@@ -237,7 +247,7 @@ unsafe fn max_plane_2x2_avx2(
         }
     }
     let even_cols = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
-    let wv = _mm256_set1_epi32(w as i32);
+    let wv = _mm256_set1_epi32(wi as i32);
     // Eight windows whose top-left corners are s0[0], s0[2], …, s0[14] (s1: the row below);
     // `tl` is the flat index of s0[0]. Returns the maxima and their flat indices.
     let step = |s0: &[f32], s1: &[f32], tl: u32| -> (__m256, __m256i) {
@@ -272,7 +282,7 @@ unsafe fn max_plane_2x2_avx2(
     {
         let r0 = &xp[2 * i * w..][..2 * ow];
         let r1 = &xp[(2 * i + 1) * w..][..2 * ow];
-        let b0 = base + (2 * i * w) as u32;
+        let b0 = base + (2 * i * wi) as u32;
         if ow < 8 {
             // A short row (LeNet's 10 → 5): through zero-padded copies; lanes ≥ ow dropped.
             let (mut t0, mut t1) = ([0.0f32; 16], [0.0f32; 16]);
@@ -369,7 +379,7 @@ fn max_forward(x: &Tensor, k: usize, stride: usize, relu: bool) -> Result<(Tenso
         .for_each(|(nc, (yp, ap))| {
             let xp = &xd[nc * hw..][..hw];
             if k == 2 && stride == 2 {
-                max_plane_2x2(xp, g.w, g.out_w(), yp, ap, (nc * hw) as u32);
+                max_plane_2x2(xp, g.w, g.out_w(), yp, ap, (nc * hw) as u32, g.w);
             } else {
                 max_plane(&g, xp, k, stride, yp, ap, nc * hw);
             }

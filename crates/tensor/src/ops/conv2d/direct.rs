@@ -27,6 +27,7 @@
 //!   VB = 3 taps, horizontal sums in a fixed order.
 
 use super::Conv2dGeom;
+use crate::ops::pool::max_plane_2x2;
 use crate::ops::simd::{simd_dispatch, Lanes};
 
 /// Zeros after each plane so the last 8-lane loads of a row never leave the buffer.
@@ -252,6 +253,37 @@ impl Plan {
                     }
                 }
             }
+        }
+    }
+
+    /// The fused y_n = max(maxpool2×2(conv(x_n)), 0) (K × ⌊OH/2⌋ × ⌊OW/2⌋) straight from the
+    /// conv's flattened output plane, never writing the K × OH × OW conv output; `arg`
+    /// receives each window's argmax as `base + k·OH·OW + i·OW + j`, an index into the conv
+    /// output of the batch (as [`crate::ops::pool::max_pool2d_forward`] would give).
+    pub(super) fn forward_sample_relu_pool(
+        &self,
+        s: &mut Scratch,
+        x: &[f32],
+        b: Option<&[f32]>,
+        y: &mut [f32],
+        arg: &mut [u32],
+        base: u32,
+    ) {
+        let g = &self.g;
+        let p = &self.fwd;
+        place(x, g.h, g.w, 1, g.pad as isize, g.pad as isize, p, &mut s.xp);
+        let out = &mut s.out[..g.k * p.lp];
+        conv_plane(
+            &s.xp, p.ch, p.hp, p.wp, p.lp, &self.wt, g.k, g.kh, g.kw, b, out,
+        );
+        let (oh, ow) = (g.out_h(), g.out_w());
+        let per = (oh / 2) * (ow / 2);
+        for k in 0..g.k {
+            let (yk, ak) = (&mut y[k * per..][..per], &mut arg[k * per..][..per]);
+            let kbase = base + (k * oh * ow) as u32;
+            max_plane_2x2(&out[k * p.lp..][..p.lp], p.wp, ow / 2, yk, ak, kbase, ow);
+            yk.iter_mut()
+                .for_each(|v| *v = if *v > 0.0 { *v } else { 0.0 });
         }
     }
 

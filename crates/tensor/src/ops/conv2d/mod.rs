@@ -288,8 +288,10 @@ pub fn conv2d_backward_with(
     stride: usize,
     pad: usize,
 ) -> Result<Conv2dGrads> {
+    let g = Conv2dGeom::new(x.shape(), w.shape(), stride, pad)?;
+    g.check_dy(dy)?;
     let mut dx = Tensor::zeros(x.shape())?;
-    let (dw, db) = backward_impl(algo, x, w, dy, stride, pad, Some(dx.data_mut()))?;
+    let (dw, db) = backward_impl(algo, &g, x, w, DySrc::Dense(dy.data()), Some(dx.data_mut()))?;
     Ok(Conv2dGrads { dx, dw, db })
 }
 
@@ -304,20 +306,165 @@ pub fn conv2d_backward_params(
     stride: usize,
     pad: usize,
 ) -> Result<(Tensor, Tensor)> {
-    backward_impl(ConvAlgo::Auto, x, w, dy, stride, pad, None)
+    let g = Conv2dGeom::new(x.shape(), w.shape(), stride, pad)?;
+    g.check_dy(dy)?;
+    backward_impl(ConvAlgo::Auto, &g, x, w, DySrc::Dense(dy.data()), None)
+}
+
+/// The fused LeNet block, stride 1: y = max(maxpool₂ₓ₂(conv2d(x, w) + b), 0), i.e.
+/// y[n,k,i,j] = max(max_{u,v<2} c[n,k,2i+u,2j+v], 0) with c the convolution of the module
+/// doc; y is N×K×⌊OH/2⌋×⌊OW/2⌋. Returns y and, per output, the flat index into the
+/// (never stored) N×K×OH×OW conv output c of its window's first maximum, exactly what
+/// `conv2d_forward` then [`crate::ops::pool::relu_max_pool2d_forward`] return, with the same
+/// values. The direct kernel pools straight from its per-sample output plane, so the
+/// batch-size conv output is neither allocated nor written nor read back; other shapes
+/// take that unfused composition.
+pub fn conv2d_relu_maxpool_forward(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    pad: usize,
+) -> Result<(Tensor, Vec<u32>)> {
+    let g = Conv2dGeom::new(x.shape(), w.shape(), 1, pad)?;
+    g.check_bias(b)?;
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let conv_len: usize = g.out_shape().iter().product();
+    if oh < 2 || ow < 2 || conv_len > u32::MAX as usize {
+        return Err(shape_err(
+            "conv2d_relu_maxpool_forward",
+            format!(
+                "conv output {:?} must be at least 2×2 per plane and index in u32",
+                g.out_shape()
+            ),
+        ));
+    }
+    if resolve(ConvAlgo::Auto, &g) != ConvAlgo::Direct {
+        let c = conv2d_forward(x, w, b, 1, pad)?;
+        return crate::ops::pool::relu_max_pool2d_forward(&c, 2, 2);
+    }
+    let per_p = g.k * (oh / 2) * (ow / 2);
+    let mut y = Tensor::zeros(&[g.n, g.k, oh / 2, ow / 2])?;
+    let mut arg = vec![0u32; y.len()];
+    if per_p == 0 {
+        return Ok((y, arg));
+    }
+    let per_x = g.c * g.h * g.w;
+    let (xd, bd) = (x.data(), b.map(|b| b.data()));
+    let plan = direct::Plan::forward(&g, w.data());
+    y.data_mut()
+        .par_chunks_mut(per_p)
+        .zip(arg.par_chunks_mut(per_p))
+        .enumerate()
+        .for_each_init(
+            || plan.scratch(),
+            |s, (n, (yn, an))| {
+                let base = (n * g.k * oh * ow) as u32;
+                plan.forward_sample_relu_pool(s, &xd[n * per_x..][..per_x], bd, yn, an, base);
+            },
+        );
+    Ok((y, arg))
+}
+
+/// Backward of [`conv2d_relu_maxpool_forward`] given dy of its output y: the conv-output
+/// gradient dc[argmax[o]] += dy[o]·[y[o] > 0] (pool and ReLU backward), then the conv
+/// backward of the module doc on dc (dx only when `need_dx`). dc is built one sample at a
+/// time in a worker's buffer, never as a batch-size tensor. Returns (dx, dw, db), equal to
+/// [`crate::ops::pool::relu_max_pool2d_backward`] followed by [`conv2d_backward`].
+pub fn conv2d_relu_maxpool_backward(
+    x: &Tensor,
+    w: &Tensor,
+    y: &Tensor,
+    argmax: &[u32],
+    dy: &Tensor,
+    pad: usize,
+    need_dx: bool,
+) -> Result<(Option<Tensor>, Tensor, Tensor)> {
+    let g = Conv2dGeom::new(x.shape(), w.shape(), 1, pad)?;
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let pooled = [g.n, g.k, oh / 2, ow / 2];
+    let per_y = g.k * oh * ow;
+    let per_p = g.k * (oh / 2) * (ow / 2);
+    let in_sample = argmax
+        .chunks(per_p.max(1))
+        .enumerate()
+        .all(|(n, a)| a.iter().all(|&i| (i as usize) / per_y.max(1) == n));
+    if y.shape() != pooled || dy.shape() != pooled || argmax.len() != y.len() || !in_sample {
+        return Err(shape_err(
+            "conv2d_relu_maxpool_backward",
+            format!(
+                "y {:?}, dy {:?} and {} argmax entries (each inside its sample's conv output) \
+                 must match the pooled shape {pooled:?}",
+                y.shape(),
+                dy.shape(),
+                argmax.len()
+            ),
+        ));
+    }
+    let src = DySrc::Pooled {
+        dy: dy.data(),
+        y: y.data(),
+        argmax,
+        per_p,
+    };
+    if need_dx {
+        let mut dx = Tensor::zeros(x.shape())?;
+        let (dw, db) = backward_impl(ConvAlgo::Auto, &g, x, w, src, Some(dx.data_mut()))?;
+        Ok((Some(dx), dw, db))
+    } else {
+        let (dw, db) = backward_impl(ConvAlgo::Auto, &g, x, w, src, None)?;
+        Ok((None, dw, db))
+    }
+}
+
+/// Where the backward reads dy of the conv output.
+#[derive(Clone, Copy)]
+enum DySrc<'a> {
+    /// dy itself, N×K×OH×OW (checked by the caller).
+    Dense(&'a [f32]),
+    /// Built per sample from the gradient of the fused ReLU → 2×2 max-pool (checked by the
+    /// caller: argmax entries lie in their own sample).
+    Pooled {
+        dy: &'a [f32],
+        y: &'a [f32],
+        argmax: &'a [u32],
+        per_p: usize,
+    },
+}
+
+impl DySrc<'_> {
+    /// dy of sample n (per_y values), in `buf` when it has to be built.
+    fn sample<'b>(&'b self, n: usize, per_y: usize, buf: &'b mut Vec<f32>) -> &'b [f32] {
+        match *self {
+            DySrc::Dense(d) => &d[n * per_y..][..per_y],
+            DySrc::Pooled {
+                dy,
+                y,
+                argmax,
+                per_p,
+            } => {
+                buf.clear();
+                buf.resize(per_y, 0.0);
+                let r = n * per_p..(n + 1) * per_p;
+                for ((&a, &d), &v) in argmax[r.clone()].iter().zip(&dy[r.clone()]).zip(&y[r]) {
+                    if v > 0.0 {
+                        buf[a as usize - n * per_y] += d;
+                    }
+                }
+                buf
+            }
+        }
+    }
 }
 
 fn backward_impl(
     algo: ConvAlgo,
+    g: &Conv2dGeom,
     x: &Tensor,
     w: &Tensor,
-    dy: &Tensor,
-    stride: usize,
-    pad: usize,
+    dy: DySrc,
     dx: Option<&mut [f32]>,
 ) -> Result<(Tensor, Tensor)> {
-    let g = Conv2dGeom::new(x.shape(), w.shape(), stride, pad)?;
-    g.check_dy(dy)?;
+    let g = *g;
     let mut dw = Tensor::zeros(w.shape())?;
     let mut db = Tensor::zeros(&[g.k])?;
     let per_x = g.c * g.h * g.w;
@@ -325,7 +472,7 @@ fn backward_impl(
     if g.n == 0 || per_x == 0 || per_y == 0 {
         return Ok((dw, db));
     }
-    let (xd, wd, dyd) = (x.data(), w.data(), dy.data());
+    let (xd, wd) = (x.data(), w.data());
     let nw = w.len();
     let chunks = g.n.div_ceil(CHUNK);
     // dx split into the same chunks as the samples, or no dx at all.
@@ -344,6 +491,7 @@ fn backward_impl(
             let mut pdb = vec![0.0f32; g.k];
             let n0 = ci * CHUNK;
             let n1 = (n0 + CHUNK).min(g.n);
+            let mut dybuf = Vec::new();
             match &plan {
                 Some(plan) => {
                     let mut s = plan.scratch();
@@ -354,7 +502,7 @@ fn backward_impl(
                         plan.backward_sample_opt(
                             &mut s,
                             &xd[n * per_x..][..per_x],
-                            &dyd[n * per_y..][..per_y],
+                            dy.sample(n, per_y, &mut dybuf),
                             dxn,
                             &mut pdb,
                         );
@@ -378,7 +526,7 @@ fn backward_impl(
                             &mut s,
                             &xd[n * per_x..][..per_x],
                             wd,
-                            &dyd[n * per_y..][..per_y],
+                            dy.sample(n, per_y, &mut dybuf),
                             dxn,
                             &mut pdw,
                             &mut pdb,
