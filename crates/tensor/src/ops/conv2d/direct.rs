@@ -223,6 +223,19 @@ impl Plan {
         }
     }
 
+    /// The dense stride-1 output of sample x_n (C × H × W) in `s.out`: K planes of `lp`
+    /// values, row pitch `wp`, junk columns included. Returns that slice.
+    fn dense_output<'s>(&self, s: &'s mut Scratch, x: &[f32], b: Option<&[f32]>) -> &'s [f32] {
+        let g = &self.g;
+        let p = &self.fwd;
+        place(x, g.h, g.w, 1, g.pad as isize, g.pad as isize, p, &mut s.xp);
+        let out = &mut s.out[..g.k * p.lp];
+        conv_plane(
+            &s.xp, p.ch, p.hp, p.wp, p.lp, &self.wt, g.k, g.kh, g.kw, b, out,
+        );
+        out
+    }
+
     /// y_n (K × OH × OW) of one sample x_n (C × H × W).
     pub(super) fn forward_sample(
         &self,
@@ -231,13 +244,8 @@ impl Plan {
         b: Option<&[f32]>,
         y: &mut [f32],
     ) {
-        let g = &self.g;
-        let p = &self.fwd;
-        place(x, g.h, g.w, 1, g.pad as isize, g.pad as isize, p, &mut s.xp);
-        let out = &mut s.out[..g.k * p.lp];
-        conv_plane(
-            &s.xp, p.ch, p.hp, p.wp, p.lp, &self.wt, g.k, g.kh, g.kw, b, out,
-        );
+        let (g, p) = (&self.g, &self.fwd);
+        let out = self.dense_output(s, x, b);
         let (oh, ow, st) = (g.out_h(), g.out_w(), g.stride);
         for k in 0..g.k {
             let o = &out[k * p.lp..];
@@ -269,13 +277,8 @@ impl Plan {
         arg: &mut [u32],
         base: u32,
     ) {
-        let g = &self.g;
-        let p = &self.fwd;
-        place(x, g.h, g.w, 1, g.pad as isize, g.pad as isize, p, &mut s.xp);
-        let out = &mut s.out[..g.k * p.lp];
-        conv_plane(
-            &s.xp, p.ch, p.hp, p.wp, p.lp, &self.wt, g.k, g.kh, g.kw, b, out,
-        );
+        let (g, p) = (&self.g, &self.fwd);
+        let out = self.dense_output(s, x, b);
         let (oh, ow) = (g.out_h(), g.out_w());
         let per = (oh / 2) * (ow / 2);
         for k in 0..g.k {
