@@ -288,7 +288,7 @@ fn a_times_identity_is_a() {
     }
 }
 
-/// GEMMs big enough to run as parallel row blocks (m = 100 > 32 rows, ≥ 2^18 multiply-adds)
+/// GEMMs big enough to run as parallel row blocks (m = 100 > 64 rows, ≥ 2^18 multiply-adds)
 /// match the reference for every transpose and β, with A and C row blocks at every offset.
 #[test]
 fn large_gemm_in_row_blocks_matches_reference() {

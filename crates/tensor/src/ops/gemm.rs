@@ -44,7 +44,7 @@ fn check(
 
 /// Rows of C per rayon task when one GEMM is split (fixed, so the split, and every value,
 /// is the same for any thread count).
-const ROW_BLOCK: usize = 32;
+const ROW_BLOCK: usize = 64;
 /// GEMMs of at least this many multiply-adds are split into [`ROW_BLOCK`]-row tasks.
 const PAR_MACS: usize = 1 << 18;
 

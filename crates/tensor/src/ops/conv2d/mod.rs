@@ -384,10 +384,11 @@ pub fn conv2d_relu_maxpool_backward(
     let pooled = [g.n, g.k, oh / 2, ow / 2];
     let per_y = g.k * oh * ow;
     let per_p = g.k * (oh / 2) * (ow / 2);
-    let in_sample = argmax
-        .chunks(per_p.max(1))
-        .enumerate()
-        .all(|(n, a)| a.iter().all(|&i| (i as usize) / per_y.max(1) == n));
+    // Range compares, not divisions: this check touches every argmax of the batch.
+    let in_sample = argmax.chunks(per_p.max(1)).enumerate().all(|(n, a)| {
+        let (lo, hi) = (n * per_y, (n + 1) * per_y);
+        a.iter().all(|&i| (lo..hi).contains(&(i as usize)))
+    });
     if y.shape() != pooled || dy.shape() != pooled || argmax.len() != y.len() || !in_sample {
         return Err(shape_err(
             "conv2d_relu_maxpool_backward",
@@ -445,10 +446,10 @@ impl DySrc<'_> {
                 buf.clear();
                 buf.resize(per_y, 0.0);
                 let r = n * per_p..(n + 1) * per_p;
+                // Branch-free gate (y > 0 is a coin flip per window: a branch mispredicts half
+                // the time); adding +0.0 to the zeroed buffer changes nothing.
                 for ((&a, &d), &v) in argmax[r.clone()].iter().zip(&dy[r.clone()]).zip(&y[r]) {
-                    if v > 0.0 {
-                        buf[a as usize - n * per_y] += d;
-                    }
+                    buf[a as usize - n * per_y] += if v > 0.0 { d } else { 0.0 };
                 }
                 buf
             }
