@@ -85,6 +85,29 @@ fn device_cuda_without_a_gpu_gives_one_line() {
     std::fs::remove_dir_all(empty).unwrap();
 }
 
+/// A reader that goes away (`siamese bench | head -1`) ends the program quietly, as with any
+/// Unix filter: no "failed printing to stdout" panic.
+#[cfg(unix)]
+#[test]
+fn closed_stdout_is_not_a_panic() {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_siamese"))
+        .args(["bench", "--synthetic", "--threads", "1", "--warmup", "0"])
+        .args(["--steps", "1", "--reps", "1", "--eval-batch", "2000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader leaves before the first line
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert!(!err.contains("panicked"), "stderr: {err}");
+    assert!(
+        !out.status.success(),
+        "a write to a closed pipe cannot succeed"
+    );
+}
+
 #[test]
 fn missing_data_names_the_fetch_command() {
     let empty = scratch("nodata");

@@ -293,10 +293,16 @@ fn measure(args: &BenchArgs, d: &BenchData, threads: usize) -> R<Figures> {
 pub(crate) fn run_bench(args: BenchArgs) -> CliResult {
     let d = prepare(&args).map_err(|e| e.to_string())?;
     let n_scored = d.score_a.shape()[0];
+    let distinct = {
+        let mut ids: Vec<u32> = d.score_pairs.iter().flat_map(|&(a, b)| [a, b]).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.len()
+    };
     if !args.json {
         println!(
-            "siamese bench: {} images, batch {}, {} warm-up + {}x{} timed steps, scoring {} pairs in batches of {}",
-            d.source, args.batch, args.warmup, args.reps, args.steps, n_scored, args.eval_batch
+            "siamese bench: {} images, batch {}, {} warm-up + {}x{} timed steps, scoring {} pairs in batches of {} ({} distinct images: 'shared s' embeds each once)",
+            d.source, args.batch, args.warmup, args.reps, args.steps, n_scored, args.eval_batch, distinct
         );
         println!(
             "{:>7} {:>14} {:>9} {:>9} {:>12} {:>12} {:>14}",
@@ -320,8 +326,8 @@ pub(crate) fn run_bench(args: BenchArgs) -> CliResult {
         let rss = peak_rss_mib().unwrap_or(f64::NAN);
         if args.json {
             println!(
-                "{{\"threads\":{},\"source\":\"{}\",\"batch\":{},\"train_pairs_per_s\":{:.1},\"score_pairs\":{},\"score_s\":{:.5},\"score_shared_s\":{:.5},\"peak_rss_mib\":{:.1},\"last_loss\":{},\"allocs_per_step\":{:.1},\"heap_growth_bytes\":{}}}",
-                f.threads, d.source, args.batch, f.pairs_per_s, n_scored, f.score_s, f.score_shared_s, rss, f.last_loss,
+                "{{\"threads\":{},\"source\":\"{}\",\"batch\":{},\"train_pairs_per_s\":{:.1},\"score_pairs\":{},\"score_s\":{:.5},\"score_shared_s\":{:.5},\"score_distinct_images\":{},\"peak_rss_mib\":{:.1},\"last_loss\":{},\"allocs_per_step\":{:.1},\"heap_growth_bytes\":{}}}",
+                f.threads, d.source, args.batch, f.pairs_per_s, n_scored, f.score_s, f.score_shared_s, distinct, rss, f.last_loss,
                 f.allocs_per_step, f.live_growth
             );
         } else {

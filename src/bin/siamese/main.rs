@@ -103,7 +103,21 @@ struct PairsArgs {
     data_dir: Option<PathBuf>,
 }
 
+/// Lets a closed stdout (`siamese bench | head -1`) end the program quietly, as it does any
+/// Unix filter, instead of `println!` panicking on EPIPE: Rust starts programs with SIGPIPE
+/// ignored.
+fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: signal(2) with SIGPIPE and SIG_DFL, both valid constants, called at the start
+    // of main before any other thread exists; it changes only how the process reacts to a
+    // write on a closed pipe (terminate, the Unix default) and touches no Rust-owned memory.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    default_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
