@@ -656,22 +656,10 @@ fn split2<T>(v: &mut [T], (i, j): (usize, usize)) -> Result<(&mut T, &mut T)> {
 mod tests {
     use super::*;
     use crate::siamese::stack_pairs;
+    use crate::siamese::tests::images;
     use siamese_autodiff::Tape;
     use siamese_optim::{Adam, Optimizer};
     use siamese_tensor::CpuBackend;
-
-    fn images(n: usize, c: usize, side: usize, seed: u64) -> Tensor {
-        let mut s = seed;
-        let data = (0..n * c * side * side)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (s >> 40) as f32 / (1u64 << 24) as f32
-            })
-            .collect();
-        Tensor::from_vec(&[n, c, side, side], data).unwrap()
-    }
 
     fn close(what: &str, got: &[f32], want: &[f32], rtol: f32) {
         assert_eq!(got.len(), want.len(), "{what}: lengths");

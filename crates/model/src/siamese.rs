@@ -28,6 +28,7 @@ use siamese_nn::init::Init;
 use siamese_nn::layers::Module;
 use siamese_nn::loss::{binary_cross_entropy, contrastive_loss, ContrastiveReads};
 use siamese_tensor::ops::conv2d::{conv2d_forward_into, ConvAlgo};
+use siamese_tensor::ops::elementwise::relu_in_place;
 use siamese_tensor::ops::gemm;
 use siamese_tensor::ops::pool::max_pool2x2_planes;
 use siamese_tensor::Tensor;
@@ -89,9 +90,7 @@ const EVAL_CHUNK: usize = 32;
 /// The hidden activation, in place, with the tape's values: ReLU y = x·[x > 0], tanh y = tanh x.
 fn act_in_place(v: &mut [f32], act: Activation) {
     match act {
-        Activation::Relu => v
-            .iter_mut()
-            .for_each(|x| *x = if *x > 0.0 { *x } else { 0.0 }),
+        Activation::Relu => relu_in_place(v),
         Activation::Tanh => v.iter_mut().for_each(|x| *x = x.tanh()),
     }
 }
@@ -479,11 +478,12 @@ impl SnLenet5 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::Activation;
 
-    fn images(n: usize, c: usize, side: usize, seed: u64) -> Tensor {
+    /// n seeded pseudo-random images (C × side × side, values in [0, 1)), for the model's tests.
+    pub(crate) fn images(n: usize, c: usize, side: usize, seed: u64) -> Tensor {
         let mut s = seed;
         let data = (0..n * c * side * side)
             .map(|_| {

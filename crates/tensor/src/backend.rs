@@ -570,8 +570,7 @@ impl Backend for CpuBackend {
     }
 
     fn relu_inplace(&self, x: &mut Vec<f32>) -> BResult<()> {
-        x.iter_mut()
-            .for_each(|v| *v = if *v > 0.0 { *v } else { 0.0 });
+        crate::ops::elementwise::relu_in_place(x);
         Ok(())
     }
 

@@ -132,6 +132,13 @@ pub fn relu(x: &Tensor) -> Tensor {
     map_lanes(x, |v| v.cmp_gt(f32x8::ZERO).blend(v, f32x8::ZERO))
 }
 
+/// x ← max(x, 0) in place, the values of [`relu`] (NaN → 0) without a new tensor: for
+/// kernels that clamp their own output (the fused pools, the tape-free scoring path).
+pub fn relu_in_place(x: &mut [f32]) {
+    x.iter_mut()
+        .for_each(|v| *v = if *v > 0.0 { *v } else { 0.0 });
+}
+
 /// dy · [x > 0] (the subgradient at 0 is taken as 0).
 pub fn relu_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
     zip_lanes("relu_backward", x, dy, |v, d| {

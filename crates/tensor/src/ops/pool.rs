@@ -15,6 +15,7 @@
 //! identical for any thread count.
 
 use crate::error::{shape_err, Result};
+use crate::ops::elementwise::relu_in_place;
 use crate::Tensor;
 use rayon::prelude::*;
 
@@ -173,8 +174,7 @@ pub fn max_pool2x2_planes(
     for (xp, yp) in x.chunks_exact(h * w).zip(y.chunks_exact_mut(oh * ow)) {
         max_plane_2x2(xp, w, ow, yp, &mut arg, 0, w);
         if relu {
-            yp.iter_mut()
-                .for_each(|v| *v = if *v > 0.0 { *v } else { 0.0 });
+            relu_in_place(yp);
         }
     }
     Ok(())
@@ -384,8 +384,7 @@ fn max_forward(x: &Tensor, k: usize, stride: usize, relu: bool) -> Result<(Tenso
                 max_plane(&g, xp, k, stride, yp, ap, nc * hw);
             }
             if relu {
-                yp.iter_mut()
-                    .for_each(|v| *v = if *v > 0.0 { *v } else { 0.0 });
+                relu_in_place(yp);
             }
         });
     Ok((y, arg))
@@ -424,11 +423,12 @@ fn scatter_backward(
     gate: Option<&[f32]>,
 ) -> Result<Tensor> {
     let planar = x_shape.len() == 4 && dy.rank() == 4 && dy.shape()[..2] == x_shape[..2];
+    // Range compares, not divisions: this check touches every argmax.
     let in_plane = |hw: usize, ohw: usize| {
-        argmax
-            .chunks_exact(ohw)
-            .enumerate()
-            .all(|(nc, a)| a.iter().all(|&i| (i as usize) / hw.max(1) == nc && hw > 0))
+        argmax.chunks_exact(ohw).enumerate().all(|(nc, a)| {
+            let plane = nc * hw..(nc + 1) * hw;
+            a.iter().all(|&i| plane.contains(&(i as usize)))
+        })
     };
     if !planar
         || argmax.len() != dy.len()
@@ -464,10 +464,10 @@ fn scatter_backward(
                     .zip(d)
                     .for_each(|(&a, &d)| dp[a as usize - nc * hw] += d),
                 Some(g) => {
+                    // Branch-free gate, as the fused conv block's backward: adding +0.0 to
+                    // a sum that started at +0.0 changes no value.
                     for ((&a, &d), &y) in a.iter().zip(d).zip(&g[nc * ohw..][..ohw]) {
-                        if y > 0.0 {
-                            dp[a as usize - nc * hw] += d;
-                        }
+                        dp[a as usize - nc * hw] += if y > 0.0 { d } else { 0.0 };
                     }
                 }
             }

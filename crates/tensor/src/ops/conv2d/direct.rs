@@ -27,6 +27,7 @@
 //!   VB = 3 taps, horizontal sums in a fixed order.
 
 use super::Conv2dGeom;
+use crate::ops::elementwise::relu_in_place;
 use crate::ops::pool::max_plane_2x2;
 use crate::ops::simd::{simd_dispatch, Lanes};
 
@@ -285,8 +286,7 @@ impl Plan {
             let (yk, ak) = (&mut y[k * per..][..per], &mut arg[k * per..][..per]);
             let kbase = base + (k * oh * ow) as u32;
             max_plane_2x2(&out[k * p.lp..][..p.lp], p.wp, ow / 2, yk, ak, kbase, ow);
-            yk.iter_mut()
-                .for_each(|v| *v = if *v > 0.0 { *v } else { 0.0 });
+            relu_in_place(yk);
         }
     }
 
@@ -312,8 +312,7 @@ impl Plan {
     /// dw += the lane accumulator's horizontal sums (fixed order), and clears it.
     pub(super) fn flush_dw(&self, s: &mut Scratch, dw: &mut [f32]) {
         for (d, lanes) in dw.iter_mut().zip(s.dwv.chunks_exact(L)) {
-            *d += ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6]))
-                + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
+            *d += hsum8(lanes);
         }
         s.dwv.fill(0.0);
     }
@@ -403,7 +402,13 @@ fn lane_sum(v: &[f32]) -> f32 {
         }
     }
     let tail: f32 = chunks.remainder().iter().sum();
-    (((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))) + tail
+    hsum8(&acc) + tail
+}
+
+/// The sum of eight lane partials in one fixed order: ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)).
+#[inline(always)]
+fn hsum8(a: &[f32]) -> f32 {
+    ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]))
 }
 
 simd_dispatch!(
