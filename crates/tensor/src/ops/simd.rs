@@ -126,17 +126,6 @@ pub fn avx512vl() -> bool {
     })
 }
 
-/// Name of the instruction set the SIMD kernels run with on this machine.
-pub fn isa_name() -> &'static str {
-    if avx512vl() {
-        "avx2+fma with avx512vl registers (f32x8 in ymm0-31, runtime-detected)"
-    } else if avx2_fma() {
-        "avx2+fma (f32x8, runtime-detected)"
-    } else {
-        "portable wide::f32x8"
-    }
-}
-
 /// Defines `$name(args)` that calls `$body::<Avx2>(args)` through an avx2+fma entry point
 /// when [`avx2_fma`] holds, else `$body::<wide::f32x8>(args)`.
 macro_rules! simd_dispatch {

@@ -35,6 +35,7 @@ use crate::Tensor;
 use rayon::prelude::*;
 
 mod direct;
+mod direct_kernels;
 mod im2col;
 pub mod reference;
 #[cfg(test)]
@@ -118,15 +119,14 @@ impl Conv2dGeom {
         self.n * self.k * self.out_h() * self.out_w() * self.c * self.kh * self.kw
     }
 
-    pub(crate) fn check_bias(&self, b: Option<&Tensor>) -> Result<()> {
+    pub(crate) fn check_bias(&self, b: Option<usize>) -> Result<()> {
         if let Some(b) = b {
-            if b.len() != self.k {
+            if b != self.k {
                 return Err(shape_err(
                     "conv2d",
                     format!(
                         "bias has {} values, expected {} (one per output channel)",
-                        b.len(),
-                        self.k
+                        b, self.k
                     ),
                 ));
             }
@@ -242,39 +242,85 @@ pub fn conv2d_forward_into(
     y: &mut [f32],
 ) -> Result<()> {
     let g = Conv2dGeom::new(x.shape(), w.shape(), stride, pad)?;
-    g.check_bias(b)?;
-    let out_len: usize = g.out_shape().iter().product();
-    if y.len() != out_len {
+    g.check_bias(b.map(|b| b.len()))?;
+    conv2d_forward_slices(algo, &g, x.data(), w.data(), b.map(|b| b.data()), y)
+}
+
+/// Checks that buffer `what` of `op` holds `want` values.
+fn check_len(op: &'static str, what: &str, got: usize, want: usize) -> Result<()> {
+    if got != want {
         return Err(shape_err(
-            "conv2d_forward_into",
-            format!(
-                "output buffer has {} values, expected {out_len} ({:?})",
-                y.len(),
-                g.out_shape()
-            ),
+            op,
+            format!("{what} has {got} values, expected {want}"),
         ));
     }
+    Ok(())
+}
+
+/// The forward on plain slices for the geometry `g` (x: N×C×H×W, w: K×C×KH×KW, b: K,
+/// y: N×K×OH×OW, every value overwritten); what [`conv2d_forward_into`] runs.
+pub fn conv2d_forward_slices(
+    algo: ConvAlgo,
+    g: &Conv2dGeom,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    y: &mut [f32],
+) -> Result<()> {
+    let g = *g;
+    let op = "conv2d_forward";
     let per_x = g.c * g.h * g.w;
     let per_y = g.k * g.out_h() * g.out_w();
+    check_len(op, "x", x.len(), g.n * per_x)?;
+    check_len(op, "w", w.len(), g.k * g.c * g.kh * g.kw)?;
+    g.check_bias(b.map(|b| b.len()))?;
+    check_len(op, "y", y.len(), g.n * per_y)?;
     if per_y == 0 {
         return Ok(());
     }
-    let (xd, wd, bd) = (x.data(), w.data(), b.map(|b| b.data()));
     match resolve(algo, &g) {
         ConvAlgo::Direct => {
-            let plan = direct::Plan::forward(&g, wd);
+            let plan = direct::Plan::forward(&g, w);
             y.par_chunks_mut(per_y).enumerate().for_each_init(
                 || plan.scratch(),
-                |s, (n, yn)| plan.forward_sample(s, &xd[n * per_x..][..per_x], bd, yn),
+                |s, (n, yn)| plan.forward_sample(s, &x[n * per_x..][..per_x], b, yn),
             );
         }
         _ => {
             y.par_chunks_mut(per_y).enumerate().for_each_init(
                 || im2col::Scratch::new(&g),
-                |s, (n, yn)| im2col::forward_sample(&g, s, &xd[n * per_x..][..per_x], wd, bd, yn),
+                |s, (n, yn)| im2col::forward_sample(&g, s, &x[n * per_x..][..per_x], w, b, yn),
             );
         }
     }
+    Ok(())
+}
+
+/// The backward on plain slices for the geometry `g`: dw (K×C×KH×KW) and db (K) are
+/// overwritten, and dx (N×C×H×W) too when given; `None` skips dx, the costlier half, for an
+/// input that needs no gradient (the images). [`ConvAlgo::Auto`] picks the algorithm.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward_slices(
+    g: &Conv2dGeom,
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    dx: Option<&mut [f32]>,
+    dw: &mut [f32],
+    db: &mut [f32],
+) -> Result<()> {
+    let op = "conv2d_backward";
+    check_len(op, "x", x.len(), g.n * g.c * g.h * g.w)?;
+    check_len(op, "w", w.len(), g.k * g.c * g.kh * g.kw)?;
+    check_len(op, "dy", dy.len(), g.out_shape().iter().product())?;
+    check_len(op, "dw", dw.len(), w.len())?;
+    check_len(op, "db", db.len(), g.k)?;
+    if let Some(dx) = dx.as_deref() {
+        check_len(op, "dx", dx.len(), x.len())?;
+    }
+    let (gw, gb) = backward_impl(ConvAlgo::Auto, g, x, w, DySrc::Dense(dy), dx)?;
+    dw.copy_from_slice(&gw);
+    db.copy_from_slice(&gb);
     Ok(())
 }
 
@@ -291,7 +337,18 @@ pub fn conv2d_backward_with(
     let g = Conv2dGeom::new(x.shape(), w.shape(), stride, pad)?;
     g.check_dy(dy)?;
     let mut dx = Tensor::zeros(x.shape())?;
-    let (dw, db) = backward_impl(algo, &g, x, w, DySrc::Dense(dy.data()), Some(dx.data_mut()))?;
+    let (dw, db) = backward_impl(
+        algo,
+        &g,
+        x.data(),
+        w.data(),
+        DySrc::Dense(dy.data()),
+        Some(dx.data_mut()),
+    )?;
+    let (dw, db) = (
+        Tensor::from_vec(w.shape(), dw)?,
+        Tensor::from_vec(&[g.k], db)?,
+    );
     Ok(Conv2dGrads { dx, dw, db })
 }
 
@@ -308,7 +365,18 @@ pub fn conv2d_backward_params(
 ) -> Result<(Tensor, Tensor)> {
     let g = Conv2dGeom::new(x.shape(), w.shape(), stride, pad)?;
     g.check_dy(dy)?;
-    backward_impl(ConvAlgo::Auto, &g, x, w, DySrc::Dense(dy.data()), None)
+    let (dw, db) = backward_impl(
+        ConvAlgo::Auto,
+        &g,
+        x.data(),
+        w.data(),
+        DySrc::Dense(dy.data()),
+        None,
+    )?;
+    Ok((
+        Tensor::from_vec(w.shape(), dw)?,
+        Tensor::from_vec(&[g.k], db)?,
+    ))
 }
 
 /// The fused LeNet block, stride 1: y = max(maxpool₂ₓ₂(conv2d(x, w) + b), 0), i.e.
@@ -326,7 +394,7 @@ pub fn conv2d_relu_maxpool_forward(
     pad: usize,
 ) -> Result<(Tensor, Vec<u32>)> {
     let g = Conv2dGeom::new(x.shape(), w.shape(), 1, pad)?;
-    g.check_bias(b)?;
+    g.check_bias(b.map(|b| b.len()))?;
     let (oh, ow) = (g.out_h(), g.out_w());
     let conv_len: usize = g.out_shape().iter().product();
     if oh < 2 || ow < 2 || conv_len > u32::MAX as usize {
@@ -407,14 +475,18 @@ pub fn conv2d_relu_maxpool_backward(
         argmax,
         per_p,
     };
-    if need_dx {
-        let mut dx = Tensor::zeros(x.shape())?;
-        let (dw, db) = backward_impl(ConvAlgo::Auto, &g, x, w, src, Some(dx.data_mut()))?;
-        Ok((Some(dx), dw, db))
+    let mut dx = if need_dx {
+        Some(Tensor::zeros(x.shape())?)
     } else {
-        let (dw, db) = backward_impl(ConvAlgo::Auto, &g, x, w, src, None)?;
-        Ok((None, dw, db))
-    }
+        None
+    };
+    let dxs = dx.as_mut().map(|d| d.data_mut());
+    let (dw, db) = backward_impl(ConvAlgo::Auto, &g, x.data(), w.data(), src, dxs)?;
+    Ok((
+        dx,
+        Tensor::from_vec(w.shape(), dw)?,
+        Tensor::from_vec(&[g.k], db)?,
+    ))
 }
 
 /// Where the backward reads dy of the conv output.
@@ -460,21 +532,20 @@ impl DySrc<'_> {
 fn backward_impl(
     algo: ConvAlgo,
     g: &Conv2dGeom,
-    x: &Tensor,
-    w: &Tensor,
+    xd: &[f32],
+    wd: &[f32],
     dy: DySrc,
     dx: Option<&mut [f32]>,
-) -> Result<(Tensor, Tensor)> {
+) -> Result<(Vec<f32>, Vec<f32>)> {
     let g = *g;
-    let mut dw = Tensor::zeros(w.shape())?;
-    let mut db = Tensor::zeros(&[g.k])?;
+    let mut dw = vec![0.0f32; wd.len()];
+    let mut db = vec![0.0f32; g.k];
     let per_x = g.c * g.h * g.w;
     let per_y = g.k * g.out_h() * g.out_w();
     if g.n == 0 || per_x == 0 || per_y == 0 {
         return Ok((dw, db));
     }
-    let (xd, wd) = (x.data(), w.data());
-    let nw = w.len();
+    let nw = wd.len();
     let chunks = g.n.div_ceil(CHUNK);
     // dx split into the same chunks as the samples, or no dx at all.
     let dx_chunks: Vec<Option<&mut [f32]>> = match dx {
@@ -540,10 +611,10 @@ fn backward_impl(
         .collect();
     // Fixed-order reduction: chunk 0, 1, 2, ... whatever thread computed them.
     for (pdw, pdb) in &partials {
-        for (a, b) in dw.data_mut().iter_mut().zip(pdw) {
+        for (a, b) in dw.iter_mut().zip(pdw) {
             *a += b;
         }
-        for (a, b) in db.data_mut().iter_mut().zip(pdb) {
+        for (a, b) in db.iter_mut().zip(pdb) {
             *a += b;
         }
     }

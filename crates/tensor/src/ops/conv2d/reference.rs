@@ -19,7 +19,7 @@ pub fn conv2d_forward(
     pad: usize,
 ) -> Result<Tensor> {
     let g = Conv2dGeom::new(x.shape(), w.shape(), stride, pad)?;
-    g.check_bias(b)?;
+    g.check_bias(b.map(|b| b.len()))?;
     let (oh, ow) = (g.out_h(), g.out_w());
     let mut y = Tensor::zeros(&g.out_shape())?;
     let (xd, wd, yd) = (x.data(), w.data(), y.data_mut());

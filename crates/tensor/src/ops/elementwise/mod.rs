@@ -83,6 +83,43 @@ fn map_lanes(a: &Tensor, f: impl Fn(f32x8) -> f32x8) -> Tensor {
     Tensor::from_vec(a.shape(), lanes1(a.data(), f)).expect("same length as its source")
 }
 
+/// x ← f(x), 8 lanes at a time (the tail padded as in [`lanes1`]).
+fn map_in_place(x: &mut [f32], f: impl Fn(f32x8) -> f32x8) {
+    let y = lanes1(x, f);
+    x.copy_from_slice(&y);
+}
+
+/// dy ← f(a, dy), 8 lanes at a time; errors (naming `op`) unless the lengths agree.
+fn zip_in_place(
+    op: &'static str,
+    a: &[f32],
+    dy: &mut [f32],
+    f: impl Fn(f32x8, f32x8) -> f32x8,
+) -> Result<()> {
+    if a.len() != dy.len() {
+        return Err(shape_err(
+            op,
+            format!("operands differ in length: {} vs {}", a.len(), dy.len()),
+        ));
+    }
+    let out = lanes2(a, dy, f);
+    dy.copy_from_slice(&out);
+    Ok(())
+}
+
+/// The tensor form of an in-place backward `f(cached, dy)`: dx = a copy of dy, updated.
+fn backward_tensor(
+    op: &'static str,
+    cached: &Tensor,
+    dy: &Tensor,
+    f: fn(&[f32], &mut [f32]) -> Result<()>,
+) -> Result<Tensor> {
+    same_shape(op, cached, dy)?;
+    let mut dx = dy.clone();
+    f(cached.data(), dx.data_mut())?;
+    Ok(dx)
+}
+
 /// σ on 8 lanes: t = e^{−|x|} never overflows; σ = 1/(1+t) for x ≥ 0, t/(1+t) for x < 0.
 #[inline(always)]
 fn sigmoid8(x: f32x8) -> f32x8 {
@@ -133,28 +170,45 @@ pub fn relu(x: &Tensor) -> Tensor {
 }
 
 /// x ← max(x, 0) in place, the values of [`relu`] (NaN → 0) without a new tensor: for
-/// kernels that clamp their own output (the fused pools, the tape-free scoring path).
+/// kernels that clamp their own output (the fused pools) and the device step.
 pub fn relu_in_place(x: &mut [f32]) {
     x.iter_mut()
         .for_each(|v| *v = if *v > 0.0 { *v } else { 0.0 });
 }
 
-/// dy · [x > 0] (the subgradient at 0 is taken as 0).
-pub fn relu_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
-    zip_lanes("relu_backward", x, dy, |v, d| {
+/// dy ← dy·[x > 0] in place (the subgradient at 0 is taken as 0). `x` may be ReLU's input
+/// or its output: x > 0 exactly where max(x, 0) > 0.
+pub fn relu_backward_in_place(x: &[f32], dy: &mut [f32]) -> Result<()> {
+    zip_in_place("relu_backward", x, dy, |v, d| {
         v.cmp_gt(f32x8::ZERO).blend(d, f32x8::ZERO)
     })
 }
 
-/// tanh x (scalar libm, see the module doc).
-pub fn tanh(x: &Tensor) -> Tensor {
-    let data = x.data().iter().map(|v| v.tanh()).collect();
-    Tensor::from_vec(x.shape(), data).expect("same length as its source")
+/// dy · [x > 0] (see [`relu_backward_in_place`]).
+pub fn relu_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
+    backward_tensor("relu_backward", x, dy, relu_backward_in_place)
 }
 
-/// dy · (1 − y²), with y = tanh x cached by forward.
+/// x ← tanh x in place (scalar libm, see the module doc).
+pub fn tanh_in_place(x: &mut [f32]) {
+    x.iter_mut().for_each(|v| *v = v.tanh());
+}
+
+/// tanh x (see [`tanh_in_place`]).
+pub fn tanh(x: &Tensor) -> Tensor {
+    let mut y = x.clone();
+    tanh_in_place(y.data_mut());
+    y
+}
+
+/// dy ← dy·(1 − y²) in place, with y = tanh x cached by forward.
+pub fn tanh_backward_in_place(y: &[f32], dy: &mut [f32]) -> Result<()> {
+    zip_in_place("tanh_backward", y, dy, |t, d| d * (f32x8::ONE - t * t))
+}
+
+/// dy · (1 − y²) (see [`tanh_backward_in_place`]).
 pub fn tanh_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
-    zip_lanes("tanh_backward", y, dy, |t, d| d * (f32x8::ONE - t * t))
+    backward_tensor("tanh_backward", y, dy, tanh_backward_in_place)
 }
 
 /// σ(x) = 1/(1+e^{−x}), computed without overflow: for x < 0 as e^{x}/(1+e^{x}).
@@ -167,14 +221,24 @@ pub fn sigmoid_scalar(x: f32) -> f32 {
     }
 }
 
-/// σ(x) element-wise (numerically stable, see [`sigmoid_scalar`]).
+/// x ← σ(x) in place (numerically stable, 8 lanes at a time; see [`sigmoid_scalar`]).
+pub fn sigmoid_in_place(x: &mut [f32]) {
+    map_in_place(x, sigmoid8);
+}
+
+/// σ(x) element-wise (see [`sigmoid_in_place`]).
 pub fn sigmoid(x: &Tensor) -> Tensor {
     map_lanes(x, sigmoid8)
 }
 
-/// dy · y(1 − y), with y = σ(x) cached by forward.
+/// dy ← dy·y(1 − y) in place, with y = σ(x) cached by forward.
+pub fn sigmoid_backward_in_place(y: &[f32], dy: &mut [f32]) -> Result<()> {
+    zip_in_place("sigmoid_backward", y, dy, |s, d| d * s * (f32x8::ONE - s))
+}
+
+/// dy · y(1 − y) (see [`sigmoid_backward_in_place`]).
 pub fn sigmoid_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
-    zip_lanes("sigmoid_backward", y, dy, |s, d| d * s * (f32x8::ONE - s))
+    backward_tensor("sigmoid_backward", y, dy, sigmoid_backward_in_place)
 }
 
 /// x².

@@ -9,6 +9,9 @@
 //! kept: matrixmultiply's packed sgemm (AVX2/FMA/AVX-512-dispatched at runtime) is the GEMM
 //! (see docs/performance.md); the hand-written SIMD work lives in the direct convolution.
 
+mod linear;
+pub use linear::{add_bias_rows, linear_backward, linear_forward, sum_rows, LinearGrads};
+
 use crate::error::{shape_err, Result};
 use crate::Tensor;
 
