@@ -24,7 +24,7 @@
 //! [`ParamStore`], so a device run writes ordinary checkpoints.
 
 use siamese_optim::{AdamConfig, AdamState};
-use siamese_tensor::backend::{AdamHyper, Backend, BnMode, Conv2dGeom, HeadGrads, HeadParams};
+use siamese_tensor::backend::{AdamHyper, Backend, BnMode, ContrastiveReads, Conv2dGeom};
 use siamese_tensor::Tensor;
 
 use crate::config::{Activation, Distance, EmbeddingActivation, LossKind, ModelConfig, Pooling};
@@ -154,11 +154,15 @@ struct Workspace<B: Backend> {
     f2: B::Buf,
     emb: B::Buf,
     d: B::Buf,
-    cache: B::Buf,
+    /// The output module's BatchNorm cache (x̂, 1/√(σ²+ε)) and output h = γ·x̂ + β.
+    xhat: B::Buf,
+    inv_std: B::Buf,
+    h: B::Buf,
     s: B::Buf,
     y: B::Buf,
     loss: B::Buf,
     ds: B::Buf,
+    dh: B::Buf,
     dd: B::Buf,
     demb: B::Buf,
     df2: B::Buf,
@@ -187,11 +191,14 @@ impl<B: Backend> Workspace<B> {
             f2: be.zeros(m * 84)?,
             emb: be.zeros(m * dm.e)?,
             d: be.zeros(n)?,
-            cache: be.zeros(n + 1)?,
+            xhat: be.zeros(n)?,
+            inv_std: be.zeros(1)?,
+            h: be.zeros(n)?,
             s: be.zeros(n)?,
             y: be.zeros(n)?,
             loss: be.zeros(1)?,
             ds: be.zeros(n)?,
+            dh: be.zeros(n)?,
             dd: be.zeros(n)?,
             demb: be.zeros(m * dm.e)?,
             df2: be.zeros(m * 84)?,
@@ -426,8 +433,8 @@ impl<B: Backend> DeviceModel<B> {
         be.max_pool2x2_forward(m * 16, dm.h2, dm.w2, &ws.a2, &mut ws.p2, &mut ws.arg2)?;
         // Dense layers y = x·Wᵀ + b (W stored out×in, as PyTorch).
         let dense = |x: &B::Buf, (w, b): (usize, usize), i: usize, o: usize, y: &mut B::Buf| {
-            be.gemm(false, true, m, o, i, 1.0, x, &p[w], 0.0, y)?;
-            be.add_bias_rows(m, o, &p[b], y)
+            let rows = be.buf_len(y) / o;
+            be.linear_forward(rows, i, o, x, &p[w], &p[b], y)
         };
         dense(&ws.p2, sl.fc1, dm.flat, 120, &mut ws.f1)?;
         be.relu_inplace(&mut ws.f1)?;
@@ -435,25 +442,25 @@ impl<B: Backend> DeviceModel<B> {
         be.relu_inplace(&mut ws.f2)?;
         dense(&ws.f2, sl.fc3, 84, dm.e, &mut ws.emb)?;
         be.tanh_inplace(&mut ws.emb)?;
+        // Comparison module, then the output module s = σ(w·BN(d) + b), as the tape composes it.
         be.euclidean_forward(n, dm.e, &ws.emb, DISTANCE_EPS, &mut ws.d)?;
         let [hg, hb, hw, hbias] = sl.head;
-        let head = HeadParams {
-            gamma: &p[hg],
-            beta: &p[hb],
-            w: &p[hw],
-            b: &p[hbias],
-        };
-        be.head_forward(
+        be.batchnorm_forward(
             n,
+            1,
             &ws.d,
-            &head,
-            mode,
+            &p[hg],
+            &p[hb],
             self.bn_eps,
+            mode,
             &mut self.running_mean,
             &mut self.running_var,
-            &mut ws.cache,
-            &mut ws.s,
+            &mut ws.xhat,
+            &mut ws.inv_std,
+            &mut ws.h,
         )?;
+        dense(&ws.h, (hw, hbias), 1, 1, &mut ws.s)?;
+        be.sigmoid_inplace(&mut ws.s)?;
         Ok(())
     }
 
@@ -462,32 +469,25 @@ impl<B: Backend> DeviceModel<B> {
         let (be, dm, sl, p) = (&self.backend, self.dims, self.slots, &self.params);
         let (n, m) = (ws.n, 2 * ws.n);
         let [hg, hb, hw, hbias] = sl.head;
-        let head = HeadParams {
-            gamma: &p[hg],
-            beta: &p[hb],
-            w: &p[hw],
-            b: &p[hbias],
-        };
-        {
-            // Four distinct slots of `grads`, borrowed mutably at once.
-            let mut refs: Vec<Option<&mut B::Buf>> = self.grads.iter_mut().map(Some).collect();
-            let mut take = |i: usize| {
-                refs[i]
-                    .take()
-                    .ok_or_else(|| ModelError::Config("head parameter slots overlap".into()))
-            };
-            let mut grads = HeadGrads {
-                gamma: take(hg)?,
-                beta: take(hb)?,
-                w: take(hw)?,
-                b: take(hbias)?,
-            };
-            be.head_backward(n, &ws.ds, &ws.s, &ws.cache, &head, &mut grads, &mut ws.dd)?;
-        }
+        let g = &mut self.grads;
+        // Output module backward: σ, then the 1→1 dense layer, then the BatchNorm.
+        be.sigmoid_backward_inplace(&ws.s, &mut ws.ds)?;
+        let (gw, gb) = split2(g, (hw, hbias))?;
+        be.linear_backward(n, 1, 1, &ws.h, &p[hw], &ws.ds, Some(&mut ws.dh), gw, gb)?;
+        let (ggamma, gbeta) = split2(g, (hg, hb))?;
+        be.batchnorm_backward(
+            n,
+            1,
+            &ws.dh,
+            &ws.xhat,
+            &ws.inv_std,
+            &p[hg],
+            &mut ws.dd,
+            ggamma,
+            gbeta,
+        )?;
         be.euclidean_backward(n, dm.e, &ws.emb, &ws.d, &ws.dd, DISTANCE_EPS, &mut ws.demb)?;
         be.tanh_backward_inplace(&ws.emb, &mut ws.demb)?;
-        let g = &mut self.grads;
-        // Dense backward for y = x·Wᵀ + b: dW = dYᵀ·X, db = Σ_rows dY, dX = dY·W.
         let mut dense_back = |dy: &B::Buf,
                               x: &B::Buf,
                               (w, b): (usize, usize),
@@ -495,10 +495,8 @@ impl<B: Backend> DeviceModel<B> {
                               o: usize,
                               dx: &mut B::Buf|
          -> Result<()> {
-            be.gemm(true, false, o, i, m, 1.0, dy, x, 0.0, &mut g[w])?;
-            be.sum_rows(m, o, dy, &mut g[b])?;
-            be.gemm(false, false, m, i, o, 1.0, dy, &p[w], 0.0, dx)?;
-            Ok(())
+            let (gw, gb) = split2(g, (w, b))?;
+            Ok(be.linear_backward(m, i, o, x, &p[w], dy, Some(dx), gw, gb)?)
         };
         dense_back(&ws.demb, &ws.f2, sl.fc3, 84, dm.e, &mut ws.df2)?;
         be.relu_backward_inplace(&ws.f2, &mut ws.df2)?;
@@ -561,8 +559,15 @@ impl<B: Backend> DeviceModel<B> {
                 momentum: self.bn_momentum,
             },
         )?;
-        self.backend
-            .contrastive_loss(ws.n, &ws.s, &ws.y, MARGIN, &mut ws.loss, &mut ws.ds)?;
+        self.backend.contrastive_loss(
+            ws.n,
+            &ws.s,
+            &ws.y,
+            MARGIN,
+            ContrastiveReads::Similarity,
+            &mut ws.loss,
+            &mut ws.ds,
+        )?;
         self.backward(ws)?;
         self.adam_update(lr)?;
         let loss = self.backend.download(&ws.loss)?[0];
@@ -576,15 +581,7 @@ impl<B: Backend> DeviceModel<B> {
             beta1, beta2, eps, ..
         } = self.adam;
         self.adam_step += 1;
-        let t = self.adam_step.min(i32::MAX as u64) as i32;
-        let h = AdamHyper {
-            lr,
-            beta1,
-            beta2,
-            eps,
-            bc1: (1.0 - (beta1 as f64).powi(t)) as f32,
-            bc2: (1.0 - (beta2 as f64).powi(t)) as f32,
-        };
+        let h = AdamHyper::at_step(lr, beta1, beta2, eps, self.adam_step);
         let it = self
             .params
             .iter_mut()

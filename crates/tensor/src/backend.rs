@@ -1,30 +1,33 @@
-//! The kernel interface of a whole SN-LeNet-5 training step, so the model can be written once
+//! The kernel interface of a device: the generic ops of [`crate::ops`] on buffers that live
+//! on the device, so that a network's training step can be written once
 //! (`siamese_model::device_step`) and run on the CPU ([`CpuBackend`]) or on a GPU
 //! (`siamese-cuda`'s `CudaBackend`).
 //!
-//! A [`Backend`] owns flat f32 buffers ([`Backend::Buf`]) that live on its device, plus u32
-//! index buffers ([`Backend::IdxBuf`]) for the max-pool argmax. Every kernel reads and writes
-//! such buffers; the host only uploads a batch, and downloads what it asks for (the loss,
-//! the similarities). Shapes travel as plain sizes (row-major, NCHW), and every method checks
-//! the buffer lengths it is given and returns a [`BackendError`] rather than panic.
+//! A [`Backend`] owns flat f32 buffers ([`Backend::Buf`]) plus u32 index buffers
+//! ([`Backend::IdxBuf`]: a max-pool argmax, class labels). Every method names the op of
+//! [`crate::ops`] whose equation it computes; that function's doc comment holds the formula,
+//! [`CpuBackend`] calls it directly (it has no arithmetic of its own), and the GPU backend
+//! launches the CUDA twin kept in the same op folder. Shapes travel as plain sizes
+//! (row-major, NCHW); every method checks the lengths of the buffers it is given and returns
+//! a [`BackendError`] rather than panic. Nothing here knows about any particular network.
 //!
-//! Notation: M rows (images, 2N for N pairs), N pairs, E embedding size, C/K input/output
-//! channels, H×W planes. Each method's doc comment gives its equation; the CPU implementation
-//! below is the specification every other backend is tested against
-//! (`crates/cuda/tests/kernels.rs`).
+//! Conventions: outputs are overwritten (`=`), never accumulated; `_inplace` methods read and
+//! write the same buffer; `dx`/`dw`/`db` are gradients ∂L/∂x given `dy` = ∂L/∂y. A pair op
+//! reads the embeddings of N pairs as one 2N×E buffer `emb` = [A; B] (row n of A pairs with
+//! row n of B), the layout of one batched subnet forward.
 //!
-//! Conventions:
-//! - outputs are overwritten (`=`), never accumulated, unless a method says otherwise;
-//! - `_inplace` methods read and write the same buffer;
-//! - `dx`/`dw`/`db` are gradients ∂L/∂x etc. given `dy` = ∂L/∂y.
+//! The GPU backend is tested against [`CpuBackend`] method by method in
+//! `crates/cuda/tests/gpu.rs`.
 
 use thiserror::Error;
 
-use crate::ops::conv2d::{conv2d_backward, conv2d_backward_params, conv2d_forward_into, ConvAlgo};
-use crate::ops::{gemm, pool};
-use crate::{Tensor, TensorError};
-
+pub use crate::ops::adam::AdamHyper;
+pub use crate::ops::batchnorm::BnMode;
 pub use crate::ops::conv2d::Conv2dGeom;
+pub use crate::ops::loss::ContrastiveReads;
+use crate::ops::pool::Pool2dGeom;
+use crate::ops::{adam, batchnorm, conv2d, distance, elementwise as ew, gemm, loss, pool};
+use crate::TensorError;
 
 /// What a backend can fail with: a shape/length error, or the device itself.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -52,169 +55,38 @@ pub fn check_len(op: &'static str, what: &str, got: usize, want: usize) -> BResu
     Ok(())
 }
 
-/// Checks the length of each `(name, buffer, expected length)` of `op`.
-pub fn check_bufs<B: Backend + ?Sized>(
-    be: &B,
-    op: &'static str,
-    bufs: &[(&str, &B::Buf, usize)],
-) -> BResult<()> {
-    for (what, buf, want) in bufs {
-        check_len(op, what, be.buf_len(buf), *want)?;
+/// Checks the length of each `(name, length, expected length)` of `op`.
+pub fn check_lens(op: &'static str, bufs: &[(&str, usize, usize)]) -> BResult<()> {
+    for &(what, got, want) in bufs {
+        check_len(op, what, got, want)?;
     }
     Ok(())
 }
 
-/// The buffer lengths of a Euclidean-distance op: emb holds 2N×E values, each per-pair buffer N.
-pub fn check_euclidean<B: Backend + ?Sized>(
-    be: &B,
-    op: &'static str,
-    n: usize,
-    e: usize,
-    emb: &B::Buf,
-    per_pair: &[(&str, &B::Buf)],
-) -> BResult<()> {
-    check_len(op, "emb", be.buf_len(emb), 2 * n * e)?;
-    for (what, buf) in per_pair {
-        check_len(op, what, be.buf_len(buf), n)?;
-    }
-    Ok(())
-}
-
-/// The buffer lengths of [`Backend::head_forward`].
-#[allow(clippy::too_many_arguments)]
-pub fn check_head_forward<B: Backend + ?Sized>(
-    be: &B,
-    n: usize,
-    d: &B::Buf,
-    p: &HeadParams<'_, B>,
-    running_mean: &B::Buf,
-    running_var: &B::Buf,
-    cache: &B::Buf,
-    s: &B::Buf,
-) -> BResult<()> {
-    check_bufs(
-        be,
-        "head_forward",
-        &[
-            ("d", d, n),
-            ("s", s, n),
-            ("cache", cache, n + 1),
-            ("gamma", p.gamma, 1),
-            ("beta", p.beta, 1),
-            ("w", p.w, 1),
-            ("b", p.b, 1),
-            ("running_mean", running_mean, 1),
-            ("running_var", running_var, 1),
-        ],
-    )
-}
-
-/// The buffer lengths of [`Backend::head_backward`].
-#[allow(clippy::too_many_arguments)]
-pub fn check_head_backward<B: Backend + ?Sized>(
-    be: &B,
-    n: usize,
-    ds: &B::Buf,
-    s: &B::Buf,
-    cache: &B::Buf,
-    p: &HeadParams<'_, B>,
-    grads: &HeadGrads<'_, B>,
-    dd: &B::Buf,
-) -> BResult<()> {
-    check_bufs(
-        be,
-        "head_backward",
-        &[
-            ("ds", ds, n),
-            ("s", s, n),
-            ("cache", cache, n + 1),
-            ("dd", dd, n),
-            ("gamma", p.gamma, 1),
-            ("beta", p.beta, 1),
-            ("w", p.w, 1),
-            ("dgamma", &*grads.gamma, 1),
-            ("dbeta", &*grads.beta, 1),
-            ("dw", &*grads.w, 1),
-            ("db", &*grads.b, 1),
-        ],
-    )
-}
-
-/// The buffer lengths of [`Backend::adam_update`]: all four as long as θ.
-pub fn check_adam<B: Backend + ?Sized>(
-    be: &B,
-    theta: &B::Buf,
-    grad: &B::Buf,
-    m: &B::Buf,
-    v: &B::Buf,
-) -> BResult<()> {
-    let n = be.buf_len(theta);
-    check_bufs(
-        be,
-        "adam_update",
-        &[("grad", grad, n), ("m", m, n), ("v", v, n)],
-    )
-}
-
-/// The output module's four scalars, s = σ(w·(γ·x̂ + β) + b).
-pub struct HeadParams<'a, B: ?Sized + Backend> {
-    /// BatchNorm scale γ (`head.bn.weight`), 1 value.
-    pub gamma: &'a B::Buf,
-    /// BatchNorm shift β (`head.bn.bias`), 1 value.
-    pub beta: &'a B::Buf,
-    /// Dense weight w (`head.fc.weight`), 1 value.
-    pub w: &'a B::Buf,
-    /// Dense bias b (`head.fc.bias`), 1 value.
-    pub b: &'a B::Buf,
-}
-
-/// Gradients of the output module's four scalars (overwritten).
-pub struct HeadGrads<'a, B: ?Sized + Backend> {
-    pub gamma: &'a mut B::Buf,
-    pub beta: &'a mut B::Buf,
-    pub w: &'a mut B::Buf,
-    pub b: &'a mut B::Buf,
-}
-
-/// How the output module's BatchNorm normalises.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum BnMode {
-    /// Batch statistics μ = mean d, σ² = mean (d − μ)² (biased), and the running statistics
-    /// updated as r ← momentum·r + (1 − momentum)·batch.
-    Train { momentum: f32 },
-    /// The running statistics.
-    Eval,
-}
-
-/// Adam's hyper-parameters for one update, with the bias corrections computed by the host
-/// exactly as `siamese_optim::Adam` does: bc1 = 1 − β₁ᵗ, bc2 = 1 − β₂ᵗ (in f64, then f32).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct AdamHyper {
-    pub lr: f32,
-    pub beta1: f32,
-    pub beta2: f32,
-    pub eps: f32,
-    pub bc1: f32,
-    pub bc2: f32,
-}
-
-/// The kernel interface. See the module doc for conventions.
+/// The kernel interface. See the module doc for conventions; each method's formula is in the
+/// doc comment of the [`crate::ops`] function it names.
 pub trait Backend {
     /// A flat f32 buffer on the device.
     type Buf;
-    /// A flat u32 buffer on the device (max-pool argmax).
+    /// A flat u32 buffer on the device (max-pool argmax, class labels).
     type IdxBuf;
 
     /// A short description of the device, for logs ("cpu", "NVIDIA H200 (sm_90)").
     fn device_name(&self) -> String;
     /// Values in a buffer.
     fn buf_len(&self, buf: &Self::Buf) -> usize;
+    /// Values in an index buffer.
+    fn idx_len(&self, buf: &Self::IdxBuf) -> usize;
     /// A new buffer holding `host`.
     fn upload(&self, host: &[f32]) -> BResult<Self::Buf>;
     /// Copies `host` into `dst` (same length).
     fn upload_into(&self, host: &[f32], dst: &mut Self::Buf) -> BResult<()>;
+    /// A new index buffer holding `host`.
+    fn idx_upload(&self, host: &[u32]) -> BResult<Self::IdxBuf>;
     /// The buffer's values on the host (waits for pending work).
     fn download(&self, buf: &Self::Buf) -> BResult<Vec<f32>>;
+    /// The index buffer's values on the host (waits for pending work).
+    fn idx_download(&self, buf: &Self::IdxBuf) -> BResult<Vec<u32>>;
     /// A new zero-filled buffer of `len` values.
     fn zeros(&self, len: usize) -> BResult<Self::Buf>;
     /// A new zero-filled index buffer of `len` values.
@@ -222,8 +94,7 @@ pub trait Backend {
     /// Waits until every queued kernel has finished (for timing).
     fn synchronize(&self) -> BResult<()>;
 
-    /// Convolution, x: N×C×H×W, w: K×C×KH×KW, b: K → y: N×K×OH×OW:
-    /// y[n,k,i,j] = b[k] + Σ_{c,u,v} w[k,c,u,v]·x[n,c,i·s+u−p,j·s+v−p] (0 outside x).
+    /// [`conv2d::conv2d_forward_slices`]: y = conv2d(x, w) + b for the geometry `g`.
     fn conv2d_forward(
         &self,
         g: &Conv2dGeom,
@@ -233,9 +104,7 @@ pub trait Backend {
         y: &mut Self::Buf,
     ) -> BResult<()>;
 
-    /// Convolution backward: dw[k,c,u,v] = Σ_{n,i,j} dy[n,k,i,j]·x[n,c,i·s+u−p,j·s+v−p],
-    /// db[k] = Σ_{n,i,j} dy[n,k,i,j], and, when `dx` is given,
-    /// dx[n,c,h,w] = Σ_{k,u,v} dy[n,k,i,j]·w[k,c,u,v] over i·s+u−p = h, j·s+v−p = w.
+    /// [`conv2d::conv2d_backward_slices`]: dw, db and, when given, dx.
     #[allow(clippy::too_many_arguments)]
     fn conv2d_backward(
         &self,
@@ -248,9 +117,8 @@ pub trait Backend {
         db: &mut Self::Buf,
     ) -> BResult<()>;
 
-    /// 2×2/2 max-pool of `planes` planes of h×w: y[p,i,j] = max_{u,v<2} x[p,2i+u,2j+v], and
-    /// argmax[p,i,j] = the flat index into x of that maximum (the first in row-major order
-    /// on ties).
+    /// [`pool::max_pool2d_forward_into`], 2×2/2, of `planes` planes of h×w: y and the flat
+    /// argmax into x of each window's first maximum.
     fn max_pool2x2_forward(
         &self,
         planes: usize,
@@ -261,8 +129,7 @@ pub trait Backend {
         argmax: &mut Self::IdxBuf,
     ) -> BResult<()>;
 
-    /// Max-pool backward: dx[i] = Σ_{o: argmax[o] = i} dy[o] (the windows do not overlap, so at
-    /// most one term), 0 elsewhere.
+    /// [`pool::max_pool2d_backward_into`], 2×2/2: dx[argmax[o]] = dy[o], 0 elsewhere.
     fn max_pool2x2_backward(
         &self,
         planes: usize,
@@ -273,8 +140,27 @@ pub trait Backend {
         dx: &mut Self::Buf,
     ) -> BResult<()>;
 
-    /// GEMM, row-major: C ← α·op(A)·op(B) + β·C with op(A) m×k, op(B) k×n, C m×n; A is stored
-    /// k×m when `trans_a` (likewise B). With β = 0, C is overwritten.
+    /// [`pool::avg_pool2d_forward_into`], 2×2/2: y = ¼·Σ window.
+    fn avg_pool2x2_forward(
+        &self,
+        planes: usize,
+        h: usize,
+        w: usize,
+        x: &Self::Buf,
+        y: &mut Self::Buf,
+    ) -> BResult<()>;
+
+    /// [`pool::avg_pool2d_backward_into`], 2×2/2: dx = dy/4 over each window.
+    fn avg_pool2x2_backward(
+        &self,
+        planes: usize,
+        h: usize,
+        w: usize,
+        dy: &Self::Buf,
+        dx: &mut Self::Buf,
+    ) -> BResult<()>;
+
+    /// [`gemm::gemm`], row-major: C ← α·op(A)·op(B) + β·C with op(A) m×k, op(B) k×n.
     #[allow(clippy::too_many_arguments)]
     fn gemm(
         &self,
@@ -290,30 +176,48 @@ pub trait Backend {
         c: &mut Self::Buf,
     ) -> BResult<()>;
 
-    /// Bias broadcast over rows: y[i,j] += b[j], y: rows×cols.
-    fn add_bias_rows(
+    /// [`gemm::linear_forward`]: y = x·Wᵀ + b for m rows, i inputs, o outputs.
+    #[allow(clippy::too_many_arguments)]
+    fn linear_forward(
         &self,
-        rows: usize,
-        cols: usize,
+        m: usize,
+        i: usize,
+        o: usize,
+        x: &Self::Buf,
+        w: &Self::Buf,
         b: &Self::Buf,
         y: &mut Self::Buf,
     ) -> BResult<()>;
 
-    /// Column sums (the bias gradient of a dense layer): db[j] = Σ_i dy[i,j], dy: rows×cols.
-    fn sum_rows(&self, rows: usize, cols: usize, dy: &Self::Buf, db: &mut Self::Buf)
-        -> BResult<()>;
+    /// [`gemm::linear_backward`]: dW = dyᵀ·x, db = Σ_rows dy and, when given, dx = dy·W.
+    #[allow(clippy::too_many_arguments)]
+    fn linear_backward(
+        &self,
+        m: usize,
+        i: usize,
+        o: usize,
+        x: &Self::Buf,
+        w: &Self::Buf,
+        dy: &Self::Buf,
+        dx: Option<&mut Self::Buf>,
+        dw: &mut Self::Buf,
+        db: &mut Self::Buf,
+    ) -> BResult<()>;
 
-    /// ReLU in place: x ← max(x, 0).
+    /// [`ew::relu_in_place`]: x ← max(x, 0).
     fn relu_inplace(&self, x: &mut Self::Buf) -> BResult<()>;
-    /// ReLU backward from the output y = relu(x): dy ← dy·[y > 0] (= dy·[x > 0]).
+    /// [`ew::relu_backward_in_place`] from the output y = relu(x): dy ← dy·[y > 0].
     fn relu_backward_inplace(&self, y: &Self::Buf, dy: &mut Self::Buf) -> BResult<()>;
-    /// tanh in place: x ← tanh x.
+    /// [`ew::tanh_in_place`]: x ← tanh x.
     fn tanh_inplace(&self, x: &mut Self::Buf) -> BResult<()>;
-    /// tanh backward from the output y = tanh x: dy ← dy·(1 − y²).
+    /// [`ew::tanh_backward_in_place`] from the output y = tanh x: dy ← dy·(1 − y²).
     fn tanh_backward_inplace(&self, y: &Self::Buf, dy: &mut Self::Buf) -> BResult<()>;
+    /// [`ew::sigmoid_in_place`]: x ← σ(x).
+    fn sigmoid_inplace(&self, x: &mut Self::Buf) -> BResult<()>;
+    /// [`ew::sigmoid_backward_in_place`] from the output y = σ(x): dy ← dy·y(1 − y).
+    fn sigmoid_backward_inplace(&self, y: &Self::Buf, dy: &mut Self::Buf) -> BResult<()>;
 
-    /// Euclidean distance of the pairs (a_n, b_n) where emb = [A; B] is 2N×E:
-    /// d_n = √max(Σ_i (a_ni − b_ni)², ε).
+    /// [`distance::euclidean_forward`] of the N pairs of emb = [A; B] (2N×E) into d (N).
     fn euclidean_forward(
         &self,
         n: usize,
@@ -323,8 +227,7 @@ pub trait Backend {
         d: &mut Self::Buf,
     ) -> BResult<()>;
 
-    /// Euclidean backward: demb[a_ni] = dd_n·(a_ni − b_ni)/d_n = −demb[b_ni] where
-    /// Σ_i (a_ni − b_ni)² > ε, and 0 where the guard is active.
+    /// [`distance::euclidean_backward`] into demb = [dA; dB] (2N×E).
     #[allow(clippy::too_many_arguments)]
     fn euclidean_backward(
         &self,
@@ -337,57 +240,102 @@ pub trait Backend {
         demb: &mut Self::Buf,
     ) -> BResult<()>;
 
-    /// The output module over N distances: x̂_n = (d_n − μ)/√(σ² + ε), h_n = γ·x̂_n + β,
-    /// s_n = σ(w·h_n + b). μ, σ² are the batch's (biased, accumulated in f64) in
-    /// [`BnMode::Train`], which also updates `running_mean`/`running_var`
-    /// (r ← momentum·r + (1 − momentum)·batch), or the running ones in [`BnMode::Eval`].
-    /// `cache` (N + 1 values) receives x̂ and 1/√(σ² + ε) for the backward pass.
-    #[allow(clippy::too_many_arguments)]
-    fn head_forward(
+    /// [`distance::cosine_forward`] of the N pairs of emb = [A; B] (2N×E) into c (N).
+    fn cosine_forward(
         &self,
         n: usize,
-        d: &Self::Buf,
-        p: &HeadParams<'_, Self>,
-        mode: BnMode,
+        e: usize,
+        emb: &Self::Buf,
         eps: f32,
+        c: &mut Self::Buf,
+    ) -> BResult<()>;
+
+    /// [`distance::cosine_backward`] into demb = [dA; dB] (2N×E).
+    fn cosine_backward(
+        &self,
+        n: usize,
+        e: usize,
+        emb: &Self::Buf,
+        dc: &Self::Buf,
+        eps: f32,
+        demb: &mut Self::Buf,
+    ) -> BResult<()>;
+
+    /// [`batchnorm::batchnorm_forward`] over x: N×C; `xhat` (N×C) and `inv_std` (C) receive
+    /// the cache of the backward pass; [`BnMode::Train`] updates the running statistics.
+    #[allow(clippy::too_many_arguments)]
+    fn batchnorm_forward(
+        &self,
+        n: usize,
+        c: usize,
+        x: &Self::Buf,
+        gamma: &Self::Buf,
+        beta: &Self::Buf,
+        eps: f32,
+        mode: BnMode,
         running_mean: &mut Self::Buf,
         running_var: &mut Self::Buf,
-        cache: &mut Self::Buf,
-        s: &mut Self::Buf,
+        xhat: &mut Self::Buf,
+        inv_std: &mut Self::Buf,
+        y: &mut Self::Buf,
     ) -> BResult<()>;
 
-    /// Output module backward (training-mode BatchNorm), given ds:
-    /// dz = ds·s(1 − s); dw = Σ dz·h; db = Σ dz; dh = dz·w; dγ = Σ dh·x̂; dβ = Σ dh;
-    /// dd = (γ/(N√(σ²+ε)))·(N·dh − Σ dh − x̂·Σ dh·x̂) (sums in f64).
+    /// [`batchnorm::batchnorm_backward`] in training mode: dx, dγ, dβ.
     #[allow(clippy::too_many_arguments)]
-    fn head_backward(
+    fn batchnorm_backward(
         &self,
         n: usize,
-        ds: &Self::Buf,
-        s: &Self::Buf,
-        cache: &Self::Buf,
-        p: &HeadParams<'_, Self>,
-        grads: &mut HeadGrads<'_, Self>,
-        dd: &mut Self::Buf,
+        c: usize,
+        dy: &Self::Buf,
+        xhat: &Self::Buf,
+        inv_std: &Self::Buf,
+        gamma: &Self::Buf,
+        dx: &mut Self::Buf,
+        dgamma: &mut Self::Buf,
+        dbeta: &mut Self::Buf,
     ) -> BResult<()>;
 
-    /// The paper's contrastive loss on similarities s against labels y (1 = same class) and
-    /// its gradient: with h_n = max(margin − s_n, 0),
-    /// L = (1/N) Σ [y_n·h_n² + (1 − y_n)·s_n²] (f64 sum) into `loss` (1 value, on the device),
-    /// ds_n = (−2·y_n·h_n + 2·(1 − y_n)·s_n)/N.
+    /// [`loss::contrastive_forward`] and [`loss::contrastive_backward`] (dL = 1) at once:
+    /// L of the N values v against labels y into `loss` (1 value, on the device), ∂L/∂v into dv.
     #[allow(clippy::too_many_arguments)]
     fn contrastive_loss(
         &self,
         n: usize,
-        s: &Self::Buf,
+        v: &Self::Buf,
         y: &Self::Buf,
         margin: f32,
+        reads: ContrastiveReads,
         loss: &mut Self::Buf,
-        ds: &mut Self::Buf,
+        dv: &mut Self::Buf,
     ) -> BResult<()>;
 
-    /// One Adam update in place (the paper's Table 2, steps b–f), element-wise:
-    /// m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²; m̂ = m/bc1; v̂ = v/bc2; θ ← θ − α·m̂/(√v̂ + ε).
+    /// [`loss::bce_forward`] and [`loss::bce_backward`] (dL = 1): L into `loss`, ∂L/∂p into dp.
+    #[allow(clippy::too_many_arguments)]
+    fn bce_loss(
+        &self,
+        n: usize,
+        p: &Self::Buf,
+        y: &Self::Buf,
+        eps: f32,
+        loss: &mut Self::Buf,
+        dp: &mut Self::Buf,
+    ) -> BResult<()>;
+
+    /// [`loss::softmax_ce_forward`] and [`loss::softmax_ce_backward`] (dL = 1) of logits
+    /// z: N×K against `labels`: softmax into `probs`, L into `loss`, ∂L/∂z into dz.
+    #[allow(clippy::too_many_arguments)]
+    fn softmax_ce_loss(
+        &self,
+        n: usize,
+        k: usize,
+        z: &Self::Buf,
+        labels: &Self::IdxBuf,
+        probs: &mut Self::Buf,
+        loss: &mut Self::Buf,
+        dz: &mut Self::Buf,
+    ) -> BResult<()>;
+
+    /// [`adam::adam_update`]: Adam's steps (b)–(f) in place on one parameter tensor.
     fn adam_update(
         &self,
         h: &AdamHyper,
@@ -398,18 +346,37 @@ pub trait Backend {
     ) -> BResult<()>;
 }
 
-/// The CPU path behind the [`Backend`] interface: buffers are `Vec<f32>`, the convolution,
-/// pooling and GEMM are this crate's kernels, and the small per-pair ops are written out
-/// here as plain loops (the reference for every other backend).
+/// The CPU behind the [`Backend`] interface: buffers are `Vec<f32>`, and every method calls
+/// the [`crate::ops`] function it names on the buffers' slices (no copies, no arithmetic of
+/// its own). It is the reference every other backend is tested against.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CpuBackend;
 
-fn tensor(shape: &[usize], data: &[f32]) -> BResult<Tensor> {
-    Ok(Tensor::from_vec(shape, data.to_vec())?)
+/// The geometry of `planes` h×w planes under a 2×2/2 pool.
+fn pool2x2(planes: usize, h: usize, w: usize) -> BResult<Pool2dGeom> {
+    Ok(Pool2dGeom::new(&[planes, 1, h, w], 2, 2)?)
 }
 
-fn sigmoid(x: f32) -> f32 {
-    crate::ops::elementwise::sigmoid_scalar(x)
+/// Splits a 2N×E pair buffer [A; B] into its halves, after checking its length.
+fn halves<'a>(
+    op: &'static str,
+    n: usize,
+    e: usize,
+    emb: &'a [f32],
+) -> BResult<(&'a [f32], &'a [f32])> {
+    check_len(op, "emb", emb.len(), 2 * n * e)?;
+    Ok(emb.split_at(n * e))
+}
+
+/// The mutable halves [dA; dB] of a 2N×E gradient buffer.
+fn halves_mut<'a>(
+    op: &'static str,
+    n: usize,
+    e: usize,
+    demb: &'a mut [f32],
+) -> BResult<(&'a mut [f32], &'a mut [f32])> {
+    check_len(op, "demb", demb.len(), 2 * n * e)?;
+    Ok(demb.split_at_mut(n * e))
 }
 
 impl Backend for CpuBackend {
@@ -424,6 +391,10 @@ impl Backend for CpuBackend {
         buf.len()
     }
 
+    fn idx_len(&self, buf: &Vec<u32>) -> usize {
+        buf.len()
+    }
+
     fn upload(&self, host: &[f32]) -> BResult<Vec<f32>> {
         Ok(host.to_vec())
     }
@@ -434,7 +405,15 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
+    fn idx_upload(&self, host: &[u32]) -> BResult<Vec<u32>> {
+        Ok(host.to_vec())
+    }
+
     fn download(&self, buf: &Vec<f32>) -> BResult<Vec<f32>> {
+        Ok(buf.clone())
+    }
+
+    fn idx_download(&self, buf: &Vec<u32>) -> BResult<Vec<u32>> {
         Ok(buf.clone())
     }
 
@@ -458,11 +437,14 @@ impl Backend for CpuBackend {
         b: &Vec<f32>,
         y: &mut Vec<f32>,
     ) -> BResult<()> {
-        let xt = tensor(&[g.n, g.c, g.h, g.w], x)?;
-        let wt = tensor(&[g.k, g.c, g.kh, g.kw], w)?;
-        let bt = tensor(&[g.k], b)?;
-        conv2d_forward_into(ConvAlgo::Auto, &xt, &wt, Some(&bt), g.stride, g.pad, y)?;
-        Ok(())
+        Ok(conv2d::conv2d_forward_slices(
+            conv2d::ConvAlgo::Auto,
+            g,
+            x,
+            w,
+            Some(b),
+            y,
+        )?)
     }
 
     fn conv2d_backward(
@@ -475,23 +457,8 @@ impl Backend for CpuBackend {
         dw: &mut Vec<f32>,
         db: &mut Vec<f32>,
     ) -> BResult<()> {
-        let xt = tensor(&[g.n, g.c, g.h, g.w], x)?;
-        let wt = tensor(&[g.k, g.c, g.kh, g.kw], w)?;
-        let dyt = tensor(&g.out_shape(), dy)?;
-        check_len("conv2d_backward", "dw", dw.len(), wt.len())?;
-        check_len("conv2d_backward", "db", db.len(), g.k)?;
-        let (gw, gb) = match dx {
-            Some(dx) => {
-                check_len("conv2d_backward", "dx", dx.len(), xt.len())?;
-                let gr = conv2d_backward(&xt, &wt, &dyt, g.stride, g.pad)?;
-                dx.copy_from_slice(gr.dx.data());
-                (gr.dw, gr.db)
-            }
-            None => conv2d_backward_params(&xt, &wt, &dyt, g.stride, g.pad)?,
-        };
-        dw.copy_from_slice(gw.data());
-        db.copy_from_slice(gb.data());
-        Ok(())
+        let dx = dx.map(|d| d.as_mut_slice());
+        Ok(conv2d::conv2d_backward_slices(g, x, w, dy, dx, dw, db)?)
     }
 
     fn max_pool2x2_forward(
@@ -503,13 +470,13 @@ impl Backend for CpuBackend {
         y: &mut Vec<f32>,
         argmax: &mut Vec<u32>,
     ) -> BResult<()> {
-        let xt = tensor(&[planes, 1, h, w], x)?;
-        let (yt, arg) = pool::max_pool2d_forward(&xt, 2, 2)?;
-        check_len("max_pool2x2_forward", "y", y.len(), yt.len())?;
-        check_len("max_pool2x2_forward", "argmax", argmax.len(), arg.len())?;
-        y.copy_from_slice(yt.data());
-        argmax.copy_from_slice(&arg);
-        Ok(())
+        Ok(pool::max_pool2d_forward_into(
+            &pool2x2(planes, h, w)?,
+            x,
+            false,
+            y,
+            argmax,
+        )?)
     }
 
     fn max_pool2x2_backward(
@@ -521,11 +488,43 @@ impl Backend for CpuBackend {
         argmax: &Vec<u32>,
         dx: &mut Vec<f32>,
     ) -> BResult<()> {
-        let dyt = tensor(&[planes, 1, h / 2, w / 2], dy)?;
-        let dxt = pool::max_pool2d_backward(&dyt, argmax, &[planes, 1, h, w])?;
-        check_len("max_pool2x2_backward", "dx", dx.len(), dxt.len())?;
-        dx.copy_from_slice(dxt.data());
-        Ok(())
+        Ok(pool::max_pool2d_backward_into(
+            &pool2x2(planes, h, w)?,
+            dy,
+            argmax,
+            None,
+            dx,
+        )?)
+    }
+
+    fn avg_pool2x2_forward(
+        &self,
+        planes: usize,
+        h: usize,
+        w: usize,
+        x: &Vec<f32>,
+        y: &mut Vec<f32>,
+    ) -> BResult<()> {
+        Ok(pool::avg_pool2d_forward_into(
+            &pool2x2(planes, h, w)?,
+            x,
+            y,
+        )?)
+    }
+
+    fn avg_pool2x2_backward(
+        &self,
+        planes: usize,
+        h: usize,
+        w: usize,
+        dy: &Vec<f32>,
+        dx: &mut Vec<f32>,
+    ) -> BResult<()> {
+        Ok(pool::avg_pool2d_backward_into(
+            &pool2x2(planes, h, w)?,
+            dy,
+            dx,
+        )?)
     }
 
     fn gemm(
@@ -541,58 +540,67 @@ impl Backend for CpuBackend {
         beta: f32,
         c: &mut Vec<f32>,
     ) -> BResult<()> {
-        gemm::gemm(trans_a, trans_b, m, n, k, alpha, a, b, beta, c)?;
-        Ok(())
+        Ok(gemm::gemm(trans_a, trans_b, m, n, k, alpha, a, b, beta, c)?)
     }
 
-    fn add_bias_rows(
+    fn linear_forward(
         &self,
-        rows: usize,
-        cols: usize,
+        m: usize,
+        i: usize,
+        o: usize,
+        x: &Vec<f32>,
+        w: &Vec<f32>,
         b: &Vec<f32>,
         y: &mut Vec<f32>,
     ) -> BResult<()> {
-        check_len("add_bias_rows", "bias", b.len(), cols)?;
-        check_len("add_bias_rows", "y", y.len(), rows * cols)?;
-        for row in y.chunks_exact_mut(cols.max(1)) {
-            row.iter_mut().zip(b).for_each(|(v, &bj)| *v += bj);
-        }
-        Ok(())
+        Ok(gemm::linear_forward(m, i, o, x, w, Some(b), y)?)
     }
 
-    fn sum_rows(&self, rows: usize, cols: usize, dy: &Vec<f32>, db: &mut Vec<f32>) -> BResult<()> {
-        check_len("sum_rows", "dy", dy.len(), rows * cols)?;
-        check_len("sum_rows", "db", db.len(), cols)?;
-        for (j, out) in db.iter_mut().enumerate() {
-            *out = (0..rows).map(|i| dy[i * cols + j] as f64).sum::<f64>() as f32;
-        }
-        Ok(())
+    fn linear_backward(
+        &self,
+        m: usize,
+        i: usize,
+        o: usize,
+        x: &Vec<f32>,
+        w: &Vec<f32>,
+        dy: &Vec<f32>,
+        dx: Option<&mut Vec<f32>>,
+        dw: &mut Vec<f32>,
+        db: &mut Vec<f32>,
+    ) -> BResult<()> {
+        let grads = gemm::LinearGrads {
+            dx: dx.map(|d| d.as_mut_slice()),
+            dw: Some(dw),
+            db: Some(db),
+        };
+        Ok(gemm::linear_backward(m, i, o, x, w, dy, grads)?)
     }
 
     fn relu_inplace(&self, x: &mut Vec<f32>) -> BResult<()> {
-        crate::ops::elementwise::relu_in_place(x);
+        ew::relu_in_place(x);
         Ok(())
     }
 
     fn relu_backward_inplace(&self, y: &Vec<f32>, dy: &mut Vec<f32>) -> BResult<()> {
-        check_len("relu_backward", "dy", dy.len(), y.len())?;
-        dy.iter_mut()
-            .zip(y)
-            .for_each(|(d, &yv)| *d = if yv > 0.0 { *d } else { 0.0 });
-        Ok(())
+        Ok(ew::relu_backward_in_place(y, dy)?)
     }
 
     fn tanh_inplace(&self, x: &mut Vec<f32>) -> BResult<()> {
-        x.iter_mut().for_each(|v| *v = v.tanh());
+        ew::tanh_in_place(x);
         Ok(())
     }
 
     fn tanh_backward_inplace(&self, y: &Vec<f32>, dy: &mut Vec<f32>) -> BResult<()> {
-        check_len("tanh_backward", "dy", dy.len(), y.len())?;
-        dy.iter_mut()
-            .zip(y)
-            .for_each(|(d, &yv)| *d *= 1.0 - yv * yv);
+        Ok(ew::tanh_backward_in_place(y, dy)?)
+    }
+
+    fn sigmoid_inplace(&self, x: &mut Vec<f32>) -> BResult<()> {
+        ew::sigmoid_in_place(x);
         Ok(())
+    }
+
+    fn sigmoid_backward_inplace(&self, y: &Vec<f32>, dy: &mut Vec<f32>) -> BResult<()> {
+        Ok(ew::sigmoid_backward_in_place(y, dy)?)
     }
 
     fn euclidean_forward(
@@ -603,18 +611,8 @@ impl Backend for CpuBackend {
         eps: f32,
         d: &mut Vec<f32>,
     ) -> BResult<()> {
-        check_euclidean(self, "euclidean_forward", n, e, emb, &[("d", &*d)])?;
-        let (a, b) = emb.split_at(n * e);
-        for (i, dv) in d.iter_mut().enumerate() {
-            let ss: f32 = (0..e)
-                .map(|j| {
-                    let t = a[i * e + j] - b[i * e + j];
-                    t * t
-                })
-                .sum();
-            *dv = ss.max(eps).sqrt();
-        }
-        Ok(())
+        let (a, b) = halves("euclidean_forward", n, e, emb)?;
+        Ok(distance::euclidean_forward(n, e, a, b, eps, d)?)
     }
 
     fn euclidean_backward(
@@ -627,140 +625,146 @@ impl Backend for CpuBackend {
         eps: f32,
         demb: &mut Vec<f32>,
     ) -> BResult<()> {
-        check_euclidean(
-            self,
-            "euclidean_backward",
-            n,
-            e,
-            emb,
-            &[("d", d), ("dd", dd)],
-        )?;
-        check_bufs(self, "euclidean_backward", &[("demb", &*demb, 2 * n * e)])?;
-        let (a, b) = emb.split_at(n * e);
-        let (da, db) = demb.split_at_mut(n * e);
-        for i in 0..n {
-            let ss: f32 = (0..e)
-                .map(|j| {
-                    let t = a[i * e + j] - b[i * e + j];
-                    t * t
-                })
-                .sum();
-            let k = if ss > eps { dd[i] / d[i] } else { 0.0 };
-            for j in 0..e {
-                let g = k * (a[i * e + j] - b[i * e + j]);
-                da[i * e + j] = g;
-                db[i * e + j] = -g;
-            }
-        }
-        Ok(())
+        let op = "euclidean_backward";
+        let (a, b) = halves(op, n, e, emb)?;
+        let (da, db) = halves_mut(op, n, e, demb)?;
+        Ok(distance::euclidean_backward(
+            n, e, a, b, d, dd, eps, da, db,
+        )?)
     }
 
-    fn head_forward(
+    fn cosine_forward(
         &self,
         n: usize,
-        d: &Vec<f32>,
-        p: &HeadParams<'_, Self>,
-        mode: BnMode,
+        e: usize,
+        emb: &Vec<f32>,
         eps: f32,
+        c: &mut Vec<f32>,
+    ) -> BResult<()> {
+        let (a, b) = halves("cosine_forward", n, e, emb)?;
+        Ok(distance::cosine_forward(n, e, a, b, eps, c)?)
+    }
+
+    fn cosine_backward(
+        &self,
+        n: usize,
+        e: usize,
+        emb: &Vec<f32>,
+        dc: &Vec<f32>,
+        eps: f32,
+        demb: &mut Vec<f32>,
+    ) -> BResult<()> {
+        let op = "cosine_backward";
+        let (a, b) = halves(op, n, e, emb)?;
+        let (da, db) = halves_mut(op, n, e, demb)?;
+        Ok(distance::cosine_backward(n, e, a, b, dc, eps, da, db)?)
+    }
+
+    fn batchnorm_forward(
+        &self,
+        n: usize,
+        c: usize,
+        x: &Vec<f32>,
+        gamma: &Vec<f32>,
+        beta: &Vec<f32>,
+        eps: f32,
+        mode: BnMode,
         running_mean: &mut Vec<f32>,
         running_var: &mut Vec<f32>,
-        cache: &mut Vec<f32>,
-        s: &mut Vec<f32>,
+        xhat: &mut Vec<f32>,
+        inv_std: &mut Vec<f32>,
+        y: &mut Vec<f32>,
     ) -> BResult<()> {
-        let op = "head_forward";
-        check_head_forward(self, n, d, p, running_mean, running_var, cache, s)?;
-        let (mean, var) = match mode {
-            BnMode::Train { momentum } => {
-                if n == 0 {
-                    return Err(crate::error::shape_err(op, "training mode needs a batch").into());
-                }
-                let mu = d.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
-                let s2 = d.iter().map(|&v| (v as f64 - mu).powi(2)).sum::<f64>() / n as f64;
-                let (mu, s2) = (mu as f32, s2 as f32);
-                running_mean[0] = momentum * running_mean[0] + (1.0 - momentum) * mu;
-                running_var[0] = momentum * running_var[0] + (1.0 - momentum) * s2;
-                (mu, s2)
-            }
-            BnMode::Eval => (running_mean[0], running_var[0]),
-        };
-        let inv_std = 1.0 / (var + eps).sqrt();
-        let (gamma, beta, w, b) = (p.gamma[0], p.beta[0], p.w[0], p.b[0]);
-        for i in 0..n {
-            let xhat = (d[i] - mean) * inv_std;
-            cache[i] = xhat;
-            let h = gamma * xhat + beta;
-            s[i] = sigmoid(h * w + b);
-        }
-        cache[n] = inv_std;
-        Ok(())
+        Ok(batchnorm::batchnorm_forward(
+            n,
+            c,
+            x,
+            gamma,
+            beta,
+            eps,
+            mode,
+            running_mean,
+            running_var,
+            xhat,
+            inv_std,
+            y,
+        )?)
     }
 
-    fn head_backward(
+    fn batchnorm_backward(
         &self,
         n: usize,
-        ds: &Vec<f32>,
-        s: &Vec<f32>,
-        cache: &Vec<f32>,
-        p: &HeadParams<'_, Self>,
-        grads: &mut HeadGrads<'_, Self>,
-        dd: &mut Vec<f32>,
+        c: usize,
+        dy: &Vec<f32>,
+        xhat: &Vec<f32>,
+        inv_std: &Vec<f32>,
+        gamma: &Vec<f32>,
+        dx: &mut Vec<f32>,
+        dgamma: &mut Vec<f32>,
+        dbeta: &mut Vec<f32>,
     ) -> BResult<()> {
-        check_head_backward(self, n, ds, s, cache, p, grads, dd)?;
-        let (gamma, beta, w) = (p.gamma[0], p.beta[0], p.w[0]);
-        let inv_std = cache[n];
-        let (mut sw, mut sb, mut sdh, mut sdhx) = (0f64, 0f64, 0f64, 0f64);
-        let mut dh = vec![0f32; n];
-        for i in 0..n {
-            let xhat = cache[i];
-            let h = gamma * xhat + beta;
-            let dz = ds[i] * (s[i] * (1.0 - s[i])); // σ' = σ(1 − σ)
-            sw += dz as f64 * h as f64;
-            sb += dz as f64;
-            dh[i] = dz * w;
-            sdh += dh[i] as f64;
-            sdhx += dh[i] as f64 * xhat as f64;
-        }
-        grads.w[0] = sw as f32;
-        grads.b[0] = sb as f32;
-        grads.gamma[0] = sdhx as f32;
-        grads.beta[0] = sdh as f32;
-        let scale = gamma as f64 * inv_std as f64;
-        for i in 0..n {
-            // (γ/(N√(σ²+ε)))·(N·dh − Σdh − x̂·Σdh·x̂): term 1, 2, 3
-            dd[i] = (scale / n as f64 * (n as f64 * dh[i] as f64 - sdh - cache[i] as f64 * sdhx))
-                as f32;
-        }
-        Ok(())
+        Ok(batchnorm::batchnorm_backward(
+            n,
+            c,
+            dy,
+            xhat,
+            inv_std,
+            gamma,
+            true,
+            Some(dx),
+            dgamma,
+            dbeta,
+        )?)
     }
 
     fn contrastive_loss(
         &self,
         n: usize,
-        s: &Vec<f32>,
+        v: &Vec<f32>,
         y: &Vec<f32>,
         margin: f32,
-        loss: &mut Vec<f32>,
-        ds: &mut Vec<f32>,
+        reads: ContrastiveReads,
+        loss_out: &mut Vec<f32>,
+        dv: &mut Vec<f32>,
     ) -> BResult<()> {
-        check_bufs(
-            self,
+        check_lens(
             "contrastive_loss",
-            &[
-                ("s", s, n),
-                ("y", y, n),
-                ("ds", &*ds, n),
-                ("loss", &*loss, 1),
-            ],
+            &[("v", v.len(), n), ("loss", loss_out.len(), 1)],
         )?;
-        let mut total = 0f64;
-        let inv_n = 1.0 / n.max(1) as f32;
-        for i in 0..n {
-            let h = (margin - s[i]).max(0.0);
-            total += (y[i] * h * h + (1.0 - y[i]) * s[i] * s[i]) as f64;
-            ds[i] = (-2.0 * y[i] * h + 2.0 * (1.0 - y[i]) * s[i]) * inv_n;
-        }
-        loss[0] = (total / n.max(1) as f64) as f32;
-        Ok(())
+        loss_out[0] = loss::contrastive_forward(v, y, margin, reads)?;
+        Ok(loss::contrastive_backward(v, y, margin, reads, 1.0, dv)?)
+    }
+
+    fn bce_loss(
+        &self,
+        n: usize,
+        p: &Vec<f32>,
+        y: &Vec<f32>,
+        eps: f32,
+        loss_out: &mut Vec<f32>,
+        dp: &mut Vec<f32>,
+    ) -> BResult<()> {
+        check_lens(
+            "bce_loss",
+            &[("p", p.len(), n), ("loss", loss_out.len(), 1)],
+        )?;
+        loss_out[0] = loss::bce_forward(p, y, eps)?;
+        Ok(loss::bce_backward(p, y, eps, 1.0, dp)?)
+    }
+
+    fn softmax_ce_loss(
+        &self,
+        n: usize,
+        k: usize,
+        z: &Vec<f32>,
+        labels: &Vec<u32>,
+        probs: &mut Vec<f32>,
+        loss_out: &mut Vec<f32>,
+        dz: &mut Vec<f32>,
+    ) -> BResult<()> {
+        check_len("softmax_ce_loss", "loss", loss_out.len(), 1)?;
+        loss_out[0] = loss::softmax_ce_forward(n, k, z, labels, probs)?;
+        Ok(loss::softmax_ce_backward(n, k, probs, labels, 1.0, dz)?)
     }
 
     fn adam_update(
@@ -771,15 +775,6 @@ impl Backend for CpuBackend {
         m: &mut Vec<f32>,
         v: &mut Vec<f32>,
     ) -> BResult<()> {
-        check_adam(self, theta, grad, m, v)?;
-        for i in 0..theta.len() {
-            let g = grad[i];
-            m[i] = h.beta1 * m[i] + (1.0 - h.beta1) * g; // (b)
-            v[i] = h.beta2 * v[i] + (1.0 - h.beta2) * g * g; // (c)
-            let m_hat = m[i] / h.bc1; // (d)
-            let v_hat = v[i] / h.bc2; // (e)
-            theta[i] -= h.lr * m_hat / (v_hat.sqrt() + h.eps); // (f)
-        }
-        Ok(())
+        Ok(adam::adam_update(h, theta, grad, m, v)?)
     }
 }
