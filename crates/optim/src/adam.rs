@@ -9,11 +9,15 @@
 //! | (e) | v̂_t = v_t / (1 − β₂ᵗ) |
 //! | (f) | θ_t = θ_{t−1} − α·m̂_t / (√v̂_t + ε) |
 //!
+//! The arithmetic of (b)–(f) and of the bias corrections is `siamese_tensor::ops::adam` (one
+//! home, shared with the device step); this type holds the state and walks the parameters.
+//!
 //! Defaults α = 0.001, β₁ = 0.9, β₂ = 0.999, ε = 1e-8 (Keras uses ε = 1e-7). The state
 //! (m, v, t) is public through [`Adam::state`] / [`Adam::set_state`], so a checkpoint resumes
 //! bit-exactly.
 
 use siamese_autodiff::ParamStore;
+use siamese_tensor::ops::adam::{adam_update, AdamHyper};
 use siamese_tensor::Tensor;
 
 use crate::error::{OptimError, Result};
@@ -136,29 +140,24 @@ impl Adam {
         check_shapes("v", &self.state.v, store)?;
         let AdamConfig {
             lr,
-            beta1: b1,
-            beta2: b2,
+            beta1,
+            beta2,
             eps,
         } = self.config;
-        // (a) t ← t + 1 (g_t is read below, per element)
+        // (a) t ← t + 1; g_t is each parameter's gradient buffer below.
         self.state.step += 1;
-        let t = self.state.step.min(i32::MAX as u64) as i32;
-        let bc1 = (1.0 - (b1 as f64).powi(t)) as f32; // 1 − β₁ᵗ
-        let bc2 = (1.0 - (b2 as f64).powi(t)) as f32; // 1 − β₂ᵗ
+        // (d), (e): the bias corrections 1 − β₁ᵗ and 1 − β₂ᵗ of this step.
+        let h = AdamHyper::at_step(lr, beta1, beta2, eps, self.state.step);
         let moments = self.state.m.iter_mut().zip(self.state.v.iter_mut());
         for ((_, theta, grad), (m, v)) in store.params_and_grads_mut().zip(moments) {
-            let it = theta
-                .data_mut()
-                .iter_mut()
-                .zip(grad.data())
-                .zip(m.data_mut().iter_mut().zip(v.data_mut()));
-            for ((th, &g), (m, v)) in it {
-                *m = b1 * *m + (1.0 - b1) * g; // (b) m_t = β₁m + (1−β₁)g
-                *v = b2 * *v + (1.0 - b2) * g * g; // (c) v_t = β₂v + (1−β₂)g²
-                let m_hat = *m / bc1; // (d) m̂ = m_t/(1−β₁ᵗ)
-                let v_hat = *v / bc2; // (e) v̂ = v_t/(1−β₂ᵗ)
-                *th -= lr * m_hat / (v_hat.sqrt() + eps); // (f) θ −= α·m̂/(√v̂+ε)
-            }
+            // (b)–(f) element-wise, in the one home of the update.
+            adam_update(
+                &h,
+                theta.data_mut(),
+                grad.data(),
+                m.data_mut(),
+                v.data_mut(),
+            )?;
         }
         Ok(())
     }
@@ -167,10 +166,6 @@ impl Adam {
 impl Optimizer for Adam {
     fn step(&mut self, store: &mut ParamStore) -> Result<()> {
         Adam::step(self, store)
-    }
-
-    fn lr(&self) -> f32 {
-        self.config.lr
     }
 
     fn set_lr(&mut self, lr: f32) {

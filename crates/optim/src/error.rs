@@ -12,6 +12,9 @@ pub enum OptimError {
     /// A hyper-parameter outside its domain.
     #[error("invalid hyper-parameter: {0}")]
     BadConfig(String),
+    /// A kernel refused its buffers (cannot happen after the shape checks; kept typed).
+    #[error(transparent)]
+    Tensor(#[from] siamese_tensor::TensorError),
 }
 
 /// Result alias of this crate.

@@ -6,7 +6,7 @@
 //! - [`Adam`]: the paper's Table 2, steps (a)–(f), each labelled in the code, with readable and
 //!   writable state ([`AdamState`]: t, m, v) for exact checkpoint resume;
 //! - [`Sgd`]: SGD with momentum;
-//! - [`LrSchedule`]: constant, step and cosine learning rates, applied through
+//! - [`LrSchedule`]: constant and cosine learning rates, applied through
 //!   [`Optimizer::set_lr`].
 //!
 //! Both optimizers walk the store's parameters in registration order, so their state vectors
@@ -29,8 +29,6 @@ use siamese_autodiff::ParamStore;
 pub trait Optimizer {
     /// Updates every parameter of `store` from its gradient buffer.
     fn step(&mut self, store: &mut ParamStore) -> Result<()>;
-    /// The current learning rate.
-    fn lr(&self) -> f32;
     /// Sets the learning rate (for a schedule).
     fn set_lr(&mut self, lr: f32);
 }

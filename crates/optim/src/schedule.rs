@@ -3,7 +3,6 @@
 //! | schedule | α(t) |
 //! |---|---|
 //! | Constant | α₀ |
-//! | Step | α₀·γ^⌊t/s⌋ |
 //! | Cosine | α_min + (α₀ − α_min)·(1 + cos(π·min(t, T)/T))/2 |
 
 /// A learning-rate schedule; call [`LrSchedule::at`] before each step and hand the value to
@@ -12,8 +11,6 @@
 pub enum LrSchedule {
     /// α(t) = α₀.
     Constant { lr: f32 },
-    /// α(t) = α₀·γ^⌊t/step_size⌋.
-    Step { lr: f32, gamma: f32, step_size: u64 },
     /// Cosine decay from α₀ to α_min over `total` steps, then α_min.
     Cosine { lr: f32, min_lr: f32, total: u64 },
 }
@@ -23,14 +20,6 @@ impl LrSchedule {
     pub fn at(&self, t: u64) -> f32 {
         match *self {
             LrSchedule::Constant { lr } => lr,
-            LrSchedule::Step {
-                lr,
-                gamma,
-                step_size,
-            } => {
-                let k = t / step_size.max(1);
-                (lr as f64 * (gamma as f64).powi(k.min(i32::MAX as u64) as i32)) as f32
-            }
             LrSchedule::Cosine { lr, min_lr, total } => {
                 let frac = if total == 0 {
                     1.0

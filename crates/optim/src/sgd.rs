@@ -74,10 +74,6 @@ impl Optimizer for Sgd {
         Sgd::step(self, store)
     }
 
-    fn lr(&self) -> f32 {
-        self.lr
-    }
-
     fn set_lr(&mut self, lr: f32) {
         self.lr = lr;
     }

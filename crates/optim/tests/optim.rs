@@ -153,15 +153,6 @@ fn sgd_momentum_by_hand() {
 #[test]
 fn schedules() {
     assert_eq!(LrSchedule::Constant { lr: 0.1 }.at(1000), 0.1);
-    let st = LrSchedule::Step {
-        lr: 1.0,
-        gamma: 0.5,
-        step_size: 10,
-    };
-    assert_eq!(
-        (st.at(0), st.at(9), st.at(10), st.at(25)),
-        (1.0, 1.0, 0.5, 0.25)
-    );
     let cos = LrSchedule::Cosine {
         lr: 1.0,
         min_lr: 0.1,

@@ -27,11 +27,13 @@ fn cosine_hand_values() {
     assert_close("cosine", &c, &[1.0, 0.0, -1.0], 1e-6, 1e-7);
 }
 
+/// A forward of the module: (n, e, a, b, ε, out).
+type Forward = fn(usize, usize, &[f32], &[f32], f32, &mut [f32]) -> Result<()>;
+/// A backward given (a, b, forward output, upstream gradient, da, db).
+type Backward<'a> = &'a dyn Fn(&[f32], &[f32], &[f32], &[f32], &mut [f32], &mut [f32]);
+
 /// Backward against central differences of forward, weighted by a random upstream dd.
-fn fd_check(
-    fwd: fn(usize, usize, &[f32], &[f32], f32, &mut [f32]) -> Result<()>,
-    bwd: &dyn Fn(&[f32], &[f32], &[f32], &[f32], &mut [f32], &mut [f32]),
-) {
+fn fd_check(fwd: Forward, bwd: Backward<'_>) {
     let (n, e) = (5, 7);
     let (a, b) = (uniform(n * e, -1.0, 1.0, 1), uniform(n * e, -1.0, 1.0, 2));
     let up = uniform(n, -1.0, 1.0, 3);
