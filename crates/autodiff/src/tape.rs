@@ -62,10 +62,6 @@ enum Op {
         x: Var,
         argmax: Vec<u32>,
     },
-    ReluMaxPool2d {
-        x: Var,
-        argmax: Vec<u32>,
-    },
     Conv2dReluMaxPool {
         x: Var,
         w: Var,
@@ -331,21 +327,11 @@ impl Tape {
         Ok(self.push(y, Op::MaxPool2d { x, argmax }, &[x]))
     }
 
-    /// ReLU then max-pooling in one op (LeNet-5's act → pool, without the full-size ReLU
-    /// output): y = max_window max(x, 0) = max(max_window x, 0); backward: dx[argmax] += dy
-    /// where y > 0, nothing elsewhere. Values and gradients equal `max_pool2d(relu(x))`:
-    /// when a window's maximum is positive both pick the same first maximum, otherwise both
-    /// give 0 and no gradient.
-    pub fn relu_max_pool2d(&mut self, x: Var, k: usize, stride: usize) -> Result<Var> {
-        let (y, argmax) = pool::relu_max_pool2d_forward(self.value(x)?, k, stride)?;
-        Ok(self.push(y, Op::ReluMaxPool2d { x, argmax }, &[x]))
-    }
-
     /// A LeNet-5 block in one op: stride-1 conv, ReLU, 2×2/2 max-pool,
     /// y = max(maxpool₂ₓ₂(conv2d(x, w) + b), 0) (`conv2d_relu_maxpool_forward`), without the
     /// batch-size conv output; backward: dc[argmax] += dy where y > 0, then the conv backward
     /// (dx only when x needs a gradient). Values and gradients equal
-    /// `relu_max_pool2d(conv2d(x, w, b, 1, pad), 2, 2)` bit for bit.
+    /// `max_pool2d(relu(conv2d(x, w, b, 1, pad)), 2, 2)` bit for bit.
     pub fn conv2d_relu_max_pool2d(
         &mut self,
         x: Var,
@@ -949,12 +935,6 @@ impl Tape {
                 if let Some(b) = b {
                     acc(*b, db);
                 }
-            }
-            Op::ReluMaxPool2d { x, argmax } => {
-                acc(
-                    *x,
-                    pool::relu_max_pool2d_backward(&dy, y, argmax, val(*x).shape())?,
-                );
             }
             Op::AvgPool2d { x, k, stride } => {
                 acc(
