@@ -132,11 +132,16 @@ impl<'a> Grads<'a> {
 
 /// A Wengert list: ops recorded in execution order, walked once in reverse by
 /// [`Tape::backward`]. Cheap to build; make a new one every step.
+///
+/// [`Tape::inference`] makes a tape for the forward alone: the same ops, the same kernels,
+/// bit-identical values, and no backward state.
 #[derive(Debug, Default)]
 pub struct Tape {
     nodes: Vec<Node>,
     /// After backward: the gradients of leaves made by [`Tape::input_with_grad`].
     grads: Vec<Option<Tensor>>,
+    /// Made by [`Tape::inference`]: no node needs a gradient, no rule is kept.
+    inference: bool,
 }
 
 /// dst += src, element by element.
@@ -169,6 +174,26 @@ impl Tape {
     /// An empty tape.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty inference tape: for scoring, the forward without a training tape's memory.
+    ///
+    /// Every op computes its value exactly as on [`Tape::new`] (the same kernels, so the same
+    /// bits), but no node needs a gradient, so no backward rule is kept and nothing a rule
+    /// would read is cached (no pooling argmax, softmax probabilities or x̂ outlive the op
+    /// that computed them). Parameters are still shared with the store without a copy, and
+    /// values stay readable until the tape is dropped. [`Tape::backward`] on it returns
+    /// [`AutodiffError::InferenceTape`].
+    pub fn inference() -> Self {
+        Self {
+            inference: true,
+            ..Self::default()
+        }
+    }
+
+    /// True for a tape made by [`Tape::inference`].
+    pub fn is_inference(&self) -> bool {
+        self.inference
     }
 
     /// Number of recorded nodes.
@@ -217,7 +242,9 @@ impl Tape {
     }
 
     /// Records an op's output `value`, computed from `inputs`, with its backward rule. The
-    /// rule is kept only when a gradient can flow into the node (some input needs one).
+    /// rule is kept only when a gradient can flow into the node (some input needs one), so
+    /// never on an inference tape, whose leaves need none; the rule and what it captured are
+    /// dropped here.
     fn push<F>(&mut self, value: Tensor, inputs: &[Var], backward: F) -> Var
     where
         F: Fn(&mut Grads<'_>, &Tensor, Tensor) -> Result<()> + Send + Sync + 'static,
@@ -255,15 +282,21 @@ impl Tape {
         self.leaf(Value::Owned(t), None, false)
     }
 
-    /// An input whose gradient backward keeps, readable with [`Tape::grad`].
+    /// An input whose gradient backward keeps, readable with [`Tape::grad`] (on an
+    /// inference tape, a plain input).
     pub fn input_with_grad(&mut self, t: Tensor) -> Var {
-        self.leaf(Value::Owned(t), None, true)
+        let keep = !self.inference;
+        self.leaf(Value::Owned(t), None, keep)
     }
 
     /// A parameter θ of `store`, shared without a copy. Backward adds ∂L/∂θ into
-    /// `store.grad(id)`; using the same parameter twice adds both paths' gradients.
+    /// `store.grad(id)`; using the same parameter twice adds both paths' gradients (on an
+    /// inference tape, a constant).
     pub fn param(&mut self, store: &ParamStore, id: ParamId) -> Result<Var> {
         let value = store.shared(id)?;
+        if self.inference {
+            return Ok(self.leaf(Value::Shared(value), None, false));
+        }
         let backward: BackwardFn = Box::new(move |g, _, dy| {
             g.store.check(id)?;
             let dst = g.store.grad_mut(id);
@@ -288,7 +321,12 @@ impl Tape {
     /// are ADDED (+=) into `store`'s gradient buffers (call [`ParamStore::zero_grads`] between
     /// steps); leaves made by [`Tape::input_with_grad`] keep theirs for [`Tape::grad`].
     /// Intermediate gradients are freed as soon as their node is processed.
+    /// An inference tape ([`Tape::inference`]) has nothing to walk and returns
+    /// [`AutodiffError::InferenceTape`].
     pub fn backward(&mut self, loss: Var, store: &mut ParamStore) -> Result<()> {
+        if self.inference {
+            return Err(AutodiffError::InferenceTape);
+        }
         let seed = Tensor::full(self.value(loss)?.shape(), 1.0)?;
         let mut grads: Vec<Option<Tensor>> = (0..self.nodes.len()).map(|_| None).collect();
         grads[loss.0] = Some(seed);
@@ -309,5 +347,36 @@ impl Tape {
         }
         self.grads = grads;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records relu(x) of a constant, then conv block → flatten → softmax cross-entropy on
+    /// a parameter, and counts the nodes that kept a backward rule.
+    fn rules_kept(mut t: Tape) -> (usize, bool) {
+        let mut store = ParamStore::new();
+        let w = Tensor::from_vec(
+            &[2, 1, 3, 3],
+            (0..18).map(|i| i as f32 * 0.1 - 0.9).collect(),
+        );
+        let w = store.add_param("w", w.unwrap()).unwrap();
+        let x = t.input(Tensor::full(&[2, 1, 4, 4], 0.5).unwrap());
+        t.relu(x).unwrap();
+        let wv = t.param(&store, w).unwrap();
+        let y = t.conv2d_relu_max_pool2d(x, wv, None, 1).unwrap();
+        let y = t.flatten(y).unwrap();
+        t.softmax_cross_entropy(y, &[0, 1]).unwrap();
+        let kept = t.nodes.iter().filter(|n| n.backward.is_some()).count();
+        (kept, t.nodes.iter().any(|n| n.needs_grad))
+    }
+
+    #[test]
+    fn rules_are_kept_only_where_a_gradient_can_flow() {
+        // The parameter, the conv block, the reshape and the loss; not the input or its relu.
+        assert_eq!(rules_kept(Tape::new()), (4, true));
+        assert_eq!(rules_kept(Tape::inference()), (0, false));
     }
 }
