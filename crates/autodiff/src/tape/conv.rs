@@ -8,7 +8,7 @@ use crate::error::Result;
 
 impl Tape {
     /// Convolution, kernel `ops::conv2d`:
-    /// y[n,k,i,j] = b[k] + Σ_{c,u,v} w[k,c,u,v]·x[n,c,i·s+u−p,j·s+v−p];
+    /// `y[n,k,i,j] = b[k] + Σ_{c,u,v} w[k,c,u,v]·x[n,c,i·s+u−p,j·s+v−p]`;
     /// backward: dx, dw, db from `conv2d_backward` (dw = Σ dy·x, db = Σ dy, dx = Σ dy·w).
     /// x: N×C×H×W, w: K×C×KH×KW, b: K. Caches nothing: backward reads x and w.
     pub fn conv2d(
@@ -42,7 +42,7 @@ impl Tape {
 
     /// A LeNet-5 block in one op: stride-1 conv, ReLU, 2×2/2 max-pool,
     /// y = max(maxpool₂ₓ₂(conv2d(x, w) + b), 0) (`conv2d_relu_maxpool_forward`), without the
-    /// batch-size conv output; backward: dc[argmax] += dy where y > 0, then the conv backward
+    /// batch-size conv output; backward: `dc[argmax] += dy` where y > 0, then the conv backward
     /// (dx only when x needs a gradient). Caches the argmax of every pooling window. Values
     /// and gradients equal `max_pool2d(relu(conv2d(x, w, b, 1, pad)), 2, 2)` bit for bit.
     pub fn conv2d_relu_max_pool2d(

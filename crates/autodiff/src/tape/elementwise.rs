@@ -101,7 +101,7 @@ impl Tape {
     }
 
     /// y = max(0, x) (ReLU; also the `max(margin − d, 0)` of the contrastive loss);
-    /// backward: dx = dy·[x > 0] (subgradient 0 at x = 0).
+    /// backward: `dx = dy·[x > 0]` (subgradient 0 at x = 0).
     pub fn relu(&mut self, x: Var) -> Result<Var> {
         self.activation(x, ew::relu, ew::relu_backward, Reads::Input)
     }

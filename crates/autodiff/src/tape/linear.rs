@@ -66,9 +66,9 @@ impl Tape {
     }
 
     /// Fully-connected layer, PyTorch layout: x: N×I, w: O×I, b: O,
-    /// y = x·wᵀ + b (y[n,o] = b[o] + Σ_i x[n,i]·w[o,i]);
+    /// y = x·wᵀ + b (`y[n,o] = b[o] + Σ_i x[n,i]·w[o,i]`);
     /// backward: dx = dy·w, dw = dyᵀ·x (the matmul rule with B = w transposed),
-    /// db[o] = Σ_n dy[n,o] (in f64). Caches nothing.
+    /// `db[o] = Σ_n dy[n,o]` (in f64). Caches nothing.
     pub fn linear(&mut self, x: Var, w: Var, b: Option<Var>) -> Result<Var> {
         let (xt, wt) = (self.value(x)?, self.value(w)?);
         if xt.rank() != 2 || wt.rank() != 2 || xt.shape()[1] != wt.shape()[1] {
@@ -110,8 +110,8 @@ impl Tape {
         }))
     }
 
-    /// Bias broadcast along axis 1: x: N×C(×…), b: C, y[n,c,…] = x[n,c,…] + b[c];
-    /// backward: dx = dy, db[c] = Σ_{n,…} dy[n,c,…] (in f64, fixed order). Caches nothing.
+    /// Bias broadcast along axis 1: x: N×C(×…), b: C, `y[n,c,…] = x[n,c,…] + b[c]`;
+    /// backward: dx = dy, `db[c] = Σ_{n,…} dy[n,c,…]` (in f64, fixed order). Caches nothing.
     pub fn add_bias(&mut self, x: Var, b: Var) -> Result<Var> {
         let (xt, bt) = (self.value(x)?, self.value(b)?);
         if xt.rank() < 2 || bt.len() != xt.shape()[1] {

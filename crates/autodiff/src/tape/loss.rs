@@ -57,7 +57,7 @@ impl Tape {
         }))
     }
 
-    /// Binary cross-entropy of probabilities p against targets y (same shape, y ∈ [0,1]),
+    /// Binary cross-entropy of probabilities p against targets y (same shape, y ∈ \[0, 1\]),
     /// with p clipped to [ε, 1−ε] as Keras does:
     /// L = −(1/n) Σ [y·ln p̃ + (1−y)·ln(1−p̃)], p̃ = clip(p, ε, 1−ε);
     /// backward: dp = −(dL/n)·(y/p̃ − (1−y)/(1−p̃)) inside the clip range, 0 outside.

@@ -8,7 +8,7 @@ use crate::error::Result;
 
 impl Tape {
     /// Max-pooling over k×k windows, stride s: y = max over the window; backward routes dy to
-    /// the cached argmax (dx[argmax] += dy).
+    /// the cached argmax (`dx[argmax] += dy`).
     pub fn max_pool2d(&mut self, x: Var, k: usize, stride: usize) -> Result<Var> {
         let (y, argmax) = pool::max_pool2d_forward(self.value(x)?, k, stride)?;
         Ok(self.unary(x, y, move |x, _, dy| {

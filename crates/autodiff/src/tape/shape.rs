@@ -64,14 +64,14 @@ impl Tape {
         }))
     }
 
-    /// Sum over one axis, which disappears: y[o,i] = Σ_l x[o,l,i] (f64, fixed order);
-    /// backward: dx[o,l,i] = dy[o,i].
+    /// Sum over one axis, which disappears: `y[o,i] = Σ_l x[o,l,i]` (f64, fixed order);
+    /// backward: `dx[o,l,i] = dy[o,i]`.
     pub fn sum_axis(&mut self, x: Var, axis: usize) -> Result<Var> {
         self.reduce_axis(x, axis, false)
     }
 
-    /// Mean over one axis, which disappears: y[o,i] = (1/L) Σ_l x[o,l,i];
-    /// backward: dx[o,l,i] = dy[o,i]/L.
+    /// Mean over one axis, which disappears: `y[o,i] = (1/L) Σ_l x[o,l,i]`;
+    /// backward: `dx[o,l,i] = dy[o,i]/L`.
     pub fn mean_axis(&mut self, x: Var, axis: usize) -> Result<Var> {
         self.reduce_axis(x, axis, true)
     }
