@@ -49,4 +49,4 @@ mod tape;
 pub use error::{AutodiffError, Result};
 pub use gradcheck::{check_gradients, project_to_scalar, GradCheck, GradCheckReport};
 pub use store::{BufferId, ParamId, ParamStore};
-pub use tape::{BatchStats, Tape, Var};
+pub use tape::{Tape, Var};

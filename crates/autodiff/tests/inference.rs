@@ -5,6 +5,7 @@ mod common;
 
 use common::{rand_tensor, store_of};
 use siamese_autodiff::{AutodiffError, Result, Tape, Var};
+use siamese_tensor::ops::batchnorm::BnMode;
 use siamese_tensor::Tensor;
 
 /// Runs `f` (which records ops on the parameters and returns the variables to compare) on a
@@ -95,18 +96,31 @@ fn batch_norm_values_match_in_eval_and_training_mode() {
         ("b", rand_tensor(&[3], 23, -1.0, 1.0)),
     ];
     same_values(&tensors, |t, v| {
-        Ok(vec![
-            t.batch_norm(v[0], v[1], v[2], 1e-3, Some((&rm, &rv)))?.0,
-        ])
+        let (mut m, mut r) = (rm, rv);
+        Ok(vec![t.batch_norm(
+            v[0],
+            v[1],
+            v[2],
+            1e-3,
+            BnMode::Eval,
+            &mut m,
+            &mut r,
+        )?])
     });
+    let train = BnMode::Train { momentum: 0.9 };
     same_values(&tensors, |t, v| {
-        Ok(vec![t.batch_norm(v[0], v[1], v[2], 1e-3, None)?.0])
+        let (mut m, mut r) = (rm, rv);
+        Ok(vec![t.batch_norm(
+            v[0], v[1], v[2], 1e-3, train, &mut m, &mut r,
+        )?])
     });
-    // The batch statistics a training-mode batch norm returns are the same too.
+    // The running statistics a training-mode batch norm updates are the same too.
     let stats = |mut t: Tape| {
         let x = t.input(tensors[0].1.clone());
         let (g, b) = (t.input(tensors[1].1.clone()), t.input(tensors[2].1.clone()));
-        t.batch_norm(x, g, b, 1e-3, None).unwrap().1.unwrap()
+        let (mut m, mut r) = (rm, rv);
+        t.batch_norm(x, g, b, 1e-3, train, &mut m, &mut r).unwrap();
+        (m, r)
     };
     assert_eq!(stats(Tape::new()), stats(Tape::inference()));
 }
@@ -139,7 +153,8 @@ fn a_small_siamese_stack_matches() {
             let d2 = t.sum_axis(sq, 1)?;
             let d2 = t.reshape(d2, &[3, 1])?;
             let d = t.sqrt(d2, 1e-7)?;
-            let (z, _) = t.batch_norm(d, v[6], v[7], 1e-5, Some((&rm, &rv)))?;
+            let (mut m, mut r) = (rm, rv);
+            let z = t.batch_norm(d, v[6], v[7], 1e-5, BnMode::Eval, &mut m, &mut r)?;
             let s = t.sigmoid(z)?;
             let y = Tensor::from_vec(&[3, 1], vec![1.0, 0.0, 1.0]).unwrap();
             let bce = t.binary_cross_entropy(s, &y, 1e-7)?;

@@ -1,7 +1,7 @@
 //! The comparison module: how close two embeddings are, one value per pair.
 //!
 //! Both take embeddings a, b: N×E (row n of a pairs with row n of b) and return an N-vector.
-//! They are compositions of tape ops, so their backward is the chain of those ops' rules,
+//! Each is one tape op whose forward and backward are `siamese_tensor::ops::distance`,
 //! checked by finite differences in the tests.
 
 use siamese_autodiff::{Tape, Var};
@@ -23,31 +23,22 @@ fn check_pair(tape: &Tape, a: Var, b: Var, what: &'static str) -> Result<()> {
 }
 
 /// Euclidean distance, the paper's d(x, y) = √(Σ_i (x_i − y_i)²), with the square root
-/// guarded: d_n = √max(Σ_i (a_ni − b_ni)², ε).
+/// guarded: d_n = √max(Σ_i (a_ni − b_ni)², ε) (`Tape::euclidean`, whose arithmetic is
+/// `siamese_tensor::ops::distance`).
 ///
 /// Backward: ∂d_n/∂a_ni = (a_ni − b_ni)/d_n = −∂d_n/∂b_ni where Σ² > ε, and 0 where the
 /// guard is active. Without the guard two identical embeddings (d = 0) would get an infinite
 /// (NaN) gradient; with it the smallest distance is √ε (3.2e-4 for Keras' ε = 1e-7).
 pub fn euclidean(tape: &mut Tape, a: Var, b: Var, eps: f32) -> Result<Var> {
     check_pair(tape, a, b, "euclidean")?;
-    let diff = tape.sub(a, b)?;
-    let sq = tape.square(diff)?;
-    let ss = tape.sum_axis(sq, 1)?;
-    Ok(tape.sqrt(ss, eps)?)
+    Ok(tape.euclidean(a, b, eps)?)
 }
 
-/// Cosine similarity: c_n = ⟨a_n, b_n⟩ / √max(‖a_n‖²·‖b_n‖², ε) ∈ [−1, 1].
+/// Cosine similarity: c_n = ⟨a_n, b_n⟩ / √max(‖a_n‖²·‖b_n‖², ε) ∈ [−1, 1]
+/// (`Tape::cosine_similarity`, arithmetic in `siamese_tensor::ops::distance`).
 ///
 /// Backward (where the guard is inactive): ∂c/∂a = b/(‖a‖‖b‖) − c·a/‖a‖², symmetric in b.
 pub fn cosine_similarity(tape: &mut Tape, a: Var, b: Var, eps: f32) -> Result<Var> {
     check_pair(tape, a, b, "cosine_similarity")?;
-    let ab = tape.mul(a, b)?;
-    let dot = tape.sum_axis(ab, 1)?;
-    let a2 = tape.square(a)?;
-    let na = tape.sum_axis(a2, 1)?;
-    let b2 = tape.square(b)?;
-    let nb = tape.sum_axis(b2, 1)?;
-    let nn = tape.mul(na, nb)?;
-    let den = tape.sqrt(nn, eps)?;
-    Ok(tape.div(dot, den)?)
+    Ok(tape.cosine_similarity(a, b, eps)?)
 }

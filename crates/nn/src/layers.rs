@@ -7,6 +7,7 @@
 
 use rand::Rng;
 use siamese_autodiff::{BufferId, ParamId, ParamStore, Tape, Var};
+use siamese_tensor::ops::batchnorm::BnMode;
 use siamese_tensor::Tensor;
 
 use crate::error::{invalid, Result};
@@ -283,24 +284,21 @@ impl Module for BatchNorm1d {
     fn forward(&self, tape: &mut Tape, store: &mut ParamStore, x: Var) -> Result<Var> {
         let g = tape.param(store, self.gamma)?;
         let b = tape.param(store, self.beta)?;
-        if !self.training {
-            let (m, v) = (
-                store.buffer(self.running_mean),
-                store.buffer(self.running_var),
-            );
-            let (y, _) = tape.batch_norm(x, g, b, self.eps, Some((m.data(), v.data())))?;
-            return Ok(y);
-        }
-        let (y, stats) = tape.batch_norm(x, g, b, self.eps, None)?;
-        if let Some(stats) = stats {
-            let mo = self.momentum;
-            let update = |run: &mut Tensor, batch: &[f32]| {
-                for (r, &s) in run.data_mut().iter_mut().zip(batch) {
-                    *r = mo * *r + (1.0 - mo) * s;
-                }
-            };
-            update(store.buffer_mut(self.running_mean), &stats.mean);
-            update(store.buffer_mut(self.running_var), &stats.var);
+        // Training mode updates the running statistics (r ← m·r + (1 − m)·batch) inside the
+        // op; they are copied out of the store and back (C values).
+        let mode = BnMode::new(self.training, self.momentum);
+        let mut mean = store.buffer(self.running_mean).data().to_vec();
+        let mut var = store.buffer(self.running_var).data().to_vec();
+        let y = tape.batch_norm(x, g, b, self.eps, mode, &mut mean, &mut var)?;
+        if self.training {
+            store
+                .buffer_mut(self.running_mean)
+                .data_mut()
+                .copy_from_slice(&mean);
+            store
+                .buffer_mut(self.running_var)
+                .data_mut()
+                .copy_from_slice(&var);
         }
         Ok(y)
     }

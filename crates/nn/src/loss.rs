@@ -9,18 +9,8 @@ use siamese_tensor::Tensor;
 
 use crate::error::{invalid, Result};
 
-/// What the value fed to [`contrastive_loss`] means.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ContrastiveReads {
-    /// A similarity s ∈ [0, 1] (the sigmoid output module of the paper): same-class pairs are
-    /// pushed to s ≥ margin, different-class pairs to s = 0:
-    /// L = (1/N) Σ [ y·max(margin − s, 0)² + (1 − y)·s² ].
-    Similarity,
-    /// A raw distance D ≥ 0 (Hadsell, Chopra & LeCun 2006): same-class pairs are pulled to
-    /// D = 0, different-class pairs pushed beyond the margin:
-    /// L = (1/N) Σ [ y·D² + (1 − y)·max(margin − D, 0)² ].
-    Distance,
-}
+/// What the value fed to [`contrastive_loss`] means (see `siamese_tensor::ops::loss`).
+pub use siamese_tensor::ops::loss::ContrastiveReads;
 
 /// Reads a value that must hold one number per pair: shape [N] or [N, 1].
 fn per_pair(tape: &mut Tape, v: Var, n: usize, what: &'static str) -> Result<Var> {
@@ -49,7 +39,8 @@ fn check_labels(y: &Tensor, what: &'static str) -> Result<usize> {
 }
 
 /// The contrastive loss, margin `margin` (the paper uses 1), averaged over the N pairs; `reads`
-/// states whether `value` is a similarity or a distance (see [`ContrastiveReads`]).
+/// states whether `value` is a similarity or a distance (see [`ContrastiveReads`]). One tape
+/// op, `Tape::contrastive_loss`, whose arithmetic is `siamese_tensor::ops::loss`.
 ///
 /// With h = max(margin − v, 0): Similarity L = mean(y·h² + (1−y)·v²), Distance
 /// L = mean(y·v² + (1−y)·h²). Backward per pair (times 1/N):
@@ -64,22 +55,7 @@ pub fn contrastive_loss(
 ) -> Result<Var> {
     let n = check_labels(y, "contrastive_loss")?;
     let v = per_pair(tape, value, n, "contrastive_loss")?;
-    let same = tape.input(y.clone());
-    let different = tape.input(Tensor::from_vec(
-        &[n],
-        y.data().iter().map(|t| 1.0 - t).collect(),
-    )?);
-    let neg = tape.scale(v, -1.0)?;
-    let gap = tape.add_scalar(neg, margin)?;
-    let hinge = tape.relu(gap)?; // max(margin − v, 0)
-    let hinge2 = tape.square(hinge)?;
-    let v2 = tape.square(v)?;
-    let (a, b) = match reads {
-        ContrastiveReads::Similarity => (tape.mul(same, hinge2)?, tape.mul(different, v2)?),
-        ContrastiveReads::Distance => (tape.mul(same, v2)?, tape.mul(different, hinge2)?),
-    };
-    let per = tape.add(a, b)?;
-    Ok(tape.mean(per)?)
+    Ok(tape.contrastive_loss(v, y, margin, reads)?)
 }
 
 /// Binary cross-entropy of probabilities p ([N] or [N, 1]) against labels y ∈ [0, 1]:

@@ -67,8 +67,8 @@ impl Tape {
 
     /// Fully-connected layer, PyTorch layout: x: N×I, w: O×I, b: O,
     /// y = x·wᵀ + b (`y[n,o] = b[o] + Σ_i x[n,i]·w[o,i]`);
-    /// backward: dx = dy·w, dw = dyᵀ·x (the matmul rule with B = w transposed),
-    /// `db[o] = Σ_n dy[n,o]` (in f64). Caches nothing.
+    /// backward: dx = dy·w, dw = dyᵀ·x, `db[o] = Σ_n dy[n,o]`: both directions are
+    /// `siamese_tensor::ops::gemm::{linear_forward, linear_backward}`. Caches nothing.
     pub fn linear(&mut self, x: Var, w: Var, b: Option<Var>) -> Result<Var> {
         let (xt, wt) = (self.value(x)?, self.value(w)?);
         if xt.rank() != 2 || wt.rank() != 2 || xt.shape()[1] != wt.shape()[1] {
@@ -82,29 +82,40 @@ impl Tape {
             ));
         }
         let (n, i, o) = (xt.shape()[0], xt.shape()[1], wt.shape()[0]);
+        let bt = self.opt_value(b)?;
         let mut y = Tensor::zeros(&[n, o])?;
-        if let Some(bt) = self.opt_value(b)? {
-            if bt.len() != o {
-                return Err(shape_err(
-                    "linear",
-                    format!("bias has {} values, expected {o}", bt.len()),
-                ));
-            }
-            for row in y.data_mut().chunks_exact_mut(o) {
-                row.copy_from_slice(bt.data());
-            }
-        }
-        // y ← x·wᵀ + β·y, with β = 1 onto the broadcast bias.
-        let beta = if b.is_some() { 1.0 } else { 0.0 };
-        let (xd, wd) = (xt.data(), wt.data());
-        gemm::gemm(false, true, n, o, i, 1.0, xd, wd, beta, y.data_mut())?;
+        gemm::linear_forward(
+            n,
+            i,
+            o,
+            xt.data(),
+            wt.data(),
+            bt.map(|t| t.data()),
+            y.data_mut(),
+        )?;
         let mut ins = vec![x, w];
         ins.extend(b);
         Ok(self.push(y, &ins, move |g, _, dy| {
-            matmul_backward(g, (x, false), (w, true), &dy)?;
-            if let Some(b) = b.filter(|&b| g.needs(b)) {
-                let db = bias_grad(&dy, g.value(b).shape())?;
-                g.add(b, db);
+            let (xt, wt) = (g.value(x), g.value(w));
+            let mut dx = g.needs(x).then(|| Tensor::zeros(xt.shape())).transpose()?;
+            let mut dw = g.needs(w).then(|| Tensor::zeros(wt.shape())).transpose()?;
+            let bias = b.filter(|&b| g.needs(b));
+            let mut db = bias.map(|_| Tensor::zeros(&[o])).transpose()?;
+            let grads = gemm::LinearGrads {
+                dx: dx.as_mut().map(|t| t.data_mut()),
+                dw: dw.as_mut().map(|t| t.data_mut()),
+                db: db.as_mut().map(|t| t.data_mut()),
+            };
+            gemm::linear_backward(n, i, o, xt.data(), wt.data(), dy.data(), grads)?;
+            if let Some(dx) = dx {
+                g.add(x, dx);
+            }
+            if let Some(dw) = dw {
+                g.add(w, dw);
+            }
+            if let (Some(b), Some(db)) = (bias, db) {
+                let shape = g.value(b).shape().to_vec();
+                g.add(b, db.reshape(&shape)?);
             }
             Ok(())
         }))

@@ -1,14 +1,53 @@
-//! Cross-entropy losses on the tape: softmax cross-entropy (the LeNet-5 baseline classifier)
-//! and binary cross-entropy (the BCE reading of the output module). Each returns a scalar,
-//! accumulated in f64.
+//! Losses on the tape: the contrastive loss (both readings), binary cross-entropy and softmax
+//! cross-entropy. Each returns a scalar; forward and backward are `siamese_tensor::ops::loss`
+//! (the formulas are there), the backward scaled by the upstream dL.
 
-use siamese_tensor::ops::elementwise as ew;
+use siamese_tensor::ops::loss::{self, ContrastiveReads};
 use siamese_tensor::Tensor;
 
-use super::{zip_map, Tape, Var};
+use super::{Tape, Var};
 use crate::error::{shape_err, Result};
 
+/// The labels/targets must match the values one for one.
+fn check_targets(op: &'static str, v: &Tensor, y: &Tensor) -> Result<()> {
+    if v.len() != y.len() || v.is_empty() {
+        return Err(shape_err(
+            op,
+            format!("values {:?} vs targets {:?}", v.shape(), y.shape()),
+        ));
+    }
+    Ok(())
+}
+
 impl Tape {
+    /// The contrastive loss with `margin` of the values v (one per pair) against labels y ∈
+    /// \[0, 1\] (1 = same class), read as a similarity or a distance (`ops::loss`):
+    /// Similarity L = (1/N) Σ [y·h² + (1−y)·v²], Distance L = (1/N) Σ [y·v² + (1−y)·h²],
+    /// h = max(margin − v, 0); backward dv = dL·∂L/∂v. Keeps a copy of the labels.
+    pub fn contrastive_loss(
+        &mut self,
+        v: Var,
+        y: &Tensor,
+        margin: f32,
+        reads: ContrastiveReads,
+    ) -> Result<Var> {
+        let vt = self.value(v)?;
+        check_targets("contrastive_loss", vt, y)?;
+        let out = Tensor::scalar(loss::contrastive_forward(
+            vt.data(),
+            y.data(),
+            margin,
+            reads,
+        )?);
+        let target = y.clone();
+        Ok(self.unary(v, out, move |vt, _, dl| {
+            let mut dv = Tensor::zeros(vt.shape())?;
+            let (vd, yd, dl) = (vt.data(), target.data(), dl.data()[0]);
+            loss::contrastive_backward(vd, yd, margin, reads, dl, dv.data_mut())?;
+            Ok(dv)
+        }))
+    }
+
     /// Softmax cross-entropy of logits z: N×K against class labels, averaged over the batch:
     /// L = (1/N) Σ_n [log Σ_k e^{z_nk} − z_{n,y_n}] (log-sum-exp shifted by the row max, so
     /// no overflow); backward: dz = dL·(softmax(z) − onehot(y))/N, softmax cached.
@@ -21,71 +60,33 @@ impl Tape {
             ));
         }
         let (n, k) = (zt.shape()[0], zt.shape()[1]);
-        if let Some(&bad) = labels.iter().find(|&&l| l >= k) {
-            return Err(shape_err(
-                "softmax_cross_entropy",
-                format!("label {bad} is not below the {k} classes"),
-            ));
-        }
-        let mut probs = Tensor::zeros(&[n, k])?;
-        let mut loss = 0f64;
-        for (r, (row, prow)) in zt
-            .data()
-            .chunks_exact(k)
-            .zip(probs.data_mut().chunks_exact_mut(k))
-            .enumerate()
-        {
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut s = 0f64;
-            for (p, &z) in prow.iter_mut().zip(row) {
-                let e = ((z - max) as f64).exp();
-                *p = e as f32;
-                s += e;
-            }
-            prow.iter_mut().for_each(|p| *p = (*p as f64 / s) as f32);
-            loss += s.ln() + max as f64 - row[labels[r]] as f64;
-        }
-        let y = Tensor::scalar((loss / n as f64) as f32);
-        let labels = labels.to_vec();
-        Ok(self.unary(logits, y, move |_, _, dy| {
-            let s = dy.data()[0] / n as f32;
-            let mut dz = ew::scale(&probs, s);
-            for (r, &l) in labels.iter().enumerate() {
-                dz.data_mut()[r * k + l] -= s;
-            }
+        let labels: Vec<u32> = labels
+            .iter()
+            .map(|&l| l.min(u32::MAX as usize) as u32)
+            .collect();
+        let mut probs = vec![0f32; n * k];
+        let l = loss::softmax_ce_forward(n, k, zt.data(), &labels, &mut probs)?;
+        Ok(self.unary(logits, Tensor::scalar(l), move |_, _, dl| {
+            let mut dz = Tensor::zeros(&[n, k])?;
+            loss::softmax_ce_backward(n, k, &probs, &labels, dl.data()[0], dz.data_mut())?;
             Ok(dz)
         }))
     }
 
-    /// Binary cross-entropy of probabilities p against targets y (same shape, y ∈ \[0, 1\]),
+    /// Binary cross-entropy of probabilities p against targets y (same size, y ∈ \[0, 1\]),
     /// with p clipped to [ε, 1−ε] as Keras does:
     /// L = −(1/n) Σ [y·ln p̃ + (1−y)·ln(1−p̃)], p̃ = clip(p, ε, 1−ε);
-    /// backward: dp = −(dL/n)·(y/p̃ − (1−y)/(1−p̃)) inside the clip range, 0 outside.
+    /// backward: dp = −(dL/n)·(y/p − (1−y)/(1−p)) inside the clip range, 0 outside.
     /// Keeps a copy of the targets for backward.
     pub fn binary_cross_entropy(&mut self, p: Var, y: &Tensor, eps: f32) -> Result<Var> {
         let pt = self.value(p)?;
-        if pt.len() != y.len() || pt.is_empty() {
-            return Err(shape_err(
-                "binary_cross_entropy",
-                format!("predictions {:?} vs targets {:?}", pt.shape(), y.shape()),
-            ));
-        }
-        let mut loss = 0f64;
-        for (&pv, &yv) in pt.data().iter().zip(y.data()) {
-            let pc = pv.clamp(eps, 1.0 - eps) as f64;
-            loss -= yv as f64 * pc.ln() + (1.0 - yv as f64) * (1.0 - pc).ln();
-        }
-        let out = Tensor::scalar((loss / pt.len() as f64) as f32);
+        check_targets("binary_cross_entropy", pt, y)?;
+        let out = Tensor::scalar(loss::bce_forward(pt.data(), y.data(), eps)?);
         let target = y.clone();
-        Ok(self.unary(p, out, move |pt, _, dy| {
-            let s = dy.data()[0] / pt.len() as f32;
-            Ok(zip_map(pt, &target, |pv, yv| {
-                if pv <= eps || pv >= 1.0 - eps {
-                    0.0
-                } else {
-                    -s * (yv / pv - (1.0 - yv) / (1.0 - pv))
-                }
-            }))
+        Ok(self.unary(p, out, move |pt, _, dl| {
+            let mut dp = Tensor::zeros(pt.shape())?;
+            loss::bce_backward(pt.data(), target.data(), eps, dl.data()[0], dp.data_mut())?;
+            Ok(dp)
         }))
     }
 }

@@ -13,11 +13,13 @@
 //! | `linear.rs` | `matmul`, `linear`, `add_bias` |
 //! | `elementwise.rs` | `add`, `sub`, `mul`, `div`, `scale`, `add_scalar`, `relu`, `tanh`, `sigmoid`, `square`, `sqrt` |
 //! | `shape.rs` | `sum`, `mean`, `sum_axis`, `mean_axis`, `reshape`, `flatten`, `concat`, `slice`, `split` |
+//! | `distance.rs` | `euclidean`, `cosine_similarity` (the comparison module) |
 //! | `norm.rs` | `batch_norm` |
-//! | `loss.rs` | `softmax_cross_entropy`, `binary_cross_entropy` |
+//! | `loss.rs` | `contrastive_loss`, `softmax_cross_entropy`, `binary_cross_entropy` |
 //!
-//! A recording method computes its output with a siamese-tensor kernel (or a plain loop where
-//! the kernel library lacks one: bias broadcast, reductions over one axis, concat), then calls
+//! A recording method computes its output with the siamese-tensor op that is the one home of
+//! its equation (or, for the tape's own plumbing, a plain loop: bias broadcast, reductions over
+//! one axis, concat), then calls
 //! [`Tape::push`] with the value, its inputs and its backward rule: a closure that captures the
 //! input [`Var`]s and whatever the rule needs cached (an argmax, softmax probabilities, x̂),
 //! and, given ∂L/∂y, adds ∂L/∂input into each input through [`Grads`]. The doc comment of
@@ -29,6 +31,7 @@
 //! makes the two siamese subnets share weights.
 
 mod conv;
+mod distance;
 mod elementwise;
 mod linear;
 mod loss;
@@ -44,8 +47,6 @@ use siamese_tensor::Tensor;
 
 use crate::error::{shape_err, AutodiffError, Result};
 use crate::store::{ParamId, ParamStore};
-
-pub use norm::BatchStats;
 
 /// Handle to a value recorded on a [`Tape`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
