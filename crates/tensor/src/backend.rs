@@ -45,14 +45,7 @@ pub type BResult<T> = std::result::Result<T, BackendError>;
 
 /// Checks that buffer `what` of `op` holds `want` values.
 pub fn check_len(op: &'static str, what: &str, got: usize, want: usize) -> BResult<()> {
-    if got != want {
-        return Err(crate::error::shape_err(
-            op,
-            format!("{what} has {got} values, expected {want}"),
-        )
-        .into());
-    }
-    Ok(())
+    Ok(crate::error::check_len(op, what, got, want)?)
 }
 
 /// Checks the length of each `(name, length, expected length)` of `op`.

@@ -38,3 +38,15 @@ pub(crate) fn shape_err(op: &'static str, msg: impl Into<String>) -> TensorError
         msg: msg.into(),
     }
 }
+
+/// Errors (naming `op`) unless buffer `what` holds `want` values: the length check of every
+/// slice-level op and of the backends.
+pub fn check_len(op: &'static str, what: &str, got: usize, want: usize) -> Result<()> {
+    if got != want {
+        return Err(shape_err(
+            op,
+            format!("{what} has {got} values, expected {want}"),
+        ));
+    }
+    Ok(())
+}

@@ -30,7 +30,7 @@
 //! then the chunk partials are added in chunk order, so results are bit-identical for any
 //! number of threads.
 
-use crate::error::{shape_err, Result};
+use crate::error::{check_len, shape_err, Result};
 use crate::Tensor;
 use rayon::prelude::*;
 
@@ -244,17 +244,6 @@ pub fn conv2d_forward_into(
     let g = Conv2dGeom::new(x.shape(), w.shape(), stride, pad)?;
     g.check_bias(b.map(|b| b.len()))?;
     conv2d_forward_slices(algo, &g, x.data(), w.data(), b.map(|b| b.data()), y)
-}
-
-/// Checks that buffer `what` of `op` holds `want` values.
-fn check_len(op: &'static str, what: &str, got: usize, want: usize) -> Result<()> {
-    if got != want {
-        return Err(shape_err(
-            op,
-            format!("{what} has {got} values, expected {want}"),
-        ));
-    }
-    Ok(())
 }
 
 /// The forward on plain slices for the geometry `g` (x: N×C×H×W, w: K×C×KH×KW, b: K,

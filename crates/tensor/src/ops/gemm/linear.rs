@@ -8,22 +8,12 @@
 //! gradient). The GEMMs themselves run on matrixmultiply here and on cuBLAS on the GPU.
 
 use super::gemm;
-use crate::error::{shape_err, Result};
-
-fn check(op: &'static str, what: &str, got: usize, want: usize) -> Result<()> {
-    if got != want {
-        return Err(shape_err(
-            op,
-            format!("{what} has {got} values, expected {want}"),
-        ));
-    }
-    Ok(())
-}
+use crate::error::{check_len, Result};
 
 /// Bias broadcast over rows: y[r, j] += b[j] for y: rows×cols.
 pub fn add_bias_rows(rows: usize, cols: usize, b: &[f32], y: &mut [f32]) -> Result<()> {
-    check("add_bias_rows", "bias", b.len(), cols)?;
-    check("add_bias_rows", "y", y.len(), rows * cols)?;
+    check_len("add_bias_rows", "bias", b.len(), cols)?;
+    check_len("add_bias_rows", "y", y.len(), rows * cols)?;
     for row in y.chunks_exact_mut(cols.max(1)) {
         row.iter_mut().zip(b).for_each(|(v, &bj)| *v += bj);
     }
@@ -33,8 +23,8 @@ pub fn add_bias_rows(rows: usize, cols: usize, b: &[f32], y: &mut [f32]) -> Resu
 /// Column sums db[j] = Σ_r dy[r, j] of dy: rows×cols (f64, row order): the bias gradient of
 /// a dense layer. db is overwritten.
 pub fn sum_rows(rows: usize, cols: usize, dy: &[f32], db: &mut [f32]) -> Result<()> {
-    check("sum_rows", "dy", dy.len(), rows * cols)?;
-    check("sum_rows", "db", db.len(), cols)?;
+    check_len("sum_rows", "dy", dy.len(), rows * cols)?;
+    check_len("sum_rows", "db", db.len(), cols)?;
     let mut acc = vec![0f64; cols];
     for row in dy.chunks_exact(cols.max(1)) {
         acc.iter_mut().zip(row).for_each(|(s, &v)| *s += v as f64);
@@ -55,10 +45,10 @@ pub fn linear_forward(
     b: Option<&[f32]>,
     y: &mut [f32],
 ) -> Result<()> {
-    check("linear_forward", "y", y.len(), m * o)?;
+    check_len("linear_forward", "y", y.len(), m * o)?;
     let beta = match b {
         Some(b) => {
-            check("linear_forward", "bias", b.len(), o)?;
+            check_len("linear_forward", "bias", b.len(), o)?;
             for row in y.chunks_exact_mut(o.max(1)) {
                 row.copy_from_slice(b);
             }

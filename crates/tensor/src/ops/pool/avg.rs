@@ -1,7 +1,8 @@
 //! Average pooling: y = (1/k²)·Σ window, dx = dy/k² spread over each window; parallel over
 //! planes.
 
-use super::{check_len, Pool2dGeom, PLANES_PER_TASK};
+use super::{Pool2dGeom, PLANES_PER_TASK};
+use crate::error::check_len;
 use crate::error::Result;
 use crate::Tensor;
 use rayon::prelude::*;

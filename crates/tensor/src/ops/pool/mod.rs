@@ -14,7 +14,7 @@
 //! every dx element is produced by one worker in the reference's order: results are
 //! identical for any thread count.
 
-use crate::error::{shape_err, Result};
+use crate::error::{check_len, shape_err, Result};
 use crate::ops::elementwise::relu_in_place;
 use crate::Tensor;
 use rayon::prelude::*;
@@ -160,17 +160,6 @@ fn max_forward(x: &Tensor, k: usize, stride: usize, relu: bool) -> Result<(Tenso
     let mut arg = vec![0u32; y.len()];
     max_pool2d_forward_into(&g, x.data(), relu, y.data_mut(), &mut arg)?;
     Ok((y, arg))
-}
-
-/// Checks that buffer `what` of `op` holds `want` values.
-fn check_len(op: &'static str, what: &str, got: usize, want: usize) -> Result<()> {
-    if got != want {
-        return Err(shape_err(
-            op,
-            format!("{what} has {got} values, expected {want}"),
-        ));
-    }
-    Ok(())
 }
 
 /// Max-pool forward on slices for the geometry `g` (x: N×C×H×W, y and argmax: N×C×OH×OW,
