@@ -11,7 +11,7 @@
 extern "C" __global__ void contrastive_loss(
     const float* v, const float* y, float* loss, float* dv, int N, float margin, int reads) {
     __shared__ double sh[BLOCK];
-    float k = 1.0f / (float)N;
+    float inv_n = 1.0f / (float)N;  // dL/N with dL = 1
     double acc = 0.0;
     for (int n = threadIdx.x; n < N; n += BLOCK) {
         float vn = v[n], yn = y[n];
@@ -19,7 +19,7 @@ extern "C" __global__ void contrastive_loss(
         float pull = reads ? vn * vn : h * h;
         float push = reads ? h * h : vn * vn;
         acc += (double)(yn * pull + (1.0f - yn) * push);
-        dv[n] = k * (reads ? 2.0f * yn * vn - 2.0f * (1.0f - yn) * h
+        dv[n] = inv_n * (reads ? 2.0f * yn * vn - 2.0f * (1.0f - yn) * h
                            : -2.0f * yn * h + 2.0f * (1.0f - yn) * vn);
     }
     double total = block_sum(acc, sh);
@@ -32,7 +32,7 @@ extern "C" __global__ void contrastive_loss(
 extern "C" __global__ void bce_loss(
     const float* p, const float* y, float* loss, float* dp, int N, float eps) {
     __shared__ double sh[BLOCK];
-    float k = 1.0f / (float)N;
+    float inv_n = 1.0f / (float)N;  // dL/N with dL = 1
     float hi = 1.0f - eps;
     double acc = 0.0;
     for (int n = threadIdx.x; n < N; n += BLOCK) {
@@ -41,7 +41,7 @@ extern "C" __global__ void bce_loss(
         clipped = clipped > hi ? hi : clipped;
         double pc = clipped, yd = yn;
         acc += -(yd * log(pc) + (1.0 - yd) * log(1.0 - pc));
-        dp[n] = (pn <= eps || pn >= hi) ? 0.0f : -k * (yn / pn - (1.0f - yn) / (1.0f - pn));
+        dp[n] = (pn <= eps || pn >= hi) ? 0.0f : -inv_n * (yn / pn - (1.0f - yn) / (1.0f - pn));
     }
     double total = block_sum(acc, sh);
     if (threadIdx.x == 0) loss[0] = (float)(total / N);
@@ -58,7 +58,7 @@ extern "C" __global__ void softmax_ce_loss(
     const float* z, const unsigned int* labels, float* probs, float* loss, float* dz,
     int N, int K) {
     __shared__ double sh[BLOCK];
-    float k = 1.0f / (float)N;
+    float inv_n = 1.0f / (float)N;  // dL/N with dL = 1
     double acc = 0.0;
     for (int n = threadIdx.x; n < N; n += BLOCK) {
         const float* row = z + (long long)n * K;
@@ -78,8 +78,8 @@ extern "C" __global__ void softmax_ce_loss(
         acc += valid ? log(s) + (double)m - (double)row[label]
                      : __longlong_as_double(0x7ff8000000000000LL);
         for (int j = 0; j < K; ++j) {
-            float g = prow[j] * k;
-            if (valid && (unsigned int)j == label) g -= k;
+            float g = prow[j] * inv_n;
+            if (valid && (unsigned int)j == label) g -= inv_n;
             grow[j] = g;
         }
     }
