@@ -5,14 +5,15 @@
 #                                `siamese` binary with --features cuda and the GPU test
 #                                binaries, strips them, and copies them with the four MNIST
 #                                files into target/gpu-bundle/ (git-ignored, well under 64 MiB).
-#   scripts/gpu-check.sh run     on the GPU machine, no Rust needed: the GPU tests (every kernel
-#                                and the device step against the CPU, SIAMESE_REQUIRE_GPU=1),
+#   scripts/gpu-check.sh run     on the GPU machine, no Rust needed: the NVRTC compile check and
+#                                the GPU tests (every Backend method and the device step
+#                                against the CPU, SIAMESE_REQUIRE_GPU=1),
 #                                then `siamese train --device cuda` for 2 epochs on MNIST with
 #                                the 10,000-pair scoring time, then the same on --device cpu with
 #                                the same seed, and a summary (epoch seconds, 10k-pair seconds,
 #                                validation accuracy of both and their difference).
 #
-# Every stage of `run` has a timeout (45 + 120 + 120 + 150 s = 7.25 minutes at most). Results are also
+# Every stage of `run` has a timeout (45 + 30 + 120 + 120 + 150 s = 7.75 minutes at most). Results are also
 # written to $OUT (when set) or target/gpu-bundle/results/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,23 +26,26 @@ build() {
     done
     local target="${CARGO_TARGET_DIR:-target}"
     cargo build --release --features cuda --bin siamese
-    # The test binaries of siamese-cuda (unit tests and tests/gpu.rs), found from cargo's
-    # JSON messages.
+    # The test binaries of siamese-cuda (unit tests, tests/gpu.rs, tests/nvrtc.rs), found from
+    # cargo's JSON messages.
     local exes
     exes=$(cargo test --release --no-run -p siamese-cuda --message-format=json \
         | jq -r 'select(.reason == "compiler-artifact" and .profile.test == true and .executable != null)
-                 | "\(.target.kind[0]) \(.executable)"')
+                 | "\(.target.kind[0]) \(.target.name) \(.executable)"')
     rm -rf "$BUNDLE"
     mkdir -p "$BUNDLE/datasets/mnist"
     cp "$target/release/siamese" "$BUNDLE/siamese"
-    while read -r kind exe; do
-        case "$kind" in
-            lib) cp "$exe" "$BUNDLE/cuda-unit-tests" ;;
-            test) cp "$exe" "$BUNDLE/gpu-tests" ;;
+    while read -r kind name exe; do
+        case "$kind:$name" in
+            lib:*) cp "$exe" "$BUNDLE/cuda-unit-tests" ;;
+            test:gpu) cp "$exe" "$BUNDLE/gpu-tests" ;;
+            test:nvrtc) cp "$exe" "$BUNDLE/nvrtc-tests" ;;
         esac
     done <<<"$exes"
-    [ -x "$BUNDLE/gpu-tests" ] && [ -x "$BUNDLE/cuda-unit-tests" ] || { echo "error: test binaries not found" >&2; exit 1; }
-    strip "$BUNDLE/siamese" "$BUNDLE/gpu-tests" "$BUNDLE/cuda-unit-tests"
+    for t in cuda-unit-tests gpu-tests nvrtc-tests; do
+        [ -x "$BUNDLE/$t" ] || { echo "error: test binary $t not found" >&2; exit 1; }
+    done
+    strip "$BUNDLE/siamese" "$BUNDLE/gpu-tests" "$BUNDLE/cuda-unit-tests" "$BUNDLE/nvrtc-tests"
     cp "$data"/mnist/*-ubyte.gz "$BUNDLE/datasets/mnist/"
     echo "bundle: $BUNDLE ($(du -sh "$BUNDLE" | cut -f1))"
     ls -l "$BUNDLE"
@@ -67,6 +71,7 @@ run() {
 
     echo "== 1. GPU tests (each prints max |gpu - cpu|)"
     timeout 45 "$BUNDLE/cuda-unit-tests" 2>&1 | tee "$res/cuda-unit-tests.log" || echo "== unit tests FAILED"
+    SIAMESE_REQUIRE_NVRTC=1 timeout 30 "$BUNDLE/nvrtc-tests" --nocapture 2>&1 | tee "$res/nvrtc-tests.log" || echo "== NVRTC test FAILED"
     timeout 120 "$BUNDLE/gpu-tests" --include-ignored 2>&1 | tee "$res/gpu-tests.log" || echo "== GPU tests FAILED"
 
     echo "== 2. siamese train --device cuda, 2 epochs on MNIST, seed 0"
