@@ -29,6 +29,7 @@ pub mod io;
 pub mod lenet;
 pub mod metrics;
 pub mod plot;
+pub mod run;
 pub mod siamese;
 pub mod train;
 
