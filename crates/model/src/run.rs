@@ -217,6 +217,10 @@ impl RunFiles {
     pub fn config(&self) -> PathBuf {
         self.dir.join("config.json")
     }
+    /// The final test evaluation ([`crate::eval::PairEvaluation`] as JSON).
+    pub fn test(&self) -> PathBuf {
+        self.dir.join("test.json")
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The training loop of SN-LeNet-5: pairs → batches → forward of 2N images → loss →
 //! backward → Adam, with per-epoch validation, metrics.jsonl, checkpoints (best and last),
-//! curves.png, a clean stop on request (Ctrl-C) and bit-exact `--resume`.
+//! curves.png, the final test evaluation (test.json), a clean stop on request (Ctrl-C) and
+//! bit-exact `--resume`.
 //!
 //! Every random choice is a function of `--seed` and the epoch number (the split, the
 //! `--limit` subsample, the pairs of each epoch, the batch order), and the kernels reduce in
@@ -494,11 +495,13 @@ fn run<E: Engine>(
             best.load_into(&mut model.store, Path::new("<best weights>"))?;
             engine.sync_from(&model)?;
         }
-        Some(evaluate_with_threshold(
-            engine.scorer(&mut model),
-            data,
-            opts.eval_batch,
-        )?)
+        let test = evaluate_with_threshold(engine.scorer(&mut model), data, opts.eval_batch)?;
+        if let Some(f) = &files {
+            let json = serde_json::to_string_pretty(&test).expect("PairEvaluation serialises");
+            crate::io::atomic_write(&f.test(), json.as_bytes())
+                .map_err(|e| ModelError::io(f.test(), e))?;
+        }
+        Some(test)
     } else {
         None
     };
@@ -565,6 +568,9 @@ mod tests {
         for f in [files.best(), files.last(), files.metrics(), files.curves()] {
             assert!(f.exists(), "{} missing", f.display());
         }
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(files.test()).unwrap()).unwrap();
+        assert_eq!(json["threshold"].as_f64(), Some(test.threshold as f64));
         let (_, best_cfg) = SnLenet5::from_checkpoint(&files.best()).unwrap();
         assert_eq!(best_cfg, cfg);
         let whole_last = Checkpoint::load(&files.last()).unwrap();
