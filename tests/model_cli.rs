@@ -108,6 +108,62 @@ fn closed_stdout_is_not_a_panic() {
     );
 }
 
+/// `siamese bench --json` (the siamese-bench program beside `siamese`): one JSON object per
+/// thread count, through serde, with every figure.
+#[test]
+fn bench_json_is_one_object_per_thread_count() {
+    let out = siamese(&[
+        "bench",
+        "--synthetic",
+        "--threads",
+        "1",
+        "--warmup",
+        "0",
+        "--steps",
+        "2",
+        "--reps",
+        "1",
+        "--json",
+    ]);
+    let o = ok(out);
+    let lines: Vec<&str> = o.lines().collect();
+    assert_eq!(lines.len(), 1, "{o}");
+    let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(v["threads"].as_u64(), Some(1));
+    assert_eq!(v["source"].as_str(), Some("synthetic"));
+    assert_eq!(v["batch"].as_u64(), Some(64));
+    assert_eq!(v["score_pairs"].as_u64(), Some(10_000));
+    for key in ["train_pairs_per_s", "score_s", "score_shared_s"] {
+        assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {o}");
+    }
+    assert!(v["last_loss"].as_f64().is_some_and(f64::is_finite), "{o}");
+    // The counting allocator is installed: a step allocates (the tape's outputs).
+    assert!(
+        v["allocs_per_step"].as_f64().is_some_and(|a| a >= 1.0),
+        "{o}"
+    );
+    assert!(v["heap_growth_bytes"].is_i64(), "{o}");
+}
+
+/// Without siamese-bench beside it, `siamese bench` says how to build it, in one line.
+#[test]
+fn bench_without_its_program_names_the_build_command() {
+    let dir = scratch("lonely");
+    let lonely = dir.join(format!("siamese{}", std::env::consts::EXE_SUFFIX));
+    std::fs::copy(env!("CARGO_BIN_EXE_siamese"), &lonely).unwrap();
+    let out = Command::new(&lonely)
+        .args(["bench", "--synthetic"])
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, "--bin siamese-bench`");
+    assert!(
+        text(&out.stderr).contains("cargo build"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn missing_data_names_the_fetch_command() {
     let empty = scratch("nodata");
