@@ -5,7 +5,9 @@
 //! [out, in, kh, kw], `subnet.fc1.weight` [out, in], `head.bn.running_mean`, … An exact-resume
 //! checkpoint adds the optimiser's moments as `optim.m.<param>` / `optim.v.<param>`. The
 //! string metadata holds `format` (what network this is), `model` (the [`ModelConfig`] as
-//! JSON) and, for resumable checkpoints, `state` (epoch, step, RNG seeds, … as JSON).
+//! JSON), for checkpoints of a training run `train` (the [`TrainConfig`] as JSON, whose seed
+//! and epoch number give every random choice) and `epoch` (best.safetensors), and for
+//! resumable checkpoints `state` (the [`TrainState`] as JSON) and `adam_step`.
 //! Files are written atomically (temp file + rename).
 //!
 //! Loading a trained network is [`SnLenet5::from_checkpoint`] (weights plus the
