@@ -570,7 +570,9 @@ mod tests {
         }
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(files.test()).unwrap()).unwrap();
-        assert_eq!(json["threshold"].as_f64(), Some(test.threshold as f64));
+        let threshold = json["threshold"].as_f64().map(|t| t as f32);
+        assert_eq!(threshold, Some(test.threshold));
+        assert_eq!(json["pairs"].as_u64(), Some(test.pairs as u64));
         let (_, best_cfg) = SnLenet5::from_checkpoint(&files.best()).unwrap();
         assert_eq!(best_cfg, cfg);
         let whole_last = Checkpoint::load(&files.last()).unwrap();
