@@ -11,7 +11,8 @@
 //! - [`model`]: SN-LeNet-5, its training loop, evaluation and checkpoints;
 //! - `cuda` (with the `cuda` feature): the GPU backend, siamese-cuda.
 //!
-//! The `siamese` binary (src/bin/siamese.rs) is the command-line program.
+//! The command-line programs: `siamese` (src/bin/siamese/) and `siamese-bench`
+//! (src/bin/siamese-bench/, also run as `siamese bench`).
 
 pub use siamese_autodiff as autodiff;
 #[cfg(feature = "cuda")]

@@ -108,6 +108,62 @@ fn closed_stdout_is_not_a_panic() {
     );
 }
 
+/// `siamese bench --json` (the siamese-bench program beside `siamese`): one JSON object per
+/// thread count, through serde, with every figure.
+#[test]
+fn bench_json_is_one_object_per_thread_count() {
+    let out = siamese(&[
+        "bench",
+        "--synthetic",
+        "--threads",
+        "1",
+        "--warmup",
+        "0",
+        "--steps",
+        "2",
+        "--reps",
+        "1",
+        "--json",
+    ]);
+    let o = ok(out);
+    let lines: Vec<&str> = o.lines().collect();
+    assert_eq!(lines.len(), 1, "{o}");
+    let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(v["threads"].as_u64(), Some(1));
+    assert_eq!(v["source"].as_str(), Some("synthetic"));
+    assert_eq!(v["batch"].as_u64(), Some(64));
+    assert_eq!(v["score_pairs"].as_u64(), Some(10_000));
+    for key in ["train_pairs_per_s", "score_s", "score_shared_s"] {
+        assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {o}");
+    }
+    assert!(v["last_loss"].as_f64().is_some_and(f64::is_finite), "{o}");
+    // The counting allocator is installed: a step allocates (the tape's outputs).
+    assert!(
+        v["allocs_per_step"].as_f64().is_some_and(|a| a >= 1.0),
+        "{o}"
+    );
+    assert!(v["heap_growth_bytes"].is_i64(), "{o}");
+}
+
+/// Without siamese-bench beside it, `siamese bench` says how to build it, in one line.
+#[test]
+fn bench_without_its_program_names_the_build_command() {
+    let dir = scratch("lonely");
+    let lonely = dir.join(format!("siamese{}", std::env::consts::EXE_SUFFIX));
+    std::fs::copy(env!("CARGO_BIN_EXE_siamese"), &lonely).unwrap();
+    let out = Command::new(&lonely)
+        .args(["bench", "--synthetic"])
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, "--bin siamese-bench`");
+    assert!(
+        text(&out.stderr).contains("cargo build"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn missing_data_names_the_fetch_command() {
     let empty = scratch("nodata");
@@ -145,6 +201,61 @@ fn bad_checkpoints_give_one_line() {
             junk.to_str().unwrap(),
         ]),
         "not a safetensors file",
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `compare` needs no dataset: a checkpoint made here (a fresh SN-LeNet-5 saved as
+/// `siamese train` saves it), two PNGs, a resize note, and bad image files as one line each.
+#[test]
+fn compare_scores_two_files_and_refuses_bad_images_in_one_line() {
+    use siamese_model::checkpoint::Checkpoint;
+    use siamese_model::{SnLenet5, TrainConfig};
+    let dir = scratch("compare");
+    let cfg = TrainConfig::paper(siamese_data::DatasetKind::Mnist);
+    let model = SnLenet5::new(cfg.model.clone(), 0).unwrap();
+    let ck = dir.join("fresh.safetensors");
+    Checkpoint::of_run(&cfg, &model.store).save(&ck).unwrap();
+    let ck = ck.to_str().unwrap();
+    let a = dir.join("a.png");
+    write_png(&a, &(0..784).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+    let big = dir.join("big.png");
+    image::save_buffer(
+        &big,
+        &[9u8; 3 * 50 * 30],
+        50,
+        30,
+        image::ExtendedColorType::Rgb8,
+    )
+    .unwrap();
+    let (a, big) = (a.to_str().unwrap(), big.to_str().unwrap());
+    let out = siamese(&["compare", a, big, "--checkpoint", ck]);
+    let o = ok(out.clone());
+    assert!(
+        o.starts_with("similarity 0.") || o.starts_with("similarity 1."),
+        "{o}"
+    );
+    let err = text(&out.stderr);
+    assert_eq!(
+        err.trim(),
+        format!("note: {big} is 50x30, resized to 28x28")
+    );
+    let corrupt = dir.join("corrupt.png");
+    std::fs::write(
+        &corrupt,
+        b"\x89PNG\r\n\x1a\n but nothing after the signature",
+    )
+    .unwrap();
+    let corrupt = corrupt.to_str().unwrap();
+    assert_one_line_error(
+        &siamese(&["compare", a, corrupt, "--checkpoint", ck]),
+        &format!("{corrupt}: cannot read image"),
+    );
+    let empty = dir.join("empty.jpg");
+    std::fs::write(&empty, b"").unwrap();
+    assert_one_line_error(
+        &siamese(&["compare", empty.to_str().unwrap(), a, "--checkpoint", ck]),
+        "the file is empty",
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -323,5 +434,45 @@ fn ctrl_c_saves_and_resume_finishes() {
         "{o}"
     );
     assert!(o.contains("test (best validation epoch's weights)"), "{o}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+#[ignore = "needs the real datasets: set SIAMESE_DATA_DIR"]
+fn sweep_prints_a_row_and_writes_a_json_line_per_setting() {
+    let data = real_data();
+    let dir = scratch("sweep");
+    let out = dir.join("sweep.jsonl");
+    let o = ok(siamese(&[
+        "sweep",
+        "--data-dir",
+        &data,
+        "--limit",
+        "300",
+        "--lrs",
+        "0.001,0.01",
+        "--batches",
+        "64",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(o.contains("1 epoch(s) per setting"), "{o}");
+    let rows: Vec<&str> = o.lines().filter(|l| l.contains('%')).collect();
+    assert_eq!(rows.len(), 2, "{o}");
+    let lines = std::fs::read_to_string(&out).unwrap();
+    let points: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(points.len(), 2, "{lines}");
+    for (p, lr) in points.iter().zip([0.001, 0.01]) {
+        assert_eq!(p["batch"].as_u64(), Some(64));
+        assert_eq!(p["epochs"].as_u64(), Some(1));
+        assert!((p["lr"].as_f64().unwrap() - lr).abs() < 1e-6, "{p}");
+        assert!(
+            p["test_acc"].as_f64().is_some_and(|a| a > 0.0 && a <= 1.0),
+            "{p}"
+        );
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }

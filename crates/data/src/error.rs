@@ -165,6 +165,14 @@ pub enum DataError {
         /// What went wrong.
         message: String,
     },
+    /// An image file (`siamese compare`) could not be read or decoded.
+    #[error("{path}: cannot read image: {message}")]
+    Image {
+        /// The file concerned.
+        path: PathBuf,
+        /// What the reader or decoder said.
+        message: String,
+    },
     /// A tensor could not be built (never expected: shapes are checked first).
     #[error(transparent)]
     Tensor(#[from] siamese_tensor::TensorError),

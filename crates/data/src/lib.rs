@@ -14,7 +14,9 @@
 //! - [`pairs`]: one positive and one negative pair per anchor, balanced, seeded; fixed test pairs;
 //! - [`batch`]: [`PairBatches`], shuffled per epoch, normalised to [0,1] NCHW tensors by a prefetch
 //!   thread, and [`fill_images`] for allocation-free loops;
-//! - [`viz`]: the pair grid of the paper's Figure 2 (POS/NEG, hand-coded bitmap font).
+//! - [`viz`]: the pair grid of the paper's Figure 2 (POS/NEG, hand-coded bitmap font);
+//! - [`image_file`]: a user's PNG/JPEG/BMP/PNM file as a model input ([`read_image`]: channels
+//!   converted, resized to the model's size with a note, scaled to [0,1]).
 //!
 //! Every random choice uses `ChaCha8Rng::seed_from_u64`, so results do not depend on the machine or
 //! on the number of threads.
@@ -25,6 +27,7 @@ pub mod dataset;
 pub mod error;
 pub mod fetch;
 pub mod idx;
+pub mod image_file;
 pub mod pairs;
 pub mod registry;
 pub mod split;
@@ -34,6 +37,7 @@ pub use batch::{fill_images, images_tensor, BatchOptions, PairBatch, PairBatches
 pub use dataset::{load, load_dir, locate, ImageSet, DATA_DIR_ENV};
 pub use error::{DataError, Result};
 pub use fetch::{fetch, FetchOptions, MIRROR_ENV};
+pub use image_file::{read_image, InputImage};
 pub use pairs::{make_pairs, test_pairs, Pair, PairMode};
 pub use registry::DatasetKind;
 pub use split::{paper_split, stratified, ValSize};

@@ -1,6 +1,7 @@
 //! Pictures of pairs (the paper's Figure 2): a grid of image pairs, each labelled POS (same class,
 //! green) or NEG (different class, red) with a tiny hand-coded 5x7 bitmap font. Produces raw RGB
-//! pixels; the `siamese pairs` command encodes them as PNG.
+//! pixels and their PNG encoding ([`RgbImage::png_bytes`]), which `siamese pairs` and
+//! `siamese show` write to disk.
 
 use rand::Rng;
 use rand::SeedableRng;
@@ -41,6 +42,26 @@ impl RgbImage {
             let o = (y * self.width + x) * 3;
             self.pixels[o..o + 3].copy_from_slice(&c);
         }
+    }
+
+    /// The image encoded as a PNG file (8-bit RGB).
+    pub fn png_bytes(&self) -> Result<Vec<u8>> {
+        use ::image::ImageEncoder;
+        let mut out = Vec::new();
+        ::image::codecs::png::PngEncoder::new(&mut out)
+            .write_image(
+                &self.pixels,
+                self.width as u32,
+                self.height as u32,
+                ::image::ExtendedColorType::Rgb8,
+            )
+            .map_err(|e| {
+                DataError::InvalidArgument(format!(
+                    "cannot encode a {}x{} picture as PNG: {e}",
+                    self.width, self.height
+                ))
+            })?;
+        Ok(out)
     }
 
     /// The colour at `(x, y)`, or `None` outside the image.
@@ -202,6 +223,19 @@ pub fn figure_pairs(set: &ImageSet, count: usize, seed: u64) -> Result<Vec<Pair>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn png_bytes_decode_to_the_same_pixels() {
+        let mut img = RgbImage::new(3, 2, [10, 20, 30]);
+        img.put(2, 1, [255, 0, 128]);
+        let bytes = img.png_bytes().unwrap();
+        assert_eq!(&bytes[1..4], b"PNG");
+        let back = ::image::load_from_memory(&bytes).unwrap().to_rgb8();
+        assert_eq!((back.width(), back.height()), (3, 2));
+        assert_eq!(back.into_raw(), img.pixels);
+        let empty = RgbImage::new(0, 0, [0; 3]);
+        assert!(empty.png_bytes().is_err());
+    }
 
     #[test]
     fn grid_has_images_and_coloured_labels() {

@@ -5,18 +5,27 @@
 //! [out, in, kh, kw], `subnet.fc1.weight` [out, in], `head.bn.running_mean`, … An exact-resume
 //! checkpoint adds the optimiser's moments as `optim.m.<param>` / `optim.v.<param>`. The
 //! string metadata holds `format` (what network this is), `model` (the [`ModelConfig`] as
-//! JSON) and, for resumable checkpoints, `state` (epoch, step, RNG seeds, … as JSON).
+//! JSON), for checkpoints of a training run `train` (the [`TrainConfig`] as JSON, whose seed
+//! and epoch number give every random choice) and `epoch` (best.safetensors), and for
+//! resumable checkpoints `state` (the [`TrainState`] as JSON) and `adam_step`.
 //! Files are written atomically (temp file + rename).
+//!
+//! Loading a trained network is [`SnLenet5::from_checkpoint`] (weights plus the
+//! [`TrainConfig`] it was trained with); continuing a run is [`load_resume`], which also
+//! restores Adam's moments and the [`TrainState`] written by [`Checkpoint::resumable`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use siamese_autodiff::ParamStore;
+use siamese_optim::AdamState;
 use siamese_tensor::Tensor;
 
-use crate::config::ModelConfig;
+use crate::config::{LossKind, ModelConfig};
 use crate::error::{ModelError, Result};
+use crate::run::{TrainConfig, TrainState};
+use crate::siamese::SnLenet5;
 
 /// `format` of an SN-LeNet-5 checkpoint.
 pub const FORMAT_SIAMESE: &str = "siamese/sn-lenet5/v1";
@@ -169,6 +178,121 @@ impl Checkpoint {
     }
 }
 
+impl Checkpoint {
+    /// An SN-LeNet-5 checkpoint of every tensor of `store`, with the run's training config as
+    /// the `train` metadata (what `eval`, `compare`, `show` and `--resume` read back).
+    pub fn of_run(cfg: &TrainConfig, store: &ParamStore) -> Self {
+        let mut ck = Self::from_store(FORMAT_SIAMESE, &cfg.model, store);
+        ck.extra.insert(
+            "train".into(),
+            serde_json::to_string(cfg).expect("TrainConfig serialises"),
+        );
+        ck
+    }
+
+    /// The resumable checkpoint of a run (`last.safetensors`): [`Checkpoint::of_run`] plus
+    /// Adam's moments as `optim.m.<param>` / `optim.v.<param>`, its step count and the
+    /// [`TrainState`].
+    pub fn resumable(
+        cfg: &TrainConfig,
+        model: &SnLenet5,
+        adam: &AdamState,
+        state: &TrainState,
+    ) -> Self {
+        let mut ck = Self::of_run(cfg, &model.store);
+        for (i, (name, _)) in model.store.params().enumerate() {
+            if let (Some(m), Some(v)) = (adam.m.get(i), adam.v.get(i)) {
+                ck.tensors.push((format!("optim.m.{name}"), m.clone()));
+                ck.tensors.push((format!("optim.v.{name}"), v.clone()));
+            }
+        }
+        ck.extra.insert(
+            "state".into(),
+            serde_json::to_string(state).expect("TrainState serialises"),
+        );
+        ck.extra.insert("adam_step".into(), adam.step.to_string());
+        ck
+    }
+
+    /// The training config this checkpoint was made with (its `train` metadata); `path`
+    /// names the file in errors.
+    pub fn train_config(&self, path: &Path) -> Result<TrainConfig> {
+        let raw = self.extra.get("train").ok_or_else(|| {
+            ModelError::checkpoint(
+                path,
+                "has no training config: it was not written by siamese train",
+            )
+        })?;
+        serde_json::from_str(raw)
+            .map_err(|e| ModelError::checkpoint(path, format!("bad 'train' metadata: {e}")))
+    }
+}
+
+impl SnLenet5 {
+    /// Reads an SN-LeNet-5 checkpoint written by `siamese train` (`best.safetensors` or
+    /// `last.safetensors`): the network in evaluation mode with the checkpoint's weights, and
+    /// the training config it was made with. Every failure is one line naming the file: not
+    /// readable, not a safetensors file, a classifier checkpoint, no training config, a tensor
+    /// missing or of another shape.
+    pub fn from_checkpoint(path: &Path) -> Result<(Self, TrainConfig)> {
+        Self::from_loaded_checkpoint(&Checkpoint::load(path)?, path)
+    }
+
+    /// As [`SnLenet5::from_checkpoint`], from a checkpoint already read (`path` names it in
+    /// errors).
+    pub fn from_loaded_checkpoint(ck: &Checkpoint, path: &Path) -> Result<(Self, TrainConfig)> {
+        if ck.format != FORMAT_SIAMESE {
+            return Err(ModelError::checkpoint(
+                path,
+                format!("is a {} checkpoint, not SN-LeNet-5", ck.format),
+            ));
+        }
+        let cfg = ck.train_config(path)?;
+        let mut model = SnLenet5::new(ck.model.clone(), cfg.seed)?;
+        model.detach_head = cfg.loss == LossKind::ContrastiveDistance;
+        ck.load_into(&mut model.store, path)?;
+        model.set_training(false);
+        Ok((model, cfg))
+    }
+}
+
+/// Restores (config, model, optimizer state, run state) from a resumable checkpoint written
+/// by [`Checkpoint::resumable`].
+pub fn load_resume(path: &Path) -> Result<(TrainConfig, SnLenet5, AdamState, TrainState)> {
+    let ck = Checkpoint::load(path)?;
+    let bad = |m: String| ModelError::checkpoint(path, m);
+    let (mut model, cfg) = SnLenet5::from_loaded_checkpoint(&ck, path)?;
+    model.set_training(true);
+    let state: TrainState = serde_json::from_str(
+        ck.extra
+            .get("state")
+            .ok_or_else(|| bad("has no training state (resume from last.safetensors)".into()))?,
+    )
+    .map_err(|e| bad(format!("bad 'state' metadata: {e}")))?;
+    let step: u64 = ck
+        .extra
+        .get("adam_step")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("has no 'adam_step' metadata".into()))?;
+    let mut adam = AdamState {
+        step,
+        m: Vec::new(),
+        v: Vec::new(),
+    };
+    if step > 0 {
+        for (name, _) in model.store.params() {
+            let get = |p: &str| {
+                ck.tensor(&format!("optim.{p}.{name}"))
+                    .cloned()
+                    .ok_or_else(|| bad(format!("has no optimiser moment optim.{p}.{name}")))
+            };
+            adam.m.push(get("m")?);
+            adam.v.push(get("v")?);
+        }
+    }
+    Ok((cfg, model, adam, state))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,5 +361,128 @@ mod tests {
         }
         let e = Checkpoint::from_bytes(b"garbage!garbage!", Path::new("g.st")).unwrap_err();
         assert!(e.to_string().contains("g.st"));
+    }
+
+    use crate::run::tests::tiny_run;
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!(
+            "siamese-ck-{name}-{}.safetensors",
+            std::process::id()
+        ))
+    }
+
+    #[test]
+    fn from_checkpoint_gives_back_the_weights_and_the_training_config() {
+        let (mut cfg, _) = tiny_run(3);
+        cfg.seed = 9;
+        let mut trained = SnLenet5::new(cfg.model.clone(), 1).unwrap();
+        trained
+            .store
+            .value_mut(trained.subnet.fc1.weight)
+            .data_mut()[0] = 42.0;
+        let path = scratch("of-run");
+        Checkpoint::of_run(&cfg, &trained.store)
+            .save(&path)
+            .unwrap();
+        let (mut back, back_cfg) = SnLenet5::from_checkpoint(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(back_cfg, cfg);
+        for (name, t) in trained.store.named_tensors() {
+            assert_eq!(back.store.get(name), Some(t), "{name}");
+        }
+        // Ready to score: evaluation mode, the trained model's numbers.
+        assert!(!back.head.bn.training);
+        let x = crate::siamese::tests::images(4, 1, 28, 5);
+        assert_eq!(
+            back.score(&x, &x, 2).unwrap(),
+            trained.score(&x, &x, 2).unwrap()
+        );
+    }
+
+    #[test]
+    fn from_checkpoint_refuses_what_it_cannot_load_in_one_line_naming_the_file() {
+        let (cfg, _) = tiny_run(1);
+        let m = SnLenet5::new(cfg.model.clone(), 1).unwrap();
+        let p = Path::new("runs/x/best.safetensors");
+        let check = |ck: Checkpoint, needle: &str| {
+            let e = SnLenet5::from_loaded_checkpoint(&ck, p)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("runs/x/best.safetensors") && e.contains(needle),
+                "{e}"
+            );
+            assert!(!e.contains('\n'), "{e}");
+        };
+        let mut classifier = Checkpoint::of_run(&cfg, &m.store);
+        classifier.format = FORMAT_CLASSIFIER.into();
+        check(
+            classifier,
+            "is a siamese/lenet5-classifier/v1 checkpoint, not SN-LeNet-5",
+        );
+        check(
+            Checkpoint::from_store(FORMAT_SIAMESE, &cfg.model, &m.store),
+            "has no training config",
+        );
+        let mut bad_json = Checkpoint::of_run(&cfg, &m.store);
+        bad_json.extra.insert("train".into(), "{".into());
+        check(bad_json, "bad 'train' metadata");
+        let mut small = cfg.clone();
+        small.model.embedding = 4;
+        let other = SnLenet5::new(small.model.clone(), 1).unwrap();
+        let mut wrong = Checkpoint::of_run(&cfg, &other.store);
+        wrong.model = cfg.model.clone();
+        check(wrong, "another architecture");
+        let missing = scratch("missing");
+        let e = SnLenet5::from_checkpoint(&missing).unwrap_err().to_string();
+        assert!(e.contains(&*missing.to_string_lossy()), "{e}");
+    }
+
+    #[test]
+    fn a_resumable_checkpoint_restores_moments_step_and_state() {
+        let (cfg, _) = tiny_run(2);
+        let m = SnLenet5::new(cfg.model.clone(), 2).unwrap();
+        let n = m.store.params().count();
+        let moments = |k: f32| -> Vec<Tensor> {
+            m.store
+                .params()
+                .map(|(_, t)| Tensor::full(t.shape(), k).unwrap())
+                .collect()
+        };
+        let adam = AdamState {
+            step: 17,
+            m: moments(0.25),
+            v: moments(0.5),
+        };
+        let state = TrainState {
+            epoch: 1,
+            batch_in_epoch: 3,
+            loss_sum: 1.5,
+            correct: 40,
+            seen: 48,
+            seconds: 2.0,
+            best_val_acc: Some(0.75),
+            history: Vec::new(),
+        };
+        let path = scratch("resume");
+        Checkpoint::resumable(&cfg, &m, &adam, &state)
+            .save(&path)
+            .unwrap();
+        let (c, back, a, s) = load_resume(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!((c, s), (cfg.clone(), state));
+        assert_eq!((a.step, a.m.len(), a.v.len()), (17, n, n));
+        assert_eq!((a.m, a.v), (adam.m, adam.v));
+        assert_eq!(
+            back.store.get("subnet.fc1.weight"),
+            m.store.get("subnet.fc1.weight")
+        );
+        // best.safetensors has the weights and the config but no run state.
+        let best = scratch("best");
+        Checkpoint::of_run(&cfg, &m.store).save(&best).unwrap();
+        let e = load_resume(&best).unwrap_err().to_string();
+        std::fs::remove_file(&best).unwrap();
+        assert!(e.contains("resume from last.safetensors"), "{e}");
     }
 }

@@ -27,8 +27,6 @@ pub enum ModelError {
         #[source]
         source: std::io::Error,
     },
-    #[error("interrupted")]
-    Interrupted,
 }
 
 impl ModelError {

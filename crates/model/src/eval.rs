@@ -1,6 +1,11 @@
 //! Evaluation on a fixed pair list: pair accuracy at 0.5 and at a threshold chosen on
 //! validation, confusion counts, ROC AUC, equal error rate, and the time to score 10,000
 //! pairs (the paper's Table 4 measure).
+//!
+//! Everything here works through [`PairScorer`], so it scores the same way on the CPU model
+//! ([`SnLenet5`]) and on a model on a device (`DeviceModel`): [`score_pairs`] for a pair
+//! list, [`evaluate_pairs`] at a given threshold, [`evaluate_with_threshold`] for the
+//! threshold-then-test evaluation of `siamese train` and `siamese eval`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,9 +15,9 @@ use siamese_data::{images_tensor, BatchOptions, ImageSet, Pair, PairBatches};
 use siamese_tensor::Tensor;
 
 use crate::error::Result;
-use crate::metrics::{equal_error_rate, roc_auc, Confusion};
+use crate::metrics::{best_threshold, equal_error_rate, roc_auc, Confusion};
+use crate::run::RunData;
 use crate::siamese::SnLenet5;
-use crate::train::score_pairs;
 
 /// Anything that turns image pairs into similarities in evaluation mode: the CPU model
 /// ([`SnLenet5::score`]) or a model on a device (`DeviceModel`).
@@ -55,6 +60,20 @@ impl PairScorer for SnLenet5 {
             Ok(images_tensor(set, &ids)?)
         })
     }
+}
+
+/// Scores a pair list in evaluation mode, batches of `batch` pairs, returning (similarities,
+/// labels). `model` is the CPU model (its tape-free scoring path, the same numbers as the
+/// taped forward, tested) or a model on a device.
+pub fn score_pairs(
+    model: &mut dyn PairScorer,
+    set: &Arc<ImageSet>,
+    pairs: &Arc<Vec<Pair>>,
+    batch: usize,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let s = model.pair_similarities(set, pairs, batch)?;
+    let y = pairs.iter().map(|p| f32::from(p.y)).collect();
+    Ok((s, y))
 }
 
 /// Pairs timed for the scoring-speed figure.
@@ -107,6 +126,20 @@ pub fn evaluate_pairs(
     })
 }
 
+/// The threshold-then-test evaluation: the threshold t* that maximises pair accuracy on the
+/// validation pairs ([`best_threshold`]), then [`evaluate_pairs`] on the test pairs at 0.5
+/// and at t* (confusion counts, ROC AUC, EER, seconds to score 10,000 pairs). The test pairs
+/// play no part in choosing t*.
+pub fn evaluate_with_threshold(
+    model: &mut dyn PairScorer,
+    data: &RunData,
+    batch: usize,
+) -> Result<PairEvaluation> {
+    let (vs, vy) = score_pairs(model, &data.train, &data.val_pairs, batch)?;
+    let threshold = best_threshold(&vs, &vy);
+    evaluate_pairs(model, &data.test, &data.test_pairs, threshold, batch)
+}
+
 /// Median seconds over `reps` runs to score the first 10,000 pairs (images prepared as
 /// tensors beforehand, so the figure is the network's time).
 pub fn time_scoring(
@@ -130,4 +163,80 @@ pub fn time_scoring(
     }
     times.sort_by(f64::total_cmp);
     Ok(times[times.len() / 2])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::accuracy;
+    use crate::run::tests::tiny_run;
+
+    /// A scorer that reads each image's class off [`crate::run::tests::tiny_set`]'s block and
+    /// says 0.3 for the same class, 0.1 otherwise: perfect, but only at a threshold in
+    /// (0.1, 0.3), never at 0.5.
+    struct BlockReader;
+
+    fn class_of(img: &[f32]) -> usize {
+        let block = |k: usize| {
+            let (r0, c0) = (2 + (k / 4) * 8, 2 + (k % 4) * 6);
+            (r0..r0 + 6)
+                .flat_map(|r| (c0..c0 + 6).map(move |c| r * 28 + c))
+                .map(|i| img[i])
+                .sum::<f32>()
+        };
+        (0..10)
+            .max_by(|&a, &b| block(a).total_cmp(&block(b)))
+            .unwrap()
+    }
+
+    impl PairScorer for BlockReader {
+        fn similarities(&mut self, a: &Tensor, b: &Tensor, _batch: usize) -> Result<Vec<f32>> {
+            Ok(a.data()
+                .chunks(784)
+                .zip(b.data().chunks(784))
+                .map(|(x, y)| if class_of(x) == class_of(y) { 0.3 } else { 0.1 })
+                .collect())
+        }
+    }
+
+    #[test]
+    fn score_pairs_returns_each_pairs_similarity_and_label_in_order() {
+        let (_, data) = tiny_run(1);
+        let (s, y) = score_pairs(&mut BlockReader, &data.test, &data.test_pairs, 7).unwrap();
+        assert_eq!((s.len(), y.len()), (80, 80));
+        for ((p, s), y) in data.test_pairs.iter().zip(&s).zip(&y) {
+            assert_eq!(*y, f32::from(p.y));
+            assert_eq!(*s, if p.y == 1 { 0.3 } else { 0.1 });
+        }
+    }
+
+    #[test]
+    fn the_threshold_comes_from_validation_and_is_applied_to_test() {
+        let (_, data) = tiny_run(1);
+        let e = evaluate_with_threshold(&mut BlockReader, &data, 16).unwrap();
+        let (vs, vy) = score_pairs(&mut BlockReader, &data.train, &data.val_pairs, 16).unwrap();
+        assert_eq!(e.threshold, best_threshold(&vs, &vy));
+        assert!(e.threshold > 0.1 && e.threshold < 0.3, "{}", e.threshold);
+        assert_eq!(e.pairs, data.test_pairs.len());
+        assert_eq!(e.accuracy_at_threshold, 1.0);
+        // At 0.5 every pair is called different: right on the 40 negatives only.
+        assert_eq!(e.accuracy_at_half, 0.5);
+        let c = &e.confusion_at_half;
+        assert_eq!((c.tp, c.fp, c.tn, c.fn_), (0, 0, 40, 40));
+        assert_eq!(e.roc_auc, Some(1.0));
+        assert_eq!(e.equal_error_rate, Some(0.0));
+        assert_eq!((e.timed_pairs, e.eval_batch), (80, 16));
+        assert!(e.score_seconds >= 0.0);
+    }
+
+    #[test]
+    fn the_cpu_model_scores_the_same_through_every_path() {
+        let (cfg, data) = tiny_run(1);
+        let mut model = SnLenet5::new(cfg.model.clone(), 5).unwrap();
+        let (s, _) = score_pairs(&mut model, &data.test, &data.test_pairs, 32).unwrap();
+        let e = evaluate_with_threshold(&mut model, &data, 32).unwrap();
+        let y: Vec<f32> = data.test_pairs.iter().map(|p| f32::from(p.y)).collect();
+        assert_eq!(e.accuracy_at_half, accuracy(&s, &y, 0.5));
+        assert_eq!(e.accuracy_at_threshold, accuracy(&s, &y, e.threshold));
+    }
 }

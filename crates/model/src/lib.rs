@@ -6,14 +6,17 @@
 //! - [`lenet`]: the subnet, LeNet-5;
 //! - [`siamese`]: [`SnLenet5`], the two weight-shared subnets (one batched pass over the 2N
 //!   images of N pairs), the comparison module and the output module, and the loss;
-//! - [`train`]: the training loop (validation, metrics.jsonl, checkpoints, curves, clean stop
-//!   and exact resume);
+//! - [`run`]: what defines a run ([`TrainConfig`]) and its data ([`run::RunData`]);
+//! - [`train`](mod@train): the training loop (validation, metrics.jsonl, checkpoints, curves, clean stop
+//!   and exact resume) and its one CPU step, [`train::train_step`];
+//! - [`sweep`]: the parameter sensitivity of the paper's Tables 6 and 7;
 //! - [`device_step`]: the same network's training step and scoring forward written once over
 //!   siamese-tensor's kernel interface `Backend` (explicit backward, Adam on the device), so
 //!   it runs on the CPU backend (tested against the tape) or on a GPU (siamese-cuda);
-//! - [`eval`] and [`metrics`]: pair accuracy, threshold, confusion counts, ROC AUC, EER, and
-//!   the time to score 10,000 pairs;
-//! - [`checkpoint`]: safetensors files in PyTorch's layouts;
+//! - [`eval`] and [`metrics`]: pair accuracy, the threshold chosen on validation, confusion
+//!   counts, ROC AUC, EER, and the time to score 10,000 pairs;
+//! - [`checkpoint`]: safetensors files in PyTorch's layouts, [`SnLenet5::from_checkpoint`],
+//!   exact-resume checkpoints;
 //! - [`baseline`]: the plain LeNet-5 classifier of the paper's Tables 3 and 4;
 //! - [`augment`]: seeded training-time shifts and flips;
 //! - [`plot`] and [`io`]: curves.png and atomic file writes.
@@ -29,7 +32,9 @@ pub mod io;
 pub mod lenet;
 pub mod metrics;
 pub mod plot;
+pub mod run;
 pub mod siamese;
+pub mod sweep;
 pub mod train;
 
 pub use config::{LossKind, ModelConfig};

@@ -1,6 +1,7 @@
 //! The training loop of SN-LeNet-5: pairs → batches → forward of 2N images → loss →
 //! backward → Adam, with per-epoch validation, metrics.jsonl, checkpoints (best and last),
-//! curves.png, a clean stop on request (Ctrl-C) and bit-exact `--resume`.
+//! curves.png, the final test evaluation (test.json), a clean stop on request (Ctrl-C) and
+//! bit-exact `--resume`.
 //!
 //! Every random choice is a function of `--seed` and the epoch number (the split, the
 //! `--limit` subsample, the pairs of each epoch, the batch order), and the kernels reduce in
@@ -12,156 +13,28 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
 use siamese_autodiff::Tape;
-use siamese_data::pairs::{epoch_seed, make_pairs, pairs_for_epoch, test_pairs};
-use siamese_data::{split, BatchOptions, DatasetKind, ImageSet, Pair, PairBatches, PairMode};
-use siamese_optim::{Adam, AdamConfig, AdamState, LrSchedule, Optimizer};
+use siamese_data::pairs::{epoch_seed, pairs_for_epoch};
+use siamese_data::{BatchOptions, PairBatches, PairMode};
+use siamese_optim::{Adam, AdamConfig, AdamState, Optimizer};
 use siamese_tensor::{Backend, Tensor};
 
-use crate::augment::{augment_batch, Augment};
-use crate::checkpoint::{Checkpoint, FORMAT_SIAMESE};
-use crate::config::{LossKind, ModelConfig};
+use crate::augment::augment_batch;
+use crate::checkpoint::Checkpoint;
+use crate::config::LossKind;
 use crate::device_step::{check_supported, DeviceModel};
 use crate::error::{ModelError, Result};
-use crate::eval::{evaluate_pairs, PairEvaluation, PairScorer};
+use crate::eval::{evaluate_with_threshold, PairEvaluation, PairScorer};
 use crate::plot::{plot_curves, CurvePoint};
 use crate::siamese::{stack_pairs, SnLenet5};
 
-/// Seed offset of the fixed validation pairs (they do not change between epochs).
-const VAL_PAIR_STREAM: u64 = 0x5641_4C00;
+// Where these items live now; re-exported here, where callers have always found them.
+pub use crate::checkpoint::load_resume;
+pub use crate::eval::score_pairs;
+pub use crate::run::{EpochRecord, RunData, RunFiles, TrainConfig, TrainState};
+
 /// Seed offset of the augmentation draws.
 const AUGMENT_STREAM: u64 = 0xA116_0000;
-
-/// Everything that defines a training run (saved in checkpoints as JSON).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TrainConfig {
-    /// "mnist", "fashion-mnist" or "cifar-10".
-    pub dataset: String,
-    /// Passes over the training pairs. Default 50 for MNIST (the paper's setting).
-    pub epochs: usize,
-    /// Pairs per batch. Default 64 (the paper's).
-    pub batch: usize,
-    /// Adam's learning rate α. Default 0.001 (the paper's).
-    pub lr: f32,
-    /// Adam's ε. Default 1e-8 (the paper's Table 2).
-    pub adam_eps: f32,
-    /// Learning-rate schedule over steps: "constant" (default) or "cosine".
-    pub schedule: String,
-    /// The seed of every random choice. Default 0.
-    pub seed: u64,
-    /// Train on a stratified subsample of this many training images (None: all 48,000).
-    pub limit: Option<usize>,
-    /// Validate every this many epochs (and after the last). Default 1.
-    pub val_every: usize,
-    pub loss: LossKind,
-    /// New training pairs every epoch (default) or the same pairs every epoch.
-    pub pairs_per_epoch: bool,
-    /// Training-time augmentation (default none, the paper's setting).
-    #[serde(default)]
-    pub augment: Augment,
-    pub model: ModelConfig,
-}
-
-impl TrainConfig {
-    /// The paper's settings for `dataset`: Adam 0.001, batch 64, contrastive loss on the
-    /// sigmoid output, margin 1; 50 epochs for MNIST, 100 for Fashion-MNIST, 1,500 for CIFAR-10.
-    pub fn paper(dataset: DatasetKind) -> Self {
-        let (c, h, w) = dataset.geometry();
-        Self {
-            dataset: dataset.name().into(),
-            epochs: match dataset {
-                DatasetKind::Mnist => 50,
-                DatasetKind::FashionMnist => 100,
-                DatasetKind::Cifar10 => 1500,
-            },
-            batch: 64,
-            lr: 1e-3,
-            adam_eps: 1e-8,
-            schedule: "constant".into(),
-            seed: 0,
-            limit: None,
-            val_every: 1,
-            loss: LossKind::ContrastiveSigmoid,
-            pairs_per_epoch: true,
-            augment: Augment::None,
-            model: ModelConfig::for_input(c, h, w),
-        }
-    }
-
-    /// The dataset as a [`DatasetKind`].
-    pub fn kind(&self) -> Result<DatasetKind> {
-        self.dataset
-            .parse()
-            .map_err(|e: siamese_data::DataError| ModelError::Config(e.to_string()))
-    }
-
-    fn validate(&self) -> Result<()> {
-        if self.epochs == 0 || self.batch == 0 || self.val_every == 0 {
-            return Err(ModelError::Config(
-                "--epochs, --batch and --val-every must be at least 1".into(),
-            ));
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(ModelError::Config(format!(
-                "--lr must be positive, got {}",
-                self.lr
-            )));
-        }
-        if self.limit == Some(0) {
-            return Err(ModelError::Config("--limit must be at least 1".into()));
-        }
-        self.lr_schedule(1)?;
-        self.model.validate()
-    }
-
-    /// The learning-rate schedule of this run over `total_steps` steps.
-    pub fn lr_schedule(&self, total_steps: u64) -> Result<LrSchedule> {
-        match self.schedule.as_str() {
-            "constant" => Ok(LrSchedule::Constant { lr: self.lr }),
-            "cosine" => Ok(LrSchedule::Cosine {
-                lr: self.lr,
-                min_lr: self.lr * 0.01,
-                total: total_steps,
-            }),
-            other => Err(ModelError::Config(format!(
-                "unknown schedule '{other}' (expected constant or cosine)"
-            ))),
-        }
-    }
-}
-
-/// One epoch's line of metrics.jsonl.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    pub epoch: usize,
-    pub train_loss: f64,
-    /// Pair accuracy on the training batches as they were trained (s > 0.5).
-    pub train_acc: f64,
-    pub val_loss: Option<f64>,
-    pub val_acc: Option<f64>,
-    pub val_auc: Option<f64>,
-    pub epoch_seconds: f64,
-    pub pairs_per_second: f64,
-    pub lr: f32,
-    pub steps: u64,
-}
-
-/// Where a run stands; saved in `last.safetensors` for `--resume`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TrainState {
-    /// Epochs fully done.
-    pub epoch: usize,
-    /// Batches of the current epoch already trained (0 at an epoch boundary).
-    pub batch_in_epoch: usize,
-    /// Sums over the trained batches of the current epoch: Σ loss·n, Σ correct, Σ n, seconds.
-    pub loss_sum: f64,
-    pub correct: u64,
-    pub seen: u64,
-    pub seconds: f64,
-    pub best_val_acc: Option<f64>,
-    pub history: Vec<EpochRecord>,
-}
 
 /// Progress reports from the loop (the CLI draws bars from them).
 pub trait Observer {
@@ -191,76 +64,6 @@ pub struct TrainOutcome {
     pub test: Option<PairEvaluation>,
 }
 
-/// The data of a run, prepared once.
-pub struct RunData {
-    pub kind: DatasetKind,
-    pub train: Arc<ImageSet>,
-    pub test: Arc<ImageSet>,
-    pub train_idx: Vec<u32>,
-    pub val_pairs: Arc<Vec<Pair>>,
-    pub test_pairs: Arc<Vec<Pair>>,
-}
-
-impl RunData {
-    /// Loads the dataset and makes the split, the `--limit` subsample, the fixed validation
-    /// pairs and the fixed test pairs.
-    pub fn prepare(cfg: &TrainConfig, data_dir: Option<&Path>) -> Result<Self> {
-        let kind = cfg.kind()?;
-        let (train, test) = siamese_data::load(kind, data_dir)?;
-        Self::from_sets(cfg, kind, train, test)
-    }
-
-    /// As [`RunData::prepare`], from sets already in memory.
-    pub fn from_sets(
-        cfg: &TrainConfig,
-        kind: DatasetKind,
-        train: ImageSet,
-        test: ImageSet,
-    ) -> Result<Self> {
-        let (mut train_idx, val_idx) = split::paper_split(kind, &train, cfg.seed)?;
-        if let Some(limit) = cfg.limit {
-            train_idx = split::limit(&train.labels, &train_idx, limit, cfg.seed)?;
-        }
-        let val_pairs = make_pairs(
-            &train.labels,
-            &val_idx,
-            epoch_seed(cfg.seed ^ VAL_PAIR_STREAM, 0),
-        )?;
-        let test_pairs = test_pairs(&test)?;
-        Ok(Self {
-            kind,
-            train: Arc::new(train),
-            test: Arc::new(test),
-            train_idx,
-            val_pairs: Arc::new(val_pairs),
-            test_pairs: Arc::new(test_pairs),
-        })
-    }
-}
-
-/// Output files of a run directory.
-pub struct RunFiles {
-    pub dir: PathBuf,
-}
-
-impl RunFiles {
-    pub fn best(&self) -> PathBuf {
-        self.dir.join("best.safetensors")
-    }
-    pub fn last(&self) -> PathBuf {
-        self.dir.join("last.safetensors")
-    }
-    pub fn metrics(&self) -> PathBuf {
-        self.dir.join("metrics.jsonl")
-    }
-    pub fn curves(&self) -> PathBuf {
-        self.dir.join("curves.png")
-    }
-    pub fn config(&self) -> PathBuf {
-        self.dir.join("config.json")
-    }
-}
-
 /// Mean contrastive (sigmoid) or BCE loss of similarities `s` against labels `y`, for the
 /// validation line; `None` for the distance loss (which needs d, not s).
 fn loss_of_scores(kind: LossKind, s: &[f32], y: &[f32]) -> Option<f64> {
@@ -282,93 +85,6 @@ fn loss_of_scores(kind: LossKind, s: &[f32], y: &[f32]) -> Option<f64> {
             .sum::<f64>()
             / s.len() as f64,
     )
-}
-
-/// Scores a pair list in evaluation mode, batches of `batch` pairs, returning (similarities,
-/// labels). `model` is the CPU model (its tape-free scoring path, the same numbers as the
-/// taped forward, tested) or a model on a device.
-pub fn score_pairs(
-    model: &mut dyn PairScorer,
-    set: &Arc<ImageSet>,
-    pairs: &Arc<Vec<Pair>>,
-    batch: usize,
-) -> Result<(Vec<f32>, Vec<f32>)> {
-    let s = model.pair_similarities(set, pairs, batch)?;
-    let y = pairs.iter().map(|p| f32::from(p.y)).collect();
-    Ok((s, y))
-}
-
-/// Builds the resumable checkpoint of a run.
-fn resume_checkpoint(
-    cfg: &TrainConfig,
-    model: &SnLenet5,
-    st: &AdamState,
-    state: &TrainState,
-) -> Checkpoint {
-    let mut ck = Checkpoint::from_store(FORMAT_SIAMESE, &cfg.model, &model.store);
-    let names: Vec<String> = model.store.params().map(|(n, _)| n.to_string()).collect();
-    for (i, name) in names.iter().enumerate() {
-        if let (Some(m), Some(v)) = (st.m.get(i), st.v.get(i)) {
-            ck.tensors.push((format!("optim.m.{name}"), m.clone()));
-            ck.tensors.push((format!("optim.v.{name}"), v.clone()));
-        }
-    }
-    ck.extra.insert(
-        "train".into(),
-        serde_json::to_string(cfg).expect("serialises"),
-    );
-    ck.extra.insert(
-        "state".into(),
-        serde_json::to_string(state).expect("serialises"),
-    );
-    ck.extra.insert("adam_step".into(), st.step.to_string());
-    ck
-}
-
-/// Restores (config, model, optimizer state, run state) from a resumable checkpoint.
-pub fn load_resume(path: &Path) -> Result<(TrainConfig, SnLenet5, AdamState, TrainState)> {
-    let ck = Checkpoint::load(path)?;
-    let bad = |m: &str| ModelError::checkpoint(path, m.to_string());
-    if ck.format != FORMAT_SIAMESE {
-        return Err(bad("is not an SN-LeNet-5 checkpoint"));
-    }
-    let cfg: TrainConfig = serde_json::from_str(
-        ck.extra
-            .get("train")
-            .ok_or_else(|| bad("has no training state (resume from last.safetensors)"))?,
-    )
-    .map_err(|e| bad(&format!("bad 'train' metadata: {e}")))?;
-    let state: TrainState = serde_json::from_str(
-        ck.extra
-            .get("state")
-            .ok_or_else(|| bad("has no 'state' metadata"))?,
-    )
-    .map_err(|e| bad(&format!("bad 'state' metadata: {e}")))?;
-    let step: u64 = ck
-        .extra
-        .get("adam_step")
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad("has no 'adam_step' metadata"))?;
-    let mut model = SnLenet5::new(cfg.model.clone(), cfg.seed)?;
-    model.detach_head = cfg.loss == LossKind::ContrastiveDistance;
-    ck.load_into(&mut model.store, path)?;
-    let mut adam_state = AdamState {
-        step,
-        m: Vec::new(),
-        v: Vec::new(),
-    };
-    if step > 0 {
-        for (name, _) in model.store.params() {
-            let get = |p: &str| {
-                ck.tensor(&format!("optim.{p}.{name}"))
-                    .cloned()
-                    .ok_or_else(|| bad(&format!("has no optimiser moment optim.{p}.{name}")))
-            };
-            adam_state.m.push(get("m")?);
-            adam_state.v.push(get("v")?);
-        }
-    }
-    Ok((cfg, model, adam_state, state))
 }
 
 /// Writes metrics.jsonl and curves.png from the history (both atomically).
@@ -442,7 +158,34 @@ trait Engine {
     fn adam_state(&self, model: &SnLenet5) -> Result<AdamState>;
 }
 
-/// The CPU engine: forward on the tape, backward, `siamese_optim::Adam`.
+/// One training step on the CPU, the step [`train`] runs for every batch (and `siamese bench`
+/// times): zero the gradients → taped forward of the stacked batch [A; B] (2N images) →
+/// `loss` against the labels `y` (N) → backward → Adam at its current learning rate.
+/// Returns the loss and the N training-mode similarities. A non-finite loss skips the
+/// backward and the update (the loop then stops with an error naming the batch).
+pub fn train_step(
+    model: &mut SnLenet5,
+    adam: &mut Adam,
+    stacked: Tensor,
+    y: &Tensor,
+    loss: LossKind,
+) -> Result<(f64, Vec<f32>)> {
+    model.store.zero_grads();
+    let mut tape = Tape::new();
+    let out = model.forward(&mut tape, stacked)?;
+    let loss = model.loss(&mut tape, out, y, loss)?;
+    let loss_value = tape.scalar(loss)? as f64;
+    let s = tape.value(out.similarity)?.data().to_vec();
+    if loss_value.is_finite() {
+        tape.backward(loss, &mut model.store)?;
+        // The tape shares the parameters; drop it so Adam updates them in place.
+        drop(tape);
+        adam.step(&mut model.store)?;
+    }
+    Ok((loss_value, s))
+}
+
+/// The CPU engine: [`train_step`] (forward on the tape, backward, `siamese_optim::Adam`).
 struct TapeEngine {
     adam: Adam,
     loss: LossKind,
@@ -458,19 +201,7 @@ impl Engine for TapeEngine {
     ) -> Result<(f64, Vec<f32>)> {
         self.adam.set_lr(lr);
         let y = Tensor::from_vec(&[y.len()], y.to_vec())?;
-        model.store.zero_grads();
-        let mut tape = Tape::new();
-        let out = model.forward(&mut tape, stacked)?;
-        let loss = model.loss(&mut tape, out, &y, self.loss)?;
-        let loss_value = tape.scalar(loss)? as f64;
-        let s = tape.value(out.similarity)?.data().to_vec();
-        if loss_value.is_finite() {
-            tape.backward(loss, &mut model.store)?;
-            // The tape shares the parameters; drop it so Adam updates them in place.
-            drop(tape);
-            self.adam.step(&mut model.store)?;
-        }
-        Ok((loss_value, s))
+        train_step(model, &mut self.adam, stacked, &y, self.loss)
     }
 
     fn steps(&self) -> u64 {
@@ -680,7 +411,7 @@ fn run<E: Engine>(
                 if let Some(f) = &files {
                     engine.sync_to(&mut model)?;
                     let adam_state = engine.adam_state(&model)?;
-                    resume_checkpoint(cfg, &model, &adam_state, &state).save(&f.last())?;
+                    Checkpoint::resumable(cfg, &model, &adam_state, &state).save(&f.last())?;
                     obs.message(&format!(
                         "stopped at epoch {epoch}, batch {}/{batches}; saved {} (continue with --resume {})",
                         i + 1,
@@ -734,24 +465,16 @@ fn run<E: Engine>(
         let improved = val_acc.is_some_and(|a| state.best_val_acc.is_none_or(|b| a > b));
         if improved {
             state.best_val_acc = val_acc;
-            best_weights = Some(Checkpoint::from_store(
-                FORMAT_SIAMESE,
-                &cfg.model,
-                &model.store,
-            ));
-        }
-        if let Some(f) = &files {
-            if improved {
-                let mut best = Checkpoint::from_store(FORMAT_SIAMESE, &cfg.model, &model.store);
-                best.extra.insert(
-                    "train".into(),
-                    serde_json::to_string(cfg).expect("serialises"),
-                );
-                best.extra.insert("epoch".into(), epoch.to_string());
+            let mut best = Checkpoint::of_run(cfg, &model.store);
+            best.extra.insert("epoch".into(), epoch.to_string());
+            if let Some(f) = &files {
                 best.save(&f.best())?;
             }
+            best_weights = Some(best);
+        }
+        if let Some(f) = &files {
             let adam_state = engine.adam_state(&model)?;
-            resume_checkpoint(cfg, &model, &adam_state, &state).save(&f.last())?;
+            Checkpoint::resumable(cfg, &model, &adam_state, &state).save(&f.last())?;
             write_history(f, cfg, &state.history)?;
         }
         if stop_requested() && state.epoch < cfg.epochs {
@@ -772,17 +495,13 @@ fn run<E: Engine>(
             best.load_into(&mut model.store, Path::new("<best weights>"))?;
             engine.sync_from(&model)?;
         }
-        let scorer = engine.scorer(&mut model);
-        // Threshold chosen on validation, applied to test.
-        let (vs, vy) = score_pairs(scorer, &data.train, &data.val_pairs, opts.eval_batch)?;
-        let threshold = crate::metrics::best_threshold(&vs, &vy);
-        Some(evaluate_pairs(
-            scorer,
-            &data.test,
-            &data.test_pairs,
-            threshold,
-            opts.eval_batch,
-        )?)
+        let test = evaluate_with_threshold(engine.scorer(&mut model), data, opts.eval_batch)?;
+        if let Some(f) = &files {
+            let json = serde_json::to_string_pretty(&test).expect("PairEvaluation serialises");
+            crate::io::atomic_write(&f.test(), json.as_bytes())
+                .map_err(|e| ModelError::io(f.test(), e))?;
+        }
+        Some(test)
     } else {
         None
     };
@@ -793,3 +512,6 @@ fn run<E: Engine>(
         test,
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,13 +2,16 @@
 //!
 //! Each subcommand is one `Args` struct plus one `run_*` function returning `CliResult`; `main`
 //! dispatches and turns any error into a single `error: ...` line on stderr and a non-zero exit
-//! code (never a panic). New subcommands (train, eval, compare, show, sweep, train-baseline, bench)
-//! slot in as a variant of [`Command`] and a `run_*` function.
+//! code (never a panic). The subcommands parse flags, call siamese-model and siamese-data, and
+//! print. `siamese bench` runs the separate `siamese-bench` program (src/bin/siamese-bench/),
+//! which alone installs a counting global allocator.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod bench_cmd;
+#[path = "../shared/cli.rs"]
+mod cli;
 mod device;
 mod model_cmds;
 mod progress;
@@ -47,7 +50,8 @@ enum Command {
     Fetch(FetchArgs),
     /// Draw a grid of sample image pairs labelled POS/NEG (the paper's Figure 2) as a PNG.
     Pairs(PairsArgs),
-    /// Training pairs/s (steady state), time to score 10,000 pairs and peak RSS, on 1 and 2 threads.
+    /// Training pairs/s (steady state), time to score 10,000 pairs and peak RSS, on 1 and 2 threads (runs the siamese-bench program; `siamese bench --help` for its flags).
+    #[command(disable_help_flag = true)]
     Bench(bench_cmd::BenchArgs),
 }
 
@@ -103,44 +107,13 @@ struct PairsArgs {
     data_dir: Option<PathBuf>,
 }
 
-/// Lets a closed stdout (`siamese bench | head -1`) end the program quietly, as it does any
-/// Unix filter, instead of `println!` panicking on EPIPE: Rust starts programs with SIGPIPE
-/// ignored.
-fn default_sigpipe() {
-    #[cfg(unix)]
-    // SAFETY: signal(2) with SIGPIPE and SIG_DFL, both valid constants, called at the start
-    // of main before any other thread exists; it changes only how the process reacts to a
-    // write on a closed pipe (terminate, the Unix default) and touches no Rust-owned memory.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-}
-
 fn main() -> ExitCode {
-    default_sigpipe();
-    let cli = match Cli::try_parse() {
+    cli::default_sigpipe();
+    let cli = match cli::parse_or_exit::<Cli>("siamese") {
         Ok(c) => c,
-        Err(e) => {
-            use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
-                || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-            {
-                let _ = e.print();
-                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                    ExitCode::from(2)
-                } else {
-                    ExitCode::SUCCESS
-                };
-            }
-            // clap's message up to its usage block, on one line.
-            let text = e.to_string();
-            let head = text.split("\n\n").next().unwrap_or("invalid arguments");
-            let head = one_line(head.strip_prefix("error: ").unwrap_or(head));
-            eprintln!("error: {head} (try `siamese --help`)");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    let result = match cli.command {
+    cli::finish(match cli.command {
         Command::Train(a) => model_cmds::run_train(a),
         Command::Eval(a) => model_cmds::run_eval(a),
         Command::Compare(a) => model_cmds::run_compare(a),
@@ -150,19 +123,7 @@ fn main() -> ExitCode {
         Command::Fetch(a) => run_fetch(a),
         Command::Pairs(a) => run_pairs(a),
         Command::Bench(a) => bench_cmd::run_bench(a),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {}", one_line(&e.to_string()));
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// Collapses a message onto one line.
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    })
 }
 
 fn run_fetch(a: FetchArgs) -> CliResult {

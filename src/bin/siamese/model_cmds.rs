@@ -5,24 +5,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::Args;
-use siamese::data::{images_tensor, DatasetKind, Pair};
+use siamese::data::{images_tensor, read_image, DatasetKind, Pair};
 use siamese::model::baseline::{train_baseline, Lenet5Classifier};
-use siamese::model::checkpoint::{Checkpoint, FORMAT_CLASSIFIER, FORMAT_SIAMESE};
+use siamese::model::checkpoint::{load_resume, Checkpoint, FORMAT_CLASSIFIER};
 use siamese::model::config::{Activation, Distance, EmbeddingActivation, LossKind, Pooling};
 use siamese::model::device_step::check_supported;
 #[cfg(feature = "cuda")]
 use siamese::model::device_step::DeviceModel;
-use siamese::model::eval::{evaluate_pairs, PairEvaluation, PairScorer};
-use siamese::model::metrics::best_threshold;
+use siamese::model::eval::{evaluate_with_threshold, PairEvaluation};
+use siamese::model::run::{RunData, TrainConfig};
+use siamese::model::sweep::sweep;
 #[cfg(feature = "cuda")]
 use siamese::model::train::train_on;
-use siamese::model::train::{
-    load_resume, score_pairs, train, RunData, Silent, TrainConfig, TrainOptions,
-};
+use siamese::model::train::{train, TrainOptions};
 use siamese::model::SnLenet5;
 #[cfg(feature = "cuda")]
 use siamese::optim::AdamConfig;
-use siamese::tensor::Tensor;
 
 use crate::device::Device;
 use crate::progress::Progress;
@@ -277,10 +275,6 @@ pub fn run_train(a: TrainArgs) -> CliResult {
     if let Some(test) = &outcome.test {
         print_eval(test, "test (best validation epoch's weights)");
         if let Some(o) = &out {
-            let p = o.join("test.json");
-            let json = serde_json::to_string_pretty(test)?;
-            siamese::model::io::atomic_write(&p, json.as_bytes())
-                .map_err(|e| format!("{}: {e}", p.display()))?;
             println!(
                 "saved {}/best.safetensors, last.safetensors, metrics.jsonl, curves.png, test.json",
                 o.display()
@@ -312,39 +306,10 @@ pub struct EvalArgs {
     device: Device,
 }
 
-/// The training config a checkpoint was made with.
-fn checkpoint_train_config(ck: &Checkpoint, path: &Path) -> Result<TrainConfig, String> {
-    let raw = ck.extra.get("train").ok_or_else(|| {
-        format!(
-            "{}: has no training config; it was not written by siamese train",
-            path.display()
-        )
-    })?;
-    serde_json::from_str(raw).map_err(|e| format!("{}: bad training config: {e}", path.display()))
-}
-
-/// Loads an SN-LeNet-5 checkpoint with its training config.
-fn load_siamese(path: &Path) -> Result<(SnLenet5, TrainConfig), Box<dyn std::error::Error>> {
-    let ck = Checkpoint::load(path)?;
-    if ck.format != FORMAT_SIAMESE {
-        return Err(format!(
-            "{}: is a {} checkpoint, not SN-LeNet-5",
-            path.display(),
-            ck.format
-        )
-        .into());
-    }
-    let cfg = checkpoint_train_config(&ck, path)?;
-    let mut model = SnLenet5::new(ck.model.clone(), cfg.seed)?;
-    ck.load_into(&mut model.store, path)?;
-    model.set_training(false);
-    Ok((model, cfg))
-}
-
 pub fn run_eval(a: EvalArgs) -> CliResult {
     set_threads(a.threads)?;
     let ck = Checkpoint::load(&a.checkpoint)?;
-    let cfg = checkpoint_train_config(&ck, &a.checkpoint)?;
+    let cfg = ck.train_config(&a.checkpoint)?;
     let data = RunData::prepare(&cfg, a.data_dir.as_deref())?;
     if ck.format == FORMAT_CLASSIFIER {
         let mut m = Lenet5Classifier::from_checkpoint(&ck, &a.checkpoint)?;
@@ -361,7 +326,7 @@ pub fn run_eval(a: EvalArgs) -> CliResult {
         }
         return Ok(());
     }
-    let (mut model, _) = load_siamese(&a.checkpoint)?;
+    let (mut model, _) = SnLenet5::from_loaded_checkpoint(&ck, &a.checkpoint)?;
     let e = match a.device {
         Device::Cpu => evaluate_with_threshold(&mut model, &data, a.batch)?,
         #[cfg(feature = "cuda")]
@@ -381,23 +346,6 @@ pub fn run_eval(a: EvalArgs) -> CliResult {
     Ok(())
 }
 
-/// Test evaluation at the threshold chosen on the validation pairs.
-fn evaluate_with_threshold(
-    scorer: &mut dyn PairScorer,
-    data: &RunData,
-    batch: usize,
-) -> Result<PairEvaluation, Box<dyn std::error::Error>> {
-    let (vs, vy) = score_pairs(scorer, &data.train, &data.val_pairs, batch)?;
-    let threshold = best_threshold(&vs, &vy);
-    Ok(evaluate_pairs(
-        scorer,
-        &data.test,
-        &data.test_pairs,
-        threshold,
-        batch,
-    )?)
-}
-
 #[derive(Args)]
 pub struct CompareArgs {
     /// First image (PNG, JPEG, BMP or PNM).
@@ -409,61 +357,15 @@ pub struct CompareArgs {
     checkpoint: PathBuf,
 }
 
-/// Reads an image file as the model's C×H×W input in [0, 1] (grayscale for C = 1, RGB for
-/// C = 3), resizing when the size differs; returns the pixels and a note if it resized.
-fn read_user_image(
-    path: &Path,
-    c: usize,
-    h: usize,
-    w: usize,
-) -> Result<(Vec<f32>, Option<String>), String> {
-    let img =
-        image::open(path).map_err(|e| format!("{}: cannot read image: {e}", path.display()))?;
-    let mut note = None;
-    let img = if img.width() as usize != w || img.height() as usize != h {
-        note = Some(format!(
-            "note: {} is {}x{}, resized to {w}x{h}",
-            path.display(),
-            img.width(),
-            img.height()
-        ));
-        img.resize_exact(w as u32, h as u32, image::imageops::FilterType::Triangle)
-    } else {
-        img
-    };
-    let px = if c == 1 {
-        img.to_luma8()
-            .into_raw()
-            .iter()
-            .map(|&v| v as f32 / 255.0)
-            .collect()
-    } else {
-        let rgb = img.to_rgb8();
-        let mut planes = vec![0.0f32; 3 * h * w];
-        for (i, p) in rgb.pixels().enumerate() {
-            for ch in 0..3 {
-                planes[ch * h * w + i] = p.0[ch] as f32 / 255.0;
-            }
-        }
-        planes
-    };
-    Ok((px, note))
-}
-
 pub fn run_compare(a: CompareArgs) -> CliResult {
-    let (mut model, _) = load_siamese(&a.checkpoint)?;
-    let m = model.config.clone();
-    let (pa, na) = read_user_image(&a.a, m.channels, m.height, m.width)?;
-    let (pb, nb) = read_user_image(&a.b, m.channels, m.height, m.width)?;
-    for n in [na, nb].into_iter().flatten() {
-        eprintln!("{n}");
+    let (mut model, _) = SnLenet5::from_checkpoint(&a.checkpoint)?;
+    let m = &model.config;
+    let geometry = (m.channels, m.height, m.width);
+    let (ia, ib) = (read_image(&a.a, geometry)?, read_image(&a.b, geometry)?);
+    for note in [ia.resize_note(), ib.resize_note()].into_iter().flatten() {
+        eprintln!("{note}");
     }
-    let shape = [1, m.channels, m.height, m.width];
-    let s = model.score(
-        &Tensor::from_vec(&shape, pa)?,
-        &Tensor::from_vec(&shape, pb)?,
-        1,
-    )?[0];
+    let s = model.score(&ia.tensor()?, &ib.tensor()?, 1)?[0];
     println!(
         "similarity {s:.4}: {} (threshold 0.5)",
         if s > 0.5 {
@@ -500,24 +402,14 @@ pub struct ShowArgs {
     data_dir: Option<PathBuf>,
 }
 
-/// Writes an RGB picture as PNG atomically.
+/// Writes a picture as a PNG file, atomically.
 pub fn save_png(path: &Path, img: &siamese::data::viz::RgbImage) -> CliResult {
-    siamese::model::io::atomic_write_with(path, |tmp| {
-        image::save_buffer_with_format(
-            tmp,
-            &img.pixels,
-            img.width as u32,
-            img.height as u32,
-            image::ExtendedColorType::Rgb8,
-            image::ImageFormat::Png,
-        )
-        .map_err(|e| std::io::Error::other(e.to_string()))
-    })
-    .map_err(|e| format!("{}: {e}", path.display()).into())
+    siamese::model::io::atomic_write(path, &img.png_bytes()?)
+        .map_err(|e| format!("{}: {e}", path.display()).into())
 }
 
 pub fn run_show(a: ShowArgs) -> CliResult {
-    let (mut model, cfg) = load_siamese(&a.checkpoint)?;
+    let (mut model, cfg) = SnLenet5::from_checkpoint(&a.checkpoint)?;
     let kind = cfg.kind()?;
     let (_, test) = siamese::data::load(kind, a.data_dir.as_deref())?;
     let pairs: Vec<Pair> = siamese::data::viz::figure_pairs(&test, a.count, a.seed)?;
@@ -591,38 +483,21 @@ pub fn run_sweep(a: SweepArgs) -> CliResult {
         "{:>8} {:>6} {:>10} {:>10} {:>12}",
         "lr", "batch", "val acc", "test acc", "s/epoch"
     );
+    let points = sweep(&base, &data, &a.lrs, &a.batches, &mut |p| {
+        let pct = |acc: Option<f64>| acc.unwrap_or(f64::NAN) * 100.0;
+        println!(
+            "{:>8} {:>6} {:>9.2}% {:>9.2}% {:>12.2}",
+            p.lr,
+            p.batch,
+            pct(p.val_acc),
+            pct(p.test_acc),
+            p.seconds_per_epoch
+        );
+    })?;
     let mut lines = String::new();
-    for &lr in &a.lrs {
-        for &batch in &a.batches {
-            let mut cfg = base.clone();
-            cfg.lr = lr;
-            cfg.batch = batch;
-            let out = train(&cfg, &data, None, &TrainOptions::default(), &mut Silent)?;
-            let last = out.state.history.last().cloned();
-            let val = last.as_ref().and_then(|r| r.val_acc).unwrap_or(f64::NAN);
-            let secs = out
-                .state
-                .history
-                .iter()
-                .map(|r| r.epoch_seconds)
-                .sum::<f64>()
-                / out.state.history.len().max(1) as f64;
-            let test = out
-                .test
-                .as_ref()
-                .map(|t| t.accuracy_at_half)
-                .unwrap_or(f64::NAN);
-            println!(
-                "{lr:>8} {batch:>6} {:>9.2}% {:>9.2}% {secs:>12.2}",
-                val * 100.0,
-                test * 100.0
-            );
-            lines.push_str(&serde_json::to_string(&serde_json::json!({
-                "lr": lr, "batch": batch, "epochs": cfg.epochs, "val_acc": val,
-                "test_acc": test, "seconds_per_epoch": secs, "seed": cfg.seed,
-            }))?);
-            lines.push('\n');
-        }
+    for p in &points {
+        lines.push_str(&serde_json::to_string(p)?);
+        lines.push('\n');
     }
     if let Some(p) = &a.out {
         siamese::model::io::atomic_write(p, lines.as_bytes())

@@ -1,0 +1,243 @@
+//! A user's image file as a model input (`siamese compare a.png b.png`): decoded (PNG, JPEG,
+//! BMP or PNM, recognised by content, else by extension), converted to the model's channels
+//! (gray for C = 1, RGB for C = 3, alpha dropped), resized to its H×W when the size differs
+//! (bilinear, with a note saying so), and scaled to [0, 1] as the datasets are:
+//! x = pixel / 255, C×H×W planes in NCHW order.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use ::image::imageops::FilterType;
+use ::image::{DynamicImage, ImageFormat, ImageReader};
+use siamese_tensor::Tensor;
+
+use crate::error::{DataError, Result};
+
+/// An image file ready for the network: `channels`×`height`×`width` values in [0, 1].
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputImage {
+    /// The file it came from (for messages).
+    pub path: PathBuf,
+    /// C×H×W values in [0, 1], one plane per channel.
+    pub pixels: Vec<f32>,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    /// The file's own (width, height) when it differed from the model's and was resized.
+    pub resized_from: Option<(usize, usize)>,
+}
+
+impl InputImage {
+    /// The image as a batch of one, 1×C×H×W.
+    pub fn tensor(&self) -> Result<Tensor> {
+        let shape = [1, self.channels, self.height, self.width];
+        Ok(Tensor::from_vec(&shape, self.pixels.clone())?)
+    }
+
+    /// `note: <file> is W₀xH₀, resized to WxH` when the file was resized, else None.
+    pub fn resize_note(&self) -> Option<String> {
+        self.resized_from.map(|(w0, h0)| {
+            format!(
+                "note: {} is {w0}x{h0}, resized to {}x{}",
+                self.path.display(),
+                self.width,
+                self.height
+            )
+        })
+    }
+}
+
+/// Reads the image file at `path` as a `(channels, height, width)` model input (channels 1
+/// or 3). A missing, unreadable, empty, corrupt or unknown file is one [`DataError::Image`]
+/// naming the file; never a panic.
+pub fn read_image(path: &Path, geometry: (usize, usize, usize)) -> Result<InputImage> {
+    let bytes = std::fs::read(path).map_err(|e| image_error(path, e.to_string()))?;
+    decode_image(&bytes, path, geometry)
+}
+
+/// [`read_image`] on the bytes of a file already in memory (`path` names it in messages and
+/// gives the format by extension when the content does not).
+pub fn decode_image(
+    bytes: &[u8],
+    path: &Path,
+    (channels, height, width): (usize, usize, usize),
+) -> Result<InputImage> {
+    if !matches!(channels, 1 | 3) || height == 0 || width == 0 {
+        return Err(DataError::InvalidArgument(format!(
+            "an image input must be 1 or 3 channels of at least 1x1 pixels, not {channels}x{height}x{width}"
+        )));
+    }
+    if bytes.is_empty() {
+        return Err(image_error(path, "the file is empty (0 bytes)".into()));
+    }
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| image_error(path, e.to_string()))?;
+    if reader.format().is_none() {
+        match ImageFormat::from_path(path) {
+            Ok(f) => reader.set_format(f),
+            Err(_) => return Err(image_error(path, "not a PNG, JPEG, BMP or PNM file".into())),
+        }
+    }
+    let img = reader
+        .decode()
+        .map_err(|e| image_error(path, e.to_string()))?;
+    let (w0, h0) = (img.width() as usize, img.height() as usize);
+    let (img, resized_from) = if (w0, h0) == (width, height) {
+        (img, None)
+    } else {
+        let small = img.resize_exact(width as u32, height as u32, FilterType::Triangle);
+        (small, Some((w0, h0)))
+    };
+    Ok(InputImage {
+        path: path.to_path_buf(),
+        pixels: planes(&img, channels),
+        channels,
+        height,
+        width,
+        resized_from,
+    })
+}
+
+/// The image's pixels / 255 as `channels` planes (gray: ITU-R 601 luma of RGB).
+fn planes(img: &DynamicImage, channels: usize) -> Vec<f32> {
+    let scale = |v: u8| f32::from(v) / 255.0;
+    if channels == 1 {
+        return img.to_luma8().into_raw().into_iter().map(scale).collect();
+    }
+    let rgb = img.to_rgb8();
+    let n = rgb.width() as usize * rgb.height() as usize;
+    let mut out = vec![0.0f32; 3 * n];
+    for (i, p) in rgb.pixels().enumerate() {
+        for (ch, &v) in p.0.iter().enumerate() {
+            out[ch * n + i] = scale(v);
+        }
+    }
+    out
+}
+
+fn image_error(path: &Path, message: String) -> DataError {
+    DataError::Image {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ::image::{ExtendedColorType, GrayImage, RgbImage};
+
+    fn png(img: &DynamicImage) -> Vec<u8> {
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, ImageFormat::Png).unwrap();
+        out.into_inner()
+    }
+
+    fn gray(w: u32, h: u32, f: impl Fn(u32, u32) -> u8) -> DynamicImage {
+        DynamicImage::ImageLuma8(GrayImage::from_fn(w, h, |x, y| [f(x, y)].into()))
+    }
+
+    #[test]
+    fn a_gray_png_of_the_model_size_is_its_pixels_over_255() {
+        let img = gray(3, 2, |x, y| (x * 100 + y * 10) as u8);
+        let got = decode_image(&png(&img), Path::new("g.png"), (1, 2, 3)).unwrap();
+        let want: Vec<f32> = [0, 100, 200, 10, 110, 210]
+            .iter()
+            .map(|&v| v as f32 / 255.0)
+            .collect();
+        assert_eq!(got.pixels, want);
+        assert_eq!(got.resized_from, None);
+        assert_eq!(got.resize_note(), None);
+        assert_eq!(got.tensor().unwrap().shape(), &[1, 1, 2, 3]);
+    }
+
+    #[test]
+    fn rgb_becomes_three_planes_and_gray_for_a_one_channel_model() {
+        let img = DynamicImage::ImageRgb8(RgbImage::from_fn(2, 1, |x, _| {
+            if x == 0 {
+                [255, 0, 0].into()
+            } else {
+                [0, 0, 255].into()
+            }
+        }));
+        let bytes = png(&img);
+        let rgb = decode_image(&bytes, Path::new("c.png"), (3, 1, 2)).unwrap();
+        // Plane R, then G, then B; each plane in row-major order.
+        assert_eq!(rgb.pixels, [1.0, 0.0, 0.0, 0.0, 0.0, 1.0]);
+        let g = decode_image(&bytes, Path::new("c.png"), (1, 1, 2)).unwrap();
+        // Luma of pure red and pure blue: red is the brighter one, neither is black or white.
+        assert!(g.pixels[0] > g.pixels[1] && g.pixels[1] > 0.0 && g.pixels[0] < 1.0);
+        // A gray file for a colour model: three equal planes.
+        let gray_file = png(&gray(2, 1, |x, _| if x == 0 { 51 } else { 204 }));
+        let three = decode_image(&gray_file, Path::new("g.png"), (3, 1, 2)).unwrap();
+        assert_eq!(three.pixels, [0.2, 0.8, 0.2, 0.8, 0.2, 0.8]);
+    }
+
+    #[test]
+    fn another_size_is_resized_with_a_note() {
+        let img = gray(40, 30, |_, _| 128);
+        let got = decode_image(&png(&img), Path::new("big.png"), (1, 28, 28)).unwrap();
+        assert_eq!(got.pixels.len(), 28 * 28);
+        // A constant image stays constant under bilinear resizing.
+        assert!(got.pixels.iter().all(|&v| v == 128.0 / 255.0));
+        assert_eq!(got.resized_from, Some((40, 30)));
+        assert_eq!(
+            got.resize_note().as_deref(),
+            Some("note: big.png is 40x30, resized to 28x28")
+        );
+    }
+
+    #[test]
+    fn jpeg_bmp_and_pnm_are_recognised_by_content() {
+        let img = gray(4, 4, |_, _| 200);
+        for (format, name) in [
+            (ImageFormat::Jpeg, "x.png"),
+            (ImageFormat::Bmp, "x"),
+            (ImageFormat::Pnm, "x.dat"),
+        ] {
+            let mut out = Cursor::new(Vec::new());
+            img.write_to(&mut out, format).unwrap();
+            let got = decode_image(out.get_ref(), Path::new(name), (1, 4, 4)).unwrap();
+            let err = got.pixels.iter().map(|&v| (v - 200.0 / 255.0).abs());
+            assert!(err.fold(0.0, f32::max) < 0.02, "{format:?}");
+        }
+    }
+
+    #[test]
+    fn bad_files_are_one_clear_error_naming_the_file() {
+        let good = png(&gray(8, 8, |x, y| (x * y) as u8));
+        let cases: [(&[u8], &str); 4] = [
+            (b"", "empty"),
+            (b"hello, not an image", "not a PNG, JPEG, BMP or PNM"),
+            (&good[..good.len() / 2], "cannot read image"),
+            (&good[..12], "cannot read image"),
+        ];
+        for (bytes, needle) in cases {
+            let e = decode_image(bytes, Path::new("bad.png.txt"), (1, 8, 8))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("bad.png.txt: cannot read image"), "{e}");
+            assert!(e.contains(needle) && !e.contains('\n'), "{e}");
+        }
+        let mut corrupt = good.clone();
+        for b in &mut corrupt[40..] {
+            *b = 0xA5;
+        }
+        assert!(decode_image(&corrupt, Path::new("c.png"), (1, 8, 8)).is_err());
+        let e = read_image(Path::new("/no/such/dir/a.png"), (1, 8, 8)).unwrap_err();
+        assert!(e.to_string().contains("/no/such/dir/a.png"), "{e}");
+        let e = decode_image(&good, Path::new("a.png"), (4, 8, 8)).unwrap_err();
+        assert!(e.to_string().contains("1 or 3 channels"), "{e}");
+    }
+
+    #[test]
+    fn read_image_reads_a_file_from_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("one.png");
+        ::image::save_buffer(&p, &[0, 255, 255, 0], 2, 2, ExtendedColorType::L8).unwrap();
+        let got = read_image(&p, (1, 2, 2)).unwrap();
+        assert_eq!(got.pixels, [0.0, 1.0, 1.0, 0.0]);
+        assert_eq!(got.path, p);
+    }
+}

@@ -1,0 +1,137 @@
+//! The paper's parameter sensitivity (its Tables 6 and 7): one training run per (learning
+//! rate α, batch size) on the same data, each from the same seed, reporting the validation
+//! pair accuracy after the last epoch, the test pair accuracy at 0.5 (the best validation
+//! epoch's weights) and the mean seconds per epoch.
+
+use serde::Serialize;
+
+use crate::error::{ModelError, Result};
+use crate::run::{RunData, TrainConfig};
+use crate::train::{train, Silent, TrainOptions, TrainOutcome};
+
+/// One setting of a sweep and what its run gave (one JSON line of `siamese sweep --out`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SweepPoint {
+    /// Adam's learning rate α of this run.
+    pub lr: f32,
+    /// Pairs per batch of this run.
+    pub batch: usize,
+    pub epochs: usize,
+    /// Validation pair accuracy (at 0.5) after the last epoch.
+    pub val_acc: Option<f64>,
+    /// Test pair accuracy at 0.5 with the best validation epoch's weights.
+    pub test_acc: Option<f64>,
+    /// Mean wall seconds per epoch (training only, validation excluded).
+    pub seconds_per_epoch: f64,
+    pub seed: u64,
+}
+
+impl SweepPoint {
+    fn of_run(cfg: &TrainConfig, out: &TrainOutcome) -> Self {
+        let history = &out.state.history;
+        Self {
+            lr: cfg.lr,
+            batch: cfg.batch,
+            epochs: cfg.epochs,
+            val_acc: history.last().and_then(|r| r.val_acc),
+            test_acc: out.test.as_ref().map(|t| t.accuracy_at_half),
+            seconds_per_epoch: history.iter().map(|r| r.epoch_seconds).sum::<f64>()
+                / history.len().max(1) as f64,
+            seed: cfg.seed,
+        }
+    }
+}
+
+/// Trains `base` once per (lr, batch) of `lrs` × `batches` (learning rates outermost), on the
+/// CPU, and returns the points in that order; `on_point` sees each as soon as its run ends.
+pub fn sweep(
+    base: &TrainConfig,
+    data: &RunData,
+    lrs: &[f32],
+    batches: &[usize],
+    on_point: &mut dyn FnMut(&SweepPoint),
+) -> Result<Vec<SweepPoint>> {
+    if lrs.is_empty() || batches.is_empty() {
+        return Err(ModelError::Config(
+            "a sweep needs at least one learning rate (--lrs) and one batch size (--batches)"
+                .into(),
+        ));
+    }
+    let mut points = Vec::with_capacity(lrs.len() * batches.len());
+    for &lr in lrs {
+        for &batch in batches {
+            let mut cfg = base.clone();
+            cfg.lr = lr;
+            cfg.batch = batch;
+            let out = train(&cfg, data, None, &TrainOptions::default(), &mut Silent)?;
+            let point = SweepPoint::of_run(&cfg, &out);
+            on_point(&point);
+            points.push(point);
+        }
+    }
+    Ok(points)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::tests::tiny_run;
+
+    #[test]
+    fn each_point_is_the_run_of_its_setting_in_order() {
+        let (base, data) = tiny_run(1);
+        let mut seen = Vec::new();
+        let points = sweep(&base, &data, &[1e-3, 1e-2], &[16, 40], &mut |p| {
+            seen.push(p.clone())
+        })
+        .unwrap();
+        let settings: Vec<(f32, usize)> = points.iter().map(|p| (p.lr, p.batch)).collect();
+        assert_eq!(settings, [(1e-3, 16), (1e-3, 40), (1e-2, 16), (1e-2, 40)]);
+        assert_eq!(seen, points);
+        for p in &points {
+            assert_eq!((p.epochs, p.seed), (1, base.seed));
+            assert!(p.seconds_per_epoch > 0.0, "{p:?}");
+            for acc in [p.val_acc, p.test_acc] {
+                assert!(acc.is_some_and(|a| (0.0..=1.0).contains(&a)), "{p:?}");
+            }
+        }
+        // The third point is exactly a direct run with lr 0.01 and batch 16 (same seed).
+        let mut cfg = base.clone();
+        cfg.lr = 1e-2;
+        cfg.batch = 16;
+        let direct = train(&cfg, &data, None, &TrainOptions::default(), &mut Silent).unwrap();
+        assert_eq!(
+            points[2].val_acc,
+            direct.state.history.last().unwrap().val_acc
+        );
+        assert_eq!(points[2].test_acc, direct.test.map(|t| t.accuracy_at_half));
+    }
+
+    #[test]
+    fn an_empty_list_is_an_error() {
+        let (base, data) = tiny_run(1);
+        for (lrs, batches) in [(&[][..], &[16][..]), (&[1e-3][..], &[][..])] {
+            let e = sweep(&base, &data, lrs, batches, &mut |_| {}).unwrap_err();
+            assert!(e.to_string().contains("at least one learning rate"), "{e}");
+        }
+    }
+
+    #[test]
+    fn points_serialise_as_one_json_object_with_null_for_missing_accuracy() {
+        let p = SweepPoint {
+            lr: 0.5,
+            batch: 8,
+            epochs: 2,
+            val_acc: None,
+            test_acc: Some(0.75),
+            seconds_per_epoch: 1.5,
+            seed: 3,
+        };
+        let v: serde_json::Value = serde_json::to_value(&p).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"lr": 0.5, "batch": 8, "epochs": 2, "val_acc": null,
+                "test_acc": 0.75, "seconds_per_epoch": 1.5, "seed": 3})
+        );
+    }
+}

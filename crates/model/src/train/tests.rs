@@ -1,0 +1,110 @@
+//! Tests of the training loop and its step, on a tiny hand-made run.
+
+use super::*;
+use crate::run::tests::tiny_run;
+
+fn batch(data: &RunData, n: usize) -> (Tensor, Tensor) {
+    let pairs = &data.val_pairs[..n];
+    let ids = |f: fn(&siamese_data::Pair) -> u32| pairs.iter().map(f).collect::<Vec<u32>>();
+    let a = siamese_data::images_tensor(&data.train, &ids(|p| p.a)).unwrap();
+    let b = siamese_data::images_tensor(&data.train, &ids(|p| p.b)).unwrap();
+    let y = pairs.iter().map(|p| f32::from(p.y)).collect();
+    (
+        stack_pairs(&a, &b).unwrap(),
+        Tensor::from_vec(&[n], y).unwrap(),
+    )
+}
+
+#[test]
+fn train_step_learns_a_batch() {
+    let (cfg, data) = tiny_run(1);
+    let mut model = SnLenet5::new(cfg.model.clone(), 3).unwrap();
+    let mut adam = Adam::new(AdamConfig::default()).unwrap();
+    let (x, y) = batch(&data, 16);
+    let loss = LossKind::ContrastiveSigmoid;
+    let (first, s) = train_step(&mut model, &mut adam, x.clone(), &y, loss).unwrap();
+    assert_eq!(s.len(), 16);
+    assert!(s.iter().all(|s| (0.0..=1.0).contains(s)), "{s:?}");
+    let mut last = first;
+    for _ in 0..20 {
+        last = train_step(&mut model, &mut adam, x.clone(), &y, loss)
+            .unwrap()
+            .0;
+    }
+    assert!(last < first, "20 steps on one batch: {first} -> {last}");
+    assert_eq!(adam.state().step, 21);
+}
+
+#[test]
+fn a_run_writes_its_files_and_a_resumed_half_run_ends_where_the_whole_run_does() {
+    let dir = std::env::temp_dir().join(format!("siamese-train-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (cfg, data) = tiny_run(2);
+    let opts = TrainOptions {
+        out: Some(dir.clone()),
+        ..Default::default()
+    };
+    let whole = train(&cfg, &data, None, &opts, &mut Silent).unwrap();
+    assert!(!whole.interrupted);
+    assert_eq!(whole.state.history.len(), 2);
+    let test = whole.test.as_ref().expect("tested at the end");
+    assert_eq!(test.pairs, data.test_pairs.len());
+    let files = RunFiles { dir: dir.clone() };
+    for f in [files.best(), files.last(), files.metrics(), files.curves()] {
+        assert!(f.exists(), "{} missing", f.display());
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(files.test()).unwrap()).unwrap();
+    let threshold = json["threshold"].as_f64().map(|t| t as f32);
+    assert_eq!(threshold, Some(test.threshold));
+    assert_eq!(json["pairs"].as_u64(), Some(test.pairs as u64));
+    let (_, best_cfg) = SnLenet5::from_checkpoint(&files.best()).unwrap();
+    assert_eq!(best_cfg, cfg);
+    let whole_last = Checkpoint::load(&files.last()).unwrap();
+    // Stop after epoch 1 (a run of 1 epoch writes the same last.safetensors as epoch 1 of
+    // 2 would, but for its config), then resume the 2-epoch run from it.
+    let mut half_cfg = cfg.clone();
+    half_cfg.epochs = 1;
+    let half = train(&half_cfg, &data, None, &opts, &mut Silent).unwrap();
+    assert_eq!(half.state.epoch, 1);
+    let (_, model, adam, state) = load_resume(&files.last()).unwrap();
+    let resumed = train(&cfg, &data, Some((model, adam, state)), &opts, &mut Silent).unwrap();
+    let resumed_last = Checkpoint::load(&files.last()).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        resumed.state.history.last().unwrap().train_loss,
+        whole.state.history.last().unwrap().train_loss
+    );
+    // The same weights and Adam moments after epoch 2, bit for bit.
+    assert_eq!(resumed_last.tensors, whole_last.tensors);
+}
+
+/// The device engine (here on the CPU backend) runs the same loop: same epochs, the same
+/// pairs and batches, validation, the threshold-then-test evaluation through its own
+/// scorer, and a loss that follows the tape's (the same equations, summed in another
+/// order).
+#[test]
+fn train_on_a_backend_runs_the_same_loop_as_the_tape() {
+    let (cfg, data) = tiny_run(2);
+    let opts = TrainOptions::default();
+    let tape = train(&cfg, &data, None, &opts, &mut Silent).unwrap();
+    let cpu = siamese_tensor::CpuBackend;
+    let dev = train_on(cpu, &cfg, &data, None, &opts, &mut Silent).unwrap();
+    assert_eq!(dev.state.history.len(), 2);
+    for (d, t) in dev.state.history.iter().zip(&tape.state.history) {
+        assert_eq!((d.epoch, d.steps), (t.epoch, t.steps));
+        let gap = (d.train_loss - t.train_loss).abs();
+        assert!(gap < 1e-3 * t.train_loss.max(1e-3), "{d:?} vs {t:?}");
+    }
+    let (d, t) = (dev.test.unwrap(), tape.test.unwrap());
+    assert_eq!(d.pairs, t.pairs);
+    assert!(
+        (d.accuracy_at_half - t.accuracy_at_half).abs() <= 0.05,
+        "{d:?} vs {t:?}"
+    );
+    // A configuration the device step does not implement is refused by name.
+    let mut tanh = cfg.clone();
+    tanh.model.activation = crate::config::Activation::Tanh;
+    let e = train_on(cpu, &tanh, &data, None, &opts, &mut Silent).unwrap_err();
+    assert!(e.to_string().contains("--act tanh"), "{e}");
+}

@@ -1,0 +1,64 @@
+//! What the two programs, `siamese` and `siamese-bench`, do alike at the edges: parse the
+//! command line into one `error:` line on bad flags, collapse any error onto one line, and end
+//! quietly when the reader of stdout goes away. Included by both with `#[path]`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Lets a closed stdout (`siamese bench | head -1`) end the program quietly, as it does any
+/// Unix filter, instead of `println!` panicking on EPIPE: Rust starts programs with SIGPIPE
+/// ignored.
+pub fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: signal(2) with SIGPIPE and SIG_DFL, both valid constants, called at the start
+    // of main before any other thread exists; it changes only how the process reacts to a
+    // write on a closed pipe (terminate, the Unix default) and touches no Rust-owned memory.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// The parsed command line, or the exit code after printing: help and version on stdout
+/// (success), a missing subcommand's help (exit 2), or clap's message up to its usage block as
+/// one `error: … (try `<program> --help`)` line on stderr (exit 2).
+pub fn parse_or_exit<P: Parser>(program: &str) -> Result<P, ExitCode> {
+    use clap::error::ErrorKind;
+    let e = match P::try_parse() {
+        Ok(p) => return Ok(p),
+        Err(e) => e,
+    };
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            Err(ExitCode::SUCCESS)
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            Err(ExitCode::from(2))
+        }
+        _ => {
+            let text = e.to_string();
+            let head = text.split("\n\n").next().unwrap_or("invalid arguments");
+            let head = one_line(head.strip_prefix("error: ").unwrap_or(head));
+            eprintln!("error: {head} (try `{program} --help`)");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// Prints `error: <message on one line>` and gives the failure exit code, or success.
+pub fn finish(result: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e.to_string()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Collapses a message onto one line.
+pub fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
