@@ -17,6 +17,7 @@ use siamese_autodiff::Tape;
 use siamese_data::pairs::{epoch_seed, pairs_for_epoch};
 use siamese_data::{BatchOptions, PairBatches, PairMode};
 use siamese_optim::{Adam, AdamConfig, AdamState, Optimizer};
+use siamese_tensor::ops::loss::{self, ContrastiveReads};
 use siamese_tensor::{Backend, Tensor};
 
 use crate::augment::augment_batch;
@@ -26,7 +27,7 @@ use crate::device_step::{check_supported, DeviceModel};
 use crate::error::{ModelError, Result};
 use crate::eval::{evaluate_with_threshold, PairEvaluation, PairScorer};
 use crate::plot::{plot_curves, CurvePoint};
-use crate::siamese::{stack_pairs, SnLenet5};
+use crate::siamese::{stack_pairs, SnLenet5, BCE_EPS, MARGIN};
 
 // Where these items live now; re-exported here, where callers have always found them.
 pub use crate::checkpoint::load_resume;
@@ -65,26 +66,17 @@ pub struct TrainOutcome {
 }
 
 /// Mean contrastive (sigmoid) or BCE loss of similarities `s` against labels `y`, for the
-/// validation line; `None` for the distance loss (which needs d, not s).
+/// validation line, by the loss ops themselves (`siamese_tensor::ops::loss`); `None` for the
+/// distance loss (which needs d, not s) and for an empty list.
 fn loss_of_scores(kind: LossKind, s: &[f32], y: &[f32]) -> Option<f64> {
-    let per: fn(f64, f64) -> f64 = match kind {
-        LossKind::ContrastiveSigmoid => |s, y| y * (1.0 - s).max(0.0).powi(2) + (1.0 - y) * s * s,
-        LossKind::Bce => |s, y| {
-            let p = s.clamp(1e-7, 1.0 - 1e-7);
-            -(y * p.ln() + (1.0 - y) * (1.0 - p).ln())
-        },
+    let l = match kind {
+        LossKind::ContrastiveSigmoid => {
+            loss::contrastive_forward(s, y, MARGIN, ContrastiveReads::Similarity)
+        }
+        LossKind::Bce => loss::bce_forward(s, y, BCE_EPS),
         LossKind::ContrastiveDistance => return None,
     };
-    if s.is_empty() {
-        return None;
-    }
-    Some(
-        s.iter()
-            .zip(y)
-            .map(|(&s, &y)| per(s as f64, y as f64))
-            .sum::<f64>()
-            / s.len() as f64,
-    )
+    l.ok().map(f64::from)
 }
 
 /// Writes metrics.jsonl and curves.png from the history (both atomically).

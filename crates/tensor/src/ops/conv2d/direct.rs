@@ -26,14 +26,13 @@
 //!   on the forward plane's row pitch, zero in the junk columns; tile KB = 4 channels ×
 //!   VB = 3 taps, horizontal sums in a fixed order.
 
-use super::direct_kernels::{conv_plane, dw_plane, hsum8, lane_sum};
+use super::direct_kernels::{conv_plane, dw_plane, hsum8, lane_sum, L};
 use super::Conv2dGeom;
 use crate::ops::elementwise::relu_in_place;
 use crate::ops::pool::max_plane_2x2;
 
 /// Zeros after each plane so the last 8-lane loads of a row never leave the buffer.
 const SLACK: usize = 8;
-pub(super) const L: usize = 8;
 
 /// A flattened padded plane: `ch` channels of `hp × wp`, and the stride-1 "dense" output of a
 /// kh × kw kernel over it: `npos` positions rounded up to `lp` (a multiple of 8).

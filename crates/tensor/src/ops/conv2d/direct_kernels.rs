@@ -2,8 +2,10 @@
 //! register tiles): the forward tile over output channels × vectors and the dw tile over
 //! output channels × taps, each instantiated per ISA by `simd_dispatch!`.
 
-use super::direct::L;
 use crate::ops::simd::{simd_dispatch, Lanes};
+
+/// Lanes per vector.
+pub(super) const L: usize = 8;
 
 /// Σ v: eight interleaved partial sums (lane l takes v[8i + l]), added pairwise, then the
 /// tail; a fixed order that the compiler can keep in one vector register.
