@@ -25,6 +25,9 @@ pub enum AutodiffError {
     /// A [`crate::ParamId`] that the store does not hold.
     #[error("parameter id #{index} is outside the store ({len} parameters)")]
     ForeignParam { index: usize, len: usize },
+    /// [`crate::Tape::backward`] on a tape made by [`crate::Tape::inference`].
+    #[error("an inference tape records no backward pass (record the loss on Tape::new() to differentiate it)")]
+    InferenceTape,
 }
 
 /// Result alias of this crate.

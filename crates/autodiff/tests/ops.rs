@@ -1,18 +1,15 @@
 //! Finite-difference gradient checks of every op of the tape, plus the properties backward
 //! must have: accumulation (+=), shared-parameter gradient sums, hand-computed values.
 
+mod common;
+
+use common::{rand_tensor, store_of};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use siamese_autodiff::{
-    check_gradients, project_to_scalar, GradCheck, ParamId, ParamStore, Result, Tape, Var,
+    check_gradients, project_to_scalar, GradCheck, ParamStore, Result, Tape, Var,
 };
 use siamese_tensor::Tensor;
-
-fn rand_tensor(shape: &[usize], seed: u64, lo: f32, hi: f32) -> Tensor {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let n = shape.iter().product();
-    Tensor::from_vec(shape, (0..n).map(|_| rng.gen_range(lo..hi)).collect()).unwrap()
-}
 
 /// Values in (−1, 1) kept at least 0.05 away from 0 (away from the kinks of relu/sqrt).
 fn away_from_zero(shape: &[usize], seed: u64) -> Tensor {
@@ -34,15 +31,6 @@ fn distinct(shape: &[usize], seed: u64) -> Tensor {
         v.swap(i, rng.gen_range(0..=i));
     }
     Tensor::from_vec(shape, v).unwrap()
-}
-
-fn store_of(tensors: &[(&str, Tensor)]) -> (ParamStore, Vec<ParamId>) {
-    let mut s = ParamStore::new();
-    let ids = tensors
-        .iter()
-        .map(|(n, t)| s.add_param(n, t.clone()).unwrap())
-        .collect();
-    (s, ids)
 }
 
 /// Gradient-checks `f(tape, params) -> y` through a random projection of y to a scalar.

@@ -1,0 +1,142 @@
+//! Matrix products on the tape: `matmul`, the fully-connected `linear`, and the bias broadcast
+//! `add_bias`. Every product, forward and backward, is `siamese_tensor::ops::gemm`.
+
+use siamese_tensor::ops::gemm;
+use siamese_tensor::Tensor;
+
+use super::{around, Grads, Tape, Var};
+use crate::error::{shape_err, Result};
+
+/// Backward of Y = op(A)·op(B) (m×n, inner size k): each operand's gradient, in its own
+/// storage layout, is a product of dY with the other operand:
+/// A stored m×k: dA = dY·op(B)ᵀ; A stored k×m (`ta`): dA = op(B)·dYᵀ;
+/// B stored k×n: dB = op(A)ᵀ·dY; B stored n×k (`tb`): dB = dYᵀ·op(A).
+fn matmul_backward(
+    g: &mut Grads<'_>,
+    (a, ta): (Var, bool),
+    (b, tb): (Var, bool),
+    dy: &Tensor,
+) -> Result<()> {
+    let (at, bt) = (g.value(a), g.value(b));
+    if g.needs(a) {
+        let da = if ta {
+            gemm::matmul(bt, dy, tb, true)?
+        } else {
+            gemm::matmul(dy, bt, false, !tb)?
+        };
+        g.add(a, da);
+    }
+    if g.needs(b) {
+        let db = if tb {
+            gemm::matmul(dy, at, true, ta)?
+        } else {
+            gemm::matmul(at, dy, !ta, false)?
+        };
+        g.add(b, db);
+    }
+    Ok(())
+}
+
+/// Backward of a bias broadcast along axis 1 (y[n,c,…] = … + b[c]):
+/// db[c] = Σ_{n,…} dy[n,c,…], accumulated in f64 in index order, shaped like the bias.
+fn bias_grad(dy: &Tensor, bias_shape: &[usize]) -> Result<Tensor> {
+    let c: usize = bias_shape.iter().product();
+    let (_, _, inner) = around(dy.shape(), 1);
+    let mut db = vec![0f64; c];
+    if c * inner > 0 {
+        for sample in dy.data().chunks_exact(c * inner) {
+            for (s, chunk) in db.iter_mut().zip(sample.chunks_exact(inner)) {
+                *s += chunk.iter().map(|&v| v as f64).sum::<f64>();
+            }
+        }
+    }
+    let db = db.into_iter().map(|v| v as f32).collect();
+    Ok(Tensor::from_vec(bias_shape, db)?)
+}
+
+impl Tape {
+    /// Y = op(A)·op(B) for 2-D A, B (op = identity or transpose);
+    /// backward: d op(A) = dY·op(B)ᵀ, d op(B) = op(A)ᵀ·dY (transposed back to A's and B's
+    /// storage), all through `ops::gemm`. Caches nothing.
+    pub fn matmul(&mut self, a: Var, b: Var, trans_a: bool, trans_b: bool) -> Result<Var> {
+        let y = gemm::matmul(self.value(a)?, self.value(b)?, trans_a, trans_b)?;
+        Ok(self.push(y, &[a, b], move |g, _, dy| {
+            matmul_backward(g, (a, trans_a), (b, trans_b), &dy)
+        }))
+    }
+
+    /// Fully-connected layer, PyTorch layout: x: N×I, w: O×I, b: O,
+    /// y = x·wᵀ + b (`y[n,o] = b[o] + Σ_i x[n,i]·w[o,i]`);
+    /// backward: dx = dy·w, dw = dyᵀ·x (the matmul rule with B = w transposed),
+    /// `db[o] = Σ_n dy[n,o]` (in f64). Caches nothing.
+    pub fn linear(&mut self, x: Var, w: Var, b: Option<Var>) -> Result<Var> {
+        let (xt, wt) = (self.value(x)?, self.value(w)?);
+        if xt.rank() != 2 || wt.rank() != 2 || xt.shape()[1] != wt.shape()[1] {
+            return Err(shape_err(
+                "linear",
+                format!(
+                    "input {:?} must be N×I and weight {:?} O×I with the same I",
+                    xt.shape(),
+                    wt.shape()
+                ),
+            ));
+        }
+        let (n, i, o) = (xt.shape()[0], xt.shape()[1], wt.shape()[0]);
+        let mut y = Tensor::zeros(&[n, o])?;
+        if let Some(bt) = self.opt_value(b)? {
+            if bt.len() != o {
+                return Err(shape_err(
+                    "linear",
+                    format!("bias has {} values, expected {o}", bt.len()),
+                ));
+            }
+            for row in y.data_mut().chunks_exact_mut(o) {
+                row.copy_from_slice(bt.data());
+            }
+        }
+        // y ← x·wᵀ + β·y, with β = 1 onto the broadcast bias.
+        let beta = if b.is_some() { 1.0 } else { 0.0 };
+        let (xd, wd) = (xt.data(), wt.data());
+        gemm::gemm(false, true, n, o, i, 1.0, xd, wd, beta, y.data_mut())?;
+        let mut ins = vec![x, w];
+        ins.extend(b);
+        Ok(self.push(y, &ins, move |g, _, dy| {
+            matmul_backward(g, (x, false), (w, true), &dy)?;
+            if let Some(b) = b.filter(|&b| g.needs(b)) {
+                let db = bias_grad(&dy, g.value(b).shape())?;
+                g.add(b, db);
+            }
+            Ok(())
+        }))
+    }
+
+    /// Bias broadcast along axis 1: x: N×C(×…), b: C, `y[n,c,…] = x[n,c,…] + b[c]`;
+    /// backward: dx = dy, `db[c] = Σ_{n,…} dy[n,c,…]` (in f64, fixed order). Caches nothing.
+    pub fn add_bias(&mut self, x: Var, b: Var) -> Result<Var> {
+        let (xt, bt) = (self.value(x)?, self.value(b)?);
+        if xt.rank() < 2 || bt.len() != xt.shape()[1] {
+            return Err(shape_err(
+                "add_bias",
+                format!(
+                    "input {:?} needs a channel axis 1 matching the bias's {} values",
+                    xt.shape(),
+                    bt.len()
+                ),
+            ));
+        }
+        let (_, c, inner) = around(xt.shape(), 1);
+        let mut y = xt.clone();
+        for (blk, chunk) in y.data_mut().chunks_exact_mut(inner).enumerate() {
+            let bias = bt.data()[blk % c];
+            chunk.iter_mut().for_each(|v| *v += bias);
+        }
+        Ok(self.push(y, &[x, b], move |g, _, dy| {
+            if g.needs(b) {
+                let db = bias_grad(&dy, g.value(b).shape())?;
+                g.add(b, db);
+            }
+            g.add(x, dy);
+            Ok(())
+        }))
+    }
+}
