@@ -94,8 +94,8 @@ struct Dims {
 
 impl Dims {
     fn new(cfg: &ModelConfig) -> Result<Self> {
-        let (fh, fw) = cfg.feature_side()?;
-        let (h1, w1) = (cfg.height + 2 * cfg.pad1 - 4, cfg.width + 2 * cfg.pad1 - 4);
+        let d = cfg.dims()?;
+        let (h1, w1) = d.conv1.conv_side;
         Ok(Self {
             c: cfg.channels,
             h: cfg.height,
@@ -105,7 +105,7 @@ impl Dims {
             w1,
             h2: h1 / 2 - 4,
             w2: w1 / 2 - 4,
-            flat: 16 * fh * fw,
+            flat: d.flat,
             e: cfg.embedding,
         })
     }

@@ -7,15 +7,18 @@
 //!  → flatten (16·h·w) → fc1 120 → act → fc2 84 → act → fc3 E → tanh (or linear)
 //! e: N×E, the embedding
 //! ```
-//! act is ReLU (default) or tanh, pool is max (default) or average. Parameter names and
-//! layouts are PyTorch's: `subnet.conv1.weight` [6, C, 5, 5], `subnet.fc1.weight` [120, 16·h·w].
+//! act is ReLU (default) or tanh, pool is max (default) or average. Every size comes from
+//! [`LenetDims`]. Parameter names and layouts are PyTorch's: `subnet.conv1.weight` [6, C, 5, 5],
+//! `subnet.fc1.weight` [120, 16·h·w].
 
 use rand::Rng;
 use siamese_autodiff::{ParamStore, Tape, Var};
 use siamese_nn::init::Init;
 use siamese_nn::layers::{Conv2d, Conv2dSpec, Linear, Module};
 
-use crate::config::{Activation, EmbeddingActivation, ModelConfig, Pooling};
+use crate::config::{
+    Activation, ConvBlockDims, EmbeddingActivation, LenetDims, ModelConfig, Pooling,
+};
 use crate::error::Result;
 
 /// LeNet-5 feature extractor ending in an E-dimensional embedding (or E class logits).
@@ -30,6 +33,8 @@ pub struct Subnet {
     pub pooling: Pooling,
     /// Applied after fc3 (`Linear` for classifier logits).
     pub output_activation: EmbeddingActivation,
+    /// The sizes of every layer.
+    pub dims: LenetDims,
 }
 
 impl Subnet {
@@ -43,26 +48,20 @@ impl Subnet {
         output_activation: EmbeddingActivation,
         rng: &mut R,
     ) -> Result<Self> {
-        cfg.validate()?;
-        let (fh, fw) = cfg.feature_side()?;
+        let dims = LenetDims::new(cfg, outputs)?;
         let init = Init::GlorotUniform;
-        let conv1 = Conv2d::new(
-            store,
-            &format!("{name}.conv1"),
-            Conv2dSpec::new(cfg.channels, 6, 5).pad(cfg.pad1),
-            init,
-            rng,
-        )?;
-        let conv2 = Conv2d::new(
-            store,
-            &format!("{name}.conv2"),
-            Conv2dSpec::new(6, 16, 5),
-            init,
-            rng,
-        )?;
-        let fc1 = Linear::new(store, &format!("{name}.fc1"), 16 * fh * fw, 120, init, rng)?;
-        let fc2 = Linear::new(store, &format!("{name}.fc2"), 120, 84, init, rng)?;
-        let fc3 = Linear::new(store, &format!("{name}.fc3"), 84, outputs, init, rng)?;
+        let mut conv = |layer: &str, b: ConvBlockDims, rng: &mut R| {
+            let spec = Conv2dSpec::new(b.in_channels, b.out_channels, b.kernel).pad(b.pad);
+            Conv2d::new(store, &format!("{name}.{layer}"), spec, init, rng)
+        };
+        let conv1 = conv("conv1", dims.conv1, rng)?;
+        let conv2 = conv("conv2", dims.conv2, rng)?;
+        let mut fc = |layer: &str, (i, o): (usize, usize), rng: &mut R| {
+            Linear::new(store, &format!("{name}.{layer}"), i, o, init, rng)
+        };
+        let fc1 = fc("fc1", dims.fc1, rng)?;
+        let fc2 = fc("fc2", dims.fc2, rng)?;
+        let fc3 = fc("fc3", dims.fc3, rng)?;
         Ok(Self {
             conv1,
             conv2,
@@ -72,6 +71,7 @@ impl Subnet {
             activation: cfg.activation,
             pooling: cfg.pooling,
             output_activation,
+            dims,
         })
     }
 
