@@ -108,9 +108,10 @@ impl Lenet5Classifier {
         while start < n {
             let m = batch.max(1).min(n - start);
             let xb = x.batch_slice(start, m)?;
-            let mut tape = Tape::new();
+            // The subnet's forward without backward state (scoring, as SnLenet5::embed).
+            let mut tape = Tape::inference();
             let xi = tape.input(xb);
-            let z = self.subnet.forward(&mut tape, &mut self.store, xi)?;
+            let z = self.subnet.forward(&mut tape, &self.store, xi)?;
             let z = tape.value(z)?;
             out.extend(z.data().chunks(self.classes).map(argmax));
             start += m;
@@ -195,7 +196,7 @@ pub fn train_baseline(
             model.store.zero_grads();
             let mut tape = Tape::new();
             let xi = tape.input(x);
-            let z = model.subnet.forward(&mut tape, &mut model.store, xi)?;
+            let z = model.subnet.forward(&mut tape, &model.store, xi)?;
             let loss = softmax_cross_entropy(&mut tape, z, &labels)?;
             let zv = tape.value(z)?;
             for (row, &l) in zv.data().chunks(classes).zip(&labels) {
