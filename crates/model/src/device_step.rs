@@ -32,7 +32,8 @@ use siamese_tensor::backend::{AdamHyper, Backend, BnMode, ContrastiveReads};
 use siamese_tensor::Tensor;
 
 use crate::config::{
-    Activation, Distance, EmbeddingActivation, LenetDims, LossKind, ModelConfig, Pooling,
+    Activation, ConvBlockDims, Distance, EmbeddingActivation, LenetDims, LossKind, ModelConfig,
+    Pooling,
 };
 use crate::error::{ModelError, Result};
 use crate::eval::PairScorer;
@@ -285,27 +286,35 @@ impl<B: Backend> DeviceModel<B> {
     fn forward(&mut self, ws: &mut Workspace<B>, mode: BnMode) -> Result<()> {
         let (be, dm, sl, p) = (&self.backend, self.dims, self.slots, &self.params);
         let (n, m) = (ws.n, 2 * ws.n);
-        let (c1, c2) = (dm.conv1, dm.conv2);
-        be.conv2d_forward(
-            &c1.geom(m),
+        // conv → ReLU → 2×2 max-pool (argmax kept for the backward), per block.
+        let block = |c: ConvBlockDims,
+                     x: &B::Buf,
+                     (w, b): (usize, usize),
+                     a: &mut B::Buf,
+                     pooled: &mut B::Buf,
+                     arg: &mut B::IdxBuf|
+         -> Result<()> {
+            be.conv2d_forward(&c.geom(m), x, &p[w], &p[b], a)?;
+            be.relu_inplace(a)?;
+            let (planes, h, w) = c.pool_planes(m);
+            Ok(be.max_pool2x2_forward(planes, h, w, a, pooled, arg)?)
+        };
+        block(
+            dm.conv1,
             &ws.x,
-            &p[sl.conv1.0],
-            &p[sl.conv1.1],
+            sl.conv1,
             &mut ws.a1,
+            &mut ws.p1,
+            &mut ws.arg1,
         )?;
-        be.relu_inplace(&mut ws.a1)?;
-        let (planes, h, w) = c1.pool_planes(m);
-        be.max_pool2x2_forward(planes, h, w, &ws.a1, &mut ws.p1, &mut ws.arg1)?;
-        be.conv2d_forward(
-            &c2.geom(m),
+        block(
+            dm.conv2,
             &ws.p1,
-            &p[sl.conv2.0],
-            &p[sl.conv2.1],
+            sl.conv2,
             &mut ws.a2,
+            &mut ws.p2,
+            &mut ws.arg2,
         )?;
-        be.relu_inplace(&mut ws.a2)?;
-        let (planes, h, w) = c2.pool_planes(m);
-        be.max_pool2x2_forward(planes, h, w, &ws.a2, &mut ws.p2, &mut ws.arg2)?;
         // Dense layers y = x·Wᵀ + b (W stored out×in, as PyTorch), (in, out) from the dims.
         let dense = |x: &B::Buf, (w, b): (usize, usize), (i, o): (usize, usize), y: &mut B::Buf| {
             let rows = be.buf_len(y) / o;
