@@ -4,7 +4,7 @@
 //! GPU (`siamese-cuda`).
 //!
 //! Parameters, their gradients and Adam's moments are backend buffers, one per tensor of the
-//! model's [`ParamStore`] and in its order; the output module's running statistics too. One
+//! model's [`ParamStore`](siamese_autodiff::ParamStore) and in its order; the output module's running statistics too. One
 //! [`DeviceModel::train_step`] uploads the stacked batch [A; B] and the labels, then runs
 //! entirely on the device:
 //!
@@ -21,7 +21,7 @@
 //! Euclidean distance, `contrastive-sigmoid` loss; any input size and augmentation, which
 //! happens on the host). [`check_supported`] names it in its error for anything else.
 //! [`DeviceModel::from_model`] and [`DeviceModel::write_to`] convert from and to the model's
-//! [`ParamStore`], so a device run writes ordinary checkpoints. Every size (the convolutions'
+//! `ParamStore`, so a device run writes ordinary checkpoints. Every size (the convolutions'
 //! geometry, the pooled planes, the dense layers' widths, the workspace's buffers) comes from
 //! the model's [`LenetDims`], the one place LeNet-5's sizes are computed.
 

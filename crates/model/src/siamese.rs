@@ -55,9 +55,9 @@ pub struct SnLenet5 {
 /// The tape handles of one forward pass over N pairs.
 #[derive(Clone, Copy, Debug)]
 pub struct PairOutputs {
-    /// The comparison module's value per pair, [N].
+    /// The comparison module's value per pair, `[N]`.
     pub distance: Var,
-    /// The output module's similarity per pair, [N], in (0, 1).
+    /// The output module's similarity per pair, `[N]`, in (0, 1).
     pub similarity: Var,
 }
 
@@ -160,7 +160,7 @@ impl SnLenet5 {
     }
 
     /// The comparison module on two N×E embeddings: the Euclidean distance
-    /// d = √max(‖a − b‖², ε) or the cosine similarity, per pair ([N]).
+    /// d = √max(‖a − b‖², ε) or the cosine similarity, per pair (`[N]`).
     fn comparison(&self, tape: &mut Tape, a: Var, b: Var) -> Result<Var> {
         Ok(match self.config.distance {
             Distance::Euclidean => euclidean(tape, a, b, DISTANCE_EPS)?,
@@ -200,7 +200,7 @@ impl SnLenet5 {
 
     /// The subnet's embeddings of N images (N×C×H×W → N×E): [`Subnet::forward`] on
     /// inference tapes ([`Tape::inference`]: the same ops and values, no backward state).
-    /// [`Subnet::features`] runs per chunk of [`EVAL_CHUNK`] images in parallel, so that every
+    /// [`Subnet::features`] runs per chunk of `EVAL_CHUNK` (32) images in parallel, so that every
     /// activation stays in cache; [`Subnet::dense`] then runs once over all N (one GEMM per
     /// layer, the weights packed once). Used by [`SnLenet5::score`].
     pub fn embed(&self, x: &Tensor) -> Result<Tensor> {
