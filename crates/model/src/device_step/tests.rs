@@ -110,7 +110,7 @@ fn device_step_on_cpu_matches_the_tape() {
     }
 }
 
-/// Scoring on the device equals the model's tape-free scoring (eval-mode BatchNorm),
+/// Scoring on the device equals the model's scoring (inference tapes, eval-mode BatchNorm),
 /// in uneven chunks.
 #[test]
 fn device_score_matches_model_score() {
