@@ -100,22 +100,28 @@ impl Lenet5Classifier {
         Ok(m)
     }
 
-    /// Predicted classes of `x` (N×C×H×W), scored in batches of `batch`.
-    pub fn predict(&mut self, x: &Tensor, batch: usize) -> Result<Vec<usize>> {
+    /// Class logits of `x` (N×C×H×W → N·classes values, row by row): the subnet's forward
+    /// on an inference tape (no backward state), `batch` images at a time.
+    pub fn logits(&self, x: &Tensor, batch: usize) -> Result<Vec<f32>> {
         let n = x.shape().first().copied().unwrap_or(0);
-        let mut out = Vec::with_capacity(n);
+        let mut out = Vec::with_capacity(n * self.classes);
         let mut start = 0;
         while start < n {
             let m = batch.max(1).min(n - start);
-            let xb = x.batch_slice(start, m)?;
-            let mut tape = Tape::new();
-            let xi = tape.input(xb);
-            let z = self.subnet.forward(&mut tape, &mut self.store, xi)?;
-            let z = tape.value(z)?;
-            out.extend(z.data().chunks(self.classes).map(argmax));
+            let mut tape = Tape::inference();
+            let xi = tape.input(x.batch_slice(start, m)?);
+            let z = self.subnet.forward(&mut tape, &self.store, xi)?;
+            out.extend_from_slice(tape.value(z)?.data());
             start += m;
         }
         Ok(out)
+    }
+
+    /// Predicted classes of `x` (N×C×H×W), scored in batches of `batch`: the largest of
+    /// each image's [`Lenet5Classifier::logits`].
+    pub fn predict(&mut self, x: &Tensor, batch: usize) -> Result<Vec<usize>> {
+        let z = self.logits(x, batch)?;
+        Ok(z.chunks(self.classes).map(argmax).collect())
     }
 
     /// Accuracy on `indices` of `set`.
@@ -195,7 +201,7 @@ pub fn train_baseline(
             model.store.zero_grads();
             let mut tape = Tape::new();
             let xi = tape.input(x);
-            let z = model.subnet.forward(&mut tape, &mut model.store, xi)?;
+            let z = model.subnet.forward(&mut tape, &model.store, xi)?;
             let loss = softmax_cross_entropy(&mut tape, z, &labels)?;
             let zv = tape.value(z)?;
             for (row, &l) in zv.data().chunks(classes).zip(&labels) {
@@ -246,4 +252,39 @@ pub fn train_baseline(
         crate::io::atomic_write(&p, text.as_bytes()).map_err(|e| ModelError::io(&p, e))?;
     }
     Ok((model, history))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::siamese::tests::images;
+
+    /// `logits` (the subnet on an inference tape, in batches) gives the logits that the
+    /// training forward records on a full tape, and `predict` their argmax, for the fused
+    /// default and the unfused tanh/avg subnet.
+    #[test]
+    fn logits_match_the_training_forward() {
+        let mut tanh_avg = ModelConfig::for_input(1, 28, 28);
+        tanh_avg.activation = crate::config::Activation::Tanh;
+        tanh_avg.pooling = crate::config::Pooling::Avg;
+        for cfg in [ModelConfig::for_input(1, 28, 28), tanh_avg] {
+            let mut model = Lenet5Classifier::new(cfg, 10, 7).unwrap();
+            let x = images(37, 1, 28, 9);
+            let mut tape = Tape::new();
+            let xi = tape.input(x.clone());
+            let z = model.subnet.forward(&mut tape, &model.store, xi).unwrap();
+            let want = tape.value(z).unwrap().data().to_vec();
+            let got = model.logits(&x, 16).unwrap();
+            assert_eq!(got.len(), want.len());
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!((g - w).abs() <= 1e-6, "logit {i}: {g} vs {w}");
+            }
+            assert!(
+                want.iter().any(|&w| (w - want[0]).abs() > 1e-4),
+                "logits vary"
+            );
+            let classes: Vec<usize> = want.chunks(10).map(argmax).collect();
+            assert_eq!(model.predict(&x, 16).unwrap(), classes);
+        }
+    }
 }

@@ -3,6 +3,8 @@
 //! network that was trained.
 
 use serde::{Deserialize, Serialize};
+use siamese_tensor::ops::conv2d::Conv2dGeom;
+use siamese_tensor::ops::pool::Pool2dGeom;
 
 use crate::error::{ModelError, Result};
 
@@ -95,30 +97,245 @@ impl ModelConfig {
         }
     }
 
-    /// Side of the feature map after conv1 → pool → conv2 → pool, or an error when the input
-    /// is too small for LeNet-5.
-    pub fn feature_side(&self) -> Result<(usize, usize)> {
-        let side = |s: usize| -> Option<usize> {
-            let c1 = (s + 2 * self.pad1).checked_sub(4)?;
-            let c2 = (c1 / 2).checked_sub(4)?;
-            (c2 / 2 > 0).then_some(c2 / 2)
-        };
-        match (side(self.height), side(self.width)) {
-            (Some(h), Some(w)) => Ok((h, w)),
-            _ => Err(ModelError::Config(format!(
-                "input {}x{} (padding {}) is too small for LeNet-5",
-                self.height, self.width, self.pad1
-            ))),
-        }
+    /// The sizes of the LeNet-5 subnet for this input, ending in the embedding E (see
+    /// [`LenetDims`]), or an error when the input is too small for LeNet-5.
+    pub fn dims(&self) -> Result<LenetDims> {
+        LenetDims::new(self, self.embedding)
     }
 
     /// Checks the sizes are usable.
     pub fn validate(&self) -> Result<()> {
-        if self.channels == 0 || self.embedding == 0 {
+        self.dims().map(|_| ())
+    }
+}
+
+/// One conv → act → 2×2/2 pool block of LeNet-5 for one image: C planes of H×W in, K
+/// filters of kernel×kernel (stride 1, zero padding p), K planes of OH×OW out of the conv and
+/// of (OH/2)×(OW/2) out of the pool. The output sides are those of
+/// [`Conv2dGeom::out_h`] ((H + 2p − kernel) + 1) and [`Pool2dGeom::out_h`] ((OH − 2)/2 + 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvBlockDims {
+    /// Input planes C.
+    pub in_channels: usize,
+    /// Input side H×W.
+    pub in_side: (usize, usize),
+    /// Filters K (output planes).
+    pub out_channels: usize,
+    /// The square kernel's side.
+    pub kernel: usize,
+    /// Zero padding on each side.
+    pub pad: usize,
+    /// Conv output side OH×OW (what the pool reads).
+    pub conv_side: (usize, usize),
+    /// Pool output side (OH/2)×(OW/2).
+    pub pool_side: (usize, usize),
+}
+
+impl ConvBlockDims {
+    /// The block's sizes, or None when the kernel or the pool window does not fit.
+    fn new(
+        in_channels: usize,
+        in_side: (usize, usize),
+        out_channels: usize,
+        kernel: usize,
+        pad: usize,
+    ) -> Option<Self> {
+        let x = [1, in_channels, in_side.0, in_side.1];
+        let conv =
+            Conv2dGeom::new(&x, &[out_channels, in_channels, kernel, kernel], 1, pad).ok()?;
+        let pool = Pool2dGeom::new(&conv.out_shape(), 2, 2).ok()?;
+        Some(Self {
+            in_channels,
+            in_side,
+            out_channels,
+            kernel,
+            pad,
+            conv_side: (conv.out_h(), conv.out_w()),
+            pool_side: (pool.out_h(), pool.out_w()),
+        })
+    }
+
+    /// The conv's geometry over a batch of `m` images.
+    pub fn geom(&self, m: usize) -> Conv2dGeom {
+        Conv2dGeom {
+            n: m,
+            c: self.in_channels,
+            h: self.in_side.0,
+            w: self.in_side.1,
+            k: self.out_channels,
+            kh: self.kernel,
+            kw: self.kernel,
+            stride: 1,
+            pad: self.pad,
+        }
+    }
+
+    /// What the pool reads for `m` images: (planes m·K, OH, OW).
+    pub fn pool_planes(&self, m: usize) -> (usize, usize, usize) {
+        (m * self.out_channels, self.conv_side.0, self.conv_side.1)
+    }
+
+    /// Elements of the conv output of `m` images, m·K·OH·OW.
+    pub fn conv_len(&self, m: usize) -> usize {
+        m * self.out_channels * self.conv_side.0 * self.conv_side.1
+    }
+
+    /// Elements of the pool output of `m` images, m·K·(OH/2)·(OW/2).
+    pub fn pool_len(&self, m: usize) -> usize {
+        m * self.out_channels * self.pool_side.0 * self.pool_side.1
+    }
+}
+
+/// Every size of the LeNet-5 subnet for one input geometry: the one place they are computed.
+/// Config validation, [`crate::lenet::Subnet`] (its layers, training and scoring forward), the
+/// baseline and the device step all read them from here.
+///
+/// ```text
+/// x: C×H×W → conv1 6@5×5 (pad1) → pool → conv2 16@5×5 → pool → flat 16·h·w
+///          → fc1 120 → fc2 84 → fc3 E
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LenetDims {
+    /// conv1 → act → pool: C×H×W in, 6 planes out.
+    pub conv1: ConvBlockDims,
+    /// conv2 → act → pool: 6 planes in, 16 planes of h×w out.
+    pub conv2: ConvBlockDims,
+    /// Flattened features after the second block, 16·h·w.
+    pub flat: usize,
+    /// (inputs, outputs) of fc1, fc2, fc3: flat → 120 → 84 → E.
+    pub fc1: (usize, usize),
+    pub fc2: (usize, usize),
+    pub fc3: (usize, usize),
+}
+
+impl LenetDims {
+    /// Filters of conv1 and conv2, their kernel side, and the widths of fc1 and fc2 (LeNet-5).
+    pub const CONV1_FILTERS: usize = 6;
+    pub const CONV2_FILTERS: usize = 16;
+    pub const KERNEL: usize = 5;
+    pub const FC1: usize = 120;
+    pub const FC2: usize = 84;
+
+    /// The sizes for `cfg`'s input, ending in `outputs` values (the embedding E, or the
+    /// number of classes for the baseline classifier); an error when the input is too small
+    /// for LeNet-5 or a size is zero.
+    pub fn new(cfg: &ModelConfig, outputs: usize) -> Result<Self> {
+        if cfg.channels == 0 || outputs == 0 {
             return Err(ModelError::Config(
-                "channels and embedding size must be at least 1".into(),
+                "channels and embedding size (or classes) must be at least 1".into(),
             ));
         }
-        self.feature_side().map(|_| ())
+        let blocks = ConvBlockDims::new(
+            cfg.channels,
+            (cfg.height, cfg.width),
+            Self::CONV1_FILTERS,
+            Self::KERNEL,
+            cfg.pad1,
+        )
+        .and_then(|b1| {
+            let b2 = ConvBlockDims::new(
+                b1.out_channels,
+                b1.pool_side,
+                Self::CONV2_FILTERS,
+                Self::KERNEL,
+                0,
+            )?;
+            Some((b1, b2))
+        });
+        let Some((conv1, conv2)) = blocks else {
+            return Err(ModelError::Config(format!(
+                "input {}x{} (padding {}) is too small for LeNet-5",
+                cfg.height, cfg.width, cfg.pad1
+            )));
+        };
+        let flat = conv2.pool_len(1);
+        Ok(Self {
+            conv1,
+            conv2,
+            flat,
+            fc1: (flat, Self::FC1),
+            fc2: (Self::FC1, Self::FC2),
+            fc3: (Self::FC2, outputs),
+        })
+    }
+
+    /// One image's shape C×H×W.
+    pub fn image(&self) -> [usize; 3] {
+        let (h, w) = self.conv1.in_side;
+        [self.conv1.in_channels, h, w]
+    }
+
+    /// Values per image, C·H·W.
+    pub fn image_len(&self) -> usize {
+        self.image().iter().product()
+    }
+
+    /// Errors unless `shape` is N×C×H×W with this input's C×H×W; returns N.
+    pub fn check_images(&self, shape: &[usize]) -> Result<usize> {
+        let [c, h, w] = self.image();
+        if shape.len() != 4 || shape[1..] != [c, h, w] {
+            return Err(ModelError::Config(format!(
+                "images must be N×{c}×{h}×{w}, got {shape:?}"
+            )));
+        }
+        Ok(shape[0])
+    }
+
+    /// The embedding size E (fc3's outputs).
+    pub fn embedding(&self) -> usize {
+        self.fc3.1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The classic LeNet-5 geometry: 28×28 padded by 2 and 32×32 unpadded both give
+    /// 28 → 14 → 10 → 5, so 16·5·5 = 400 features; CIFAR keeps its 3 channels.
+    #[test]
+    fn dims_of_the_paper_inputs() {
+        for (c, side) in [(1, 28), (3, 32)] {
+            let d = ModelConfig::for_input(c, side, side).dims().unwrap();
+            assert_eq!(d.image(), [c, side, side]);
+            assert_eq!(d.conv1.conv_side, (28, 28));
+            assert_eq!(d.conv1.pool_side, (14, 14));
+            assert_eq!(d.conv2.in_side, (14, 14));
+            assert_eq!(d.conv2.conv_side, (10, 10));
+            assert_eq!(d.conv2.pool_side, (5, 5));
+            assert_eq!(d.flat, 400);
+            assert_eq!((d.fc1, d.fc2, d.fc3), ((400, 120), (120, 84), (84, 10)));
+            let g = d.conv1.geom(7);
+            assert_eq!(g.out_shape(), [7, 6, 28, 28]);
+            assert_eq!(d.conv1.pool_planes(7), (42, 28, 28));
+            assert_eq!(d.conv2.pool_len(7), 7 * 400);
+            assert_eq!(d.check_images(&[4, c, side, side]).unwrap(), 4);
+            assert!(d.check_images(&[4, c, side, side + 1]).is_err());
+        }
+    }
+
+    /// Odd sides floor at each pool. The smallest unpadded square input is 16×16
+    /// (16 → 12 → 6 → 2 → 1); 15×15 ends in a 1×1 conv2 output, which no 2×2 pool fits.
+    /// Zero sizes are errors.
+    #[test]
+    fn dims_of_odd_and_too_small_inputs() {
+        let mut cfg = ModelConfig::for_input(1, 33, 30);
+        cfg.pad1 = 0;
+        let d = cfg.dims().unwrap();
+        assert_eq!((d.conv1.conv_side, d.conv1.pool_side), ((29, 26), (14, 13)));
+        assert_eq!((d.conv2.conv_side, d.conv2.pool_side), ((10, 9), (5, 4)));
+        assert_eq!(d.flat, 16 * 5 * 4);
+        let small = |side: usize| {
+            let mut cfg = ModelConfig::for_input(1, side, side);
+            cfg.pad1 = 0;
+            cfg.dims()
+        };
+        assert_eq!(small(16).unwrap().conv2.pool_side, (1, 1));
+        let e = small(15).unwrap_err().to_string();
+        assert!(e.contains("too small for LeNet-5"), "{e}");
+        assert!(small(4).is_err());
+        cfg.embedding = 0;
+        assert!(cfg.validate().is_err());
+        assert!(LenetDims::new(&ModelConfig::for_input(0, 28, 28), 10).is_err());
     }
 }

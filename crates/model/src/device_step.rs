@@ -4,7 +4,7 @@
 //! GPU (`siamese-cuda`).
 //!
 //! Parameters, their gradients and Adam's moments are backend buffers, one per tensor of the
-//! model's [`ParamStore`] and in its order; the output module's running statistics too. One
+//! model's [`ParamStore`](siamese_autodiff::ParamStore) and in its order; the output module's running statistics too. One
 //! [`DeviceModel::train_step`] uploads the stacked batch [A; B] and the labels, then runs
 //! entirely on the device:
 //!
@@ -21,16 +21,24 @@
 //! Euclidean distance, `contrastive-sigmoid` loss; any input size and augmentation, which
 //! happens on the host). [`check_supported`] names it in its error for anything else.
 //! [`DeviceModel::from_model`] and [`DeviceModel::write_to`] convert from and to the model's
-//! [`ParamStore`], so a device run writes ordinary checkpoints.
+//! `ParamStore`, so a device run writes ordinary checkpoints. Every size (the convolutions'
+//! geometry, the pooled planes, the dense layers' widths, the workspace's buffers) comes from
+//! the model's [`LenetDims`], the one place LeNet-5's sizes are computed.
+
+mod workspace;
 
 use siamese_optim::{AdamConfig, AdamState};
-use siamese_tensor::backend::{AdamHyper, Backend, BnMode, ContrastiveReads, Conv2dGeom};
+use siamese_tensor::backend::{AdamHyper, Backend, BnMode, ContrastiveReads};
 use siamese_tensor::Tensor;
 
-use crate::config::{Activation, Distance, EmbeddingActivation, LossKind, ModelConfig, Pooling};
+use crate::config::{
+    Activation, ConvBlockDims, Distance, EmbeddingActivation, LenetDims, LossKind, ModelConfig,
+    Pooling,
+};
 use crate::error::{ModelError, Result};
 use crate::eval::PairScorer;
-use crate::siamese::{SnLenet5, DISTANCE_EPS, MARGIN};
+use crate::siamese::{check_pair_images, pairs_in_stack, SnLenet5, DISTANCE_EPS, MARGIN};
+use workspace::Workspace;
 
 /// The configuration the device step implements, for error messages.
 pub const SUPPORTED: &str = "--act relu --pool max --embedding tanh --distance euclidean --loss contrastive-sigmoid (the paper's defaults)";
@@ -75,147 +83,11 @@ struct Slots {
     head: [usize; 4],
 }
 
-/// The sizes of the network for one input geometry.
-#[derive(Clone, Copy, Debug)]
-struct Dims {
-    c: usize,
-    h: usize,
-    w: usize,
-    pad1: usize,
-    /// conv1 output side, conv2 output side.
-    h1: usize,
-    w1: usize,
-    h2: usize,
-    w2: usize,
-    /// Flattened features after the second pooling: 16·(h2/2)·(w2/2).
-    flat: usize,
-    e: usize,
-}
-
-impl Dims {
-    fn new(cfg: &ModelConfig) -> Result<Self> {
-        let (fh, fw) = cfg.feature_side()?;
-        let (h1, w1) = (cfg.height + 2 * cfg.pad1 - 4, cfg.width + 2 * cfg.pad1 - 4);
-        Ok(Self {
-            c: cfg.channels,
-            h: cfg.height,
-            w: cfg.width,
-            pad1: cfg.pad1,
-            h1,
-            w1,
-            h2: h1 / 2 - 4,
-            w2: w1 / 2 - 4,
-            flat: 16 * fh * fw,
-            e: cfg.embedding,
-        })
-    }
-
-    fn conv1(&self, m: usize) -> Conv2dGeom {
-        Conv2dGeom {
-            n: m,
-            c: self.c,
-            h: self.h,
-            w: self.w,
-            k: 6,
-            kh: 5,
-            kw: 5,
-            stride: 1,
-            pad: self.pad1,
-        }
-    }
-
-    fn conv2(&self, m: usize) -> Conv2dGeom {
-        Conv2dGeom {
-            n: m,
-            c: 6,
-            h: self.h1 / 2,
-            w: self.w1 / 2,
-            k: 16,
-            kh: 5,
-            kw: 5,
-            stride: 1,
-            pad: 0,
-        }
-    }
-}
-
-/// Activations and their gradients for one batch of M = 2N images, allocated once per
-/// batch size and reused.
-struct Workspace<B: Backend> {
-    n: usize,
-    x: B::Buf,
-    a1: B::Buf,
-    p1: B::Buf,
-    arg1: B::IdxBuf,
-    a2: B::Buf,
-    p2: B::Buf,
-    arg2: B::IdxBuf,
-    f1: B::Buf,
-    f2: B::Buf,
-    emb: B::Buf,
-    d: B::Buf,
-    /// The output module's BatchNorm cache (x̂, 1/√(σ²+ε)) and output h = γ·x̂ + β.
-    xhat: B::Buf,
-    inv_std: B::Buf,
-    h: B::Buf,
-    s: B::Buf,
-    y: B::Buf,
-    loss: B::Buf,
-    ds: B::Buf,
-    dh: B::Buf,
-    dd: B::Buf,
-    demb: B::Buf,
-    df2: B::Buf,
-    df1: B::Buf,
-    dp2: B::Buf,
-    da2: B::Buf,
-    dp1: B::Buf,
-    da1: B::Buf,
-}
-
-impl<B: Backend> Workspace<B> {
-    fn new(be: &B, dm: &Dims, n: usize) -> Result<Self> {
-        let m = 2 * n;
-        let (a1, p1) = (m * 6 * dm.h1 * dm.w1, m * 6 * (dm.h1 / 2) * (dm.w1 / 2));
-        let (a2, p2) = (m * 16 * dm.h2 * dm.w2, m * dm.flat);
-        Ok(Self {
-            n,
-            x: be.zeros(m * dm.c * dm.h * dm.w)?,
-            a1: be.zeros(a1)?,
-            p1: be.zeros(p1)?,
-            arg1: be.idx_zeros(p1)?,
-            a2: be.zeros(a2)?,
-            p2: be.zeros(p2)?,
-            arg2: be.idx_zeros(p2)?,
-            f1: be.zeros(m * 120)?,
-            f2: be.zeros(m * 84)?,
-            emb: be.zeros(m * dm.e)?,
-            d: be.zeros(n)?,
-            xhat: be.zeros(n)?,
-            inv_std: be.zeros(1)?,
-            h: be.zeros(n)?,
-            s: be.zeros(n)?,
-            y: be.zeros(n)?,
-            loss: be.zeros(1)?,
-            ds: be.zeros(n)?,
-            dh: be.zeros(n)?,
-            dd: be.zeros(n)?,
-            demb: be.zeros(m * dm.e)?,
-            df2: be.zeros(m * 84)?,
-            df1: be.zeros(m * 120)?,
-            dp2: be.zeros(p2)?,
-            da2: be.zeros(a2)?,
-            dp1: be.zeros(p1)?,
-            da1: be.zeros(a1)?,
-        })
-    }
-}
-
 /// SN-LeNet-5 living on a [`Backend`]: parameters, gradients, Adam moments and the output
 /// module's running statistics as device buffers, plus a reusable activation workspace.
 pub struct DeviceModel<B: Backend> {
     backend: B,
-    dims: Dims,
+    dims: LenetDims,
     slots: Slots,
     params: Vec<B::Buf>,
     grads: Vec<B::Buf>,
@@ -242,15 +114,20 @@ impl<B: Backend> DeviceModel<B> {
     ) -> Result<Self> {
         check_supported(&model.config, LossKind::ContrastiveSigmoid)?;
         let sn = &model.subnet;
-        for (name, l) in [("conv1", &sn.conv1), ("conv2", &sn.conv2)] {
-            if l.spec.stride != 1 || l.spec.kernel != 5 {
+        let dims = sn.dims;
+        for (name, l, b) in [
+            ("conv1", &sn.conv1, dims.conv1),
+            ("conv2", &sn.conv2, dims.conv2),
+        ] {
+            let s = l.spec;
+            if s.stride != 1
+                || (s.kernel, s.pad, s.out_channels) != (b.kernel, b.pad, b.out_channels)
+            {
                 return Err(ModelError::Config(format!(
-                    "the device step expects 5×5 stride-1 convolutions, {name} is {:?}",
-                    l.spec
+                    "the device step expects stride-1 convolutions of the sizes {b:?}, {name} is {s:?}"
                 )));
             }
         }
-        let dims = Dims::new(&model.config)?;
         let st = &model.store;
         let idx = |id: siamese_autodiff::ParamId| id.index();
         let slots = Slots {
@@ -405,45 +282,52 @@ impl<B: Backend> DeviceModel<B> {
         }
     }
 
-    fn check_images(&self, stacked: &Tensor) -> Result<usize> {
-        let dm = &self.dims;
-        let [m, c, h, w] = stacked.nchw();
-        if stacked.rank() != 4 || c != dm.c || h != dm.h || w != dm.w || m == 0 || m % 2 != 0 {
-            return Err(ModelError::Config(format!(
-                "stacked pair batch must be 2N×{}×{}×{}, got {:?}",
-                dm.c,
-                dm.h,
-                dm.w,
-                stacked.shape()
-            )));
-        }
-        Ok(m / 2)
-    }
-
     /// Forward of the stacked batch already in `ws.x` up to the similarities `ws.s`.
     fn forward(&mut self, ws: &mut Workspace<B>, mode: BnMode) -> Result<()> {
         let (be, dm, sl, p) = (&self.backend, self.dims, self.slots, &self.params);
         let (n, m) = (ws.n, 2 * ws.n);
-        let (g1, g2) = (dm.conv1(m), dm.conv2(m));
-        be.conv2d_forward(&g1, &ws.x, &p[sl.conv1.0], &p[sl.conv1.1], &mut ws.a1)?;
-        be.relu_inplace(&mut ws.a1)?;
-        be.max_pool2x2_forward(m * 6, dm.h1, dm.w1, &ws.a1, &mut ws.p1, &mut ws.arg1)?;
-        be.conv2d_forward(&g2, &ws.p1, &p[sl.conv2.0], &p[sl.conv2.1], &mut ws.a2)?;
-        be.relu_inplace(&mut ws.a2)?;
-        be.max_pool2x2_forward(m * 16, dm.h2, dm.w2, &ws.a2, &mut ws.p2, &mut ws.arg2)?;
-        // Dense layers y = x·Wᵀ + b (W stored out×in, as PyTorch).
-        let dense = |x: &B::Buf, (w, b): (usize, usize), i: usize, o: usize, y: &mut B::Buf| {
+        // conv → ReLU → 2×2 max-pool (argmax kept for the backward), per block.
+        let block = |c: ConvBlockDims,
+                     x: &B::Buf,
+                     (w, b): (usize, usize),
+                     a: &mut B::Buf,
+                     pooled: &mut B::Buf,
+                     arg: &mut B::IdxBuf|
+         -> Result<()> {
+            be.conv2d_forward(&c.geom(m), x, &p[w], &p[b], a)?;
+            be.relu_inplace(a)?;
+            let (planes, h, w) = c.pool_planes(m);
+            Ok(be.max_pool2x2_forward(planes, h, w, a, pooled, arg)?)
+        };
+        block(
+            dm.conv1,
+            &ws.x,
+            sl.conv1,
+            &mut ws.a1,
+            &mut ws.p1,
+            &mut ws.arg1,
+        )?;
+        block(
+            dm.conv2,
+            &ws.p1,
+            sl.conv2,
+            &mut ws.a2,
+            &mut ws.p2,
+            &mut ws.arg2,
+        )?;
+        // Dense layers y = x·Wᵀ + b (W stored out×in, as PyTorch), (in, out) from the dims.
+        let dense = |x: &B::Buf, (w, b): (usize, usize), (i, o): (usize, usize), y: &mut B::Buf| {
             let rows = be.buf_len(y) / o;
             be.linear_forward(rows, i, o, x, &p[w], &p[b], y)
         };
-        dense(&ws.p2, sl.fc1, dm.flat, 120, &mut ws.f1)?;
+        dense(&ws.p2, sl.fc1, dm.fc1, &mut ws.f1)?;
         be.relu_inplace(&mut ws.f1)?;
-        dense(&ws.f1, sl.fc2, 120, 84, &mut ws.f2)?;
+        dense(&ws.f1, sl.fc2, dm.fc2, &mut ws.f2)?;
         be.relu_inplace(&mut ws.f2)?;
-        dense(&ws.f2, sl.fc3, 84, dm.e, &mut ws.emb)?;
+        dense(&ws.f2, sl.fc3, dm.fc3, &mut ws.emb)?;
         be.tanh_inplace(&mut ws.emb)?;
         // Comparison module, then the output module s = σ(w·BN(d) + b), as the tape composes it.
-        be.euclidean_forward(n, dm.e, &ws.emb, DISTANCE_EPS, &mut ws.d)?;
+        be.euclidean_forward(n, dm.embedding(), &ws.emb, DISTANCE_EPS, &mut ws.d)?;
         let [hg, hb, hw, hbias] = sl.head;
         be.batchnorm_forward(
             n,
@@ -459,7 +343,8 @@ impl<B: Backend> DeviceModel<B> {
             &mut ws.inv_std,
             &mut ws.h,
         )?;
-        dense(&ws.h, (hw, hbias), 1, 1, &mut ws.s)?;
+        // The output module's dense layer is 1 → 1.
+        dense(&ws.h, (hw, hbias), (1, 1), &mut ws.s)?;
         be.sigmoid_inplace(&mut ws.s)?;
         Ok(())
     }
@@ -486,28 +371,36 @@ impl<B: Backend> DeviceModel<B> {
             ggamma,
             gbeta,
         )?;
-        be.euclidean_backward(n, dm.e, &ws.emb, &ws.d, &ws.dd, DISTANCE_EPS, &mut ws.demb)?;
+        be.euclidean_backward(
+            n,
+            dm.embedding(),
+            &ws.emb,
+            &ws.d,
+            &ws.dd,
+            DISTANCE_EPS,
+            &mut ws.demb,
+        )?;
         be.tanh_backward_inplace(&ws.emb, &mut ws.demb)?;
         let mut dense_back = |dy: &B::Buf,
                               x: &B::Buf,
                               (w, b): (usize, usize),
-                              i: usize,
-                              o: usize,
+                              (i, o): (usize, usize),
                               dx: &mut B::Buf|
          -> Result<()> {
             let (gw, gb) = split2(g, (w, b))?;
             Ok(be.linear_backward(m, i, o, x, &p[w], dy, Some(dx), gw, gb)?)
         };
-        dense_back(&ws.demb, &ws.f2, sl.fc3, 84, dm.e, &mut ws.df2)?;
+        dense_back(&ws.demb, &ws.f2, sl.fc3, dm.fc3, &mut ws.df2)?;
         be.relu_backward_inplace(&ws.f2, &mut ws.df2)?;
-        dense_back(&ws.df2, &ws.f1, sl.fc2, 120, 84, &mut ws.df1)?;
+        dense_back(&ws.df2, &ws.f1, sl.fc2, dm.fc2, &mut ws.df1)?;
         be.relu_backward_inplace(&ws.f1, &mut ws.df1)?;
-        dense_back(&ws.df1, &ws.p2, sl.fc1, dm.flat, 120, &mut ws.dp2)?;
-        be.max_pool2x2_backward(m * 16, dm.h2, dm.w2, &ws.dp2, &ws.arg2, &mut ws.da2)?;
+        dense_back(&ws.df1, &ws.p2, sl.fc1, dm.fc1, &mut ws.dp2)?;
+        let (planes, h, w) = dm.conv2.pool_planes(m);
+        be.max_pool2x2_backward(planes, h, w, &ws.dp2, &ws.arg2, &mut ws.da2)?;
         be.relu_backward_inplace(&ws.a2, &mut ws.da2)?;
         let (w2, b2) = split2(g, sl.conv2)?;
         be.conv2d_backward(
-            &dm.conv2(m),
+            &dm.conv2.geom(m),
             &ws.p1,
             &p[sl.conv2.0],
             &ws.da2,
@@ -515,11 +408,20 @@ impl<B: Backend> DeviceModel<B> {
             w2,
             b2,
         )?;
-        be.max_pool2x2_backward(m * 6, dm.h1, dm.w1, &ws.dp1, &ws.arg1, &mut ws.da1)?;
+        let (planes, h, w) = dm.conv1.pool_planes(m);
+        be.max_pool2x2_backward(planes, h, w, &ws.dp1, &ws.arg1, &mut ws.da1)?;
         be.relu_backward_inplace(&ws.a1, &mut ws.da1)?;
         // The images need no gradient: conv1 computes dw and db only.
         let (w1, b1) = split2(g, sl.conv1)?;
-        be.conv2d_backward(&dm.conv1(m), &ws.x, &p[sl.conv1.0], &ws.da1, None, w1, b1)?;
+        be.conv2d_backward(
+            &dm.conv1.geom(m),
+            &ws.x,
+            &p[sl.conv1.0],
+            &ws.da1,
+            None,
+            w1,
+            b1,
+        )?;
         Ok(())
     }
 
@@ -528,7 +430,7 @@ impl<B: Backend> DeviceModel<B> {
     /// device; returns the loss and the N similarities (training-mode BatchNorm, as the tape
     /// trainer reports them).
     pub fn train_step(&mut self, stacked: &Tensor, y: &[f32], lr: f32) -> Result<(f32, Vec<f32>)> {
-        let n = self.check_images(stacked)?;
+        let n = pairs_in_stack(&self.dims, stacked)?;
         if y.len() != n {
             return Err(ModelError::Config(format!(
                 "{} labels for {n} pairs",
@@ -596,15 +498,9 @@ impl<B: Backend> DeviceModel<B> {
     /// Similarities of N pairs (A, B: N×C×H×W) in evaluation mode (running statistics), in
     /// chunks of `batch` pairs; only the similarities come back.
     pub fn score(&mut self, a: &Tensor, b: &Tensor, batch: usize) -> Result<Vec<f32>> {
-        if a.shape() != b.shape() || a.rank() != 4 {
-            return Err(ModelError::Config(format!(
-                "pair images must both be N×C×H×W of one shape, got {:?} and {:?}",
-                a.shape(),
-                b.shape()
-            )));
-        }
-        let n = a.shape()[0];
-        let per = a.len() / n.max(1);
+        check_pair_images(a, b)?;
+        let n = self.dims.check_images(a.shape())?;
+        let per = self.dims.image_len();
         let mut out = Vec::with_capacity(n);
         let mut start = 0;
         let mut host = Vec::new();
@@ -650,155 +546,4 @@ fn split2<T>(v: &mut [T], (i, j): (usize, usize)) -> Result<(&mut T, &mut T)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::siamese::stack_pairs;
-    use crate::siamese::tests::images;
-    use siamese_autodiff::Tape;
-    use siamese_optim::{Adam, Optimizer};
-    use siamese_tensor::CpuBackend;
-
-    fn close(what: &str, got: &[f32], want: &[f32], rtol: f32) {
-        assert_eq!(got.len(), want.len(), "{what}: lengths");
-        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
-        for (i, (g, w)) in got.iter().zip(want).enumerate() {
-            assert!(
-                (g - w).abs() <= rtol * scale + 1e-7,
-                "{what}[{i}]: device step {g} vs tape {w} (scale {scale})"
-            );
-        }
-    }
-
-    /// The tape path: loss, similarities and every gradient of one step.
-    fn tape_step(
-        model: &mut SnLenet5,
-        stacked: &Tensor,
-        y: &Tensor,
-    ) -> (f32, Vec<f32>, Vec<Vec<f32>>) {
-        model.store.zero_grads();
-        let mut tape = Tape::new();
-        let out = model.forward(&mut tape, stacked.clone()).unwrap();
-        let loss = model
-            .loss(&mut tape, out, y, LossKind::ContrastiveSigmoid)
-            .unwrap();
-        let l = tape.scalar(loss).unwrap();
-        let s = tape.value(out.similarity).unwrap().data().to_vec();
-        tape.backward(loss, &mut model.store).unwrap();
-        let st = &model.store;
-        (
-            l,
-            s,
-            st.ids().map(|id| st.grad(id).data().to_vec()).collect(),
-        )
-    }
-
-    /// On the CPU backend the explicit backward gives the tape's loss, similarities, every
-    /// parameter gradient and the BatchNorm running statistics (MNIST and CIFAR geometry),
-    /// and five Adam steps give the CPU trainer's parameters.
-    #[test]
-    fn device_step_on_cpu_matches_the_tape() {
-        for (c, side, pairs) in [(1usize, 28usize, 7usize), (3, 32, 4)] {
-            let cfg = ModelConfig::for_input(c, side, side);
-            let mut tape_model = SnLenet5::new(cfg.clone(), 11).unwrap();
-            let adam_cfg = AdamConfig::default();
-            let mut dev = DeviceModel::from_model(CpuBackend, &tape_model, adam_cfg, None).unwrap();
-            let mut adam = Adam::new(adam_cfg).unwrap();
-            for step in 0..5u64 {
-                let a = images(pairs, c, side, 10 + step);
-                let b = images(pairs, c, side, 20 + step);
-                let stacked = stack_pairs(&a, &b).unwrap();
-                let yv: Vec<f32> = (0..pairs)
-                    .map(|i| ((i + step as usize) % 2) as f32)
-                    .collect();
-                let y = Tensor::from_vec(&[pairs], yv.clone()).unwrap();
-                let lr = 1e-3 * (1.0 + step as f32);
-                // Gradients from the same weights: the device model takes the tape model's
-                // parameters and running statistics before each step (the moments stay its
-                // own, so Adam is compared over the whole run below).
-                dev.read_from(&tape_model).unwrap();
-                let (l_tape, s_tape, g_tape) = tape_step(&mut tape_model, &stacked, &y);
-                adam.set_lr(lr);
-                adam.step(&mut tape_model.store).unwrap();
-                let (l_dev, s_dev) = dev.train_step(&stacked, &yv, lr).unwrap();
-                close("loss", &[l_dev], &[l_tape], 1e-5);
-                close("similarity", &s_dev, &s_tape, 1e-5);
-                let g_dev = dev.grads().unwrap();
-                let names: Vec<String> = tape_model
-                    .store
-                    .params()
-                    .map(|(n, _)| n.to_string())
-                    .collect();
-                for ((name, gd), gt) in names.iter().zip(&g_dev).zip(&g_tape) {
-                    // The head's four gradients are single sums over the batch of terms of
-                    // both signs (Σ dh, Σ dh·x̂, …): cancellation leaves them 1e-4-relative.
-                    let rtol = if name.starts_with("head.") {
-                        1e-4
-                    } else {
-                        1e-5
-                    };
-                    close(&format!("step {step} grad {name}"), gd, gt, rtol);
-                    assert!(gt.iter().any(|&v| v != 0.0), "{name} gets a gradient");
-                }
-                // Parameters (and running statistics) after Adam.
-                let mut mirror = SnLenet5::new(cfg.clone(), 11).unwrap();
-                dev.write_to(&mut mirror).unwrap();
-                for ((name, want), (_, got)) in tape_model
-                    .store
-                    .named_tensors()
-                    .zip(mirror.store.named_tensors())
-                {
-                    close(
-                        &format!("step {step} value {name}"),
-                        got.data(),
-                        want.data(),
-                        1e-5,
-                    );
-                }
-            }
-            assert_eq!(dev.adam_step(), 5);
-            let st = dev.adam_state(&tape_model).unwrap();
-            for (i, (m, v)) in adam.state().m.iter().zip(&adam.state().v).enumerate() {
-                close("adam m", st.m[i].data(), m.data(), 1e-4);
-                close("adam v", st.v[i].data(), v.data(), 1e-4);
-            }
-        }
-    }
-
-    /// Scoring on the device equals the model's tape-free scoring (eval-mode BatchNorm),
-    /// in uneven chunks.
-    #[test]
-    fn device_score_matches_model_score() {
-        let mut model = SnLenet5::new(ModelConfig::for_input(1, 28, 28), 3).unwrap();
-        let rm = model.head.bn.running_mean;
-        model.store.buffer_mut(rm).data_mut()[0] = 0.4;
-        let (a, b) = (images(23, 1, 28, 1), images(23, 1, 28, 2));
-        let want = model.score(&a, &b, 10).unwrap();
-        let mut dev =
-            DeviceModel::from_model(CpuBackend, &model, AdamConfig::default(), None).unwrap();
-        let got = dev.score(&a, &b, 6).unwrap();
-        close("score", &got, &want, 1e-5);
-        assert!(
-            want.iter().any(|&w| (w - want[0]).abs() > 1e-6),
-            "scores vary"
-        );
-    }
-
-    /// Other configurations get an error naming the supported one.
-    #[test]
-    fn unsupported_configurations_are_named() {
-        let mut cfg = ModelConfig::for_input(1, 28, 28);
-        cfg.pooling = Pooling::Avg;
-        let e = check_supported(&cfg, LossKind::Bce)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("--pool avg") && e.contains("--loss bce"), "{e}");
-        assert!(e.contains(SUPPORTED), "{e}");
-        let model = SnLenet5::new(cfg, 0).unwrap();
-        assert!(DeviceModel::from_model(CpuBackend, &model, AdamConfig::default(), None).is_err());
-        assert!(check_supported(
-            &ModelConfig::for_input(3, 32, 32),
-            LossKind::ContrastiveSigmoid
-        )
-        .is_ok());
-    }
-}
+mod tests;

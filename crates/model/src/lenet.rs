@@ -1,21 +1,30 @@
-//! The subnet: LeNet-5.
+//! The subnet: LeNet-5, and its one forward.
 //!
 //! ```text
 //! x: N×C×H×W
-//!  → conv1 6@5×5 (padding pad1) → act → pool 2×2/2
-//!  → conv2 16@5×5               → act → pool 2×2/2
-//!  → flatten (16·h·w) → fc1 120 → act → fc2 84 → act → fc3 E → tanh (or linear)
+//!  → conv1 6@5×5 (padding pad1) → act → pool 2×2/2  ┐
+//!  → conv2 16@5×5               → act → pool 2×2/2  ├ Subnet::features
+//!  → flatten (16·h·w)                                ┘
+//!  → fc1 120 → act → fc2 84 → act → fc3 E → tanh (or linear)   Subnet::dense
 //! e: N×E, the embedding
 //! ```
-//! act is ReLU (default) or tanh, pool is max (default) or average. Parameter names and
-//! layouts are PyTorch's: `subnet.conv1.weight` [6, C, 5, 5], `subnet.fc1.weight` [120, 16·h·w].
+//! act is ReLU (default) or tanh, pool is max (default) or average. Every size comes from
+//! [`LenetDims`]. Parameter names and layouts are PyTorch's: `subnet.conv1.weight` [6, C, 5, 5],
+//! `subnet.fc1.weight` [120, 16·h·w].
+//!
+//! [`Subnet::forward`] is the only written forward of LeNet-5 on the tape. Training records it
+//! on a [`Tape::new`]; scoring ([`crate::siamese::SnLenet5::embed`]) and the baseline's
+//! predictions run the same calls on a [`Tape::inference`], which computes the same values
+//! and keeps no backward state.
 
 use rand::Rng;
 use siamese_autodiff::{ParamStore, Tape, Var};
 use siamese_nn::init::Init;
-use siamese_nn::layers::{Conv2d, Conv2dSpec, Linear, Module};
+use siamese_nn::layers::{Conv2d, Conv2dSpec, Linear};
 
-use crate::config::{Activation, EmbeddingActivation, ModelConfig, Pooling};
+use crate::config::{
+    Activation, ConvBlockDims, EmbeddingActivation, LenetDims, ModelConfig, Pooling,
+};
 use crate::error::Result;
 
 /// LeNet-5 feature extractor ending in an E-dimensional embedding (or E class logits).
@@ -30,6 +39,13 @@ pub struct Subnet {
     pub pooling: Pooling,
     /// Applied after fc3 (`Linear` for classifier logits).
     pub output_activation: EmbeddingActivation,
+    /// The sizes of every layer.
+    pub dims: LenetDims,
+    /// Record each conv → ReLU → max-pool block as the one fused op
+    /// [`Tape::conv2d_relu_max_pool2d`] where it applies (default true): the same values and
+    /// gradients bit for bit, without the batch-size conv output in either direction. False
+    /// records conv → act → pool as three ops.
+    pub fuse_blocks: bool,
 }
 
 impl Subnet {
@@ -43,26 +59,20 @@ impl Subnet {
         output_activation: EmbeddingActivation,
         rng: &mut R,
     ) -> Result<Self> {
-        cfg.validate()?;
-        let (fh, fw) = cfg.feature_side()?;
+        let dims = LenetDims::new(cfg, outputs)?;
         let init = Init::GlorotUniform;
-        let conv1 = Conv2d::new(
-            store,
-            &format!("{name}.conv1"),
-            Conv2dSpec::new(cfg.channels, 6, 5).pad(cfg.pad1),
-            init,
-            rng,
-        )?;
-        let conv2 = Conv2d::new(
-            store,
-            &format!("{name}.conv2"),
-            Conv2dSpec::new(6, 16, 5),
-            init,
-            rng,
-        )?;
-        let fc1 = Linear::new(store, &format!("{name}.fc1"), 16 * fh * fw, 120, init, rng)?;
-        let fc2 = Linear::new(store, &format!("{name}.fc2"), 120, 84, init, rng)?;
-        let fc3 = Linear::new(store, &format!("{name}.fc3"), 84, outputs, init, rng)?;
+        let mut conv = |layer: &str, b: ConvBlockDims, rng: &mut R| {
+            let spec = Conv2dSpec::new(b.in_channels, b.out_channels, b.kernel).pad(b.pad);
+            Conv2d::new(store, &format!("{name}.{layer}"), spec, init, rng)
+        };
+        let conv1 = conv("conv1", dims.conv1, rng)?;
+        let conv2 = conv("conv2", dims.conv2, rng)?;
+        let mut fc = |layer: &str, (i, o): (usize, usize), rng: &mut R| {
+            Linear::new(store, &format!("{name}.{layer}"), i, o, init, rng)
+        };
+        let fc1 = fc("fc1", dims.fc1, rng)?;
+        let fc2 = fc("fc2", dims.fc2, rng)?;
+        let fc3 = fc("fc3", dims.fc3, rng)?;
         Ok(Self {
             conv1,
             conv2,
@@ -72,6 +82,8 @@ impl Subnet {
             activation: cfg.activation,
             pooling: cfg.pooling,
             output_activation,
+            dims,
+            fuse_blocks: true,
         })
     }
 
@@ -82,30 +94,55 @@ impl Subnet {
         })
     }
 
-    fn pool(&self, tape: &mut Tape, x: Var) -> Result<Var> {
+    /// One conv → act → 2×2/2 pool block. ReLU → max after a stride-1 conv is recorded as the
+    /// fused op when [`Subnet::fuse_blocks`] is set; anything else as conv, act, pool.
+    fn block(&self, tape: &mut Tape, store: &ParamStore, conv: &Conv2d, x: Var) -> Result<Var> {
+        let w = tape.param(store, conv.weight)?;
+        let b = tape.param(store, conv.bias)?;
+        let (stride, pad) = (conv.spec.stride, conv.spec.pad);
+        let fused = (self.activation, self.pooling) == (Activation::Relu, Pooling::Max);
+        if self.fuse_blocks && fused && stride == 1 {
+            return Ok(tape.conv2d_relu_max_pool2d(x, w, Some(b), pad)?);
+        }
+        let h = tape.conv2d(x, w, Some(b), stride, pad)?;
+        let h = self.act(tape, h)?;
         Ok(match self.pooling {
-            Pooling::Max => tape.max_pool2d(x, 2, 2)?,
-            Pooling::Avg => tape.avg_pool2d(x, 2, 2)?,
+            Pooling::Max => tape.max_pool2d(h, 2, 2)?,
+            Pooling::Avg => tape.avg_pool2d(h, 2, 2)?,
         })
     }
 
-    /// x: N×C×H×W → N×E.
-    pub fn forward(&self, tape: &mut Tape, store: &mut ParamStore, x: Var) -> Result<Var> {
-        let h = self.conv1.forward(tape, store, x)?;
+    /// y = x·wᵀ + b of one dense layer.
+    fn linear(&self, tape: &mut Tape, store: &ParamStore, l: &Linear, x: Var) -> Result<Var> {
+        let w = tape.param(store, l.weight)?;
+        let b = tape.param(store, l.bias)?;
+        Ok(tape.linear(x, w, Some(b))?)
+    }
+
+    /// The convolutional part: x: N×C×H×W → both conv blocks → flattened features N×(16·h·w).
+    pub fn features(&self, tape: &mut Tape, store: &ParamStore, x: Var) -> Result<Var> {
+        let h = self.block(tape, store, &self.conv1, x)?;
+        let h = self.block(tape, store, &self.conv2, h)?;
+        Ok(tape.flatten(h)?)
+    }
+
+    /// The dense part: features N×(16·h·w) → fc1 → act → fc2 → act → fc3 → tanh (or
+    /// linear) = N×E.
+    pub fn dense(&self, tape: &mut Tape, store: &ParamStore, f: Var) -> Result<Var> {
+        let h = self.linear(tape, store, &self.fc1, f)?;
         let h = self.act(tape, h)?;
-        let h = self.pool(tape, h)?;
-        let h = self.conv2.forward(tape, store, h)?;
+        let h = self.linear(tape, store, &self.fc2, h)?;
         let h = self.act(tape, h)?;
-        let h = self.pool(tape, h)?;
-        let h = tape.flatten(h)?;
-        let h = self.fc1.forward(tape, store, h)?;
-        let h = self.act(tape, h)?;
-        let h = self.fc2.forward(tape, store, h)?;
-        let h = self.act(tape, h)?;
-        let e = self.fc3.forward(tape, store, h)?;
+        let e = self.linear(tape, store, &self.fc3, h)?;
         Ok(match self.output_activation {
             EmbeddingActivation::Tanh => tape.tanh(e)?,
             EmbeddingActivation::Linear => e,
         })
+    }
+
+    /// x: N×C×H×W → N×E: [`Subnet::features`] then [`Subnet::dense`].
+    pub fn forward(&self, tape: &mut Tape, store: &ParamStore, x: Var) -> Result<Var> {
+        let f = self.features(tape, store, x)?;
+        self.dense(tape, store, f)
     }
 }
