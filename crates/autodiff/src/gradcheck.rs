@@ -108,9 +108,7 @@ where
 /// The store's gradients are zeroed first and hold the analytic gradient afterwards.
 /// `f` may return any error type an [`AutodiffError`] converts into (e.g. a layer crate's).
 pub fn check_gradients<F, E>(
-    store: &mut ParamStore,
-    mut f: F,
-    cfg: &GradCheck,
+    store: &mut ParamStore, mut f: F, cfg: &GradCheck,
 ) -> std::result::Result<GradCheckReport, E>
 where
     F: FnMut(&mut Tape, &mut ParamStore) -> std::result::Result<Var, E>,

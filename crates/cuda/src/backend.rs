@@ -63,87 +63,45 @@ impl Backend for CudaBackend {
     }
 
     fn conv2d_forward(
-        &self,
-        g: &Conv2dGeom,
-        x: &Buf,
-        w: &Buf,
-        b: &Buf,
-        y: &mut Buf,
+        &self, g: &Conv2dGeom, x: &Buf, w: &Buf, b: &Buf, y: &mut Buf,
     ) -> BResult<()> {
         ops::conv2d::forward(self, g, (x, w, b), y)
     }
 
     fn conv2d_backward(
-        &self,
-        g: &Conv2dGeom,
-        x: &Buf,
-        w: &Buf,
-        dy: &Buf,
-        dx: Option<&mut Buf>,
-        dw: &mut Buf,
+        &self, g: &Conv2dGeom, x: &Buf, w: &Buf, dy: &Buf, dx: Option<&mut Buf>, dw: &mut Buf,
         db: &mut Buf,
     ) -> BResult<()> {
         ops::conv2d::backward(self, g, (x, w, dy), dx, (dw, db))
     }
 
     fn max_pool2x2_forward(
-        &self,
-        planes: usize,
-        h: usize,
-        w: usize,
-        x: &Buf,
-        y: &mut Buf,
-        argmax: &mut IdxBuf,
+        &self, planes: usize, h: usize, w: usize, x: &Buf, y: &mut Buf, argmax: &mut IdxBuf,
     ) -> BResult<()> {
         ops::pool::max_forward(self, (planes, h, w), x, (y, argmax))
     }
 
     fn max_pool2x2_backward(
-        &self,
-        planes: usize,
-        h: usize,
-        w: usize,
-        dy: &Buf,
-        argmax: &IdxBuf,
-        dx: &mut Buf,
+        &self, planes: usize, h: usize, w: usize, dy: &Buf, argmax: &IdxBuf, dx: &mut Buf,
     ) -> BResult<()> {
         ops::pool::max_backward(self, (planes, h, w), (dy, argmax), dx)
     }
 
     fn avg_pool2x2_forward(
-        &self,
-        planes: usize,
-        h: usize,
-        w: usize,
-        x: &Buf,
-        y: &mut Buf,
+        &self, planes: usize, h: usize, w: usize, x: &Buf, y: &mut Buf,
     ) -> BResult<()> {
         ops::pool::avg(self, K::AvgPool2x2Forward, (planes, h, w), x, y)
     }
 
     fn avg_pool2x2_backward(
-        &self,
-        planes: usize,
-        h: usize,
-        w: usize,
-        dy: &Buf,
-        dx: &mut Buf,
+        &self, planes: usize, h: usize, w: usize, dy: &Buf, dx: &mut Buf,
     ) -> BResult<()> {
         ops::pool::avg(self, K::AvgPool2x2Backward, (planes, h, w), dy, dx)
     }
 
     fn gemm(
-        &self,
-        trans_a: bool,
-        trans_b: bool,
-        m: usize,
-        n: usize,
-        k: usize,
-        alpha: f32,
-        a: &Buf,
-        b: &Buf,
-        beta: f32,
-        c: &mut Buf,
+        &self, trans_a: bool, trans_b: bool, m: usize, n: usize, k: usize, alpha: f32, a: &Buf,
+        b: &Buf, beta: f32, c: &mut Buf,
     ) -> BResult<()> {
         ops::gemm::gemm(
             self,
@@ -155,29 +113,14 @@ impl Backend for CudaBackend {
     }
 
     fn linear_forward(
-        &self,
-        m: usize,
-        i: usize,
-        o: usize,
-        x: &Buf,
-        w: &Buf,
-        b: &Buf,
-        y: &mut Buf,
+        &self, m: usize, i: usize, o: usize, x: &Buf, w: &Buf, b: &Buf, y: &mut Buf,
     ) -> BResult<()> {
         ops::gemm::linear_forward(self, (m, i, o), (x, w, b), y)
     }
 
     fn linear_backward(
-        &self,
-        m: usize,
-        i: usize,
-        o: usize,
-        x: &Buf,
-        w: &Buf,
-        dy: &Buf,
-        dx: Option<&mut Buf>,
-        dw: &mut Buf,
-        db: &mut Buf,
+        &self, m: usize, i: usize, o: usize, x: &Buf, w: &Buf, dy: &Buf, dx: Option<&mut Buf>,
+        dw: &mut Buf, db: &mut Buf,
     ) -> BResult<()> {
         ops::gemm::linear_backward(self, (m, i, o), (x, w, dy), dx, (dw, db))
     }
@@ -207,25 +150,13 @@ impl Backend for CudaBackend {
     }
 
     fn euclidean_forward(
-        &self,
-        n: usize,
-        e: usize,
-        emb: &Buf,
-        eps: f32,
-        d: &mut Buf,
+        &self, n: usize, e: usize, emb: &Buf, eps: f32, d: &mut Buf,
     ) -> BResult<()> {
         ops::distance::forward(self, K::EuclideanForward, (n, e), (emb, eps), d)
     }
 
     fn euclidean_backward(
-        &self,
-        n: usize,
-        e: usize,
-        emb: &Buf,
-        d: &Buf,
-        dd: &Buf,
-        eps: f32,
-        demb: &mut Buf,
+        &self, n: usize, e: usize, emb: &Buf, d: &Buf, dd: &Buf, eps: f32, demb: &mut Buf,
     ) -> BResult<()> {
         ops::distance::euclidean_backward(self, (n, e), (emb, d, dd, eps), demb)
     }
@@ -235,30 +166,14 @@ impl Backend for CudaBackend {
     }
 
     fn cosine_backward(
-        &self,
-        n: usize,
-        e: usize,
-        emb: &Buf,
-        dc: &Buf,
-        eps: f32,
-        demb: &mut Buf,
+        &self, n: usize, e: usize, emb: &Buf, dc: &Buf, eps: f32, demb: &mut Buf,
     ) -> BResult<()> {
         ops::distance::cosine_backward(self, (n, e), (emb, dc, eps), demb)
     }
 
     fn batchnorm_forward(
-        &self,
-        n: usize,
-        c: usize,
-        x: &Buf,
-        gamma: &Buf,
-        beta: &Buf,
-        eps: f32,
-        mode: BnMode,
-        running_mean: &mut Buf,
-        running_var: &mut Buf,
-        xhat: &mut Buf,
-        inv_std: &mut Buf,
+        &self, n: usize, c: usize, x: &Buf, gamma: &Buf, beta: &Buf, eps: f32, mode: BnMode,
+        running_mean: &mut Buf, running_var: &mut Buf, xhat: &mut Buf, inv_std: &mut Buf,
         y: &mut Buf,
     ) -> BResult<()> {
         let st = BnState {
@@ -271,66 +186,35 @@ impl Backend for CudaBackend {
     }
 
     fn batchnorm_backward(
-        &self,
-        n: usize,
-        c: usize,
-        dy: &Buf,
-        xhat: &Buf,
-        inv_std: &Buf,
-        gamma: &Buf,
-        dx: &mut Buf,
-        dgamma: &mut Buf,
-        dbeta: &mut Buf,
+        &self, n: usize, c: usize, dy: &Buf, xhat: &Buf, inv_std: &Buf, gamma: &Buf, dx: &mut Buf,
+        dgamma: &mut Buf, dbeta: &mut Buf,
     ) -> BResult<()> {
         let grads = (dx, dgamma, dbeta);
         ops::batchnorm::backward(self, (n, c), (dy, xhat, inv_std, gamma), grads)
     }
 
     fn contrastive_loss(
-        &self,
-        n: usize,
-        v: &Buf,
-        y: &Buf,
-        margin: f32,
-        reads: ContrastiveReads,
-        loss: &mut Buf,
+        &self, n: usize, v: &Buf, y: &Buf, margin: f32, reads: ContrastiveReads, loss: &mut Buf,
         dv: &mut Buf,
     ) -> BResult<()> {
         ops::loss::contrastive(self, n, (v, y), (margin, reads), (loss, dv))
     }
 
     fn bce_loss(
-        &self,
-        n: usize,
-        p: &Buf,
-        y: &Buf,
-        eps: f32,
-        loss: &mut Buf,
-        dp: &mut Buf,
+        &self, n: usize, p: &Buf, y: &Buf, eps: f32, loss: &mut Buf, dp: &mut Buf,
     ) -> BResult<()> {
         ops::loss::bce(self, n, (p, y, eps), (loss, dp))
     }
 
     fn softmax_ce_loss(
-        &self,
-        n: usize,
-        k: usize,
-        z: &Buf,
-        labels: &IdxBuf,
-        probs: &mut Buf,
-        loss: &mut Buf,
+        &self, n: usize, k: usize, z: &Buf, labels: &IdxBuf, probs: &mut Buf, loss: &mut Buf,
         dz: &mut Buf,
     ) -> BResult<()> {
         ops::loss::softmax_ce(self, (n, k), (z, labels), (probs, loss, dz))
     }
 
     fn adam_update(
-        &self,
-        h: &AdamHyper,
-        theta: &mut Buf,
-        grad: &Buf,
-        m: &mut Buf,
-        v: &mut Buf,
+        &self, h: &AdamHyper, theta: &mut Buf, grad: &Buf, m: &mut Buf, v: &mut Buf,
     ) -> BResult<()> {
         ops::adam::update(self, (h, grad), (theta, m, v))
     }

@@ -99,10 +99,7 @@ impl CudaBackend {
     /// computes under `cfg` must lie inside the buffers pushed (the callers check the
     /// lengths first); a buffer the kernel writes must be pushed as `&mut`.
     pub(crate) unsafe fn launch<'a>(
-        &'a self,
-        k: K,
-        cfg: LaunchConfig,
-        args: impl FnOnce(&mut LaunchArgs<'a>),
+        &'a self, k: K, cfg: LaunchConfig, args: impl FnOnce(&mut LaunchArgs<'a>),
     ) -> BResult<()> {
         let mut lb = self.stream.launch_builder(&self.kernels.f[k as usize]);
         args(&mut lb);

@@ -134,9 +134,7 @@ fn labels(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
 
 /// Draws `SHAPES` cases with `draw` and compares each on both backends.
 fn each_case<C: Case>(
-    seed: u64,
-    name: &str,
-    draw: impl Fn(&mut ChaCha8Rng, usize) -> C,
+    seed: u64, name: &str, draw: impl Fn(&mut ChaCha8Rng, usize) -> C,
 ) -> TestResult {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut diff = Diff::default();

@@ -19,10 +19,7 @@ pub const RECORD: usize = 1 + PIXELS;
 /// Errors: missing or empty file, size not a whole number of 3,073-byte records (truncated),
 /// a label `>= classes`.
 pub fn read_batch_into(
-    path: &Path,
-    classes: usize,
-    images: &mut Vec<u8>,
-    labels: &mut Vec<u8>,
+    path: &Path, classes: usize, images: &mut Vec<u8>, labels: &mut Vec<u8>,
 ) -> Result<usize> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
     parse_batch_into(path, &bytes, classes, images, labels)
@@ -30,11 +27,7 @@ pub fn read_batch_into(
 
 /// Parses an in-memory CIFAR-10 binary file (see [`read_batch_into`]).
 pub fn parse_batch_into(
-    path: &Path,
-    bytes: &[u8],
-    classes: usize,
-    images: &mut Vec<u8>,
-    labels: &mut Vec<u8>,
+    path: &Path, bytes: &[u8], classes: usize, images: &mut Vec<u8>, labels: &mut Vec<u8>,
 ) -> Result<usize> {
     if bytes.is_empty() {
         return Err(DataError::Empty {

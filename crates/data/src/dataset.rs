@@ -44,9 +44,7 @@ impl ImageSet {
     /// Builds a set, checking that the buffer sizes agree with `n` and the geometry and that every
     /// label is a valid class.
     pub fn new(
-        images: Vec<u8>,
-        labels: Vec<u8>,
-        (channels, height, width): (usize, usize, usize),
+        images: Vec<u8>, labels: Vec<u8>, (channels, height, width): (usize, usize, usize),
         class_names: Vec<String>,
     ) -> Result<Self> {
         let n = labels.len();
@@ -228,10 +226,7 @@ pub fn load(kind: DatasetKind, data_dir: Option<&Path>) -> Result<(ImageSet, Ima
 }
 
 fn load_idx_pair(
-    kind: DatasetKind,
-    dir: &Path,
-    images_stem: &str,
-    labels_stem: &str,
+    kind: DatasetKind, dir: &Path, images_stem: &str, labels_stem: &str,
 ) -> Result<ImageSet> {
     let not_found = |stem: &str| DataError::Missing {
         dataset: kind.name(),

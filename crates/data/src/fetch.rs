@@ -218,10 +218,7 @@ fn agent(opts: &FetchOptions) -> ureq::Agent {
 /// Downloads `base/<file.name>` into `dir/<file.name>` through `dir/<file.name>.part`, resuming a
 /// partial `.part`, verifying the checksum, then renaming. Returns the bytes the `.part` held at start.
 pub fn download_file(
-    base: &str,
-    dir: &Path,
-    file: &RemoteFile,
-    opts: &FetchOptions,
+    base: &str, dir: &Path, file: &RemoteFile, opts: &FetchOptions,
 ) -> Result<u64> {
     let url = format!("{}/{}", base.trim_end_matches('/'), file.name);
     let part = dir.join(format!("{}.part", file.name));
@@ -367,10 +364,7 @@ pub fn unpack_cifar(tarball: &Path, dir: &Path) -> Result<Vec<String>> {
 
 /// Downloads `files` from `base` into `dir`, skipping verified ones unless `opts.force`.
 pub fn fetch_files(
-    base: &str,
-    dir: &Path,
-    files: &[RemoteFile],
-    opts: &FetchOptions,
+    base: &str, dir: &Path, files: &[RemoteFile], opts: &FetchOptions,
 ) -> Result<Vec<(String, FileStatus)>> {
     fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
     let mut out = Vec::new();

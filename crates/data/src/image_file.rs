@@ -58,9 +58,7 @@ pub fn read_image(path: &Path, geometry: (usize, usize, usize)) -> Result<InputI
 /// [`read_image`] on the bytes of a file already in memory (`path` names it in messages and
 /// gives the format by extension when the content does not).
 pub fn decode_image(
-    bytes: &[u8],
-    path: &Path,
-    (channels, height, width): (usize, usize, usize),
+    bytes: &[u8], path: &Path, (channels, height, width): (usize, usize, usize),
 ) -> Result<InputImage> {
     if !matches!(channels, 1 | 3) || height == 0 || width == 0 {
         return Err(DataError::InvalidArgument(format!(

@@ -101,11 +101,7 @@ pub fn make_pairs(labels: &[u8], indices: &[u32], seed: u64) -> Result<Vec<Pair>
 /// Training pairs for one epoch: [`PairMode::Fixed`] uses `seed` every epoch, [`PairMode::PerEpoch`]
 /// uses [`epoch_seed`]`(seed, epoch)`.
 pub fn pairs_for_epoch(
-    mode: PairMode,
-    labels: &[u8],
-    indices: &[u32],
-    seed: u64,
-    epoch: u64,
+    mode: PairMode, labels: &[u8], indices: &[u32], seed: u64, epoch: u64,
 ) -> Result<Vec<Pair>> {
     let s = match mode {
         PairMode::Fixed => seed,

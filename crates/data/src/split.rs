@@ -67,10 +67,7 @@ fn proportional_quotas(sizes: &[usize], total: usize) -> Vec<usize> {
 ///
 /// Errors: validation larger than the data (or than a class, for `PerClass`), indices out of range.
 pub fn stratified_of(
-    labels: &[u8],
-    indices: Option<&[u32]>,
-    val: ValSize,
-    seed: u64,
+    labels: &[u8], indices: Option<&[u32]>, val: ValSize, seed: u64,
 ) -> Result<(Vec<u32>, Vec<u32>)> {
     let all: Vec<u32>;
     let indices = match indices {

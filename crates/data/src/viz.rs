@@ -167,11 +167,7 @@ pub fn pair_grid(set: &ImageSet, pairs: &[Pair], cols: usize, scale: usize) -> R
 /// letters of POS/NEG, the digits and '.'; other characters draw as blanks). Used by
 /// `siamese show` to print each pair's predicted similarity (the paper's Figures 6, 9, 10).
 pub fn labelled_pair_grid(
-    set: &ImageSet,
-    pairs: &[Pair],
-    labels: &[(String, [u8; 3])],
-    cols: usize,
-    scale: usize,
+    set: &ImageSet, pairs: &[Pair], labels: &[(String, [u8; 3])], cols: usize, scale: usize,
 ) -> Result<RgbImage> {
     if pairs.is_empty() || cols == 0 || scale == 0 || labels.len() != pairs.len() {
         return Err(DataError::InvalidArgument(

@@ -74,10 +74,7 @@ impl std::fmt::Display for Augment {
 /// Shifts one C×H×W image by (dy, dx) with zero fill and optionally mirrors it, in place
 /// (`scratch` holds a copy of the source).
 fn transform(
-    img: &mut [f32],
-    scratch: &mut Vec<f32>,
-    [c, h, w]: [usize; 3],
-    (dy, dx): (i64, i64),
+    img: &mut [f32], scratch: &mut Vec<f32>, [c, h, w]: [usize; 3], (dy, dx): (i64, i64),
     flip: bool,
 ) {
     scratch.clear();

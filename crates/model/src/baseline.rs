@@ -66,15 +66,8 @@ impl Lenet5Classifier {
     /// A fresh classifier (Glorot-uniform weights, zero biases) from `seed`.
     pub fn new(config: ModelConfig, classes: usize, seed: u64) -> Result<Self> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut store = ParamStore::new();
-        let subnet = Subnet::new(
-            &mut store,
-            "subnet",
-            &config,
-            classes,
-            EmbeddingActivation::Linear,
-            &mut rng,
-        )?;
+        let (store, subnet) =
+            Subnet::in_new_store(&config, classes, EmbeddingActivation::Linear, &mut rng)?;
         Ok(Self {
             config,
             classes,
@@ -163,10 +156,7 @@ impl Lenet5Classifier {
 /// Trains the baseline with the run's split, seed, batch size and learning rate; writes
 /// `baseline.safetensors` and `baseline.jsonl` to `out` when given.
 pub fn train_baseline(
-    cfg: &TrainConfig,
-    data: &RunData,
-    out: Option<PathBuf>,
-    obs: &mut dyn Observer,
+    cfg: &TrainConfig, data: &RunData, out: Option<PathBuf>, obs: &mut dyn Observer,
 ) -> Result<(Lenet5Classifier, Vec<BaselineEpoch>)> {
     let classes = data.kind.num_classes();
     let mut model = Lenet5Classifier::new(cfg.model.clone(), classes, cfg.seed)?;

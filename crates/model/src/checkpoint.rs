@@ -194,10 +194,7 @@ impl Checkpoint {
     /// Adam's moments as `optim.m.<param>` / `optim.v.<param>`, its step count and the
     /// [`TrainState`].
     pub fn resumable(
-        cfg: &TrainConfig,
-        model: &SnLenet5,
-        adam: &AdamState,
-        state: &TrainState,
+        cfg: &TrainConfig, model: &SnLenet5, adam: &AdamState, state: &TrainState,
     ) -> Self {
         let mut ck = Self::of_run(cfg, &model.store);
         for (i, (name, _)) in model.store.params().enumerate() {

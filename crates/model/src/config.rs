@@ -134,11 +134,7 @@ pub struct ConvBlockDims {
 impl ConvBlockDims {
     /// The block's sizes, or None when the kernel or the pool window does not fit.
     fn new(
-        in_channels: usize,
-        in_side: (usize, usize),
-        out_channels: usize,
-        kernel: usize,
-        pad: usize,
+        in_channels: usize, in_side: (usize, usize), out_channels: usize, kernel: usize, pad: usize,
     ) -> Option<Self> {
         let x = [1, in_channels, in_side.0, in_side.1];
         let conv =

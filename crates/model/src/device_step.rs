@@ -107,10 +107,7 @@ impl<B: Backend> DeviceModel<B> {
     /// when it holds any) to `backend`. Errors for a configuration other than the paper's
     /// (see [`check_supported`]; the loss is checked by the trainer).
     pub fn from_model(
-        backend: B,
-        model: &SnLenet5,
-        adam: AdamConfig,
-        state: Option<&AdamState>,
+        backend: B, model: &SnLenet5, adam: AdamConfig, state: Option<&AdamState>,
     ) -> Result<Self> {
         check_supported(&model.config, LossKind::ContrastiveSigmoid)?;
         let sn = &model.subnet;
@@ -395,32 +392,42 @@ impl<B: Backend> DeviceModel<B> {
         dense_back(&ws.df2, &ws.f1, sl.fc2, dm.fc2, &mut ws.df1)?;
         be.relu_backward_inplace(&ws.f1, &mut ws.df1)?;
         dense_back(&ws.df1, &ws.p2, sl.fc1, dm.fc1, &mut ws.dp2)?;
-        let (planes, h, w) = dm.conv2.pool_planes(m);
-        be.max_pool2x2_backward(planes, h, w, &ws.dp2, &ws.arg2, &mut ws.da2)?;
-        be.relu_backward_inplace(&ws.a2, &mut ws.da2)?;
-        let (w2, b2) = split2(g, sl.conv2)?;
-        be.conv2d_backward(
-            &dm.conv2.geom(m),
+        // Each conv → ReLU → max-pool block backward: pool (gather by argmax), ReLU gate,
+        // then the convolution's dw, db and, where the input needs one, dx.
+        let block_back = |c: ConvBlockDims,
+                          (arg, act): (&B::IdxBuf, &B::Buf),
+                          input: &B::Buf,
+                          slots: (usize, usize),
+                          (dpool, dact): (&B::Buf, &mut B::Buf),
+                          dx: Option<&mut B::Buf>,
+                          g: &mut Vec<B::Buf>|
+         -> Result<()> {
+            let (planes, h, w) = c.pool_planes(m);
+            be.max_pool2x2_backward(planes, h, w, dpool, arg, dact)?;
+            be.relu_backward_inplace(act, dact)?;
+            let (gw, gb) = split2(g, slots)?;
+            Ok(be.conv2d_backward(&c.geom(m), input, &p[slots.0], dact, dx, gw, gb)?)
+        };
+        let acts2 = (&ws.arg2, &ws.a2);
+        block_back(
+            dm.conv2,
+            acts2,
             &ws.p1,
-            &p[sl.conv2.0],
-            &ws.da2,
+            sl.conv2,
+            (&ws.dp2, &mut ws.da2),
             Some(&mut ws.dp1),
-            w2,
-            b2,
+            g,
         )?;
-        let (planes, h, w) = dm.conv1.pool_planes(m);
-        be.max_pool2x2_backward(planes, h, w, &ws.dp1, &ws.arg1, &mut ws.da1)?;
-        be.relu_backward_inplace(&ws.a1, &mut ws.da1)?;
         // The images need no gradient: conv1 computes dw and db only.
-        let (w1, b1) = split2(g, sl.conv1)?;
-        be.conv2d_backward(
-            &dm.conv1.geom(m),
+        let acts1 = (&ws.arg1, &ws.a1);
+        block_back(
+            dm.conv1,
+            acts1,
             &ws.x,
-            &p[sl.conv1.0],
-            &ws.da1,
+            sl.conv1,
+            (&ws.dp1, &mut ws.da1),
             None,
-            w1,
-            b1,
+            g,
         )?;
         Ok(())
     }
@@ -447,11 +454,7 @@ impl<B: Backend> DeviceModel<B> {
     }
 
     fn train_step_in(
-        &mut self,
-        ws: &mut Workspace<B>,
-        stacked: &Tensor,
-        y: &[f32],
-        lr: f32,
+        &mut self, ws: &mut Workspace<B>, stacked: &Tensor, y: &[f32], lr: f32,
     ) -> Result<(f32, Vec<f32>)> {
         self.backend.upload_into(stacked.data(), &mut ws.x)?;
         self.backend.upload_into(y, &mut ws.y)?;

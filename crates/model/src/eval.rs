@@ -28,10 +28,7 @@ pub trait PairScorer {
     /// Similarities of a pair list of `set`, in its order, `batch` pairs at a time. The
     /// default gathers each batch's images and calls [`PairScorer::similarities`].
     fn pair_similarities(
-        &mut self,
-        set: &Arc<ImageSet>,
-        pairs: &Arc<Vec<Pair>>,
-        batch: usize,
+        &mut self, set: &Arc<ImageSet>, pairs: &Arc<Vec<Pair>>, batch: usize,
     ) -> Result<Vec<f32>> {
         let mut s = Vec::with_capacity(pairs.len());
         for b in PairBatches::new(set.clone(), pairs.clone(), BatchOptions::eval(batch))? {
@@ -49,10 +46,7 @@ impl PairScorer for SnLenet5 {
     /// The tape-free scoring path (same numbers as the taped forward, tested), each image
     /// that a pair uses embedded once, `batch` images converted to f32 at a time.
     fn pair_similarities(
-        &mut self,
-        set: &Arc<ImageSet>,
-        pairs: &Arc<Vec<Pair>>,
-        batch: usize,
+        &mut self, set: &Arc<ImageSet>, pairs: &Arc<Vec<Pair>>, batch: usize,
     ) -> Result<Vec<f32>> {
         let idx: Vec<(u32, u32)> = pairs.iter().map(|p| (p.a, p.b)).collect();
         self.score_indexed_with(set.n, &idx, batch, |ids| {
@@ -66,10 +60,7 @@ impl PairScorer for SnLenet5 {
 /// labels). `model` is the CPU model (its tape-free scoring path, the same numbers as the
 /// taped forward, tested) or a model on a device.
 pub fn score_pairs(
-    model: &mut dyn PairScorer,
-    set: &Arc<ImageSet>,
-    pairs: &Arc<Vec<Pair>>,
-    batch: usize,
+    model: &mut dyn PairScorer, set: &Arc<ImageSet>, pairs: &Arc<Vec<Pair>>, batch: usize,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
     let s = model.pair_similarities(set, pairs, batch)?;
     let y = pairs.iter().map(|p| f32::from(p.y)).collect();
@@ -101,10 +92,7 @@ pub struct PairEvaluation {
 
 /// Scores `pairs` of `set` and computes every figure of [`PairEvaluation`].
 pub fn evaluate_pairs(
-    model: &mut dyn PairScorer,
-    set: &Arc<ImageSet>,
-    pairs: &Arc<Vec<Pair>>,
-    threshold: f32,
+    model: &mut dyn PairScorer, set: &Arc<ImageSet>, pairs: &Arc<Vec<Pair>>, threshold: f32,
     eval_batch: usize,
 ) -> Result<PairEvaluation> {
     let (s, y) = score_pairs(model, set, pairs, eval_batch)?;
@@ -131,9 +119,7 @@ pub fn evaluate_pairs(
 /// and at t* (confusion counts, ROC AUC, EER, seconds to score 10,000 pairs). The test pairs
 /// play no part in choosing t*.
 pub fn evaluate_with_threshold(
-    model: &mut dyn PairScorer,
-    data: &RunData,
-    batch: usize,
+    model: &mut dyn PairScorer, data: &RunData, batch: usize,
 ) -> Result<PairEvaluation> {
     let (vs, vy) = score_pairs(model, &data.train, &data.val_pairs, batch)?;
     let threshold = best_threshold(&vs, &vy);
@@ -143,11 +129,7 @@ pub fn evaluate_with_threshold(
 /// Median seconds over `reps` runs to score the first 10,000 pairs (images prepared as
 /// tensors beforehand, so the figure is the network's time).
 pub fn time_scoring(
-    model: &mut dyn PairScorer,
-    set: &ImageSet,
-    pairs: &[Pair],
-    eval_batch: usize,
-    reps: usize,
+    model: &mut dyn PairScorer, set: &ImageSet, pairs: &[Pair], eval_batch: usize, reps: usize,
 ) -> Result<f64> {
     let timed = &pairs[..pairs.len().min(TIMED_PAIRS)];
     let ia: Vec<u32> = timed.iter().map(|p| p.a).collect();

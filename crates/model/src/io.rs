@@ -34,8 +34,7 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// Runs `write` against a temp path beside `path`, then renames the result over `path`
 /// (for writers such as image encoders that want a path of their own).
 pub fn atomic_write_with<E: From<std::io::Error>>(
-    path: &Path,
-    write: impl FnOnce(&Path) -> Result<(), E>,
+    path: &Path, write: impl FnOnce(&Path) -> Result<(), E>,
 ) -> Result<(), E> {
     let tmp = temp_path(path);
     match write(&tmp) {

@@ -49,15 +49,21 @@ pub struct Subnet {
 }
 
 impl Subnet {
+    /// A new [`ParamStore`] holding a subnet registered as `subnet.*` (the checkpoint names
+    /// of both SN-LeNet-5 and the baseline), weights drawn from `rng`.
+    pub fn in_new_store<R: Rng + ?Sized>(
+        cfg: &ModelConfig, outputs: usize, output_activation: EmbeddingActivation, rng: &mut R,
+    ) -> Result<(ParamStore, Self)> {
+        let mut store = ParamStore::new();
+        let subnet = Self::new(&mut store, "subnet", cfg, outputs, output_activation, rng)?;
+        Ok((store, subnet))
+    }
+
     /// Registers the subnet's parameters under `{name}.*` with Glorot-uniform weights
     /// (Keras' default) and zero biases, drawn from `rng`.
     pub fn new<R: Rng + ?Sized>(
-        store: &mut ParamStore,
-        name: &str,
-        cfg: &ModelConfig,
-        outputs: usize,
-        output_activation: EmbeddingActivation,
-        rng: &mut R,
+        store: &mut ParamStore, name: &str, cfg: &ModelConfig, outputs: usize,
+        output_activation: EmbeddingActivation, rng: &mut R,
     ) -> Result<Self> {
         let dims = LenetDims::new(cfg, outputs)?;
         let init = Init::GlorotUniform;

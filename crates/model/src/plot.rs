@@ -128,9 +128,7 @@ fn series<'a, DB: DrawingBackend + 'a>(
         DB,
         Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
     >,
-    pts: impl Iterator<Item = (f64, Option<f64>)>,
-    color: RGBColor,
-    label: &str,
+    pts: impl Iterator<Item = (f64, Option<f64>)>, color: RGBColor, label: &str,
 ) -> PlotResult
 where
     DB::ErrorType: 'static,

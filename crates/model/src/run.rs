@@ -170,10 +170,7 @@ impl RunData {
 
     /// As [`RunData::prepare`], from sets already in memory.
     pub fn from_sets(
-        cfg: &TrainConfig,
-        kind: DatasetKind,
-        train: ImageSet,
-        test: ImageSet,
+        cfg: &TrainConfig, kind: DatasetKind, train: ImageSet, test: ImageSet,
     ) -> Result<Self> {
         let (mut train_idx, val_idx) = split::paper_split(kind, &train, cfg.seed)?;
         if let Some(limit) = cfg.limit {

@@ -107,15 +107,8 @@ impl SnLenet5 {
     pub fn new(config: ModelConfig, seed: u64) -> Result<Self> {
         config.validate()?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut store = ParamStore::new();
-        let subnet = Subnet::new(
-            &mut store,
-            "subnet",
-            &config,
-            config.embedding,
-            config.embedding_activation,
-            &mut rng,
-        )?;
+        let (embedding, act) = (config.embedding, config.embedding_activation);
+        let (mut store, subnet) = Subnet::in_new_store(&config, embedding, act, &mut rng)?;
         let head = OutputModule::new(&mut store, "head", Init::GlorotUniform, &mut rng)?;
         // Sign-aware initialisation of the output module (the collapse trap).
         let sign = match config.distance {
@@ -171,11 +164,7 @@ impl SnLenet5 {
     /// The training loss of `kind` on these outputs, labels y ∈ {0, 1} (1 = same class).
     /// See [`LossKind`] for which quantity each loss reads.
     pub fn loss(
-        &self,
-        tape: &mut Tape,
-        out: PairOutputs,
-        y: &Tensor,
-        kind: LossKind,
+        &self, tape: &mut Tape, out: PairOutputs, y: &Tensor, kind: LossKind,
     ) -> Result<Var> {
         Ok(match kind {
             LossKind::ContrastiveSigmoid => contrastive_loss(
@@ -259,10 +248,7 @@ impl SnLenet5 {
     /// gathered images, with (for test pairs, where every image takes part about twice)
     /// half the subnet forwards.
     pub fn score_indexed(
-        &mut self,
-        images: &Tensor,
-        pairs: &[(u32, u32)],
-        batch: usize,
+        &mut self, images: &Tensor, pairs: &[(u32, u32)], batch: usize,
     ) -> Result<Vec<f32>> {
         let n = images.shape().first().copied().unwrap_or(0);
         self.score_indexed_with(n, pairs, batch, |ids| Ok(images.gather_batch(ids)?))
@@ -272,10 +258,7 @@ impl SnLenet5 {
     /// increasing order, at most `batch` per call), so that only `batch` images are ever
     /// held as f32 (CIFAR-10's test set is 123 MB as f32).
     pub fn score_indexed_with(
-        &mut self,
-        n: usize,
-        pairs: &[(u32, u32)],
-        batch: usize,
+        &mut self, n: usize, pairs: &[(u32, u32)], batch: usize,
         mut fetch: impl FnMut(&[usize]) -> Result<Tensor>,
     ) -> Result<Vec<f32>> {
         if let Some(&(a, b)) = pairs

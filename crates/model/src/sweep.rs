@@ -45,10 +45,7 @@ impl SweepPoint {
 /// Trains `base` once per (lr, batch) of `lrs` × `batches` (learning rates outermost), on the
 /// CPU, and returns the points in that order; `on_point` sees each as soon as its run ends.
 pub fn sweep(
-    base: &TrainConfig,
-    data: &RunData,
-    lrs: &[f32],
-    batches: &[usize],
+    base: &TrainConfig, data: &RunData, lrs: &[f32], batches: &[usize],
     on_point: &mut dyn FnMut(&SweepPoint),
 ) -> Result<Vec<SweepPoint>> {
     if lrs.is_empty() || batches.is_empty() {

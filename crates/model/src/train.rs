@@ -132,11 +132,7 @@ trait Engine {
     /// One step on the stacked batch [A; B] with labels y at learning rate `lr`: returns the
     /// loss and the N training-mode similarities.
     fn step(
-        &mut self,
-        model: &mut SnLenet5,
-        stacked: Tensor,
-        y: &[f32],
-        lr: f32,
+        &mut self, model: &mut SnLenet5, stacked: Tensor, y: &[f32], lr: f32,
     ) -> Result<(f64, Vec<f32>)>;
     /// Optimiser steps taken so far.
     fn steps(&self) -> u64;
@@ -156,11 +152,7 @@ trait Engine {
 /// Returns the loss and the N training-mode similarities. A non-finite loss skips the
 /// backward and the update (the loop then stops with an error naming the batch).
 pub fn train_step(
-    model: &mut SnLenet5,
-    adam: &mut Adam,
-    stacked: Tensor,
-    y: &Tensor,
-    loss: LossKind,
+    model: &mut SnLenet5, adam: &mut Adam, stacked: Tensor, y: &Tensor, loss: LossKind,
 ) -> Result<(f64, Vec<f32>)> {
     model.store.zero_grads();
     let mut tape = Tape::new();
@@ -185,11 +177,7 @@ struct TapeEngine {
 
 impl Engine for TapeEngine {
     fn step(
-        &mut self,
-        model: &mut SnLenet5,
-        stacked: Tensor,
-        y: &[f32],
-        lr: f32,
+        &mut self, model: &mut SnLenet5, stacked: Tensor, y: &[f32], lr: f32,
     ) -> Result<(f64, Vec<f32>)> {
         self.adam.set_lr(lr);
         let y = Tensor::from_vec(&[y.len()], y.to_vec())?;
@@ -219,11 +207,7 @@ impl Engine for TapeEngine {
 
 impl<B: Backend> Engine for DeviceModel<B> {
     fn step(
-        &mut self,
-        _model: &mut SnLenet5,
-        stacked: Tensor,
-        y: &[f32],
-        lr: f32,
+        &mut self, _model: &mut SnLenet5, stacked: Tensor, y: &[f32], lr: f32,
     ) -> Result<(f64, Vec<f32>)> {
         let (loss, s) = self.train_step(&stacked, y, lr)?;
         Ok((loss as f64, s))
@@ -261,11 +245,8 @@ fn adam_config(cfg: &TrainConfig) -> AdamConfig {
 /// Trains from scratch (`resume` None) or continues a resumable checkpoint, on the CPU (the
 /// tape).
 pub fn train(
-    cfg: &TrainConfig,
-    data: &RunData,
-    resume: Option<(SnLenet5, AdamState, TrainState)>,
-    opts: &TrainOptions,
-    obs: &mut dyn Observer,
+    cfg: &TrainConfig, data: &RunData, resume: Option<(SnLenet5, AdamState, TrainState)>,
+    opts: &TrainOptions, obs: &mut dyn Observer,
 ) -> Result<TrainOutcome> {
     run(cfg, data, resume, opts, obs, |model, adam_state| {
         let mut adam = Adam::new(adam_config(cfg))?;
@@ -281,12 +262,8 @@ pub fn train(
 /// same pairs, batches, schedule, validation, metrics and checkpoints. Only the paper's
 /// configuration is supported (an error names it otherwise).
 pub fn train_on<B: Backend>(
-    backend: B,
-    cfg: &TrainConfig,
-    data: &RunData,
-    resume: Option<(SnLenet5, AdamState, TrainState)>,
-    opts: &TrainOptions,
-    obs: &mut dyn Observer,
+    backend: B, cfg: &TrainConfig, data: &RunData,
+    resume: Option<(SnLenet5, AdamState, TrainState)>, opts: &TrainOptions, obs: &mut dyn Observer,
 ) -> Result<TrainOutcome> {
     check_supported(&cfg.model, cfg.loss)?;
     run(cfg, data, resume, opts, obs, |model, adam_state| {
@@ -297,11 +274,8 @@ pub fn train_on<B: Backend>(
 /// The training loop around an [`Engine`] made by `make` from the (fresh or resumed) model
 /// and optimiser state.
 fn run<E: Engine>(
-    cfg: &TrainConfig,
-    data: &RunData,
-    resume: Option<(SnLenet5, AdamState, TrainState)>,
-    opts: &TrainOptions,
-    obs: &mut dyn Observer,
+    cfg: &TrainConfig, data: &RunData, resume: Option<(SnLenet5, AdamState, TrainState)>,
+    opts: &TrainOptions, obs: &mut dyn Observer,
     make: impl FnOnce(&SnLenet5, AdamState) -> Result<E>,
 ) -> Result<TrainOutcome> {
     cfg.validate()?;

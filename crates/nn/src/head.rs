@@ -26,10 +26,7 @@ pub struct OutputModule {
 impl OutputModule {
     /// Registers the BatchNorm and the 1→1 Linear (weight from `init`, bias 0).
     pub fn new<R: Rng + ?Sized>(
-        store: &mut ParamStore,
-        name: &str,
-        init: Init,
-        rng: &mut R,
+        store: &mut ParamStore, name: &str, init: Init, rng: &mut R,
     ) -> Result<Self> {
         Ok(Self {
             bn: BatchNorm1d::new(store, &format!("{name}.bn"), 1)?,

@@ -86,11 +86,7 @@ pub struct Conv2d {
 impl Conv2d {
     /// Registers `{name}.weight` (filled by `init`) and `{name}.bias` (zeros).
     pub fn new<R: Rng + ?Sized>(
-        store: &mut ParamStore,
-        name: &str,
-        spec: Conv2dSpec,
-        init: Init,
-        rng: &mut R,
+        store: &mut ParamStore, name: &str, spec: Conv2dSpec, init: Init, rng: &mut R,
     ) -> Result<Self> {
         nonzero(
             "Conv2d",
@@ -139,11 +135,7 @@ pub struct Linear {
 impl Linear {
     /// Registers `{name}.weight` [out, in] (filled by `init`) and `{name}.bias` (zeros).
     pub fn new<R: Rng + ?Sized>(
-        store: &mut ParamStore,
-        name: &str,
-        in_features: usize,
-        out_features: usize,
-        init: Init,
+        store: &mut ParamStore, name: &str, in_features: usize, out_features: usize, init: Init,
         rng: &mut R,
     ) -> Result<Self> {
         nonzero("Linear", &[in_features, out_features])?;

@@ -47,11 +47,7 @@ fn check_labels(y: &Tensor, what: &'static str) -> Result<usize> {
 /// ∂/∂v [y·h²] = −2y·h, ∂/∂v [(1−y)·v²] = 2(1−y)·v (and symmetrically for Distance).
 /// `value` is [N] or [N, 1]; `y` holds N labels in [0, 1], 1 = same class.
 pub fn contrastive_loss(
-    tape: &mut Tape,
-    value: Var,
-    y: &Tensor,
-    margin: f32,
-    reads: ContrastiveReads,
+    tape: &mut Tape, value: Var, y: &Tensor, margin: f32, reads: ContrastiveReads,
 ) -> Result<Var> {
     let n = check_labels(y, "contrastive_loss")?;
     let v = per_pair(tape, value, n, "contrastive_loss")?;

@@ -89,112 +89,58 @@ pub trait Backend {
 
     /// [`conv2d::conv2d_forward_slices`]: y = conv2d(x, w) + b for the geometry `g`.
     fn conv2d_forward(
-        &self,
-        g: &Conv2dGeom,
-        x: &Self::Buf,
-        w: &Self::Buf,
-        b: &Self::Buf,
-        y: &mut Self::Buf,
+        &self, g: &Conv2dGeom, x: &Self::Buf, w: &Self::Buf, b: &Self::Buf, y: &mut Self::Buf,
     ) -> BResult<()>;
 
     /// [`conv2d::conv2d_backward_slices`]: dw, db and, when given, dx.
     #[allow(clippy::too_many_arguments)]
     fn conv2d_backward(
-        &self,
-        g: &Conv2dGeom,
-        x: &Self::Buf,
-        w: &Self::Buf,
-        dy: &Self::Buf,
-        dx: Option<&mut Self::Buf>,
-        dw: &mut Self::Buf,
-        db: &mut Self::Buf,
+        &self, g: &Conv2dGeom, x: &Self::Buf, w: &Self::Buf, dy: &Self::Buf,
+        dx: Option<&mut Self::Buf>, dw: &mut Self::Buf, db: &mut Self::Buf,
     ) -> BResult<()>;
 
     /// [`pool::max_pool2d_forward_into`], 2×2/2, of `planes` planes of h×w: y and the flat
     /// argmax into x of each window's first maximum.
     fn max_pool2x2_forward(
-        &self,
-        planes: usize,
-        h: usize,
-        w: usize,
-        x: &Self::Buf,
-        y: &mut Self::Buf,
+        &self, planes: usize, h: usize, w: usize, x: &Self::Buf, y: &mut Self::Buf,
         argmax: &mut Self::IdxBuf,
     ) -> BResult<()>;
 
     /// [`pool::max_pool2d_backward_into`], 2×2/2: dx[argmax[o]] = dy[o], 0 elsewhere.
     fn max_pool2x2_backward(
-        &self,
-        planes: usize,
-        h: usize,
-        w: usize,
-        dy: &Self::Buf,
-        argmax: &Self::IdxBuf,
+        &self, planes: usize, h: usize, w: usize, dy: &Self::Buf, argmax: &Self::IdxBuf,
         dx: &mut Self::Buf,
     ) -> BResult<()>;
 
     /// [`pool::avg_pool2d_forward_into`], 2×2/2: y = ¼·Σ window.
     fn avg_pool2x2_forward(
-        &self,
-        planes: usize,
-        h: usize,
-        w: usize,
-        x: &Self::Buf,
-        y: &mut Self::Buf,
+        &self, planes: usize, h: usize, w: usize, x: &Self::Buf, y: &mut Self::Buf,
     ) -> BResult<()>;
 
     /// [`pool::avg_pool2d_backward_into`], 2×2/2: dx = dy/4 over each window.
     fn avg_pool2x2_backward(
-        &self,
-        planes: usize,
-        h: usize,
-        w: usize,
-        dy: &Self::Buf,
-        dx: &mut Self::Buf,
+        &self, planes: usize, h: usize, w: usize, dy: &Self::Buf, dx: &mut Self::Buf,
     ) -> BResult<()>;
 
     /// [`gemm::gemm`], row-major: C ← α·op(A)·op(B) + β·C with op(A) m×k, op(B) k×n.
     #[allow(clippy::too_many_arguments)]
     fn gemm(
-        &self,
-        trans_a: bool,
-        trans_b: bool,
-        m: usize,
-        n: usize,
-        k: usize,
-        alpha: f32,
-        a: &Self::Buf,
-        b: &Self::Buf,
-        beta: f32,
-        c: &mut Self::Buf,
+        &self, trans_a: bool, trans_b: bool, m: usize, n: usize, k: usize, alpha: f32,
+        a: &Self::Buf, b: &Self::Buf, beta: f32, c: &mut Self::Buf,
     ) -> BResult<()>;
 
     /// [`gemm::linear_forward`]: y = x·Wᵀ + b for m rows, i inputs, o outputs.
     #[allow(clippy::too_many_arguments)]
     fn linear_forward(
-        &self,
-        m: usize,
-        i: usize,
-        o: usize,
-        x: &Self::Buf,
-        w: &Self::Buf,
-        b: &Self::Buf,
+        &self, m: usize, i: usize, o: usize, x: &Self::Buf, w: &Self::Buf, b: &Self::Buf,
         y: &mut Self::Buf,
     ) -> BResult<()>;
 
     /// [`gemm::linear_backward`]: dW = dyᵀ·x, db = Σ_rows dy and, when given, dx = dy·W.
     #[allow(clippy::too_many_arguments)]
     fn linear_backward(
-        &self,
-        m: usize,
-        i: usize,
-        o: usize,
-        x: &Self::Buf,
-        w: &Self::Buf,
-        dy: &Self::Buf,
-        dx: Option<&mut Self::Buf>,
-        dw: &mut Self::Buf,
-        db: &mut Self::Buf,
+        &self, m: usize, i: usize, o: usize, x: &Self::Buf, w: &Self::Buf, dy: &Self::Buf,
+        dx: Option<&mut Self::Buf>, dw: &mut Self::Buf, db: &mut Self::Buf,
     ) -> BResult<()>;
 
     /// [`ew::relu_in_place`]: x ← max(x, 0).
@@ -212,105 +158,54 @@ pub trait Backend {
 
     /// [`distance::euclidean_forward`] of the N pairs of emb = [A; B] (2N×E) into d (N).
     fn euclidean_forward(
-        &self,
-        n: usize,
-        e: usize,
-        emb: &Self::Buf,
-        eps: f32,
-        d: &mut Self::Buf,
+        &self, n: usize, e: usize, emb: &Self::Buf, eps: f32, d: &mut Self::Buf,
     ) -> BResult<()>;
 
     /// [`distance::euclidean_backward`] into demb = [dA; dB] (2N×E).
     #[allow(clippy::too_many_arguments)]
     fn euclidean_backward(
-        &self,
-        n: usize,
-        e: usize,
-        emb: &Self::Buf,
-        d: &Self::Buf,
-        dd: &Self::Buf,
-        eps: f32,
+        &self, n: usize, e: usize, emb: &Self::Buf, d: &Self::Buf, dd: &Self::Buf, eps: f32,
         demb: &mut Self::Buf,
     ) -> BResult<()>;
 
     /// [`distance::cosine_forward`] of the N pairs of emb = [A; B] (2N×E) into c (N).
     fn cosine_forward(
-        &self,
-        n: usize,
-        e: usize,
-        emb: &Self::Buf,
-        eps: f32,
-        c: &mut Self::Buf,
+        &self, n: usize, e: usize, emb: &Self::Buf, eps: f32, c: &mut Self::Buf,
     ) -> BResult<()>;
 
     /// [`distance::cosine_backward`] into demb = [dA; dB] (2N×E).
     fn cosine_backward(
-        &self,
-        n: usize,
-        e: usize,
-        emb: &Self::Buf,
-        dc: &Self::Buf,
-        eps: f32,
-        demb: &mut Self::Buf,
+        &self, n: usize, e: usize, emb: &Self::Buf, dc: &Self::Buf, eps: f32, demb: &mut Self::Buf,
     ) -> BResult<()>;
 
     /// [`batchnorm::batchnorm_forward`] over x: N×C; `xhat` (N×C) and `inv_std` (C) receive
     /// the cache of the backward pass; [`BnMode::Train`] updates the running statistics.
     #[allow(clippy::too_many_arguments)]
     fn batchnorm_forward(
-        &self,
-        n: usize,
-        c: usize,
-        x: &Self::Buf,
-        gamma: &Self::Buf,
-        beta: &Self::Buf,
-        eps: f32,
-        mode: BnMode,
-        running_mean: &mut Self::Buf,
-        running_var: &mut Self::Buf,
-        xhat: &mut Self::Buf,
-        inv_std: &mut Self::Buf,
-        y: &mut Self::Buf,
+        &self, n: usize, c: usize, x: &Self::Buf, gamma: &Self::Buf, beta: &Self::Buf, eps: f32,
+        mode: BnMode, running_mean: &mut Self::Buf, running_var: &mut Self::Buf,
+        xhat: &mut Self::Buf, inv_std: &mut Self::Buf, y: &mut Self::Buf,
     ) -> BResult<()>;
 
     /// [`batchnorm::batchnorm_backward`] in training mode: dx, dγ, dβ.
     #[allow(clippy::too_many_arguments)]
     fn batchnorm_backward(
-        &self,
-        n: usize,
-        c: usize,
-        dy: &Self::Buf,
-        xhat: &Self::Buf,
-        inv_std: &Self::Buf,
-        gamma: &Self::Buf,
-        dx: &mut Self::Buf,
-        dgamma: &mut Self::Buf,
-        dbeta: &mut Self::Buf,
+        &self, n: usize, c: usize, dy: &Self::Buf, xhat: &Self::Buf, inv_std: &Self::Buf,
+        gamma: &Self::Buf, dx: &mut Self::Buf, dgamma: &mut Self::Buf, dbeta: &mut Self::Buf,
     ) -> BResult<()>;
 
     /// [`loss::contrastive_forward`] and [`loss::contrastive_backward`] (dL = 1) at once:
     /// L of the N values v against labels y into `loss` (1 value, on the device), ∂L/∂v into dv.
     #[allow(clippy::too_many_arguments)]
     fn contrastive_loss(
-        &self,
-        n: usize,
-        v: &Self::Buf,
-        y: &Self::Buf,
-        margin: f32,
-        reads: ContrastiveReads,
-        loss: &mut Self::Buf,
-        dv: &mut Self::Buf,
+        &self, n: usize, v: &Self::Buf, y: &Self::Buf, margin: f32, reads: ContrastiveReads,
+        loss: &mut Self::Buf, dv: &mut Self::Buf,
     ) -> BResult<()>;
 
     /// [`loss::bce_forward`] and [`loss::bce_backward`] (dL = 1): L into `loss`, ∂L/∂p into dp.
     #[allow(clippy::too_many_arguments)]
     fn bce_loss(
-        &self,
-        n: usize,
-        p: &Self::Buf,
-        y: &Self::Buf,
-        eps: f32,
-        loss: &mut Self::Buf,
+        &self, n: usize, p: &Self::Buf, y: &Self::Buf, eps: f32, loss: &mut Self::Buf,
         dp: &mut Self::Buf,
     ) -> BResult<()>;
 
@@ -318,23 +213,13 @@ pub trait Backend {
     /// z: N×K against `labels`: softmax into `probs`, L into `loss`, ∂L/∂z into dz.
     #[allow(clippy::too_many_arguments)]
     fn softmax_ce_loss(
-        &self,
-        n: usize,
-        k: usize,
-        z: &Self::Buf,
-        labels: &Self::IdxBuf,
-        probs: &mut Self::Buf,
-        loss: &mut Self::Buf,
-        dz: &mut Self::Buf,
+        &self, n: usize, k: usize, z: &Self::Buf, labels: &Self::IdxBuf, probs: &mut Self::Buf,
+        loss: &mut Self::Buf, dz: &mut Self::Buf,
     ) -> BResult<()>;
 
     /// [`adam::adam_update`]: Adam's steps (b)–(f) in place on one parameter tensor.
     fn adam_update(
-        &self,
-        h: &AdamHyper,
-        theta: &mut Self::Buf,
-        grad: &Self::Buf,
-        m: &mut Self::Buf,
+        &self, h: &AdamHyper, theta: &mut Self::Buf, grad: &Self::Buf, m: &mut Self::Buf,
         v: &mut Self::Buf,
     ) -> BResult<()>;
 }
@@ -352,10 +237,7 @@ fn pool2x2(planes: usize, h: usize, w: usize) -> BResult<Pool2dGeom> {
 
 /// Splits a 2N×E pair buffer [A; B] into its halves, after checking its length.
 fn halves<'a>(
-    op: &'static str,
-    n: usize,
-    e: usize,
-    emb: &'a [f32],
+    op: &'static str, n: usize, e: usize, emb: &'a [f32],
 ) -> BResult<(&'a [f32], &'a [f32])> {
     check_len(op, "emb", emb.len(), 2 * n * e)?;
     Ok(emb.split_at(n * e))
@@ -363,10 +245,7 @@ fn halves<'a>(
 
 /// The mutable halves [dA; dB] of a 2N×E gradient buffer.
 fn halves_mut<'a>(
-    op: &'static str,
-    n: usize,
-    e: usize,
-    demb: &'a mut [f32],
+    op: &'static str, n: usize, e: usize, demb: &'a mut [f32],
 ) -> BResult<(&'a mut [f32], &'a mut [f32])> {
     check_len(op, "demb", demb.len(), 2 * n * e)?;
     Ok(demb.split_at_mut(n * e))
@@ -423,12 +302,7 @@ impl Backend for CpuBackend {
     }
 
     fn conv2d_forward(
-        &self,
-        g: &Conv2dGeom,
-        x: &Vec<f32>,
-        w: &Vec<f32>,
-        b: &Vec<f32>,
-        y: &mut Vec<f32>,
+        &self, g: &Conv2dGeom, x: &Vec<f32>, w: &Vec<f32>, b: &Vec<f32>, y: &mut Vec<f32>,
     ) -> BResult<()> {
         Ok(conv2d::conv2d_forward_slices(
             conv2d::ConvAlgo::Auto,
@@ -441,125 +315,60 @@ impl Backend for CpuBackend {
     }
 
     fn conv2d_backward(
-        &self,
-        g: &Conv2dGeom,
-        x: &Vec<f32>,
-        w: &Vec<f32>,
-        dy: &Vec<f32>,
-        dx: Option<&mut Vec<f32>>,
-        dw: &mut Vec<f32>,
-        db: &mut Vec<f32>,
+        &self, g: &Conv2dGeom, x: &Vec<f32>, w: &Vec<f32>, dy: &Vec<f32>,
+        dx: Option<&mut Vec<f32>>, dw: &mut Vec<f32>, db: &mut Vec<f32>,
     ) -> BResult<()> {
         let dx = dx.map(|d| d.as_mut_slice());
         Ok(conv2d::conv2d_backward_slices(g, x, w, dy, dx, dw, db)?)
     }
 
     fn max_pool2x2_forward(
-        &self,
-        planes: usize,
-        h: usize,
-        w: usize,
-        x: &Vec<f32>,
-        y: &mut Vec<f32>,
+        &self, planes: usize, h: usize, w: usize, x: &Vec<f32>, y: &mut Vec<f32>,
         argmax: &mut Vec<u32>,
     ) -> BResult<()> {
-        Ok(pool::max_pool2d_forward_into(
-            &pool2x2(planes, h, w)?,
-            x,
-            false,
-            y,
-            argmax,
-        )?)
+        let g = pool2x2(planes, h, w)?;
+        Ok(pool::max_pool2d_forward_into(&g, x, false, y, argmax)?)
     }
 
     fn max_pool2x2_backward(
-        &self,
-        planes: usize,
-        h: usize,
-        w: usize,
-        dy: &Vec<f32>,
-        argmax: &Vec<u32>,
+        &self, planes: usize, h: usize, w: usize, dy: &Vec<f32>, argmax: &Vec<u32>,
         dx: &mut Vec<f32>,
     ) -> BResult<()> {
-        Ok(pool::max_pool2d_backward_into(
-            &pool2x2(planes, h, w)?,
-            dy,
-            argmax,
-            None,
-            dx,
-        )?)
+        let g = pool2x2(planes, h, w)?;
+        Ok(pool::max_pool2d_backward_into(&g, dy, argmax, None, dx)?)
     }
 
     fn avg_pool2x2_forward(
-        &self,
-        planes: usize,
-        h: usize,
-        w: usize,
-        x: &Vec<f32>,
-        y: &mut Vec<f32>,
+        &self, planes: usize, h: usize, w: usize, x: &Vec<f32>, y: &mut Vec<f32>,
     ) -> BResult<()> {
-        Ok(pool::avg_pool2d_forward_into(
-            &pool2x2(planes, h, w)?,
-            x,
-            y,
-        )?)
+        let g = pool2x2(planes, h, w)?;
+        Ok(pool::avg_pool2d_forward_into(&g, x, y)?)
     }
 
     fn avg_pool2x2_backward(
-        &self,
-        planes: usize,
-        h: usize,
-        w: usize,
-        dy: &Vec<f32>,
-        dx: &mut Vec<f32>,
+        &self, planes: usize, h: usize, w: usize, dy: &Vec<f32>, dx: &mut Vec<f32>,
     ) -> BResult<()> {
-        Ok(pool::avg_pool2d_backward_into(
-            &pool2x2(planes, h, w)?,
-            dy,
-            dx,
-        )?)
+        let g = pool2x2(planes, h, w)?;
+        Ok(pool::avg_pool2d_backward_into(&g, dy, dx)?)
     }
 
     fn gemm(
-        &self,
-        trans_a: bool,
-        trans_b: bool,
-        m: usize,
-        n: usize,
-        k: usize,
-        alpha: f32,
-        a: &Vec<f32>,
-        b: &Vec<f32>,
-        beta: f32,
-        c: &mut Vec<f32>,
+        &self, trans_a: bool, trans_b: bool, m: usize, n: usize, k: usize, alpha: f32,
+        a: &Vec<f32>, b: &Vec<f32>, beta: f32, c: &mut Vec<f32>,
     ) -> BResult<()> {
         Ok(gemm::gemm(trans_a, trans_b, m, n, k, alpha, a, b, beta, c)?)
     }
 
     fn linear_forward(
-        &self,
-        m: usize,
-        i: usize,
-        o: usize,
-        x: &Vec<f32>,
-        w: &Vec<f32>,
-        b: &Vec<f32>,
+        &self, m: usize, i: usize, o: usize, x: &Vec<f32>, w: &Vec<f32>, b: &Vec<f32>,
         y: &mut Vec<f32>,
     ) -> BResult<()> {
         Ok(gemm::linear_forward(m, i, o, x, w, Some(b), y)?)
     }
 
     fn linear_backward(
-        &self,
-        m: usize,
-        i: usize,
-        o: usize,
-        x: &Vec<f32>,
-        w: &Vec<f32>,
-        dy: &Vec<f32>,
-        dx: Option<&mut Vec<f32>>,
-        dw: &mut Vec<f32>,
-        db: &mut Vec<f32>,
+        &self, m: usize, i: usize, o: usize, x: &Vec<f32>, w: &Vec<f32>, dy: &Vec<f32>,
+        dx: Option<&mut Vec<f32>>, dw: &mut Vec<f32>, db: &mut Vec<f32>,
     ) -> BResult<()> {
         let grads = gemm::LinearGrads {
             dx: dx.map(|d| d.as_mut_slice()),
@@ -597,25 +406,14 @@ impl Backend for CpuBackend {
     }
 
     fn euclidean_forward(
-        &self,
-        n: usize,
-        e: usize,
-        emb: &Vec<f32>,
-        eps: f32,
-        d: &mut Vec<f32>,
+        &self, n: usize, e: usize, emb: &Vec<f32>, eps: f32, d: &mut Vec<f32>,
     ) -> BResult<()> {
         let (a, b) = halves("euclidean_forward", n, e, emb)?;
         Ok(distance::euclidean_forward(n, e, a, b, eps, d)?)
     }
 
     fn euclidean_backward(
-        &self,
-        n: usize,
-        e: usize,
-        emb: &Vec<f32>,
-        d: &Vec<f32>,
-        dd: &Vec<f32>,
-        eps: f32,
+        &self, n: usize, e: usize, emb: &Vec<f32>, d: &Vec<f32>, dd: &Vec<f32>, eps: f32,
         demb: &mut Vec<f32>,
     ) -> BResult<()> {
         let op = "euclidean_backward";
@@ -627,25 +425,14 @@ impl Backend for CpuBackend {
     }
 
     fn cosine_forward(
-        &self,
-        n: usize,
-        e: usize,
-        emb: &Vec<f32>,
-        eps: f32,
-        c: &mut Vec<f32>,
+        &self, n: usize, e: usize, emb: &Vec<f32>, eps: f32, c: &mut Vec<f32>,
     ) -> BResult<()> {
         let (a, b) = halves("cosine_forward", n, e, emb)?;
         Ok(distance::cosine_forward(n, e, a, b, eps, c)?)
     }
 
     fn cosine_backward(
-        &self,
-        n: usize,
-        e: usize,
-        emb: &Vec<f32>,
-        dc: &Vec<f32>,
-        eps: f32,
-        demb: &mut Vec<f32>,
+        &self, n: usize, e: usize, emb: &Vec<f32>, dc: &Vec<f32>, eps: f32, demb: &mut Vec<f32>,
     ) -> BResult<()> {
         let op = "cosine_backward";
         let (a, b) = halves(op, n, e, emb)?;
@@ -654,19 +441,9 @@ impl Backend for CpuBackend {
     }
 
     fn batchnorm_forward(
-        &self,
-        n: usize,
-        c: usize,
-        x: &Vec<f32>,
-        gamma: &Vec<f32>,
-        beta: &Vec<f32>,
-        eps: f32,
-        mode: BnMode,
-        running_mean: &mut Vec<f32>,
-        running_var: &mut Vec<f32>,
-        xhat: &mut Vec<f32>,
-        inv_std: &mut Vec<f32>,
-        y: &mut Vec<f32>,
+        &self, n: usize, c: usize, x: &Vec<f32>, gamma: &Vec<f32>, beta: &Vec<f32>, eps: f32,
+        mode: BnMode, running_mean: &mut Vec<f32>, running_var: &mut Vec<f32>, xhat: &mut Vec<f32>,
+        inv_std: &mut Vec<f32>, y: &mut Vec<f32>,
     ) -> BResult<()> {
         Ok(batchnorm::batchnorm_forward(
             n,
@@ -685,16 +462,8 @@ impl Backend for CpuBackend {
     }
 
     fn batchnorm_backward(
-        &self,
-        n: usize,
-        c: usize,
-        dy: &Vec<f32>,
-        xhat: &Vec<f32>,
-        inv_std: &Vec<f32>,
-        gamma: &Vec<f32>,
-        dx: &mut Vec<f32>,
-        dgamma: &mut Vec<f32>,
-        dbeta: &mut Vec<f32>,
+        &self, n: usize, c: usize, dy: &Vec<f32>, xhat: &Vec<f32>, inv_std: &Vec<f32>,
+        gamma: &Vec<f32>, dx: &mut Vec<f32>, dgamma: &mut Vec<f32>, dbeta: &mut Vec<f32>,
     ) -> BResult<()> {
         Ok(batchnorm::batchnorm_backward(
             n,
@@ -711,14 +480,8 @@ impl Backend for CpuBackend {
     }
 
     fn contrastive_loss(
-        &self,
-        n: usize,
-        v: &Vec<f32>,
-        y: &Vec<f32>,
-        margin: f32,
-        reads: ContrastiveReads,
-        loss_out: &mut Vec<f32>,
-        dv: &mut Vec<f32>,
+        &self, n: usize, v: &Vec<f32>, y: &Vec<f32>, margin: f32, reads: ContrastiveReads,
+        loss_out: &mut Vec<f32>, dv: &mut Vec<f32>,
     ) -> BResult<()> {
         check_lens(
             "contrastive_loss",
@@ -729,12 +492,7 @@ impl Backend for CpuBackend {
     }
 
     fn bce_loss(
-        &self,
-        n: usize,
-        p: &Vec<f32>,
-        y: &Vec<f32>,
-        eps: f32,
-        loss_out: &mut Vec<f32>,
+        &self, n: usize, p: &Vec<f32>, y: &Vec<f32>, eps: f32, loss_out: &mut Vec<f32>,
         dp: &mut Vec<f32>,
     ) -> BResult<()> {
         check_lens(
@@ -746,14 +504,8 @@ impl Backend for CpuBackend {
     }
 
     fn softmax_ce_loss(
-        &self,
-        n: usize,
-        k: usize,
-        z: &Vec<f32>,
-        labels: &Vec<u32>,
-        probs: &mut Vec<f32>,
-        loss_out: &mut Vec<f32>,
-        dz: &mut Vec<f32>,
+        &self, n: usize, k: usize, z: &Vec<f32>, labels: &Vec<u32>, probs: &mut Vec<f32>,
+        loss_out: &mut Vec<f32>, dz: &mut Vec<f32>,
     ) -> BResult<()> {
         check_len("softmax_ce_loss", "loss", loss_out.len(), 1)?;
         loss_out[0] = loss::softmax_ce_forward(n, k, z, labels, probs)?;
@@ -761,11 +513,7 @@ impl Backend for CpuBackend {
     }
 
     fn adam_update(
-        &self,
-        h: &AdamHyper,
-        theta: &mut Vec<f32>,
-        grad: &Vec<f32>,
-        m: &mut Vec<f32>,
+        &self, h: &AdamHyper, theta: &mut Vec<f32>, grad: &Vec<f32>, m: &mut Vec<f32>,
         v: &mut Vec<f32>,
     ) -> BResult<()> {
         Ok(adam::adam_update(h, theta, grad, m, v)?)

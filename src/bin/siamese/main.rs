@@ -90,12 +90,8 @@ struct PairsArgs {
     /// Number of pairs (alternating POS and NEG).
     #[arg(long, default_value_t = 8)]
     count: usize,
-    /// Pairs per row.
-    #[arg(long, default_value_t = 4)]
-    cols: usize,
-    /// Pixel enlargement factor.
-    #[arg(long, default_value_t = 3)]
-    scale: usize,
+    #[command(flatten)]
+    grid: model_cmds::GridArgs,
     /// Seed of the pair sampler.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -170,7 +166,7 @@ fn run_pairs(a: PairsArgs) -> CliResult {
         Split::Test => test,
     };
     let pairs = data::viz::figure_pairs(&set, a.count, a.seed)?;
-    let img = data::viz::pair_grid(&set, &pairs, a.cols, a.scale)?;
+    let img = data::viz::pair_grid(&set, &pairs, a.grid.cols, a.grid.scale)?;
     model_cmds::save_png(&a.out, &img)?;
     println!(
         "wrote {} ({} {} pairs, {}x{} px)",

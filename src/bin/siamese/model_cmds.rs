@@ -377,6 +377,17 @@ pub fn run_compare(a: CompareArgs) -> CliResult {
     Ok(())
 }
 
+/// The layout of a picture of pairs (`pairs`, `show`).
+#[derive(Args)]
+pub struct GridArgs {
+    /// Pairs per row.
+    #[arg(long, default_value_t = 4)]
+    pub cols: usize,
+    /// Pixel enlargement factor.
+    #[arg(long, default_value_t = 3)]
+    pub scale: usize,
+}
+
 #[derive(Args)]
 pub struct ShowArgs {
     /// An SN-LeNet-5 checkpoint.
@@ -388,12 +399,8 @@ pub struct ShowArgs {
     /// Number of test pairs shown.
     #[arg(long, default_value_t = 16)]
     count: usize,
-    /// Pairs per row.
-    #[arg(long, default_value_t = 4)]
-    cols: usize,
-    /// Pixel enlargement factor.
-    #[arg(long, default_value_t = 3)]
-    scale: usize,
+    #[command(flatten)]
+    grid: GridArgs,
     /// Seed choosing which test pairs are shown.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -434,7 +441,8 @@ pub fn run_show(a: ShowArgs) -> CliResult {
             (text, colour)
         })
         .collect();
-    let img = siamese::data::viz::labelled_pair_grid(&test, &pairs, &labels, a.cols, a.scale)?;
+    let img =
+        siamese::data::viz::labelled_pair_grid(&test, &pairs, &labels, a.grid.cols, a.grid.scale)?;
     save_png(&a.out, &img)?;
     let right = pairs
         .iter()

@@ -12,12 +12,7 @@ impl Tape {
     /// backward: dx, dw, db from `conv2d_backward` (dw = Σ dy·x, db = Σ dy, dx = Σ dy·w).
     /// x: N×C×H×W, w: K×C×KH×KW, b: K. Caches nothing: backward reads x and w.
     pub fn conv2d(
-        &mut self,
-        x: Var,
-        w: Var,
-        b: Option<Var>,
-        stride: usize,
-        pad: usize,
+        &mut self, x: Var, w: Var, b: Option<Var>, stride: usize, pad: usize,
     ) -> Result<Var> {
         let bt = self.opt_value(b)?;
         let y = conv2d::conv2d_forward(self.value(x)?, self.value(w)?, bt, stride, pad)?;
@@ -46,11 +41,7 @@ impl Tape {
     /// (dx only when x needs a gradient). Caches the argmax of every pooling window. Values
     /// and gradients equal `max_pool2d(relu(conv2d(x, w, b, 1, pad)), 2, 2)` bit for bit.
     pub fn conv2d_relu_max_pool2d(
-        &mut self,
-        x: Var,
-        w: Var,
-        b: Option<Var>,
-        pad: usize,
+        &mut self, x: Var, w: Var, b: Option<Var>, pad: usize,
     ) -> Result<Var> {
         let bt = self.opt_value(b)?;
         let (y, argmax) =

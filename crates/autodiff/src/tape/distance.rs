@@ -5,9 +5,22 @@
 use siamese_tensor::ops::distance::{
     cosine_backward, cosine_forward, euclidean_backward, euclidean_forward,
 };
-use siamese_tensor::Tensor;
+use siamese_tensor::{Result as TensorResult, Tensor};
 
 use super::{Tape, Var};
+
+/// A comparison op's forward: (N, E, a, b, ε, out).
+type PairForward = fn(usize, usize, &[f32], &[f32], f32, &mut [f32]) -> TensorResult<()>;
+/// Its backward: (N, E, (a, b), (out, dout), ε, da, db).
+type PairBackward = fn(
+    usize,
+    usize,
+    (&[f32], &[f32]),
+    (&[f32], &[f32]),
+    f32,
+    &mut [f32],
+    &mut [f32],
+) -> TensorResult<()>;
 use crate::error::{shape_err, Result};
 
 impl Tape {
@@ -23,23 +36,30 @@ impl Tape {
         Ok((sa[0], sa[1]))
     }
 
-    /// Euclidean distance d_n = √max(Σ_i (a_ni − b_ni)², ε) ([N]);
-    /// backward: da_n = dd_n·(a_n − b_n)/d_n = −db_n where Σ² > ε, else 0.
-    pub fn euclidean(&mut self, a: Var, b: Var, eps: f32) -> Result<Var> {
-        let (n, e) = self.pair_sizes("euclidean", a, b)?;
-        let mut d = Tensor::zeros(&[n])?;
-        let (at, bt) = (self.value(a)?.data(), self.value(b)?.data());
-        euclidean_forward(n, e, at, bt, eps, d.data_mut())?;
-        Ok(self.push(d, &[a, b], move |g, d, dd| {
+    /// Records a comparison-module op of two N×E embeddings: `fwd` gives one value per pair,
+    /// `bwd` (given the pairs, the values and their upstream gradient) da and db.
+    fn pair_op(
+        &mut self, op: &'static str, (a, b): (Var, Var), eps: f32, fwd: PairForward,
+        bwd: PairBackward,
+    ) -> Result<Var> {
+        let (n, e) = self.pair_sizes(op, a, b)?;
+        let mut out = Tensor::zeros(&[n])?;
+        fwd(
+            n,
+            e,
+            self.value(a)?.data(),
+            self.value(b)?.data(),
+            eps,
+            out.data_mut(),
+        )?;
+        Ok(self.push(out, &[a, b], move |g, y, dy| {
             let (mut da, mut db) = (Tensor::zeros(&[n, e])?, Tensor::zeros(&[n, e])?);
-            let (at, bt) = (g.value(a).data(), g.value(b).data());
-            euclidean_backward(
+            let ab = (g.value(a).data(), g.value(b).data());
+            bwd(
                 n,
                 e,
-                at,
-                bt,
-                d.data(),
-                dd.data(),
+                ab,
+                (y.data(), dy.data()),
                 eps,
                 da.data_mut(),
                 db.data_mut(),
@@ -50,20 +70,27 @@ impl Tape {
         }))
     }
 
+    /// Euclidean distance d_n = √max(Σ_i (a_ni − b_ni)², ε) ([N]);
+    /// backward: da_n = dd_n·(a_n − b_n)/d_n = −db_n where Σ² > ε, else 0.
+    pub fn euclidean(&mut self, a: Var, b: Var, eps: f32) -> Result<Var> {
+        self.pair_op(
+            "euclidean",
+            (a, b),
+            eps,
+            euclidean_forward,
+            |n, e, (a, b), (d, dd), eps, da, db| euclidean_backward(n, e, a, b, d, dd, eps, da, db),
+        )
+    }
+
     /// Cosine similarity c_n = ⟨a_n, b_n⟩/√max(‖a_n‖²‖b_n‖², ε) ([N]);
     /// backward: da_n = dc_n·(b_n/den − c_n·a_n/‖a_n‖²), symmetric in b.
     pub fn cosine_similarity(&mut self, a: Var, b: Var, eps: f32) -> Result<Var> {
-        let (n, e) = self.pair_sizes("cosine_similarity", a, b)?;
-        let mut c = Tensor::zeros(&[n])?;
-        let (at, bt) = (self.value(a)?.data(), self.value(b)?.data());
-        cosine_forward(n, e, at, bt, eps, c.data_mut())?;
-        Ok(self.push(c, &[a, b], move |g, _, dc| {
-            let (mut da, mut db) = (Tensor::zeros(&[n, e])?, Tensor::zeros(&[n, e])?);
-            let (at, bt) = (g.value(a).data(), g.value(b).data());
-            cosine_backward(n, e, at, bt, dc.data(), eps, da.data_mut(), db.data_mut())?;
-            g.add(a, da);
-            g.add(b, db);
-            Ok(())
-        }))
+        self.pair_op(
+            "cosine_similarity",
+            (a, b),
+            eps,
+            cosine_forward,
+            |n, e, (a, b), (_, dc), eps, da, db| cosine_backward(n, e, a, b, dc, eps, da, db),
+        )
     }
 }

@@ -12,10 +12,7 @@ use crate::error::{shape_err, Result};
 /// A stored m×k: dA = dY·op(B)ᵀ; A stored k×m (`ta`): dA = op(B)·dYᵀ;
 /// B stored k×n: dB = op(A)ᵀ·dY; B stored n×k (`tb`): dB = dYᵀ·op(A).
 fn matmul_backward(
-    g: &mut Grads<'_>,
-    (a, ta): (Var, bool),
-    (b, tb): (Var, bool),
-    dy: &Tensor,
+    g: &mut Grads<'_>, (a, ta): (Var, bool), (b, tb): (Var, bool), dy: &Tensor,
 ) -> Result<()> {
     let (at, bt) = (g.value(a), g.value(b));
     if g.needs(a) {

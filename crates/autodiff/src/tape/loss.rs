@@ -25,11 +25,7 @@ impl Tape {
     /// Similarity L = (1/N) Σ [y·h² + (1−y)·v²], Distance L = (1/N) Σ [y·v² + (1−y)·h²],
     /// h = max(margin − v, 0); backward dv = dL·∂L/∂v. Keeps a copy of the labels.
     pub fn contrastive_loss(
-        &mut self,
-        v: Var,
-        y: &Tensor,
-        margin: f32,
-        reads: ContrastiveReads,
+        &mut self, v: Var, y: &Tensor, margin: f32, reads: ContrastiveReads,
     ) -> Result<Var> {
         let vt = self.value(v)?;
         check_targets("contrastive_loss", vt, y)?;

@@ -17,13 +17,7 @@ impl Tape {
     /// mode (the statistics are constants there). Caches x̂ and 1/√(σ²+ε).
     #[allow(clippy::too_many_arguments)]
     pub fn batch_norm(
-        &mut self,
-        x: Var,
-        gamma: Var,
-        beta: Var,
-        eps: f32,
-        mode: BnMode,
-        running_mean: &mut [f32],
+        &mut self, x: Var, gamma: Var, beta: Var, eps: f32, mode: BnMode, running_mean: &mut [f32],
         running_var: &mut [f32],
     ) -> Result<Var> {
         let (xt, gt, bt) = (self.value(x)?, self.value(gamma)?, self.value(beta)?);

@@ -10,9 +10,7 @@ use crate::CudaBackend;
 
 /// [`siamese_tensor::ops::adam::adam_update`] on the device.
 pub(crate) fn update(
-    be: &CudaBackend,
-    (h, grad): (&AdamHyper, &Buf),
-    (theta, m, v): (&mut Buf, &mut Buf, &mut Buf),
+    be: &CudaBackend, (h, grad): (&AdamHyper, &Buf), (theta, m, v): (&mut Buf, &mut Buf, &mut Buf),
 ) -> BResult<()> {
     let total = theta.len();
     check_lens(

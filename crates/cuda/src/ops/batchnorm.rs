@@ -11,10 +11,7 @@ use crate::CudaBackend;
 
 /// Checks the N×C buffers `rows` and the C-value buffers `cols`; returns (N, C) as ints.
 fn check(
-    op: &'static str,
-    (n, c): (usize, usize),
-    rows: &[(&str, &Buf)],
-    cols: &[(&str, &Buf)],
+    op: &'static str, (n, c): (usize, usize), rows: &[(&str, &Buf)], cols: &[(&str, &Buf)],
 ) -> BResult<[i32; 2]> {
     let lens: Vec<_> = rows
         .iter()
@@ -37,12 +34,8 @@ pub(crate) struct BnState<'a> {
 /// [`siamese_tensor::ops::batchnorm::batchnorm_forward`]: y = γ·x̂ + β with the batch's
 /// statistics (training, which also moves the running ones) or the running ones.
 pub(crate) fn forward(
-    be: &CudaBackend,
-    (n, c): (usize, usize),
-    (x, gamma, beta): (&Buf, &Buf, &Buf),
-    (eps, mode): (f32, BnMode),
-    st: BnState<'_>,
-    y: &mut Buf,
+    be: &CudaBackend, (n, c): (usize, usize), (x, gamma, beta): (&Buf, &Buf, &Buf),
+    (eps, mode): (f32, BnMode), st: BnState<'_>, y: &mut Buf,
 ) -> BResult<()> {
     let op = "batchnorm_forward";
     let [ni, ci] = check(
@@ -82,9 +75,7 @@ pub(crate) fn forward(
 
 /// [`siamese_tensor::ops::batchnorm::batchnorm_backward`] in training mode: dx, dγ, dβ.
 pub(crate) fn backward(
-    be: &CudaBackend,
-    (n, c): (usize, usize),
-    (dy, xhat, inv_std, gamma): (&Buf, &Buf, &Buf, &Buf),
+    be: &CudaBackend, (n, c): (usize, usize), (dy, xhat, inv_std, gamma): (&Buf, &Buf, &Buf, &Buf),
     (dx, dgamma, dbeta): (&mut Buf, &mut Buf, &mut Buf),
 ) -> BResult<()> {
     let op = "batchnorm_backward";

@@ -33,10 +33,7 @@ fn check(op: &'static str, g: &Conv2dGeom, x: &Buf, w: &Buf) -> BResult<[i32; 11
 
 /// [`siamese_tensor::ops::conv2d::conv2d_forward_slices`]: y = conv2d(x, w) + b.
 pub(crate) fn forward(
-    be: &CudaBackend,
-    g: &Conv2dGeom,
-    (x, w, b): (&Buf, &Buf, &Buf),
-    y: &mut Buf,
+    be: &CudaBackend, g: &Conv2dGeom, (x, w, b): (&Buf, &Buf, &Buf), y: &mut Buf,
 ) -> BResult<()> {
     let op = "conv2d_forward";
     let d = check(op, g, x, w)?;
@@ -59,10 +56,7 @@ pub(crate) fn forward(
 
 /// [`siamese_tensor::ops::conv2d::conv2d_backward_slices`]: dw, db and, when given, dx.
 pub(crate) fn backward(
-    be: &CudaBackend,
-    g: &Conv2dGeom,
-    (x, w, dy): (&Buf, &Buf, &Buf),
-    dx: Option<&mut Buf>,
+    be: &CudaBackend, g: &Conv2dGeom, (x, w, dy): (&Buf, &Buf, &Buf), dx: Option<&mut Buf>,
     (dw, db): (&mut Buf, &mut Buf),
 ) -> BResult<()> {
     let op = "conv2d_backward";

@@ -12,10 +12,7 @@ use crate::CudaBackend;
 /// Checks emb (2N×E values), each per-pair buffer (N values) and the gradient demb (2N×E)
 /// when given; returns (N, E) as the kernels' ints.
 fn check(
-    op: &'static str,
-    (n, e): (usize, usize),
-    emb: &Buf,
-    per_pair: &[(&str, &Buf)],
+    op: &'static str, (n, e): (usize, usize), emb: &Buf, per_pair: &[(&str, &Buf)],
     demb: Option<&Buf>,
 ) -> BResult<[i32; 2]> {
     let mut lens = vec![("emb", emb.len(), 2 * n * e)];
@@ -29,11 +26,7 @@ fn check(
 /// per pair: [`siamese_tensor::ops::distance::euclidean_forward`] (d) or
 /// [`siamese_tensor::ops::distance::cosine_forward`] (c).
 pub(crate) fn forward(
-    be: &CudaBackend,
-    k: K,
-    (n, e): (usize, usize),
-    (emb, eps): (&Buf, f32),
-    out: &mut Buf,
+    be: &CudaBackend, k: K, (n, e): (usize, usize), (emb, eps): (&Buf, f32), out: &mut Buf,
 ) -> BResult<()> {
     expect_kernel(k, &[K::EuclideanForward, K::CosineForward])?;
     let [ni, ei] = check(k.name(), (n, e), emb, &[("out", out)], None)?;
@@ -53,9 +46,7 @@ pub(crate) fn forward(
 
 /// [`siamese_tensor::ops::distance::euclidean_backward`] into demb = [dA; dB].
 pub(crate) fn euclidean_backward(
-    be: &CudaBackend,
-    (n, e): (usize, usize),
-    (emb, d, dd, eps): (&Buf, &Buf, &Buf, f32),
+    be: &CudaBackend, (n, e): (usize, usize), (emb, d, dd, eps): (&Buf, &Buf, &Buf, f32),
     demb: &mut Buf,
 ) -> BResult<()> {
     let op = "euclidean_backward";
@@ -77,10 +68,7 @@ pub(crate) fn euclidean_backward(
 
 /// [`siamese_tensor::ops::distance::cosine_backward`] into demb = [dA; dB].
 pub(crate) fn cosine_backward(
-    be: &CudaBackend,
-    (n, e): (usize, usize),
-    (emb, dc, eps): (&Buf, &Buf, f32),
-    demb: &mut Buf,
+    be: &CudaBackend, (n, e): (usize, usize), (emb, dc, eps): (&Buf, &Buf, f32), demb: &mut Buf,
 ) -> BResult<()> {
     let op = "cosine_backward";
     let [ni, ei] = check(op, (n, e), emb, &[("dc", dc)], Some(&*demb))?;

@@ -16,11 +16,8 @@ use crate::CudaBackend;
 /// the operands swapped (B first), sizes (n, m, k), each operand's transpose flag unchanged,
 /// and the leading dimensions of the row-major storage.
 pub(crate) fn gemm(
-    be: &CudaBackend,
-    (trans_a, trans_b): (bool, bool),
-    (m, n, k): (usize, usize, usize),
-    (alpha, a, b): (f32, &Buf, &Buf),
-    (beta, c): (f32, &mut Buf),
+    be: &CudaBackend, (trans_a, trans_b): (bool, bool), (m, n, k): (usize, usize, usize),
+    (alpha, a, b): (f32, &Buf, &Buf), (beta, c): (f32, &mut Buf),
 ) -> BResult<()> {
     let op = "gemm";
     check_lens(
@@ -70,11 +67,7 @@ pub(crate) fn gemm(
 /// or [`siamese_tensor::ops::gemm::sum_rows`] (k = [`K::SumRows`], `src` = dy, `dst` = db:
 /// db[j] = Σ_r dy[r, j], one block per column).
 fn bias(
-    be: &CudaBackend,
-    k: K,
-    (rows, cols): (usize, usize),
-    src: &Buf,
-    dst: &mut Buf,
+    be: &CudaBackend, k: K, (rows, cols): (usize, usize), src: &Buf, dst: &mut Buf,
 ) -> BResult<()> {
     expect_kernel(k, &[K::AddBiasRows, K::SumRows])?;
     let add = k == K::AddBiasRows;
@@ -110,10 +103,7 @@ fn bias(
 /// fl(x·Wᵀ) + b; here the GEMM (β = 0) comes first and the bias kernel adds b after it,
 /// the same rounding.
 pub(crate) fn linear_forward(
-    be: &CudaBackend,
-    (m, i, o): (usize, usize, usize),
-    (x, w, b): (&Buf, &Buf, &Buf),
-    y: &mut Buf,
+    be: &CudaBackend, (m, i, o): (usize, usize, usize), (x, w, b): (&Buf, &Buf, &Buf), y: &mut Buf,
 ) -> BResult<()> {
     check_lens(
         "linear_forward",
@@ -131,11 +121,8 @@ pub(crate) fn linear_forward(
 /// [`siamese_tensor::ops::gemm::linear_backward`]: dW = dyᵀ·x, db = Σ_rows dy and, when
 /// given, dx = dy·W (each overwritten).
 pub(crate) fn linear_backward(
-    be: &CudaBackend,
-    (m, i, o): (usize, usize, usize),
-    (x, w, dy): (&Buf, &Buf, &Buf),
-    dx: Option<&mut Buf>,
-    (dw, db): (&mut Buf, &mut Buf),
+    be: &CudaBackend, (m, i, o): (usize, usize, usize), (x, w, dy): (&Buf, &Buf, &Buf),
+    dx: Option<&mut Buf>, (dw, db): (&mut Buf, &mut Buf),
 ) -> BResult<()> {
     check_lens(
         "linear_backward",

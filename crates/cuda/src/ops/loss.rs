@@ -28,10 +28,7 @@ fn check(op: &'static str, n: usize, per_pair: &[(&str, &Buf)], loss: &Buf) -> B
 /// [`siamese_tensor::ops::loss::contrastive_forward`] into `loss` and
 /// [`siamese_tensor::ops::loss::contrastive_backward`] (dL = 1) into dv.
 pub(crate) fn contrastive(
-    be: &CudaBackend,
-    n: usize,
-    (v, y): (&Buf, &Buf),
-    (margin, reads): (f32, ContrastiveReads),
+    be: &CudaBackend, n: usize, (v, y): (&Buf, &Buf), (margin, reads): (f32, ContrastiveReads),
     (loss, dv): (&mut Buf, &mut Buf),
 ) -> BResult<()> {
     let op = "contrastive_loss";
@@ -54,10 +51,7 @@ pub(crate) fn contrastive(
 /// [`siamese_tensor::ops::loss::bce_forward`] into `loss` and
 /// [`siamese_tensor::ops::loss::bce_backward`] (dL = 1) into dp.
 pub(crate) fn bce(
-    be: &CudaBackend,
-    n: usize,
-    (p, y, eps): (&Buf, &Buf, f32),
-    (loss, dp): (&mut Buf, &mut Buf),
+    be: &CudaBackend, n: usize, (p, y, eps): (&Buf, &Buf, f32), (loss, dp): (&mut Buf, &mut Buf),
 ) -> BResult<()> {
     let op = "bce_loss";
     let ni = check(op, n, &[("p", p), ("y", y), ("dp", &*dp)], loss)?;
@@ -74,9 +68,7 @@ pub(crate) fn bce(
 /// [`siamese_tensor::ops::loss::softmax_ce_forward`] (probs, loss) and
 /// [`siamese_tensor::ops::loss::softmax_ce_backward`] (dL = 1) into dz, for logits z: N×K.
 pub(crate) fn softmax_ce(
-    be: &CudaBackend,
-    (n, k): (usize, usize),
-    (z, labels): (&Buf, &IdxBuf),
+    be: &CudaBackend, (n, k): (usize, usize), (z, labels): (&Buf, &IdxBuf),
     (probs, loss, dz): (&mut Buf, &mut Buf, &mut Buf),
 ) -> BResult<()> {
     let op = "softmax_ce_loss";

@@ -71,9 +71,7 @@ impl Pool {
     /// `bufs` pushes exactly the buffers of [`layout`]`(k)`, in order, those whose lengths
     /// [`Pool::new`] checked.
     unsafe fn launch<'a>(
-        &'a self,
-        be: &'a CudaBackend,
-        bufs: impl FnOnce(&mut LaunchArgs<'a>),
+        &'a self, be: &'a CudaBackend, bufs: impl FnOnce(&mut LaunchArgs<'a>),
     ) -> BResult<()> {
         if self.threads == 0 {
             return Ok(());
@@ -97,10 +95,7 @@ impl Pool {
 
 /// [`siamese_tensor::ops::pool::max_pool2d_forward_into`], 2×2/2: y and the argmax.
 pub(crate) fn max_forward(
-    be: &CudaBackend,
-    dims: (usize, usize, usize),
-    x: &Buf,
-    (y, argmax): (&mut Buf, &mut IdxBuf),
+    be: &CudaBackend, dims: (usize, usize, usize), x: &Buf, (y, argmax): (&mut Buf, &mut IdxBuf),
 ) -> BResult<()> {
     let k = K::MaxPool2x2Forward;
     if x.len() > u32::MAX as usize {
@@ -117,10 +112,7 @@ pub(crate) fn max_forward(
 
 /// [`siamese_tensor::ops::pool::max_pool2d_backward_into`], 2×2/2: dx[argmax[o]] = dy[o].
 pub(crate) fn max_backward(
-    be: &CudaBackend,
-    dims: (usize, usize, usize),
-    (dy, argmax): (&Buf, &IdxBuf),
-    dx: &mut Buf,
+    be: &CudaBackend, dims: (usize, usize, usize), (dy, argmax): (&Buf, &IdxBuf), dx: &mut Buf,
 ) -> BResult<()> {
     let pool = Pool::new(
         K::MaxPool2x2Backward,
@@ -140,11 +132,7 @@ pub(crate) fn max_backward(
 /// [`siamese_tensor::ops::pool::avg_pool2d_backward_into`] (k = [`K::AvgPool2x2Backward`]:
 /// dx = dy/4 per window from `src` = dy into `dst` = dx), 2×2/2.
 pub(crate) fn avg(
-    be: &CudaBackend,
-    k: K,
-    dims: (usize, usize, usize),
-    src: &Buf,
-    dst: &mut Buf,
+    be: &CudaBackend, k: K, dims: (usize, usize, usize), src: &Buf, dst: &mut Buf,
 ) -> BResult<()> {
     let pool = Pool::new(k, dims, &[src.len(), dst.len()])?;
     // SAFETY: `avg_pool2x2_forward(const float* x, float* y, …)` or

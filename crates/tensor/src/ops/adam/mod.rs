@@ -50,11 +50,7 @@ impl AdamHyper {
 /// Steps (b)–(f) in place on one parameter tensor θ with its gradient g and moments m, v
 /// (all of one length).
 pub fn adam_update(
-    h: &AdamHyper,
-    theta: &mut [f32],
-    grad: &[f32],
-    m: &mut [f32],
-    v: &mut [f32],
+    h: &AdamHyper, theta: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32],
 ) -> Result<()> {
     let n = theta.len();
     if grad.len() != n || m.len() != n || v.len() != n {

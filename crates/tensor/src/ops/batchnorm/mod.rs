@@ -16,7 +16,7 @@
 //! Forward caches x̂ (N×C) and 1/√(σ²+ε) (C) for the backward pass. The CUDA twins are in
 //! `batchnorm.cu` beside this file.
 
-use crate::error::{shape_err, Result};
+use crate::error::{check_len, shape_err, Result};
 
 /// Which statistics [`batchnorm_forward`] normalises with.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -41,27 +41,13 @@ impl BnMode {
 /// Buffers of one batch-norm call: x, y, x̂ hold N×C values; γ, β, the running statistics and
 /// 1/√(σ²+ε) hold C.
 fn check(
-    op: &'static str,
-    n: usize,
-    c: usize,
-    rows: &[(&str, usize)],
-    cols: &[(&str, usize)],
+    op: &'static str, n: usize, c: usize, rows: &[(&str, usize)], cols: &[(&str, usize)],
 ) -> Result<()> {
     for &(what, len) in rows {
-        if len != n * c {
-            return Err(shape_err(
-                op,
-                format!("{what} has {len} values, expected N×C = {n}×{c}"),
-            ));
-        }
+        check_len(op, what, len, n * c)?;
     }
     for &(what, len) in cols {
-        if len != c {
-            return Err(shape_err(
-                op,
-                format!("{what} has {len} values, expected C = {c}"),
-            ));
-        }
+        check_len(op, what, len, c)?;
     }
     Ok(())
 }
@@ -70,17 +56,8 @@ fn check(
 /// and in training mode updates `running_mean`/`running_var`.
 #[allow(clippy::too_many_arguments)]
 pub fn batchnorm_forward(
-    n: usize,
-    c: usize,
-    x: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    eps: f32,
-    mode: BnMode,
-    running_mean: &mut [f32],
-    running_var: &mut [f32],
-    xhat: &mut [f32],
-    inv_std: &mut [f32],
+    n: usize, c: usize, x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, mode: BnMode,
+    running_mean: &mut [f32], running_var: &mut [f32], xhat: &mut [f32], inv_std: &mut [f32],
     y: &mut [f32],
 ) -> Result<()> {
     let op = "batchnorm_forward";
@@ -130,16 +107,8 @@ pub fn batchnorm_forward(
 /// when `train`, else with dy·γ·inv_std.
 #[allow(clippy::too_many_arguments)]
 pub fn batchnorm_backward(
-    n: usize,
-    c: usize,
-    dy: &[f32],
-    xhat: &[f32],
-    inv_std: &[f32],
-    gamma: &[f32],
-    train: bool,
-    dx: Option<&mut [f32]>,
-    dgamma: &mut [f32],
-    dbeta: &mut [f32],
+    n: usize, c: usize, dy: &[f32], xhat: &[f32], inv_std: &[f32], gamma: &[f32], train: bool,
+    dx: Option<&mut [f32]>, dgamma: &mut [f32], dbeta: &mut [f32],
 ) -> Result<()> {
     let op = "batchnorm_backward";
     let dx_len = dx.as_ref().map_or(n * c, |d| d.len());

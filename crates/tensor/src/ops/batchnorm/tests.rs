@@ -5,12 +5,7 @@ const EPS: f32 = 1e-3;
 
 /// y of a forward pass with fresh running statistics (mean 0.5, var 2), and the statistics after.
 fn forward(
-    n: usize,
-    c: usize,
-    x: &[f32],
-    g: &[f32],
-    b: &[f32],
-    mode: BnMode,
+    n: usize, c: usize, x: &[f32], g: &[f32], b: &[f32], mode: BnMode,
 ) -> (Vec<f32>, [Vec<f32>; 4]) {
     let (mut rm, mut rv) = (vec![0.5; c], vec![2.0; c]);
     let (mut xhat, mut inv, mut y) = (vec![0.0; n * c], vec![0.0; c], vec![0.0; n * c]);

@@ -114,13 +114,7 @@ fn copy_row(dst: &mut [f32], src: &[f32]) {
 /// column j·dil + off_w; values landing outside the plane are dropped.
 #[allow(clippy::too_many_arguments)]
 fn place(
-    src: &[f32],
-    h: usize,
-    w: usize,
-    dil: usize,
-    off_h: isize,
-    off_w: isize,
-    p: &Plane,
+    src: &[f32], h: usize, w: usize, dil: usize, off_h: isize, off_w: isize, p: &Plane,
     dst: &mut [f32],
 ) {
     dst.fill(0.0);
@@ -238,11 +232,7 @@ impl Plan {
 
     /// y_n (K × OH × OW) of one sample x_n (C × H × W).
     pub(super) fn forward_sample(
-        &self,
-        s: &mut Scratch,
-        x: &[f32],
-        b: Option<&[f32]>,
-        y: &mut [f32],
+        &self, s: &mut Scratch, x: &[f32], b: Option<&[f32]>, y: &mut [f32],
     ) {
         let (g, p) = (&self.g, &self.fwd);
         let out = self.dense_output(s, x, b);
@@ -269,12 +259,7 @@ impl Plan {
     /// receives each window's argmax as `base + k·OH·OW + i·OW + j`, an index into the conv
     /// output of the batch (as [`crate::ops::pool::max_pool2d_forward`] would give).
     pub(super) fn forward_sample_relu_pool(
-        &self,
-        s: &mut Scratch,
-        x: &[f32],
-        b: Option<&[f32]>,
-        y: &mut [f32],
-        arg: &mut [u32],
+        &self, s: &mut Scratch, x: &[f32], b: Option<&[f32]>, y: &mut [f32], arg: &mut [u32],
         base: u32,
     ) {
         let (g, p) = (&self.g, &self.fwd);
@@ -293,12 +278,7 @@ impl Plan {
     /// accumulator (added to a dw by [`Plan::flush_dw`]); `dx = None` skips the input gradient
     /// (a network's first layer, whose input is data).
     pub(super) fn backward_sample_opt(
-        &self,
-        s: &mut Scratch,
-        x: &[f32],
-        dy: &[f32],
-        dx: Option<&mut [f32]>,
-        db: &mut [f32],
+        &self, s: &mut Scratch, x: &[f32], dy: &[f32], dx: Option<&mut [f32]>, db: &mut [f32],
     ) {
         let g = &self.g;
         let (oh, ow, st) = (g.out_h(), g.out_w(), g.stride);
@@ -353,13 +333,7 @@ impl Plan {
 
     #[allow(clippy::too_many_arguments)]
     fn backward_dw(
-        &self,
-        s: &mut Scratch,
-        x: &[f32],
-        dy: &[f32],
-        db: &mut [f32],
-        oh: usize,
-        ow: usize,
+        &self, s: &mut Scratch, x: &[f32], dy: &[f32], db: &mut [f32], oh: usize, ow: usize,
         st: usize,
     ) {
         let g = &self.g;

@@ -47,17 +47,8 @@ simd_dispatch!(
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn conv_plane_body<V: Lanes>(
-    xp: &[f32],
-    cin: usize,
-    hp: usize,
-    wp: usize,
-    lp: usize,
-    wt: &[f32],
-    kout: usize,
-    kh: usize,
-    kw: usize,
-    bias: Option<&[f32]>,
-    out: &mut [f32],
+    xp: &[f32], cin: usize, hp: usize, wp: usize, lp: usize, wt: &[f32], kout: usize, kh: usize,
+    kw: usize, bias: Option<&[f32]>, out: &mut [f32],
 ) {
     let a = Args {
         xp,
@@ -117,9 +108,7 @@ fn k_tiles<V: Lanes, const KB: usize, const PB: usize>(a: &Args, k0: usize, out:
 
 #[inline(always)]
 fn p_tiles<V: Lanes, const KB: usize, const PB: usize, const KW: usize>(
-    a: &Args,
-    k0: usize,
-    out: &mut [f32],
+    a: &Args, k0: usize, out: &mut [f32],
 ) {
     let mut p0 = 0;
     while p0 + PB * L <= a.lp {
@@ -143,10 +132,7 @@ fn p_tiles<V: Lanes, const KB: usize, const PB: usize, const KW: usize>(
 /// One KB × PB register tile of the forward kernel (see the module doc's drawing).
 #[inline(always)]
 fn tile<V: Lanes, const KB: usize, const PB: usize, const KW: usize>(
-    a: &Args,
-    k0: usize,
-    p0: usize,
-    out: &mut [f32],
+    a: &Args, k0: usize, p0: usize, out: &mut [f32],
 ) {
     let kw = if KW > 0 { KW } else { a.kw };
     let mut acc = [[V::splat(0.0); PB]; KB];
@@ -186,16 +172,8 @@ fn tile<V: Lanes, const KB: usize, const PB: usize, const KW: usize>(
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn dw_plane_body<V: Lanes>(
-    xp: &[f32],
-    cin: usize,
-    hp: usize,
-    wp: usize,
-    lp: usize,
-    dyf: &[f32],
-    kout: usize,
-    kh: usize,
-    kw: usize,
-    dwv: &mut [f32],
+    xp: &[f32], cin: usize, hp: usize, wp: usize, lp: usize, dyf: &[f32], kout: usize, kh: usize,
+    kw: usize, dwv: &mut [f32],
 ) {
     let d = DwArgs {
         xp,
@@ -271,12 +249,7 @@ fn dw_taps<V: Lanes, const KB: usize>(d: &DwArgs, c: usize, u: usize, k0: usize,
 /// accumulated into the lanes of dwv.
 #[inline(always)]
 fn dw_tile<V: Lanes, const KB: usize, const VB: usize>(
-    d: &DwArgs,
-    c: usize,
-    u: usize,
-    v0: usize,
-    k0: usize,
-    dwv: &mut [f32],
+    d: &DwArgs, c: usize, u: usize, v0: usize, k0: usize, dwv: &mut [f32],
 ) {
     let khw = d.kh * d.kw;
     let at = |kb: usize, vb: usize| (((k0 + kb) * d.cin + c) * khw + u * d.kw + v0 + vb) * L;

@@ -83,12 +83,7 @@ fn col2im(g: &Conv2dGeom, dcols: &[f32], dx: &mut [f32]) {
 
 /// y_n = W·cols(x_n) + b for one sample.
 pub(super) fn forward_sample(
-    g: &Conv2dGeom,
-    s: &mut Scratch,
-    x: &[f32],
-    w: &[f32],
-    b: Option<&[f32]>,
-    y: &mut [f32],
+    g: &Conv2dGeom, s: &mut Scratch, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32],
 ) {
     let ohw = g.out_h() * g.out_w();
     let ckk = g.c * g.kh * g.kw;
@@ -104,14 +99,8 @@ pub(super) fn forward_sample(
 /// Adds one sample's dW, db to `dw`, `db` and writes its dx (which must be zero on entry).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn backward_sample(
-    g: &Conv2dGeom,
-    s: &mut Scratch,
-    x: &[f32],
-    w: &[f32],
-    dy: &[f32],
-    dx: &mut [f32],
-    dw: &mut [f32],
-    db: &mut [f32],
+    g: &Conv2dGeom, s: &mut Scratch, x: &[f32], w: &[f32], dy: &[f32], dx: &mut [f32],
+    dw: &mut [f32], db: &mut [f32],
 ) {
     let ohw = g.out_h() * g.out_w();
     let ckk = g.c * g.kh * g.kw;

@@ -191,11 +191,7 @@ fn resolve(algo: ConvAlgo, g: &Conv2dGeom) -> ConvAlgo {
 
 /// y = conv2d(x, w) + b with the [`ConvAlgo::Auto`] choice; see the module doc for the formula.
 pub fn conv2d_forward(
-    x: &Tensor,
-    w: &Tensor,
-    b: Option<&Tensor>,
-    stride: usize,
-    pad: usize,
+    x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: usize, pad: usize,
 ) -> Result<Tensor> {
     conv2d_forward_with(ConvAlgo::Auto, x, w, b, stride, pad)
 }
@@ -203,11 +199,7 @@ pub fn conv2d_forward(
 /// (dx, dw, db) of y = conv2d(x, w) + b given dy, with the [`ConvAlgo::Auto`] choice; see the
 /// module doc for the formulas.
 pub fn conv2d_backward(
-    x: &Tensor,
-    w: &Tensor,
-    dy: &Tensor,
-    stride: usize,
-    pad: usize,
+    x: &Tensor, w: &Tensor, dy: &Tensor, stride: usize, pad: usize,
 ) -> Result<Conv2dGrads> {
     conv2d_backward_with(ConvAlgo::Auto, x, w, dy, stride, pad)
 }
@@ -215,12 +207,7 @@ pub fn conv2d_backward(
 /// Forward y[n,k,i,j] = b[k] + Σ_{c,u,v} w[k,c,u,v]·x[n,c,i·s+u−p,j·s+v−p] with a chosen
 /// algorithm. Parallel over samples.
 pub fn conv2d_forward_with(
-    algo: ConvAlgo,
-    x: &Tensor,
-    w: &Tensor,
-    b: Option<&Tensor>,
-    stride: usize,
-    pad: usize,
+    algo: ConvAlgo, x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: usize, pad: usize,
 ) -> Result<Tensor> {
     let g = Conv2dGeom::new(x.shape(), w.shape(), stride, pad)?;
     let mut y = Tensor::zeros(&g.out_shape())?;
@@ -233,12 +220,7 @@ pub fn conv2d_forward_with(
 /// the allocator's mmap threshold, the page faults of a fresh zeroed buffer, which cost as
 /// much as the convolution itself at LeNet sizes (see docs/performance.md).
 pub fn conv2d_forward_into(
-    algo: ConvAlgo,
-    x: &Tensor,
-    w: &Tensor,
-    b: Option<&Tensor>,
-    stride: usize,
-    pad: usize,
+    algo: ConvAlgo, x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: usize, pad: usize,
     y: &mut [f32],
 ) -> Result<()> {
     let g = Conv2dGeom::new(x.shape(), w.shape(), stride, pad)?;
@@ -249,12 +231,7 @@ pub fn conv2d_forward_into(
 /// The forward on plain slices for the geometry `g` (x: N×C×H×W, w: K×C×KH×KW, b: K,
 /// y: N×K×OH×OW, every value overwritten); what [`conv2d_forward_into`] runs.
 pub fn conv2d_forward_slices(
-    algo: ConvAlgo,
-    g: &Conv2dGeom,
-    x: &[f32],
-    w: &[f32],
-    b: Option<&[f32]>,
-    y: &mut [f32],
+    algo: ConvAlgo, g: &Conv2dGeom, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32],
 ) -> Result<()> {
     let g = *g;
     let op = "conv2d_forward";
@@ -290,12 +267,7 @@ pub fn conv2d_forward_slices(
 /// input that needs no gradient (the images). [`ConvAlgo::Auto`] picks the algorithm.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward_slices(
-    g: &Conv2dGeom,
-    x: &[f32],
-    w: &[f32],
-    dy: &[f32],
-    dx: Option<&mut [f32]>,
-    dw: &mut [f32],
+    g: &Conv2dGeom, x: &[f32], w: &[f32], dy: &[f32], dx: Option<&mut [f32]>, dw: &mut [f32],
     db: &mut [f32],
 ) -> Result<()> {
     let op = "conv2d_backward";
@@ -316,12 +288,7 @@ pub fn conv2d_backward_slices(
 /// Backward (dx, dw, db) with a chosen algorithm; see the module doc for the formulas.
 /// Parallel over fixed chunks of [`CHUNK`] samples; dw/db partials are reduced in chunk order.
 pub fn conv2d_backward_with(
-    algo: ConvAlgo,
-    x: &Tensor,
-    w: &Tensor,
-    dy: &Tensor,
-    stride: usize,
-    pad: usize,
+    algo: ConvAlgo, x: &Tensor, w: &Tensor, dy: &Tensor, stride: usize, pad: usize,
 ) -> Result<Conv2dGrads> {
     let g = Conv2dGeom::new(x.shape(), w.shape(), stride, pad)?;
     g.check_dy(dy)?;
@@ -346,11 +313,7 @@ pub fn conv2d_backward_with(
 /// (the same values, in the same order, as [`conv2d_backward`]), skipping dx: for a first
 /// layer, whose input is data and needs no gradient. Returns (dw, db).
 pub fn conv2d_backward_params(
-    x: &Tensor,
-    w: &Tensor,
-    dy: &Tensor,
-    stride: usize,
-    pad: usize,
+    x: &Tensor, w: &Tensor, dy: &Tensor, stride: usize, pad: usize,
 ) -> Result<(Tensor, Tensor)> {
     let g = Conv2dGeom::new(x.shape(), w.shape(), stride, pad)?;
     g.check_dy(dy)?;
@@ -377,10 +340,7 @@ pub fn conv2d_backward_params(
 /// batch-size conv output is neither allocated nor written nor read back; other shapes
 /// take that unfused composition.
 pub fn conv2d_relu_maxpool_forward(
-    x: &Tensor,
-    w: &Tensor,
-    b: Option<&Tensor>,
-    pad: usize,
+    x: &Tensor, w: &Tensor, b: Option<&Tensor>, pad: usize,
 ) -> Result<(Tensor, Vec<u32>)> {
     let g = Conv2dGeom::new(x.shape(), w.shape(), 1, pad)?;
     g.check_bias(b.map(|b| b.len()))?;
@@ -428,13 +388,7 @@ pub fn conv2d_relu_maxpool_forward(
 /// time in a worker's buffer, never as a batch-size tensor. Returns (dx, dw, db), equal to
 /// [`crate::ops::pool::relu_max_pool2d_backward`] followed by [`conv2d_backward`].
 pub fn conv2d_relu_maxpool_backward(
-    x: &Tensor,
-    w: &Tensor,
-    y: &Tensor,
-    argmax: &[u32],
-    dy: &Tensor,
-    pad: usize,
-    need_dx: bool,
+    x: &Tensor, w: &Tensor, y: &Tensor, argmax: &[u32], dy: &Tensor, pad: usize, need_dx: bool,
 ) -> Result<(Option<Tensor>, Tensor, Tensor)> {
     let g = Conv2dGeom::new(x.shape(), w.shape(), 1, pad)?;
     let (oh, ow) = (g.out_h(), g.out_w());
@@ -519,12 +473,7 @@ impl DySrc<'_> {
 }
 
 fn backward_impl(
-    algo: ConvAlgo,
-    g: &Conv2dGeom,
-    xd: &[f32],
-    wd: &[f32],
-    dy: DySrc,
-    dx: Option<&mut [f32]>,
+    algo: ConvAlgo, g: &Conv2dGeom, xd: &[f32], wd: &[f32], dy: DySrc, dx: Option<&mut [f32]>,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
     let g = *g;
     let mut dw = vec![0.0f32; wd.len()];

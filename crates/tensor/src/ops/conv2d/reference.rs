@@ -12,11 +12,7 @@ fn src(o: usize, u: usize, g: &Conv2dGeom, size: usize) -> Option<usize> {
 
 /// Naive forward.
 pub fn conv2d_forward(
-    x: &Tensor,
-    w: &Tensor,
-    b: Option<&Tensor>,
-    stride: usize,
-    pad: usize,
+    x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: usize, pad: usize,
 ) -> Result<Tensor> {
     let g = Conv2dGeom::new(x.shape(), w.shape(), stride, pad)?;
     g.check_bias(b.map(|b| b.len()))?;
@@ -52,11 +48,7 @@ pub fn conv2d_forward(
 
 /// Naive backward: scatters each dy element to the inputs and weights it touched.
 pub fn conv2d_backward(
-    x: &Tensor,
-    w: &Tensor,
-    dy: &Tensor,
-    stride: usize,
-    pad: usize,
+    x: &Tensor, w: &Tensor, dy: &Tensor, stride: usize, pad: usize,
 ) -> Result<Conv2dGrads> {
     let g = Conv2dGeom::new(x.shape(), w.shape(), stride, pad)?;
     g.check_dy(dy)?;

@@ -16,16 +16,11 @@
 //! Sums are accumulated in f64 in index order, so the values never depend on the thread
 //! count. The CUDA twins are in `distance.cu` beside this file.
 
-use crate::error::{shape_err, Result};
+use crate::error::{check_len, shape_err, Result};
 
 /// Checks a, b (N×E each) and one per-pair buffer of N values per entry of `per_pair`.
 fn check(
-    op: &'static str,
-    n: usize,
-    e: usize,
-    a: &[f32],
-    b: &[f32],
-    per_pair: &[(&str, usize)],
+    op: &'static str, n: usize, e: usize, a: &[f32], b: &[f32], per_pair: &[(&str, usize)],
 ) -> Result<()> {
     if a.len() != n * e || b.len() != n * e {
         return Err(shape_err(
@@ -38,12 +33,7 @@ fn check(
         ));
     }
     for &(what, len) in per_pair {
-        if len != n {
-            return Err(shape_err(
-                op,
-                format!("{what} has {len} values, expected {n}"),
-            ));
-        }
+        check_len(op, what, len, n)?;
     }
     Ok(())
 }
@@ -71,12 +61,7 @@ fn dots(a: &[f32], b: &[f32]) -> (f64, f64, f64) {
 
 /// Euclidean distance d_n = √max(Σ_i (a_ni − b_ni)², ε) of N pairs of E-vectors.
 pub fn euclidean_forward(
-    n: usize,
-    e: usize,
-    a: &[f32],
-    b: &[f32],
-    eps: f32,
-    d: &mut [f32],
+    n: usize, e: usize, a: &[f32], b: &[f32], eps: f32, d: &mut [f32],
 ) -> Result<()> {
     check("euclidean_forward", n, e, a, b, &[("d", d.len())])?;
     for (i, dv) in d.iter_mut().enumerate() {
@@ -90,14 +75,7 @@ pub fn euclidean_forward(
 /// (da and db are overwritten).
 #[allow(clippy::too_many_arguments)]
 pub fn euclidean_backward(
-    n: usize,
-    e: usize,
-    a: &[f32],
-    b: &[f32],
-    d: &[f32],
-    dd: &[f32],
-    eps: f32,
-    da: &mut [f32],
+    n: usize, e: usize, a: &[f32], b: &[f32], d: &[f32], dd: &[f32], eps: f32, da: &mut [f32],
     db: &mut [f32],
 ) -> Result<()> {
     let op = "euclidean_backward";
@@ -121,12 +99,7 @@ pub fn euclidean_backward(
 
 /// Cosine similarity c_n = ⟨a_n, b_n⟩/√max(‖a_n‖²‖b_n‖², ε) of N pairs of E-vectors.
 pub fn cosine_forward(
-    n: usize,
-    e: usize,
-    a: &[f32],
-    b: &[f32],
-    eps: f32,
-    c: &mut [f32],
+    n: usize, e: usize, a: &[f32], b: &[f32], eps: f32, c: &mut [f32],
 ) -> Result<()> {
     check("cosine_forward", n, e, a, b, &[("c", c.len())])?;
     for (i, cv) in c.iter_mut().enumerate() {
@@ -141,14 +114,7 @@ pub fn cosine_forward(
 /// (da and db are overwritten).
 #[allow(clippy::too_many_arguments)]
 pub fn cosine_backward(
-    n: usize,
-    e: usize,
-    a: &[f32],
-    b: &[f32],
-    dc: &[f32],
-    eps: f32,
-    da: &mut [f32],
-    db: &mut [f32],
+    n: usize, e: usize, a: &[f32], b: &[f32], dc: &[f32], eps: f32, da: &mut [f32], db: &mut [f32],
 ) -> Result<()> {
     let op = "cosine_backward";
     check(op, n, e, a, b, &[("dc", dc.len())])?;

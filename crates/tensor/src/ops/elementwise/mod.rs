@@ -70,10 +70,7 @@ fn lanes2(a: &[f32], b: &[f32], f: impl Fn(f32x8, f32x8) -> f32x8) -> Vec<f32> {
 }
 
 fn zip_lanes(
-    op: &'static str,
-    a: &Tensor,
-    b: &Tensor,
-    f: impl Fn(f32x8, f32x8) -> f32x8,
+    op: &'static str, a: &Tensor, b: &Tensor, f: impl Fn(f32x8, f32x8) -> f32x8,
 ) -> Result<Tensor> {
     same_shape(op, a, b)?;
     Tensor::from_vec(a.shape(), lanes2(a.data(), b.data(), f))
@@ -91,10 +88,7 @@ fn map_in_place(x: &mut [f32], f: impl Fn(f32x8) -> f32x8) {
 
 /// dy ← f(a, dy), 8 lanes at a time; errors (naming `op`) unless the lengths agree.
 fn zip_in_place(
-    op: &'static str,
-    a: &[f32],
-    dy: &mut [f32],
-    f: impl Fn(f32x8, f32x8) -> f32x8,
+    op: &'static str, a: &[f32], dy: &mut [f32], f: impl Fn(f32x8, f32x8) -> f32x8,
 ) -> Result<()> {
     if a.len() != dy.len() {
         return Err(shape_err(
@@ -109,10 +103,7 @@ fn zip_in_place(
 
 /// The tensor form of an in-place backward `f(cached, dy)`: dx = a copy of dy, updated.
 fn backward_tensor(
-    op: &'static str,
-    cached: &Tensor,
-    dy: &Tensor,
-    f: fn(&[f32], &mut [f32]) -> Result<()>,
+    op: &'static str, cached: &Tensor, dy: &Tensor, f: fn(&[f32], &mut [f32]) -> Result<()>,
 ) -> Result<Tensor> {
     same_shape(op, cached, dy)?;
     let mut dx = dy.clone();
@@ -298,10 +289,7 @@ pub mod reference {
     use crate::Tensor;
 
     fn zip_map(
-        op: &'static str,
-        a: &Tensor,
-        b: &Tensor,
-        f: impl Fn(f32, f32) -> f32,
+        op: &'static str, a: &Tensor, b: &Tensor, f: impl Fn(f32, f32) -> f32,
     ) -> Result<Tensor> {
         if a.shape() != b.shape() {
             return Err(shape_err(

@@ -37,13 +37,7 @@ pub fn sum_rows(rows: usize, cols: usize, dy: &[f32], db: &mut [f32]) -> Result<
 /// then one GEMM with β = 1 (β = 0 without a bias).
 #[allow(clippy::too_many_arguments)]
 pub fn linear_forward(
-    m: usize,
-    i: usize,
-    o: usize,
-    x: &[f32],
-    w: &[f32],
-    b: Option<&[f32]>,
-    y: &mut [f32],
+    m: usize, i: usize, o: usize, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32],
 ) -> Result<()> {
     check_len("linear_forward", "y", y.len(), m * o)?;
     let beta = match b {
@@ -70,13 +64,7 @@ pub struct LinearGrads<'a> {
 /// Dense backward (see the module doc) for m rows, i inputs, o outputs.
 #[allow(clippy::too_many_arguments)]
 pub fn linear_backward(
-    m: usize,
-    i: usize,
-    o: usize,
-    x: &[f32],
-    w: &[f32],
-    dy: &[f32],
-    grads: LinearGrads<'_>,
+    m: usize, i: usize, o: usize, x: &[f32], w: &[f32], dy: &[f32], grads: LinearGrads<'_>,
 ) -> Result<()> {
     if let Some(dx) = grads.dx {
         gemm(false, false, m, i, o, 1.0, dy, w, 0.0, dx)?; // dx = dy·W

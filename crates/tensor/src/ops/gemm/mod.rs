@@ -17,15 +17,8 @@ use crate::Tensor;
 
 #[allow(clippy::too_many_arguments)]
 fn check(
-    op: &'static str,
-    trans_a: bool,
-    trans_b: bool,
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    b: &[f32],
-    c: &[f32],
+    op: &'static str, trans_a: bool, trans_b: bool, m: usize, n: usize, k: usize, a: &[f32],
+    b: &[f32], c: &[f32],
 ) -> Result<()> {
     let _ = (trans_a, trans_b);
     if a.len() != m * k || b.len() != k * n || c.len() != m * n {
@@ -58,16 +51,8 @@ const PAR_MACS: usize = 1 << 18;
 /// computed by the same single-threaded sgemm arithmetic either way.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm(
-    trans_a: bool,
-    trans_b: bool,
-    m: usize,
-    n: usize,
-    k: usize,
-    alpha: f32,
-    a: &[f32],
-    b: &[f32],
-    beta: f32,
-    c: &mut [f32],
+    trans_a: bool, trans_b: bool, m: usize, n: usize, k: usize, alpha: f32, a: &[f32], b: &[f32],
+    beta: f32, c: &mut [f32],
 ) -> Result<()> {
     check("gemm", trans_a, trans_b, m, n, k, a, b, c)?;
     if m == 0 || n == 0 {
@@ -104,18 +89,8 @@ pub fn gemm(
 /// a, b the whole (checked) operands.
 #[allow(clippy::too_many_arguments)]
 fn sgemm_rows(
-    trans_a: bool,
-    trans_b: bool,
-    m: usize,
-    n: usize,
-    k: usize,
-    alpha: f32,
-    a: &[f32],
-    b: &[f32],
-    beta: f32,
-    c: &mut [f32],
-    r0: usize,
-    rows: usize,
+    trans_a: bool, trans_b: bool, m: usize, n: usize, k: usize, alpha: f32, a: &[f32], b: &[f32],
+    beta: f32, c: &mut [f32], r0: usize, rows: usize,
 ) {
     assert!(r0 + rows <= m && c.len() == rows * n && a.len() == m * k && b.len() == k * n);
     // Row/column strides of A and B as stored; a transpose is just swapped strides. Row i of
@@ -159,17 +134,8 @@ fn sgemm_rows(
 /// depend on the thread count.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_batched(
-    batch: usize,
-    trans_a: bool,
-    trans_b: bool,
-    m: usize,
-    n: usize,
-    k: usize,
-    alpha: f32,
-    a: &[f32],
-    b: &[f32],
-    beta: f32,
-    c: &mut [f32],
+    batch: usize, trans_a: bool, trans_b: bool, m: usize, n: usize, k: usize, alpha: f32,
+    a: &[f32], b: &[f32], beta: f32, c: &mut [f32],
 ) -> Result<()> {
     if a.len() != batch * m * k || b.len() != batch * k * n || c.len() != batch * m * n {
         return Err(shape_err(
@@ -251,16 +217,8 @@ pub mod reference {
     /// C ← α·op(A)·op(B) + β·C, naively.
     #[allow(clippy::too_many_arguments)]
     pub fn gemm(
-        trans_a: bool,
-        trans_b: bool,
-        m: usize,
-        n: usize,
-        k: usize,
-        alpha: f32,
-        a: &[f32],
-        b: &[f32],
-        beta: f32,
-        c: &mut [f32],
+        trans_a: bool, trans_b: bool, m: usize, n: usize, k: usize, alpha: f32, a: &[f32],
+        b: &[f32], beta: f32, c: &mut [f32],
     ) -> Result<()> {
         super::check("reference::gemm", trans_a, trans_b, m, n, k, a, b, c)?;
         for i in 0..m {

@@ -50,10 +50,7 @@ fn check_pairs(op: &'static str, v: &[f32], y: &[f32], grad: Option<usize>) -> R
 
 /// The contrastive loss L of `reads` on v against labels y (see the module doc).
 pub fn contrastive_forward(
-    v: &[f32],
-    y: &[f32],
-    margin: f32,
-    reads: ContrastiveReads,
+    v: &[f32], y: &[f32], margin: f32, reads: ContrastiveReads,
 ) -> Result<f32> {
     check_pairs("contrastive_forward", v, y, None)?;
     let total: f64 = v
@@ -73,12 +70,7 @@ pub fn contrastive_forward(
 
 /// dv = dl·∂L/∂v of the contrastive loss (see the module doc).
 pub fn contrastive_backward(
-    v: &[f32],
-    y: &[f32],
-    margin: f32,
-    reads: ContrastiveReads,
-    dl: f32,
-    dv: &mut [f32],
+    v: &[f32], y: &[f32], margin: f32, reads: ContrastiveReads, dl: f32, dv: &mut [f32],
 ) -> Result<()> {
     check_pairs("contrastive_backward", v, y, Some(dv.len()))?;
     let k = dl / v.len() as f32;
@@ -123,11 +115,7 @@ pub fn bce_backward(p: &[f32], y: &[f32], eps: f32, dl: f32, dp: &mut [f32]) -> 
 /// Softmax cross-entropy L of logits z (N×K) against `labels`; writes softmax(z) into
 /// `probs` (N×K) for the backward pass.
 pub fn softmax_ce_forward(
-    n: usize,
-    k: usize,
-    z: &[f32],
-    labels: &[u32],
-    probs: &mut [f32],
+    n: usize, k: usize, z: &[f32], labels: &[u32], probs: &mut [f32],
 ) -> Result<f32> {
     check_classes("softmax_ce_forward", n, k, z.len(), labels, probs.len())?;
     let mut loss = 0f64;
@@ -147,12 +135,7 @@ pub fn softmax_ce_forward(
 
 /// dz = dl·(softmax(z) − onehot(label))/N from the forward's `probs`.
 pub fn softmax_ce_backward(
-    n: usize,
-    k: usize,
-    probs: &[f32],
-    labels: &[u32],
-    dl: f32,
-    dz: &mut [f32],
+    n: usize, k: usize, probs: &[f32], labels: &[u32], dl: f32, dz: &mut [f32],
 ) -> Result<()> {
     check_classes("softmax_ce_backward", n, k, probs.len(), labels, dz.len())?;
     let s = dl / n as f32;
@@ -167,12 +150,7 @@ pub fn softmax_ce_backward(
 
 /// Errors unless z and the output hold N×K values for N labels, each below K.
 fn check_classes(
-    op: &'static str,
-    n: usize,
-    k: usize,
-    z: usize,
-    labels: &[u32],
-    out: usize,
+    op: &'static str, n: usize, k: usize, z: usize, labels: &[u32], out: usize,
 ) -> Result<()> {
     if n == 0 || k == 0 || z != n * k || out != n * k || labels.len() != n {
         return Err(shape_err(

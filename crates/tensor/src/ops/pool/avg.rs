@@ -10,13 +10,7 @@ use rayon::prelude::*;
 /// One plane of avg-pool; `K` > 0 fixes the window at compile time (K = 0: runtime `k`).
 #[inline(always)]
 fn avg_plane<const K: usize>(
-    xp: &[f32],
-    w: usize,
-    ow: usize,
-    k: usize,
-    stride: usize,
-    inv: f32,
-    yp: &mut [f32],
+    xp: &[f32], w: usize, ow: usize, k: usize, stride: usize, inv: f32, yp: &mut [f32],
 ) {
     let k = if K > 0 { K } else { k };
     for (i, yr) in yp.chunks_exact_mut(ow).enumerate() {
@@ -34,13 +28,7 @@ fn avg_plane<const K: usize>(
 /// One plane of avg-pool backward: dx[i·s+u, j·s+v] += dy[i,j]·inv, in (i, j, u, v) order.
 #[inline(always)]
 fn avg_plane_backward<const K: usize>(
-    dyp: &[f32],
-    w: usize,
-    ow: usize,
-    k: usize,
-    stride: usize,
-    inv: f32,
-    dp: &mut [f32],
+    dyp: &[f32], w: usize, ow: usize, k: usize, stride: usize, inv: f32, dp: &mut [f32],
 ) {
     let k = if K > 0 { K } else { k };
     for (i, dyr) in dyp.chunks_exact(ow).enumerate() {
@@ -54,6 +42,14 @@ fn avg_plane_backward<const K: usize>(
             }
         }
     }
+}
+
+/// Runs `f(plane index, plane)` over the planes of `out` (`len` values each) in parallel.
+fn for_planes(out: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Send + Sync) {
+    out.par_chunks_mut(len)
+        .enumerate()
+        .with_min_len(PLANES_PER_TASK)
+        .for_each(|(nc, p)| f(nc, p));
 }
 
 /// Average-pool forward, parallel over planes (f32 window sums times 1/k²).
@@ -74,27 +70,21 @@ pub fn avg_pool2d_forward_into(g: &Pool2dGeom, x: &[f32], y: &mut [f32]) -> Resu
     }
     let (k, stride) = (g.k, g.stride);
     let inv = 1.0 / (k * k) as f32;
-    y.par_chunks_mut(ohw)
-        .enumerate()
-        .with_min_len(PLANES_PER_TASK)
-        .for_each(|(nc, yp)| {
-            let xp = &x[nc * hw..][..hw];
-            if k == 2 && stride == 2 {
-                avg_plane::<2>(xp, g.w, ow, 2, 2, inv, yp);
-            } else {
-                avg_plane::<0>(xp, g.w, ow, k, stride, inv, yp);
-            }
-        });
+    for_planes(y, ohw, |nc, yp| {
+        let xp = &x[nc * hw..][..hw];
+        if k == 2 && stride == 2 {
+            avg_plane::<2>(xp, g.w, ow, 2, 2, inv, yp);
+        } else {
+            avg_plane::<0>(xp, g.w, ow, k, stride, inv, yp);
+        }
+    });
     Ok(())
 }
 
 /// Average-pool backward: dx (shaped `x_shape`) with dy/k² spread over each window;
 /// parallel over planes.
 pub fn avg_pool2d_backward(
-    dy: &Tensor,
-    x_shape: &[usize],
-    k: usize,
-    stride: usize,
+    dy: &Tensor, x_shape: &[usize], k: usize, stride: usize,
 ) -> Result<Tensor> {
     let g = Pool2dGeom::new(x_shape, k, stride)?;
     g.check_dy(dy)?;
@@ -114,16 +104,13 @@ pub fn avg_pool2d_backward_into(g: &Pool2dGeom, dy: &[f32], dx: &mut [f32]) -> R
     }
     let (k, stride) = (g.k, g.stride);
     let inv = 1.0 / (k * k) as f32;
-    dx.par_chunks_mut(hw)
-        .enumerate()
-        .with_min_len(PLANES_PER_TASK)
-        .for_each(|(nc, dp)| {
-            let dyp = &dy[nc * ohw..][..ohw];
-            if k == 2 && stride == 2 {
-                avg_plane_backward::<2>(dyp, g.w, ow, 2, 2, inv, dp);
-            } else {
-                avg_plane_backward::<0>(dyp, g.w, ow, k, stride, inv, dp);
-            }
-        });
+    for_planes(dx, hw, |nc, dp| {
+        let dyp = &dy[nc * ohw..][..ohw];
+        if k == 2 && stride == 2 {
+            avg_plane_backward::<2>(dyp, g.w, ow, 2, 2, inv, dp);
+        } else {
+            avg_plane_backward::<0>(dyp, g.w, ow, k, stride, inv, dp);
+        }
+    });
     Ok(())
 }

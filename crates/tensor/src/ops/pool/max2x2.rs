@@ -18,13 +18,7 @@ fn pick(best: f32, at: u32, val: f32, idx: u32) -> (f32, u32) {
 /// output width, its plane having junk columns; fits u32, checked by the callers). On AVX2,
 /// 8 windows per step; elsewhere the scalar [`max_row_2x2`].
 pub(crate) fn max_plane_2x2(
-    xp: &[f32],
-    w: usize,
-    ow: usize,
-    y: &mut [f32],
-    arg: &mut [u32],
-    base: u32,
-    wi: usize,
+    xp: &[f32], w: usize, ow: usize, y: &mut [f32], arg: &mut [u32], base: u32, wi: usize,
 ) {
     #[cfg(target_arch = "x86_64")]
     if crate::ops::simd::avx2_fma() {
@@ -49,12 +43,7 @@ pub(crate) fn max_plane_2x2(
 /// already split the work (the tape-free scoring path). Same values as
 /// [`max_pool2d_forward`] / [`relu_max_pool2d_forward`]; the argmax is not kept.
 pub fn max_pool2x2_planes(
-    x: &[f32],
-    planes: usize,
-    h: usize,
-    w: usize,
-    relu: bool,
-    y: &mut [f32],
+    x: &[f32], planes: usize, h: usize, w: usize, relu: bool, y: &mut [f32],
 ) -> Result<()> {
     let (oh, ow) = (h / 2, w / 2);
     if x.len() != planes * h * w || y.len() != planes * oh * ow || oh == 0 || ow == 0 {
@@ -108,13 +97,7 @@ fn max_row_2x2(r0: &[f32], r1: &[f32], b0: u32, w: u32, yr: &mut [f32], ar: &mut
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn max_plane_2x2_avx2(
-    xp: &[f32],
-    w: usize,
-    ow: usize,
-    y: &mut [f32],
-    arg: &mut [u32],
-    base: u32,
-    wi: usize,
+    xp: &[f32], w: usize, ow: usize, y: &mut [f32], arg: &mut [u32], base: u32, wi: usize,
 ) {
     use std::arch::x86_64::*;
     // Lanes → (even, odd) columns of 16 consecutive values a ++ b, in column order.

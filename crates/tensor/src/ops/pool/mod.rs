@@ -118,13 +118,7 @@ fn window_max(xp: &[f32], w: usize, r0: usize, c0: usize, k: usize) -> (f32, usi
 /// One plane of max-pool: y and in-plane argmax.
 #[inline(always)]
 fn max_plane(
-    g: &Pool2dGeom,
-    xp: &[f32],
-    k: usize,
-    s: usize,
-    y: &mut [f32],
-    arg: &mut [u32],
-    base: usize,
+    g: &Pool2dGeom, xp: &[f32], k: usize, s: usize, y: &mut [f32], arg: &mut [u32], base: usize,
 ) {
     let ow = g.out_w();
     for (i, (yr, ar)) in y
@@ -167,11 +161,7 @@ fn max_forward(x: &Tensor, k: usize, stride: usize, relu: bool) -> Result<(Tenso
 /// planes; 2×2/2 (LeNet-5) is the vectorised fast path. Errors if x has more than u32::MAX
 /// elements (argmax is u32).
 pub fn max_pool2d_forward_into(
-    g: &Pool2dGeom,
-    x: &[f32],
-    relu: bool,
-    y: &mut [f32],
-    argmax: &mut [u32],
+    g: &Pool2dGeom, x: &[f32], relu: bool, y: &mut [f32], argmax: &mut [u32],
 ) -> Result<()> {
     let op = "max_pool2d_forward";
     let (hw, ohw) = (g.h * g.w, g.out_h() * g.out_w());
@@ -214,10 +204,7 @@ pub fn max_pool2d_backward(dy: &Tensor, argmax: &[u32], x_shape: &[usize]) -> Re
 /// Backward of the fused y = max(maxpool(x), 0) given its output `y`:
 /// dx[argmax] += dy · [y > 0], in one parallel pass (no masked copy of dy).
 pub fn relu_max_pool2d_backward(
-    dy: &Tensor,
-    y: &Tensor,
-    argmax: &[u32],
-    x_shape: &[usize],
+    dy: &Tensor, y: &Tensor, argmax: &[u32], x_shape: &[usize],
 ) -> Result<Tensor> {
     if y.shape() != dy.shape() {
         return Err(shape_err(
@@ -231,10 +218,7 @@ pub fn relu_max_pool2d_backward(
 /// The tensor form of [`max_pool2d_backward_into`]; shapes that are not planar N×C×… go
 /// through the reference scatter.
 fn scatter_backward(
-    dy: &Tensor,
-    argmax: &[u32],
-    x_shape: &[usize],
-    gate: Option<&[f32]>,
+    dy: &Tensor, argmax: &[u32], x_shape: &[usize], gate: Option<&[f32]>,
 ) -> Result<Tensor> {
     let planar = x_shape.len() == 4 && dy.rank() == 4 && dy.shape()[..2] == x_shape[..2];
     let mut dx = Tensor::zeros(x_shape)?;
@@ -272,11 +256,7 @@ fn scatter_backward(
 /// dx[argmax[o]] += dy[o] for every output o, or += dy[o]·[gate[o] > 0] with a gate (the
 /// output y of the fused ReLU pool). Every argmax must lie inside the plane of its output.
 pub fn max_pool2d_backward_into(
-    g: &Pool2dGeom,
-    dy: &[f32],
-    argmax: &[u32],
-    gate: Option<&[f32]>,
-    dx: &mut [f32],
+    g: &Pool2dGeom, dy: &[f32], argmax: &[u32], gate: Option<&[f32]>, dx: &mut [f32],
 ) -> Result<()> {
     dx.iter_mut().for_each(|v| *v = 0.0);
     max_backward_planes(g, [g.out_h(), g.out_w()], dy, argmax, gate, dx)
@@ -284,11 +264,7 @@ pub fn max_pool2d_backward_into(
 
 /// dx[argmax[o]] += dy[o] (gated) per plane of `out` = [OH, OW] outputs, into a zeroed dx.
 fn max_backward_planes(
-    g: &Pool2dGeom,
-    out: [usize; 2],
-    dy: &[f32],
-    argmax: &[u32],
-    gate: Option<&[f32]>,
+    g: &Pool2dGeom, out: [usize; 2], dy: &[f32], argmax: &[u32], gate: Option<&[f32]>,
     dx: &mut [f32],
 ) -> Result<()> {
     let op = "max_pool2d_backward";

@@ -83,10 +83,7 @@ pub fn avg_pool2d_forward(x: &Tensor, k: usize, stride: usize) -> Result<Tensor>
 
 /// Naive average-pool backward.
 pub fn avg_pool2d_backward(
-    dy: &Tensor,
-    x_shape: &[usize],
-    k: usize,
-    stride: usize,
+    dy: &Tensor, x_shape: &[usize], k: usize, stride: usize,
 ) -> Result<Tensor> {
     let g = Pool2dGeom::new(x_shape, k, stride)?;
     g.check_dy(dy)?;
