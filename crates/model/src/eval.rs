@@ -43,7 +43,8 @@ impl PairScorer for SnLenet5 {
         self.score(a, b, batch)
     }
 
-    /// The tape-free scoring path (same numbers as the taped forward, tested), each image
+    /// The scoring path (the subnet forward on inference tapes, the same numbers as the
+    /// training forward, tested), each image
     /// that a pair uses embedded once, `batch` images converted to f32 at a time.
     fn pair_similarities(
         &mut self, set: &Arc<ImageSet>, pairs: &Arc<Vec<Pair>>, batch: usize,
@@ -57,7 +58,7 @@ impl PairScorer for SnLenet5 {
 }
 
 /// Scores a pair list in evaluation mode, batches of `batch` pairs, returning (similarities,
-/// labels). `model` is the CPU model (its tape-free scoring path, the same numbers as the
+/// labels). `model` is the CPU model (its scoring path on inference tapes, the same numbers as the
 /// taped forward, tested) or a model on a device.
 pub fn score_pairs(
     model: &mut dyn PairScorer, set: &Arc<ImageSet>, pairs: &Arc<Vec<Pair>>, batch: usize,

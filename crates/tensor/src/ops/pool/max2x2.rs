@@ -1,9 +1,5 @@
 //! The 2×2/2 max-pool of LeNet-5 on one plane: the scalar row kernel and the AVX2 one (eight
 //! windows per step), the same values and argmax as `reference`.
-
-use crate::error::{shape_err, Result};
-use crate::ops::elementwise::relu_in_place;
-
 /// Keeps (best, at) or takes (val, idx): a strictly larger value, or a NaN over a number;
 /// branch-free selects, the same rule as `reference`.
 #[inline(always)]
@@ -36,36 +32,6 @@ pub(crate) fn max_plane_2x2(
         let r1 = &xp[(2 * i + 1) * w..][..2 * ow];
         max_row_2x2(r0, r1, base + (2 * i * wi) as u32, wi as u32, yr, ar);
     }
-}
-
-/// 2×2/2 max-pool, optionally clamped at 0 (the fused ReLU), of `planes` h×w planes stored
-/// back to back, into `y` (planes × ⌊h/2⌋ × ⌊w/2⌋), on the calling thread: for callers that
-/// already split the work (the tape-free scoring path). Same values as
-/// [`max_pool2d_forward`] / [`relu_max_pool2d_forward`]; the argmax is not kept.
-pub fn max_pool2x2_planes(
-    x: &[f32], planes: usize, h: usize, w: usize, relu: bool, y: &mut [f32],
-) -> Result<()> {
-    let (oh, ow) = (h / 2, w / 2);
-    if x.len() != planes * h * w || y.len() != planes * oh * ow || oh == 0 || ow == 0 {
-        return Err(shape_err(
-            "max_pool2x2_planes",
-            format!(
-                "{planes} planes of {h}x{w} need x of {} and y of {} values, got {} and {}",
-                planes * h * w,
-                planes * oh * ow,
-                x.len(),
-                y.len()
-            ),
-        ));
-    }
-    let mut arg = vec![0u32; oh * ow];
-    for (xp, yp) in x.chunks_exact(h * w).zip(y.chunks_exact_mut(oh * ow)) {
-        max_plane_2x2(xp, w, ow, yp, &mut arg, 0, w);
-        if relu {
-            relu_in_place(yp);
-        }
-    }
-    Ok(())
 }
 
 /// One output row of the 2×2/2 max-pool, scalar: windows (r0[2j], r0[2j+1], r1[2j],

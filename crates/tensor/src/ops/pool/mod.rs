@@ -27,7 +27,6 @@ pub use avg::{
     avg_pool2d_backward, avg_pool2d_backward_into, avg_pool2d_forward, avg_pool2d_forward_into,
 };
 pub(crate) use max2x2::max_plane_2x2;
-pub use max2x2::max_pool2x2_planes;
 
 /// The sizes of one pooling: input N×C×H×W, window k×k, stride s.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
