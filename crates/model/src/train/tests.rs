@@ -108,3 +108,16 @@ fn train_on_a_backend_runs_the_same_loop_as_the_tape() {
     let e = train_on(cpu, &tanh, &data, None, &opts, &mut Silent).unwrap_err();
     assert!(e.to_string().contains("--act tanh"), "{e}");
 }
+
+/// The validation line's loss is the training loss's own arithmetic on the scores.
+#[test]
+fn validation_loss_is_the_loss_op_on_the_scores() {
+    let (s, y) = ([0.9f32, 0.3], [1.0f32, 0.0]);
+    let c = loss_of_scores(LossKind::ContrastiveSigmoid, &s, &y).unwrap();
+    assert!((c - 0.05).abs() < 1e-7, "{c}"); // ((1 − 0.9)² + 0.3²)/2
+    let b = loss_of_scores(LossKind::Bce, &s, &y).unwrap();
+    let want = -((0.9f64).ln() + (0.7f64).ln()) / 2.0;
+    assert!((b - want).abs() < 1e-6, "{b} vs {want}");
+    assert_eq!(loss_of_scores(LossKind::ContrastiveDistance, &s, &y), None);
+    assert_eq!(loss_of_scores(LossKind::Bce, &[], &[]), None);
+}
