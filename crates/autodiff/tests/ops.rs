@@ -457,3 +457,13 @@ fn siamese_autodiff_var(i: usize) -> Var {
     }
     v
 }
+
+/// A bias broadcast over an empty trailing axis is an empty result, not a panic.
+#[test]
+fn add_bias_over_an_empty_axis() {
+    let mut t = Tape::new();
+    let x = t.input(Tensor::zeros(&[2, 3, 0]).unwrap());
+    let b = t.input(Tensor::from_vec(&[3], vec![1.0, 2.0, 3.0]).unwrap());
+    let y = t.add_bias(x, b).unwrap();
+    assert_eq!(t.value(y).unwrap().shape(), &[2, 3, 0]);
+}

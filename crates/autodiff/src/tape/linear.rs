@@ -134,7 +134,8 @@ impl Tape {
         }
         let (_, c, inner) = around(xt.shape(), 1);
         let mut y = xt.clone();
-        for (blk, chunk) in y.data_mut().chunks_exact_mut(inner).enumerate() {
+        // An empty trailing axis (inner = 0) has nothing to add to.
+        for (blk, chunk) in y.data_mut().chunks_exact_mut(inner.max(1)).enumerate() {
             let bias = bt.data()[blk % c];
             chunk.iter_mut().for_each(|v| *v += bias);
         }
