@@ -26,64 +26,60 @@ use crate::error::{shape_err, Result};
 use crate::Tensor;
 use wide::{f32x8, CmpGe, CmpGt};
 
-/// Applies `f` to 8 lanes at a time; the tail goes through `f` padded with zeros.
+/// x ← f(x), 8 lanes at a time; the tail goes through `f` padded with zeros.
 #[inline(always)]
-fn lanes1(x: &[f32], f: impl Fn(f32x8) -> f32x8) -> Vec<f32> {
-    let mut out = vec![0.0f32; x.len()];
-    let mut xc = x.chunks_exact(8);
-    let mut oc = out.chunks_exact_mut(8);
-    for (xs, os) in (&mut xc).zip(&mut oc) {
-        let v: [f32; 8] = xs.try_into().expect("8 lanes");
-        os.copy_from_slice(&f(f32x8::from(v)).to_array());
+fn map_in_place(x: &mut [f32], f: impl Fn(f32x8) -> f32x8) {
+    let mut xc = x.chunks_exact_mut(8);
+    for xs in &mut xc {
+        let v: [f32; 8] = (&*xs).try_into().expect("8 lanes");
+        xs.copy_from_slice(&f(f32x8::from(v)).to_array());
     }
-    let (xt, ot) = (xc.remainder(), oc.into_remainder());
+    let xt = xc.into_remainder();
     if !xt.is_empty() {
         let mut v = [0.0f32; 8];
         v[..xt.len()].copy_from_slice(xt);
         let r = f(f32x8::from(v)).to_array();
-        ot.copy_from_slice(&r[..ot.len()]);
+        let n = xt.len();
+        xt.copy_from_slice(&r[..n]);
     }
-    out
 }
 
-/// Applies `f` to two same-length slices, 8 lanes at a time.
+/// b ← f(a, b) for two same-length slices, 8 lanes at a time (the tail padded with zeros).
 #[inline(always)]
-fn lanes2(a: &[f32], b: &[f32], f: impl Fn(f32x8, f32x8) -> f32x8) -> Vec<f32> {
-    let mut out = vec![0.0f32; a.len()];
+fn zip_into(a: &[f32], b: &mut [f32], f: impl Fn(f32x8, f32x8) -> f32x8) {
     let mut ac = a.chunks_exact(8);
-    let mut bc = b.chunks_exact(8);
-    let mut oc = out.chunks_exact_mut(8);
-    for ((xa, xb), os) in (&mut ac).zip(&mut bc).zip(&mut oc) {
+    let mut bc = b.chunks_exact_mut(8);
+    for (xa, xb) in (&mut ac).zip(&mut bc) {
         let va: [f32; 8] = xa.try_into().expect("8 lanes");
-        let vb: [f32; 8] = xb.try_into().expect("8 lanes");
-        os.copy_from_slice(&f(f32x8::from(va), f32x8::from(vb)).to_array());
+        let vb: [f32; 8] = (&*xb).try_into().expect("8 lanes");
+        xb.copy_from_slice(&f(f32x8::from(va), f32x8::from(vb)).to_array());
     }
-    let (at, bt, ot) = (ac.remainder(), bc.remainder(), oc.into_remainder());
+    let (at, bt) = (ac.remainder(), bc.into_remainder());
     if !at.is_empty() {
         let (mut va, mut vb) = ([0.0f32; 8], [0.0f32; 8]);
         va[..at.len()].copy_from_slice(at);
         vb[..bt.len()].copy_from_slice(bt);
         let r = f(f32x8::from(va), f32x8::from(vb)).to_array();
-        ot.copy_from_slice(&r[..ot.len()]);
+        let n = bt.len();
+        bt.copy_from_slice(&r[..n]);
     }
-    out
 }
 
+/// f(a, b) as a new tensor (same shapes).
 fn zip_lanes(
     op: &'static str, a: &Tensor, b: &Tensor, f: impl Fn(f32x8, f32x8) -> f32x8,
 ) -> Result<Tensor> {
     same_shape(op, a, b)?;
-    Tensor::from_vec(a.shape(), lanes2(a.data(), b.data(), f))
+    let mut out = b.clone();
+    zip_into(a.data(), out.data_mut(), f);
+    Ok(out)
 }
 
+/// f(a) as a new tensor.
 fn map_lanes(a: &Tensor, f: impl Fn(f32x8) -> f32x8) -> Tensor {
-    Tensor::from_vec(a.shape(), lanes1(a.data(), f)).expect("same length as its source")
-}
-
-/// x ← f(x), 8 lanes at a time (the tail padded as in [`lanes1`]).
-fn map_in_place(x: &mut [f32], f: impl Fn(f32x8) -> f32x8) {
-    let y = lanes1(x, f);
-    x.copy_from_slice(&y);
+    let mut out = a.clone();
+    map_in_place(out.data_mut(), f);
+    out
 }
 
 /// dy ← f(a, dy), 8 lanes at a time; errors (naming `op`) unless the lengths agree.
@@ -96,8 +92,7 @@ fn zip_in_place(
             format!("operands differ in length: {} vs {}", a.len(), dy.len()),
         ));
     }
-    let out = lanes2(a, dy, f);
-    dy.copy_from_slice(&out);
+    zip_into(a, dy, f);
     Ok(())
 }
 
