@@ -4,6 +4,7 @@
 //! values of a 32x32 image, row-major. That is already CHW order, so records are copied as they are.
 //! The official files hold 10,000 records each (`data_batch_1..5.bin`, `test_batch.bin`).
 
+use std::io::Read;
 use std::path::Path;
 
 use crate::error::{DataError, Result};
@@ -13,37 +14,63 @@ pub const PIXELS: usize = 3 * 32 * 32;
 /// Bytes per record (label + pixels).
 pub const RECORD: usize = 1 + PIXELS;
 
+/// Records in each official file (`data_batch_1..5.bin`, `test_batch.bin`): the most a file may
+/// hold. Smaller files of whole records are accepted (hand-made subsets and test fixtures).
+pub const MAX_RECORDS: usize = 10_000;
+
 /// Appends the records of one CIFAR-10 binary file to `images` (CHW u8) and `labels`.
 /// Returns the number of records read.
 ///
-/// Errors: missing or empty file, size not a whole number of 3,073-byte records (truncated),
-/// a label `>= classes`.
+/// Errors: missing, unreadable or empty file; more than [`MAX_RECORDS`] records' worth of
+/// bytes ("too long: expected 30730000 bytes, found …", checked on the file's size before
+/// anything is read); a partial record ("truncated"); a label `>= classes`.
 pub fn read_batch_into(
     path: &Path, classes: usize, images: &mut Vec<u8>, labels: &mut Vec<u8>,
 ) -> Result<usize> {
-    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    let io = |e| DataError::io(path, e);
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    check_len(path, len)?;
+    // `len` <= MAX_RECORDS * RECORD (30.7 MB) after check_len.
+    let mut bytes = Vec::with_capacity(len as usize);
+    (&mut f).take(len + 1).read_to_end(&mut bytes).map_err(io)?;
     parse_batch_into(path, &bytes, classes, images, labels)
+}
+
+/// A CIFAR-10 file of `len` bytes must be 1 to [`MAX_RECORDS`] whole records.
+fn check_len(path: &Path, len: u64) -> Result<()> {
+    let most = (MAX_RECORDS * RECORD) as u64;
+    if len == 0 {
+        return Err(DataError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    if len > most {
+        return Err(DataError::TooLong {
+            path: path.to_path_buf(),
+            expected: most,
+            found: len,
+            at_least: false,
+        });
+    }
+    let partial = len % RECORD as u64;
+    if partial > 0 {
+        let whole = len / RECORD as u64;
+        return Err(DataError::Truncated {
+            path: path.to_path_buf(),
+            part: "record",
+            expected: (whole + 1) * RECORD as u64,
+            found: len,
+        });
+    }
+    Ok(())
 }
 
 /// Parses an in-memory CIFAR-10 binary file (see [`read_batch_into`]).
 pub fn parse_batch_into(
     path: &Path, bytes: &[u8], classes: usize, images: &mut Vec<u8>, labels: &mut Vec<u8>,
 ) -> Result<usize> {
-    if bytes.is_empty() {
-        return Err(DataError::Empty {
-            path: path.to_path_buf(),
-        });
-    }
-    let partial = bytes.len() % RECORD;
-    if partial > 0 {
-        let whole = bytes.len() / RECORD;
-        return Err(DataError::Truncated {
-            path: path.to_path_buf(),
-            part: "record",
-            expected: ((whole + 1) * RECORD) as u64,
-            found: bytes.len() as u64,
-        });
-    }
+    check_len(path, bytes.len() as u64)?;
     let n = bytes.len() / RECORD;
     images.reserve(n * PIXELS);
     labels.reserve(n);

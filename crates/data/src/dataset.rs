@@ -48,8 +48,11 @@ impl ImageSet {
         class_names: Vec<String>,
     ) -> Result<Self> {
         let n = labels.len();
-        let per = channels * height * width;
-        if per == 0 || images.len() != n * per {
+        let per = channels
+            .checked_mul(height)
+            .and_then(|v| v.checked_mul(width))
+            .unwrap_or(0);
+        if per == 0 || n.checked_mul(per) != Some(images.len()) {
             return Err(DataError::InvalidArgument(format!(
                 "{} pixel bytes do not make {n} images of {channels}x{height}x{width}",
                 images.len()
@@ -134,35 +137,62 @@ pub fn default_target_dir(kind: DatasetKind, data_dir: Option<&Path>) -> PathBuf
         .join(kind.name())
 }
 
+/// Whether `path` is a file: absent is `Ok(false)`; any other failure to look (permission
+/// denied, a symlink loop, a path through a non-directory) is an error naming the path, never
+/// taken for "missing".
+fn is_file(path: &Path) -> Result<bool> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(m.is_file()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(DataError::io(path, e)),
+    }
+}
+
 /// The file actually present for an IDX stem: `<stem>.gz`, `<stem>`, or the `train-images.idx3-ubyte`
 /// spelling some mirrors use.
-fn find_idx_file(dir: &Path, stem: &str) -> Option<PathBuf> {
+fn find_idx_file(dir: &Path, stem: &str) -> Result<Option<PathBuf>> {
     let dotted = stem.replacen("-idx", ".idx", 1);
-    [
+    for name in [
         format!("{stem}.gz"),
         stem.to_string(),
         format!("{dotted}.gz"),
         dotted,
-    ]
-    .into_iter()
-    .map(|n| dir.join(n))
-    .find(|p| p.is_file())
+    ] {
+        let p = dir.join(name);
+        if is_file(&p)? {
+            return Ok(Some(p));
+        }
+    }
+    Ok(None)
 }
 
-/// Files of `kind` missing from `dir` (canonical names).
+/// Files of `kind` missing from `dir` (canonical names); a folder that cannot be looked into
+/// counts as missing everything (see [`try_missing_files`] for the error instead).
 pub fn missing_files(kind: DatasetKind, dir: &Path) -> Vec<String> {
+    try_missing_files(kind, dir).unwrap_or_else(|_| kind.files())
+}
+
+/// Files of `kind` missing from `dir` (canonical names), or the error that kept a file from
+/// being looked at (permission denied, …).
+pub fn try_missing_files(kind: DatasetKind, dir: &Path) -> Result<Vec<String>> {
+    let mut missing = Vec::new();
     match kind {
-        DatasetKind::Mnist | DatasetKind::FashionMnist => IDX_STEMS
-            .iter()
-            .filter(|s| find_idx_file(dir, s).is_none())
-            .map(|s| format!("{s}.gz"))
-            .collect(),
-        DatasetKind::Cifar10 => CIFAR_FILES
-            .iter()
-            .filter(|f| !dir.join(f).is_file())
-            .map(|f| f.to_string())
-            .collect(),
+        DatasetKind::Mnist | DatasetKind::FashionMnist => {
+            for s in IDX_STEMS {
+                if find_idx_file(dir, s)?.is_none() {
+                    missing.push(format!("{s}.gz"));
+                }
+            }
+        }
+        DatasetKind::Cifar10 => {
+            for f in CIFAR_FILES {
+                if !is_file(&dir.join(f))? {
+                    missing.push(f.to_string());
+                }
+            }
+        }
     }
+    Ok(missing)
 }
 
 /// Finds the folder holding a complete copy of `kind`, applying the lookup order.
@@ -171,7 +201,7 @@ pub fn locate(kind: DatasetKind, data_dir: Option<&Path>) -> Result<PathBuf> {
     let mut first_missing: Option<Vec<String>> = None;
     for root in candidate_roots(data_dir) {
         for dir in [root.join(kind.name()), root.clone()] {
-            let missing = missing_files(kind, &dir);
+            let missing = try_missing_files(kind, &dir)?;
             if missing.is_empty() {
                 return Ok(dir);
             }
@@ -196,7 +226,7 @@ pub fn locate(kind: DatasetKind, data_dir: Option<&Path>) -> Result<PathBuf> {
 
 /// Reads `kind` from the dataset folder `dir` itself (no lookup): `(train, test)`.
 pub fn load_dir(kind: DatasetKind, dir: &Path) -> Result<(ImageSet, ImageSet)> {
-    let missing = missing_files(kind, dir);
+    let missing = try_missing_files(kind, dir)?;
     if !missing.is_empty() {
         return Err(DataError::Missing {
             dataset: kind.name(),
@@ -234,8 +264,8 @@ fn load_idx_pair(
         missing: vec![format!("{stem}.gz")],
         fetch_command: format!("siamese fetch {}", kind.name()),
     };
-    let ipath = find_idx_file(dir, images_stem).ok_or_else(|| not_found(images_stem))?;
-    let lpath = find_idx_file(dir, labels_stem).ok_or_else(|| not_found(labels_stem))?;
+    let ipath = find_idx_file(dir, images_stem)?.ok_or_else(|| not_found(images_stem))?;
+    let lpath = find_idx_file(dir, labels_stem)?.ok_or_else(|| not_found(labels_stem))?;
     let images = idx::read_images(&ipath)?;
     let labels = idx::read_labels(&lpath, kind.num_classes())?;
     let (c, h, w) = kind.geometry();

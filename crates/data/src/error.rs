@@ -74,6 +74,33 @@ pub enum DataError {
         /// Bytes beyond them.
         extra: u64,
     },
+    /// The file is longer than its format allows (an IDX payload with more bytes than its header
+    /// announces, a CIFAR-10 batch with more than its 10,000 records).
+    #[error(
+        "{}: too long: expected {expected} bytes, found {}{found}",
+        path.display(),
+        if *at_least { "more than " } else { "" }
+    )]
+    TooLong {
+        /// The file concerned.
+        path: PathBuf,
+        /// Bytes the format allows.
+        expected: u64,
+        /// Bytes found (a lower bound when `at_least`: a stream is not read to its end).
+        found: u64,
+        /// True when `found` is a lower bound.
+        at_least: bool,
+    },
+    /// A header announces more data than the reader accepts (a hostile or corrupt header).
+    #[error("{path}: the header announces {announced} bytes, more than the {limit}-byte limit")]
+    TooLarge {
+        /// The file concerned.
+        path: PathBuf,
+        /// Bytes the header announces.
+        announced: u64,
+        /// The reader's limit.
+        limit: u64,
+    },
     /// Image dimensions differ from the dataset's geometry.
     #[error("{path}: images are {found_h}x{found_w}, expected {expected_h}x{expected_w}")]
     BadDimensions {

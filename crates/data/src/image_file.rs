@@ -1,5 +1,7 @@
 //! A user's image file as a model input (`siamese compare a.png b.png`): decoded (PNG, JPEG,
-//! BMP or PNM, recognised by content, else by extension), converted to the model's channels
+//! BMP or PNM, recognised by content, whatever the file's extension; by extension only when
+//! the content says nothing), within the decoder limits [`MAX_IMAGE_SIDE`] and
+//! [`MAX_IMAGE_BYTES`], converted to the model's channels
 //! (gray for C = 1, RGB for C = 3, alpha dropped), resized to its H×W when the size differs
 //! (bilinear, with a note saying so), and scaled to [0, 1] as the datasets are:
 //! x = pixel / 255, C×H×W planes in NCHW order.
@@ -7,11 +9,20 @@
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
+use ::image::error::ImageError;
 use ::image::imageops::FilterType;
-use ::image::{DynamicImage, ImageFormat, ImageReader};
+use ::image::{DynamicImage, ImageFormat, ImageReader, Limits};
 use siamese_tensor::Tensor;
 
 use crate::error::{DataError, Result};
+
+/// The widest and tallest image file accepted, in pixels: 4096 (a 20000×20000 file is refused
+/// before any pixel is decoded).
+pub const MAX_IMAGE_SIDE: u32 = 4096;
+/// The most memory the decoder may hold at once, output image included: 128 MiB.
+pub const MAX_IMAGE_BYTES: u64 = 128 << 20;
+/// The biggest file read from disk: 64 MiB (a compressed image of 4096×4096 is far smaller).
+pub const MAX_IMAGE_FILE: u64 = 64 << 20;
 
 /// An image file ready for the network: `channels`×`height`×`width` values in [0, 1].
 #[derive(Clone, Debug, PartialEq)]
@@ -51,7 +62,22 @@ impl InputImage {
 /// or 3). A missing, unreadable, empty, corrupt or unknown file is one [`DataError::Image`]
 /// naming the file; never a panic.
 pub fn read_image(path: &Path, geometry: (usize, usize, usize)) -> Result<InputImage> {
-    let bytes = std::fs::read(path).map_err(|e| image_error(path, e.to_string()))?;
+    use std::io::Read;
+    let io = |e: std::io::Error| image_error(path, e.to_string());
+    let f = std::fs::File::open(path).map_err(io)?;
+    let mut bytes = Vec::new();
+    f.take(MAX_IMAGE_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_IMAGE_FILE {
+        return Err(image_error(
+            path,
+            format!(
+                "the file is larger than the {} MiB limit",
+                MAX_IMAGE_FILE >> 20
+            ),
+        ));
+    }
     decode_image(&bytes, path, geometry)
 }
 
@@ -77,9 +103,21 @@ pub fn decode_image(
             Err(_) => return Err(image_error(path, "not a PNG, JPEG, BMP or PNM file".into())),
         }
     }
-    let img = reader
-        .decode()
-        .map_err(|e| image_error(path, e.to_string()))?;
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_IMAGE_BYTES);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| match e {
+        ImageError::Limits(l) => image_error(
+            path,
+            format!(
+                "too large to decode ({l}): the limits are {MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE} pixels and {} MiB of decoded data",
+                MAX_IMAGE_BYTES >> 20
+            ),
+        ),
+        e => image_error(path, e.to_string()),
+    })?;
     let (w0, h0) = (img.width() as usize, img.height() as usize);
     let (img, resized_from) = if (w0, h0) == (width, height) {
         (img, None)
