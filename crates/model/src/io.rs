@@ -1,9 +1,17 @@
 //! Writing outputs without ever leaving a half-written file: write a temp file beside the
 //! target, flush it to disk, then rename it over the target (atomic on POSIX filesystems).
+//!
+//! The target is resolved first: a symlink is written through (its target is replaced, the
+//! link stays a link), and an existing target that is not a regular file (a FIFO, a device
+//! node such as /dev/full, a directory) is refused with an error saying what it is: it is
+//! never replaced by a regular file.
 
 use std::fs;
-use std::io::Write;
+use std::io::{Error, ErrorKind, Write};
 use std::path::{Path, PathBuf};
+
+/// Symlinks followed before a write gives up (as the kernel's ELOOP limit does).
+const MAX_LINKS: usize = 40;
 
 /// The temp name used for `path`: `.tmp.<name>` in the same directory (same filesystem, so
 /// the rename is atomic; the extension is kept for writers that infer the format from it).
@@ -15,15 +23,78 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".tmp.{name}"))
 }
 
-/// Writes `bytes` to `path` atomically: temp file, fsync, rename. On error the temp file is
+/// What a non-regular file is, for the refusal message.
+fn kind_of(ft: &fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_fifo() {
+            return "a FIFO";
+        }
+        if ft.is_char_device() || ft.is_block_device() {
+            return "a device";
+        }
+        if ft.is_socket() {
+            return "a socket";
+        }
+    }
+    if ft.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// The file a write to `path` must replace: `path` itself, or the final target of the
+/// symlinks it names (relative links resolved against their own folder; a dangling link's
+/// target is created). Errors when an existing target is not a regular file, or after
+/// [`MAX_LINKS`] links.
+pub fn write_target(path: &Path) -> std::io::Result<PathBuf> {
+    let mut p = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        let meta = match fs::symlink_metadata(&p) {
+            Ok(m) => m,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(p),
+            Err(e) => return Err(e),
+        };
+        let ft = meta.file_type();
+        if ft.is_symlink() {
+            let link = fs::read_link(&p)?;
+            p = match p.parent() {
+                Some(dir) if link.is_relative() => dir.join(link),
+                _ => link,
+            };
+            continue;
+        }
+        if ft.is_file() {
+            return Ok(p);
+        }
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "{} is {}, not a regular file: refusing to replace it",
+                p.display(),
+                kind_of(&ft)
+            ),
+        ));
+    }
+    Err(Error::new(
+        ErrorKind::InvalidInput,
+        format!("{}: more than {MAX_LINKS} symbolic links", path.display()),
+    ))
+}
+
+/// Writes `bytes` to `path` atomically: temp file, fsync, rename (through a symlink to its
+/// target; a non-regular target is refused, see the module docs). On error the temp file is
 /// removed and whatever `path` held before is untouched.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = temp_path(path);
+    let target = write_target(path)?;
+    let tmp = temp_path(&target);
     let result = (|| {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        fs::rename(&tmp, path)
+        fs::rename(&tmp, &target)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -32,13 +103,15 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Runs `write` against a temp path beside `path`, then renames the result over `path`
-/// (for writers such as image encoders that want a path of their own).
+/// (for writers such as image encoders that want a path of their own); symlinks and
+/// non-regular targets are handled as by [`atomic_write`].
 pub fn atomic_write_with<E: From<std::io::Error>>(
     path: &Path, write: impl FnOnce(&Path) -> Result<(), E>,
 ) -> Result<(), E> {
-    let tmp = temp_path(path);
+    let target = write_target(path)?;
+    let tmp = temp_path(&target);
     match write(&tmp) {
-        Ok(()) => fs::rename(&tmp, path).map_err(|e| {
+        Ok(()) => fs::rename(&tmp, &target).map_err(|e| {
             let _ = fs::remove_file(&tmp);
             E::from(e)
         }),
@@ -70,6 +143,68 @@ mod tests {
         assert!(r.is_err());
         assert_eq!(fs::read(&p).unwrap(), b"two");
         assert!(!temp_path(&p).exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Issue 13, cause 5: `--out` naming a symlink, a FIFO or a device node used to end as a
+    /// regular file (the device node /dev/full was replaced, as root).
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_are_written_through_and_special_files_refused() {
+        use std::os::unix::fs::{symlink, FileTypeExt};
+        let dir = std::env::temp_dir().join(format!("siamese-io-special-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("sub")).unwrap();
+        // A relative symlink to a file: the file gets the bytes, the link stays a link.
+        let target = dir.join("sub").join("real.txt");
+        fs::write(&target, b"old").unwrap();
+        let link = dir.join("link.txt");
+        symlink("sub/real.txt", &link).unwrap();
+        atomic_write(&link, b"new").unwrap();
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read(&target).unwrap(), b"new");
+        // A dangling link: its target is created.
+        let dangling = dir.join("dangling.txt");
+        symlink(dir.join("sub").join("made.txt"), &dangling).unwrap();
+        atomic_write_with(&dangling, |t| fs::write(t, b"made")).unwrap();
+        assert!(fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read(dir.join("sub").join("made.txt")).unwrap(), b"made");
+        // A FIFO and a directory are refused and stay what they were.
+        let fifo = dir.join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            let e = atomic_write(&fifo, b"x").unwrap_err().to_string();
+            assert!(e.contains("is a FIFO, not a regular file"), "{e}");
+            assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+        }
+        let e = atomic_write(&dir.join("sub"), b"x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is a directory"), "{e}");
+        // A device node, directly and through a link, is never replaced.
+        let null = Path::new("/dev/null");
+        if fs::symlink_metadata(null).is_ok_and(|m| m.file_type().is_char_device()) {
+            let e = atomic_write(null, b"x").unwrap_err().to_string();
+            assert!(e.contains("is a device"), "{e}");
+            let to_null = dir.join("to-null");
+            symlink(null, &to_null).unwrap();
+            assert!(atomic_write(&to_null, b"x").is_err());
+            assert!(fs::symlink_metadata(null)
+                .unwrap()
+                .file_type()
+                .is_char_device());
+        }
+        // A symlink loop is an error, not a hang.
+        let a = dir.join("loop-a");
+        symlink(dir.join("loop-b"), &a).unwrap();
+        symlink(&a, dir.join("loop-b")).unwrap();
+        assert!(atomic_write(&a, b"x").is_err());
         fs::remove_dir_all(&dir).unwrap();
     }
 }
