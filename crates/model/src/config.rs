@@ -103,9 +103,38 @@ impl ModelConfig {
         LenetDims::new(self, self.embedding)
     }
 
-    /// Checks the sizes are usable.
+    /// Checks the sizes are usable and within the limits below, before anything is
+    /// allocated (a size read from a flag or from a checkpoint's metadata is never taken on
+    /// trust): channels 1 to [`MAX_CHANNELS`], height and width 1 to [`MAX_SIDE`], first-conv
+    /// padding at most [`MAX_PAD`], embedding 1 to [`MAX_EMBEDDING`]; then that LeNet-5 fits
+    /// the input.
     pub fn validate(&self) -> Result<()> {
+        in_range("channels", self.channels, 1, MAX_CHANNELS)?;
+        in_range("input height", self.height, 1, MAX_SIDE)?;
+        in_range("input width", self.width, 1, MAX_SIDE)?;
+        in_range("first-conv padding", self.pad1, 0, MAX_PAD)?;
+        in_range("--embedding", self.embedding, 1, MAX_EMBEDDING)?;
         self.dims().map(|_| ())
+    }
+}
+
+/// The largest embedding E accepted (`--embedding`, checkpoint metadata): 4096.
+pub const MAX_EMBEDDING: usize = 4096;
+/// The most input channels accepted: 4.
+pub const MAX_CHANNELS: usize = 4;
+/// The largest input side accepted: 512 pixels.
+pub const MAX_SIDE: usize = 512;
+/// The largest zero padding of the first conv accepted: 8.
+pub const MAX_PAD: usize = 8;
+
+/// Errors unless `lo <= value <= hi`, naming the setting and its valid range.
+pub fn in_range(what: &str, value: usize, lo: usize, hi: usize) -> Result<()> {
+    if (lo..=hi).contains(&value) {
+        Ok(())
+    } else {
+        Err(ModelError::Config(format!(
+            "{what} must be at least {lo} and at most {hi}, got {value}"
+        )))
     }
 }
 
@@ -281,6 +310,47 @@ impl LenetDims {
     pub fn embedding(&self) -> usize {
         self.fc3.1
     }
+
+    /// The subnet's parameters under `prefix` with their PyTorch shapes, as a checkpoint
+    /// holds them: `{prefix}.conv1.weight` [6, C, 5, 5], `{prefix}.conv1.bias` [6], …,
+    /// `{prefix}.fc3.weight` [E, 84], `{prefix}.fc3.bias` [E]. A checkpoint is checked
+    /// against these before any model is built from its metadata.
+    pub fn subnet_shapes(&self, prefix: &str) -> Vec<(String, Vec<usize>)> {
+        let k = Self::KERNEL;
+        let convs = [("conv1", &self.conv1), ("conv2", &self.conv2)]
+            .map(|(n, b)| (n, vec![b.out_channels, b.in_channels, k, k], b.out_channels));
+        let fcs = [("fc1", self.fc1), ("fc2", self.fc2), ("fc3", self.fc3)]
+            .map(|(n, (i, o))| (n, vec![o, i], o));
+        convs
+            .into_iter()
+            .chain(fcs)
+            .flat_map(|(n, w, o)| {
+                [
+                    (format!("{prefix}.{n}.weight"), w),
+                    (format!("{prefix}.{n}.bias"), vec![o]),
+                ]
+            })
+            .collect()
+    }
+}
+
+/// The most worker threads accepted (`--threads`): 4 per available core, at most 1024.
+pub fn max_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (4 * cores).min(1024)
+}
+
+/// Checks a `--threads` value: 1 to [`max_threads`].
+pub fn validate_threads(threads: usize) -> Result<()> {
+    in_range("--threads", threads, 1, max_threads())
+}
+
+/// The most pairs per scoring batch accepted (`eval --batch`): 16384.
+pub const MAX_EVAL_BATCH: usize = 16_384;
+
+/// Checks a scoring batch size (`eval --batch`): 1 to [`MAX_EVAL_BATCH`].
+pub fn validate_eval_batch(batch: usize) -> Result<()> {
+    in_range("--batch", batch, 1, MAX_EVAL_BATCH)
 }
 
 #[cfg(test)]
@@ -332,6 +402,65 @@ mod tests {
         assert!(small(4).is_err());
         cfg.embedding = 0;
         assert!(cfg.validate().is_err());
+        cfg.embedding = 10;
+        assert!(cfg.validate().is_ok());
         assert!(LenetDims::new(&ModelConfig::for_input(0, 28, 28), 10).is_err());
+    }
+
+    /// Sizes from flags or checkpoint metadata are bounded before anything is allocated: the
+    /// error names the setting and its valid range (issue 13, cause 1: `--embedding 100000000`
+    /// and `usize::MAX` used to abort the process in the allocator).
+    #[test]
+    fn oversized_settings_are_refused_with_their_range() {
+        let base = ModelConfig::for_input(1, 28, 28);
+        type Change = fn(&mut ModelConfig);
+        let cases: [(Change, &str); 5] = [
+            (
+                |c| c.embedding = 100_000_000,
+                "--embedding must be at least 1 and at most 4096, got 100000000",
+            ),
+            (
+                |c| c.embedding = usize::MAX,
+                "--embedding must be at least 1 and at most 4096",
+            ),
+            (
+                |c| c.height = 1 << 33,
+                "input height must be at least 1 and at most 512",
+            ),
+            (
+                |c| c.channels = 1000,
+                "channels must be at least 1 and at most 4",
+            ),
+            (
+                |c| c.pad1 = 1 << 20,
+                "first-conv padding must be at least 0 and at most 8",
+            ),
+        ];
+        for (change, needle) in cases {
+            let mut c = base.clone();
+            change(&mut c);
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(needle), "{e}");
+        }
+        assert!(validate_threads(0).is_err());
+        assert!(validate_threads(10_000)
+            .unwrap_err()
+            .to_string()
+            .contains("--threads must be at least 1 and at most"));
+        assert!(validate_threads(1).is_ok());
+        assert!(validate_eval_batch(0)
+            .unwrap_err()
+            .to_string()
+            .contains("--batch must be at least 1 and at most 16384, got 0"));
+    }
+
+    #[test]
+    fn subnet_shapes_are_those_of_the_built_subnet() {
+        let d = ModelConfig::for_input(3, 32, 32).dims().unwrap();
+        let shapes = d.subnet_shapes("subnet");
+        assert_eq!(shapes.len(), 10);
+        assert_eq!(shapes[0], ("subnet.conv1.weight".into(), vec![6, 3, 5, 5]));
+        assert_eq!(shapes[4], ("subnet.fc1.weight".into(), vec![120, 400]));
+        assert_eq!(shapes[9], ("subnet.fc3.bias".into(), vec![10]));
     }
 }
