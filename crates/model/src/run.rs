@@ -11,13 +11,22 @@ use serde::{Deserialize, Serialize};
 use siamese_data::pairs::{epoch_seed, make_pairs, test_pairs};
 use siamese_data::{split, DatasetKind, ImageSet, Pair};
 use siamese_optim::LrSchedule;
+use siamese_tensor::Tensor;
 
 use crate::augment::Augment;
-use crate::config::{LossKind, ModelConfig};
+use crate::config::{in_range, LossKind, ModelConfig};
 use crate::error::{ModelError, Result};
 
 /// Seed offset of the fixed validation pairs (they do not change between epochs).
 const VAL_PAIR_STREAM: u64 = 0x5641_4C00;
+
+/// The most epochs (and the largest `--val-every`) accepted: 100,000.
+pub const MAX_EPOCHS: usize = 100_000;
+/// The most pairs per training batch accepted: 4096 (the paper uses 32 to 96; a batch holds
+/// the tape of 2N images).
+pub const MAX_BATCH: usize = 4096;
+/// The largest learning rate accepted: 10.
+pub const MAX_LR: f32 = 10.0;
 
 /// Everything that defines a training run (saved in checkpoints as JSON).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -82,21 +91,31 @@ impl TrainConfig {
             .map_err(|e: siamese_data::DataError| ModelError::Config(e.to_string()))
     }
 
-    pub(crate) fn validate(&self) -> Result<()> {
-        if self.epochs == 0 || self.batch == 0 || self.val_every == 0 {
-            return Err(ModelError::Config(
-                "--epochs, --batch and --val-every must be at least 1".into(),
-            ));
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
+    /// Checks every setting before any work (the CLI calls it before the data loads; a
+    /// checkpoint's `train` metadata is checked with it too), naming the flag and its valid
+    /// range: `--epochs` and `--val-every` 1 to [`MAX_EPOCHS`], `--batch` 1 to [`MAX_BATCH`],
+    /// `--lr` and Adam's ε finite and positive (`--lr` at most [`MAX_LR`]), `--limit` at
+    /// least 1, a known `--schedule`, a known dataset, and the model ([`ModelConfig::validate`]).
+    pub fn validate(&self) -> Result<()> {
+        in_range("--epochs", self.epochs, 1, MAX_EPOCHS)?;
+        in_range("--batch", self.batch, 1, MAX_BATCH)?;
+        in_range("--val-every", self.val_every, 1, MAX_EPOCHS)?;
+        if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= MAX_LR) {
             return Err(ModelError::Config(format!(
-                "--lr must be positive, got {}",
+                "--lr must be positive, finite and at most {MAX_LR}, got {}",
                 self.lr
+            )));
+        }
+        if !(self.adam_eps.is_finite() && self.adam_eps > 0.0) {
+            return Err(ModelError::Config(format!(
+                "Adam's epsilon must be positive and finite, got {}",
+                self.adam_eps
             )));
         }
         if self.limit == Some(0) {
             return Err(ModelError::Config("--limit must be at least 1".into()));
         }
+        self.kind()?;
         self.lr_schedule(1)?;
         self.model.validate()
     }
@@ -131,6 +150,10 @@ pub struct EpochRecord {
     pub pairs_per_second: f64,
     pub lr: f32,
     pub steps: u64,
+    /// The run's `--epochs` when this epoch was trained: it grows where a resumed run
+    /// extended `--epochs` (0 in metrics written before it was recorded).
+    #[serde(default)]
+    pub epochs: usize,
 }
 
 /// Where a run stands; saved in `last.safetensors` for `--resume`.
@@ -147,6 +170,87 @@ pub struct TrainState {
     pub seconds: f64,
     pub best_val_acc: Option<f64>,
     pub history: Vec<EpochRecord>,
+    /// The weights of the best validation epoch so far (name, tensor), what the final test
+    /// scores; saved in last.safetensors as `best.<name>` tensors (not in the JSON), so a
+    /// resumed run tests them too.
+    #[serde(skip)]
+    pub best_weights: Option<Vec<(String, Tensor)>>,
+}
+
+/// The run flags `--resume` compares with the run it continues, by their command-line ids
+/// (clap's, the flag without `--`, `_` for `-`), with each one's value in a config.
+const RUN_FLAGS: [&str; 16] = [
+    "dataset",
+    "epochs",
+    "batch",
+    "lr",
+    "schedule",
+    "seed",
+    "limit",
+    "val_every",
+    "loss",
+    "fixed_pairs",
+    "augment",
+    "act",
+    "pool",
+    "embedding",
+    "emb_act",
+    "distance",
+];
+
+fn flag_value(cfg: &TrainConfig, id: &str) -> Option<String> {
+    let m = &cfg.model;
+    Some(match id {
+        "dataset" => cfg.dataset.clone(),
+        "epochs" => cfg.epochs.to_string(),
+        "batch" => cfg.batch.to_string(),
+        "lr" => cfg.lr.to_string(),
+        "schedule" => cfg.schedule.clone(),
+        "seed" => cfg.seed.to_string(),
+        "limit" => cfg.limit.map_or("none".into(), |l| l.to_string()),
+        "val_every" => cfg.val_every.to_string(),
+        "loss" => cfg.loss.to_string(),
+        "fixed_pairs" => (!cfg.pairs_per_epoch).to_string(),
+        "augment" => cfg.augment.to_string(),
+        "act" => m.activation.to_string(),
+        "pool" => m.pooling.to_string(),
+        "embedding" => m.embedding.to_string(),
+        "emb_act" => m.embedding_activation.to_string(),
+        "distance" => m.distance.to_string(),
+        _ => return None,
+    })
+}
+
+impl TrainConfig {
+    /// The config a resumed run continues with: `self` (the run being resumed), except that
+    /// `--epochs` may be extended. `given` is the config built from the command line and
+    /// `explicit` the ids of the flags the user actually typed (see [`RUN_FLAGS`]); any of
+    /// them whose value differs from the resumed run's is refused, naming the flag, the
+    /// resumed value and the given one. `--epochs` below the resumed run's is refused too.
+    pub fn resumed_with(&self, given: &TrainConfig, explicit: &[&str]) -> Result<TrainConfig> {
+        let mut cfg = self.clone();
+        for id in explicit.iter().filter(|id| RUN_FLAGS.contains(id)) {
+            let (was, now) = (flag_value(self, id), flag_value(given, id));
+            let flag = format!("--{}", id.replace('_', "-"));
+            if *id == "epochs" {
+                if given.epochs < self.epochs {
+                    return Err(ModelError::Config(format!(
+                        "--epochs {} is below the resumed run's --epochs {}: a resumed run can only be extended",
+                        given.epochs, self.epochs
+                    )));
+                }
+                cfg.epochs = given.epochs;
+            } else if was != now {
+                return Err(ModelError::Config(format!(
+                    "{flag} {} conflicts with the resumed run's {flag} {}: --resume continues a run as it was started (only --epochs may be extended); leave {flag} out or start a new run",
+                    now.unwrap_or_default(),
+                    was.unwrap_or_default()
+                )));
+            }
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
 }
 
 /// The data of a run, prepared once.
@@ -194,11 +298,66 @@ impl RunData {
 }
 
 /// Output files of a run directory.
+#[derive(Debug)]
 pub struct RunFiles {
     pub dir: PathBuf,
 }
 
 impl RunFiles {
+    /// Claims `dir` for a new run: refuses a folder that already holds a run's files (any
+    /// of config.json, best.safetensors, last.safetensors, metrics.jsonl, test.json,
+    /// curves.png) unless `force`, so that a second `train` never replaces the first run's
+    /// results silently; `--resume` continues a run in its folder instead. A path that
+    /// exists but is not a folder is refused too.
+    pub fn claim(dir: &Path, force: bool) -> Result<Self> {
+        let files = Self {
+            dir: dir.to_path_buf(),
+        };
+        match std::fs::metadata(dir) {
+            Ok(m) if !m.is_dir() => {
+                return Err(ModelError::Config(format!(
+                    "--out {} exists and is not a folder",
+                    dir.display()
+                )))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(files),
+            Err(e) => return Err(ModelError::io(dir, e)),
+        }
+        let mut present = Vec::new();
+        for f in files.all() {
+            match std::fs::symlink_metadata(&f) {
+                Ok(_) => present.push(
+                    f.file_name()
+                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+                ),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(ModelError::io(&f, e)),
+            }
+        }
+        if present.is_empty() || force {
+            return Ok(files);
+        }
+        Err(ModelError::Config(format!(
+            "{} already holds a run ({}): pass --force to overwrite it, --resume {} to continue it, or choose another --out",
+            dir.display(),
+            present.join(", "),
+            dir.display()
+        )))
+    }
+
+    /// Every file a run writes.
+    pub fn all(&self) -> [PathBuf; 6] {
+        [
+            self.config(),
+            self.best(),
+            self.last(),
+            self.metrics(),
+            self.test(),
+            self.curves(),
+        ]
+    }
+
     pub fn best(&self) -> PathBuf {
         self.dir.join("best.safetensors")
     }
@@ -294,5 +453,90 @@ pub(crate) mod tests {
             let e = c.validate().unwrap_err().to_string();
             assert!(e.contains(needle), "{e}");
         }
+    }
+
+    /// Issue 13, cause 10: a second `train` into a run folder replaced the first run's files
+    /// silently. A folder holding any run file is refused (naming them) unless forced.
+    #[test]
+    fn a_folder_holding_a_run_is_refused_unless_forced() {
+        let dir = std::env::temp_dir().join(format!("siamese-claim-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(RunFiles::claim(&dir, false).is_ok(), "a new folder");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("notes.txt"), b"mine").unwrap();
+        assert!(
+            RunFiles::claim(&dir, false).is_ok(),
+            "a folder without run files"
+        );
+        std::fs::write(dir.join("metrics.jsonl"), b"{}").unwrap();
+        std::fs::write(dir.join("config.json"), b"{}").unwrap();
+        let e = RunFiles::claim(&dir, false).unwrap_err().to_string();
+        assert!(
+            e.contains("already holds a run (config.json, metrics.jsonl)")
+                && e.contains("--force")
+                && e.contains("--resume"),
+            "{e}"
+        );
+        assert!(RunFiles::claim(&dir, true).is_ok());
+        let file = dir.join("notes.txt");
+        let e = RunFiles::claim(&file, true).unwrap_err().to_string();
+        assert!(e.contains("is not a folder"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Issue 13, cause 7: `--resume` ignored run flags. A typed flag that differs from the
+    /// resumed run is refused, naming it with both values; `--epochs` may only grow; flags
+    /// not typed (their defaults) are not compared.
+    #[test]
+    fn resume_refuses_conflicting_flags_and_allows_more_epochs() {
+        let (run, _) = tiny_run(2);
+        let mut given = TrainConfig::paper(DatasetKind::Mnist);
+        given.lr = 0.5;
+        given.epochs = 5;
+        // Not typed: the defaults of the command line do not conflict.
+        assert_eq!(run.resumed_with(&given, &[]).unwrap(), run);
+        let e = run.resumed_with(&given, &["lr"]).unwrap_err().to_string();
+        assert!(
+            e.contains("--lr 0.5 conflicts with the resumed run's --lr 0.001"),
+            "{e}"
+        );
+        given.model.embedding = 32;
+        let e = run
+            .resumed_with(&given, &["embedding"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--embedding 32 conflicts with the resumed run's --embedding 10"),
+            "{e}"
+        );
+        given.dataset = "cifar-10".into();
+        let e = run
+            .resumed_with(&given, &["dataset", "threads"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--dataset cifar-10 conflicts"), "{e}");
+        // The same value typed again is no conflict; --epochs may be extended, not cut.
+        let same = run.resumed_with(&run, &["lr", "dataset", "seed"]).unwrap();
+        assert_eq!(same, run);
+        let longer = run
+            .resumed_with(&given, &["epochs", "threads", "data_dir"])
+            .unwrap();
+        assert_eq!(longer.epochs, 5);
+        assert_eq!(
+            TrainConfig {
+                epochs: 2,
+                ..longer.clone()
+            },
+            run
+        );
+        given.epochs = 1;
+        let e = run
+            .resumed_with(&given, &["epochs"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--epochs 1 is below the resumed run's --epochs 2"),
+            "{e}"
+        );
     }
 }

@@ -83,6 +83,7 @@ fn loss_of_scores(kind: LossKind, s: &[f32], y: &[f32]) -> Option<f64> {
 fn write_history(files: &RunFiles, cfg: &TrainConfig, history: &[EpochRecord]) -> Result<()> {
     let mut text = String::new();
     for r in history {
+        // Numbers and Options of numbers: serde_json cannot fail on them.
         text.push_str(&serde_json::to_string(r).expect("serialises"));
         text.push('\n');
     }
@@ -283,6 +284,7 @@ fn run<E: Engine>(
         Some(dir) => {
             std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
             let f = RunFiles { dir: dir.clone() };
+            // Numbers, strings, Options and unit enums: serde_json cannot fail on them.
             let json = serde_json::to_string_pretty(cfg).expect("serialises");
             crate::io::atomic_write(&f.config(), json.as_bytes())
                 .map_err(|e| ModelError::io(f.config(), e))?;
@@ -307,6 +309,7 @@ fn run<E: Engine>(
                 seconds: 0.0,
                 best_val_acc: None,
                 history: Vec::new(),
+                best_weights: None,
             };
             (model, AdamState::default(), state)
         }
@@ -314,8 +317,6 @@ fn run<E: Engine>(
     let mut engine = make(&model, adam_state)?;
     // The learning rate of the latest step (the configured one before any).
     let mut lr = cfg.lr;
-    // The weights of the best validation epoch so far (the final test uses them).
-    let mut best_weights: Option<Checkpoint> = None;
     let stop_requested = || opts.stop.is_some_and(|s| s.load(Ordering::SeqCst));
 
     while state.epoch < cfg.epochs {
@@ -419,6 +420,7 @@ fn run<E: Engine>(
             pairs_per_second: state.seen as f64 / epoch_seconds.max(1e-9),
             lr,
             steps: engine.steps(),
+            epochs: cfg.epochs,
         };
         obs.epoch_done(&record);
         state.history.push(record);
@@ -436,7 +438,9 @@ fn run<E: Engine>(
             if let Some(f) = &files {
                 best.save(&f.best())?;
             }
-            best_weights = Some(best);
+            // Kept in the run state (and so in last.safetensors): the final test scores
+            // these weights, in this process or after --resume.
+            state.best_weights = Some(best.tensors);
         }
         if let Some(f) = &files {
             let adam_state = engine.adam_state(&model)?;
@@ -455,14 +459,21 @@ fn run<E: Engine>(
     }
 
     let test = if opts.test_at_end {
-        // The best validation epoch's weights, as in best.safetensors; a resumed run that
-        // saw no improvement since keeps its current weights (best.safetensors has the best).
-        if let Some(best) = &best_weights {
+        // The best validation epoch's weights, as in best.safetensors, also after a resume
+        // that saw no improvement since (they come back from last.safetensors).
+        if let Some(best) = &state.best_weights {
+            let best = Checkpoint {
+                format: crate::checkpoint::FORMAT_SIAMESE.into(),
+                model: cfg.model.clone(),
+                tensors: best.clone(),
+                extra: Default::default(),
+            };
             best.load_into(&mut model.store, Path::new("<best weights>"))?;
             engine.sync_from(&model)?;
         }
         let test = evaluate_with_threshold(engine.scorer(&mut model), data, opts.eval_batch)?;
         if let Some(f) = &files {
+            // Numbers and vectors of numbers: serde_json cannot fail on them.
             let json = serde_json::to_string_pretty(&test).expect("PairEvaluation serialises");
             crate::io::atomic_write(&f.test(), json.as_bytes())
                 .map_err(|e| ModelError::io(f.test(), e))?;

@@ -121,3 +121,47 @@ fn validation_loss_is_the_loss_op_on_the_scores() {
     assert_eq!(loss_of_scores(LossKind::ContrastiveDistance, &s, &y), None);
     assert_eq!(loss_of_scores(LossKind::Bce, &[], &[]), None);
 }
+
+/// Issue 13, cause 6: after `--resume`, test.json came from the last epoch's weights when
+/// validation did not improve after the resume (while the CLI said "best validation epoch's
+/// weights"). The best weights travel in last.safetensors and the final test scores them.
+/// The resumed run's `--epochs` is recorded with each epoch in metrics.jsonl.
+#[test]
+fn a_resumed_run_tests_the_best_epochs_weights() {
+    let dir = std::env::temp_dir().join(format!("siamese-train-best-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (cfg, data) = tiny_run(2);
+    let opts = TrainOptions {
+        out: Some(dir.clone()),
+        ..Default::default()
+    };
+    let mut half_cfg = cfg.clone();
+    half_cfg.epochs = 1;
+    train(&half_cfg, &data, None, &opts, &mut Silent).unwrap();
+    let files = RunFiles { dir: dir.clone() };
+    // Epoch 1's weights, the best so far; no validation after the resume can beat 2.0.
+    let best = Checkpoint::load(&files.best()).unwrap();
+    let mut last = Checkpoint::load(&files.last()).unwrap();
+    let mut state: serde_json::Value = serde_json::from_str(&last.extra["state"]).unwrap();
+    state["best_val_acc"] = 2.0.into();
+    last.extra.insert("state".into(), state.to_string());
+    last.save(&files.last()).unwrap();
+    let (_, model, adam, state) = load_resume(&files.last()).unwrap();
+    let resumed = train(&cfg, &data, Some((model, adam, state)), &opts, &mut Silent).unwrap();
+    let metrics = std::fs::read_to_string(files.metrics()).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(resumed.state.history.len(), 2);
+    assert!(resumed.test.is_some());
+    for (name, t) in resumed.model.store.named_tensors() {
+        assert_eq!(
+            Some(t),
+            best.tensor(name),
+            "{name}: not the best epoch's weights"
+        );
+    }
+    let epochs: Vec<serde_json::Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["epochs"].clone())
+        .collect();
+    assert_eq!(epochs, [1, 2]);
+}
