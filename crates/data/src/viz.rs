@@ -185,14 +185,14 @@ pub fn labelled_pair_grid(
             set.len()
         )));
     }
+    let (width, height) = grid_size(pairs.len(), cols, scale, (set.height, set.width))?;
     let (iw, ih) = (set.width * scale, set.height * scale);
     let pad = 4 * scale.max(1);
     let font = scale.max(1);
     let label_h = 7 * font + pad;
     let cell_w = 2 * iw + pad + 2 * pad;
     let cell_h = ih + label_h + 2 * pad;
-    let rows = pairs.len().div_ceil(cols);
-    let mut img = RgbImage::new(cols * cell_w, rows * cell_h, [255, 255, 255]);
+    let mut img = RgbImage::new(width, height, [255, 255, 255]);
     for (k, (p, (text, colour))) in pairs.iter().zip(labels).enumerate() {
         let (cx, cy) = ((k % cols) * cell_w + pad, (k / cols) * cell_h + pad);
         draw_image(&mut img, set, p.a, cx, cy, scale);
@@ -203,8 +203,57 @@ pub fn labelled_pair_grid(
     Ok(img)
 }
 
-/// `count` sample pairs for a figure, alternating POS and NEG, drawn with `seed` from all of `set`.
+/// The most pairs a picture shows (`--count`) and the most per row (`--cols`): 1024.
+pub const MAX_FIGURE_PAIRS: usize = 1024;
+/// The largest pixel enlargement (`--scale`): 64.
+pub const MAX_SCALE: usize = 64;
+/// The most pixels a picture may have: 2^26 (64 Mpx, 192 MB of RGB).
+pub const MAX_PICTURE_PIXELS: usize = 1 << 26;
+
+/// The (width, height) in pixels of a grid of `pairs` pairs of `height`×`width` images,
+/// `cols` per row, enlarged `scale` times: checked before any pixel is allocated (the CLI
+/// calls it before the data loads). Errors name the flag and its valid range: `--count` and
+/// `--cols` 1 to [`MAX_FIGURE_PAIRS`], `--scale` 1 to [`MAX_SCALE`], at most
+/// [`MAX_PICTURE_PIXELS`] in all.
+pub fn grid_size(
+    pairs: usize, cols: usize, scale: usize, (height, width): (usize, usize),
+) -> Result<(usize, usize)> {
+    for (flag, v, hi) in [
+        ("--count", pairs, MAX_FIGURE_PAIRS),
+        ("--cols", cols, MAX_FIGURE_PAIRS),
+        ("--scale", scale, MAX_SCALE),
+    ] {
+        if !(1..=hi).contains(&v) {
+            return Err(DataError::InvalidArgument(format!(
+                "{flag} must be at least 1 and at most {hi}, got {v}"
+            )));
+        }
+    }
+    // All factors are bounded above, but the images' sides come from the data: checked.
+    let size = || -> Option<(usize, usize)> {
+        let (iw, ih) = (width.checked_mul(scale)?, height.checked_mul(scale)?);
+        let pad = 4 * scale;
+        let cell_w = iw.checked_mul(2)?.checked_add(3 * pad)?;
+        let cell_h = ih.checked_add(7 * scale + 3 * pad)?;
+        let rows = pairs.div_ceil(cols);
+        Some((cols.checked_mul(cell_w)?, rows.checked_mul(cell_h)?))
+    };
+    match size() {
+        Some((w, h)) if w.checked_mul(h).is_some_and(|n| n <= MAX_PICTURE_PIXELS) => Ok((w, h)),
+        _ => Err(DataError::InvalidArgument(format!(
+            "a picture of {pairs} pairs of {height}x{width} images, {cols} per row, at --scale {scale} would exceed {MAX_PICTURE_PIXELS} pixels: lower --count or --scale"
+        ))),
+    }
+}
+
+/// `count` sample pairs for a figure, alternating POS and NEG, drawn with `seed` from all of
+/// `set`; `count` at most [`MAX_FIGURE_PAIRS`].
 pub fn figure_pairs(set: &ImageSet, count: usize, seed: u64) -> Result<Vec<Pair>> {
+    if count > MAX_FIGURE_PAIRS {
+        return Err(DataError::InvalidArgument(format!(
+            "--count must be at least 1 and at most {MAX_FIGURE_PAIRS}, got {count}"
+        )));
+    }
     let all: Vec<u32> = (0..set.len() as u32).collect();
     let pairs = make_pairs(&set.labels, &all, seed)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xF162);
