@@ -300,18 +300,7 @@ fn run<E: Engine>(
         None => {
             let mut model = SnLenet5::new(cfg.model.clone(), cfg.seed)?;
             model.detach_head = cfg.loss == LossKind::ContrastiveDistance;
-            let state = TrainState {
-                epoch: 0,
-                batch_in_epoch: 0,
-                loss_sum: 0.0,
-                correct: 0,
-                seen: 0,
-                seconds: 0.0,
-                best_val_acc: None,
-                history: Vec::new(),
-                best_weights: None,
-            };
-            (model, AdamState::default(), state)
+            (model, AdamState::default(), TrainState::default())
         }
     };
     let mut engine = make(&model, adam_state)?;
