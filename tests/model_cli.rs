@@ -4,24 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn scratch(name: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("siamese-model-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    std::fs::create_dir_all(&p).expect("scratch dir");
-    p
-}
-
-fn siamese(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_siamese"))
-        .args(args)
-        .env_remove("SIAMESE_DATA_DIR")
-        .output()
-        .expect("runs the siamese binary")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+mod common;
+use common::{real_data, scratch, siamese, text};
 
 /// Fails with exactly one `error:` line on stderr that contains `needle`.
 fn assert_one_line_error(out: &Output, needle: &str) {
@@ -260,11 +244,6 @@ fn compare_scores_two_files_and_refuses_bad_images_in_one_line() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-fn real_data() -> String {
-    std::env::var("SIAMESE_DATA_DIR")
-        .expect("needs the real datasets: set SIAMESE_DATA_DIR (e.g. ../shared/datasets)")
-}
-
 fn ok(out: Output) -> String {
     let (o, e) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "failed:\nstdout: {o}\nstderr: {e}");
@@ -415,9 +394,11 @@ fn ctrl_c_saves_and_resume_finishes() {
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
     let o = text(&out.stdout);
-    assert!(
-        out.status.success(),
-        "interrupted run must exit cleanly: {o}"
+    // Saved, then 130 (issue 13, cause 8: it exited 0, so `train && eval` went on).
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "an interrupted run saves and exits 130: {o}"
     );
     assert!(o.contains("continue with --resume"), "{o}");
     assert!(run.join("last.safetensors").exists());

@@ -160,6 +160,8 @@ fn run_fetch(a: FetchArgs) -> CliResult {
 
 fn run_pairs(a: PairsArgs) -> CliResult {
     let kind: DatasetKind = a.dataset.parse()?;
+    let (_, h, w) = kind.geometry();
+    data::viz::grid_size(a.count, a.grid.cols, a.grid.scale, (h, w))?;
     let (train, test) = data::load(kind, a.data_dir.as_deref())?;
     let set = match a.split {
         Split::Train => train,

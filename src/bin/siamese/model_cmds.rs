@@ -8,12 +8,15 @@ use clap::Args;
 use siamese::data::{images_tensor, read_image, DatasetKind, Pair};
 use siamese::model::baseline::{train_baseline, Lenet5Classifier};
 use siamese::model::checkpoint::{load_resume, Checkpoint, FORMAT_CLASSIFIER};
-use siamese::model::config::{Activation, Distance, EmbeddingActivation, LossKind, Pooling};
+use siamese::model::config::{
+    validate_eval_batch, validate_threads, Activation, Distance, EmbeddingActivation, LossKind,
+    Pooling,
+};
 use siamese::model::device_step::check_supported;
 #[cfg(feature = "cuda")]
 use siamese::model::device_step::DeviceModel;
 use siamese::model::eval::{evaluate_with_threshold, PairEvaluation};
-use siamese::model::run::{RunData, TrainConfig};
+use siamese::model::run::{RunData, RunFiles, TrainConfig};
 use siamese::model::sweep::sweep;
 #[cfg(feature = "cuda")]
 use siamese::model::train::train_on;
@@ -105,9 +108,12 @@ pub struct TrainArgs {
     /// Output directory: metrics.jsonl, best.safetensors, last.safetensors, curves.png, config.json, test.json.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Continue the run saved in DIR (its last.safetensors), bit for bit.
+    /// Continue the run saved in DIR (its last.safetensors), bit for bit; run flags that differ from the run's are refused, except a larger --epochs.
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// Overwrite the run already in --out (refused otherwise).
+    #[arg(long)]
+    force: bool,
     /// No progress output (epoch lines only).
     #[arg(long, short)]
     quiet: bool,
@@ -116,12 +122,10 @@ pub struct TrainArgs {
     device: Device,
 }
 
-/// Sets the rayon pool size (once per process).
+/// Sets the rayon pool size (once per process), after checking it (1 to 4 per core).
 pub fn set_threads(threads: Option<usize>) -> CliResult {
     if let Some(t) = threads {
-        if t == 0 {
-            return Err("--threads must be at least 1".into());
-        }
+        validate_threads(t)?;
         rayon::ThreadPoolBuilder::new()
             .num_threads(t)
             .build_global()
@@ -175,6 +179,22 @@ fn print_eval(e: &PairEvaluation, what: &str) {
     );
 }
 
+/// The ids of the flags typed on `train`'s command line (not defaults), for `--resume`'s
+/// conflict check: `train`'s flags parsed again, with their sources.
+fn typed_train_flags() -> Vec<String> {
+    use clap::parser::ValueSource;
+    let cmd = <TrainArgs as Args>::augment_args(clap::Command::new("train"));
+    // The program's own name is dropped: "train" stands as the command's name.
+    match cmd.try_get_matches_from(std::env::args_os().skip(1)) {
+        Ok(m) => m
+            .ids()
+            .filter(|id| m.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+            .map(|id| id.to_string())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 pub fn run_train(a: TrainArgs) -> CliResult {
     set_threads(a.run.threads)?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -196,11 +216,15 @@ pub fn run_train(a: TrainArgs) -> CliResult {
             } else {
                 dir.clone()
             };
-            let (cfg, model, adam, state) = load_resume(&path)?;
-            let out = a
-                .out
-                .clone()
-                .or_else(|| path.parent().map(Path::to_path_buf));
+            let (resumed, model, adam, state) = load_resume(&path)?;
+            let typed = typed_train_flags();
+            let typed: Vec<&str> = typed.iter().map(String::as_str).collect();
+            let cfg = resumed.resumed_with(&build_config(&a.run)?, &typed)?;
+            let run_dir = path.parent().map(Path::to_path_buf);
+            let out = a.out.clone().or_else(|| run_dir.clone());
+            if let Some(o) = out.as_ref().filter(|o| Some(*o) != run_dir.as_ref()) {
+                RunFiles::claim(o, a.force)?;
+            }
             println!(
                 "resuming {} at epoch {}, batch {} of {} epochs",
                 path.display(),
@@ -212,10 +236,12 @@ pub fn run_train(a: TrainArgs) -> CliResult {
         }
         None => {
             let cfg = build_config(&a.run)?;
+            cfg.validate()?;
             let out = a
                 .out
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("runs").join(&cfg.dataset));
+            RunFiles::claim(&out, a.force)?;
             (cfg, None, Some(out))
         }
     };
@@ -267,7 +293,11 @@ pub fn run_train(a: TrainArgs) -> CliResult {
     #[cfg(not(feature = "cuda"))]
     let outcome = train(&cfg, &data, resume, &opts, &mut progress)?;
     if outcome.interrupted {
-        return Ok(());
+        // Saved; 130 (128 + SIGINT) as a shell reports an interrupted program, so that
+        // `train && eval` stops here.
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        std::process::exit(130);
     }
     if let Some(best) = outcome.state.best_val_acc {
         println!("best validation pair accuracy {:.2}%", best * 100.0);
@@ -308,6 +338,7 @@ pub struct EvalArgs {
 
 pub fn run_eval(a: EvalArgs) -> CliResult {
     set_threads(a.threads)?;
+    validate_eval_batch(a.batch)?;
     let ck = Checkpoint::load(&a.checkpoint)?;
     let cfg = ck.train_config(&a.checkpoint)?;
     let data = RunData::prepare(&cfg, a.data_dir.as_deref())?;
@@ -418,6 +449,8 @@ pub fn save_png(path: &Path, img: &siamese::data::viz::RgbImage) -> CliResult {
 pub fn run_show(a: ShowArgs) -> CliResult {
     let (mut model, cfg) = SnLenet5::from_checkpoint(&a.checkpoint)?;
     let kind = cfg.kind()?;
+    let (_, h, w) = kind.geometry();
+    siamese::data::viz::grid_size(a.count, a.grid.cols, a.grid.scale, (h, w))?;
     let (_, test) = siamese::data::load(kind, a.data_dir.as_deref())?;
     let pairs: Vec<Pair> = siamese::data::viz::figure_pairs(&test, a.count, a.seed)?;
     let ia: Vec<u32> = pairs.iter().map(|p| p.a).collect();
@@ -479,6 +512,19 @@ pub fn run_sweep(a: SweepArgs) -> CliResult {
     if a.run.epochs.is_none() {
         base.epochs = 1;
     }
+    // Every setting of the sweep is checked before the data loads.
+    for (&lr, &batch) in a
+        .lrs
+        .iter()
+        .flat_map(|l| a.batches.iter().map(move |b| (l, b)))
+    {
+        TrainConfig {
+            lr,
+            batch,
+            ..base.clone()
+        }
+        .validate()?;
+    }
     let data = RunData::prepare(&base, a.run.data_dir.as_deref())?;
     println!(
         "sweep on {}: {} training images, {} epoch(s) per setting, seed {}",
@@ -533,6 +579,7 @@ pub fn run_train_baseline(a: BaselineArgs) -> CliResult {
     if a.run.epochs.is_none() {
         cfg.epochs = 10;
     }
+    cfg.validate()?;
     let data = RunData::prepare(&cfg, a.run.data_dir.as_deref())?;
     println!(
         "LeNet-5 classifier on {}: {} training images, {} epochs, batch {}, Adam lr {}, seed {}",
