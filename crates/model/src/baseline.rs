@@ -230,11 +230,13 @@ pub fn train_baseline(
         let mut ck = Checkpoint::from_store(FORMAT_CLASSIFIER, &cfg.model, &model.store);
         ck.extra.insert(
             "train".into(),
+            // Numbers, strings, Options and unit enums: serde_json cannot fail on them.
             serde_json::to_string(cfg).expect("serialises"),
         );
         ck.save(&dir.join("baseline.safetensors"))?;
         let mut text = String::new();
         for r in &history {
+            // Numbers and Options of numbers: serde_json cannot fail on them.
             text.push_str(&serde_json::to_string(r).expect("serialises"));
             text.push('\n');
         }

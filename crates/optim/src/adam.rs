@@ -130,6 +130,7 @@ impl Adam {
         if self.state.m.is_empty() {
             let zeros = |s: &ParamStore| -> Vec<Tensor> {
                 s.params()
+                    // Cannot fail: the shape of an existing tensor is valid.
                     .map(|(_, p)| Tensor::zeros(p.shape()).expect("a parameter's own shape"))
                     .collect()
             };

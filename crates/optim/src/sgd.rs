@@ -39,6 +39,7 @@ impl Sgd {
         if self.velocity.is_empty() {
             self.velocity = store
                 .params()
+                // Cannot fail: the shape of an existing tensor is valid.
                 .map(|(_, p)| Tensor::zeros(p.shape()).expect("a parameter's own shape"))
                 .collect();
         }

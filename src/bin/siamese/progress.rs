@@ -52,6 +52,7 @@ impl Observer for Progress {
             ProgressStyle::with_template(
                 "epoch {prefix} [{bar:30}] {pos}/{len} batches {msg} (eta {eta})",
             )
+            // Cannot fail: a constant template of known keys (tested by every run with a bar).
             .expect("valid template")
             .progress_chars("=> "),
         );

@@ -155,12 +155,15 @@ fn add_into(dst: &mut Tensor, src: &Tensor) {
 /// f(a_i, b_i) for every element of two tensors of the same length, shaped like `a`.
 fn zip_map(a: &Tensor, b: &Tensor, f: impl Fn(f32, f32) -> f32) -> Tensor {
     let data = std::iter::zip(a.data(), b.data()).map(|(&x, &y)| f(x, y));
+    // Cannot fail: callers pass tensors of one shape (the op checked it, or one is the gradient of the
+    // other), so the zip yields exactly a.len() values for a.shape().
     Tensor::from_vec(a.shape(), data.collect()).expect("same length as its source")
 }
 
 /// f(a_i) for every element.
 fn map(a: &Tensor, f: impl Fn(f32) -> f32) -> Tensor {
     let data = a.data().iter().map(|&x| f(x)).collect();
+    // Cannot fail: one value per element of `a`, for `a`'s own shape.
     Tensor::from_vec(a.shape(), data).expect("same length as its source")
 }
 

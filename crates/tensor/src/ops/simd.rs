@@ -38,6 +38,8 @@ impl Lanes for wide::f32x8 {
     }
     #[inline(always)]
     fn load(s: &[f32]) -> Self {
+        // Cannot fail: s[..8] is exactly 8 long; callers load only full 8-lane chunks (tails
+        // go through the scalar path).
         let a: [f32; 8] = s[..8].try_into().expect("8 lanes");
         wide::f32x8::from(a)
     }

@@ -299,6 +299,7 @@ impl Plan {
     fn backward_dx(&self, s: &mut Scratch, dy: &[f32], dx: &mut [f32]) {
         let g = &self.g;
         let (oh, ow, st) = (g.out_h(), g.out_w(), g.stride);
+        // Cannot fail: backward_dx is only reached through a plan built for backward (with `bwd`).
         let bp = self.bwd.as_ref().expect("backward plan");
         // dx: dy dilated by s, offset by KH−1−p, convolved with the flipped weights.
         let (oh_off, ow_off) = (

@@ -38,6 +38,7 @@ fn im2col(g: &Conv2dGeom, x: &[f32], cols: &mut [f32]) {
         let plane = &x[c * g.h * g.w..][..g.h * g.w];
         for u in 0..g.kh {
             for v in 0..g.kw {
+                // Cannot fail: the buffer holds C·KH·KW rows of OH·OW, one per (c, u, v).
                 let row = rows.next().expect("C·KH·KW rows");
                 for i in 0..oh {
                     let out = &mut row[i * ow..][..ow];
@@ -64,6 +65,7 @@ fn col2im(g: &Conv2dGeom, dcols: &[f32], dx: &mut [f32]) {
         let plane = &mut dx[c * g.h * g.w..][..g.h * g.w];
         for u in 0..g.kh {
             for v in 0..g.kw {
+                // Cannot fail: the buffer holds C·KH·KW rows of OH·OW, one per (c, u, v).
                 let row = rows.next().expect("C·KH·KW rows");
                 for i in 0..oh {
                     let Some(hi) = src(i, u, g.stride, g.pad, g.h) else {
@@ -88,6 +90,7 @@ pub(super) fn forward_sample(
     let ohw = g.out_h() * g.out_w();
     let ckk = g.c * g.kh * g.kw;
     im2col(g, x, &mut s.cols);
+    // Cannot fail: every length comes from the Conv2dGeom the buffers were checked against.
     gemm(false, false, g.k, ohw, ckk, 1.0, w, &s.cols, 0.0, y).expect("sizes from Conv2dGeom");
     if let Some(b) = b {
         for (row, &bk) in y.chunks_exact_mut(ohw).zip(b) {
@@ -106,6 +109,7 @@ pub(super) fn backward_sample(
     let ckk = g.c * g.kh * g.kw;
     im2col(g, x, &mut s.cols);
     // dW += dY · colsᵀ
+    // Cannot fail: as in forward_sample, the lengths come from the checked Conv2dGeom.
     gemm(false, true, g.k, ckk, ohw, 1.0, dy, &s.cols, 1.0, dw).expect("sizes from Conv2dGeom");
     // dcols = Wᵀ · dY
     gemm(true, false, ckk, ohw, g.k, 1.0, w, dy, 0.0, &mut s.dcols).expect("sizes from Conv2dGeom");

@@ -31,6 +31,7 @@ use wide::{f32x8, CmpGe, CmpGt};
 fn map_in_place(x: &mut [f32], f: impl Fn(f32x8) -> f32x8) {
     let mut xc = x.chunks_exact_mut(8);
     for xs in &mut xc {
+        // Cannot fail: chunks_exact_mut(8) yields slices of exactly 8.
         let v: [f32; 8] = (&*xs).try_into().expect("8 lanes");
         xs.copy_from_slice(&f(f32x8::from(v)).to_array());
     }
@@ -50,6 +51,7 @@ fn zip_into(a: &[f32], b: &mut [f32], f: impl Fn(f32x8, f32x8) -> f32x8) {
     let mut ac = a.chunks_exact(8);
     let mut bc = b.chunks_exact_mut(8);
     for (xa, xb) in (&mut ac).zip(&mut bc) {
+        // Cannot fail: chunks_exact(8) yields slices of exactly 8.
         let va: [f32; 8] = xa.try_into().expect("8 lanes");
         let vb: [f32; 8] = (&*xb).try_into().expect("8 lanes");
         xb.copy_from_slice(&f(f32x8::from(va), f32x8::from(vb)).to_array());
@@ -307,6 +309,7 @@ pub mod reference {
 
     fn map(a: &Tensor, f: impl Fn(f32) -> f32) -> Tensor {
         let data = a.data().iter().map(|&x| f(x)).collect();
+        // Cannot fail: one value per element of `a`, for `a`'s own shape.
         Tensor::from_vec(a.shape(), data).expect("same length as its source")
     }
 
