@@ -15,6 +15,7 @@ mod cli;
 mod device;
 mod model_cmds;
 mod progress;
+mod typed_flags;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use siamese::data::{self, dataset::default_target_dir, fetch::FileStatus, DatasetKind};
@@ -30,6 +31,9 @@ pub(crate) type CliResult = Result<(), Box<dyn std::error::Error>>;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Strict IEEE subnormal floats instead of flush-to-zero (slower late in training; also $SIAMESE_IEEE_SUBNORMALS=1).
+    #[arg(long, global = true)]
+    ieee_subnormals: bool,
 }
 
 #[derive(Subcommand)]
@@ -109,6 +113,11 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    if cli.ieee_subnormals {
+        siamese::tensor::fpmode::set_ieee_subnormals(true);
+    }
+    // Threads started later (a lazily built pool, the prefetch thread) inherit this mode.
+    siamese::tensor::fpmode::set_current_thread();
     cli::finish(match cli.command {
         Command::Train(a) => model_cmds::run_train(a),
         Command::Eval(a) => model_cmds::run_eval(a),

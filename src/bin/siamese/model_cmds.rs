@@ -122,15 +122,15 @@ pub struct TrainArgs {
     device: Device,
 }
 
-/// Sets the rayon pool size (once per process), after checking it (1 to 4 per core).
+/// Builds the rayon pool (once per process; all cores unless `--threads`, checked: 1 to 4
+/// per core), its threads and this one flushing subnormals unless `--ieee-subnormals`
+/// (siamese_tensor::fpmode).
 pub fn set_threads(threads: Option<usize>) -> CliResult {
     if let Some(t) = threads {
         validate_threads(t)?;
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build_global()
-            .map_err(|e| format!("cannot set up {t} threads: {e}"))?;
     }
+    siamese::tensor::fpmode::init_global_pool(threads)
+        .map_err(|e| format!("cannot set up the thread pool: {e}"))?;
     Ok(())
 }
 
@@ -179,22 +179,6 @@ fn print_eval(e: &PairEvaluation, what: &str) {
     );
 }
 
-/// The ids of the flags typed on `train`'s command line (not defaults), for `--resume`'s
-/// conflict check: `train`'s flags parsed again, with their sources.
-fn typed_train_flags() -> Vec<String> {
-    use clap::parser::ValueSource;
-    let cmd = <TrainArgs as Args>::augment_args(clap::Command::new("train"));
-    // The program's own name is dropped: "train" stands as the command's name.
-    match cmd.try_get_matches_from(std::env::args_os().skip(1)) {
-        Ok(m) => m
-            .ids()
-            .filter(|id| m.value_source(id.as_str()) == Some(ValueSource::CommandLine))
-            .map(|id| id.to_string())
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
 pub fn run_train(a: TrainArgs) -> CliResult {
     set_threads(a.run.threads)?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -217,7 +201,7 @@ pub fn run_train(a: TrainArgs) -> CliResult {
                 dir.clone()
             };
             let (resumed, model, adam, state) = load_resume(&path)?;
-            let typed = typed_train_flags();
+            let typed = crate::typed_flags::typed_train_flags();
             let typed: Vec<&str> = typed.iter().map(String::as_str).collect();
             let cfg = resumed.resumed_with(&build_config(&a.run)?, &typed)?;
             let run_dir = path.parent().map(Path::to_path_buf);
