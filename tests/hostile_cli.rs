@@ -88,7 +88,7 @@ fn out_of_range_flags_are_refused_before_any_work() {
         ),
         (
             &train,
-            &["--lr", "-1"],
+            &["--lr=-1"],
             "--lr must be positive, finite and at most 10, got -1",
         ),
         (&train, &["--lr", "NaN"], "--lr must be positive"),
