@@ -93,7 +93,16 @@ fn closed_stdout_is_not_a_panic() {
     use std::process::Stdio;
     let mut child = Command::new(env!("CARGO_BIN_EXE_siamese"))
         .args(["bench", "--synthetic", "--threads", "1", "--warmup", "0"])
-        .args(["--steps", "1", "--reps", "1", "--eval-batch", "2000"])
+        .args([
+            "--steps",
+            "1",
+            "--reps",
+            "1",
+            "--eval-batch",
+            "2000",
+            "--late-steps",
+            "0",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -123,6 +132,8 @@ fn bench_json_is_one_object_per_thread_count() {
         "2",
         "--reps",
         "1",
+        "--late-steps",
+        "3",
         "--json",
     ]);
     let o = ok(out);
@@ -143,6 +154,21 @@ fn bench_json_is_one_object_per_thread_count() {
         "{o}"
     );
     assert!(v["heap_growth_bytes"].is_i64(), "{o}");
+    // The measured peak, the analytic FLOPs (siamese_model::cost) and what they give.
+    assert_eq!(v["train_flops_per_pair"].as_u64(), Some(4_527_840), "{o}");
+    assert_eq!(v["score_flops_per_pair"].as_u64(), Some(1_666_080), "{o}");
+    for key in [
+        "peak_gflops",
+        "train_gflops",
+        "train_peak_fraction",
+        "score_peak_fraction",
+        "late_pairs_per_s",
+        "late_ieee_pairs_per_s",
+    ] {
+        assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {o}");
+    }
+    assert_eq!(v["late_steps"].as_u64(), Some(3), "{o}");
+    assert_eq!(v["flush_subnormals"].as_bool(), Some(true), "{o}");
 }
 
 /// Without siamese-bench beside it, `siamese bench` says how to build it, in one line.
