@@ -34,14 +34,16 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use cudarc::cublas::CudaBlas;
-use cudarc::driver::{CudaContext, CudaSlice, CudaStream, DeviceRepr};
+use cudarc::driver::{CudaContext, CudaStream, DeviceRepr, ValidAsZeroBits};
 use siamese_tensor::backend::{BResult, BackendError};
 
 mod backend;
+mod buf;
 mod launch;
 mod ops;
 pub mod sources;
 
+pub use buf::DeviceBuf;
 pub use sources::{compile_ptx, program, KERNEL_NAMES, SOURCES};
 
 /// The generic ops of siamese-tensor on one NVIDIA GPU (see the crate doc).
@@ -172,10 +174,33 @@ impl CudaBackend {
     }
 
     /// A buffer's values on the host, after every queued kernel has finished.
-    fn fetch<T: DeviceRepr>(&self, buf: &CudaSlice<T>) -> BResult<Vec<T>> {
-        let v = self.stream.clone_dtoh(buf).map_err(dev_err("download"))?;
+    fn fetch<T: DeviceRepr>(&self, buf: &DeviceBuf<T>) -> BResult<Vec<T>> {
+        let mut v = self
+            .stream
+            .clone_dtoh(buf.mem())
+            .map_err(dev_err("download"))?;
         self.stream.synchronize().map_err(dev_err("download"))?;
+        v.truncate(buf.len());
         Ok(v)
+    }
+
+    /// A new buffer of `len` values: device memory for `max(len, 1)` (the driver allocates
+    /// no 0-byte block, see [`DeviceBuf`]), zeroed.
+    fn alloc_zeros<T: DeviceRepr + ValidAsZeroBits>(&self, len: usize) -> BResult<DeviceBuf<T>> {
+        let mem = self
+            .stream
+            .alloc_zeros(len.max(1))
+            .map_err(dev_err("alloc"))?;
+        Ok(DeviceBuf::new(mem, len))
+    }
+
+    /// A new buffer holding `host` (an empty one holds no values; see [`DeviceBuf`]).
+    fn alloc_from<T: DeviceRepr + ValidAsZeroBits>(&self, host: &[T]) -> BResult<DeviceBuf<T>> {
+        if host.is_empty() {
+            return self.alloc_zeros(0);
+        }
+        let mem = self.stream.clone_htod(host).map_err(dev_err("upload"))?;
+        Ok(DeviceBuf::new(mem, host.len()))
     }
 
     /// The CUDA context (for callers that need the device beyond the kernel interface).
