@@ -122,7 +122,7 @@ impl CudaBackend {
     /// # Safety
     ///
     /// `args` must push exactly the kernel's parameters, in order and of matching types
-    /// (`&CudaSlice<f32>` for `float*`, `&CudaSlice<u32>` for `unsigned int*`, `&i32` for
+    /// (`&DeviceBuf<f32>` for `float*`, `&DeviceBuf<u32>` for `unsigned int*`, `&i32` for
     /// `int`, `&i64` for `long long`, `&f32` for `float`), and every index the kernel
     /// computes under `cfg` must lie inside the buffers pushed (the callers check the
     /// lengths first); a buffer the kernel writes must be pushed as `&mut`.
