@@ -118,7 +118,7 @@ pub const TARGETS: &[(&str, &[&str], &str)] = &[
     ("contrastive_loss", &["loss", "dv"], "losses"),
     ("bce_loss", &["loss", "dp"], "losses"),
     ("softmax_ce_loss", &["probs", "loss", "dz"], "losses"),
-    ("adam_update", &["theta", "m", "v"], "adam"),
+    ("adam_update", &["theta", "m", "v", "step"], "adam"),
 ];
 
 /// Every dropped term, with the family that covers its op.
@@ -559,10 +559,15 @@ impl<B: Backend> Backend for Mutant<B> {
             bc2: 1.0,
             ..*h
         };
+        // Output 3, "step": the whole update α·m̂/(√v̂ + ε) off by r (α read as α·(1 + r)).
+        let scaled = AdamHyper {
+            lr: h.lr * (1.0 + self.hit("adam_update", 3).unwrap_or(0.0)),
+            ..*h
+        };
         let h = if self.drops(Drop::AdamBiasCorrection) {
             &uncorrected
         } else {
-            h
+            &scaled
         };
         self.inner.adam_update(h, theta, grad, m, v)?;
         self.bump("adam_update", 0, theta)?;
