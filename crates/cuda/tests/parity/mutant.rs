@@ -467,23 +467,12 @@ impl<B: Backend> Backend for Mutant<B> {
             BnMode::Train { .. } if self.drops(Drop::BatchStatistics) => BnMode::Eval,
             m => m,
         };
-        self.inner.batchnorm_forward(
-            n,
-            c,
-            x,
-            gamma,
-            beta,
-            eps,
-            mode,
-            running_mean,
-            running_var,
-            xhat,
-            inv_std,
-            y,
-        )?;
+        let (rm, rv, (g, b)) = (running_mean, running_var, (gamma, beta));
+        let inner = &self.inner;
+        inner.batchnorm_forward(n, c, x, g, b, eps, mode, rm, rv, xhat, inv_std, y)?;
         let op = "batchnorm_forward";
-        self.bump(op, 0, running_mean)?;
-        self.bump(op, 1, running_var)?;
+        self.bump(op, 0, rm)?;
+        self.bump(op, 1, rv)?;
         self.bump(op, 2, xhat)?;
         self.bump(op, 3, inv_std)?;
         self.bump(op, 4, y)
