@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+#[cfg(feature = "plot")]
 use plotters::prelude::*;
 
 /// One epoch's numbers as plotted.
@@ -15,6 +16,7 @@ pub struct CurvePoint {
     pub val_acc: Option<f64>,
 }
 
+#[cfg(feature = "plot")]
 fn register_font() {
     use std::sync::Once;
     static ONCE: Once = Once::new();
@@ -28,15 +30,24 @@ fn register_font() {
     });
 }
 
+#[cfg(feature = "plot")]
 type PlotResult = Result<(), Box<dyn std::error::Error>>;
 
 /// Draws loss (left) and accuracy (right) panels into a PNG at `path` (written atomically).
+/// Without the `plot` feature this writes nothing and returns `Ok`.
 pub fn plot_curves(path: &Path, title: &str, points: &[CurvePoint]) -> std::io::Result<()> {
-    crate::io::atomic_write_with(path, |tmp| {
+    #[cfg(feature = "plot")]
+    return crate::io::atomic_write_with(path, |tmp| {
         draw(tmp, title, points).map_err(|e| std::io::Error::other(format!("plotting curves: {e}")))
-    })
+    });
+    #[cfg(not(feature = "plot"))]
+    {
+        let _ = (path, title, points);
+        Ok(())
+    }
 }
 
+#[cfg(feature = "plot")]
 fn draw(path: &Path, title: &str, points: &[CurvePoint]) -> PlotResult {
     register_font();
     let root = BitMapBackend::new(path, (1200, 480)).into_drawing_area();
@@ -122,6 +133,7 @@ fn draw(path: &Path, title: &str, points: &[CurvePoint]) -> PlotResult {
     Ok(())
 }
 
+#[cfg(feature = "plot")]
 fn series<'a, DB: DrawingBackend + 'a>(
     chart: &mut ChartContext<
         'a,
@@ -150,6 +162,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(feature = "plot")]
     fn writes_a_png() {
         let dir = std::env::temp_dir().join(format!("siamese-plot-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
