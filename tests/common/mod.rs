@@ -12,11 +12,14 @@ pub fn scratch(name: &str) -> PathBuf {
     p
 }
 
-/// Runs `siamese` with `args` (no SIAMESE_DATA_DIR: only the given --data-dir counts).
+/// Runs `siamese` with `args` (no SIAMESE_DATA_DIR: only the given --data-dir counts;
+/// offline: nothing is downloaded).
 pub fn siamese(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_siamese"))
         .args(args)
         .env_remove("SIAMESE_DATA_DIR")
+        // Tests never download: a missing dataset stays the missing-data error.
+        .env("SIAMESE_OFFLINE", "1")
         .output()
         .expect("runs the siamese binary")
 }

@@ -19,7 +19,8 @@
 //!   exact-resume checkpoints;
 //! - [`baseline`]: the plain LeNet-5 classifier of the paper's Tables 3 and 4;
 //! - [`augment`]: seeded training-time shifts and flips;
-//! - [`plot`] and [`io`]: curves.png and atomic file writes.
+//! - [`plot`] and [`io`]: curves.png and atomic file writes;
+//! - [`json`]: JSON outputs without float noise.
 
 pub mod augment;
 pub mod baseline;
@@ -30,6 +31,7 @@ pub mod device_step;
 pub mod error;
 pub mod eval;
 pub mod io;
+pub mod json;
 pub mod lenet;
 pub mod metrics;
 pub mod plot;
