@@ -1,7 +1,7 @@
 //! Whole-CLI tests of the model commands: one `error:` line and a non-zero exit for bad
 //! flags, missing data and bad checkpoints; with the real data, train → eval → compare → show.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 mod common;

@@ -21,6 +21,7 @@ use rand_chacha::ChaCha8Rng;
 use siamese_data::idx::{
     decode_images, decode_labels, encode_images, encode_labels, read_images, read_labels,
 };
+#[cfg(feature = "images")]
 use siamese_data::image_file::{decode_image, MAX_IMAGE_BYTES};
 use siamese_data::{cifar, DataError};
 
@@ -160,6 +161,7 @@ fn fuzz_cifar_batches_of_the_real_cifar10() {
     assert!(r.cases >= MIN_CASES, "{r:?}");
 }
 
+#[cfg(feature = "images")]
 /// A real 28×28 grey PNG (an MNIST-like digit drawn here: the PNG encoder is the real one).
 fn real_png() -> Vec<u8> {
     let px: Vec<u8> = (0..28 * 28usize)
@@ -178,6 +180,7 @@ fn real_png() -> Vec<u8> {
     out.into_inner()
 }
 
+#[cfg(feature = "images")]
 /// Sets a field of the PNG's IHDR chunk (width, height, bit depth, colour type) and fixes
 /// the chunk's CRC, so the edit reaches the decoder.
 fn edit_ihdr(rng: &mut ChaCha8Rng, png: &[u8]) -> Vec<u8> {
@@ -191,12 +194,14 @@ fn edit_ihdr(rng: &mut ChaCha8Rng, png: &[u8]) -> Vec<u8> {
     out
 }
 
+#[cfg(feature = "images")]
 fn fix_ihdr_crc(png: &mut [u8]) {
     let mut crc = flate2::Crc::new();
     crc.update(&png[12..29]);
     png[29..33].copy_from_slice(&crc.sum().to_be_bytes());
 }
 
+#[cfg(feature = "images")]
 #[test]
 fn fuzz_png_files() {
     let honest = real_png();
@@ -225,6 +230,7 @@ fn fuzz_png_files() {
     assert!(r.cases >= MIN_CASES, "{r:?}");
 }
 
+#[cfg(feature = "images")]
 /// Issue 13, cause 4: a 389 KB PNG of 20000×20000 pixels was decoded at 405 MB. Its header is
 /// refused now, naming the limits, before any pixel buffer is allocated.
 #[test]
