@@ -62,6 +62,37 @@ named_enum!(
     LossKind { ContrastiveSigmoid = "contrastive-sigmoid", ContrastiveDistance = "contrastive-distance", Bce = "bce" }
 );
 
+named_enum!(
+    /// The output module's layers. The paper says only "a sigmoid output"; which layers sit
+    /// between the distance and the sigmoid is our choice (`--head`):
+    /// - `bn` (default, as the Keras siamese example): s = σ(w·BN(d) + b);
+    /// - `plain`: s = σ(w·d + b), no BatchNorm.
+    Head { Bn = "bn", Plain = "plain" }
+);
+named_enum!(
+    /// How the output module's weight w starts (`--init`; the paper does not say, so this is
+    /// ours). Every other weight is Glorot-uniform either way.
+    /// - `sign-aware` (default): w = −max(|w₀|, 0.5) for the Euclidean distance (+ for the
+    ///   cosine similarity), so that similarity falls as distance grows from the first step;
+    /// - `glorot`: w = w₀ as drawn (Glorot-uniform), whatever its sign: the negative control,
+    ///   with which some seeds fall into the collapse trap (see [`crate::siamese`]).
+    HeadInit { SignAware = "sign-aware", Glorot = "glorot" }
+);
+
+impl Default for Head {
+    /// `bn`, what every checkpoint without the field was trained with.
+    fn default() -> Self {
+        Head::Bn
+    }
+}
+
+impl Default for HeadInit {
+    /// `sign-aware`, what every checkpoint without the field was trained with.
+    fn default() -> Self {
+        HeadInit::SignAware
+    }
+}
+
 /// The architecture of SN-LeNet-5 (or of the LeNet-5 baseline classifier, which uses the same
 /// subnet with `embedding` = number of classes and no output module).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -79,6 +110,12 @@ pub struct ModelConfig {
     pub embedding: usize,
     pub embedding_activation: EmbeddingActivation,
     pub distance: Distance,
+    /// The output module's layers (ours; absent in older checkpoints: `bn`).
+    #[serde(default)]
+    pub head: Head,
+    /// The output module's initial weight (ours; absent in older checkpoints: `sign-aware`).
+    #[serde(default)]
+    pub init: HeadInit,
 }
 
 impl ModelConfig {
@@ -94,6 +131,8 @@ impl ModelConfig {
             embedding: 10,
             embedding_activation: EmbeddingActivation::Tanh,
             distance: Distance::Euclidean,
+            head: Head::Bn,
+            init: HeadInit::SignAware,
         }
     }
 

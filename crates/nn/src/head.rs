@@ -2,7 +2,8 @@
 //! builds it: distance d_n → BatchNorm → Dense(1) → σ, i.e.
 //!   s_n = σ(w·BN(d_n) + b),
 //! a similarity-like score in (0, 1) that [`crate::loss::contrastive_loss`] reads with
-//! `ContrastiveReads::Similarity`.
+//! `ContrastiveReads::Similarity`. Without the BatchNorm ([`OutputModule::use_bn`] false) it
+//! is s_n = σ(w·d_n + b).
 
 use rand::Rng;
 use siamese_autodiff::{ParamId, ParamStore, Tape, Var};
@@ -12,7 +13,9 @@ use crate::init::Init;
 use crate::layers::{BatchNorm1d, Linear, Module};
 
 /// BatchNorm1d(1) + Linear(1, 1) + sigmoid, on an N-vector of distances, giving an N-vector.
-/// Parameters `{name}.bn.*` and `{name}.fc.*`.
+/// Parameters `{name}.bn.*` and `{name}.fc.*`. With `use_bn` false the BatchNorm is skipped
+/// (its parameters stay registered, at their identity values, so checkpoints keep one
+/// layout).
 ///
 /// Beware the collapse trap the peers' README describes: if the Linear weight starts
 /// positive while y = 1 means same class, training can pull every embedding together and
@@ -21,6 +24,8 @@ use crate::layers::{BatchNorm1d, Linear, Module};
 pub struct OutputModule {
     pub bn: BatchNorm1d,
     pub fc: Linear,
+    /// Normalise the distance before the Linear (default true).
+    pub use_bn: bool,
 }
 
 impl OutputModule {
@@ -31,6 +36,7 @@ impl OutputModule {
         Ok(Self {
             bn: BatchNorm1d::new(store, &format!("{name}.bn"), 1)?,
             fc: Linear::new(store, &format!("{name}.fc"), 1, 1, init, rng)?,
+            use_bn: true,
         })
     }
 }
@@ -49,14 +55,22 @@ impl Module for OutputModule {
             }
         };
         let col = tape.reshape(d, &[n, 1])?;
-        let h = self.bn.forward(tape, store, col)?;
+        let h = if self.use_bn {
+            self.bn.forward(tape, store, col)?
+        } else {
+            col
+        };
         let z = self.fc.forward(tape, store, h)?;
         let s = tape.sigmoid(z)?;
         Ok(tape.reshape(s, &[n])?)
     }
 
     fn params(&self) -> Vec<ParamId> {
-        let mut p = self.bn.params();
+        let mut p = if self.use_bn {
+            self.bn.params()
+        } else {
+            Vec::new()
+        };
         p.extend(self.fc.params());
         p
     }

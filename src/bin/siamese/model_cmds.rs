@@ -8,7 +8,9 @@ use clap::Args;
 use siamese::data::{images_tensor, read_image, DatasetKind, Pair};
 use siamese::model::baseline::{train_baseline, Lenet5Classifier};
 use siamese::model::checkpoint::{load_resume, Checkpoint, FORMAT_CLASSIFIER};
-use siamese::model::config::{Activation, Distance, EmbeddingActivation, LossKind, Pooling};
+use siamese::model::config::{
+    Activation, Distance, EmbeddingActivation, Head, HeadInit, LossKind, Pooling,
+};
 use siamese::model::device_step::check_supported;
 #[cfg(feature = "cuda")]
 use siamese::model::device_step::DeviceModel;
@@ -51,6 +53,12 @@ pub struct ArchArgs {
     /// Comparison module: euclidean or cosine.
     #[arg(long, default_value = "euclidean")]
     distance: String,
+    /// Output module (ours, the paper leaves it open): bn = sigmoid(w*BN(d)+b), plain = sigmoid(w*d+b).
+    #[arg(long, default_value = "bn")]
+    head: String,
+    /// Output module's initial weight (ours): sign-aware (negative for euclidean) or glorot (as drawn, may collapse).
+    #[arg(long, default_value = "sign-aware")]
+    init: String,
 }
 
 /// Flags of a training run.
@@ -150,6 +158,8 @@ fn build_config(r: &RunArgs) -> Result<TrainConfig, Box<dyn std::error::Error>> 
     cfg.model.embedding = r.arch.embedding;
     cfg.model.embedding_activation = r.arch.emb_act.parse::<EmbeddingActivation>()?;
     cfg.model.distance = r.arch.distance.parse::<Distance>()?;
+    cfg.model.head = r.arch.head.parse::<Head>()?;
+    cfg.model.init = r.arch.init.parse::<HeadInit>()?;
     Ok(cfg)
 }
 
