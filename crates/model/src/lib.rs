@@ -19,11 +19,13 @@
 //!   exact-resume checkpoints;
 //! - [`baseline`]: the plain LeNet-5 classifier of the paper's Tables 3 and 4;
 //! - [`augment`]: seeded training-time shifts and flips;
+//! - [`collapse`]: detecting a run that fell into the dead state (one score for every pair);
 //! - [`plot`] and [`io`]: curves.png and atomic file writes.
 
 pub mod augment;
 pub mod baseline;
 pub mod checkpoint;
+pub mod collapse;
 pub mod config;
 pub mod device_step;
 pub mod error;
