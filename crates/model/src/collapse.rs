@@ -81,7 +81,10 @@ mod tests {
         let c = detect(k, 3, &[0.5; 100], 0.2501).expect("collapse");
         assert_eq!((c.epoch, c.score, c.dead_loss), (3, 0.5, 0.25));
         let msg = c.to_string();
-        assert!(msg.contains("collapsed at epoch 3") && msg.contains("lower --lr"), "{msg}");
+        assert!(
+            msg.contains("collapsed at epoch 3") && msg.contains("lower --lr"),
+            "{msg}"
+        );
         let bce = detect(LossKind::Bce, 1, &[0.49; 10], 0.70);
         assert!(bce.is_some_and(|c| (c.dead_loss - 0.6931).abs() < 1e-4));
     }
@@ -92,8 +95,16 @@ mod tests {
         let mut s = vec![0.5f32; 100];
         s[7] = 0.5001;
         assert_eq!(detect(k, 1, &s, 0.25), None, "scores differ");
-        assert_eq!(detect(k, 1, &[0.5; 100], 0.20), None, "loss below the dead value");
-        assert_eq!(detect(k, 1, &[0.9; 100], 0.41), None, "constant but far from dead");
+        assert_eq!(
+            detect(k, 1, &[0.5; 100], 0.20),
+            None,
+            "loss below the dead value"
+        );
+        assert_eq!(
+            detect(k, 1, &[0.9; 100], 0.41),
+            None,
+            "constant but far from dead"
+        );
         assert_eq!(detect(k, 1, &[0.5], 0.25), None, "one score tells nothing");
         assert_eq!(detect(k, 1, &[], 0.25), None);
         assert_eq!(detect(k, 1, &[f32::NAN, f32::NAN], 0.25), None);
@@ -139,7 +150,10 @@ mod tests {
                 assert_eq!(c.epoch, 1);
                 assert!((c.loss - 0.25).abs() <= DEAD_LOSS_TOLERANCE, "{c:?}");
             }
-            other => panic!("expected a collapse, got {:?}", other.map(|o| o.state.history)),
+            other => panic!(
+                "expected a collapse, got {:?}",
+                other.map(|o| o.state.history)
+            ),
         }
     }
 }

@@ -10,6 +10,8 @@
 //! - [`train`](mod@train): the training loop (validation, metrics.jsonl, checkpoints, curves, clean stop
 //!   and exact resume) and its one CPU step, [`train::train_step`];
 //! - [`sweep`]: the parameter sensitivity of the paper's Tables 6 and 7;
+//! - [`reproduce`]: the rows of docs/results.md, run with their seeds, and the tables written
+//!   from the runs (`siamese reproduce`);
 //! - [`device_step`]: the same network's training step and scoring forward written once over
 //!   siamese-tensor's kernel interface `Backend` (explicit backward, Adam on the device), so
 //!   it runs on the CPU backend (tested against the tape) or on a GPU (siamese-cuda);
@@ -34,6 +36,7 @@ pub mod io;
 pub mod lenet;
 pub mod metrics;
 pub mod plot;
+pub mod reproduce;
 pub mod run;
 pub mod siamese;
 pub mod sweep;

@@ -8,11 +8,11 @@ use std::sync::{Arc, OnceLock};
 
 use siamese_data::{DatasetKind, ImageSet};
 use siamese_model::checkpoint::Checkpoint;
+use siamese_model::config::HeadInit;
 use siamese_model::train::{
     load_resume, score_pairs, train, EpochRecord, Observer, RunData, Silent, TrainConfig,
     TrainOptions,
 };
-use siamese_model::config::HeadInit;
 use siamese_model::{ModelError, SnLenet5};
 
 fn data_dir() -> PathBuf {
