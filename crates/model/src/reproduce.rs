@@ -76,7 +76,7 @@ pub fn rows(quick: bool) -> Vec<Row> {
     m.augment = Augment::Shift;
     out.push(headline("mnist", "99.11% (50 epochs)", m, &[0, 1, 2]));
     let mut f = TrainConfig::paper(DatasetKind::FashionMnist);
-    f.epochs = 15;
+    f.epochs = 12;
     f.schedule = "cosine".into();
     f.augment = Augment::Shift;
     out.push(headline(
@@ -86,7 +86,7 @@ pub fn rows(quick: bool) -> Vec<Row> {
         &[0, 1, 2],
     ));
     let mut c = TrainConfig::paper(DatasetKind::Cifar10);
-    c.epochs = 20;
+    c.epochs = 15;
     c.schedule = "cosine".into();
     c.model.embedding = 32;
     out.push(headline("cifar-10", "81.64% (1,500 epochs)", c, &[0]));
