@@ -42,6 +42,9 @@ pub struct ReproduceArgs {
     /// Epoch lines only.
     #[arg(long, short)]
     quiet: bool,
+    /// The commit to record for the runs (default: `git describe --always --dirty` here).
+    #[arg(long)]
+    commit: Option<String>,
 }
 
 /// The commit the runs are measured at: `git describe --always --dirty`, or "unknown".
@@ -83,7 +86,7 @@ pub fn run_reproduce(a: ReproduceArgs) -> CliResult {
         (None, true) => runs.join("results.md"),
         (None, false) => PathBuf::from("docs/results.md"),
     };
-    let commit = commit();
+    let commit = a.commit.clone().unwrap_or_else(commit);
     if !a.report_only {
         for row in &picked {
             for &seed in &row.seeds {
