@@ -373,4 +373,43 @@ mod tests {
         assert!(cfg.validate().is_err());
         assert!(LenetDims::new(&ModelConfig::for_input(0, 28, 28), 10).is_err());
     }
+
+    /// `--head` and `--init` round-trip through the JSON of a checkpoint's metadata, and a
+    /// config written before they existed reads as today's behaviour (bn, sign-aware).
+    #[test]
+    fn head_and_init_round_trip_and_default_for_old_checkpoints() {
+        let mut cfg = ModelConfig::for_input(1, 28, 28);
+        cfg.head = Head::Plain;
+        cfg.init = HeadInit::Glorot;
+        let json = serde_json::to_string(&cfg).unwrap();
+        assert!(json.contains(r#""head":"plain""#) && json.contains(r#""init":"glorot""#));
+        assert_eq!(serde_json::from_str::<ModelConfig>(&json).unwrap(), cfg);
+        let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let fields = old.as_object_mut().unwrap();
+        fields.remove("head");
+        fields.remove("init");
+        let back: ModelConfig = serde_json::from_value(old).unwrap();
+        assert_eq!((back.head, back.init), (Head::Bn, HeadInit::SignAware));
+        assert_eq!("plain".parse::<Head>().unwrap(), Head::Plain);
+        let e = "ln".parse::<HeadInit>().unwrap_err().to_string();
+        assert!(e.contains("sign-aware, glorot"), "{e}");
+    }
+
+    /// The sign-aware start makes the output module's weight ≤ −0.5 for every seed; `glorot`
+    /// leaves it as drawn, positive for some seeds; `plain` turns the BatchNorm off.
+    #[test]
+    fn init_and_head_reach_the_model() {
+        let w = |init: HeadInit, seed: u64| -> f32 {
+            let mut cfg = ModelConfig::for_input(1, 28, 28);
+            cfg.init = init;
+            let m = crate::SnLenet5::new(cfg, seed).unwrap();
+            m.store.value(m.head.fc.weight).data()[0]
+        };
+        assert!((0..10).all(|s| w(HeadInit::SignAware, s) <= -0.5));
+        assert!((0..10).any(|s| w(HeadInit::Glorot, s) > 0.0));
+        let mut cfg = ModelConfig::for_input(1, 28, 28);
+        assert!(crate::SnLenet5::new(cfg.clone(), 0).unwrap().head.use_bn);
+        cfg.head = Head::Plain;
+        assert!(!crate::SnLenet5::new(cfg, 0).unwrap().head.use_bn);
+    }
 }

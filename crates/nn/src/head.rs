@@ -79,3 +79,48 @@ impl Module for OutputModule {
         self.bn.set_training(training);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use siamese_tensor::Tensor;
+
+    /// Without the BatchNorm the module is σ(w·d + b) on the distances as given; with it,
+    /// the distances are normalised first (training mode: batch statistics), so the same
+    /// weights score the same distances differently.
+    #[test]
+    fn plain_head_is_the_sigmoid_of_the_dense_layer_on_d() {
+        let mut store = ParamStore::new();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let mut head =
+            OutputModule::new(&mut store, "head", Init::GlorotUniform, &mut rng).unwrap();
+        store
+            .set(
+                "head.fc.weight",
+                &Tensor::from_vec(&[1, 1], vec![-2.0]).unwrap(),
+            )
+            .unwrap();
+        store
+            .set("head.fc.bias", &Tensor::from_vec(&[1], vec![0.5]).unwrap())
+            .unwrap();
+        let d = [0.25f32, 1.0, 3.0];
+        let run = |head: &OutputModule, store: &mut ParamStore| -> Vec<f32> {
+            let mut tape = Tape::new();
+            let x = tape.input(Tensor::from_vec(&[3], d.to_vec()).unwrap());
+            let s = head.forward(&mut tape, store, x).unwrap();
+            tape.value(s).unwrap().data().to_vec()
+        };
+        head.use_bn = false;
+        let plain = run(&head, &mut store);
+        for (s, d) in plain.iter().zip(d) {
+            let want = 1.0 / (1.0 + (-(-2.0 * d + 0.5f32)).exp());
+            assert!((s - want).abs() < 1e-6, "{s} vs {want}");
+        }
+        assert_eq!(head.params().len(), 2, "the plain head trains w and b only");
+        head.use_bn = true;
+        let bn = run(&head, &mut store);
+        assert!((bn[0] - plain[0]).abs() > 1e-3, "{bn:?} vs {plain:?}");
+        assert_eq!(head.params().len(), 4);
+    }
+}
