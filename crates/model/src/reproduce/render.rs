@@ -38,20 +38,22 @@ fn headline(out: &mut String, rows: &[&RowResult]) {
             .iter()
             .map(|s| s.best_epoch.map_or("–".into(), |e| e.to_string()))
             .collect();
+        let epochs = match best.is_empty() {
+            true => cfg.epochs.to_string(),
+            false => format!("{} ({})", cfg.epochs, best.join(", ")),
+        };
         let collapsed = match r.collapsed() {
             0 => String::new(),
             k => format!(" ({k} collapsed)"),
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {}{collapsed} | {} | {} | {} ({}) | {} | {} | {} | {} | `{}` |",
+            "| {} | {} | {}{collapsed} | {} | {} | {epochs} | {} | {} | {} | {} | `{}` |",
             r.row.id,
             r.row.paper,
             pct(r.stat(|t| t.acc_half)),
             pct(r.stat(|t| t.acc_threshold)),
             num(r.stat(|t| t.roc_auc), 5),
-            cfg.epochs,
-            best.join(", "),
             num(r.of_seeds(|s| s.seconds_per_epoch), 1),
             num(r.stat(|t| t.score_10k), 3),
             r.seed_list(),
