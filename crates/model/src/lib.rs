@@ -22,7 +22,8 @@
 //! - [`baseline`]: the plain LeNet-5 classifier of the paper's Tables 3 and 4;
 //! - [`augment`]: seeded training-time shifts and flips;
 //! - [`collapse`]: detecting a run that fell into the dead state (one score for every pair);
-//! - [`plot`] and [`io`]: curves.png and atomic file writes.
+//! - [`plot`] and [`io`]: curves.png and atomic file writes;
+//! - [`json`]: JSON outputs without float noise.
 
 pub mod augment;
 pub mod baseline;
@@ -34,6 +35,7 @@ pub mod device_step;
 pub mod error;
 pub mod eval;
 pub mod io;
+pub mod json;
 pub mod lenet;
 pub mod metrics;
 pub mod plot;
