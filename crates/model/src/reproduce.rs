@@ -298,14 +298,8 @@ pub fn read_seed(dir: &Path, seed: u64) -> Result<Option<SeedResult>> {
         .map(serde_json::from_str)
         .collect::<std::result::Result<_, _>>()
         .map_err(|e| bad("metrics.jsonl", e))?;
-    let best_epoch = history
-        .iter()
-        .filter(|r| r.val_acc.is_some())
-        .fold(None::<&EpochRecord>, |b, r| match b {
-            Some(b) if b.val_acc >= r.val_acc => Some(b),
-            _ => Some(r),
-        })
-        .map(|r| r.epoch);
+    let best_epoch = crate::plot::best_epoch(history.iter().map(|r| (r.epoch, r.val_acc)))
+        .map(|(epoch, _)| epoch);
     let test = if prov.collapsed.is_some() {
         None
     } else {
