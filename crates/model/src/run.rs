@@ -180,7 +180,7 @@ pub struct TrainState {
 
 /// The run flags `--resume` compares with the run it continues, by their command-line ids
 /// (clap's, the flag without `--`, `_` for `-`), with each one's value in a config.
-const RUN_FLAGS: [&str; 16] = [
+const RUN_FLAGS: [&str; 18] = [
     "dataset",
     "epochs",
     "batch",
@@ -197,6 +197,8 @@ const RUN_FLAGS: [&str; 16] = [
     "embedding",
     "emb_act",
     "distance",
+    "head",
+    "init",
 ];
 
 fn flag_value(cfg: &TrainConfig, id: &str) -> Option<String> {
@@ -218,6 +220,8 @@ fn flag_value(cfg: &TrainConfig, id: &str) -> Option<String> {
         "embedding" => m.embedding.to_string(),
         "emb_act" => m.embedding_activation.to_string(),
         "distance" => m.distance.to_string(),
+        "head" => m.head.to_string(),
+        "init" => m.init.to_string(),
         _ => return None,
     })
 }
