@@ -352,6 +352,7 @@ fn train_eval_compare_show_on_real_mnist() {
     ]));
     assert!(o.contains("epoch 1/1: train loss"), "{o}");
     assert!(o.contains("time to score 10000 pairs"), "{o}");
+    assert!(o.contains("at epoch 1 of 1") && o.contains("total time"), "{o}");
     for f in [
         "best.safetensors",
         "last.safetensors",
@@ -377,6 +378,11 @@ fn train_eval_compare_show_on_real_mnist() {
     // on validation is.
     assert!(v["accuracy_at_threshold"].as_f64().unwrap() > 0.8, "{json}");
     assert_eq!(v["pairs"].as_u64(), Some(20_000));
+    // Clean JSON: the confusion's keys are tp/fp/tn/fn, and the f32 threshold is written in
+    // its shortest form (at most 9 significant digits), not widened to f64's 17.
+    assert!(v["confusion_at_half"]["fn"].is_u64(), "{json}");
+    let t = v["threshold"].to_string();
+    assert!(t.trim_start_matches("0.").len() <= 9, "{t}");
 
     // compare: an image with itself is "same"; sizes other than 28x28 are resized with a note.
     let (_, test) =
@@ -422,7 +428,19 @@ fn train_eval_compare_show_on_real_mnist() {
         "--out",
         shown.to_str().unwrap(),
     ]));
-    assert!(o.contains("16 test pairs"), "{o}");
+    assert!(o.contains("16 MNIST test pairs"), "{o}");
+    assert!(o.contains("chosen on validation"), "{o}");
+    let o = ok(siamese(&[
+        "compare",
+        a.to_str().unwrap(),
+        a.to_str().unwrap(),
+        "--checkpoint",
+        b,
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&o).unwrap();
+    assert_eq!(v["same_class"], serde_json::Value::Bool(true), "{o}");
+    assert!(v["similarity"].as_f64().unwrap() > v["threshold"].as_f64().unwrap(), "{o}");
     assert_eq!(&std::fs::read(&shown).unwrap()[1..4], b"PNG");
     std::fs::remove_dir_all(dir).unwrap();
 }

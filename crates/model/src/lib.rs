@@ -3,7 +3,7 @@
 //! SN-LeNet-5 end to end, on top of the tensor, autodiff, nn, optim and data crates:
 //!
 //! - [`config`]: the architecture ([`ModelConfig`]) and the loss choices ([`LossKind`]);
-//! - [`lenet`]: the subnet, LeNet-5;
+//! - [`lenet`]: the subnet, LeNet-5; [`cost`]: its multiply-adds and FLOPs per pair;
 //! - [`siamese`]: [`SnLenet5`], the two weight-shared subnets (one batched pass over the 2N
 //!   images of N pairs), the comparison module and the output module, and the loss;
 //! - [`run`]: what defines a run ([`TrainConfig`]) and its data ([`run::RunData`]);
@@ -26,6 +26,7 @@ pub mod augment;
 pub mod baseline;
 pub mod checkpoint;
 pub mod config;
+pub mod cost;
 pub mod device_step;
 pub mod error;
 pub mod eval;

@@ -291,6 +291,8 @@ fn run<E: Engine>(
     make: impl FnOnce(&SnLenet5, AdamState) -> Result<E>,
 ) -> Result<TrainOutcome> {
     cfg.validate()?;
+    // Subnormals flushed on this thread and the pool's (siamese_tensor::fpmode).
+    siamese_tensor::fpmode::apply_to_pool();
     let files = match &opts.out {
         Some(dir) => {
             std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;

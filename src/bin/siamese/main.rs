@@ -30,6 +30,9 @@ pub(crate) type CliResult = Result<(), Box<dyn std::error::Error>>;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Strict IEEE subnormal floats instead of flush-to-zero (slower late in training; also $SIAMESE_IEEE_SUBNORMALS=1).
+    #[arg(long, global = true)]
+    ieee_subnormals: bool,
 }
 
 #[derive(Subcommand)]
@@ -61,6 +64,11 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    if cli.ieee_subnormals {
+        siamese::tensor::fpmode::set_ieee_subnormals(true);
+    }
+    // Threads started later (a lazily built pool, the prefetch thread) inherit this mode.
+    siamese::tensor::fpmode::set_current_thread();
     cli::finish(match cli.command {
         Command::Train(a) => model_cmds::run_train(a),
         Command::Eval(a) => model_cmds::run_eval(a),

@@ -27,17 +27,14 @@ use crate::device::Device;
 use crate::progress::{self, Progress};
 use crate::CliResult;
 
-/// Sets the rayon pool size (once per process).
+/// Builds the rayon pool (once per process; all cores unless `--threads`), its threads and
+/// this one flushing subnormals unless `--ieee-subnormals` (siamese_tensor::fpmode).
 pub fn set_threads(threads: Option<usize>) -> CliResult {
-    if let Some(t) = threads {
-        if t == 0 {
-            return Err("--threads must be at least 1".into());
-        }
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build_global()
-            .map_err(|e| format!("cannot set up {t} threads: {e}"))?;
+    if threads == Some(0) {
+        return Err("--threads must be at least 1".into());
     }
+    siamese::tensor::fpmode::init_global_pool(threads)
+        .map_err(|e| format!("cannot set up the thread pool: {e}"))?;
     Ok(())
 }
 
