@@ -91,7 +91,7 @@ pub struct RunArgs {
     /// The dataset.
     #[arg(long, default_value = "mnist", value_parser = choice::<DatasetKind>(DATASETS))]
     pub dataset: DatasetKind,
-    /// Learning-rate schedule over the run's steps (cosine: down to 1% of --lr).
+    /// Learning-rate schedule over the run's steps (cosine: down to 1% of the starting rate).
     #[arg(long, default_value = "constant", value_parser = PossibleValuesParser::new(SCHEDULES))]
     pub schedule: String,
     /// Seed of every random choice (init, split, pairs, shuffling).
@@ -134,7 +134,7 @@ pub struct TrainArgs {
     /// Output folder: metrics.jsonl, best.safetensors, last.safetensors, curves.png, config.json, test.json (default: runs/<dataset>).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Continue the run saved in DIR (its last.safetensors), bit for bit.
+    /// Continue the run saved in DIR (its last.safetensors), bit for bit; the run's settings come from that checkpoint, so the other training flags are not used.
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
     /// No progress bar (epoch lines only).
@@ -189,7 +189,7 @@ pub struct EvalArgs {
     pub checkpoint: PathBuf,
     #[command(flatten)]
     pub data: DataArgs,
-    /// Pairs (or, for a classifier, images) per scoring batch.
+    /// Pairs per scoring batch (SN-LeNet-5; a classifier is scored 1000 images at a time).
     #[arg(long, default_value_t = 1000)]
     pub batch: usize,
     /// Worker threads (default: all cores).
