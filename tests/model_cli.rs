@@ -352,7 +352,10 @@ fn train_eval_compare_show_on_real_mnist() {
     ]));
     assert!(o.contains("epoch 1/1: train loss"), "{o}");
     assert!(o.contains("time to score 10000 pairs"), "{o}");
-    assert!(o.contains("at epoch 1 of 1") && o.contains("total time"), "{o}");
+    assert!(
+        o.contains("at epoch 1 of 1") && o.contains("total time"),
+        "{o}"
+    );
     for f in [
         "best.safetensors",
         "last.safetensors",
@@ -440,7 +443,10 @@ fn train_eval_compare_show_on_real_mnist() {
     ]));
     let v: serde_json::Value = serde_json::from_str(&o).unwrap();
     assert_eq!(v["same_class"], serde_json::Value::Bool(true), "{o}");
-    assert!(v["similarity"].as_f64().unwrap() > v["threshold"].as_f64().unwrap(), "{o}");
+    assert!(
+        v["similarity"].as_f64().unwrap() > v["threshold"].as_f64().unwrap(),
+        "{o}"
+    );
     assert_eq!(&std::fs::read(&shown).unwrap()[1..4], b"PNG");
     std::fs::remove_dir_all(dir).unwrap();
 }
