@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod bench_cmd;
+mod beyond_cmds;
 #[path = "../shared/cli.rs"]
 mod cli;
 mod device;

@@ -12,7 +12,7 @@ use siamese::model::config::{Activation, Distance, EmbeddingActivation, LossKind
 use siamese::model::device_step::check_supported;
 #[cfg(feature = "cuda")]
 use siamese::model::device_step::DeviceModel;
-use siamese::model::eval::{evaluate_with_threshold, PairEvaluation};
+use siamese::model::eval::{evaluate_class_groups, evaluate_with_threshold, PairEvaluation};
 use siamese::model::run::{RunData, TrainConfig};
 use siamese::model::sweep::sweep;
 #[cfg(feature = "cuda")]
@@ -94,6 +94,9 @@ pub struct RunArgs {
     /// Training-time augmentation: none (the paper), shift (up to 2 px) or shift-flip (up to 4 px + mirror, for CIFAR-10).
     #[arg(long, default_value = "none")]
     augment: String,
+    /// Train, validate and test on these classes only: indices, ranges or names (`0-6`, `7,8,9`, `Trouser,Bag`); `eval` then also scores unseen-class and mixed pairs.
+    #[arg(long)]
+    train_classes: Option<String>,
     #[command(flatten)]
     arch: ArchArgs,
 }
@@ -150,6 +153,9 @@ fn build_config(r: &RunArgs) -> Result<TrainConfig, Box<dyn std::error::Error>> 
     cfg.model.embedding = r.arch.embedding;
     cfg.model.embedding_activation = r.arch.emb_act.parse::<EmbeddingActivation>()?;
     cfg.model.distance = r.arch.distance.parse::<Distance>()?;
+    if let Some(spec) = &r.train_classes {
+        cfg.train_classes = Some(crate::beyond_cmds::parse_train_classes(kind, spec)?);
+    }
     Ok(cfg)
 }
 
@@ -338,10 +344,27 @@ pub fn run_eval(a: EvalArgs) -> CliResult {
         #[cfg(not(feature = "cuda"))]
         Device::Cuda => return Err(crate::device::NO_CUDA.into()),
     };
+    let groups = match &cfg.train_classes {
+        Some(c) => Some(evaluate_class_groups(
+            &mut model,
+            &data.test,
+            c,
+            e.threshold,
+            a.batch,
+        )?),
+        None => None,
+    };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&e)?);
+        let mut v = serde_json::to_value(&e)?;
+        if let Some(g) = &groups {
+            v["class_groups"] = serde_json::to_value(g)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         print_eval(&e, &format!("{} test pairs", data.kind.title()));
+        if let (Some(c), Some(g)) = (&cfg.train_classes, &groups) {
+            crate::beyond_cmds::print_class_groups(c, &data.test.class_names, g);
+        }
     }
     Ok(())
 }
