@@ -19,19 +19,28 @@
 //!   exact-resume checkpoints;
 //! - [`baseline`]: the plain LeNet-5 classifier of the paper's Tables 3 and 4;
 //! - [`augment`]: seeded training-time shifts and flips;
-//! - [`plot`] and [`io`]: curves.png and atomic file writes.
+//! - [`plot`] and [`io`]: curves.png and atomic file writes;
+//! - beyond the paper: [`retrieval`] (exact nearest neighbours by GEMM, recall@k, mAP),
+//!   [`oneshot`] (N-way K-shot episodes), [`knn`] and [`classic`] (k-NN, HOG + linear SVM),
+//!   [`pca`] and [`embed`] (the embedding on a picture, CSV and `.npy`).
 
 pub mod augment;
 pub mod baseline;
 pub mod checkpoint;
+pub mod classic;
 pub mod config;
 pub mod device_step;
+pub mod embed;
 pub mod error;
 pub mod eval;
 pub mod io;
+pub mod knn;
 pub mod lenet;
 pub mod metrics;
+pub mod oneshot;
+pub mod pca;
 pub mod plot;
+pub mod retrieval;
 pub mod run;
 pub mod siamese;
 pub mod sweep;

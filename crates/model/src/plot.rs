@@ -15,7 +15,7 @@ pub struct CurvePoint {
     pub val_acc: Option<f64>,
 }
 
-fn register_font() {
+pub(crate) fn register_font() {
     use std::sync::Once;
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
