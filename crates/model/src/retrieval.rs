@@ -79,9 +79,10 @@ fn check(queries: &[f32], gallery: &[f32], dim: usize) -> Result<()> {
     Ok(())
 }
 
-/// Calls `visit(query, distances)` for every query with the squared distances (module doc) to
-/// all gallery rows, `distances[j]` for row `g0 + j`, in gallery blocks; queries run in
-/// blocks of `query_block` in parallel. `visit` sees each query's blocks in gallery order.
+/// Calls `visit(state, query, g0, distances)` for every query with its squared distances
+/// (module doc) to the gallery rows `g0..g0 + distances.len()`, gallery block by gallery
+/// block in order; queries run in blocks of `query_block` in parallel, each with its own
+/// `init()` state, returned in query order.
 fn for_each_block<S: Send>(
     queries: &[f32], gallery: &[f32], dim: usize, query_block: usize, init: impl Fn() -> S + Sync,
     visit: impl Fn(&mut S, usize, usize, &[f32]) + Sync,
@@ -91,7 +92,8 @@ fn for_each_block<S: Send>(
     let gnorm = row_norms(gallery, dim);
     let blocks: Vec<Result<Vec<S>>> = queries
         .par_chunks(query_block * dim)
-        .map(|qb| {
+        .enumerate()
+        .map(|(b, qb)| {
             let m = qb.len() / dim;
             let qnorm = row_norms(qb, dim);
             let mut states: Vec<S> = (0..m).map(|_| init()).collect();
@@ -105,7 +107,7 @@ fn for_each_block<S: Send>(
                     for (j, v) in row.iter_mut().enumerate() {
                         *v = (*v + qnorm[i] + gnorm[g0 + j]).max(0.0);
                     }
-                    visit(&mut states[i], g0, n, row);
+                    visit(&mut states[i], b * query_block + i, g0, row);
                 }
             }
             Ok(states)
@@ -131,7 +133,7 @@ pub fn knn_search(
         dim,
         QUERY_BLOCK,
         || Vec::<u64>::with_capacity(k + 1),
-        |top, g0, _, row| {
+        |top, _, g0, row| {
             for (j, &d) in row.iter().enumerate() {
                 let key = key(d, g0 + j);
                 if top.len() < k || key < top[k - 1] {
@@ -187,8 +189,8 @@ fn relevant_ranks(dist: &[f32], labels: &[u8], class: u8) -> Vec<usize> {
 
 /// Recall@k (for each k in `ks`) and mAP of `queries` (labels `query_labels`) against
 /// `gallery` (labels `gallery_labels`), all rows of `dim` values (module doc). Each query's
-/// distance row to the whole gallery is held at once (queries go 32 per task, so a task
-/// holds 32 rows).
+/// distance row to the whole gallery is held until its ranks are counted (queries go 32 per
+/// task, so a task holds 32 rows: 6 MiB for 48,000 gallery images).
 pub fn retrieval_metrics(
     queries: &[f32], query_labels: &[u8], gallery: &[f32], gallery_labels: &[u8], dim: usize,
     ks: &[usize],
@@ -202,31 +204,37 @@ pub fn retrieval_metrics(
             gallery_labels.len()
         )));
     }
-    let rows = for_each_block(
+    // Per query: its distance row, filled block by block; at the last block the row gives
+    // way to (first relevant rank, AP), or None when no gallery row is relevant. A task
+    // holds the rows of its 32 queries only.
+    type State = (Vec<f32>, Option<(usize, f64)>);
+    let states: Vec<State> = for_each_block(
         queries,
         gallery,
         dim,
         32,
-        || Vec::<f32>::with_capacity(ng),
-        |row, _, _, block| row.extend_from_slice(block),
+        || (Vec::new(), None),
+        |(row, result): &mut State, q, g0, block| {
+            if g0 == 0 {
+                row.reserve_exact(ng);
+            }
+            row.extend_from_slice(block);
+            if row.len() == ng {
+                let ranks = relevant_ranks(row, gallery_labels, query_labels[q]);
+                *result = ranks.first().map(|&first| {
+                    let ap = ranks
+                        .iter()
+                        .enumerate()
+                        .map(|(j, &r)| (j + 1) as f64 / r as f64)
+                        .sum::<f64>();
+                    (first, ap / ranks.len() as f64)
+                });
+                *row = Vec::new();
+            }
+        },
     )?;
-    // Per query: (first relevant rank, AP), or None when no gallery row is relevant.
-    let per_query: Vec<Option<(usize, f64)>> = rows
-        .into_par_iter()
-        .zip(query_labels.par_iter())
-        .map(|(row, &c)| {
-            let ranks = relevant_ranks(&row, gallery_labels, c);
-            let first = *ranks.first()?;
-            let ap = ranks
-                .iter()
-                .enumerate()
-                .map(|(j, &r)| (j + 1) as f64 / r as f64)
-                .sum::<f64>()
-                / ranks.len() as f64;
-            Some((first, ap))
-        })
-        .collect();
-    let scored: Vec<(usize, f64)> = per_query.into_iter().flatten().collect();
+    let per_query = states.into_iter().map(|s| s.1);
+    let scored: Vec<(usize, f64)> = per_query.flatten().collect();
     let n = scored.len().max(1) as f64;
     Ok(RetrievalReport {
         queries: scored.len(),
