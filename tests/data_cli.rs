@@ -40,7 +40,9 @@ fn siamese(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_siamese"));
     c.args(args)
         .env_remove("SIAMESE_DATA_DIR")
-        .env_remove("SIAMESE_MIRROR");
+        .env_remove("SIAMESE_MIRROR")
+        // Tests never download unless a test gives a loopback mirror and allows it.
+        .env("SIAMESE_OFFLINE", "1");
     for (k, v) in envs {
         c.env(k, v);
     }
@@ -83,8 +85,13 @@ fn fetch_offline_is_a_clear_error_not_a_hang() {
 
 #[test]
 fn bad_arguments_are_one_line() {
-    let line = one_error_line(&siamese(&["fetch", "imagenet"], &[]));
-    assert!(line.contains("unknown dataset 'imagenet'"), "{line}");
+    let o = siamese(&["fetch", "imagenet"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let line = one_error_line(&o);
+    assert!(
+        line.contains("'imagenet'") && line.contains("possible values"),
+        "{line}"
+    );
     let line = one_error_line(&siamese(&["frobnicate"], &[]));
     assert!(line.contains("frobnicate"), "{line}");
     let line = one_error_line(&siamese(&["fetch"], &[]));
@@ -180,10 +187,16 @@ fn pairs_writes_a_png_from_hand_made_data() {
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let img = image::open(&out).unwrap().to_rgb8();
-    // 3 cells across of 2*56 + 8 + 16 px; 2 rows of 56 + 14 + 8 + 16 px.
-    assert_eq!(img.dimensions(), (3 * 136, 2 * 94));
-    let green = img.pixels().filter(|p| p.0 == [0, 160, 0]).count();
-    let red = img.pixels().filter(|p| p.0 == [200, 0, 0]).count();
+    // At least 3 cells across of 2*56 + 8 px, 2 rows of 56 px plus a title and a legend.
+    let (w, h) = img.dimensions();
+    assert!(w >= 3 * (2 * 56 + 8) && h >= 2 * 56 + 40, "{w}x{h}");
+    // The labels' anti-aliased text: POS in green, NEG in red (the images are grey).
+    let [g, r] = [1, 0].map(|c| {
+        img.pixels()
+            .filter(|p| p.0[c] as i32 > p.0.iter().map(|&v| v as i32).sum::<i32>() - p.0[c] as i32)
+            .count()
+    });
+    let (green, red) = (g, r);
     assert!(green > 0 && red > 0);
 }
 
@@ -220,7 +233,7 @@ fn fetch_real_mnist_over_loopback() {
             (format!("mnist/{}", f.name), bytes)
         })
         .collect();
-    let server = http::serve(files, 8);
+    let server = http::serve(files, 16);
     let dir = scratch();
     let dd = dir.path().to_str().unwrap();
     // Half of the first file already there: the fetch must resume it.
@@ -260,4 +273,34 @@ fn fetch_real_mnist_over_loopback() {
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(out.is_file());
+
+    // A command that reads a dataset downloads it when it is missing (downloads allowed) ...
+    let fresh = scratch();
+    let fd = fresh.path().to_str().unwrap();
+    let online = [
+        ("SIAMESE_MIRROR", server.base.as_str()),
+        ("SIAMESE_OFFLINE", "0"),
+    ];
+    let args = ["pairs", "--dataset", "mnist", "--data-dir", fd, "--out"];
+    let out = fresh.path().join("auto.png");
+    let o = siamese(&[&args[..], &[out.to_str().unwrap()]].concat(), &online);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("downloading it into"));
+    assert!(
+        out.is_file()
+            && fresh
+                .path()
+                .join("mnist/t10k-labels-idx1-ubyte.gz")
+                .is_file()
+    );
+    // ... and never with --offline: the missing-data error, without a request.
+    let requests = server.log.lock().unwrap().len();
+    let empty = scratch();
+    let ed = empty.path().to_str().unwrap();
+    let o = siamese(
+        &["pairs", "--dataset", "mnist", "--offline", "--data-dir", ed],
+        &online,
+    );
+    assert!(one_error_line(&o).contains("siamese fetch mnist"));
+    assert_eq!(server.log.lock().unwrap().len(), requests);
 }

@@ -15,6 +15,8 @@ fn siamese(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_siamese"))
         .args(args)
         .env_remove("SIAMESE_DATA_DIR")
+        // Tests never download: a missing dataset stays the missing-data error.
+        .env("SIAMESE_OFFLINE", "1")
         .output()
         .expect("runs the siamese binary")
 }
@@ -40,6 +42,57 @@ fn bad_flags_give_one_line() {
     assert_one_line_error(&siamese(&["train", "--loss", "hinge"]), "hinge");
     assert_one_line_error(&siamese(&["train", "--batch", "many"]), "many");
     assert_one_line_error(&siamese(&["sweep", "--lrs", "0.1,x"]), "x");
+}
+
+/// Choice flags list their values in --help, a bad value is clap's usage error (exit 2, the
+/// values listed, no Rust type name), and a flag a subcommand does not use is rejected.
+#[test]
+fn choice_flags_and_unused_flags_follow_the_conventions() {
+    for (flag, bad) in [
+        ("--loss", "hinge"),
+        ("--act", "gelu"),
+        ("--pool", "min"),
+        ("--schedule", "step"),
+        ("--augment", "rotate"),
+        ("--distance", "manhattan"),
+        ("--emb-act", "relu6"),
+        ("--device", "tpu"),
+    ] {
+        let out = siamese(&["train", flag, bad]);
+        assert_eq!(out.status.code(), Some(2), "{flag} {bad}");
+        let err = text(&out.stderr);
+        assert!(err.contains("possible values"), "{err}");
+        assert!(!err.contains("Kind") && !err.contains("unknown"), "{err}");
+    }
+    let help = text(&siamese(&["train", "--help"]).stdout);
+    assert!(
+        help.contains("[possible values: contrastive-sigmoid, contrastive-distance, bce]"),
+        "{help}"
+    );
+    assert!(help.contains("default: runs/<dataset>"), "{help}");
+    for unused in [
+        "--loss",
+        "--distance",
+        "--embedding",
+        "--emb-act",
+        "--fixed-pairs",
+        "--augment",
+    ] {
+        let out = siamese(&["train-baseline", unused, "x"]);
+        assert_eq!(out.status.code(), Some(2), "train-baseline {unused}");
+        assert!(text(&out.stderr).contains(unused), "{}", text(&out.stderr));
+    }
+    for unused in ["--lr", "--batch"] {
+        let out = siamese(&["sweep", unused, "1"]);
+        assert_eq!(out.status.code(), Some(2), "sweep {unused}");
+    }
+    let help = text(&siamese(&["sweep", "--help"]).stdout);
+    assert!(
+        help.contains("Epochs per setting") && help.contains("[default: 1]"),
+        "{help}"
+    );
+    let help = text(&siamese(&["train-baseline", "--help"]).stdout);
+    assert!(help.contains("[default: 10]"), "{help}");
 }
 
 /// `--device cuda` where it cannot run is one line and a non-zero exit: without the `cuda`
@@ -93,7 +146,16 @@ fn closed_stdout_is_not_a_panic() {
     use std::process::Stdio;
     let mut child = Command::new(env!("CARGO_BIN_EXE_siamese"))
         .args(["bench", "--synthetic", "--threads", "1", "--warmup", "0"])
-        .args(["--steps", "1", "--reps", "1", "--eval-batch", "2000"])
+        .args([
+            "--steps",
+            "1",
+            "--reps",
+            "1",
+            "--eval-batch",
+            "2000",
+            "--late-steps",
+            "0",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -123,6 +185,8 @@ fn bench_json_is_one_object_per_thread_count() {
         "2",
         "--reps",
         "1",
+        "--late-steps",
+        "3",
         "--json",
     ]);
     let o = ok(out);
@@ -143,6 +207,21 @@ fn bench_json_is_one_object_per_thread_count() {
         "{o}"
     );
     assert!(v["heap_growth_bytes"].is_i64(), "{o}");
+    // The measured peak, the analytic FLOPs (siamese_model::cost) and what they give.
+    assert_eq!(v["train_flops_per_pair"].as_u64(), Some(4_527_840), "{o}");
+    assert_eq!(v["score_flops_per_pair"].as_u64(), Some(1_666_080), "{o}");
+    for key in [
+        "peak_gflops",
+        "train_gflops",
+        "train_peak_fraction",
+        "score_peak_fraction",
+        "late_pairs_per_s",
+        "late_ieee_pairs_per_s",
+    ] {
+        assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {o}");
+    }
+    assert_eq!(v["late_steps"].as_u64(), Some(3), "{o}");
+    assert_eq!(v["flush_subnormals"].as_bool(), Some(true), "{o}");
 }
 
 /// Without siamese-bench beside it, `siamese bench` says how to build it, in one line.

@@ -2,7 +2,6 @@
 //! each op method hands its arguments to the launch code of its family (`crate::ops`), which
 //! checks them as the CPU does and queues the CUDA twin of the op.
 
-use cudarc::driver::CudaSlice;
 use siamese_tensor::backend::{
     check_len, AdamHyper, BResult, Backend, BnMode, ContrastiveReads, Conv2dGeom,
 };
@@ -12,8 +11,8 @@ use crate::sources::K;
 use crate::{dev_err, CudaBackend};
 
 impl Backend for CudaBackend {
-    type Buf = CudaSlice<f32>;
-    type IdxBuf = CudaSlice<u32>;
+    type Buf = Buf;
+    type IdxBuf = IdxBuf;
 
     fn device_name(&self) -> String {
         self.name.clone()
@@ -28,18 +27,21 @@ impl Backend for CudaBackend {
     }
 
     fn upload(&self, host: &[f32]) -> BResult<Buf> {
-        self.stream.clone_htod(host).map_err(dev_err("upload"))
+        self.alloc_from(host)
     }
 
     fn upload_into(&self, host: &[f32], dst: &mut Buf) -> BResult<()> {
         check_len("upload_into", "destination", dst.len(), host.len())?;
+        if host.is_empty() {
+            return Ok(());
+        }
         self.stream
-            .memcpy_htod(host, dst)
+            .memcpy_htod(host, dst.mem_mut())
             .map_err(dev_err("upload"))
     }
 
     fn idx_upload(&self, host: &[u32]) -> BResult<IdxBuf> {
-        self.stream.clone_htod(host).map_err(dev_err("upload"))
+        self.alloc_from(host)
     }
 
     fn download(&self, buf: &Buf) -> BResult<Vec<f32>> {
@@ -51,11 +53,11 @@ impl Backend for CudaBackend {
     }
 
     fn zeros(&self, len: usize) -> BResult<Buf> {
-        self.stream.alloc_zeros(len).map_err(dev_err("alloc"))
+        self.alloc_zeros(len)
     }
 
     fn idx_zeros(&self, len: usize) -> BResult<IdxBuf> {
-        self.stream.alloc_zeros(len).map_err(dev_err("alloc"))
+        self.alloc_zeros(len)
     }
 
     fn synchronize(&self) -> BResult<()> {

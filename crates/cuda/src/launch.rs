@@ -19,9 +19,37 @@ pub(crate) struct Kernels {
     pub(crate) f: Vec<CudaFunction>,
 }
 
-/// Grid of a grid-stride launch over `total` elements (the prelude's `GRID_STRIDE`).
-pub(crate) fn grid(total: usize) -> LaunchConfig {
-    let blocks = (total as u64).div_ceil(BLOCK as u64).clamp(1, MAX_BLOCKS) as u32;
+/// Most blocks of a one-block-per-output launch: CUDA's limit on gridDim.x, 2³¹ − 1.
+const MAX_GRID_X: u64 = (1 << 31) - 1;
+
+/// Grid of a grid-stride launch over `total` elements (the prelude's `GRID_STRIDE`): one
+/// thread per element up to [`MAX_BLOCKS`] blocks, beyond which each thread's loop turns
+/// again (the kernels count in 64 bits).
+pub(crate) fn grid(op: &'static str, total: usize) -> BResult<LaunchConfig> {
+    let blocks = u64::try_from(total)
+        .map_err(|_| too_large(op, total))?
+        .div_ceil(u64::from(BLOCK))
+        .clamp(1, MAX_BLOCKS);
+    Ok(config(
+        u32::try_from(blocks).map_err(|_| too_large(op, total))?,
+    ))
+}
+
+/// `blocks` blocks of [`BLOCK`] threads (one block per reduced output); an error past CUDA's
+/// grid limit.
+pub(crate) fn per_block(op: &'static str, blocks: usize) -> BResult<LaunchConfig> {
+    let b = u32::try_from(blocks)
+        .ok()
+        .filter(|&b| u64::from(b) <= MAX_GRID_X)
+        .ok_or_else(|| {
+            BackendError::Device(format!(
+                "{op}: {blocks} blocks exceed CUDA's grid limit of {MAX_GRID_X}"
+            ))
+        })?;
+    Ok(config(b))
+}
+
+fn config(blocks: u32) -> LaunchConfig {
     LaunchConfig {
         grid_dim: (blocks, 1, 1),
         block_dim: (BLOCK, 1, 1),
@@ -29,13 +57,13 @@ pub(crate) fn grid(total: usize) -> LaunchConfig {
     }
 }
 
-/// `blocks` blocks of [`BLOCK`] threads (one block per reduced output).
-pub(crate) fn per_block(blocks: usize) -> LaunchConfig {
-    LaunchConfig {
-        grid_dim: (blocks as u32, 1, 1),
-        block_dim: (BLOCK, 1, 1),
-        shared_mem_bytes: 0,
-    }
+fn too_large(op: &'static str, total: usize) -> BackendError {
+    BackendError::Device(format!("{op}: {total} elements exceed the launch range"))
+}
+
+/// An element count as the kernels' `long long`.
+pub(crate) fn count(op: &'static str, total: usize) -> BResult<i64> {
+    i64::try_from(total).map_err(|_| too_large(op, total))
 }
 
 /// A size as the kernels' `int`, or an error when it does not fit.
@@ -94,7 +122,7 @@ impl CudaBackend {
     /// # Safety
     ///
     /// `args` must push exactly the kernel's parameters, in order and of matching types
-    /// (`&CudaSlice<f32>` for `float*`, `&CudaSlice<u32>` for `unsigned int*`, `&i32` for
+    /// (`&DeviceBuf<f32>` for `float*`, `&DeviceBuf<u32>` for `unsigned int*`, `&i32` for
     /// `int`, `&i64` for `long long`, `&f32` for `float`), and every index the kernel
     /// computes under `cfg` must lie inside the buffers pushed (the callers check the
     /// lengths first); a buffer the kernel writes must be pushed as `&mut`.
@@ -108,5 +136,29 @@ impl CudaBackend {
         unsafe { lb.launch(cfg) }
             .map(drop)
             .map_err(crate::dev_err(k.name()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Launch sizes are converted with checks: a grid-stride launch caps its blocks (the loop
+    /// turns instead), a one-block-per-output launch past CUDA's grid limit is an error.
+    #[test]
+    fn launch_geometry_is_checked_not_truncated() {
+        let blocks = |c: LaunchConfig| c.grid_dim.0;
+        assert_eq!(blocks(grid("t", 0).unwrap()), 1);
+        assert_eq!(blocks(grid("t", 257).unwrap()), 2);
+        assert_eq!(blocks(grid("t", 17_000_000).unwrap()), 65_535);
+        assert_eq!(blocks(grid("t", usize::MAX).unwrap()), 65_535);
+        assert_eq!(blocks(per_block("t", 700).unwrap()), 700);
+        let e = per_block("conv2d_backward", 1 << 31).err().unwrap();
+        assert!(e.to_string().contains("grid limit"), "{e}");
+        assert!(
+            per_block("t", (1 << 32) + 5).is_err(),
+            "no silent truncation"
+        );
+        assert_eq!(count("t", 17_000_000).unwrap(), 17_000_000);
     }
 }

@@ -21,12 +21,23 @@
 //!   (`launch.rs`); `backend.rs` maps each [`Backend`] method onto it;
 //! - the GEMM is cuBLAS's sgemm (column-major, so a row-major C = op(A)·op(B) is computed as
 //!   Cᵀ = op(B)ᵀ·op(A)ᵀ, see `ops/gemm.rs`);
-//! - buffers ([`CudaSlice`]) stay on the device; every kernel is queued on one stream, and the
+//! - buffers ([`DeviceBuf`]) stay on the device; every kernel is queued on one stream, and the
 //!   host waits only when it downloads (the loss and the similarities of a step).
 //!
+//! Numerics: the kernels are compiled with NVRTC's `--fmad=false` (no fused multiply-add
+//! contraction: every operation rounds as in its Rust twin, so the GPU tests' tolerances
+//! measure closeness) and `--ftz=true` (f32 subnormals flushed to zero, the GPU twin of the
+//! CPU's default flush-to-zero + denormals-are-zero); see [`sources::FMAD`] and
+//! [`sources::FTZ`]. Buffers are [`DeviceBuf`]s, which may be empty (the driver allocates no
+//! 0-byte block), so an op on N = 0 gives the CPU's answer without a launch.
+//!
 //! Tests: `tests/gpu.rs` holds every [`Backend`] method to [`siamese_tensor::CpuBackend`] on
-//! random shapes, and the whole device step to the CPU one; without a device they are listed
-//! as ignored, with the reason. `tests/nvrtc.rs` needs only the NVRTC library.
+//! random shapes, fixed sizes that reach the GPU-only paths (N = 257 and 700, 17M values,
+//! N = 0) and the device step re-synced before each step, with a tolerance per output; without
+//! a device they are listed as ignored, with the reason. Their comparison code
+//! (`tests/parity/`) is generic over the backend, and `tests/mutation.rs` runs it on every
+//! machine against deliberately wrong CPU backends: it must report every op. `tests/nvrtc.rs`
+//! needs only the NVRTC library.
 //!
 //! [`Backend`]: siamese_tensor::backend::Backend
 
@@ -34,14 +45,16 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use cudarc::cublas::CudaBlas;
-use cudarc::driver::{CudaContext, CudaSlice, CudaStream, DeviceRepr};
+use cudarc::driver::{CudaContext, CudaStream, DeviceRepr, ValidAsZeroBits};
 use siamese_tensor::backend::{BResult, BackendError};
 
 mod backend;
+mod buf;
 mod launch;
 mod ops;
 pub mod sources;
 
+pub use buf::DeviceBuf;
 pub use sources::{compile_ptx, program, KERNEL_NAMES, SOURCES};
 
 /// The generic ops of siamese-tensor on one NVIDIA GPU (see the crate doc).
@@ -172,10 +185,33 @@ impl CudaBackend {
     }
 
     /// A buffer's values on the host, after every queued kernel has finished.
-    fn fetch<T: DeviceRepr>(&self, buf: &CudaSlice<T>) -> BResult<Vec<T>> {
-        let v = self.stream.clone_dtoh(buf).map_err(dev_err("download"))?;
+    fn fetch<T: DeviceRepr>(&self, buf: &DeviceBuf<T>) -> BResult<Vec<T>> {
+        let mut v = self
+            .stream
+            .clone_dtoh(buf.mem())
+            .map_err(dev_err("download"))?;
         self.stream.synchronize().map_err(dev_err("download"))?;
+        v.truncate(buf.len());
         Ok(v)
+    }
+
+    /// A new buffer of `len` values: device memory for `max(len, 1)` (the driver allocates
+    /// no 0-byte block, see [`DeviceBuf`]), zeroed.
+    fn alloc_zeros<T: DeviceRepr + ValidAsZeroBits>(&self, len: usize) -> BResult<DeviceBuf<T>> {
+        let mem = self
+            .stream
+            .alloc_zeros(len.max(1))
+            .map_err(dev_err("alloc"))?;
+        Ok(DeviceBuf::new(mem, len))
+    }
+
+    /// A new buffer holding `host` (an empty one holds no values; see [`DeviceBuf`]).
+    fn alloc_from<T: DeviceRepr + ValidAsZeroBits>(&self, host: &[T]) -> BResult<DeviceBuf<T>> {
+        if host.is_empty() {
+            return self.alloc_zeros(0);
+        }
+        let mem = self.stream.clone_htod(host).map_err(dev_err("upload"))?;
+        Ok(DeviceBuf::new(mem, host.len()))
     }
 
     /// The CUDA context (for callers that need the device beyond the kernel interface).

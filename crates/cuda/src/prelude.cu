@@ -6,7 +6,14 @@
 // Launch conventions (crates/cuda/src/launch.rs): element-wise kernels run a grid-stride loop
 // over `total` elements with BLOCK-thread blocks; a reduction runs one BLOCK-thread block per
 // output, accumulates in double where the Rust home uses f64, and reduces in a fixed tree
-// order, so every result is deterministic.
+// order, so every result is deterministic. Every loop counter over elements or rows is a
+// long long, so `i += stride` cannot overflow an int near INT_MAX.
+//
+// Compiled with --fmad=false (no a·b + c contracted into one rounding: each operation
+// rounds as the Rust twin's does, so GPU and CPU agree to the last bit where the formula's
+// order is the same, and a guard such as `ss > eps` sees the same value on both) and
+// --ftz=true (f32 subnormals flushed to zero, as the CPU's default flush-to-zero and
+// denormals-are-zero); see crates/cuda/src/sources.rs.
 
 #define BLOCK 256
 

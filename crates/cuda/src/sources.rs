@@ -149,10 +149,32 @@ fn no_nvrtc() -> BackendError {
     )
 }
 
+/// NVRTC's `--fmad`: false, no contraction of a·b + c into a fused multiply-add. Rust never
+/// contracts, so with it off every kernel rounds each operation as its Rust twin does, the
+/// GPU tests' tolerances measure closeness (not FMA's last-bit differences), and a guard
+/// such as the distance's `Σ² > ε` takes the same branch on both sides. The kernels are
+/// memory-bound at this model's sizes, so the separate multiply and add cost nothing
+/// measurable. (cuBLAS's sgemm keeps its own FMA; the GEMM tolerances allow for it.)
+pub const FMAD: bool = false;
+
+/// NVRTC's `--ftz`: true, f32 subnormal inputs and results flushed to zero, the GPU twin of
+/// the CPU's default flush-to-zero + denormals-are-zero (siamese-tensor's `fpmode`). The
+/// CPU's strict-IEEE switch (`SIAMESE_IEEE_SUBNORMALS=1`, `--ieee-subnormals`) does not
+/// reach the kernels, which are compiled once with this setting; the double-precision
+/// reductions are unaffected (`--ftz` concerns f32 only).
+pub const FTZ: bool = true;
+
 /// Compiles [`program`] with NVRTC for the virtual architecture `arch` ("compute_90") and
 /// returns the PTX text. Needs the NVRTC library, but no driver and no GPU. A missing
 /// library or symbol is an error of one line, never a panic.
 pub fn compile_ptx(arch: &'static str) -> BResult<String> {
+    compile_source(program(), arch)
+}
+
+/// Compiles CUDA C `src` with NVRTC for `arch`, with the options of the kernels ([`FMAD`],
+/// [`FTZ`], IEEE division and square root); the PTX text. `tests/nvrtc.rs` also compiles a
+/// one-line probe with it to see those options take effect.
+pub fn compile_source(src: String, arch: &'static str) -> BResult<String> {
     if !nvrtc_present() {
         return Err(no_nvrtc());
     }
@@ -160,9 +182,15 @@ pub fn compile_ptx(arch: &'static str) -> BResult<String> {
         let opts = CompileOptions {
             arch: Some(arch),
             name: Some("siamese_kernels.cu".into()),
+            fmad: Some(FMAD),
+            ftz: Some(FTZ),
+            // IEEE division and square root (NVRTC's defaults, stated): the Rust twins' `/`
+            // and `sqrt` round correctly too.
+            prec_div: Some(true),
+            prec_sqrt: Some(true),
             ..Default::default()
         };
-        let ptx = compile_ptx_with_opts(program(), opts).map_err(|e| {
+        let ptx = compile_ptx_with_opts(src, opts).map_err(|e| {
             BackendError::Device(format!(
                 "CUDA: NVRTC could not compile the kernels for {arch}: {}",
                 crate::one_line(&e.to_string())

@@ -9,14 +9,17 @@
 //! `SIAMESE_REQUIRE_NVRTC=1` (which `.ci/run` sets): then it fails. A library that loads but
 //! fails (a missing symbol, a compile error) always fails.
 
-use siamese_cuda::sources::{compile_ptx, nvrtc_present, nvrtc_version, ptx_entries};
+use siamese_cuda::sources::{
+    compile_ptx, compile_source, nvrtc_present, nvrtc_version, ptx_entries, FMAD, FTZ,
+};
 use siamese_cuda::KERNEL_NAMES;
 
 /// The virtual architectures checked: Ampere (A100) and Hopper (H100/H200).
 const ARCHS: [&str; 2] = ["compute_80", "compute_90"];
 
-#[test]
-fn every_launched_kernel_is_an_entry_of_the_ptx_and_no_other() {
+/// Whether the NVRTC library is there; without it, a skip (or, under
+/// `SIAMESE_REQUIRE_NVRTC=1`, a failure).
+fn nvrtc_or_skip() -> bool {
     if !nvrtc_present() {
         let why = "the NVRTC library (libnvrtc.so.13/.12/…) cannot be loaded: install the PyPI \
                    package nvidia-cuda-nvrtc and add its lib folder to LD_LIBRARY_PATH (.ci/run does)";
@@ -24,6 +27,14 @@ fn every_launched_kernel_is_an_entry_of_the_ptx_and_no_other() {
             panic!("SIAMESE_REQUIRE_NVRTC=1 but {why}");
         }
         println!("skipped: {why}");
+        return false;
+    }
+    true
+}
+
+#[test]
+fn every_launched_kernel_is_an_entry_of_the_ptx_and_no_other() {
+    if !nvrtc_or_skip() {
         return;
     }
     let (major, minor) = nvrtc_version().unwrap_or_else(|e| panic!("{e}"));
@@ -56,4 +67,30 @@ fn every_launched_kernel_is_an_entry_of_the_ptx_and_no_other() {
             ptx.len()
         );
     }
+}
+
+/// The kernels' options take effect: a probe `x·y + z` compiled as the kernels are comes out
+/// as a separately rounded multiply and add (`--fmad=false`: `mul.rn`, `add.rn`, no `fma`),
+/// both flushing subnormals (`--ftz=true`: `.ftz.f32`). With NVRTC's defaults the same line
+/// is one `fma.rn.f32`.
+#[test]
+fn the_kernels_compile_without_fma_contraction_and_with_flush_to_zero() {
+    if !nvrtc_or_skip() {
+        return;
+    }
+    const { assert!(!FMAD && FTZ, "the choice documented in docs/performance.md") };
+    let probe = "extern \"C\" __global__ void probe(float* p) { p[0] = p[1] * p[2] + p[3]; }";
+    let ptx = compile_source(probe.into(), "compute_90").unwrap_or_else(|e| panic!("{e}"));
+    let body: Vec<&str> = ptx
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.contains(".f32"))
+        .collect();
+    assert!(
+        body.iter().any(|l| l.starts_with("mul.rn.ftz.f32"))
+            && body.iter().any(|l| l.starts_with("add.rn.ftz.f32"))
+            && !body.iter().any(|l| l.starts_with("fma")),
+        "expected a separately rounded, flushing multiply and add: {body:?}"
+    );
+    println!("probe x·y + z: {body:?}");
 }

@@ -166,6 +166,8 @@ impl PairBatches {
         let worker = std::thread::Builder::new()
             .name("pair-batches".into())
             .spawn(move || {
+                // The same subnormal mode as the threads that compute (siamese_tensor::fpmode).
+                siamese_tensor::fpmode::set_current_thread();
                 for chunk in order.chunks(opts.batch_size) {
                     let chosen: Vec<Pair> = chunk.iter().map(|&k| pairs[k as usize]).collect();
                     let Ok(batch) = build_batch(&set, chosen) else {

@@ -393,6 +393,19 @@ pub fn fetch_files(
     Ok(out)
 }
 
+/// SHA-256 of `test_batch.bin` in the CIFAR-10 stand-in of the project's build machines
+/// (pixels decoded from lossy JPEG, see datasets/README.md): NOT an official CIFAR-10 value.
+const CIFAR_STANDIN_TEST_SHA256: &str =
+    "cf28711b3059b27ed8a78d6529b5ba5b5c94130096ca62a1a924268a9a9ec05b";
+
+/// True when the CIFAR-10 folder `dir` holds the JPEG stand-in rather than the official files
+/// (its `test_batch.bin` has the stand-in's SHA-256), so that results on it can say so:
+/// "CIFAR-10 (JPEG stand-in)". False for any other dataset folder or an unreadable file.
+pub fn is_cifar_standin(dir: &Path) -> bool {
+    file_digest(&dir.join("test_batch.bin"), Digest::Sha256(""))
+        .is_ok_and(|h| h == CIFAR_STANDIN_TEST_SHA256)
+}
+
 /// `siamese fetch <kind>`: makes `dir` hold a complete, verified copy of `kind`.
 pub fn fetch(kind: DatasetKind, dir: &Path, opts: &FetchOptions) -> Result<FetchReport> {
     let base = base_url(kind, opts);

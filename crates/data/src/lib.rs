@@ -4,7 +4,7 @@
 //!
 //! - [`registry`]: the three datasets ([`DatasetKind`]): geometry, class names, record counts,
 //!   files, published checksums, mirrors, licence lines;
-//! - [`fetch`]: `siamese fetch`: resumable, checksum-verified downloads (temp file then rename),
+//! - `fetch` (feature `fetch`): `siamese fetch`: resumable, checksum-verified downloads (temp file then rename),
 //!   CIFAR-10 tarball unpacking, `SIAMESE_MIRROR` override for loopback tests;
 //! - [`idx`] and [`cifar`]: readers for IDX (MNIST, Fashion-MNIST; gzip detected by content) and the
 //!   CIFAR-10 binary version, with a typed [`DataError`] naming the file for every kind of bad input;
@@ -14,8 +14,8 @@
 //! - [`pairs`]: one positive and one negative pair per anchor, balanced, seeded; fixed test pairs;
 //! - [`batch`]: [`PairBatches`], shuffled per epoch, normalised to [0,1] NCHW tensors by a prefetch
 //!   thread, and [`fill_images`] for allocation-free loops;
-//! - [`viz`]: the pair grid of the paper's Figure 2 (POS/NEG, hand-coded bitmap font);
-//! - [`image_file`]: a user's PNG/JPEG/BMP/PNM file as a model input ([`read_image`]: channels
+//! - `viz` (feature `plot`): the pair grid of the paper's Figure 2 (POS/NEG, hand-coded bitmap font);
+//! - `image_file` (feature `images`): a user's PNG/JPEG/BMP/PNM file as a model input (`read_image`: channels
 //!   converted, resized to the model's size with a note, scaled to [0,1]).
 //!
 //! Every random choice uses `ChaCha8Rng::seed_from_u64`, so results do not depend on the machine or
@@ -25,18 +25,23 @@ pub mod batch;
 pub mod cifar;
 pub mod dataset;
 pub mod error;
+#[cfg(feature = "fetch")]
 pub mod fetch;
 pub mod idx;
+#[cfg(feature = "images")]
 pub mod image_file;
 pub mod pairs;
 pub mod registry;
 pub mod split;
+#[cfg(feature = "plot")]
 pub mod viz;
 
 pub use batch::{fill_images, images_tensor, BatchOptions, PairBatch, PairBatches};
 pub use dataset::{load, load_dir, locate, ImageSet, DATA_DIR_ENV};
 pub use error::{DataError, Result};
+#[cfg(feature = "fetch")]
 pub use fetch::{fetch, FetchOptions, MIRROR_ENV};
+#[cfg(feature = "images")]
 pub use image_file::{read_image, InputImage};
 pub use pairs::{make_pairs, test_pairs, Pair, PairMode};
 pub use registry::DatasetKind;

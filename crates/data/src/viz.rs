@@ -1,8 +1,9 @@
-//! Pictures of pairs (the paper's Figure 2): a grid of image pairs, each labelled POS (same class,
-//! green) or NEG (different class, red) with a tiny hand-coded 5x7 bitmap font. Produces raw RGB
-//! pixels and their PNG encoding ([`RgbImage::png_bytes`]), which `siamese pairs` and
-//! `siamese show` write to disk.
+//! Pictures of pairs (the paper's Figures 2, 6, 9, 10): a grid of image pairs with a title,
+//! a label under each pair (POS/NEG, or a model's similarity and prediction) and a legend,
+//! the text in DejaVu Sans (bundled) rasterised by ab_glyph. Produces raw RGB pixels and their
+//! PNG encoding ([`RgbImage::png_bytes`]), which `siamese pairs` and `siamese show` write.
 
+use ab_glyph::{Font, FontRef, PxScale, ScaleFont};
 use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -34,6 +35,17 @@ impl RgbImage {
             width,
             height,
             pixels,
+        }
+    }
+
+    /// Mixes `c` into the pixel at (x, y) with weight `alpha` in [0, 1].
+    fn blend(&mut self, x: usize, y: usize, c: [u8; 3], alpha: f32) {
+        if x < self.width && y < self.height {
+            let o = (y * self.width + x) * 3;
+            let a = alpha.clamp(0.0, 1.0);
+            for (dst, src) in self.pixels[o..o + 3].iter_mut().zip(c) {
+                *dst = (*dst as f32 * (1.0 - a) + src as f32 * a).round() as u8;
+            }
         }
     }
 
@@ -75,48 +87,46 @@ impl RgbImage {
     }
 }
 
-/// 5x7 glyphs, one row per byte, bit 4 = leftmost column.
-fn glyph(c: char) -> [u8; 7] {
-    match c {
-        'P' => [0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10],
-        'O' => [0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E],
-        'S' => [0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E],
-        'N' => [0x11, 0x19, 0x15, 0x13, 0x11, 0x11, 0x11],
-        'E' => [0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x1F],
-        'G' => [0x0E, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0F],
-        '0' => [0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E],
-        '1' => [0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E],
-        '2' => [0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F],
-        '3' => [0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E],
-        '4' => [0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02],
-        '5' => [0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E],
-        '6' => [0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E],
-        '7' => [0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08],
-        '8' => [0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E],
-        '9' => [0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C],
-        '.' => [0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C],
-        _ => [0; 7],
-    }
+/// DejaVu Sans, bundled by the `dejavu` crate (free licence, see its README), so that the
+/// pictures need no system font.
+fn font() -> FontRef<'static> {
+    FontRef::try_from_slice(dejavu::sans::regular()).expect("the bundled DejaVu Sans parses")
 }
 
-/// Pixel width of `text` at `scale` (6 columns per glyph, the last one blank).
-pub fn text_width(text: &str, scale: usize) -> usize {
-    text.chars().count() * 6 * scale
+/// The text size in pixels for images enlarged `scale` times.
+fn text_px(scale: usize) -> f32 {
+    (4.5 * scale as f32).clamp(12.0, 28.0)
 }
 
-fn draw_text(img: &mut RgbImage, x0: usize, y0: usize, text: &str, scale: usize, c: [u8; 3]) {
-    for (k, ch) in text.chars().enumerate() {
-        for (row, bits) in glyph(ch).iter().enumerate() {
-            for col in 0..5 {
-                if bits & (0x10 >> col) != 0 {
-                    for dy in 0..scale {
-                        for dx in 0..scale {
-                            img.put(x0 + (k * 6 + col) * scale + dx, y0 + row * scale + dy, c);
-                        }
-                    }
+/// Pixel width of `text` in DejaVu Sans at `px` pixels.
+pub fn text_width(text: &str, px: f32) -> usize {
+    let f = font();
+    let sf = f.as_scaled(PxScale::from(px));
+    text.chars()
+        .map(|c| sf.h_advance(sf.glyph_id(c)))
+        .sum::<f32>()
+        .ceil() as usize
+}
+
+/// Draws `text` with its top-left corner at (x0, y0), anti-aliased onto the background.
+fn draw_text(img: &mut RgbImage, x0: usize, y0: usize, text: &str, px: f32, c: [u8; 3]) {
+    let f = font();
+    let sf = f.as_scaled(PxScale::from(px));
+    let mut x = x0 as f32;
+    let baseline = y0 as f32 + sf.ascent();
+    for ch in text.chars() {
+        let id = sf.glyph_id(ch);
+        let glyph = id.with_scale_and_position(px, ab_glyph::point(x, baseline));
+        if let Some(outline) = f.outline_glyph(glyph) {
+            let b = outline.px_bounds();
+            outline.draw(|gx, gy, cover| {
+                let (px_x, px_y) = (b.min.x as i64 + gx as i64, b.min.y as i64 + gy as i64);
+                if px_x >= 0 && px_y >= 0 {
+                    img.blend(px_x as usize, px_y as usize, c, cover);
                 }
-            }
+            });
         }
+        x += sf.h_advance(id);
     }
 }
 
@@ -142,32 +152,102 @@ fn draw_image(img: &mut RgbImage, set: &ImageSet, i: u32, x0: usize, y0: usize, 
     }
 }
 
-/// Colour of the POS label.
-pub const POS_COLOUR: [u8; 3] = [0, 160, 0];
-/// Colour of the NEG label.
+/// Colour of the POS label (and of a right prediction).
+pub const POS_COLOUR: [u8; 3] = [0, 150, 0];
+/// Colour of the NEG label (and of a wrong prediction).
 pub const NEG_COLOUR: [u8; 3] = [200, 0, 0];
+/// Colour of titles and legends.
+const TEXT_COLOUR: [u8; 3] = [40, 40, 40];
+
+/// One line of text and its colour.
+pub type Line = (String, [u8; 3]);
 
 /// Draws `pairs` as a grid with `cols` pairs per row, images enlarged `scale` times, each pair
-/// labelled POS or NEG under it. Errors: no pairs, `cols`/`scale` 0, an index outside `set`.
-pub fn pair_grid(set: &ImageSet, pairs: &[Pair], cols: usize, scale: usize) -> Result<RgbImage> {
-    let labels: Vec<(String, [u8; 3])> = pairs
+/// labelled POS (same class) or NEG under it, `title` above and a legend below (the paper's
+/// Figure 2). Errors: no pairs, `cols`/`scale` 0, an index outside `set`.
+pub fn pair_grid(
+    set: &ImageSet, pairs: &[Pair], cols: usize, scale: usize, title: &str,
+) -> Result<RgbImage> {
+    let labels: Vec<Vec<Line>> = pairs
         .iter()
         .map(|p| {
-            if p.y == 1 {
+            vec![if p.y == 1 {
                 ("POS".to_string(), POS_COLOUR)
             } else {
                 ("NEG".to_string(), NEG_COLOUR)
-            }
+            }]
         })
         .collect();
-    labelled_pair_grid(set, pairs, &labels, cols, scale)
+    let legend = [(
+        "POS: the two images are of the same class; NEG: of different classes".to_string(),
+        TEXT_COLOUR,
+    )];
+    labelled_pair_grid(set, pairs, &labels, title, &legend, cols, scale)
 }
 
-/// As [`pair_grid`], with a caller-chosen label and colour under each pair (the font has the
-/// letters of POS/NEG, the digits and '.'; other characters draw as blanks). Used by
-/// `siamese show` to print each pair's predicted similarity (the paper's Figures 6, 9, 10).
+/// A model's call on one pair, for [`prediction_grid`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Verdict {
+    /// The predicted similarity s in (0, 1).
+    pub similarity: f32,
+    /// The truth: the two images are of the same class.
+    pub same: bool,
+    /// The prediction: s above the threshold.
+    pub called_same: bool,
+}
+
+/// Pairs with their predicted similarity (the paper's Figures 6, 9, 10): under each pair, the
+/// similarity and the prediction ("0.87: same"), green when it matches the truth and red when
+/// not, then the truth ("truth: same"); a legend below says what the colours mean and which
+/// `threshold` was used.
+pub fn prediction_grid(
+    set: &ImageSet, pairs: &[Pair], verdicts: &[Verdict], threshold: f32, title: &str, cols: usize,
+    scale: usize,
+) -> Result<RgbImage> {
+    let word = |same: bool| if same { "same" } else { "different" };
+    let labels: Vec<Vec<Line>> = verdicts
+        .iter()
+        .map(|v| {
+            let colour = if v.same == v.called_same {
+                POS_COLOUR
+            } else {
+                NEG_COLOUR
+            };
+            vec![
+                (
+                    format!("{:.2}: {}", v.similarity, word(v.called_same)),
+                    colour,
+                ),
+                (format!("truth: {}", word(v.same)), TEXT_COLOUR),
+            ]
+        })
+        .collect();
+    let right = verdicts.iter().filter(|v| v.same == v.called_same).count();
+    let legend = [
+        (
+            format!(
+                "number: predicted similarity; \"same\" when above the threshold {threshold:.3}"
+            ),
+            TEXT_COLOUR,
+        ),
+        (
+            format!(
+                "green: prediction right, red: wrong ({right} of {} right)",
+                verdicts.len()
+            ),
+            TEXT_COLOUR,
+        ),
+        ("truth: same or different class".to_string(), TEXT_COLOUR),
+    ];
+    labelled_pair_grid(set, pairs, &labels, title, &legend, cols, scale)
+}
+
+/// The grid itself: `title` on top, each pair with its lines of `labels` under it, then the
+/// `legend` lines. Errors: no pairs, not one label list per pair, `cols`/`scale` 0, an index
+/// outside `set`.
 pub fn labelled_pair_grid(
-    set: &ImageSet, pairs: &[Pair], labels: &[(String, [u8; 3])], cols: usize, scale: usize,
+    set: &ImageSet, pairs: &[Pair], labels: &[Vec<Line>], title: &str, legend: &[Line],
+    cols: usize, scale: usize,
 ) -> Result<RgbImage> {
     if pairs.is_empty() || cols == 0 || scale == 0 || labels.len() != pairs.len() {
         return Err(DataError::InvalidArgument(
@@ -185,20 +265,50 @@ pub fn labelled_pair_grid(
             set.len()
         )));
     }
+    let px = text_px(scale);
+    let line_h = (px * 1.25).ceil() as usize;
     let (iw, ih) = (set.width * scale, set.height * scale);
-    let pad = 4 * scale.max(1);
-    let font = scale.max(1);
-    let label_h = 7 * font + pad;
-    let cell_w = 2 * iw + pad + 2 * pad;
-    let cell_h = ih + label_h + 2 * pad;
+    let pad = 4 * scale;
+    let label_lines = labels.iter().map(Vec::len).max().unwrap_or(0);
+    let label_w = labels
+        .iter()
+        .flatten()
+        .map(|(t, _)| text_width(t, px))
+        .max()
+        .unwrap_or(0);
+    let cell_w = (2 * iw + pad).max(label_w) + 2 * pad;
+    let cell_h = ih + label_lines * line_h + 2 * pad;
     let rows = pairs.len().div_ceil(cols);
-    let mut img = RgbImage::new(cols * cell_w, rows * cell_h, [255, 255, 255]);
-    for (k, (p, (text, colour))) in pairs.iter().zip(labels).enumerate() {
-        let (cx, cy) = ((k % cols) * cell_w + pad, (k / cols) * cell_h + pad);
-        draw_image(&mut img, set, p.a, cx, cy, scale);
-        draw_image(&mut img, set, p.b, cx + iw + pad, cy, scale);
-        let tx = cx + (2 * iw + pad).saturating_sub(text_width(text, font)) / 2;
-        draw_text(&mut img, tx, cy + ih + pad / 2, text, font, *colour);
+    let title_h = if title.is_empty() { 0 } else { line_h + pad };
+    let legend_h = legend.len() * line_h + if legend.is_empty() { 0 } else { pad };
+    let text_w = std::iter::once(title)
+        .chain(legend.iter().map(|(t, _)| t.as_str()))
+        .map(|t| text_width(t, px) + 2 * pad)
+        .max()
+        .unwrap_or(0);
+    let width = (cols.min(pairs.len()) * cell_w).max(text_w);
+    let mut img = RgbImage::new(width, title_h + rows * cell_h + legend_h, [255, 255, 255]);
+    draw_text(&mut img, pad, pad / 2, title, px, TEXT_COLOUR);
+    for (k, (p, lines)) in pairs.iter().zip(labels).enumerate() {
+        let (x, y) = ((k % cols) * cell_w, title_h + (k / cols) * cell_h + pad);
+        let cx = x + (cell_w - (2 * iw + pad)) / 2;
+        draw_image(&mut img, set, p.a, cx, y, scale);
+        draw_image(&mut img, set, p.b, cx + iw + pad, y, scale);
+        for (n, (text, colour)) in lines.iter().enumerate() {
+            let tx = x + cell_w.saturating_sub(text_width(text, px)) / 2;
+            draw_text(
+                &mut img,
+                tx,
+                y + ih + pad / 2 + n * line_h,
+                text,
+                px,
+                *colour,
+            );
+        }
+    }
+    let legend_y = title_h + rows * cell_h;
+    for (n, (text, colour)) in legend.iter().enumerate() {
+        draw_text(&mut img, pad, legend_y + n * line_h, text, px, *colour);
     }
     Ok(img)
 }
@@ -244,17 +354,53 @@ mod tests {
         )
         .unwrap();
         let pairs = [Pair { a: 0, b: 1, y: 1 }, Pair { a: 2, b: 0, y: 0 }];
-        let img = pair_grid(&set, &pairs, 2, 3).unwrap();
-        let pad = 12;
-        // First image of the first pair at (pad, pad), grey level 10.
-        assert_eq!(img.get(pad, pad), Some([10, 10, 10]));
-        // Second image of the second pair.
-        let cell_w = 2 * 6 + pad + 2 * pad;
-        assert_eq!(img.get(cell_w + pad + 6 + pad, pad), Some([10, 10, 10]));
-        assert_eq!(img.get(cell_w + pad, pad), Some([130, 130, 130]));
-        let count = |c| img.pixels.chunks(3).filter(|p| *p == c).count();
-        assert!(count(POS_COLOUR) > 0 && count(NEG_COLOUR) > 0);
-        assert!(pair_grid(&set, &[Pair { a: 9, b: 0, y: 0 }], 1, 1).is_err());
+        let img = pair_grid(&set, &pairs, 2, 3, "").unwrap();
+        let (pad, iw) = (12, 6);
+        // The cells are as wide as the widest of the images and the labels, plus padding;
+        // the images are centred in them. First image of the first pair: grey level 10.
+        let cell_w = (2 * iw + pad)
+            .max(text_width("POS", text_px(3)).max(text_width("NEG", text_px(3))))
+            + 2 * pad;
+        let cx = (cell_w - (2 * iw + pad)) / 2;
+        assert_eq!(img.get(cx, pad), Some([10, 10, 10]));
+        // The two images of the second pair.
+        assert_eq!(img.get(cell_w + cx, pad), Some([130, 130, 130]));
+        assert_eq!(img.get(cell_w + cx + iw + pad, pad), Some([10, 10, 10]));
+        // POS in green and NEG in red (anti-aliased: that channel dominates); images are grey.
+        let count = |c: usize| {
+            let dominant = |p: &&[u8]| 2 * p[c] as i32 > p.iter().map(|&v| v as i32).sum::<i32>();
+            img.pixels.chunks(3).filter(dominant).count()
+        };
+        assert!(count(1) > 0 && count(0) > 0);
+        assert!(pair_grid(&set, &[Pair { a: 9, b: 0, y: 0 }], 1, 1, "").is_err());
+    }
+
+    #[test]
+    fn text_is_drawn_with_the_font_and_the_legend_names_the_threshold() {
+        // Real glyphs: "W" is wider than "i", and drawn text leaves dark pixels.
+        assert!(text_width("W", 20.0) > text_width("i", 20.0));
+        let mut img = RgbImage::new(60, 30, [255; 3]);
+        draw_text(&mut img, 2, 2, "Ag", 20.0, [0; 3]);
+        assert!(img.pixels.chunks(3).any(|p| p[0] < 100));
+        let set = ImageSet::new(
+            vec![0; 8],
+            vec![0, 1],
+            (1, 2, 2),
+            vec!["a".into(), "b".into()],
+        )
+        .unwrap();
+        let v = Verdict {
+            similarity: 0.3,
+            same: false,
+            called_same: false,
+        };
+        let pairs = [Pair { a: 0, b: 1, y: 0 }];
+        let small = prediction_grid(&set, &pairs, &[v], 0.5, "t", 1, 3).unwrap();
+        // The legend lines make the picture much taller than the pair and its two lines.
+        assert!(small.height > 2 * 3 + 6 * 13, "height {}", small.height);
+        // The right call's label is drawn in green (anti-aliased: green dominates).
+        let greenish = |p: &[u8]| p[1] as i32 > p[0] as i32 + p[2] as i32;
+        assert!(small.pixels.chunks(3).any(greenish));
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! A picture of the embedding: the subnet's embeddings projected to 2-D by PCA
 //! ([`crate::pca`]) and drawn as a scatter coloured by class with a legend (plotters, the
-//! style of curves.png), and the embeddings written for other tools as CSV or `.npy`.
+//! style of curves.png), and the embeddings written for other tools as CSV or `.npy`. The
+//! picture needs the `plot` feature; without it [`plot_scatter`] returns an error.
 
 use std::path::Path;
 
+#[cfg(feature = "plot")]
 use plotters::prelude::*;
 
 use crate::error::{ModelError, Result};
 
 /// Ten colours told apart easily (the "tab10" palette).
+#[cfg(feature = "plot")]
 pub const CLASS_COLOURS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
@@ -22,6 +25,7 @@ pub const CLASS_COLOURS: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
+#[cfg(feature = "plot")]
 type PlotResult = std::result::Result<(), Box<dyn std::error::Error>>;
 
 /// Draws `points` (x, y, class) as a scatter coloured by class with a legend of
@@ -29,13 +33,23 @@ type PlotResult = std::result::Result<(), Box<dyn std::error::Error>>;
 pub fn plot_scatter(
     path: &Path, title: &str, axes: (&str, &str), points: &[(f64, f64, u8)], class_names: &[String],
 ) -> Result<()> {
-    crate::io::atomic_write_with(path, |tmp| {
+    #[cfg(feature = "plot")]
+    return crate::io::atomic_write_with(path, |tmp| {
         draw(tmp, title, axes, points, class_names)
             .map_err(|e| std::io::Error::other(format!("plotting the embedding: {e}")))
     })
-    .map_err(|e| ModelError::io(path, e))
+    .map_err(|e| ModelError::io(path, e));
+    #[cfg(not(feature = "plot"))]
+    {
+        let _ = (title, axes, points, class_names);
+        Err(ModelError::Config(format!(
+            "{}: this build draws no pictures (siamese-model's feature `plot`)",
+            path.display()
+        )))
+    }
 }
 
+#[cfg(feature = "plot")]
 fn draw(
     path: &Path, title: &str, axes: (&str, &str), points: &[(f64, f64, u8)], names: &[String],
 ) -> PlotResult {
@@ -149,6 +163,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "plot")]
     #[test]
     fn the_scatter_is_a_png() {
         let dir = std::env::temp_dir().join(format!("siamese-embed-{}", std::process::id()));

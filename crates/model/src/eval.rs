@@ -71,6 +71,8 @@ impl PairScorer for SnLenet5 {
 pub fn score_pairs(
     model: &mut dyn PairScorer, set: &Arc<ImageSet>, pairs: &Arc<Vec<Pair>>, batch: usize,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
+    // Subnormals flushed on this thread and the pool's (siamese_tensor::fpmode).
+    siamese_tensor::fpmode::apply_to_pool();
     let s = model.pair_similarities(set, pairs, batch)?;
     let y = pairs.iter().map(|p| f32::from(p.y)).collect();
     Ok((s, y))

@@ -3,7 +3,7 @@
 //! SN-LeNet-5 end to end, on top of the tensor, autodiff, nn, optim and data crates:
 //!
 //! - [`config`]: the architecture ([`ModelConfig`]) and the loss choices ([`LossKind`]);
-//! - [`lenet`]: the subnet, LeNet-5;
+//! - [`lenet`]: the subnet, LeNet-5; [`cost`]: its multiply-adds and FLOPs per pair;
 //! - [`siamese`]: [`SnLenet5`], the two weight-shared subnets (one batched pass over the 2N
 //!   images of N pairs), the comparison module and the output module, and the loss;
 //! - [`run`]: what defines a run ([`TrainConfig`]) and its data ([`run::RunData`]);
@@ -20,6 +20,7 @@
 //! - [`baseline`]: the plain LeNet-5 classifier of the paper's Tables 3 and 4;
 //! - [`augment`]: seeded training-time shifts and flips;
 //! - [`plot`] and [`io`]: curves.png and atomic file writes;
+//! - [`json`]: JSON outputs without float noise;
 //! - beyond the paper: [`retrieval`] (exact nearest neighbours by GEMM, recall@k, mAP),
 //!   [`oneshot`] (N-way K-shot episodes), [`knn`] and [`classic`] (k-NN, HOG + linear SVM),
 //!   [`pca`] and [`embed`] (the embedding on a picture, CSV and `.npy`).
@@ -29,11 +30,13 @@ pub mod baseline;
 pub mod checkpoint;
 pub mod classic;
 pub mod config;
+pub mod cost;
 pub mod device_step;
 pub mod embed;
 pub mod error;
 pub mod eval;
 pub mod io;
+pub mod json;
 pub mod knn;
 pub mod lenet;
 pub mod metrics;

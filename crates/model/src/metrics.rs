@@ -15,7 +15,8 @@ pub struct Confusion {
     pub fp: usize,
     /// Different-class pairs called different.
     pub tn: usize,
-    /// Same-class pairs called different.
+    /// Same-class pairs called different (`fn` in JSON).
+    #[serde(rename = "fn")]
     pub fn_: usize,
 }
 

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+#[cfg(feature = "plot")]
 use plotters::prelude::*;
 
 /// One epoch's numbers as plotted.
@@ -15,6 +16,7 @@ pub struct CurvePoint {
     pub val_acc: Option<f64>,
 }
 
+#[cfg(feature = "plot")]
 pub(crate) fn register_font() {
     use std::sync::Once;
     static ONCE: Once = Once::new();
@@ -28,23 +30,54 @@ pub(crate) fn register_font() {
     });
 }
 
+#[cfg(feature = "plot")]
 type PlotResult = Result<(), Box<dyn std::error::Error>>;
 
 /// Draws loss (left) and accuracy (right) panels into a PNG at `path` (written atomically).
+/// Without the `plot` feature this writes nothing and returns `Ok`.
 pub fn plot_curves(path: &Path, title: &str, points: &[CurvePoint]) -> std::io::Result<()> {
-    crate::io::atomic_write_with(path, |tmp| {
+    #[cfg(feature = "plot")]
+    return crate::io::atomic_write_with(path, |tmp| {
         draw(tmp, title, points).map_err(|e| std::io::Error::other(format!("plotting curves: {e}")))
-    })
+    });
+    #[cfg(not(feature = "plot"))]
+    {
+        let _ = (path, title, points);
+        Ok(())
+    }
 }
 
+/// The epoch of the highest validation accuracy (the first, on ties), what best.safetensors
+/// holds, from (epoch, validation accuracy if validated) items.
+pub fn best_epoch(points: impl IntoIterator<Item = (usize, Option<f64>)>) -> Option<(usize, f64)> {
+    points
+        .into_iter()
+        .filter_map(|(e, v)| v.map(|v| (e, v)))
+        .fold(None, |best, (e, v)| match best {
+            Some((_, b)) if b >= v => best,
+            _ => Some((e, v)),
+        })
+}
+
+#[cfg(feature = "plot")]
+type Chart<'a, DB> = ChartContext<
+    'a,
+    DB,
+    Cartesian2d<plotters::coord::types::RangedCoordi32, plotters::coord::types::RangedCoordf64>,
+>;
+
+#[cfg(feature = "plot")]
 fn draw(path: &Path, title: &str, points: &[CurvePoint]) -> PlotResult {
     register_font();
     let root = BitMapBackend::new(path, (1200, 480)).into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(title, ("sans-serif", 22))?;
     let (left, right) = root.split_horizontally(600);
-    let last_epoch = points.iter().map(|p| p.epoch).max().unwrap_or(1).max(1) as f64;
-    let x_range = 0.0..last_epoch + 0.5;
+    let last_epoch = points.iter().map(|p| p.epoch).max().unwrap_or(1).max(1) as i32;
+    // Whole epochs only: an integer axis from 0 to one past the last epoch.
+    let x_range = 0..last_epoch + 1;
+    let x_ticks = (last_epoch as usize + 2).min(11);
+    let best = best_epoch(points.iter().map(|p| (p.epoch, p.val_acc)));
 
     // Loss panel.
     let max_loss = points
@@ -61,23 +94,26 @@ fn draw(path: &Path, title: &str, points: &[CurvePoint]) -> PlotResult {
         .build_cartesian_2d(x_range.clone(), 0.0..max_loss * 1.05)?;
     chart
         .configure_mesh()
+        .x_labels(x_ticks)
         .x_desc("epoch")
         .y_desc("loss")
         .draw()?;
     series(
         &mut chart,
-        points.iter().map(|p| (p.epoch as f64, Some(p.train_loss))),
+        points.iter().map(|p| (p.epoch, Some(p.train_loss))),
         RED,
         "train",
     )?;
     series(
         &mut chart,
-        points.iter().map(|p| (p.epoch as f64, p.val_loss)),
+        points.iter().map(|p| (p.epoch, p.val_loss)),
         BLUE,
         "validation",
     )?;
+    best_marker(&mut chart, best, 0.0, max_loss * 1.05)?;
     chart
         .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE)
         .border_style(BLACK)
         .draw()?;
@@ -95,23 +131,26 @@ fn draw(path: &Path, title: &str, points: &[CurvePoint]) -> PlotResult {
         .x_label_area_size(36)
         .y_label_area_size(56)
         .build_cartesian_2d(x_range, lo..100.0)?;
-    chart.configure_mesh().x_desc("epoch").y_desc("%").draw()?;
+    chart
+        .configure_mesh()
+        .x_labels(x_ticks)
+        .x_desc("epoch")
+        .y_desc("%")
+        .draw()?;
+    let pct = |v: f64| v * 100.0;
     series(
         &mut chart,
-        points
-            .iter()
-            .map(|p| (p.epoch as f64, Some(p.train_acc * 100.0))),
+        points.iter().map(|p| (p.epoch, Some(pct(p.train_acc)))),
         RED,
         "train",
     )?;
     series(
         &mut chart,
-        points
-            .iter()
-            .map(|p| (p.epoch as f64, p.val_acc.map(|v| v * 100.0))),
+        points.iter().map(|p| (p.epoch, p.val_acc.map(pct))),
         BLUE,
         "validation",
     )?;
+    best_marker(&mut chart, best, lo, 100.0)?;
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::LowerRight)
@@ -122,18 +161,41 @@ fn draw(path: &Path, title: &str, points: &[CurvePoint]) -> PlotResult {
     Ok(())
 }
 
-fn series<'a, DB: DrawingBackend + 'a>(
-    chart: &mut ChartContext<
-        'a,
-        DB,
-        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
-    >,
-    pts: impl Iterator<Item = (f64, Option<f64>)>, color: RGBColor, label: &str,
+/// A dashed vertical line at the best validation epoch, in the legend as
+/// "best: epoch N (val acc X%)".
+#[cfg(feature = "plot")]
+fn best_marker<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>, best: Option<(usize, f64)>, lo: f64, hi: f64,
 ) -> PlotResult
 where
     DB::ErrorType: 'static,
 {
-    let pts: Vec<(f64, f64)> = pts.filter_map(|(x, y)| y.map(|y| (x, y))).collect();
+    let Some((epoch, acc)) = best else {
+        return Ok(());
+    };
+    let x = epoch as i32;
+    let colour = RGBColor(0, 140, 0);
+    let steps = 24;
+    let dashes = (0..steps).step_by(2).map(move |k| {
+        let y = |k: i32| lo + (hi - lo) * k as f64 / steps as f64;
+        PathElement::new(vec![(x, y(k)), (x, y(k + 1))], colour.stroke_width(2))
+    });
+    chart
+        .draw_series(dashes)?
+        .label(format!("best: epoch {epoch} (val acc {:.2}%)", acc * 100.0))
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
+    Ok(())
+}
+
+#[cfg(feature = "plot")]
+fn series<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>, pts: impl Iterator<Item = (usize, Option<f64>)>, color: RGBColor,
+    label: &str,
+) -> PlotResult
+where
+    DB::ErrorType: 'static,
+{
+    let pts: Vec<(i32, f64)> = pts.filter_map(|(x, y)| y.map(|y| (x as i32, y))).collect();
     if pts.is_empty() {
         return Ok(());
     }
@@ -150,6 +212,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(feature = "plot")]
     fn writes_a_png() {
         let dir = std::env::temp_dir().join(format!("siamese-plot-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -164,6 +227,12 @@ mod tests {
             })
             .collect();
         plot_curves(&p, "test", &pts).unwrap();
+        let best = best_epoch(pts.iter().map(|p| (p.epoch, p.val_acc)));
+        assert_eq!(best, Some((3, 0.88 + 0.02 * 3.0)));
+        assert_eq!(
+            best_epoch([(1, Some(0.5)), (2, None), (3, Some(0.5))]),
+            Some((1, 0.5))
+        );
         let bytes = std::fs::read(&p).unwrap();
         assert_eq!(&bytes[1..4], b"PNG");
         std::fs::remove_dir_all(&dir).unwrap();

@@ -80,10 +80,12 @@ fn loss_of_scores(kind: LossKind, s: &[f32], y: &[f32]) -> Option<f64> {
 }
 
 /// Writes metrics.jsonl and curves.png from the history (both atomically).
-fn write_history(files: &RunFiles, cfg: &TrainConfig, history: &[EpochRecord]) -> Result<()> {
+fn write_history(
+    files: &RunFiles, cfg: &TrainConfig, opts: &TrainOptions, history: &[EpochRecord],
+) -> Result<()> {
     let mut text = String::new();
     for r in history {
-        text.push_str(&serde_json::to_string(r).expect("serialises"));
+        text.push_str(&crate::json::to_line(r).expect("serialises"));
         text.push('\n');
     }
     crate::io::atomic_write(&files.metrics(), text.as_bytes())
@@ -98,7 +100,13 @@ fn write_history(files: &RunFiles, cfg: &TrainConfig, history: &[EpochRecord]) -
             val_acc: r.val_acc,
         })
         .collect();
-    let title = format!("SN-LeNet-5 on {} (seed {})", cfg.dataset, cfg.seed);
+    let name = match &opts.dataset_title {
+        Some(t) => t.clone(),
+        None => cfg
+            .kind()
+            .map_or(cfg.dataset.clone(), |k| k.title().to_string()),
+    };
+    let title = format!("SN-LeNet-5 on {name} (seed {})", cfg.seed);
     plot_curves(&files.curves(), &title, &points).map_err(|e| ModelError::io(files.curves(), e))
 }
 
@@ -112,6 +120,9 @@ pub struct TrainOptions<'a> {
     pub test_at_end: bool,
     /// Pairs per scoring batch in validation and test.
     pub eval_batch: usize,
+    /// The dataset's name in curves.png (default: its title, "MNIST"; the CLI passes
+    /// "CIFAR-10 (JPEG stand-in)" for the stand-in).
+    pub dataset_title: Option<String>,
 }
 
 impl Default for TrainOptions<'_> {
@@ -121,6 +132,7 @@ impl Default for TrainOptions<'_> {
             stop: None,
             test_at_end: true,
             eval_batch: 1000,
+            dataset_title: None,
         }
     }
 }
@@ -279,6 +291,8 @@ fn run<E: Engine>(
     make: impl FnOnce(&SnLenet5, AdamState) -> Result<E>,
 ) -> Result<TrainOutcome> {
     cfg.validate()?;
+    // Subnormals flushed on this thread and the pool's (siamese_tensor::fpmode).
+    siamese_tensor::fpmode::apply_to_pool();
     let files = match &opts.out {
         Some(dir) => {
             std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
@@ -441,7 +455,7 @@ fn run<E: Engine>(
         if let Some(f) = &files {
             let adam_state = engine.adam_state(&model)?;
             Checkpoint::resumable(cfg, &model, &adam_state, &state).save(&f.last())?;
-            write_history(f, cfg, &state.history)?;
+            write_history(f, cfg, opts, &state.history)?;
         }
         if stop_requested() && state.epoch < cfg.epochs {
             obs.message("stopped at an epoch boundary; continue with --resume");
@@ -463,7 +477,7 @@ fn run<E: Engine>(
         }
         let test = evaluate_with_threshold(engine.scorer(&mut model), data, opts.eval_batch)?;
         if let Some(f) = &files {
-            let json = serde_json::to_string_pretty(&test).expect("PairEvaluation serialises");
+            let json = crate::json::to_pretty(&test).expect("PairEvaluation serialises");
             crate::io::atomic_write(&f.test(), json.as_bytes())
                 .map_err(|e| ModelError::io(f.test(), e))?;
         }

@@ -24,6 +24,9 @@
 //! Batch-parallel kernels (rayon) split work in fixed chunks and reduce partial gradients in
 //! a fixed order: results are bit-identical whatever the thread count.
 //!
+//! [`fpmode`] sets flush-to-zero and denormals-are-zero on the threads that run the kernels
+//! (a documented numeric choice; `SIAMESE_IEEE_SUBNORMALS=1` turns it off).
+//!
 //! [`backend`] puts these ops behind the [`Backend`] trait, on buffers that live on a device;
 //! [`CpuBackend`] calls the ops themselves and is the reference for the GPU backend
 //! (`siamese-cuda`). Nothing in this crate knows about any particular network.
@@ -33,6 +36,7 @@
 
 pub mod backend;
 pub mod error;
+pub mod fpmode;
 pub mod ops;
 mod tensor;
 

@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use siamese_tensor::ops::conv2d::{self, Conv2dGeom, ConvAlgo};
 use siamese_tensor::ops::{elementwise as ew, gemm, pool};
-use siamese_tensor::Tensor;
+use siamese_tensor::{fpmode, Tensor};
 
 fn rand_vec(n: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
     (0..n).map(|_| rng.gen_range(-1.0f32..1.0)).collect()
@@ -348,23 +348,79 @@ fn results_do_not_depend_on_thread_count() {
         out.push(Tensor::from_vec(&[c.len()], c).unwrap());
         out
     };
-    let pool_of = |n| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build()
-            .unwrap()
-    };
-    let one = pool_of(1).install(run);
-    let two = pool_of(2).install(run);
-    assert_eq!(one.len(), two.len());
-    for (i, (a, b)) in one.iter().zip(&two).enumerate() {
-        let bits = |t: &Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        assert_eq!(
-            bits(a),
-            bits(b),
-            "output {i} differs between 1 and 2 threads"
-        );
+    // In both subnormal modes (siamese_tensor::fpmode), every worker set as it starts.
+    for flush in [false, true] {
+        let pool_of = |n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .start_handler(move |_| fpmode::set_flush(flush))
+                .build()
+                .unwrap()
+        };
+        let one = pool_of(1).install(run);
+        let two = pool_of(2).install(run);
+        assert_eq!(one.len(), two.len());
+        for (i, (a, b)) in one.iter().zip(&two).enumerate() {
+            let bits = |t: &Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(a),
+                bits(b),
+                "output {i} differs between 1 and 2 threads (flush {flush})"
+            );
+        }
     }
+}
+
+/// With subnormals flushed (the library's default mode), on the test thread and the pool
+/// alike, the fast conv and GEMM paths still match their references, on inputs where a
+/// third of the values are subnormal (read as zero by both).
+#[test]
+fn kernels_match_references_with_subnormals_flushed() {
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let mut t = |shape: &[usize]| {
+        let mut x = rand_t(shape, &mut rng);
+        for (i, v) in x.data_mut().iter_mut().enumerate() {
+            if i % 3 == 0 {
+                *v *= 1e-39;
+            }
+        }
+        x
+    };
+    let (x, w, b, dy) = (
+        t(&[5, 3, 12, 12]),
+        t(&[4, 3, 5, 5]),
+        t(&[4]),
+        t(&[5, 4, 10, 10]),
+    );
+    let (ga, gb) = (t(&[60 * 80]), t(&[80 * 90]));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .start_handler(|_| fpmode::set_flush(true))
+        .build()
+        .unwrap();
+    fpmode::with_flush(true, || {
+        let y_ref = conv2d::reference::conv2d_forward(&x, &w, Some(&b), 1, 1).unwrap();
+        let g_ref = conv2d::reference::conv2d_backward(&x, &w, &dy, 1, 1).unwrap();
+        let mut c_ref = vec![0.0; 60 * 90];
+        let (a, bm) = (ga.data(), gb.data());
+        gemm::reference::gemm(false, false, 60, 90, 80, 1.0, a, bm, 0.0, &mut c_ref).unwrap();
+        for algo in [ConvAlgo::Im2col, ConvAlgo::Direct] {
+            let (y, g) = pool.install(|| {
+                let y = conv2d::conv2d_forward_with(algo, &x, &w, Some(&b), 1, 1).unwrap();
+                (
+                    y,
+                    conv2d::conv2d_backward_with(algo, &x, &w, &dy, 1, 1).unwrap(),
+                )
+            });
+            assert_close(y.data(), y_ref.data(), 75, "flushed conv forward").unwrap();
+            assert_close(g.dx.data(), g_ref.dx.data(), 100, "flushed conv dx").unwrap();
+            assert_close(g.dw.data(), g_ref.dw.data(), 500, "flushed conv dw").unwrap();
+        }
+        let mut c = vec![0.0; 60 * 90];
+        pool.install(|| gemm::gemm(false, false, 60, 90, 80, 1.0, a, bm, 0.0, &mut c))
+            .unwrap();
+        assert_close(&c, &c_ref, 80, "flushed gemm").unwrap();
+    });
 }
 
 #[test]

@@ -40,6 +40,10 @@ fn bench_program() -> Result<PathBuf, String> {
 pub(crate) fn run_bench(a: BenchArgs) -> CliResult {
     let mut cmd = Command::new(bench_program()?);
     cmd.args(&a.args);
+    if !siamese::tensor::fpmode::flush_policy() {
+        // `siamese --ieee-subnormals bench`: the bench follows the same policy.
+        cmd.env(siamese::tensor::fpmode::IEEE_ENV, "1");
+    }
     #[cfg(unix)]
     {
         // Become siamese-bench (same pid, stdout, signals): only returns on failure.

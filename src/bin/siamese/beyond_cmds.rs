@@ -20,6 +20,7 @@ use siamese::model::pca::Pca;
 use siamese::model::retrieval::{embed_images, knn_search, retrieval_metrics};
 use siamese::model::SnLenet5;
 
+use crate::args::{choice, DataArgs, DATASETS};
 use crate::model_cmds::{save_png, set_threads};
 use crate::CliResult;
 
@@ -31,9 +32,8 @@ pub struct SourceArgs {
     /// An SN-LeNet-5 checkpoint written by `siamese train` (best.safetensors).
     #[arg(long)]
     checkpoint: PathBuf,
-    /// Data root holding mnist/, fashion-mnist/, cifar-10/ (default: $SIAMESE_DATA_DIR, else ./datasets).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataArgs,
     /// Images per embedding batch.
     #[arg(long, default_value_t = 1000)]
     batch: usize,
@@ -47,6 +47,7 @@ pub struct SourceArgs {
 struct Loaded {
     model: SnLenet5,
     kind: DatasetKind,
+    title: String,
     train: Arc<ImageSet>,
     test: Arc<ImageSet>,
     train_idx: Vec<u32>,
@@ -60,11 +61,13 @@ fn load(s: &SourceArgs) -> Result<Loaded, Error> {
     }
     let (model, cfg) = SnLenet5::from_checkpoint(&s.checkpoint)?;
     let kind = cfg.kind()?;
-    let (train, test) = siamese::data::load(kind, s.data_dir.as_deref())?;
+    let data = crate::data_cmds::load(kind, &s.data)?;
+    let (train, test) = (data.train, data.test);
     let (train_idx, _) = split::paper_split(kind, &train, cfg.seed)?;
     Ok(Loaded {
         model,
         kind,
+        title: data.title,
         train: Arc::new(train),
         test: Arc::new(test),
         train_idx,
@@ -148,7 +151,7 @@ pub fn run_oneshot(a: OneShotArgs) -> CliResult {
         a.src.batch,
     )?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        println!("{}", siamese::model::json::to_pretty(&r)?);
         return Ok(());
     }
     let seen = |c: &u8| l.train_classes.as_ref().is_none_or(|t| t.contains(c));
@@ -157,7 +160,7 @@ pub fn run_oneshot(a: OneShotArgs) -> CliResult {
         "{}-way {}-shot on {} test images, {} episodes, seed {}, classes {:?} ({} of them unseen in training); chance {:.2}%",
         r.ways,
         r.shots,
-        l.kind.title(),
+        l.title,
         r.episodes,
         r.seed,
         classes,
@@ -250,12 +253,12 @@ pub fn run_retrieve(a: RetrieveArgs) -> CliResult {
         v["embed_seconds"] = (embed_gallery + embed_queries).into();
         v["knn10_search_seconds"] = search_seconds.into();
         v["metrics_seconds"] = metric_seconds.into();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        println!("{}", siamese::model::json::to_pretty(&v)?);
         return Ok(());
     }
     println!(
         "{}: {} queries against {} gallery images, embedding size {dim}, {} threads",
-        l.kind.title(),
+        l.title,
         qids.len(),
         gids.len(),
         rayon::current_num_threads()
@@ -288,7 +291,7 @@ fn retrieve_image(
     let q = l.model.embed(&img.tensor()?)?;
     let nn = knn_search(q.data(), gallery, dim, a.k.max(1))?.remove(0);
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&nn)?);
+        println!("{}", siamese::model::json::to_pretty(&nn)?);
     } else {
         println!(
             "{} nearest of {} gallery images to {}:",
@@ -324,12 +327,30 @@ fn retrieve_image(
         let pairs: Vec<Pair> = (1..=nn.len() as u32)
             .map(|b| Pair { a: 0, b, y: 0 })
             .collect();
-        let text: Vec<(String, [u8; 3])> = nn
+        let text: Vec<Vec<(String, [u8; 3])>> = nn
             .iter()
             .zip(&labels[1..])
-            .map(|(n, l)| (format!("{l} {:.2}", n.sq_distance.sqrt()), [0, 0, 0]))
+            .enumerate()
+            .map(|(r, (n, &c))| {
+                let name = &gset.class_names[c as usize];
+                vec![(
+                    format!("{}. {name}, d = {:.3}", r + 1, n.sq_distance.sqrt()),
+                    [0, 0, 0],
+                )]
+            })
             .collect();
-        let pic = siamese::data::viz::labelled_pair_grid(&set, &pairs, &text, pairs.len(), 2)?;
+        let title = format!(
+            "{}: its {} nearest gallery images",
+            path.display(),
+            nn.len()
+        );
+        let legend = [(
+            "left: the query; right: a gallery image, its class and Euclidean distance".to_string(),
+            [0, 0, 0],
+        )];
+        let cols = nn.len().min(5);
+        let pic =
+            siamese::data::viz::labelled_pair_grid(&set, &pairs, &text, &title, &legend, cols, 3)?;
         save_png(out, &pic)?;
         println!(
             "wrote {}: the query beside each neighbour, labelled class and distance",
@@ -351,9 +372,9 @@ pub struct ClassicArgs {
     /// knn-pixels, knn-embedding (needs --checkpoint) or hog-svm; repeat or comma-separate for several.
     #[arg(long, value_enum, value_delimiter = ',', required = true)]
     method: Vec<Method>,
-    /// mnist, fashion-mnist or cifar-10 (default: the checkpoint's).
-    #[arg(long)]
-    dataset: Option<String>,
+    /// The dataset (default: the checkpoint's).
+    #[arg(long, value_parser = choice::<DatasetKind>(DATASETS))]
+    dataset: Option<DatasetKind>,
     /// An SN-LeNet-5 checkpoint (for knn-embedding).
     #[arg(long)]
     checkpoint: Option<PathBuf>,
@@ -372,9 +393,8 @@ pub struct ClassicArgs {
     /// Most epochs of the SVM's dual coordinate descent.
     #[arg(long, default_value_t = 20)]
     svm_epochs: usize,
-    /// Data root holding mnist/, fashion-mnist/, cifar-10/ (default: $SIAMESE_DATA_DIR, else ./datasets).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataArgs,
     /// Images per embedding batch.
     #[arg(long, default_value_t = 1000)]
     batch: usize,
@@ -396,11 +416,12 @@ pub fn run_classic(a: ClassicArgs) -> CliResult {
         return Err("--method knn-embedding needs --checkpoint".into());
     }
     let kind: DatasetKind = match (&a.dataset, &model) {
-        (Some(d), _) => d.parse()?,
+        (Some(d), _) => *d,
         (None, Some((_, cfg))) => cfg.kind()?,
         (None, None) => return Err("give --dataset or --checkpoint".into()),
     };
-    let (train, test) = siamese::data::load(kind, a.data_dir.as_deref())?;
+    let data = crate::data_cmds::load(kind, &a.data)?;
+    let (train, test, title) = (data.train, data.test, data.title);
     let (mut idx, _) = split::paper_split(kind, &train, a.seed)?;
     if let Some(n) = a.limit {
         idx = split::limit(&train.labels, &idx, n, a.seed)?;
@@ -450,7 +471,7 @@ pub fn run_classic(a: ClassicArgs) -> CliResult {
             println!(
                 "{} on {}: {} training, {} test images: accuracy {:.2}%, fit {:.2} s, predict {:.2} s",
                 r.method,
-                kind.title(),
+                title,
                 r.train,
                 r.test,
                 r.accuracy * 100.0,
@@ -461,7 +482,7 @@ pub fn run_classic(a: ClassicArgs) -> CliResult {
         reports.push(r);
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        println!("{}", siamese::model::json::to_pretty(&reports)?);
     }
     Ok(())
 }
@@ -510,7 +531,7 @@ pub fn run_embed(a: EmbedArgs) -> CliResult {
         .collect();
     let title = format!(
         "{} test embeddings ({} images, E = {dim}), PCA",
-        l.kind.title(),
+        l.title,
         points.len()
     );
     let axes = (

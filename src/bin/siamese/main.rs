@@ -6,19 +6,19 @@
 //! print. `siamese bench` runs the separate `siamese-bench` program (src/bin/siamese-bench/),
 //! which alone installs a counting global allocator.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod args;
 mod bench_cmd;
 mod beyond_cmds;
 #[path = "../shared/cli.rs"]
 mod cli;
+mod data_cmds;
 mod device;
 mod model_cmds;
 mod progress;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use siamese::data::{self, dataset::default_target_dir, fetch::FileStatus, DatasetKind};
+use clap::{Parser, Subcommand};
 
 pub(crate) type CliResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -31,6 +31,9 @@ pub(crate) type CliResult = Result<(), Box<dyn std::error::Error>>;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Strict IEEE subnormal floats instead of flush-to-zero (slower late in training; also $SIAMESE_IEEE_SUBNORMALS=1).
+    #[arg(long, global = true)]
+    ieee_subnormals: bool,
 }
 
 #[derive(Subcommand)]
@@ -48,9 +51,9 @@ enum Command {
     /// Train the plain LeNet-5 classifier (the paper's baseline); `eval` scores its checkpoint.
     TrainBaseline(model_cmds::BaselineArgs),
     /// Download a dataset (checksum-verified, resumable) into <data-dir>/<name>/.
-    Fetch(FetchArgs),
+    Fetch(data_cmds::FetchArgs),
     /// Draw a grid of sample image pairs labelled POS/NEG (the paper's Figure 2) as a PNG.
-    Pairs(PairsArgs),
+    Pairs(data_cmds::PairsArgs),
     /// N-way K-shot recognition on test episodes (mean similarity and prototype), accuracy with a 95% interval.
     Oneshot(beyond_cmds::OneShotArgs),
     /// Similarity search: recall@1/5/10 and mAP of test queries against the training images, or the nearest images to a file.
@@ -64,60 +67,17 @@ enum Command {
     Bench(bench_cmd::BenchArgs),
 }
 
-#[derive(Args)]
-struct FetchArgs {
-    /// mnist, fashion-mnist, cifar-10 or all.
-    dataset: String,
-    /// Data root (default: $SIAMESE_DATA_DIR, else ./datasets).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Base URL override: files are fetched from <mirror>/<dataset>/<file> (default: $SIAMESE_MIRROR, else the public mirrors).
-    #[arg(long)]
-    mirror: Option<String>,
-    /// Download again even when verified files are present.
-    #[arg(long)]
-    force: bool,
-    /// No progress output.
-    #[arg(long, short)]
-    quiet: bool,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Split {
-    Train,
-    Test,
-}
-
-#[derive(Args)]
-struct PairsArgs {
-    /// mnist, fashion-mnist or cifar-10.
-    #[arg(long, default_value = "fashion-mnist")]
-    dataset: String,
-    /// Output PNG file.
-    #[arg(long, default_value = "pairs.png")]
-    out: PathBuf,
-    /// Number of pairs (alternating POS and NEG).
-    #[arg(long, default_value_t = 8)]
-    count: usize,
-    #[command(flatten)]
-    grid: model_cmds::GridArgs,
-    /// Seed of the pair sampler.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Which images to draw from.
-    #[arg(long, value_enum, default_value = "test")]
-    split: Split,
-    /// Data root holding mnist/, fashion-mnist/, cifar-10/ (default: $SIAMESE_DATA_DIR, else ./datasets).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-}
-
 fn main() -> ExitCode {
     cli::default_sigpipe();
     let cli = match cli::parse_or_exit::<Cli>("siamese") {
         Ok(c) => c,
         Err(code) => return code,
     };
+    if cli.ieee_subnormals {
+        siamese::tensor::fpmode::set_ieee_subnormals(true);
+    }
+    // Threads started later (a lazily built pool, the prefetch thread) inherit this mode.
+    siamese::tensor::fpmode::set_current_thread();
     cli::finish(match cli.command {
         Command::Train(a) => model_cmds::run_train(a),
         Command::Eval(a) => model_cmds::run_eval(a),
@@ -125,69 +85,12 @@ fn main() -> ExitCode {
         Command::Show(a) => model_cmds::run_show(a),
         Command::Sweep(a) => model_cmds::run_sweep(a),
         Command::TrainBaseline(a) => model_cmds::run_train_baseline(a),
-        Command::Fetch(a) => run_fetch(a),
-        Command::Pairs(a) => run_pairs(a),
+        Command::Fetch(a) => data_cmds::run_fetch(a),
+        Command::Pairs(a) => data_cmds::run_pairs(a),
         Command::Bench(a) => bench_cmd::run_bench(a),
         Command::Oneshot(a) => beyond_cmds::run_oneshot(a),
         Command::Retrieve(a) => beyond_cmds::run_retrieve(a),
         Command::Classic(a) => beyond_cmds::run_classic(a),
         Command::Embed(a) => beyond_cmds::run_embed(a),
     })
-}
-
-fn run_fetch(a: FetchArgs) -> CliResult {
-    let kinds: Vec<DatasetKind> = if a.dataset.eq_ignore_ascii_case("all") {
-        DatasetKind::ALL.to_vec()
-    } else {
-        vec![a.dataset.parse::<DatasetKind>()?]
-    };
-    let opts = data::FetchOptions {
-        mirror: a.mirror.clone(),
-        force: a.force,
-        progress: !a.quiet,
-        ..Default::default()
-    };
-    for kind in kinds {
-        let dir = default_target_dir(kind, a.data_dir.as_deref());
-        let report = data::fetch(kind, &dir, &opts)?;
-        let downloaded = report
-            .files
-            .iter()
-            .filter(|(_, s)| matches!(s, FileStatus::Downloaded { .. }))
-            .count();
-        let unpacked = report
-            .files
-            .iter()
-            .filter(|(_, s)| *s == FileStatus::Unpacked)
-            .count();
-        let present = report.files.len() - downloaded - unpacked;
-        println!(
-            "{}: ready in {} ({downloaded} downloaded, {unpacked} unpacked, {present} already present; licence: {})",
-            kind.name(),
-            report.dir.display(),
-            kind.licence()
-        );
-    }
-    Ok(())
-}
-
-fn run_pairs(a: PairsArgs) -> CliResult {
-    let kind: DatasetKind = a.dataset.parse()?;
-    let (train, test) = data::load(kind, a.data_dir.as_deref())?;
-    let set = match a.split {
-        Split::Train => train,
-        Split::Test => test,
-    };
-    let pairs = data::viz::figure_pairs(&set, a.count, a.seed)?;
-    let img = data::viz::pair_grid(&set, &pairs, a.grid.cols, a.grid.scale)?;
-    model_cmds::save_png(&a.out, &img)?;
-    println!(
-        "wrote {} ({} {} pairs, {}x{} px)",
-        a.out.display(),
-        pairs.len(),
-        kind.title(),
-        img.width,
-        img.height
-    );
-    Ok(())
 }

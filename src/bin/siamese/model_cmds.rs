@@ -4,16 +4,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use clap::Args;
-use siamese::data::{images_tensor, read_image, DatasetKind, Pair};
+use siamese::data::{images_tensor, read_image, Pair};
 use siamese::model::baseline::{train_baseline, Lenet5Classifier};
 use siamese::model::checkpoint::{load_resume, Checkpoint, FORMAT_CLASSIFIER};
-use siamese::model::config::{Activation, Distance, EmbeddingActivation, LossKind, Pooling};
 use siamese::model::device_step::check_supported;
 #[cfg(feature = "cuda")]
 use siamese::model::device_step::DeviceModel;
 use siamese::model::eval::{evaluate_class_groups, evaluate_with_threshold, PairEvaluation};
-use siamese::model::run::{RunData, TrainConfig};
+use siamese::model::plot::best_epoch;
+use siamese::model::run::TrainConfig;
 use siamese::model::sweep::sweep;
 #[cfg(feature = "cuda")]
 use siamese::model::train::train_on;
@@ -22,139 +21,50 @@ use siamese::model::SnLenet5;
 #[cfg(feature = "cuda")]
 use siamese::optim::AdamConfig;
 
+pub use crate::args::{BaselineArgs, CompareArgs, EvalArgs, ShowArgs, SweepArgs, TrainArgs};
+use crate::args::{PairArgs, RunArgs};
 use crate::device::Device;
-use crate::progress::Progress;
+use crate::progress::{self, Progress};
 use crate::CliResult;
 
-const LOSS_HELP: &str = "Training loss; y = 1 means SAME class for all three. \
-contrastive-sigmoid (default, the paper): reads the output module's similarity s = sigmoid(w*BN(d)+b) in (0,1), \
-L = mean(y*max(1-s,0)^2 + (1-y)*s^2), margin 1. \
-contrastive-distance (Hadsell et al.): reads the raw Euclidean distance d, L = mean(y*d^2 + (1-y)*max(1-d,0)^2), \
-the output module learns to read d through a BCE term. \
-bce: binary cross-entropy on s";
-
-/// Flags that define the network.
-#[derive(Args, Clone)]
-pub struct ArchArgs {
-    /// Activation of the subnet: relu or tanh.
-    #[arg(long, default_value = "relu")]
-    act: String,
-    /// Pooling of the subnet: max or avg.
-    #[arg(long, default_value = "max")]
-    pool: String,
-    /// Embedding size E.
-    #[arg(long, default_value_t = 10)]
-    embedding: usize,
-    /// After the last dense layer: tanh or linear.
-    #[arg(long, default_value = "tanh")]
-    emb_act: String,
-    /// Comparison module: euclidean or cosine.
-    #[arg(long, default_value = "euclidean")]
-    distance: String,
-}
-
-/// Flags of a training run.
-#[derive(Args, Clone)]
-pub struct RunArgs {
-    /// mnist, fashion-mnist or cifar-10.
-    #[arg(long, default_value = "mnist")]
-    dataset: String,
-    /// Epochs (default: the paper's, 50 MNIST / 100 Fashion-MNIST / 1500 CIFAR-10).
-    #[arg(long)]
-    epochs: Option<usize>,
-    /// Pairs per batch.
-    #[arg(long, default_value_t = 64)]
-    batch: usize,
-    /// Adam learning rate.
-    #[arg(long, default_value_t = 0.001)]
-    lr: f32,
-    /// Learning-rate schedule: constant or cosine.
-    #[arg(long, default_value = "constant")]
-    schedule: String,
-    /// Seed of every random choice (init, split, pairs, shuffling).
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Worker threads (default: all cores). Results do not depend on it.
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Data root holding mnist/, fashion-mnist/, cifar-10/ (default: $SIAMESE_DATA_DIR, else ./datasets).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Train on a stratified subsample of N training images.
-    #[arg(long)]
-    limit: Option<usize>,
-    /// Validate every N epochs.
-    #[arg(long, default_value_t = 1)]
-    val_every: usize,
-    #[arg(long, default_value = "contrastive-sigmoid", help = LOSS_HELP)]
-    loss: String,
-    /// Keep the same training pairs every epoch (default: new pairs each epoch).
-    #[arg(long)]
-    fixed_pairs: bool,
-    /// Training-time augmentation: none (the paper), shift (up to 2 px) or shift-flip (up to 4 px + mirror, for CIFAR-10).
-    #[arg(long, default_value = "none")]
-    augment: String,
-    /// Train, validate and test on these classes only: indices, ranges or names (`0-6`, `7,8,9`, `Trouser,Bag`); `eval` then also scores unseen-class and mixed pairs.
-    #[arg(long)]
-    train_classes: Option<String>,
-    #[command(flatten)]
-    arch: ArchArgs,
-}
-
-#[derive(Args)]
-pub struct TrainArgs {
-    #[command(flatten)]
-    run: RunArgs,
-    /// Output directory: metrics.jsonl, best.safetensors, last.safetensors, curves.png, config.json, test.json.
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Continue the run saved in DIR (its last.safetensors), bit for bit.
-    #[arg(long)]
-    resume: Option<PathBuf>,
-    /// No progress output (epoch lines only).
-    #[arg(long, short)]
-    quiet: bool,
-    /// Where to train: cpu (default) or cuda (the paper's configuration only; needs a binary built with --features cuda).
-    #[arg(long, value_enum, default_value = "cpu")]
-    device: Device,
-}
-
-/// Sets the rayon pool size (once per process).
+/// Builds the rayon pool (once per process; all cores unless `--threads`), its threads and
+/// this one flushing subnormals unless `--ieee-subnormals` (siamese_tensor::fpmode).
 pub fn set_threads(threads: Option<usize>) -> CliResult {
-    if let Some(t) = threads {
-        if t == 0 {
-            return Err("--threads must be at least 1".into());
-        }
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build_global()
-            .map_err(|e| format!("cannot set up {t} threads: {e}"))?;
+    if threads == Some(0) {
+        return Err("--threads must be at least 1".into());
     }
+    siamese::tensor::fpmode::init_global_pool(threads)
+        .map_err(|e| format!("cannot set up the thread pool: {e}"))?;
     Ok(())
 }
 
-fn build_config(r: &RunArgs) -> Result<TrainConfig, Box<dyn std::error::Error>> {
-    let kind: DatasetKind = r.dataset.parse()?;
-    let mut cfg = TrainConfig::paper(kind);
-    if let Some(e) = r.epochs {
+/// The run's config: the paper's for the dataset, then the flags (`epochs` None keeps the
+/// paper's).
+fn build_config(
+    r: &RunArgs, epochs: Option<usize>, batch: usize, lr: f32, pair: Option<&PairArgs>,
+) -> Result<TrainConfig, Box<dyn std::error::Error>> {
+    let mut cfg = TrainConfig::paper(r.dataset);
+    if let Some(e) = epochs {
         cfg.epochs = e;
     }
-    cfg.batch = r.batch;
-    cfg.lr = r.lr;
+    cfg.batch = batch;
+    cfg.lr = lr;
     cfg.schedule = r.schedule.clone();
     cfg.seed = r.seed;
     cfg.limit = r.limit;
-    cfg.val_every = r.val_every;
-    cfg.loss = r.loss.parse::<LossKind>()?;
-    cfg.pairs_per_epoch = !r.fixed_pairs;
-    cfg.augment = r.augment.parse()?;
-    cfg.model.activation = r.arch.act.parse::<Activation>()?;
-    cfg.model.pooling = r.arch.pool.parse::<Pooling>()?;
-    cfg.model.embedding = r.arch.embedding;
-    cfg.model.embedding_activation = r.arch.emb_act.parse::<EmbeddingActivation>()?;
-    cfg.model.distance = r.arch.distance.parse::<Distance>()?;
+    cfg.model.activation = r.subnet.act;
+    cfg.model.pooling = r.subnet.pool;
+    if let Some(p) = pair {
+        cfg.val_every = p.val_every;
+        cfg.loss = p.loss;
+        cfg.pairs_per_epoch = !p.fixed_pairs;
+        cfg.augment = p.augment;
+        cfg.model.embedding = p.embedding;
+        cfg.model.embedding_activation = p.emb_act;
+        cfg.model.distance = p.distance;
+    }
     if let Some(spec) = &r.train_classes {
-        cfg.train_classes = Some(crate::beyond_cmds::parse_train_classes(kind, spec)?);
+        cfg.train_classes = Some(crate::beyond_cmds::parse_train_classes(r.dataset, spec)?);
     }
     Ok(cfg)
 }
@@ -182,6 +92,7 @@ fn print_eval(e: &PairEvaluation, what: &str) {
 }
 
 pub fn run_train(a: TrainArgs) -> CliResult {
+    let started = std::time::Instant::now();
     set_threads(a.run.threads)?;
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -217,7 +128,7 @@ pub fn run_train(a: TrainArgs) -> CliResult {
             (cfg, Some((model, adam, state)), out)
         }
         None => {
-            let cfg = build_config(&a.run)?;
+            let cfg = build_config(&a.run, a.epochs, a.step.batch, a.step.lr, Some(&a.pair))?;
             let out = a
                 .out
                 .clone()
@@ -238,11 +149,11 @@ pub fn run_train(a: TrainArgs) -> CliResult {
     if a.device == Device::Cuda {
         return Err(crate::device::NO_CUDA.into());
     }
-    let data = RunData::prepare(&cfg, a.run.data_dir.as_deref())?;
+    let (data, title) = crate::data_cmds::prepare(&cfg, &a.run.data)?;
     println!(
         "SN-LeNet-5 on {}: {} training images ({} pairs/epoch), {} validation pairs, {} test pairs; \
          {} epochs, batch {}, Adam lr {} ({}), loss {}, augment {}, seed {}, {} threads",
-        data.kind.title(),
+        title,
         data.train_idx.len(),
         data.train_idx.len() * 2,
         data.val_pairs.len(),
@@ -262,6 +173,7 @@ pub fn run_train(a: TrainArgs) -> CliResult {
     let opts = TrainOptions {
         out: out.clone(),
         stop: Some(&stop),
+        dataset_title: Some(title),
         ..Default::default()
     };
     let mut progress = Progress::new(a.quiet);
@@ -275,8 +187,13 @@ pub fn run_train(a: TrainArgs) -> CliResult {
     if outcome.interrupted {
         return Ok(());
     }
-    if let Some(best) = outcome.state.best_val_acc {
-        println!("best validation pair accuracy {:.2}%", best * 100.0);
+    let history = outcome.state.history.iter();
+    if let Some((epoch, acc)) = best_epoch(history.map(|r| (r.epoch, r.val_acc))) {
+        println!(
+            "best validation pair accuracy {:.2}% at epoch {epoch} of {}",
+            acc * 100.0,
+            cfg.epochs
+        );
     }
     if let Some(test) = &outcome.test {
         print_eval(test, "test (best validation epoch's weights)");
@@ -287,41 +204,23 @@ pub fn run_train(a: TrainArgs) -> CliResult {
             );
         }
     }
+    println!(
+        "total time {}",
+        progress::duration(started.elapsed().as_secs_f64())
+    );
     Ok(())
-}
-
-#[derive(Args)]
-pub struct EvalArgs {
-    /// A checkpoint written by `siamese train` (best.safetensors) or `train-baseline`.
-    #[arg(long)]
-    checkpoint: PathBuf,
-    /// Data root holding mnist/, fashion-mnist/, cifar-10/ (default: $SIAMESE_DATA_DIR, else ./datasets).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Pairs (images) per scoring batch.
-    #[arg(long, default_value_t = 1000)]
-    batch: usize,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Print the result as JSON instead of text.
-    #[arg(long)]
-    json: bool,
-    /// Where to score: cpu (default) or cuda (SN-LeNet-5 in the paper's configuration; needs a binary built with --features cuda).
-    #[arg(long, value_enum, default_value = "cpu")]
-    device: Device,
 }
 
 pub fn run_eval(a: EvalArgs) -> CliResult {
     set_threads(a.threads)?;
     let ck = Checkpoint::load(&a.checkpoint)?;
     let cfg = ck.train_config(&a.checkpoint)?;
-    let data = RunData::prepare(&cfg, a.data_dir.as_deref())?;
+    let (data, title) = crate::data_cmds::prepare(&cfg, &a.data)?;
     if ck.format == FORMAT_CLASSIFIER {
         let mut m = Lenet5Classifier::from_checkpoint(&ck, &a.checkpoint)?;
         let e = m.evaluate(&data.test)?;
         if a.json {
-            println!("{}", serde_json::to_string_pretty(&e)?);
+            println!("{}", siamese::model::json::to_pretty(&e)?);
         } else {
             println!(
                 "LeNet-5 classifier on {} test images: accuracy {:.2}%, {:.3} s to classify 10,000 images",
@@ -359,25 +258,14 @@ pub fn run_eval(a: EvalArgs) -> CliResult {
         if let Some(g) = &groups {
             v["class_groups"] = serde_json::to_value(g)?;
         }
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        println!("{}", siamese::model::json::to_pretty(&v)?);
     } else {
-        print_eval(&e, &format!("{} test pairs", data.kind.title()));
+        print_eval(&e, &format!("{title} test pairs"));
         if let (Some(c), Some(g)) = (&cfg.train_classes, &groups) {
             crate::beyond_cmds::print_class_groups(c, &data.test.class_names, g);
         }
     }
     Ok(())
-}
-
-#[derive(Args)]
-pub struct CompareArgs {
-    /// First image (PNG, JPEG, BMP or PNM).
-    a: PathBuf,
-    /// Second image.
-    b: PathBuf,
-    /// An SN-LeNet-5 checkpoint.
-    #[arg(long)]
-    checkpoint: PathBuf,
 }
 
 pub fn run_compare(a: CompareArgs) -> CliResult {
@@ -389,9 +277,23 @@ pub fn run_compare(a: CompareArgs) -> CliResult {
         eprintln!("{note}");
     }
     let s = model.score(&ia.tensor()?, &ib.tensor()?, 1)?[0];
+    let (threshold, source) = threshold_of(&a.checkpoint, None);
+    let same = s > threshold;
+    if a.json {
+        let v = serde_json::json!({
+            "a": a.a.display().to_string(),
+            "b": a.b.display().to_string(),
+            "similarity": siamese::model::json::clean_f64(s.into()),
+            "threshold": siamese::model::json::clean_f64(threshold.into()),
+            "threshold_source": source,
+            "same_class": same,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
     println!(
-        "similarity {s:.4}: {} (threshold 0.5)",
-        if s > 0.5 {
+        "similarity {s:.4}: {} (threshold {threshold:.3}, {source})",
+        if same {
             "same class"
         } else {
             "different classes"
@@ -400,112 +302,79 @@ pub fn run_compare(a: CompareArgs) -> CliResult {
     Ok(())
 }
 
-/// The layout of a picture of pairs (`pairs`, `show`).
-#[derive(Args)]
-pub struct GridArgs {
-    /// Pairs per row.
-    #[arg(long, default_value_t = 4)]
-    pub cols: usize,
-    /// Pixel enlargement factor.
-    #[arg(long, default_value_t = 3)]
-    pub scale: usize,
-}
-
-#[derive(Args)]
-pub struct ShowArgs {
-    /// An SN-LeNet-5 checkpoint.
-    #[arg(long)]
-    checkpoint: PathBuf,
-    /// Output PNG.
-    #[arg(long, default_value = "predictions.png")]
-    out: PathBuf,
-    /// Number of test pairs shown.
-    #[arg(long, default_value_t = 16)]
-    count: usize,
-    #[command(flatten)]
-    grid: GridArgs,
-    /// Seed choosing which test pairs are shown.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Data root holding mnist/, fashion-mnist/, cifar-10/ (default: $SIAMESE_DATA_DIR, else ./datasets).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-}
-
 /// Writes a picture as a PNG file, atomically.
 pub fn save_png(path: &Path, img: &siamese::data::viz::RgbImage) -> CliResult {
     siamese::model::io::atomic_write(path, &img.png_bytes()?)
         .map_err(|e| format!("{}: {e}", path.display()).into())
 }
 
+/// The threshold that calls a pair "same": `given`, else the one chosen on validation (the
+/// `threshold` of test.json beside the checkpoint, which `siamese train` writes), else 0.5;
+/// with where it came from.
+fn threshold_of(checkpoint: &Path, given: Option<f32>) -> (f32, &'static str) {
+    if let Some(t) = given {
+        return (t, "given by --threshold");
+    }
+    let test_json = checkpoint.with_file_name("test.json");
+    let stored = std::fs::read_to_string(test_json)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.get("threshold")?.as_f64());
+    match stored {
+        Some(t) => (t as f32, "chosen on validation"),
+        None => (
+            0.5,
+            "0.5: no test.json with a validation threshold beside the checkpoint",
+        ),
+    }
+}
+
 pub fn run_show(a: ShowArgs) -> CliResult {
     let (mut model, cfg) = SnLenet5::from_checkpoint(&a.checkpoint)?;
-    let kind = cfg.kind()?;
-    let (_, test) = siamese::data::load(kind, a.data_dir.as_deref())?;
-    let pairs: Vec<Pair> = siamese::data::viz::figure_pairs(&test, a.count, a.seed)?;
+    let loaded = crate::data_cmds::load(cfg.kind()?, &a.data)?;
+    let test = &loaded.test;
+    let pairs: Vec<Pair> = siamese::data::viz::figure_pairs(test, a.count, a.seed)?;
     let ia: Vec<u32> = pairs.iter().map(|p| p.a).collect();
     let ib: Vec<u32> = pairs.iter().map(|p| p.b).collect();
-    let s = model.score(
-        &images_tensor(&test, &ia)?,
-        &images_tensor(&test, &ib)?,
-        1000,
-    )?;
-    let labels: Vec<(String, [u8; 3])> = pairs
+    let s = model.score(&images_tensor(test, &ia)?, &images_tensor(test, &ib)?, 1000)?;
+    let (threshold, source) = threshold_of(&a.checkpoint, a.threshold);
+    let verdicts: Vec<siamese::data::viz::Verdict> = pairs
         .iter()
         .zip(&s)
-        .map(|(p, &s)| {
-            let right = (s > 0.5) == (p.y == 1);
-            let text = format!("{s:.2} {}", if p.y == 1 { "POS" } else { "NEG" });
-            let colour = if right {
-                siamese::data::viz::POS_COLOUR
-            } else {
-                siamese::data::viz::NEG_COLOUR
-            };
-            (text, colour)
+        .map(|(p, &s)| siamese::data::viz::Verdict {
+            similarity: s,
+            same: p.y == 1,
+            called_same: s > threshold,
         })
         .collect();
-    let img =
-        siamese::data::viz::labelled_pair_grid(&test, &pairs, &labels, a.grid.cols, a.grid.scale)?;
+    let title = format!("SN-LeNet-5 on {} test pairs", loaded.title);
+    let img = siamese::data::viz::prediction_grid(
+        test,
+        &pairs,
+        &verdicts,
+        threshold,
+        &title,
+        a.grid.cols,
+        a.grid.scale,
+    )?;
     save_png(&a.out, &img)?;
-    let right = pairs
-        .iter()
-        .zip(&s)
-        .filter(|(p, &s)| (s > 0.5) == (p.y == 1))
-        .count();
+    let right = verdicts.iter().filter(|v| v.same == v.called_same).count();
     println!(
-        "wrote {}: {} test pairs with their predicted similarity (green: right at 0.5, red: wrong; {right}/{} right)",
+        "wrote {}: {} {} test pairs, {right} called right at threshold {threshold:.3} ({source})",
         a.out.display(),
         pairs.len(),
-        pairs.len()
+        loaded.title,
     );
     Ok(())
 }
 
-#[derive(Args)]
-pub struct SweepArgs {
-    /// Comma-separated learning rates.
-    #[arg(long, default_value = "0.0001,0.001,0.01", value_delimiter = ',')]
-    lrs: Vec<f32>,
-    /// Comma-separated batch sizes.
-    #[arg(long = "batches", default_value = "32,64,96", value_delimiter = ',')]
-    batches: Vec<usize>,
-    #[command(flatten)]
-    run: RunArgs,
-    /// Write one JSON line per setting here.
-    #[arg(long)]
-    out: Option<PathBuf>,
-}
-
 pub fn run_sweep(a: SweepArgs) -> CliResult {
     set_threads(a.run.threads)?;
-    let mut base = build_config(&a.run)?;
-    if a.run.epochs.is_none() {
-        base.epochs = 1;
-    }
-    let data = RunData::prepare(&base, a.run.data_dir.as_deref())?;
+    let base = build_config(&a.run, Some(a.epochs), 64, 0.001, Some(&a.pair))?;
+    let (data, title) = crate::data_cmds::prepare(&base, &a.run.data)?;
     println!(
         "sweep on {}: {} training images, {} epoch(s) per setting, seed {}",
-        data.kind.title(),
+        title,
         data.train_idx.len(),
         base.epochs,
         base.seed
@@ -527,7 +396,7 @@ pub fn run_sweep(a: SweepArgs) -> CliResult {
     })?;
     let mut lines = String::new();
     for p in &points {
-        lines.push_str(&serde_json::to_string(p)?);
+        lines.push_str(&siamese::model::json::to_line(p)?);
         lines.push('\n');
     }
     if let Some(p) = &a.out {
@@ -538,28 +407,13 @@ pub fn run_sweep(a: SweepArgs) -> CliResult {
     Ok(())
 }
 
-#[derive(Args)]
-pub struct BaselineArgs {
-    #[command(flatten)]
-    run: RunArgs,
-    /// Output directory (baseline.safetensors, baseline.jsonl).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// No progress bars.
-    #[arg(long, short)]
-    quiet: bool,
-}
-
 pub fn run_train_baseline(a: BaselineArgs) -> CliResult {
     set_threads(a.run.threads)?;
-    let mut cfg = build_config(&a.run)?;
-    if a.run.epochs.is_none() {
-        cfg.epochs = 10;
-    }
-    let data = RunData::prepare(&cfg, a.run.data_dir.as_deref())?;
+    let cfg = build_config(&a.run, Some(a.epochs), a.step.batch, a.step.lr, None)?;
+    let (data, title) = crate::data_cmds::prepare(&cfg, &a.run.data)?;
     println!(
         "LeNet-5 classifier on {}: {} training images, {} epochs, batch {}, Adam lr {}, seed {}",
-        data.kind.title(),
+        title,
         data.train_idx.len(),
         cfg.epochs,
         cfg.batch,

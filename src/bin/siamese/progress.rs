@@ -1,8 +1,9 @@
-//! Progress for long work: an indicatif bar per epoch on a terminal; plain periodic lines
-//! (every 10% of an epoch) when stderr is not a terminal (CI, `| tee log`), so logs hold no
-//! redraw codes.
+//! Progress for long work: an indicatif bar per epoch on a terminal, as wide as the terminal
+//! allows (it fits 80 columns), with the whole run's ETA; plain periodic lines (every 10% of an
+//! epoch) when stderr is not a terminal (CI, `| tee log`), so logs hold no redraw codes.
 
 use std::io::IsTerminal;
+use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use siamese::model::train::{EpochRecord, Observer};
@@ -16,6 +17,24 @@ pub struct Progress {
     epochs: usize,
     batches: usize,
     next_line: usize,
+    /// When the first epoch of this process started, and the epoch it was (for the ETA).
+    run_start: Option<(Instant, usize)>,
+}
+
+/// A duration for people: "42.0 s", "2 min 34 s", "1 h 02 min".
+pub fn duration(secs: f64) -> String {
+    if !secs.is_finite() || secs < 0.0 {
+        return "?".into();
+    }
+    if secs < 60.0 {
+        return format!("{secs:.1} s");
+    }
+    let s = secs.round() as u64;
+    if s < 3600 {
+        format!("{} min {:02} s", s / 60, s % 60)
+    } else {
+        format!("{} h {:02} min", s / 3600, (s % 3600) / 60)
+    }
 }
 
 impl Progress {
@@ -28,7 +47,21 @@ impl Progress {
             epochs: 0,
             batches: 0,
             next_line: 0,
+            run_start: None,
         }
+    }
+
+    /// The whole run's remaining time, from the pace since this process's first epoch
+    /// (validation time included from the second epoch on); None before any batch.
+    fn run_eta(&self, done_in_epoch: usize) -> Option<String> {
+        let (t0, first) = self.run_start?;
+        let done = (self.epoch - first) * self.batches + done_in_epoch;
+        let total = (self.epochs + 1 - first) * self.batches;
+        if done == 0 {
+            return None;
+        }
+        let per_batch = t0.elapsed().as_secs_f64() / done as f64;
+        Some(duration(per_batch * total.saturating_sub(done) as f64))
     }
 
     fn finish_bar(&mut self) {
@@ -44,16 +77,17 @@ impl Observer for Progress {
         self.epochs = epochs;
         self.batches = batches;
         self.next_line = batches.div_ceil(10).max(1);
+        if self.run_start.is_none() {
+            self.run_start = Some((Instant::now(), epoch));
+        }
         if self.quiet || !self.tty {
             return;
         }
         let bar = ProgressBar::new(batches as u64);
         bar.set_style(
-            ProgressStyle::with_template(
-                "epoch {prefix} [{bar:30}] {pos}/{len} batches {msg} (eta {eta})",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
+            ProgressStyle::with_template("epoch {prefix} [{wide_bar}] {pos}/{len} {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
         );
         bar.set_prefix(format!("{epoch}/{epochs}"));
         self.bar = Some(bar);
@@ -65,10 +99,12 @@ impl Observer for Progress {
         }
         if let Some(bar) = &self.bar {
             bar.set_position(done as u64);
-            bar.set_message(format!("loss {loss:.4}, {pairs_per_s:.0} pairs/s"));
+            let eta = self.run_eta(done).unwrap_or_else(|| "?".into());
+            bar.set_message(format!("loss {loss:.4} {pairs_per_s:.0}/s ETA {eta}"));
         } else if done >= self.next_line && done < self.batches {
+            let eta = self.run_eta(done).unwrap_or_else(|| "?".into());
             eprintln!(
-                "epoch {}/{}: {done}/{} batches, loss {loss:.4}, {pairs_per_s:.0} pairs/s",
+                "epoch {}/{}: {done}/{} batches, loss {loss:.4}, {pairs_per_s:.0} pairs/s, run ends in {eta}",
                 self.epoch, self.epochs, self.batches
             );
             self.next_line += self.batches.div_ceil(10).max(1);

@@ -4,7 +4,7 @@ use cudarc::driver::PushKernelArg;
 use siamese_tensor::backend::{check_lens, AdamHyper, BResult};
 
 use super::Buf;
-use crate::launch::grid;
+use crate::launch::{count, grid};
 use crate::sources::K;
 use crate::CudaBackend;
 
@@ -24,12 +24,13 @@ pub(crate) fn update(
     if total == 0 {
         return Ok(());
     }
-    let t = total as i64;
+    let t = count("adam_update", total)?;
+    let cfg = grid("adam_update", total)?;
     // SAFETY: `adam_update(float* theta, const float* grad, float* m, float* v, long long
     // total, float lr, beta1, beta2, eps, bc1, bc2)`: four buffers, one i64 and six f32, in
     // order. One thread per element below `total`, the length of all four (checked).
     unsafe {
-        be.launch(K::AdamUpdate, grid(total), |lb| {
+        be.launch(K::AdamUpdate, cfg, |lb| {
             lb.arg(theta).arg(grad).arg(m).arg(v).arg(&t);
             for x in [&h.lr, &h.beta1, &h.beta2, &h.eps, &h.bc1, &h.bc2] {
                 lb.arg(x);

@@ -58,13 +58,14 @@ pub(crate) fn forward(
     if c == 0 {
         return Ok(());
     }
+    let cfg = per_block(op, c)?;
     // SAFETY: `batchnorm_forward(const float* x, gamma, beta, float* running_mean,
     // running_var, xhat, inv_std, y, int N, int C, int train, float momentum, float eps)`:
     // eight buffers, three i32, two f32, in order. One block per feature c < C (= the length
     // of γ, β, the running statistics and inv_std, checked); its threads index x, x̂ and y at
     // n·C + c for n < N, inside their N·C values (checked).
     unsafe {
-        be.launch(K::BatchnormForward, per_block(c), |lb| {
+        be.launch(K::BatchnormForward, cfg, |lb| {
             lb.arg(x).arg(gamma).arg(beta);
             lb.arg(st.running_mean).arg(st.running_var);
             lb.arg(st.xhat).arg(st.inv_std).arg(y);
@@ -93,12 +94,13 @@ pub(crate) fn backward(
     if c == 0 {
         return Ok(());
     }
+    let cfg = per_block(op, c)?;
     // SAFETY: `batchnorm_backward(const float* dy, xhat, inv_std, gamma, float* dx, dgamma,
     // dbeta, int N, int C)`: seven buffers and two i32, in order. One block per feature c < C
     // (= the length of inv_std, γ, dγ, dβ, checked); its threads index dy, x̂ and dx at
     // n·C + c for n < N, inside their N·C values (checked).
     unsafe {
-        be.launch(K::BatchnormBackward, per_block(c), |lb| {
+        be.launch(K::BatchnormBackward, cfg, |lb| {
             lb.arg(dy).arg(xhat).arg(inv_std).arg(gamma);
             lb.arg(dx).arg(dgamma).arg(dbeta).arg(&ni).arg(&ci);
         })

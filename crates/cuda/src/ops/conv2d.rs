@@ -42,12 +42,13 @@ pub(crate) fn forward(
     if total == 0 {
         return Ok(());
     }
+    let cfg = grid(op, total)?;
     // SAFETY: `conv2d_forward(const float* x, const float* w, const float* b, float* y,
     // int N, C, H, W, K, KH, KW, S, P, OH, OW)`: four buffers then the 11 i32 of `check` in
     // that order. x holds N·C·H·W, w K·C·KH·KW, b K and y N·K·OH·OW values (checked); the
     // kernel reads x only at 0 ≤ ih < H, 0 ≤ iw < W and writes y[idx] for idx < N·K·OH·OW.
     unsafe {
-        be.launch(K::Conv2dForward, grid(total), |lb| {
+        be.launch(K::Conv2dForward, cfg, |lb| {
             lb.arg(x).arg(w).arg(b).arg(y);
             push_ints(lb, &d);
         })
@@ -71,38 +72,44 @@ pub(crate) fn backward(
             ("dx", dx.as_ref().map_or(x.len(), |d| d.len()), x.len()),
         ],
     )?;
-    if !w.is_empty() {
+    // Every size and launch geometry is converted before the first launch.
+    let dw_cfg = (!w.is_empty())
+        .then(|| per_block(op, w.len()))
+        .transpose()?;
+    let db_cfg = (g.k > 0).then(|| per_block(op, g.k)).transpose()?;
+    let [n, k, ohw] = ints(op, [g.n, g.k, ohw])?;
+    let dx = dx.filter(|d| !d.is_empty());
+    let dx_cfg = dx.as_ref().map(|d| grid(op, d.len())).transpose()?;
+    if let Some(cfg) = dw_cfg {
         // SAFETY: `conv2d_backward_dw(const float* x, const float* dy, float* dw, int N, C, H,
         // W, K, KH, KW, S, P, OH, OW)`: three buffers and the 11 i32 in order. One block per
         // weight (K·C·KH·KW blocks = dw.len(), checked), each writing dw[block]; x (N·C·H·W)
         // and dy (N·K·OH·OW) are read in range (checked lengths, bounds tests).
         unsafe {
-            be.launch(K::Conv2dBackwardDw, per_block(w.len()), |lb| {
+            be.launch(K::Conv2dBackwardDw, cfg, |lb| {
                 lb.arg(x).arg(dy).arg(dw);
                 push_ints(lb, &d);
             })?;
         }
     }
-    if g.k > 0 {
-        let [n, k, ohw] = ints(op, [g.n, g.k, ohw])?;
+    if let Some(cfg) = db_cfg {
         // SAFETY: `conv2d_backward_db(const float* dy, float* db, int N, int K, int OHW)`: two
         // buffers and three i32. K blocks (= db.len(), checked), each summing
         // dy[(n·K + k)·OHW + q] for n < N, q < OHW, inside dy's N·K·OHW values (checked).
         unsafe {
-            be.launch(K::Conv2dBackwardDb, per_block(g.k), |lb| {
+            be.launch(K::Conv2dBackwardDb, cfg, |lb| {
                 lb.arg(dy).arg(db).arg(&n).arg(&k).arg(&ohw);
             })?;
         }
     }
-    match dx {
-        Some(dx) if !dx.is_empty() => {
-            let total = dx.len();
+    match (dx, dx_cfg) {
+        (Some(dx), Some(cfg)) => {
             // SAFETY: `conv2d_backward_dx(const float* w, const float* dy, float* dx, int N,
             // C, H, W, K, KH, KW, S, P, OH, OW)`: three buffers and the 11 i32 in order. One
             // thread per dx element (N·C·H·W = dx.len(), checked); dy is read at 0 ≤ i < OH,
             // 0 ≤ j < OW and w within K·C·KH·KW.
             unsafe {
-                be.launch(K::Conv2dBackwardDx, grid(total), |lb| {
+                be.launch(K::Conv2dBackwardDx, cfg, |lb| {
                     lb.arg(w).arg(dy).arg(dx);
                     push_ints(lb, &d);
                 })

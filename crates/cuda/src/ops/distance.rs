@@ -33,12 +33,13 @@ pub(crate) fn forward(
     if n == 0 {
         return Ok(());
     }
+    let cfg = grid(k.name(), n)?;
     // SAFETY: `euclidean_forward` and `cosine_forward` take (const float* emb, float* out,
     // int N, int E, float eps): two buffers, two i32, one f32. One thread per pair n < N
     // writes out[n] (N values, checked) and reads rows n and N + n of emb (2N·E values,
     // checked).
     unsafe {
-        be.launch(k, grid(n), |lb| {
+        be.launch(k, cfg, |lb| {
             lb.arg(emb).arg(out).arg(&ni).arg(&ei).arg(&eps);
         })
     }
@@ -54,12 +55,13 @@ pub(crate) fn euclidean_backward(
     if n == 0 {
         return Ok(());
     }
+    let cfg = grid(op, n)?;
     // SAFETY: `euclidean_backward(const float* emb, const float* d, const float* dd, float*
     // demb, int N, int E, float eps)`: four buffers, two i32, one f32. One thread per pair
     // n < N reads d[n], dd[n] (N values) and rows n, N + n of emb, and writes the same rows
     // of demb (2N·E values each, checked).
     unsafe {
-        be.launch(K::EuclideanBackward, grid(n), |lb| {
+        be.launch(K::EuclideanBackward, cfg, |lb| {
             lb.arg(emb).arg(d).arg(dd).arg(demb);
             lb.arg(&ni).arg(&ei).arg(&eps);
         })
@@ -75,12 +77,13 @@ pub(crate) fn cosine_backward(
     if n == 0 {
         return Ok(());
     }
+    let cfg = grid(op, n)?;
     // SAFETY: `cosine_backward(const float* emb, const float* dc, float* demb, int N, int E,
     // float eps)`: three buffers, two i32, one f32. One thread per pair n < N reads dc[n]
     // (N values) and rows n, N + n of emb, and writes the same rows of demb (2N·E values
     // each, checked).
     unsafe {
-        be.launch(K::CosineBackward, grid(n), |lb| {
+        be.launch(K::CosineBackward, cfg, |lb| {
             lb.arg(emb).arg(dc).arg(demb);
             lb.arg(&ni).arg(&ei).arg(&eps);
         })

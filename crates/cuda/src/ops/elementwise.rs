@@ -5,7 +5,7 @@ use cudarc::driver::PushKernelArg;
 use siamese_tensor::backend::{check_len, BResult};
 
 use super::Buf;
-use crate::launch::{expect_kernel, grid};
+use crate::launch::{count, expect_kernel, grid};
 use crate::sources::K;
 use crate::CudaBackend;
 
@@ -16,11 +16,11 @@ pub(crate) fn forward(be: &CudaBackend, k: K, x: &mut Buf) -> BResult<()> {
     if total == 0 {
         return Ok(());
     }
-    let t = total as i64;
+    let (t, cfg) = (count(k.name(), total)?, grid(k.name(), total)?);
     // SAFETY: the activation kernels take (float* x, long long total): one buffer of `total`
     // values, then `total` as i64; the grid-stride loop touches indices below `total` only.
     unsafe {
-        be.launch(k, grid(total), |lb| {
+        be.launch(k, cfg, |lb| {
             lb.arg(x).arg(&t);
         })
     }
@@ -39,12 +39,12 @@ pub(crate) fn backward(be: &CudaBackend, k: K, y: &Buf, dy: &mut Buf) -> BResult
     if total == 0 {
         return Ok(());
     }
-    let t = total as i64;
+    let (t, cfg) = (count(k.name(), total)?, grid(k.name(), total)?);
     // SAFETY: the backward kernels take (const float* y, float* dy, long long total): two
     // buffers of `total` values each (checked), then `total` as i64; the grid-stride loop
     // touches indices below `total` only.
     unsafe {
-        be.launch(k, grid(total), |lb| {
+        be.launch(k, cfg, |lb| {
             lb.arg(y).arg(dy).arg(&t);
         })
     }

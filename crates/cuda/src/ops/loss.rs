@@ -41,7 +41,7 @@ pub(crate) fn contrastive(
     // N, float margin, int reads)`: four buffers, one i32, one f32, one i32. One block; its
     // threads index v, y, dv below N (N values each) and loss at 0 (one value), all checked.
     unsafe {
-        be.launch(K::ContrastiveLoss, per_block(1), |lb| {
+        be.launch(K::ContrastiveLoss, per_block(op, 1)?, |lb| {
             lb.arg(v).arg(y).arg(loss).arg(dv);
             lb.arg(&ni).arg(&margin).arg(&reads);
         })
@@ -59,7 +59,7 @@ pub(crate) fn bce(
     // eps)`: four buffers, one i32, one f32. One block; its threads index p, y, dp below N
     // (N values each) and loss at 0 (one value), all checked.
     unsafe {
-        be.launch(K::BceLoss, per_block(1), |lb| {
+        be.launch(K::BceLoss, per_block(op, 1)?, |lb| {
             lb.arg(p).arg(y).arg(loss).arg(dp).arg(&ni).arg(&eps);
         })
     }
@@ -91,7 +91,7 @@ pub(crate) fn softmax_ce(
     // rows n < N (labels: N values) and index z, probs, dz at n·K + j for j < K (N·K values
     // each) and loss at 0, all checked; a label is used as a column only when it is below K.
     unsafe {
-        be.launch(K::SoftmaxCeLoss, per_block(1), |lb| {
+        be.launch(K::SoftmaxCeLoss, per_block(op, 1)?, |lb| {
             lb.arg(z).arg(labels).arg(probs).arg(loss).arg(dz);
             lb.arg(&ni).arg(&ki);
         })

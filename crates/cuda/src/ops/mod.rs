@@ -3,7 +3,7 @@
 //! [`siamese_tensor::backend::BackendError`]), converts the sizes to the kernels' `int`s and
 //! queues the kernel of the `.cu` fragment in that folder.
 
-use cudarc::driver::CudaSlice;
+use crate::buf::DeviceBuf;
 
 pub(crate) mod adam;
 pub(crate) mod batchnorm;
@@ -15,6 +15,6 @@ pub(crate) mod loss;
 pub(crate) mod pool;
 
 /// A buffer of f32 values on the device.
-pub(crate) type Buf = CudaSlice<f32>;
+pub(crate) type Buf = DeviceBuf<f32>;
 /// A buffer of u32 values on the device.
-pub(crate) type IdxBuf = CudaSlice<u32>;
+pub(crate) type IdxBuf = DeviceBuf<u32>;

@@ -76,6 +76,7 @@ impl Pool {
         if self.threads == 0 {
             return Ok(());
         }
+        let cfg = grid(self.k.name(), self.threads)?;
         let [p, h, w] = &self.dims;
         // SAFETY: every pool kernel takes its buffers (pushed by `bufs`, the caller's
         // contract) then (int planes, int H, int W). One thread per element of its last
@@ -85,7 +86,7 @@ impl Pool {
         // element's window, below that same count, only when the window exists. An argmax is
         // only compared, never used as an address.
         unsafe {
-            be.launch(self.k, grid(self.threads), |lb| {
+            be.launch(self.k, cfg, |lb| {
                 bufs(lb);
                 lb.arg(p).arg(h).arg(w);
             })
@@ -98,7 +99,7 @@ pub(crate) fn max_forward(
     be: &CudaBackend, dims: (usize, usize, usize), x: &Buf, (y, argmax): (&mut Buf, &mut IdxBuf),
 ) -> BResult<()> {
     let k = K::MaxPool2x2Forward;
-    if x.len() > u32::MAX as usize {
+    if u32::try_from(x.len()).is_err() {
         return Err(shape_err(k.name(), "input too large for u32 argmax"));
     }
     let pool = Pool::new(k, dims, &[x.len(), y.len(), argmax.len()])?;

@@ -121,3 +121,23 @@ fn validation_loss_is_the_loss_op_on_the_scores() {
     assert_eq!(loss_of_scores(LossKind::ContrastiveDistance, &s, &y), None);
     assert_eq!(loss_of_scores(LossKind::Bce, &[], &[]), None);
 }
+
+#[test]
+fn training_sets_flush_to_zero_on_every_worker_of_its_pool() {
+    use siamese_tensor::fpmode;
+    if cfg!(not(any(target_arch = "x86_64", target_arch = "aarch64"))) || !fpmode::flush_policy() {
+        return; // nothing to set here, or SIAMESE_IEEE_SUBNORMALS asks for IEEE
+    }
+    let (cfg, data) = tiny_run(1);
+    // A pool built by a thread in the default mode: its workers start without flushing.
+    fpmode::set_flush(false);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let flushes = || rayon::broadcast(|_| fpmode::current_thread_flushes());
+    assert_eq!(pool.install(flushes), vec![false, false]);
+    pool.install(|| train(&cfg, &data, None, &TrainOptions::default(), &mut Silent))
+        .unwrap();
+    assert_eq!(pool.install(flushes), vec![true, true]);
+}

@@ -17,10 +17,10 @@ extern "C" __global__ void batchnorm_forward(
     float mean, var;
     if (train) {
         double acc = 0.0;
-        for (int n = threadIdx.x; n < N; n += BLOCK) acc += x[(long long)n * C + c];
+        for (long long n = threadIdx.x; n < N; n += BLOCK) acc += x[(long long)n * C + c];
         double mu = block_sum(acc, sh) / N;
         double acc2 = 0.0;
-        for (int n = threadIdx.x; n < N; n += BLOCK) {
+        for (long long n = threadIdx.x; n < N; n += BLOCK) {
             double t = (double)x[(long long)n * C + c] - mu;
             acc2 += t * t;
         }
@@ -32,7 +32,7 @@ extern "C" __global__ void batchnorm_forward(
         var = running_var[c];
     }
     float inv = 1.0f / sqrtf(var + eps);
-    for (int n = threadIdx.x; n < N; n += BLOCK) {
+    for (long long n = threadIdx.x; n < N; n += BLOCK) {
         long long k = (long long)n * C + c;
         float xh = (x[k] - mean) * inv;
         xhat[k] = xh;
@@ -56,7 +56,7 @@ extern "C" __global__ void batchnorm_backward(
     __shared__ double sh[BLOCK];
     int c = blockIdx.x;
     double sdy = 0.0, sdyx = 0.0;
-    for (int n = threadIdx.x; n < N; n += BLOCK) {
+    for (long long n = threadIdx.x; n < N; n += BLOCK) {
         long long k = (long long)n * C + c;
         sdy += dy[k];
         sdyx += (double)dy[k] * (double)xhat[k];
@@ -68,7 +68,7 @@ extern "C" __global__ void batchnorm_backward(
         dbeta[c] = (float)sdy;
     }
     double scale = (double)gamma[c] * (double)inv_std[c];
-    for (int n = threadIdx.x; n < N; n += BLOCK) {
+    for (long long n = threadIdx.x; n < N; n += BLOCK) {
         long long k = (long long)n * C + c;
         // term 1, 2, 3
         dx[k] = (float)(scale / N * ((double)N * dy[k] - sdy - (double)xhat[k] * sdyx));

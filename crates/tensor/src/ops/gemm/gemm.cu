@@ -18,7 +18,7 @@ extern "C" __global__ void sum_rows(const float* dy, float* db, int rows, int co
     __shared__ double sh[BLOCK];
     int j = blockIdx.x;
     double acc = 0.0;
-    for (int r = threadIdx.x; r < rows; r += BLOCK) acc += dy[(long long)r * cols + j];
+    for (long long r = threadIdx.x; r < rows; r += BLOCK) acc += dy[(long long)r * cols + j];
     double s = block_sum(acc, sh);
     if (threadIdx.x == 0) db[j] = (float)s;
 }

@@ -13,7 +13,7 @@ extern "C" __global__ void contrastive_loss(
     __shared__ double sh[BLOCK];
     float inv_n = 1.0f / (float)N;  // dL/N with dL = 1
     double acc = 0.0;
-    for (int n = threadIdx.x; n < N; n += BLOCK) {
+    for (long long n = threadIdx.x; n < N; n += BLOCK) {
         float vn = v[n], yn = y[n];
         float h = fmaxf(margin - vn, 0.0f);
         float pull = reads ? vn * vn : h * h;
@@ -35,7 +35,7 @@ extern "C" __global__ void bce_loss(
     float inv_n = 1.0f / (float)N;  // dL/N with dL = 1
     float hi = 1.0f - eps;
     double acc = 0.0;
-    for (int n = threadIdx.x; n < N; n += BLOCK) {
+    for (long long n = threadIdx.x; n < N; n += BLOCK) {
         float pn = p[n], yn = y[n];
         float clipped = pn < eps ? eps : pn;  // as f32::clamp: a NaN stays NaN
         clipped = clipped > hi ? hi : clipped;
@@ -60,7 +60,7 @@ extern "C" __global__ void softmax_ce_loss(
     __shared__ double sh[BLOCK];
     float inv_n = 1.0f / (float)N;  // dL/N with dL = 1
     double acc = 0.0;
-    for (int n = threadIdx.x; n < N; n += BLOCK) {
+    for (long long n = threadIdx.x; n < N; n += BLOCK) {
         const float* row = z + (long long)n * K;
         float* prow = probs + (long long)n * K;
         float* grow = dz + (long long)n * K;

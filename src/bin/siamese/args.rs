@@ -1,0 +1,255 @@
+//! The flags of the model subcommands. Each subcommand accepts only the flags it uses; every
+//! choice flag lists its values in `--help` (`[possible values: …]`) and a bad value is one
+//! clap error line and exit code 2. `--out` means one kind of thing per subcommand: a folder
+//! for `train` and `train-baseline`, a PNG file for `show` and `pairs`, a JSON-lines file for
+//! `sweep`.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::Args;
+use siamese::data::DatasetKind;
+use siamese::model::augment::Augment;
+use siamese::model::config::{Activation, Distance, EmbeddingActivation, LossKind, Pooling};
+
+use crate::device::Device;
+
+/// A parser that accepts exactly `names` (shown in `--help`) and gives the value they name.
+pub fn choice<T>(names: &'static [&'static str]) -> impl TypedValueParser<Value = T>
+where
+    T: FromStr + Clone + Send + Sync + 'static,
+    T::Err: std::fmt::Debug,
+{
+    PossibleValuesParser::new(names).map(|s| s.parse::<T>().expect("every listed name parses"))
+}
+
+/// The dataset names `--dataset` accepts.
+pub const DATASETS: &[&str] = &["mnist", "fashion-mnist", "cifar-10"];
+/// The learning-rate schedules.
+pub const SCHEDULES: &[&str] = &["constant", "cosine"];
+
+const LOSS_HELP: &str = "Training loss; y = 1 means SAME class for all three. \
+contrastive-sigmoid (the paper): reads the output module's similarity s = sigmoid(w*BN(d)+b) in (0,1), \
+L = mean(y*max(1-s,0)^2 + (1-y)*s^2), margin 1. \
+contrastive-distance (Hadsell et al.): reads the raw Euclidean distance d, L = mean(y*d^2 + (1-y)*max(1-d,0)^2), \
+the output module learns to read d through a BCE term. \
+bce: binary cross-entropy on s";
+
+const DATA_DIR_HELP: &str = "Data root holding mnist/, fashion-mnist/, cifar-10/ (default: $SIAMESE_DATA_DIR, else ./datasets); a missing dataset is downloaded there unless --offline";
+
+/// Where the data comes from (every subcommand that reads a dataset).
+#[derive(Args, Clone)]
+pub struct DataArgs {
+    #[arg(long, help = DATA_DIR_HELP)]
+    pub data_dir: Option<PathBuf>,
+    /// Never download: fail when the dataset is missing (also SIAMESE_OFFLINE=1).
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// The subnet's layers (train, sweep, train-baseline).
+#[derive(Args, Clone)]
+pub struct SubnetArgs {
+    /// Activation of the subnet.
+    #[arg(long, default_value = "relu", value_parser = choice::<Activation>(Activation::NAMES))]
+    pub act: Activation,
+    /// Pooling of the subnet.
+    #[arg(long, default_value = "max", value_parser = choice::<Pooling>(Pooling::NAMES))]
+    pub pool: Pooling,
+}
+
+/// What only the siamese network has (train, sweep): the embedding, the comparison module,
+/// the loss and the pairs.
+#[derive(Args, Clone)]
+pub struct PairArgs {
+    /// Embedding size E.
+    #[arg(long, default_value_t = 10)]
+    pub embedding: usize,
+    /// After the subnet's last dense layer.
+    #[arg(long, default_value = "tanh", value_parser = choice::<EmbeddingActivation>(EmbeddingActivation::NAMES))]
+    pub emb_act: EmbeddingActivation,
+    /// Comparison module.
+    #[arg(long, default_value = "euclidean", value_parser = choice::<Distance>(Distance::NAMES))]
+    pub distance: Distance,
+    #[arg(long, default_value = "contrastive-sigmoid", help = LOSS_HELP, value_parser = choice::<LossKind>(LossKind::NAMES))]
+    pub loss: LossKind,
+    /// Keep the same training pairs every epoch (default: new pairs each epoch).
+    #[arg(long)]
+    pub fixed_pairs: bool,
+    /// Validate every N epochs (and after the last).
+    #[arg(long, default_value_t = 1)]
+    pub val_every: usize,
+    /// Training-time augmentation: none (the paper), shift (up to 2 px) or shift-flip (up to 4 px + mirror, for CIFAR-10).
+    #[arg(long, default_value = "none", value_parser = choice::<Augment>(Augment::NAMES))]
+    pub augment: Augment,
+}
+
+/// What every training subcommand shares.
+#[derive(Args, Clone)]
+pub struct RunArgs {
+    /// The dataset.
+    #[arg(long, default_value = "mnist", value_parser = choice::<DatasetKind>(DATASETS))]
+    pub dataset: DatasetKind,
+    /// Learning-rate schedule over the run's steps (cosine: down to 1% of --lr).
+    #[arg(long, default_value = "constant", value_parser = PossibleValuesParser::new(SCHEDULES))]
+    pub schedule: String,
+    /// Seed of every random choice (init, split, pairs, shuffling).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Train on a stratified subsample of N training images.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Train, validate and test on these classes only: indices, ranges or names (`0-6`, `7,8,9`, `Trouser,Bag`); `eval` then also scores unseen-class and mixed pairs.
+    #[arg(long, value_name = "CLASSES")]
+    pub train_classes: Option<String>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub subnet: SubnetArgs,
+}
+
+/// Adam's step and the batch (train, train-baseline; `sweep` takes lists instead).
+#[derive(Args, Clone)]
+pub struct StepArgs {
+    /// Batch size (pairs for train, images for train-baseline).
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 0.001)]
+    pub lr: f32,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Epochs (default: the paper's, 50 MNIST / 100 Fashion-MNIST / 1500 CIFAR-10).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[command(flatten)]
+    pub step: StepArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub pair: PairArgs,
+    /// Output folder: metrics.jsonl, best.safetensors, last.safetensors, curves.png, config.json, test.json (default: runs/<dataset>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Continue the run saved in DIR (its last.safetensors), bit for bit.
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+    /// No progress bar (epoch lines only).
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Where to train: cuda runs the paper's configuration only and needs a binary built with --features cuda.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: Device,
+}
+
+#[derive(Args)]
+pub struct SweepArgs {
+    /// Comma-separated learning rates.
+    #[arg(long, default_value = "0.0001,0.001,0.01", value_delimiter = ',')]
+    pub lrs: Vec<f32>,
+    /// Comma-separated batch sizes (pairs).
+    #[arg(long = "batches", default_value = "32,64,96", value_delimiter = ',')]
+    pub batches: Vec<usize>,
+    /// Epochs per setting.
+    #[arg(long, default_value_t = 1)]
+    pub epochs: usize,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub pair: PairArgs,
+    /// Also write one JSON line per setting to this file.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct BaselineArgs {
+    /// Epochs.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    #[command(flatten)]
+    pub step: StepArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Output folder: baseline.safetensors, baseline.jsonl (default: runs/<dataset>-baseline).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// A checkpoint written by `siamese train` (best.safetensors) or `train-baseline`.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Pairs (or, for a classifier, images) per scoring batch.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print the result as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Where to score: cuda scores SN-LeNet-5 in the paper's configuration and needs a binary built with --features cuda.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: Device,
+}
+
+#[derive(Args)]
+pub struct CompareArgs {
+    /// First image (PNG, JPEG, BMP or PNM).
+    pub a: PathBuf,
+    /// Second image.
+    pub b: PathBuf,
+    /// An SN-LeNet-5 checkpoint.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Print the result as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The layout of a picture of pairs (`pairs`, `show`).
+#[derive(Args)]
+pub struct GridArgs {
+    /// Pairs per row.
+    #[arg(long, default_value_t = 4)]
+    pub cols: usize,
+    /// Pixel enlargement factor.
+    #[arg(long, default_value_t = 3)]
+    pub scale: usize,
+}
+
+#[derive(Args)]
+pub struct ShowArgs {
+    /// An SN-LeNet-5 checkpoint.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Output PNG file.
+    #[arg(long, value_name = "FILE.png", default_value = "predictions.png")]
+    pub out: PathBuf,
+    /// Number of test pairs shown.
+    #[arg(long, default_value_t = 16)]
+    pub count: usize,
+    #[command(flatten)]
+    pub grid: GridArgs,
+    /// Seed choosing which test pairs are shown.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Similarity above which a pair is called "same" (default: the threshold chosen on validation, from the checkpoint's folder's test.json, else 0.5).
+    #[arg(long)]
+    pub threshold: Option<f32>,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
