@@ -26,12 +26,9 @@ use crate::CliResult;
 
 type Error = Box<dyn std::error::Error>;
 
-/// Flags shared by the commands that read a checkpoint and its dataset.
+/// Where the data comes from and how the work is split (every command here).
 #[derive(Args)]
-pub struct SourceArgs {
-    /// An SN-LeNet-5 checkpoint written by `siamese train` (best.safetensors).
-    #[arg(long)]
-    checkpoint: PathBuf,
+pub struct WorkArgs {
     #[command(flatten)]
     data: DataArgs,
     /// Images per embedding batch.
@@ -40,6 +37,27 @@ pub struct SourceArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+}
+
+impl WorkArgs {
+    /// Sets up the thread pool and checks the batch.
+    fn start(&self) -> CliResult {
+        set_threads(self.threads)?;
+        if self.batch == 0 {
+            return Err("--batch must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Flags shared by the commands that read a checkpoint and its dataset.
+#[derive(Args)]
+pub struct SourceArgs {
+    /// An SN-LeNet-5 checkpoint written by `siamese train` (best.safetensors).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    #[command(flatten)]
+    work: WorkArgs,
 }
 
 /// The checkpoint's network, its dataset, and the training part of the paper's split (the
@@ -55,13 +73,10 @@ struct Loaded {
 }
 
 fn load(s: &SourceArgs) -> Result<Loaded, Error> {
-    set_threads(s.threads)?;
-    if s.batch == 0 {
-        return Err("--batch must be at least 1".into());
-    }
+    s.work.start()?;
     let (model, cfg) = SnLenet5::from_checkpoint(&s.checkpoint)?;
     let kind = cfg.kind()?;
-    let data = crate::data_cmds::load(kind, &s.data)?;
+    let data = crate::data_cmds::load(kind, &s.work.data)?;
     let (train, test) = (data.train, data.test);
     let (train_idx, _) = split::paper_split(kind, &train, cfg.seed)?;
     Ok(Loaded {
@@ -75,12 +90,20 @@ fn load(s: &SourceArgs) -> Result<Loaded, Error> {
     })
 }
 
-/// `--train-classes` for `kind`: indices, ranges or names.
-pub fn parse_train_classes(
-    kind: DatasetKind, spec: &str,
-) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+/// A class list for `kind`: indices, ranges or names.
+fn parse_class_list(kind: DatasetKind, spec: &str) -> Result<Vec<u8>, Error> {
     let names: Vec<String> = kind.class_names().iter().map(|s| s.to_string()).collect();
-    Ok(siamese::data::split::parse_classes(spec, &names)?)
+    Ok(split::parse_classes(spec, &names)?)
+}
+
+/// `--train-classes` for `kind`: at least two classes (checked here too, so that the mistake
+/// shows before any data is read).
+pub fn parse_train_classes(kind: DatasetKind, spec: &str) -> Result<Vec<u8>, Error> {
+    let classes = parse_class_list(kind, spec)?;
+    if classes.len() < 2 {
+        return Err(format!("--train-classes needs at least two classes, got '{spec}'").into());
+    }
+    Ok(classes)
 }
 
 /// Prints the seen / unseen / mixed / all pair groups of a run trained on a class subset.
@@ -137,7 +160,7 @@ pub struct OneShotArgs {
 pub fn run_oneshot(a: OneShotArgs) -> CliResult {
     let mut l = load(&a.src)?;
     let classes = match &a.classes {
-        Some(spec) => parse_train_classes(l.kind, spec)?,
+        Some(spec) => parse_class_list(l.kind, spec)?,
         None => (0..l.test.num_classes() as u8).collect(),
     };
     let r = one_shot(
@@ -148,7 +171,7 @@ pub fn run_oneshot(a: OneShotArgs) -> CliResult {
         a.shots,
         a.episodes,
         a.seed,
-        a.src.batch,
+        a.src.work.batch,
     )?;
     if a.json {
         println!("{}", siamese::model::json::to_pretty(&r)?);
@@ -219,7 +242,7 @@ pub fn run_retrieve(a: RetrieveArgs) -> CliResult {
     };
     let dim = l.model.subnet.dims.embedding();
     let t = Instant::now();
-    let gallery = embed_images(&l.model, gset, &gids, a.src.batch)?;
+    let gallery = embed_images(&l.model, gset, &gids, a.src.work.batch)?;
     let embed_gallery = t.elapsed().as_secs_f64();
     let gl: Vec<u8> = gids.iter().map(|&i| gset.labels[i as usize]).collect();
     let query = match a.query.as_str() {
@@ -238,7 +261,7 @@ pub fn run_retrieve(a: RetrieveArgs) -> CliResult {
     };
     qids.truncate(a.max_queries.unwrap_or(usize::MAX));
     let t = Instant::now();
-    let queries = embed_images(&l.model, qset, &qids, a.src.batch)?;
+    let queries = embed_images(&l.model, qset, &qids, a.src.work.batch)?;
     let embed_queries = t.elapsed().as_secs_f64();
     let ql: Vec<u8> = qids.iter().map(|&i| qset.labels[i as usize]).collect();
     let t = Instant::now();
@@ -394,20 +417,14 @@ pub struct ClassicArgs {
     #[arg(long, default_value_t = 20)]
     svm_epochs: usize,
     #[command(flatten)]
-    data: DataArgs,
-    /// Images per embedding batch.
-    #[arg(long, default_value_t = 1000)]
-    batch: usize,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
+    work: WorkArgs,
     /// Print the results as JSON instead of text.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run_classic(a: ClassicArgs) -> CliResult {
-    set_threads(a.threads)?;
+    a.work.start()?;
     let model = match &a.checkpoint {
         Some(p) => Some(SnLenet5::from_checkpoint(p)?),
         None => None,
@@ -420,7 +437,7 @@ pub fn run_classic(a: ClassicArgs) -> CliResult {
         (None, Some((_, cfg))) => cfg.kind()?,
         (None, None) => return Err("give --dataset or --checkpoint".into()),
     };
-    let data = crate::data_cmds::load(kind, &a.data)?;
+    let data = crate::data_cmds::load(kind, &a.work.data)?;
     let (train, test, title) = (data.train, data.test, data.title);
     let (mut idx, _) = split::paper_split(kind, &train, a.seed)?;
     if let Some(n) = a.limit {
@@ -450,9 +467,9 @@ pub fn run_classic(a: ClassicArgs) -> CliResult {
                     .as_ref()
                     .ok_or("--method knn-embedding needs --checkpoint")?;
                 let t = Instant::now();
-                let x = embed_images(model, &train, &idx, a.batch.max(1))?;
+                let x = embed_images(model, &train, &idx, a.work.batch)?;
                 let fit = t.elapsed().as_secs_f64();
-                let q = embed_images(model, &test, &all, a.batch.max(1))?;
+                let q = embed_images(model, &test, &all, a.work.batch)?;
                 let dim = model.subnet.dims.embedding();
                 let name = format!("knn-embedding (k={})", a.k);
                 knn_report(&name, &x, &labels, &q, &test.labels, dim, a.k, fit)?
@@ -503,7 +520,7 @@ pub fn run_embed(a: EmbedArgs) -> CliResult {
     let l = load(&a.src)?;
     let all: Vec<u32> = (0..l.test.len() as u32).collect();
     let dim = l.model.subnet.dims.embedding();
-    let emb = embed_images(&l.model, &l.test, &all, a.src.batch)?;
+    let emb = embed_images(&l.model, &l.test, &all, a.src.work.batch)?;
     if let Some(out) = &a.out {
         let bytes = match out.extension().and_then(|e| e.to_str()) {
             Some("csv") => {
