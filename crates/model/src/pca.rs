@@ -105,7 +105,7 @@ pub fn jacobi_eigen(a: &[f64], d: usize) -> (Vec<f64>, Vec<f64>) {
 impl Pca {
     /// Fits the mean and the components of `n` rows of `dim` values (at least two rows).
     pub fn fit(x: &[f32], dim: usize) -> Result<Self> {
-        if dim == 0 || x.len() % dim != 0 || x.len() / dim < 2 {
+        if dim == 0 || !x.len().is_multiple_of(dim) || x.len() / dim < 2 {
             return Err(ModelError::Config(format!(
                 "PCA needs at least two rows of {dim} values, got {} values",
                 x.len()

@@ -66,7 +66,7 @@ fn row_norms(x: &[f32], dim: usize) -> Vec<f32> {
 }
 
 fn check(queries: &[f32], gallery: &[f32], dim: usize) -> Result<()> {
-    if dim == 0 || queries.len() % dim != 0 || gallery.len() % dim != 0 {
+    if dim == 0 || !queries.len().is_multiple_of(dim) || !gallery.len().is_multiple_of(dim) {
         return Err(ModelError::Config(format!(
             "search: {} query and {} gallery values are not rows of {dim}",
             queries.len(),
@@ -125,7 +125,7 @@ fn for_each_block<S: Send>(
 pub fn knn_search(
     queries: &[f32], gallery: &[f32], dim: usize, k: usize,
 ) -> Result<Vec<Vec<Neighbour>>> {
-    let ng = if dim == 0 { 0 } else { gallery.len() / dim };
+    let ng = gallery.len().checked_div(dim).unwrap_or(0);
     let k = k.min(ng);
     let tops = for_each_block(
         queries,
