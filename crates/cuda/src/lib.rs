@@ -26,9 +26,9 @@
 //!
 //! Numerics: the kernels are compiled with NVRTC's `--fmad=false` (no fused multiply-add
 //! contraction: every operation rounds as in its Rust twin, so the GPU tests' tolerances
-//! measure closeness) and `--ftz=true` (f32 subnormals flushed to zero, the GPU twin of the
-//! CPU's default flush-to-zero + denormals-are-zero); see [`sources::FMAD`] and
-//! [`sources::FTZ`]. Buffers are [`DeviceBuf`]s, which may be empty (the driver allocates no
+//! measure closeness) and `--ftz` after siamese-tensor's subnormal policy (by default true:
+//! f32 subnormals flushed to zero, the GPU twin of the CPU's flush-to-zero +
+//! denormals-are-zero); see [`sources::FMAD`] and [`sources::ftz`]. Buffers are [`DeviceBuf`]s, which may be empty (the driver allocates no
 //! 0-byte block), so an op on N = 0 gives the CPU's answer without a launch.
 //!
 //! Tests: `tests/gpu.rs` holds every [`Backend`] method to [`siamese_tensor::CpuBackend`] on

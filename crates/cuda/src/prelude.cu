@@ -12,8 +12,8 @@
 // Compiled with --fmad=false (no a·b + c contracted into one rounding: each operation
 // rounds as the Rust twin's does, so GPU and CPU agree to the last bit where the formula's
 // order is the same, and a guard such as `ss > eps` sees the same value on both) and
-// --ftz=true (f32 subnormals flushed to zero, as the CPU's default flush-to-zero and
-// denormals-are-zero); see crates/cuda/src/sources.rs.
+// --ftz after siamese-tensor's subnormal policy (by default true: f32 subnormals flushed to
+// zero, as the CPU's flush-to-zero and denormals-are-zero); see crates/cuda/src/sources.rs.
 
 #define BLOCK 256
 

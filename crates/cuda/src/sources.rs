@@ -157,12 +157,15 @@ fn no_nvrtc() -> BackendError {
 /// measurable. (cuBLAS's sgemm keeps its own FMA; the GEMM tolerances allow for it.)
 pub const FMAD: bool = false;
 
-/// NVRTC's `--ftz`: true, f32 subnormal inputs and results flushed to zero, the GPU twin of
-/// the CPU's default flush-to-zero + denormals-are-zero (siamese-tensor's `fpmode`). The
-/// CPU's strict-IEEE switch (`SIAMESE_IEEE_SUBNORMALS=1`, `--ieee-subnormals`) does not
-/// reach the kernels, which are compiled once with this setting; the double-precision
-/// reductions are unaffected (`--ftz` concerns f32 only).
-pub const FTZ: bool = true;
+/// NVRTC's `--ftz`: the process's subnormal policy, [`siamese_tensor::fpmode::flush_policy`],
+/// read when the kernels are compiled (when the backend opens). By default true: f32
+/// subnormal inputs and results flushed to zero, the GPU twin of the CPU's flush-to-zero +
+/// denormals-are-zero; the CPU's strict-IEEE switch (`SIAMESE_IEEE_SUBNORMALS=1`,
+/// `--ieee-subnormals`, set before the backend opens) compiles them with gradual underflow
+/// too. The double-precision reductions are unaffected (`--ftz` concerns f32 only).
+pub fn ftz() -> bool {
+    siamese_tensor::fpmode::flush_policy()
+}
 
 /// Compiles [`program`] with NVRTC for the virtual architecture `arch` ("compute_90") and
 /// returns the PTX text. Needs the NVRTC library, but no driver and no GPU. A missing
@@ -172,7 +175,7 @@ pub fn compile_ptx(arch: &'static str) -> BResult<String> {
 }
 
 /// Compiles CUDA C `src` with NVRTC for `arch`, with the options of the kernels ([`FMAD`],
-/// [`FTZ`], IEEE division and square root); the PTX text. `tests/nvrtc.rs` also compiles a
+/// [`ftz`], IEEE division and square root); the PTX text. `tests/nvrtc.rs` also compiles a
 /// one-line probe with it to see those options take effect.
 pub fn compile_source(src: String, arch: &'static str) -> BResult<String> {
     if !nvrtc_present() {
@@ -183,7 +186,7 @@ pub fn compile_source(src: String, arch: &'static str) -> BResult<String> {
             arch: Some(arch),
             name: Some("siamese_kernels.cu".into()),
             fmad: Some(FMAD),
-            ftz: Some(FTZ),
+            ftz: Some(ftz()),
             // IEEE division and square root (NVRTC's defaults, stated): the Rust twins' `/`
             // and `sqrt` round correctly too.
             prec_div: Some(true),

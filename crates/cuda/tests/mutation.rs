@@ -53,22 +53,34 @@ fn the_real_cpu_backend_and_the_neutral_wrapper_pass_every_comparison() {
 }
 
 /// The other side of the coin: a device that is right but rounds differently must pass. A
-/// backend whose every inexact output carries 2 ulps of random noise per value (a model of
-/// a correct GPU: its own roundings, in its own order) passes every family and the device
-/// step, where that noise also flips max-pool choices and ReLU masks near ties.
+/// backend whose every inexact output carries random noise per value (a model of a correct
+/// GPU: its own roundings, in its own order) passes every family at 4 ulps, and the device
+/// step at 16 ulps on every op but Adam's (where that noise, compounded through the forward
+/// and backward, also flips max-pool choices and ReLU masks near ties; 32 fails the
+/// gradients' 1e-3 in norm).
 #[test]
-fn a_backend_two_ulps_off_everywhere_passes() {
-    let noisy = || Mutant::new(Rc::new(CpuBackend), Mutation::Noise { ulps: 2.0 });
+fn a_backend_a_few_ulps_off_everywhere_passes() {
     // Not the N = 0 family: its few values (zeros, an untouched running statistic, one
     // correctly rounded 1/√(σ² + ε)) are exact on a correct device.
     for (name, _, f) in families::<Wrong>().into_iter().filter(|f| f.0 != "empty") {
-        let max = f(&noisy(), SEED).unwrap_or_else(|e| panic!("{name}: {e}"));
-        println!("{name}: 2-ulp noise, max |diff| {max:.3e}");
+        let noise = Mutation::Noise {
+            ulps: 4.0,
+            adam: true,
+        };
+        let max = f(&Mutant::new(Rc::new(CpuBackend), noise), SEED)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        println!("{name}: 4-ulp noise, max |diff| {max:.3e}");
     }
-    let make = move || Ok(noisy());
-    let max = device_step(&make, SEED, &[(1, 28, 16), (3, 32, 8)], 2)
+    let make = || {
+        let noise = Mutation::Noise {
+            ulps: 16.0,
+            adam: false,
+        };
+        Ok(Mutant::new(Rc::new(CpuBackend), noise))
+    };
+    let max = device_step(&make, SEED, &[(1, 28, 64), (3, 32, 16)], 3)
         .unwrap_or_else(|e| panic!("device step: {e}"));
-    println!("device step: 2-ulp noise, max |diff| {max:.3e}");
+    println!("device step: 16-ulp noise, max |diff| {max:.3e}");
 }
 
 #[test]

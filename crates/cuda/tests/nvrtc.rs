@@ -10,7 +10,7 @@
 //! fails (a missing symbol, a compile error) always fails.
 
 use siamese_cuda::sources::{
-    compile_ptx, compile_source, nvrtc_present, nvrtc_version, ptx_entries, FMAD, FTZ,
+    compile_ptx, compile_source, nvrtc_present, nvrtc_version, ptx_entries, FMAD,
 };
 use siamese_cuda::KERNEL_NAMES;
 
@@ -71,26 +71,34 @@ fn every_launched_kernel_is_an_entry_of_the_ptx_and_no_other() {
 
 /// The kernels' options take effect: a probe `x·y + z` compiled as the kernels are comes out
 /// as a separately rounded multiply and add (`--fmad=false`: `mul.rn`, `add.rn`, no `fma`),
-/// both flushing subnormals (`--ftz=true`: `.ftz.f32`). With NVRTC's defaults the same line
-/// is one `fma.rn.f32`.
+/// flushing subnormals under the default policy (`--ftz=true`: `.ftz.f32`) and not under
+/// strict IEEE subnormals (siamese-tensor's `fpmode`). With NVRTC's default `--fmad` the same
+/// line is one `fma.rn.ftz.f32`.
 #[test]
-fn the_kernels_compile_without_fma_contraction_and_with_flush_to_zero() {
+fn the_kernels_compile_without_fma_contraction_and_with_the_subnormal_policy() {
     if !nvrtc_or_skip() {
         return;
     }
-    const { assert!(!FMAD && FTZ, "the choice documented in docs/performance.md") };
+    const { assert!(!FMAD, "the choice documented in docs/performance.md") };
     let probe = "extern \"C\" __global__ void probe(float* p) { p[0] = p[1] * p[2] + p[3]; }";
-    let ptx = compile_source(probe.into(), "compute_90").unwrap_or_else(|e| panic!("{e}"));
-    let body: Vec<&str> = ptx
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.contains(".f32"))
-        .collect();
-    assert!(
-        body.iter().any(|l| l.starts_with("mul.rn.ftz.f32"))
-            && body.iter().any(|l| l.starts_with("add.rn.ftz.f32"))
-            && !body.iter().any(|l| l.starts_with("fma")),
-        "expected a separately rounded, flushing multiply and add: {body:?}"
-    );
-    println!("probe x·y + z: {body:?}");
+    for (ieee, ftz) in [(false, ".ftz"), (true, "")] {
+        siamese_tensor::fpmode::set_ieee_subnormals(ieee);
+        let ptx = compile_source(probe.into(), "compute_90").unwrap_or_else(|e| panic!("{e}"));
+        let body: Vec<&str> = ptx
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.contains(".f32"))
+            .collect();
+        assert!(
+            body.iter()
+                .any(|l| l.starts_with(&format!("mul.rn{ftz}.f32")))
+                && body
+                    .iter()
+                    .any(|l| l.starts_with(&format!("add.rn{ftz}.f32")))
+                && !body.iter().any(|l| l.starts_with("fma")),
+            "IEEE subnormals {ieee}: expected a separately rounded multiply and add: {body:?}"
+        );
+        println!("probe x·y + z, IEEE subnormals {ieee}: {body:?}");
+    }
+    siamese_tensor::fpmode::set_ieee_subnormals(false);
 }

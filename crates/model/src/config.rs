@@ -62,6 +62,37 @@ named_enum!(
     LossKind { ContrastiveSigmoid = "contrastive-sigmoid", ContrastiveDistance = "contrastive-distance", Bce = "bce" }
 );
 
+named_enum!(
+    /// The output module's layers. The paper says only "a sigmoid output"; which layers sit
+    /// between the distance and the sigmoid is our choice (`--head`):
+    /// - `bn` (default, as the Keras siamese example): s = σ(w·BN(d) + b);
+    /// - `plain`: s = σ(w·d + b), no BatchNorm.
+    Head { Bn = "bn", Plain = "plain" }
+);
+named_enum!(
+    /// How the output module's weight w starts (`--init`; the paper does not say, so this is
+    /// ours). Every other weight is Glorot-uniform either way.
+    /// - `sign-aware` (default): w = −max(|w₀|, 0.5) for the Euclidean distance (+ for the
+    ///   cosine similarity), so that similarity falls as distance grows from the first step;
+    /// - `glorot`: w = w₀ as drawn (Glorot-uniform), whatever its sign: the negative control,
+    ///   with which some seeds fall into the collapse trap (see [`crate::siamese`]).
+    HeadInit { SignAware = "sign-aware", Glorot = "glorot" }
+);
+
+impl Default for Head {
+    /// `bn`, what every checkpoint without the field was trained with.
+    fn default() -> Self {
+        Head::Bn
+    }
+}
+
+impl Default for HeadInit {
+    /// `sign-aware`, what every checkpoint without the field was trained with.
+    fn default() -> Self {
+        HeadInit::SignAware
+    }
+}
+
 /// The architecture of SN-LeNet-5 (or of the LeNet-5 baseline classifier, which uses the same
 /// subnet with `embedding` = number of classes and no output module).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -79,6 +110,12 @@ pub struct ModelConfig {
     pub embedding: usize,
     pub embedding_activation: EmbeddingActivation,
     pub distance: Distance,
+    /// The output module's layers (ours; absent in older checkpoints: `bn`).
+    #[serde(default)]
+    pub head: Head,
+    /// The output module's initial weight (ours; absent in older checkpoints: `sign-aware`).
+    #[serde(default)]
+    pub init: HeadInit,
 }
 
 impl ModelConfig {
@@ -94,6 +131,8 @@ impl ModelConfig {
             embedding: 10,
             embedding_activation: EmbeddingActivation::Tanh,
             distance: Distance::Euclidean,
+            head: Head::Bn,
+            init: HeadInit::SignAware,
         }
     }
 
@@ -333,5 +372,44 @@ mod tests {
         cfg.embedding = 0;
         assert!(cfg.validate().is_err());
         assert!(LenetDims::new(&ModelConfig::for_input(0, 28, 28), 10).is_err());
+    }
+
+    /// `--head` and `--init` round-trip through the JSON of a checkpoint's metadata, and a
+    /// config written before they existed reads as today's behaviour (bn, sign-aware).
+    #[test]
+    fn head_and_init_round_trip_and_default_for_old_checkpoints() {
+        let mut cfg = ModelConfig::for_input(1, 28, 28);
+        cfg.head = Head::Plain;
+        cfg.init = HeadInit::Glorot;
+        let json = serde_json::to_string(&cfg).unwrap();
+        assert!(json.contains(r#""head":"plain""#) && json.contains(r#""init":"glorot""#));
+        assert_eq!(serde_json::from_str::<ModelConfig>(&json).unwrap(), cfg);
+        let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let fields = old.as_object_mut().unwrap();
+        fields.remove("head");
+        fields.remove("init");
+        let back: ModelConfig = serde_json::from_value(old).unwrap();
+        assert_eq!((back.head, back.init), (Head::Bn, HeadInit::SignAware));
+        assert_eq!("plain".parse::<Head>().unwrap(), Head::Plain);
+        let e = "ln".parse::<HeadInit>().unwrap_err().to_string();
+        assert!(e.contains("sign-aware, glorot"), "{e}");
+    }
+
+    /// The sign-aware start makes the output module's weight ≤ −0.5 for every seed; `glorot`
+    /// leaves it as drawn, positive for some seeds; `plain` turns the BatchNorm off.
+    #[test]
+    fn init_and_head_reach_the_model() {
+        let w = |init: HeadInit, seed: u64| -> f32 {
+            let mut cfg = ModelConfig::for_input(1, 28, 28);
+            cfg.init = init;
+            let m = crate::SnLenet5::new(cfg, seed).unwrap();
+            m.store.value(m.head.fc.weight).data()[0]
+        };
+        assert!((0..10).all(|s| w(HeadInit::SignAware, s) <= -0.5));
+        assert!((0..10).any(|s| w(HeadInit::Glorot, s) > 0.0));
+        let mut cfg = ModelConfig::for_input(1, 28, 28);
+        assert!(crate::SnLenet5::new(cfg.clone(), 0).unwrap().head.use_bn);
+        cfg.head = Head::Plain;
+        assert!(!crate::SnLenet5::new(cfg, 0).unwrap().head.use_bn);
     }
 }

@@ -61,6 +61,9 @@ pub fn check_supported(model: &ModelConfig, loss: LossKind) -> Result<()> {
     if loss != LossKind::ContrastiveSigmoid {
         bad.push(format!("--loss {loss}"));
     }
+    if model.head != crate::config::Head::Bn {
+        bad.push(format!("--head {}", model.head));
+    }
     if bad.is_empty() {
         Ok(())
     } else {

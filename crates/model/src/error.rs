@@ -19,6 +19,9 @@ pub enum ModelError {
     Optim(#[from] siamese_optim::OptimError),
     #[error("{0}")]
     Config(String),
+    /// Every pair scores the same and the loss sits at its dead value (see [`crate::collapse`]).
+    #[error("{0}")]
+    Collapsed(crate::collapse::Collapse),
     #[error("checkpoint {path}: {msg}")]
     Checkpoint { path: String, msg: String },
     #[error("{path}: {source}")]

@@ -18,14 +18,20 @@
 //! and keeps no backward state.
 
 use rand::Rng;
+use rayon::prelude::*;
 use siamese_autodiff::{ParamStore, Tape, Var};
 use siamese_nn::init::Init;
 use siamese_nn::layers::{Conv2d, Conv2dSpec, Linear};
+use siamese_tensor::Tensor;
 
 use crate::config::{
     Activation, ConvBlockDims, EmbeddingActivation, LenetDims, ModelConfig, Pooling,
 };
 use crate::error::Result;
+
+/// Images per work item of the forward-only (scoring) pass [`Subnet::infer`]: small enough
+/// that a chunk's conv activations stay in L2.
+const INFER_CHUNK: usize = 32;
 
 /// LeNet-5 feature extractor ending in an E-dimensional embedding (or E class logits).
 #[derive(Clone, Debug)]
@@ -150,5 +156,34 @@ impl Subnet {
     pub fn forward(&self, tape: &mut Tape, store: &ParamStore, x: Var) -> Result<Var> {
         let f = self.features(tape, store, x)?;
         self.dense(tape, store, f)
+    }
+
+    /// The subnet's outputs for N images (N×C×H×W → N×E, embeddings or class logits) in
+    /// evaluation, the one tape-free scoring path of SN-LeNet-5 and of the baseline classifier:
+    /// [`Subnet::forward`] on inference tapes ([`Tape::inference`]: the same ops and values,
+    /// no backward state). [`Subnet::features`] runs per chunk of `INFER_CHUNK` (32) images
+    /// in parallel, so that every activation stays in cache; [`Subnet::dense`] then runs once
+    /// over all N (one GEMM per layer, the weights packed once).
+    pub fn infer(&self, store: &ParamStore, x: &Tensor) -> Result<Tensor> {
+        let n = self.dims.check_images(x.shape())?;
+        let (image, per, flat) = (self.dims.image(), self.dims.image_len(), self.dims.flat);
+        // The convolutional part per chunk of images (activations stay in cache) ...
+        let mut feats = vec![0.0f32; n * flat];
+        feats
+            .par_chunks_mut(INFER_CHUNK * flat)
+            .zip(x.data().par_chunks(INFER_CHUNK * per))
+            .try_for_each(|(fc, xc)| -> Result<()> {
+                let mut tape = Tape::inference();
+                let shape = [xc.len() / per, image[0], image[1], image[2]];
+                let xv = tape.input(Tensor::from_vec(&shape, xc.to_vec())?);
+                let f = self.features(&mut tape, store, xv)?;
+                fc.copy_from_slice(tape.value(f)?.data());
+                Ok(())
+            })?;
+        // ... then the dense part over all N images at once.
+        let mut tape = Tape::inference();
+        let f = tape.input(Tensor::from_vec(&[n, flat], feats)?);
+        let e = self.dense(&mut tape, store, f)?;
+        Ok(tape.value(e)?.clone())
     }
 }

@@ -10,6 +10,8 @@
 //! - [`train`](mod@train): the training loop (validation, metrics.jsonl, checkpoints, curves, clean stop
 //!   and exact resume) and its one CPU step, [`train::train_step`];
 //! - [`sweep`]: the parameter sensitivity of the paper's Tables 6 and 7;
+//! - [`reproduce`]: the rows of docs/results.md, run with their seeds, and the tables written
+//!   from the runs (`siamese reproduce`);
 //! - [`device_step`]: the same network's training step and scoring forward written once over
 //!   siamese-tensor's kernel interface `Backend` (explicit backward, Adam on the device), so
 //!   it runs on the CPU backend (tested against the tape) or on a GPU (siamese-cuda);
@@ -19,6 +21,7 @@
 //!   exact-resume checkpoints;
 //! - [`baseline`]: the plain LeNet-5 classifier of the paper's Tables 3 and 4;
 //! - [`augment`]: seeded training-time shifts and flips;
+//! - [`collapse`]: detecting a run that fell into the dead state (one score for every pair);
 //! - [`plot`] and [`io`]: curves.png and atomic file writes;
 //! - [`json`]: JSON outputs without float noise;
 //! - beyond the paper: [`retrieval`] (exact nearest neighbours by GEMM, recall@k, mAP),
@@ -29,6 +32,7 @@ pub mod augment;
 pub mod baseline;
 pub mod checkpoint;
 pub mod classic;
+pub mod collapse;
 pub mod config;
 pub mod cost;
 pub mod device_step;
@@ -43,6 +47,7 @@ pub mod metrics;
 pub mod oneshot;
 pub mod pca;
 pub mod plot;
+pub mod reproduce;
 pub mod retrieval;
 pub mod run;
 pub mod siamese;

@@ -146,8 +146,9 @@ pub struct EpochRecord {
     pub steps: u64,
 }
 
-/// Where a run stands; saved in `last.safetensors` for `--resume`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Where a run stands; saved in `last.safetensors` for `--resume`. The default is a run
+/// that has not started.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainState {
     /// Epochs fully done.
     pub epoch: usize,

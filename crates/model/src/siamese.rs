@@ -20,7 +20,6 @@
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
 use siamese_autodiff::{ParamStore, Tape, Var};
 use siamese_nn::distance::{cosine_similarity, euclidean, KERAS_EPSILON};
 use siamese_nn::head::OutputModule;
@@ -29,7 +28,7 @@ use siamese_nn::layers::Module;
 use siamese_nn::loss::{binary_cross_entropy, contrastive_loss, ContrastiveReads};
 use siamese_tensor::Tensor;
 
-use crate::config::{Distance, LenetDims, LossKind, ModelConfig};
+use crate::config::{Distance, Head, HeadInit, LenetDims, LossKind, ModelConfig};
 use crate::error::{ModelError, Result};
 use crate::lenet::Subnet;
 
@@ -97,26 +96,26 @@ pub fn stack_pairs(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     Ok(Tensor::from_vec(&shape, data)?)
 }
 
-/// Images per work item of the forward-only (scoring) pass: small enough that a chunk's
-/// conv activations stay in L2.
-const EVAL_CHUNK: usize = 32;
-
 impl SnLenet5 {
     /// A freshly initialised model: Glorot-uniform weights, zero biases, the output module's
-    /// weight sign-aware (see the module doc), all drawn from `seed`.
+    /// weight sign-aware (see the module doc; `config.init` glorot leaves it as drawn) and its
+    /// BatchNorm as `config.head` says, all drawn from `seed`.
     pub fn new(config: ModelConfig, seed: u64) -> Result<Self> {
         config.validate()?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let (embedding, act) = (config.embedding, config.embedding_activation);
         let (mut store, subnet) = Subnet::in_new_store(&config, embedding, act, &mut rng)?;
-        let head = OutputModule::new(&mut store, "head", Init::GlorotUniform, &mut rng)?;
-        // Sign-aware initialisation of the output module (the collapse trap).
-        let sign = match config.distance {
-            Distance::Euclidean => -1.0,
-            Distance::Cosine => 1.0,
-        };
-        for w in store.value_mut(head.fc.weight).data_mut() {
-            *w = sign * w.abs().max(0.5);
+        let mut head = OutputModule::new(&mut store, "head", Init::GlorotUniform, &mut rng)?;
+        head.use_bn = config.head == Head::Bn;
+        if config.init == HeadInit::SignAware {
+            // Sign-aware initialisation of the output module (the collapse trap).
+            let sign = match config.distance {
+                Distance::Euclidean => -1.0,
+                Distance::Cosine => 1.0,
+            };
+            for w in store.value_mut(head.fc.weight).data_mut() {
+                *w = sign * w.abs().max(0.5);
+            }
         }
         Ok(Self {
             config,
@@ -187,33 +186,10 @@ impl SnLenet5 {
         })
     }
 
-    /// The subnet's embeddings of N images (N×C×H×W → N×E): [`Subnet::forward`] on
-    /// inference tapes ([`Tape::inference`]: the same ops and values, no backward state).
-    /// [`Subnet::features`] runs per chunk of `EVAL_CHUNK` (32) images in parallel, so that every
-    /// activation stays in cache; [`Subnet::dense`] then runs once over all N (one GEMM per
-    /// layer, the weights packed once). Used by [`SnLenet5::score`].
+    /// The subnet's embeddings of N images (N×C×H×W → N×E), tape-free:
+    /// [`Subnet::infer`]. Used by [`SnLenet5::score`].
     pub fn embed(&self, x: &Tensor) -> Result<Tensor> {
-        let (sn, st) = (&self.subnet, &self.store);
-        let n = sn.dims.check_images(x.shape())?;
-        let (image, per, flat) = (sn.dims.image(), sn.dims.image_len(), sn.dims.flat);
-        // The convolutional part per chunk of images (activations stay in cache) ...
-        let mut feats = vec![0.0f32; n * flat];
-        feats
-            .par_chunks_mut(EVAL_CHUNK * flat)
-            .zip(x.data().par_chunks(EVAL_CHUNK * per))
-            .try_for_each(|(fc, xc)| -> Result<()> {
-                let mut tape = Tape::inference();
-                let shape = [xc.len() / per, image[0], image[1], image[2]];
-                let xv = tape.input(Tensor::from_vec(&shape, xc.to_vec())?);
-                let f = sn.features(&mut tape, st, xv)?;
-                fc.copy_from_slice(tape.value(f)?.data());
-                Ok(())
-            })?;
-        // ... then the dense part over all N images at once.
-        let mut tape = Tape::inference();
-        let f = tape.input(Tensor::from_vec(&[n, flat], feats)?);
-        let e = sn.dense(&mut tape, st, f)?;
-        Ok(tape.value(e)?.clone())
+        self.subnet.infer(&self.store, x)
     }
 
     /// Similarities of N pairs (A, B: N×C×H×W) in evaluation mode, scored in chunks of

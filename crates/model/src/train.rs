@@ -411,13 +411,16 @@ fn run<E: Engine>(
         engine.sync_to(&mut model)?;
         let epoch_seconds = seconds_before + started.elapsed().as_secs_f64();
         let validate = epoch % cfg.val_every == 0 || epoch == cfg.epochs;
+        let mut val_scores = Vec::new();
         let (val_loss, val_acc, val_auc) = if validate && !data.val_pairs.is_empty() {
             let scorer = engine.scorer(&mut model);
             let (s, y) = score_pairs(scorer, &data.train, &data.val_pairs, opts.eval_batch)?;
+            val_scores = s;
+            let s = &val_scores;
             (
-                loss_of_scores(cfg.loss, &s, &y),
-                Some(crate::metrics::accuracy(&s, &y, 0.5)),
-                crate::metrics::roc_auc(&s, &y),
+                loss_of_scores(cfg.loss, s, &y),
+                Some(crate::metrics::accuracy(s, &y, 0.5)),
+                crate::metrics::roc_auc(s, &y),
             )
         } else {
             (None, None, None)
@@ -435,6 +438,8 @@ fn run<E: Engine>(
             steps: engine.steps(),
         };
         obs.epoch_done(&record);
+        let loss = record.val_loss.unwrap_or(record.train_loss);
+        let collapse = crate::collapse::detect(cfg.loss, epoch, &val_scores, loss);
         state.history.push(record);
         state.epoch = epoch;
         state.batch_in_epoch = 0;
@@ -456,6 +461,13 @@ fn run<E: Engine>(
             let adam_state = engine.adam_state(&model)?;
             Checkpoint::resumable(cfg, &model, &adam_state, &state).save(&f.last())?;
             write_history(f, cfg, opts, &state.history)?;
+        }
+        if let Some(c) = collapse {
+            obs.message(&format!(
+                "epoch {epoch}: COLLAPSED (every validation pair scores {:.4}, loss at its dead value {:.4}); stopping",
+                c.score, c.dead_loss
+            ));
+            return Err(ModelError::Collapsed(c));
         }
         if stop_requested() && state.epoch < cfg.epochs {
             obs.message("stopped at an epoch boundary; continue with --resume");

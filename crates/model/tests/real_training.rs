@@ -8,11 +8,12 @@ use std::sync::{Arc, OnceLock};
 
 use siamese_data::{DatasetKind, ImageSet};
 use siamese_model::checkpoint::Checkpoint;
+use siamese_model::config::HeadInit;
 use siamese_model::train::{
     load_resume, score_pairs, train, EpochRecord, Observer, RunData, Silent, TrainConfig,
     TrainOptions,
 };
-use siamese_model::SnLenet5;
+use siamese_model::{ModelError, SnLenet5};
 
 fn data_dir() -> PathBuf {
     match std::env::var_os("SIAMESE_DATA_DIR") {
@@ -69,23 +70,49 @@ fn fashion_mnist_4000_images_2_epochs_reaches_85_percent() {
     assert!(last.val_acc.unwrap() >= 0.85, "val acc {:?}", last.val_acc);
 }
 
+/// Trains `seed` for one epoch on 2,000 images with the output module's weight started by
+/// `init`; Ok(first epoch) when it learned, Err(why) when it collapsed or did not train.
+fn first_epoch(seed: u64, init: HeadInit) -> Result<EpochRecord, String> {
+    let mut cfg = config(seed, 2000, 1);
+    cfg.model.init = init;
+    let data = run_data(&cfg, 2000);
+    let r = match train(&cfg, &data, None, &quick(), &mut Silent) {
+        Ok(out) => out.state.history[0].clone(),
+        Err(e @ ModelError::Collapsed(_)) => return Err(e.to_string()),
+        Err(e) => panic!("seed {seed}, init {init}: {e}"),
+    };
+    if r.val_auc.unwrap() > 0.85 && r.train_loss < 0.24 && r.train_acc > 0.7 {
+        Ok(r)
+    } else {
+        Err(format!("did not train: {r:?}"))
+    }
+}
+
 #[test]
 #[ignore = "needs the real datasets: set SIAMESE_DATA_DIR"]
-fn every_one_of_ten_seeds_trains_no_collapse() {
+fn every_one_of_ten_seeds_trains_no_collapse_and_glorot_init_is_the_negative_control() {
     // The collapse trap leaves the loss at 0.25 and every distance in the √ε clamp, so the
     // scores cannot rank pairs (ROC AUC 0.5). With the sign-aware output module every seed
     // must learn. (Accuracy at 0.5 is not the measure here: after 32 steps the BatchNorm's
     // running averages, momentum 0.99, have not caught up with the batch statistics yet.)
+    // The negative control: the same ten seeds with the output module's weight left as
+    // Glorot drew it (`--init glorot`): the seeds that drew a positive weight fall into the
+    // trap, so the sign-aware start is what prevents it.
+    let mut glorot_failures = Vec::new();
     for seed in 0..10 {
-        let cfg = config(seed, 2000, 1);
-        let data = run_data(&cfg, 2000);
-        let out = train(&cfg, &data, None, &quick(), &mut Silent).unwrap();
-        let r = &out.state.history[0];
-        assert!(
-            r.val_auc.unwrap() > 0.85 && r.train_loss < 0.24 && r.train_acc > 0.7,
-            "seed {seed} did not train: {r:?}"
-        );
+        if let Err(why) = first_epoch(seed, HeadInit::SignAware) {
+            panic!("seed {seed} with the sign-aware init: {why}");
+        }
+        if let Err(why) = first_epoch(seed, HeadInit::Glorot) {
+            eprintln!("glorot init, seed {seed}: {why}");
+            glorot_failures.push(seed);
+        }
     }
+    eprintln!("seeds that collapsed with --init glorot: {glorot_failures:?}");
+    assert!(
+        !glorot_failures.is_empty(),
+        "no seed collapsed with --init glorot: the negative control shows nothing"
+    );
 }
 
 #[test]

@@ -11,7 +11,9 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Args;
 use siamese::data::DatasetKind;
 use siamese::model::augment::Augment;
-use siamese::model::config::{Activation, Distance, EmbeddingActivation, LossKind, Pooling};
+use siamese::model::config::{
+    Activation, Distance, EmbeddingActivation, Head, HeadInit, LossKind, Pooling,
+};
 
 use crate::device::Device;
 
@@ -83,6 +85,12 @@ pub struct PairArgs {
     /// Training-time augmentation: none (the paper), shift (up to 2 px) or shift-flip (up to 4 px + mirror, for CIFAR-10).
     #[arg(long, default_value = "none", value_parser = choice::<Augment>(Augment::NAMES))]
     pub augment: Augment,
+    /// Output module (ours, the paper leaves it open): bn = sigmoid(w*BN(d)+b), plain = sigmoid(w*d+b).
+    #[arg(long, default_value = "bn", value_parser = choice::<Head>(Head::NAMES))]
+    pub head: Head,
+    /// Output module's initial weight (ours): sign-aware (negative for euclidean) or glorot (as drawn; some seeds collapse).
+    #[arg(long, default_value = "sign-aware", value_parser = choice::<HeadInit>(HeadInit::NAMES))]
+    pub init: HeadInit,
 }
 
 /// What every training subcommand shares.

@@ -17,6 +17,7 @@ mod data_cmds;
 mod device;
 mod model_cmds;
 mod progress;
+mod reproduce_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -48,6 +49,8 @@ enum Command {
     Show(model_cmds::ShowArgs),
     /// Parameter sensitivity (the paper's Tables 6 and 7): accuracy and seconds per epoch per (lr, batch).
     Sweep(model_cmds::SweepArgs),
+    /// Train every row of docs/results.md with its seeds and rewrite its tables (--quick: the CI smoke profile).
+    Reproduce(reproduce_cmd::ReproduceArgs),
     /// Train the plain LeNet-5 classifier (the paper's baseline); `eval` scores its checkpoint.
     TrainBaseline(model_cmds::BaselineArgs),
     /// Download a dataset (checksum-verified, resumable) into <data-dir>/<name>/.
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
         Command::Show(a) => model_cmds::run_show(a),
         Command::Sweep(a) => model_cmds::run_sweep(a),
         Command::TrainBaseline(a) => model_cmds::run_train_baseline(a),
+        Command::Reproduce(a) => reproduce_cmd::run_reproduce(a),
         Command::Fetch(a) => data_cmds::run_fetch(a),
         Command::Pairs(a) => data_cmds::run_pairs(a),
         Command::Bench(a) => bench_cmd::run_bench(a),

@@ -62,6 +62,8 @@ fn build_config(
         cfg.model.embedding = p.embedding;
         cfg.model.embedding_activation = p.emb_act;
         cfg.model.distance = p.distance;
+        cfg.model.head = p.head;
+        cfg.model.init = p.init;
     }
     if let Some(spec) = &r.train_classes {
         cfg.train_classes = Some(crate::beyond_cmds::parse_train_classes(r.dataset, spec)?);

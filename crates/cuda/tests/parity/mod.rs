@@ -28,6 +28,11 @@ pub enum Tol {
     /// |dev − c| ≤ rel·M + abs: only for a value that is a cancelling sum, whose M can be
     /// far below the terms it is the sum of (the reason is written where it is used).
     Floor { rel: f32, abs: f32 },
+    /// ‖dev − c‖₂ ≤ norm·‖c‖₂ and |dev − c| ≤ elem·M: for a composite result (a gradient
+    /// after a whole forward and backward), where a correct device's last-bit differences
+    /// can flip a max-pool choice or a ReLU mask near a tie and so move a few values by a
+    /// whole term, while any error of the computation moves the whole tensor.
+    Norm { norm: f32, elem: f32 },
 }
 
 /// A few correctly rounded f32 operations per value, or a sum kept in f64 and rounded once:
@@ -77,6 +82,10 @@ pub fn compare(what: &str, dev: &[f32], cpu: &[f32], tol: Tol) -> Result<f32, St
     let (bound, how) = match tol {
         Tol::Exact => (0.0, "exactly".to_string()),
         Tol::Rel(r) => (r * scale, format!("{r:e}·max|cpu| = {:e}", r * scale)),
+        Tol::Norm { elem, .. } => (
+            elem * scale,
+            format!("{elem:e}·max|cpu| = {:e}", elem * scale),
+        ),
         Tol::Floor { rel, abs } => (
             rel * scale + abs,
             format!("{rel:e}·max|cpu| + {abs:e} = {:e}", rel * scale + abs),
@@ -94,6 +103,18 @@ pub fn compare(what: &str, dev: &[f32], cpu: &[f32], tol: Tol) -> Result<f32, St
             ));
         }
         max = max.max(diff);
+    }
+    if let Tol::Norm { norm, .. } = tol {
+        let sq =
+            |it: &mut dyn Iterator<Item = f32>| it.map(|v| (v as f64).powi(2)).sum::<f64>().sqrt();
+        let diff = sq(&mut dev.iter().zip(cpu).map(|(d, c)| d - c));
+        let size = sq(&mut cpu.iter().copied());
+        if diff.is_nan() || diff > norm as f64 * size {
+            return Err(format!(
+                "{what}: ‖device − cpu‖₂ = {diff:e} > {norm:e}·‖cpu‖₂ = {:e}",
+                norm as f64 * size
+            ));
+        }
     }
     Ok(max)
 }

@@ -22,8 +22,15 @@ use super::{compare, Tol, ADAM_DELTA};
 /// its standard deviation, so 1e-4 of the largest value.
 const FORWARD: Tol = Tol::Rel(1e-4);
 /// The parameter gradients: the forward's differences carried back through every layer and
-/// summed over the batch; 1e-3 of each tensor's largest value.
-const GRADIENT: Tol = Tol::Rel(1e-3);
+/// summed over the batch, where a last-bit difference can also flip a max-pool choice or a
+/// ReLU mask near a tie and move a few values by a whole term. So 1e-3 in norm (‖Δ‖₂ over
+/// ‖g‖₂: a 1% error in one value of a tensor is still seen) and 2e-2 of the largest value per
+/// element. `tests/mutation.rs` measures the margin: 16 ulps of noise on every value of every
+/// op pass, 32 fail conv1's gradient, where elementwise 1e-3 failed at 8.
+const GRADIENT: Tol = Tol::Norm {
+    norm: 1e-3,
+    elem: 2e-2,
+};
 /// The output module's four one-value gradients (γ, β, w, b) are each a sum over the batch of
 /// terms of both signs: the sum can be far below its terms (the terms are about 2/N·¼ of the
 /// loss gradient, N = 64: ~1e-2), so "relative to its own value" is no scale; an absolute

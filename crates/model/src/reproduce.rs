@@ -1,0 +1,405 @@
+//! `siamese reproduce`: the rows of docs/results.md, each trained with its seeds, and the
+//! tables written from what the runs recorded.
+//!
+//! A [`Row`] is one training configuration and its seeds. Each (row, seed) runs into
+//! `<runs>/<row id>/seed<seed>/` (the files of `siamese train --out`, plus `reproduce.json`:
+//! the commit it was measured at and the command), and is skipped when that folder already
+//! holds a finished run of the same configuration, so an interrupted reproduction continues
+//! where it stopped. [`render`] then reads every folder back and writes the tables: per row
+//! mean ± standard deviation over the seeds of the test pair accuracy at 0.5 and at the
+//! validation threshold, the ROC AUC, the epochs, the seconds per epoch and the time to
+//! score 10,000 pairs; for the paper's Tables 6 and 7 the training accuracy of the last
+//! epoch (what the paper reports), the test pair accuracy and the seconds per epoch per
+//! (learning rate, batch). [`splice`] puts them between [`BEGIN`] and [`END`] in the doc.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use siamese_data::DatasetKind;
+
+use crate::augment::Augment;
+use crate::error::{ModelError, Result};
+use crate::run::{EpochRecord, RunData, TrainConfig};
+use crate::train::{train, Observer, TrainOptions};
+
+/// The markers in docs/results.md between which the tables are generated.
+pub const BEGIN: &str = "<!-- reproduce:begin -->";
+pub const END: &str = "<!-- reproduce:end -->";
+
+/// Which table a row belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Table {
+    /// SN-LeNet-5's test pair accuracy per dataset (the paper's headline numbers).
+    Headline,
+    /// The paper's Tables 6 and 7: MNIST, one row per (learning rate, batch).
+    Sensitivity,
+}
+
+/// One row of a table: a training configuration and its seeds.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// Folder name under the runs directory.
+    pub id: String,
+    pub table: Table,
+    /// What the paper reports for this row ("" when nothing).
+    pub paper: String,
+    pub cfg: TrainConfig,
+    pub seeds: Vec<u64>,
+}
+
+/// The rows of a profile: `quick` is the CI smoke test of the pipeline (MNIST, a few hundred
+/// images, one epoch); the full profile is what docs/results.md reports.
+pub fn rows(quick: bool) -> Vec<Row> {
+    let mnist = |epochs: usize| {
+        let mut c = TrainConfig::paper(DatasetKind::Mnist);
+        c.epochs = epochs;
+        c
+    };
+    let mut out = Vec::new();
+    if quick {
+        let mut c = mnist(1);
+        c.limit = Some(400);
+        c.schedule = "cosine".into();
+        out.push(headline(
+            "mnist-quick",
+            "99.11% (50 epochs)",
+            c.clone(),
+            &[0, 1],
+        ));
+        for (lr, batch) in [(0.001, 32), (0.01, 64)] {
+            out.push(sensitivity(&c, lr, batch, &[0]));
+        }
+        return out;
+    }
+    let mut m = mnist(20);
+    m.schedule = "cosine".into();
+    m.augment = Augment::Shift;
+    out.push(headline("mnist", "99.11% (50 epochs)", m, &[0, 1, 2]));
+    let mut f = TrainConfig::paper(DatasetKind::FashionMnist);
+    f.epochs = 12;
+    f.schedule = "cosine".into();
+    f.augment = Augment::Shift;
+    out.push(headline(
+        "fashion-mnist",
+        "91.65% (100 epochs)",
+        f,
+        &[0, 1, 2],
+    ));
+    let mut c = TrainConfig::paper(DatasetKind::Cifar10);
+    c.epochs = 15;
+    c.schedule = "cosine".into();
+    c.model.embedding = 32;
+    out.push(headline("cifar-10", "81.64% (1,500 epochs)", c, &[0]));
+    let base = mnist(SENSITIVITY_EPOCHS);
+    for lr in [0.0001, 0.001, 0.01] {
+        for batch in [32, 64, 96] {
+            out.push(sensitivity(&base, lr, batch, &[0]));
+        }
+    }
+    out
+}
+
+/// Mean and sample standard deviation of n values x_i:
+///   mean = (1/n) Σ x_i,  sd = √( Σ (x_i − mean)² / (n − 1) )  (0 for one value).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MeanSd {
+    pub mean: f64,
+    pub sd: f64,
+    pub n: usize,
+}
+
+impl MeanSd {
+    /// None for no values.
+    pub fn of(x: &[f64]) -> Option<Self> {
+        let n = x.len();
+        if n == 0 {
+            return None;
+        }
+        let mean = x.iter().sum::<f64>() / n as f64;
+        let ss: f64 = x.iter().map(|v| (v - mean).powi(2)).sum();
+        let sd = if n > 1 {
+            (ss / (n - 1) as f64).sqrt()
+        } else {
+            0.0
+        };
+        Some(Self { mean, sd, n })
+    }
+}
+
+/// Epochs per setting of the Tables 6 and 7 rows (the paper: 50; what fits these machines).
+pub const SENSITIVITY_EPOCHS: usize = 2;
+
+fn headline(id: &str, paper: &str, cfg: TrainConfig, seeds: &[u64]) -> Row {
+    Row {
+        id: id.into(),
+        table: Table::Headline,
+        paper: paper.into(),
+        cfg,
+        seeds: seeds.to_vec(),
+    }
+}
+
+fn sensitivity(base: &TrainConfig, lr: f32, batch: usize, seeds: &[u64]) -> Row {
+    let mut cfg = base.clone();
+    cfg.lr = lr;
+    cfg.batch = batch;
+    Row {
+        id: format!("{}-lr{lr}-batch{batch}", base.dataset),
+        table: Table::Sensitivity,
+        paper: String::new(),
+        cfg,
+        seeds: seeds.to_vec(),
+    }
+}
+
+/// The `siamese train` command of `cfg` (every flag that differs from the paper's defaults,
+/// the seed as `SEED`).
+pub fn command(cfg: &TrainConfig) -> String {
+    let paper = TrainConfig::paper(cfg.kind().unwrap_or(DatasetKind::Mnist));
+    let mut s = format!(
+        "siamese train --dataset {} --epochs {}",
+        cfg.dataset, cfg.epochs
+    );
+    let mut flag = |differs: bool, name: &str, value: String| {
+        if differs {
+            s.push_str(&format!(" --{name} {value}"));
+        }
+    };
+    flag(cfg.batch != paper.batch, "batch", cfg.batch.to_string());
+    flag(cfg.lr != paper.lr, "lr", cfg.lr.to_string());
+    flag(
+        cfg.schedule != paper.schedule,
+        "schedule",
+        cfg.schedule.clone(),
+    );
+    let limit = cfg.limit.map(|l| l.to_string()).unwrap_or_default();
+    flag(cfg.limit.is_some(), "limit", limit);
+    flag(cfg.loss != paper.loss, "loss", cfg.loss.to_string());
+    flag(
+        cfg.augment != paper.augment,
+        "augment",
+        cfg.augment.name().into(),
+    );
+    let (m, p) = (&cfg.model, &paper.model);
+    flag(
+        m.embedding != p.embedding,
+        "embedding",
+        m.embedding.to_string(),
+    );
+    flag(m.head != p.head, "head", m.head.to_string());
+    flag(m.init != p.init, "init", m.init.to_string());
+    s.push_str(" --seed SEED");
+    s
+}
+
+/// What `reproduce.json` records beside a finished run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The commit the run was measured at (`git describe --always --dirty`).
+    pub commit: String,
+    /// The equivalent `siamese train` command.
+    pub command: String,
+    /// When the run collapsed: the error message (no test evaluation then).
+    #[serde(default)]
+    pub collapsed: Option<String>,
+}
+
+/// The folder of one (row, seed).
+pub fn seed_dir(runs: &Path, row: &Row, seed: u64) -> PathBuf {
+    runs.join(&row.id).join(format!("seed{seed}"))
+}
+
+/// True when `dir` holds a finished run (`reproduce.json`) of exactly `cfg`.
+pub fn is_done(dir: &Path, cfg: &TrainConfig) -> bool {
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
+    let same = read("config.json")
+        .and_then(|t| serde_json::from_str::<TrainConfig>(&t).ok())
+        .is_some_and(|c| &c == cfg);
+    same && read("reproduce.json").is_some()
+}
+
+/// The configuration of one (row, seed).
+pub fn seed_config(row: &Row, seed: u64) -> TrainConfig {
+    let mut cfg = row.cfg.clone();
+    cfg.seed = seed;
+    cfg
+}
+
+/// Trains one (row, seed) on `data` (prepared for [`seed_config`]) into its folder (CPU) and
+/// writes `reproduce.json`; a run that collapses is recorded as such (its epochs stay in
+/// metrics.jsonl), not an error.
+pub fn run_seed(
+    runs: &Path, row: &Row, seed: u64, commit: &str, data: &RunData, obs: &mut dyn Observer,
+) -> Result<()> {
+    let cfg = seed_config(row, seed);
+    let dir = seed_dir(runs, row, seed);
+    let opts = TrainOptions {
+        out: Some(dir.clone()),
+        ..Default::default()
+    };
+    let collapsed = match train(&cfg, data, None, &opts, obs) {
+        Ok(_) => None,
+        Err(ModelError::Collapsed(c)) => Some(c.to_string()),
+        Err(e) => return Err(e),
+    };
+    let p = Provenance {
+        commit: commit.into(),
+        command: command(&cfg).replace("SEED", &seed.to_string()),
+        collapsed,
+    };
+    let path = dir.join("reproduce.json");
+    let json = serde_json::to_string_pretty(&p).expect("serialises");
+    crate::io::atomic_write(&path, json.as_bytes()).map_err(|e| ModelError::io(&path, e))
+}
+
+/// What one finished (row, seed) recorded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeedResult {
+    pub seed: u64,
+    pub commit: String,
+    /// Epochs trained, and the best validation epoch.
+    pub epochs: usize,
+    pub best_epoch: Option<usize>,
+    /// Training pair accuracy of the last epoch (the paper's Tables 6 and 7 measure).
+    pub last_train_acc: f64,
+    /// Mean seconds per training epoch.
+    pub seconds_per_epoch: f64,
+    /// Test figures (None when the run collapsed).
+    pub test: Option<TestFigures>,
+}
+
+/// The test figures of a run's `test.json`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TestFigures {
+    pub acc_half: f64,
+    pub acc_threshold: f64,
+    pub roc_auc: f64,
+    /// Seconds to score 10,000 pairs (scaled from `timed_pairs` when fewer).
+    pub score_10k: f64,
+}
+
+/// Reads a finished (row, seed) back; None when it has not run.
+pub fn read_seed(dir: &Path, seed: u64) -> Result<Option<SeedResult>> {
+    let read = |f: &str| -> Result<String> {
+        let p = dir.join(f);
+        std::fs::read_to_string(&p).map_err(|e| ModelError::io(&p, e))
+    };
+    if !dir.join("reproduce.json").exists() {
+        return Ok(None);
+    }
+    let bad = |f: &str, e: serde_json::Error| {
+        ModelError::Config(format!("{}: {e}", dir.join(f).display()))
+    };
+    let prov: Provenance =
+        serde_json::from_str(&read("reproduce.json")?).map_err(|e| bad("reproduce.json", e))?;
+    let history: Vec<EpochRecord> = read("metrics.jsonl")?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(serde_json::from_str)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| bad("metrics.jsonl", e))?;
+    let best_epoch = crate::plot::best_epoch(history.iter().map(|r| (r.epoch, r.val_acc)))
+        .map(|(epoch, _)| epoch);
+    let test = if prov.collapsed.is_some() {
+        None
+    } else {
+        let v: serde_json::Value =
+            serde_json::from_str(&read("test.json")?).map_err(|e| bad("test.json", e))?;
+        let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+        Some(TestFigures {
+            acc_half: f("accuracy_at_half"),
+            acc_threshold: f("accuracy_at_threshold"),
+            roc_auc: f("roc_auc"),
+            score_10k: f("score_seconds") * 10_000.0 / f("timed_pairs").max(1.0),
+        })
+    };
+    Ok(Some(SeedResult {
+        seed,
+        commit: prov.commit,
+        epochs: history.len(),
+        best_epoch,
+        last_train_acc: history.last().map_or(f64::NAN, |r| r.train_acc),
+        seconds_per_epoch: history.iter().map(|r| r.epoch_seconds).sum::<f64>()
+            / history.len().max(1) as f64,
+        test,
+    }))
+}
+
+/// A row with what its seeds recorded (seeds not run yet are absent).
+pub struct RowResult<'a> {
+    pub row: &'a Row,
+    pub seeds: Vec<SeedResult>,
+}
+
+impl RowResult<'_> {
+    /// Mean ± sd of `f` over the seeds whose test ran.
+    fn stat(&self, f: impl Fn(&TestFigures) -> f64) -> Option<MeanSd> {
+        MeanSd::of(
+            &self
+                .seeds
+                .iter()
+                .filter_map(|s| s.test.as_ref().map(&f))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    fn of_seeds(&self, f: impl Fn(&SeedResult) -> f64) -> Option<MeanSd> {
+        MeanSd::of(&self.seeds.iter().map(f).collect::<Vec<_>>())
+    }
+
+    /// "0, 1, 2" (and which did not run).
+    fn seed_list(&self) -> String {
+        let ran: Vec<String> = self.seeds.iter().map(|s| s.seed.to_string()).collect();
+        let missing: Vec<String> = self
+            .row
+            .seeds
+            .iter()
+            .filter(|s| !self.seeds.iter().any(|r| r.seed == **s))
+            .map(|s| s.to_string())
+            .collect();
+        match (ran.is_empty(), missing.is_empty()) {
+            (_, true) => ran.join(", "),
+            (true, false) => format!("not run (seeds {})", missing.join(", ")),
+            (false, false) => format!("{} (not run: {})", ran.join(", "), missing.join(", ")),
+        }
+    }
+
+    fn commits(&self) -> String {
+        let mut c: Vec<&str> = self.seeds.iter().map(|s| s.commit.as_str()).collect();
+        c.dedup();
+        c.sort_unstable();
+        c.dedup();
+        if c.is_empty() {
+            "–".into()
+        } else {
+            c.join(", ")
+        }
+    }
+
+    fn collapsed(&self) -> usize {
+        self.seeds.iter().filter(|s| s.test.is_none()).count()
+    }
+}
+
+/// Reads every row's seeds back from `runs`.
+pub fn collect<'a>(runs: &Path, rows: &'a [Row]) -> Result<Vec<RowResult<'a>>> {
+    rows.iter()
+        .map(|row| {
+            let mut seeds = Vec::new();
+            for &s in &row.seeds {
+                if let Some(r) = read_seed(&seed_dir(runs, row, s), s)? {
+                    seeds.push(r);
+                }
+            }
+            Ok(RowResult { row, seeds })
+        })
+        .collect()
+}
+
+#[path = "reproduce/render.rs"]
+mod render_md;
+pub use render_md::{render, splice};
+
+#[cfg(test)]
+#[path = "reproduce/tests.rs"]
+mod tests;

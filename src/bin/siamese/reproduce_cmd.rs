@@ -1,0 +1,146 @@
+//! `siamese reproduce`: trains every row of docs/results.md with its seeds (skipping those
+//! already finished in the run folders) and rewrites the tables between the doc's
+//! `<!-- reproduce:begin -->` and `<!-- reproduce:end -->` markers. The rows, the running and
+//! the tables are the library's (`siamese::model::reproduce`); this file parses and prints.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use siamese::model::reproduce::{
+    collect, is_done, render, rows, run_seed, seed_config, seed_dir, splice, BEGIN, END,
+};
+use siamese::model::run::RunData;
+
+use crate::model_cmds::set_threads;
+use crate::progress::Progress;
+use crate::CliResult;
+
+#[derive(Args)]
+pub struct ReproduceArgs {
+    /// The CI smoke test of the pipeline: MNIST, 400 images, one epoch, a few rows (minutes).
+    #[arg(long)]
+    quick: bool,
+    /// Run folders, one per row and seed (default: runs/reproduce, or runs/reproduce-quick).
+    #[arg(long)]
+    runs: Option<PathBuf>,
+    /// The document to rewrite between its reproduce markers (default: docs/results.md, or
+    /// <runs>/results.md with --quick; a missing file is created with just the tables).
+    #[arg(long)]
+    doc: Option<PathBuf>,
+    /// Train nothing: re-read the finished runs and rewrite the tables.
+    #[arg(long)]
+    report_only: bool,
+    /// Only these rows (comma-separated ids, e.g. mnist,fashion-mnist).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Data root holding mnist/, fashion-mnist/, cifar-10/ (default: $SIAMESE_DATA_DIR, else ./datasets).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Epoch lines only.
+    #[arg(long, short)]
+    quiet: bool,
+    /// The commit to record for the runs (default: `git describe --always --dirty` here).
+    #[arg(long)]
+    commit: Option<String>,
+}
+
+/// The commit the runs are measured at: `git describe --always --dirty`, or "unknown".
+fn commit() -> String {
+    std::process::Command::new("git")
+        .args(["describe", "--always", "--dirty", "--abbrev=7"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+pub fn run_reproduce(a: ReproduceArgs) -> CliResult {
+    set_threads(a.threads)?;
+    let all = rows(a.quick);
+    if let Some(bad) = a.only.iter().find(|id| !all.iter().any(|r| &r.id == *id)) {
+        let ids: Vec<&str> = all.iter().map(|r| r.id.as_str()).collect();
+        return Err(format!("unknown row '{bad}' (rows: {})", ids.join(", ")).into());
+    }
+    let picked: Vec<_> = all
+        .iter()
+        .filter(|r| a.only.is_empty() || a.only.contains(&r.id))
+        .cloned()
+        .collect();
+    let default_runs = if a.quick {
+        "runs/reproduce-quick"
+    } else {
+        "runs/reproduce"
+    };
+    let runs = a
+        .runs
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(default_runs));
+    let doc = match (&a.doc, a.quick) {
+        (Some(d), _) => d.clone(),
+        (None, true) => runs.join("results.md"),
+        (None, false) => PathBuf::from("docs/results.md"),
+    };
+    let commit = a.commit.clone().unwrap_or_else(commit);
+    if !a.report_only {
+        for row in &picked {
+            for &seed in &row.seeds {
+                let dir = seed_dir(&runs, row, seed);
+                if is_done(&dir, &seed_config(row, seed)) {
+                    println!(
+                        "{} seed {seed}: finished before, kept ({})",
+                        row.id,
+                        dir.display()
+                    );
+                    continue;
+                }
+                let cfg = seed_config(row, seed);
+                println!(
+                    "{} seed {seed}: training into {} at {commit}",
+                    row.id,
+                    dir.display()
+                );
+                let data = RunData::prepare(&cfg, a.data_dir.as_deref())?;
+                run_seed(
+                    &runs,
+                    row,
+                    seed,
+                    &commit,
+                    &data,
+                    &mut Progress::new(a.quiet),
+                )?;
+            }
+        }
+    }
+    let results = collect(&runs, &all)?;
+    let tables = render(&results, if a.quick { " --quick" } else { "" });
+    write_doc(&doc, &tables)?;
+    println!(
+        "wrote the tables of {} rows into {}",
+        results.len(),
+        doc.display()
+    );
+    Ok(())
+}
+
+/// Rewrites `doc` between its markers (atomically), or creates it holding only them.
+fn write_doc(doc: &Path, tables: &str) -> CliResult {
+    let text = match std::fs::read_to_string(doc) {
+        Ok(old) => splice(&old, tables)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            format!("{BEGIN}\n{}\n{END}\n", tables.trim_end())
+        }
+        Err(e) => return Err(format!("{}: {e}", doc.display()).into()),
+    };
+    if let Some(dir) = doc.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    siamese::model::io::atomic_write(doc, text.as_bytes())
+        .map_err(|e| format!("{}: {e}", doc.display()))?;
+    Ok(())
+}
