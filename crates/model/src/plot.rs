@@ -17,7 +17,7 @@ pub struct CurvePoint {
 }
 
 #[cfg(feature = "plot")]
-fn register_font() {
+pub(crate) fn register_font() {
     use std::sync::Once;
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {

@@ -111,6 +111,9 @@ pub struct RunArgs {
     /// Train on a stratified subsample of N training images.
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Train, validate and test on these classes only: indices, ranges or names (`0-6`, `7,8,9`, `Trouser,Bag`); `eval` then also scores unseen-class and mixed pairs.
+    #[arg(long, value_name = "CLASSES")]
+    pub train_classes: Option<String>,
     #[command(flatten)]
     pub data: DataArgs,
     #[command(flatten)]
