@@ -34,11 +34,13 @@ pub fn plot_scatter(
     path: &Path, title: &str, axes: (&str, &str), points: &[(f64, f64, u8)], class_names: &[String],
 ) -> Result<()> {
     #[cfg(feature = "plot")]
-    return crate::io::atomic_write_with(path, |tmp| {
-        draw(tmp, title, axes, points, class_names)
-            .map_err(|e| std::io::Error::other(format!("plotting the embedding: {e}")))
-    })
-    .map_err(|e| ModelError::io(path, e));
+    {
+        let png = crate::plot::png_of((900, 760), |rgb| {
+            draw(rgb, title, axes, points, class_names)
+        })
+        .map_err(|e| ModelError::Config(format!("plotting the embedding: {e}")))?;
+        crate::io::atomic_write(path, &png).map_err(|e| ModelError::io(path, e))
+    }
     #[cfg(not(feature = "plot"))]
     {
         let _ = (title, axes, points, class_names);
@@ -51,10 +53,10 @@ pub fn plot_scatter(
 
 #[cfg(feature = "plot")]
 fn draw(
-    path: &Path, title: &str, axes: (&str, &str), points: &[(f64, f64, u8)], names: &[String],
+    rgb: &mut [u8], title: &str, axes: (&str, &str), points: &[(f64, f64, u8)], names: &[String],
 ) -> PlotResult {
     crate::plot::register_font();
-    let root = BitMapBackend::new(path, (900, 760)).into_drawing_area();
+    let root = BitMapBackend::with_buffer(rgb, (900, 760)).into_drawing_area();
     root.fill(&WHITE)?;
     let range = |f: fn(&(f64, f64, u8)) -> f64| {
         let (lo, hi) = points

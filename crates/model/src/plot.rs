@@ -31,7 +31,7 @@ pub(crate) fn register_font() {
 }
 
 #[cfg(feature = "plot")]
-type PlotResult = Result<(), Box<dyn std::error::Error>>;
+pub(crate) type PlotResult = Result<(), Box<dyn std::error::Error>>;
 
 /// Draws loss (left) and accuracy (right) panels into a PNG at `path` (written atomically).
 /// Without the `plot` feature this writes nothing and returns `Ok`.
@@ -72,21 +72,30 @@ type Chart<'a, DB> = ChartContext<
 #[cfg(feature = "plot")]
 const SIZE: (u32, u32) = (1200, 480);
 
-/// The curves as PNG bytes: plotters draws into an RGB buffer (no plotters image encoder, so
-/// only one version of the image/png crates is built), image encodes it.
+/// PNG bytes of a `size` picture that `paint` draws into an RGB buffer: plotters draws (no
+/// plotters image encoder, so only one version of the image/png crates is built), image
+/// encodes. Used by curves.png and the embedding scatter.
 #[cfg(feature = "plot")]
-fn draw(title: &str, points: &[CurvePoint]) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+pub(crate) fn png_of(
+    size: (u32, u32), paint: impl FnOnce(&mut [u8]) -> PlotResult,
+) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
     use image::ImageEncoder;
-    let mut rgb = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
-    draw_into(&mut rgb, title, points)?;
+    let mut rgb = vec![0u8; (size.0 * size.1 * 3) as usize];
+    paint(&mut rgb)?;
     let mut png = Vec::new();
     image::codecs::png::PngEncoder::new(&mut png).write_image(
         &rgb,
-        SIZE.0,
-        SIZE.1,
+        size.0,
+        size.1,
         image::ExtendedColorType::Rgb8,
     )?;
     Ok(png)
+}
+
+/// The curves as PNG bytes.
+#[cfg(feature = "plot")]
+fn draw(title: &str, points: &[CurvePoint]) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    png_of(SIZE, |rgb| draw_into(rgb, title, points))
 }
 
 #[cfg(feature = "plot")]
