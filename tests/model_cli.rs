@@ -1,5 +1,7 @@
 //! Whole-CLI tests of the model commands: one `error:` line and a non-zero exit for bad
-//! flags, missing data and bad checkpoints; with the real data, train → eval → compare → show.
+//! flags, missing data and bad checkpoints; with the real data, train → eval → compare → show,
+//! and the commands beyond the paper (`--train-classes`, `oneshot`, `retrieve`, `classic`,
+//! `embed`).
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -355,6 +357,10 @@ fn train_eval_compare_show_on_real_mnist() {
     ]));
     assert!(o.contains("epoch 1/1: train loss"), "{o}");
     assert!(o.contains("time to score 10000 pairs"), "{o}");
+    assert!(
+        o.contains("at epoch 1 of 1") && o.contains("total time"),
+        "{o}"
+    );
     for f in [
         "best.safetensors",
         "last.safetensors",
@@ -380,6 +386,11 @@ fn train_eval_compare_show_on_real_mnist() {
     // on validation is.
     assert!(v["accuracy_at_threshold"].as_f64().unwrap() > 0.8, "{json}");
     assert_eq!(v["pairs"].as_u64(), Some(20_000));
+    // Clean JSON: the confusion's keys are tp/fp/tn/fn, and the f32 threshold is written in
+    // its shortest form (at most 9 significant digits), not widened to f64's 17.
+    assert!(v["confusion_at_half"]["fn"].is_u64(), "{json}");
+    let t = v["threshold"].to_string();
+    assert!(t.trim_start_matches("0.").len() <= 9, "{t}");
 
     // compare: an image with itself is "same"; sizes other than 28x28 are resized with a note.
     let (_, test) =
@@ -425,7 +436,22 @@ fn train_eval_compare_show_on_real_mnist() {
         "--out",
         shown.to_str().unwrap(),
     ]));
-    assert!(o.contains("16 test pairs"), "{o}");
+    assert!(o.contains("16 MNIST test pairs"), "{o}");
+    assert!(o.contains("chosen on validation"), "{o}");
+    let o = ok(siamese(&[
+        "compare",
+        a.to_str().unwrap(),
+        a.to_str().unwrap(),
+        "--checkpoint",
+        b,
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&o).unwrap();
+    assert_eq!(v["same_class"], serde_json::Value::Bool(true), "{o}");
+    assert!(
+        v["similarity"].as_f64().unwrap() > v["threshold"].as_f64().unwrap(),
+        "{o}"
+    );
     assert_eq!(&std::fs::read(&shown).unwrap()[1..4], b"PNG");
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -531,6 +557,143 @@ fn sweep_prints_a_row_and_writes_a_json_line_per_setting() {
             p["test_acc"].as_f64().is_some_and(|a| a > 0.0 && a <= 1.0),
             "{p}"
         );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+// The commands beyond the paper.
+
+#[test]
+fn beyond_the_paper_bad_input_gives_one_line() {
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["train", "--train-classes", "0-12"],
+            "class 12 outside 0..10",
+        ),
+        (&["train", "--train-classes", "3"], "at least two classes"),
+        (
+            &[
+                "train",
+                "--dataset",
+                "fashion-mnist",
+                "--train-classes",
+                "Sock",
+            ],
+            "'Sock'",
+        ),
+        (
+            &["oneshot", "--checkpoint", "nope.safetensors"],
+            "nope.safetensors",
+        ),
+        (
+            &["classic", "--method", "knn-embedding", "--dataset", "mnist"],
+            "needs --checkpoint",
+        ),
+    ];
+    for (args, needle) in cases {
+        assert_one_line_error(&siamese(args), needle);
+    }
+}
+
+#[test]
+#[ignore = "needs the real datasets: set SIAMESE_DATA_DIR"]
+fn subset_training_then_every_beyond_command_on_real_mnist() {
+    let data = real_data();
+    let dir = scratch("beyond");
+    let run = dir.join("run");
+    let d = |p: &str| dir.join(p).to_str().unwrap().to_string();
+    let common = ["--data-dir", data.as_str()];
+    let mut args = vec![
+        "train",
+        "--dataset",
+        "mnist",
+        "--epochs",
+        "1",
+        "--limit",
+        "2000",
+    ];
+    args.extend([
+        "--train-classes",
+        "0-6",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    args.extend(common);
+    let o = ok(siamese(&args));
+    assert!(o.contains("epoch 1/1"), "{o}");
+    let ck = run.join("best.safetensors");
+    let ck = ck.to_str().unwrap();
+
+    let o = ok(siamese(&[
+        "eval",
+        "--checkpoint",
+        ck,
+        "--data-dir",
+        &data,
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&o).unwrap();
+    let groups: Vec<&str> = v["class_groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["group"].as_str().unwrap())
+        .collect();
+    assert_eq!(groups, ["seen", "unseen", "mixed", "all"]);
+    // Test pairs of the seen classes only: 2 per test image of classes 0-6.
+    assert_eq!(v["pairs"].as_u64(), v["class_groups"][0]["pairs"].as_u64());
+
+    let mut args = vec![
+        "oneshot",
+        "--checkpoint",
+        ck,
+        "--ways",
+        "3",
+        "--classes",
+        "7-9",
+    ];
+    args.extend(["--episodes", "50", "--json"]);
+    args.extend(common);
+    let v: serde_json::Value = serde_json::from_str(&ok(siamese(&args))).unwrap();
+    assert_eq!(v["methods"].as_array().unwrap().len(), 2);
+    assert!((v["chance"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-12);
+
+    let mut args = vec![
+        "retrieve",
+        "--checkpoint",
+        ck,
+        "--max-queries",
+        "200",
+        "--json",
+    ];
+    args.extend(common);
+    let v: serde_json::Value = serde_json::from_str(&ok(siamese(&args))).unwrap();
+    assert_eq!(
+        (v["queries"].as_u64(), v["gallery"].as_u64()),
+        (Some(200), Some(48_000))
+    );
+    let r1 = v["recall_at"][0][1].as_f64().unwrap();
+    assert!(
+        r1 > 0.5 && r1 <= v["recall_at"][2][1].as_f64().unwrap(),
+        "{v}"
+    );
+
+    let (png, npy) = (d("embedding.png"), d("e.npy"));
+    let args = ["embed", "--checkpoint", ck, "--plot", &png, "--out", &npy];
+    let o = ok(siamese(&[&args[..], &common[..]].concat()));
+    assert!(o.contains("principal components"), "{o}");
+    assert_eq!(&std::fs::read(&png).unwrap()[1..4], b"PNG");
+    assert_eq!(&std::fs::read(&npy).unwrap()[..6], b"\x93NUMPY");
+
+    let mut args = vec!["classic", "--method", "hog-svm,knn-pixels,knn-embedding"];
+    args.extend(["--checkpoint", ck, "--limit", "1000", "--json"]);
+    args.extend(common);
+    let v: serde_json::Value = serde_json::from_str(&ok(siamese(&args))).unwrap();
+    for r in v.as_array().unwrap() {
+        // Far above chance (10 %) even on 1,000 training images.
+        assert!(r["accuracy"].as_f64().unwrap() > 0.7, "{r}");
+        assert_eq!(r["test"].as_u64(), Some(10_000));
     }
     std::fs::remove_dir_all(dir).unwrap();
 }

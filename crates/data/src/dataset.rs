@@ -21,7 +21,7 @@ pub const DEFAULT_DATA_DIR: &str = "datasets";
 /// A set of labelled images kept as u8 (CIFAR-10 train: 150 MB as u8 instead of 600 MB as f32).
 ///
 /// `images` holds `n` images of `channels * height * width` bytes each, in NCHW order.
-/// Normalisation to [0,1] happens only when a batch is built ([`crate::batch::fill_images`]).
+/// Normalisation to \[0,1\] happens only when a batch is built ([`crate::batch::fill_images`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageSet {
     /// Pixels, NCHW, `n * channels * height * width` bytes.

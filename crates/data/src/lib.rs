@@ -12,11 +12,11 @@
 //!   else `SIAMESE_DATA_DIR`, else `./datasets`;
 //! - [`split`]: the paper's stratified, seeded 48k/12k (40k/10k) train/validation split and `--limit`;
 //! - [`pairs`]: one positive and one negative pair per anchor, balanced, seeded; fixed test pairs;
-//! - [`batch`]: [`PairBatches`], shuffled per epoch, normalised to [0,1] NCHW tensors by a prefetch
+//! - [`batch`]: [`PairBatches`], shuffled per epoch, normalised to \[0,1\] NCHW tensors by a prefetch
 //!   thread, and [`fill_images`] for allocation-free loops;
 //! - `viz` (feature `plot`): the pair grid of the paper's Figure 2 (POS/NEG, hand-coded bitmap font);
 //! - `image_file` (feature `images`): a user's PNG/JPEG/BMP/PNM file as a model input (`read_image`: channels
-//!   converted, resized to the model's size with a note, scaled to [0,1]).
+//!   converted, resized to the model's size with a note, scaled to \[0,1\]).
 //!
 //! Every random choice uses `ChaCha8Rng::seed_from_u64`, so results do not depend on the machine or
 //! on the number of threads.

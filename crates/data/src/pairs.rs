@@ -5,6 +5,11 @@
 //! balanced over classes; partners are drawn uniformly within their class. Everything comes from
 //! `ChaCha8Rng::seed_from_u64(seed)`: the same seed gives the same pairs on every machine.
 //! Test pairs use the fixed [`TEST_PAIR_SEED`], so every run scores the same 20,000 test pairs.
+//!
+//! For a run trained on a class subset, [`test_pairs_of`] makes the same kind of test pairs
+//! inside a class subset (seen or unseen classes) and [`cross_pairs`] pairs every image of one
+//! group with a uniform partner from the other (the mixed pairs: all negative when the groups
+//! share no class).
 
 use rand::Rng;
 use rand::SeedableRng;
@@ -117,9 +122,72 @@ pub fn test_pairs(test: &ImageSet) -> Result<Vec<Pair>> {
     make_pairs(&test.labels, &all, TEST_PAIR_SEED)
 }
 
+/// The fixed test pairs among the test images of `classes` (as [`test_pairs`], every such
+/// image an anchor, drawn with [`TEST_PAIR_SEED`]).
+pub fn test_pairs_of(test: &ImageSet, classes: &[u8]) -> Result<Vec<Pair>> {
+    let all: Vec<u32> = (0..test.len() as u32).collect();
+    let idx = crate::split::of_classes(&test.labels, &all, classes);
+    make_pairs(&test.labels, &idx, TEST_PAIR_SEED)
+}
+
+/// Pairs across two groups of images: every image of `first`, then every image of `second`,
+/// as anchor, its partner drawn uniformly from the other group; `y = 1` exactly when the two
+/// labels agree. Errors: an empty group, an index outside `labels`.
+pub fn cross_pairs(labels: &[u8], first: &[u32], second: &[u32], seed: u64) -> Result<Vec<Pair>> {
+    if first.is_empty() || second.is_empty() {
+        return Err(DataError::InvalidArgument(
+            "cross pairs need images in both groups".into(),
+        ));
+    }
+    if let Some(&i) = first
+        .iter()
+        .chain(second)
+        .find(|&&i| i as usize >= labels.len())
+    {
+        return Err(DataError::InvalidArgument(format!(
+            "pair index {i} outside 0..{}",
+            labels.len()
+        )));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut out = Vec::with_capacity(first.len() + second.len());
+    for (anchors, partners) in [(first, second), (second, first)] {
+        for &a in anchors {
+            let b = partners[rng.gen_range(0..partners.len())];
+            let y = u8::from(labels[a as usize] == labels[b as usize]);
+            out.push(Pair { a, b, y });
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subset_and_cross_pairs_stay_in_their_groups() {
+        let labels: Vec<u8> = (0..100).map(|i| (i % 10) as u8).collect();
+        let names = (0..10).map(|k| k.to_string()).collect();
+        let set = ImageSet::new(vec![0; 100], labels.clone(), (1, 1, 1), names).unwrap();
+        let seen = test_pairs_of(&set, &[0, 1, 2]).unwrap();
+        assert_eq!(seen.len(), 60);
+        assert!(seen
+            .iter()
+            .all(|p| labels[p.a as usize] < 3 && labels[p.b as usize] < 3));
+        let first: Vec<u32> = (0..100).filter(|i| i % 10 < 7).collect();
+        let second: Vec<u32> = (0..100).filter(|i| i % 10 >= 7).collect();
+        let mixed = cross_pairs(&labels, &first, &second, 4).unwrap();
+        assert_eq!(mixed.len(), 100);
+        for p in &mixed {
+            let (la, lb) = (labels[p.a as usize], labels[p.b as usize]);
+            assert_ne!(la < 7, lb < 7, "{p:?}");
+            assert_eq!(p.y, 0);
+        }
+        assert_eq!(cross_pairs(&labels, &first, &second, 4).unwrap(), mixed);
+        assert!(cross_pairs(&labels, &first, &[], 4).is_err());
+        assert!(cross_pairs(&labels, &first, &[100], 4).is_err());
+    }
 
     #[test]
     fn pairs_are_balanced_correct_and_seeded() {

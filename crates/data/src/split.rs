@@ -3,6 +3,10 @@
 //! The paper holds out 12,000 of the 60,000 MNIST / Fashion-MNIST training images (48,000 / 12,000)
 //! and 10,000 of the 50,000 CIFAR-10 ones (40,000 / 10,000). Stratified: each class gives the same
 //! share of its images to validation (largest-remainder rounding so the total is exact).
+//!
+//! Class subsets (`--train-classes 0-6`): [`parse_classes`] reads a list of class indices,
+//! ranges and names, and [`of_classes`] keeps the images of those classes. Filtering a
+//! stratified split by class keeps it stratified and seeded.
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -141,9 +145,101 @@ pub fn limit(labels: &[u8], indices: &[u32], limit: usize, seed: u64) -> Result<
     Ok(kept)
 }
 
+/// Parses a class list such as `0-6`, `7,8,9`, `0-2,5` or `Trouser,Bag` (names from
+/// `class_names`, case-insensitive; a whole item that names a class wins over a range, so
+/// `T-shirt/top` is a name): the class indices, sorted, without repeats.
+///
+/// Errors: an empty list, an unknown name, an index outside `0..class_names.len()`, a range
+/// whose end is below its start.
+pub fn parse_classes(spec: &str, class_names: &[String]) -> Result<Vec<u8>> {
+    let n = class_names.len();
+    let bad = |m: String| DataError::InvalidArgument(format!("class list '{spec}': {m}"));
+    let index = |t: &str| -> Result<usize> {
+        let t = t.trim();
+        if let Some(c) = class_names.iter().position(|c| c.eq_ignore_ascii_case(t)) {
+            return Ok(c);
+        }
+        match t.parse::<usize>() {
+            Ok(i) if i < n => Ok(i),
+            Ok(i) => Err(bad(format!("class {i} outside 0..{n}"))),
+            Err(_) => Err(bad(format!(
+                "'{t}' is neither a class index nor one of {}",
+                class_names.join(", ")
+            ))),
+        }
+    };
+    let mut out = Vec::new();
+    for item in spec.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let named = class_names.iter().any(|c| c.eq_ignore_ascii_case(item));
+        match item.split_once('-') {
+            Some((lo, hi)) if !named => {
+                let (lo, hi) = (index(lo)?, index(hi)?);
+                if hi < lo {
+                    return Err(bad(format!("range {item} ends below its start")));
+                }
+                out.extend(lo..=hi);
+            }
+            _ => out.push(index(item)?),
+        }
+    }
+    if out.is_empty() {
+        return Err(bad("no class given".into()));
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out.into_iter().map(|c| c as u8).collect())
+}
+
+/// The entries of `indices` whose label is one of `classes`, in their order.
+pub fn of_classes(labels: &[u8], indices: &[u32], classes: &[u8]) -> Vec<u32> {
+    let mut keep = [false; 256];
+    for &c in classes {
+        keep[c as usize] = true;
+    }
+    indices
+        .iter()
+        .copied()
+        .filter(|&i| labels.get(i as usize).is_some_and(|&l| keep[l as usize]))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn class_lists_parse_indices_ranges_and_names() {
+        let digits: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+        assert_eq!(
+            parse_classes("0-6", &digits).unwrap(),
+            [0, 1, 2, 3, 4, 5, 6]
+        );
+        assert_eq!(parse_classes("9, 7,8,7", &digits).unwrap(), [7, 8, 9]);
+        assert_eq!(parse_classes("0-1,5", &digits).unwrap(), [0, 1, 5]);
+        let fashion: Vec<String> = ["T-shirt/top", "Trouser", "Pullover", "Ankle boot"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert!(parse_classes("t-shirt/top,bag-less", &fashion).is_err());
+        assert_eq!(
+            parse_classes("T-shirt/top,ankle boot", &fashion).unwrap(),
+            [0, 3]
+        );
+        assert_eq!(parse_classes("trouser-2", &fashion).unwrap(), [1, 2]);
+        for bad in ["", "10", "6-2", "x", "0-"] {
+            let e = parse_classes(bad, &digits).unwrap_err().to_string();
+            assert!(e.contains("class list"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn of_classes_keeps_exactly_the_listed_classes() {
+        let l: Vec<u8> = (0..30).map(|i| (i % 10) as u8).collect();
+        let idx: Vec<u32> = (0..30).rev().collect();
+        let kept = of_classes(&l, &idx, &[7, 8, 9]);
+        assert_eq!(kept, [29, 28, 27, 19, 18, 17, 9, 8, 7]);
+        assert!(of_classes(&l, &[99], &[0]).is_empty());
+    }
 
     fn labels(hist: &[usize]) -> Vec<u8> {
         // Interleave classes so that position says nothing about class.

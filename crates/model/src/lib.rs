@@ -23,23 +23,32 @@
 //! - [`augment`]: seeded training-time shifts and flips;
 //! - [`collapse`]: detecting a run that fell into the dead state (one score for every pair);
 //! - [`plot`] and [`io`]: curves.png and atomic file writes;
-//! - [`json`]: JSON outputs without float noise.
+//! - [`json`]: JSON outputs without float noise;
+//! - beyond the paper: [`retrieval`] (exact nearest neighbours by GEMM, recall@k, mAP),
+//!   [`oneshot`] (N-way K-shot episodes), [`knn`] and [`classic`] (k-NN, HOG + linear SVM),
+//!   [`pca`] and [`embed`] (the embedding on a picture, CSV and `.npy`).
 
 pub mod augment;
 pub mod baseline;
 pub mod checkpoint;
+pub mod classic;
 pub mod collapse;
 pub mod config;
 pub mod cost;
 pub mod device_step;
+pub mod embed;
 pub mod error;
 pub mod eval;
 pub mod io;
 pub mod json;
+pub mod knn;
 pub mod lenet;
 pub mod metrics;
+pub mod oneshot;
+pub mod pca;
 pub mod plot;
 pub mod reproduce;
+pub mod retrieval;
 pub mod run;
 pub mod siamese;
 pub mod sweep;

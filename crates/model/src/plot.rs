@@ -17,7 +17,7 @@ pub struct CurvePoint {
 }
 
 #[cfg(feature = "plot")]
-fn register_font() {
+pub(crate) fn register_font() {
     use std::sync::Once;
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -31,15 +31,17 @@ fn register_font() {
 }
 
 #[cfg(feature = "plot")]
-type PlotResult = Result<(), Box<dyn std::error::Error>>;
+pub(crate) type PlotResult = Result<(), Box<dyn std::error::Error>>;
 
 /// Draws loss (left) and accuracy (right) panels into a PNG at `path` (written atomically).
 /// Without the `plot` feature this writes nothing and returns `Ok`.
 pub fn plot_curves(path: &Path, title: &str, points: &[CurvePoint]) -> std::io::Result<()> {
     #[cfg(feature = "plot")]
-    return crate::io::atomic_write_with(path, |tmp| {
-        draw(tmp, title, points).map_err(|e| std::io::Error::other(format!("plotting curves: {e}")))
-    });
+    {
+        let png = draw(title, points)
+            .map_err(|e| std::io::Error::other(format!("plotting curves: {e}")))?;
+        crate::io::atomic_write(path, &png)
+    }
     #[cfg(not(feature = "plot"))]
     {
         let _ = (path, title, points);
@@ -66,10 +68,40 @@ type Chart<'a, DB> = ChartContext<
     Cartesian2d<plotters::coord::types::RangedCoordi32, plotters::coord::types::RangedCoordf64>,
 >;
 
+/// The picture's size in pixels.
 #[cfg(feature = "plot")]
-fn draw(path: &Path, title: &str, points: &[CurvePoint]) -> PlotResult {
+const SIZE: (u32, u32) = (1200, 480);
+
+/// PNG bytes of a `size` picture that `paint` draws into an RGB buffer: plotters draws (no
+/// plotters image encoder, so only one version of the image/png crates is built), image
+/// encodes. Used by curves.png and the embedding scatter.
+#[cfg(feature = "plot")]
+pub(crate) fn png_of(
+    size: (u32, u32), paint: impl FnOnce(&mut [u8]) -> PlotResult,
+) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    use image::ImageEncoder;
+    let mut rgb = vec![0u8; (size.0 * size.1 * 3) as usize];
+    paint(&mut rgb)?;
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png).write_image(
+        &rgb,
+        size.0,
+        size.1,
+        image::ExtendedColorType::Rgb8,
+    )?;
+    Ok(png)
+}
+
+/// The curves as PNG bytes.
+#[cfg(feature = "plot")]
+fn draw(title: &str, points: &[CurvePoint]) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    png_of(SIZE, |rgb| draw_into(rgb, title, points))
+}
+
+#[cfg(feature = "plot")]
+fn draw_into(rgb: &mut [u8], title: &str, points: &[CurvePoint]) -> PlotResult {
     register_font();
-    let root = BitMapBackend::new(path, (1200, 480)).into_drawing_area();
+    let root = BitMapBackend::with_buffer(rgb, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(title, ("sans-serif", 22))?;
     let (left, right) = root.split_horizontally(600);
@@ -211,13 +243,8 @@ where
 mod tests {
     use super::*;
 
-    #[test]
-    #[cfg(feature = "plot")]
-    fn writes_a_png() {
-        let dir = std::env::temp_dir().join(format!("siamese-plot-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("curves.png");
-        let pts: Vec<CurvePoint> = (1..=3)
+    fn points() -> Vec<CurvePoint> {
+        (1..=3)
             .map(|e| CurvePoint {
                 epoch: e,
                 train_loss: 0.2 / e as f64,
@@ -225,16 +252,27 @@ mod tests {
                 train_acc: 0.9 + 0.02 * e as f64,
                 val_acc: Some(0.88 + 0.02 * e as f64),
             })
-            .collect();
-        plot_curves(&p, "test", &pts).unwrap();
-        let best = best_epoch(pts.iter().map(|p| (p.epoch, p.val_acc)));
+            .collect()
+    }
+
+    #[test]
+    fn best_epoch_is_the_first_highest_validation_accuracy() {
+        let best = best_epoch(points().iter().map(|p| (p.epoch, p.val_acc)));
         assert_eq!(best, Some((3, 0.88 + 0.02 * 3.0)));
-        assert_eq!(
-            best_epoch([(1, Some(0.5)), (2, None), (3, Some(0.5))]),
-            Some((1, 0.5))
-        );
-        let bytes = std::fs::read(&p).unwrap();
-        assert_eq!(&bytes[1..4], b"PNG");
+        let tie = [(1, Some(0.5)), (2, None), (3, Some(0.5))];
+        assert_eq!(best_epoch(tie), Some((1, 0.5)));
+        assert_eq!(best_epoch([(1, None)]), None);
+    }
+
+    #[test]
+    #[cfg(feature = "plot")]
+    fn writes_a_png() {
+        let dir = std::env::temp_dir().join(format!("siamese-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("curves.png");
+        plot_curves(&p, "test", &points()).unwrap();
+        let img = image::load_from_memory(&std::fs::read(&p).unwrap()).unwrap();
+        assert_eq!((img.width(), img.height()), SIZE);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

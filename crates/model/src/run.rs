@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use siamese_data::pairs::{epoch_seed, make_pairs, test_pairs};
+use siamese_data::pairs::{epoch_seed, make_pairs, test_pairs, test_pairs_of};
 use siamese_data::{split, DatasetKind, ImageSet, Pair};
 use siamese_optim::LrSchedule;
 use siamese_tensor::Tensor;
@@ -56,6 +56,10 @@ pub struct TrainConfig {
     #[serde(default)]
     pub augment: Augment,
     pub model: ModelConfig,
+    /// Train (and validate and test) on these classes only (`--train-classes`; None: all).
+    /// Saved in the checkpoint, so `eval` can score seen, unseen and mixed pairs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_classes: Option<Vec<u8>>,
 }
 
 impl TrainConfig {
@@ -81,6 +85,7 @@ impl TrainConfig {
             pairs_per_epoch: true,
             augment: Augment::None,
             model: ModelConfig::for_input(c, h, w),
+            train_classes: None,
         }
     }
 
@@ -116,6 +121,14 @@ impl TrainConfig {
             return Err(ModelError::Config("--limit must be at least 1".into()));
         }
         self.kind()?;
+        if let Some(c) = &self.train_classes {
+            let n = self.kind()?.num_classes();
+            if c.len() < 2 || c.iter().any(|&k| k as usize >= n) {
+                return Err(ModelError::Config(format!(
+                    "--train-classes needs at least two classes in 0..{n}, got {c:?}"
+                )));
+            }
+        }
         self.lr_schedule(1)?;
         self.model.validate()
     }
@@ -180,7 +193,7 @@ pub struct TrainState {
 
 /// The run flags `--resume` compares with the run it continues, by their command-line ids
 /// (clap's, the flag without `--`, `_` for `-`), with each one's value in a config.
-const RUN_FLAGS: [&str; 18] = [
+const RUN_FLAGS: [&str; 19] = [
     "dataset",
     "epochs",
     "batch",
@@ -199,6 +212,7 @@ const RUN_FLAGS: [&str; 18] = [
     "distance",
     "head",
     "init",
+    "train_classes",
 ];
 
 fn flag_value(cfg: &TrainConfig, id: &str) -> Option<String> {
@@ -222,6 +236,7 @@ fn flag_value(cfg: &TrainConfig, id: &str) -> Option<String> {
         "distance" => m.distance.to_string(),
         "head" => m.head.to_string(),
         "init" => m.init.to_string(),
+        "train_classes" => format!("{:?}", cfg.train_classes),
         _ => return None,
     })
 }
@@ -281,7 +296,14 @@ impl RunData {
     pub fn from_sets(
         cfg: &TrainConfig, kind: DatasetKind, train: ImageSet, test: ImageSet,
     ) -> Result<Self> {
-        let (mut train_idx, val_idx) = split::paper_split(kind, &train, cfg.seed)?;
+        let (mut train_idx, mut val_idx) = split::paper_split(kind, &train, cfg.seed)?;
+        let mut test_pairs = test_pairs(&test)?;
+        if let Some(classes) = &cfg.train_classes {
+            // The class subset: the split filtered by class (still stratified and seeded).
+            train_idx = split::of_classes(&train.labels, &train_idx, classes);
+            val_idx = split::of_classes(&train.labels, &val_idx, classes);
+            test_pairs = test_pairs_of(&test, classes)?;
+        }
         if let Some(limit) = cfg.limit {
             train_idx = split::limit(&train.labels, &train_idx, limit, cfg.seed)?;
         }
@@ -290,7 +312,6 @@ impl RunData {
             &val_idx,
             epoch_seed(cfg.seed ^ VAL_PAIR_STREAM, 0),
         )?;
-        let test_pairs = test_pairs(&test)?;
         Ok(Self {
             kind,
             train: Arc::new(train),
@@ -439,6 +460,39 @@ pub(crate) mod tests {
                 .unwrap();
         assert_eq!(limited.train_idx.len(), 30);
         assert_eq!(limited.val_pairs, data.val_pairs);
+    }
+
+    #[test]
+    fn a_class_subset_keeps_split_validation_and_test_pairs_inside_it() {
+        let (mut cfg, _) = tiny_run(1);
+        cfg.train_classes = Some(vec![0, 1, 2, 3, 4, 5, 6]);
+        let data = RunData::from_sets(&cfg, DatasetKind::Mnist, tiny_set(100, 1), tiny_set(40, 2))
+            .unwrap();
+        let seen = |set: &ImageSet, i: u32| set.labels[i as usize] < 7;
+        assert_eq!(data.train_idx.len(), 56);
+        assert!(data.train_idx.iter().all(|&i| seen(&data.train, i)));
+        assert_eq!(data.val_pairs.len(), 28);
+        assert!(data
+            .val_pairs
+            .iter()
+            .all(|p| seen(&data.train, p.a) && seen(&data.train, p.b)));
+        assert_eq!(data.test_pairs.len(), 56);
+        assert!(data
+            .test_pairs
+            .iter()
+            .all(|p| seen(&data.test, p.a) && seen(&data.test, p.b)));
+        // Stored with the config; an old config without the field reads as all classes.
+        let json = serde_json::to_string(&cfg).unwrap();
+        assert_eq!(serde_json::from_str::<TrainConfig>(&json).unwrap(), cfg);
+        cfg.train_classes = None;
+        assert!(!serde_json::to_string(&cfg)
+            .unwrap()
+            .contains("train_classes"));
+        for bad in [vec![3], vec![0, 10]] {
+            cfg.train_classes = Some(bad);
+            let e = cfg.validate().unwrap_err().to_string();
+            assert!(e.contains("--train-classes"), "{e}");
+        }
     }
 
     #[test]

@@ -42,7 +42,7 @@ impl OutputModule {
 }
 
 impl Module for OutputModule {
-    /// d: [N] (or [N, 1]) → s: [N].
+    /// d: \[N\] (or [N, 1]) → s: \[N\].
     fn forward(&self, tape: &mut Tape, store: &mut ParamStore, d: Var) -> Result<Var> {
         let shape = tape.value(d)?.shape().to_vec();
         let n = match shape[..] {

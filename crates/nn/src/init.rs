@@ -33,7 +33,7 @@ pub enum Init {
     Zeros,
 }
 
-/// (fan_in, fan_out) of a weight shape: [out, in] or [out, in, kh, kw]; a 1-D shape [n] has
+/// (fan_in, fan_out) of a weight shape: [out, in] or [out, in, kh, kw]; a 1-D shape \[n\] has
 /// fan_in = fan_out = n.
 pub fn fans(shape: &[usize]) -> (usize, usize) {
     match shape {

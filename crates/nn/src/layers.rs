@@ -73,9 +73,9 @@ impl Conv2dSpec {
     }
 }
 
-/// 2-D convolution with bias: y[n,k,i,j] = b[k] + Σ_{c,u,v} w[k,c,u,v]·x[n,c,i·s+u−p,j·s+v−p];
+/// 2-D convolution with bias: y\[n,k,i,j\] = b\[k\] + Σ_{c,u,v} w\[k,c,u,v\]·x[n,c,i·s+u−p,j·s+v−p];
 /// backward dx, dw, db from `conv2d_backward`. Weight `{name}.weight` [out, in, k, k],
-/// bias `{name}.bias` [out] (zeros).
+/// bias `{name}.bias` \[out\] (zeros).
 #[derive(Clone, Debug)]
 pub struct Conv2d {
     pub weight: ParamId,
@@ -124,7 +124,7 @@ impl Module for Conv2d {
     }
 }
 
-/// Fully connected: y = x·wᵀ + b, x: N×I, w `{name}.weight` [O, I], b `{name}.bias` [O];
+/// Fully connected: y = x·wᵀ + b, x: N×I, w `{name}.weight` [O, I], b `{name}.bias` \[O\];
 /// backward dx = dy·w, dw = dyᵀ·x, db = Σ_n dy (gemm).
 #[derive(Clone, Debug)]
 pub struct Linear {
@@ -186,7 +186,7 @@ impl Module for AvgPool2d {
     }
 }
 
-/// y = max(0, x); backward dy·[x > 0].
+/// y = max(0, x); backward dy·\[x > 0\].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ReLU;
 

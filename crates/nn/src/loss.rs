@@ -45,7 +45,7 @@ fn check_labels(y: &Tensor, what: &'static str) -> Result<usize> {
 /// With h = max(margin − v, 0): Similarity L = mean(y·h² + (1−y)·v²), Distance
 /// L = mean(y·v² + (1−y)·h²). Backward per pair (times 1/N):
 /// ∂/∂v [y·h²] = −2y·h, ∂/∂v [(1−y)·v²] = 2(1−y)·v (and symmetrically for Distance).
-/// `value` is [N] or [N, 1]; `y` holds N labels in [0, 1], 1 = same class.
+/// `value` is \[N\] or [N, 1]; `y` holds N labels in [0, 1], 1 = same class.
 pub fn contrastive_loss(
     tape: &mut Tape, value: Var, y: &Tensor, margin: f32, reads: ContrastiveReads,
 ) -> Result<Var> {
@@ -54,7 +54,7 @@ pub fn contrastive_loss(
     Ok(tape.contrastive_loss(v, y, margin, reads)?)
 }
 
-/// Binary cross-entropy of probabilities p ([N] or [N, 1]) against labels y ∈ [0, 1]:
+/// Binary cross-entropy of probabilities p (\[N\] or [N, 1]) against labels y ∈ [0, 1]:
 /// L = −(1/N) Σ [y·ln p̃ + (1−y)·ln(1−p̃)], p̃ = clip(p, ε, 1−ε) (Keras clips with ε = 1e-7);
 /// backward dp = −(1/N)(y/p̃ − (1−y)/(1−p̃)), 0 where clipped.
 pub fn binary_cross_entropy(tape: &mut Tape, p: Var, y: &Tensor, eps: f32) -> Result<Var> {

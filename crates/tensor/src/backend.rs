@@ -106,7 +106,7 @@ pub trait Backend {
         argmax: &mut Self::IdxBuf,
     ) -> BResult<()>;
 
-    /// [`pool::max_pool2d_backward_into`], 2×2/2: dx[argmax[o]] = dy[o], 0 elsewhere.
+    /// [`pool::max_pool2d_backward_into`], 2×2/2: dx[argmax\[o\]] = dy\[o\], 0 elsewhere.
     fn max_pool2x2_backward(
         &self, planes: usize, h: usize, w: usize, dy: &Self::Buf, argmax: &Self::IdxBuf,
         dx: &mut Self::Buf,
@@ -145,7 +145,7 @@ pub trait Backend {
 
     /// [`ew::relu_in_place`]: x ← max(x, 0).
     fn relu_inplace(&self, x: &mut Self::Buf) -> BResult<()>;
-    /// [`ew::relu_backward_in_place`] from the output y = relu(x): dy ← dy·[y > 0].
+    /// [`ew::relu_backward_in_place`] from the output y = relu(x): dy ← dy·\[y > 0\].
     fn relu_backward_inplace(&self, y: &Self::Buf, dy: &mut Self::Buf) -> BResult<()>;
     /// [`ew::tanh_in_place`]: x ← tanh x.
     fn tanh_inplace(&self, x: &mut Self::Buf) -> BResult<()>;

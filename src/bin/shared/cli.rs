@@ -21,7 +21,7 @@ pub fn default_sigpipe() {
 
 /// The parsed command line, or the exit code after printing: help and version on stdout
 /// (success), a missing subcommand's help (exit 2), or clap's message up to its usage block as
-/// one `error: … (try `<program> --help`)` line on stderr (exit 2).
+/// one line on stderr (`error: …` ending with a pointer to `<program> --help`), with exit code 2.
 pub fn parse_or_exit<P: Parser>(program: &str) -> Result<P, ExitCode> {
     use clap::error::ErrorKind;
     let e = match P::try_parse() {

@@ -99,7 +99,7 @@ pub struct RunArgs {
     /// The dataset.
     #[arg(long, default_value = "mnist", value_parser = choice::<DatasetKind>(DATASETS))]
     pub dataset: DatasetKind,
-    /// Learning-rate schedule over the run's steps (cosine: down to 1% of --lr).
+    /// Learning-rate schedule over the run's steps (cosine: down to 1% of the starting rate).
     #[arg(long, default_value = "constant", value_parser = PossibleValuesParser::new(SCHEDULES))]
     pub schedule: String,
     /// Seed of every random choice (init, split, pairs, shuffling).
@@ -111,6 +111,9 @@ pub struct RunArgs {
     /// Train on a stratified subsample of N training images.
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Train, validate and test on these classes only: indices, ranges or names (`0-6`, `7,8,9`, `Trouser,Bag`); `eval` then also scores unseen-class and mixed pairs.
+    #[arg(long, value_name = "CLASSES")]
+    pub train_classes: Option<String>,
     #[command(flatten)]
     pub data: DataArgs,
     #[command(flatten)]
@@ -200,7 +203,7 @@ pub struct EvalArgs {
     pub checkpoint: PathBuf,
     #[command(flatten)]
     pub data: DataArgs,
-    /// Pairs (or, for a classifier, images) per scoring batch.
+    /// Pairs per scoring batch (SN-LeNet-5; a classifier is scored 1000 images at a time).
     #[arg(long, default_value_t = 1000)]
     pub batch: usize,
     /// Worker threads (default: all cores).

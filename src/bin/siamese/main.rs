@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 mod args;
 mod bench_cmd;
+mod beyond_cmds;
 #[path = "../shared/cli.rs"]
 mod cli;
 mod data_cmds;
@@ -57,6 +58,14 @@ enum Command {
     Fetch(data_cmds::FetchArgs),
     /// Draw a grid of sample image pairs labelled POS/NEG (the paper's Figure 2) as a PNG.
     Pairs(data_cmds::PairsArgs),
+    /// N-way K-shot recognition on test episodes (mean similarity and prototype), accuracy with a 95% interval.
+    Oneshot(beyond_cmds::OneShotArgs),
+    /// Similarity search: recall@1/5/10 and mAP of test queries against the training images, or the nearest images to a file.
+    Retrieve(beyond_cmds::RetrieveArgs),
+    /// Classical baselines (the paper's Table 3): k-NN on pixels or on the embedding, HOG + linear SVM.
+    Classic(beyond_cmds::ClassicArgs),
+    /// The test set's embeddings projected to 2-D by PCA, as a scatter coloured by class (PNG), and optionally as CSV/.npy.
+    Embed(beyond_cmds::EmbedArgs),
     /// Training pairs/s (steady state), time to score 10,000 pairs and peak RSS, on 1 and 2 threads (runs the siamese-bench program; `siamese bench --help` for its flags).
     #[command(disable_help_flag = true)]
     Bench(bench_cmd::BenchArgs),
@@ -84,5 +93,9 @@ fn main() -> ExitCode {
         Command::Fetch(a) => data_cmds::run_fetch(a),
         Command::Pairs(a) => data_cmds::run_pairs(a),
         Command::Bench(a) => bench_cmd::run_bench(a),
+        Command::Oneshot(a) => beyond_cmds::run_oneshot(a),
+        Command::Retrieve(a) => beyond_cmds::run_retrieve(a),
+        Command::Classic(a) => beyond_cmds::run_classic(a),
+        Command::Embed(a) => beyond_cmds::run_embed(a),
     })
 }

@@ -11,7 +11,7 @@ use siamese::model::config::{validate_eval_batch, validate_threads};
 use siamese::model::device_step::check_supported;
 #[cfg(feature = "cuda")]
 use siamese::model::device_step::DeviceModel;
-use siamese::model::eval::{evaluate_with_threshold, PairEvaluation};
+use siamese::model::eval::{evaluate_class_groups, evaluate_with_threshold, PairEvaluation};
 use siamese::model::plot::best_epoch;
 use siamese::model::run::{RunFiles, TrainConfig};
 use siamese::model::sweep::sweep;
@@ -44,7 +44,7 @@ pub fn set_threads(threads: Option<usize>) -> CliResult {
 /// paper's).
 fn build_config(
     r: &RunArgs, epochs: Option<usize>, batch: usize, lr: f32, pair: Option<&PairArgs>,
-) -> TrainConfig {
+) -> Result<TrainConfig, Box<dyn std::error::Error>> {
     let mut cfg = TrainConfig::paper(r.dataset);
     if let Some(e) = epochs {
         cfg.epochs = e;
@@ -67,7 +67,10 @@ fn build_config(
         cfg.model.head = p.head;
         cfg.model.init = p.init;
     }
-    cfg
+    if let Some(spec) = &r.train_classes {
+        cfg.train_classes = Some(crate::beyond_cmds::parse_train_classes(r.dataset, spec)?);
+    }
+    Ok(cfg)
 }
 
 fn print_eval(e: &PairEvaluation, what: &str) {
@@ -117,7 +120,7 @@ pub fn run_train(a: TrainArgs) -> CliResult {
             let (resumed, model, adam, state) = load_resume(&path)?;
             let typed = crate::typed_flags::typed_train_flags();
             let typed: Vec<&str> = typed.iter().map(String::as_str).collect();
-            let given = build_config(&a.run, a.epochs, a.step.batch, a.step.lr, Some(&a.pair));
+            let given = build_config(&a.run, a.epochs, a.step.batch, a.step.lr, Some(&a.pair))?;
             let cfg = resumed.resumed_with(&given, &typed)?;
             let run_dir = path.parent().map(Path::to_path_buf);
             let out = a.out.clone().or_else(|| run_dir.clone());
@@ -134,7 +137,7 @@ pub fn run_train(a: TrainArgs) -> CliResult {
             (cfg, Some((model, adam, state)), out)
         }
         None => {
-            let cfg = build_config(&a.run, a.epochs, a.step.batch, a.step.lr, Some(&a.pair));
+            let cfg = build_config(&a.run, a.epochs, a.step.batch, a.step.lr, Some(&a.pair))?;
             cfg.validate()?;
             let out = a
                 .out
@@ -256,10 +259,27 @@ pub fn run_eval(a: EvalArgs) -> CliResult {
         #[cfg(not(feature = "cuda"))]
         Device::Cuda => return Err(crate::device::NO_CUDA.into()),
     };
+    let groups = match &cfg.train_classes {
+        Some(c) => Some(evaluate_class_groups(
+            &mut model,
+            &data.test,
+            c,
+            e.threshold,
+            a.batch,
+        )?),
+        None => None,
+    };
     if a.json {
-        println!("{}", siamese::model::json::to_pretty(&e)?);
+        let mut v = serde_json::to_value(&e)?;
+        if let Some(g) = &groups {
+            v["class_groups"] = serde_json::to_value(g)?;
+        }
+        println!("{}", siamese::model::json::to_pretty(&v)?);
     } else {
         print_eval(&e, &format!("{title} test pairs"));
+        if let (Some(c), Some(g)) = (&cfg.train_classes, &groups) {
+            crate::beyond_cmds::print_class_groups(c, &data.test.class_names, g);
+        }
     }
     Ok(())
 }
@@ -368,7 +388,7 @@ pub fn run_show(a: ShowArgs) -> CliResult {
 
 pub fn run_sweep(a: SweepArgs) -> CliResult {
     set_threads(a.run.threads)?;
-    let base = build_config(&a.run, Some(a.epochs), 64, 0.001, Some(&a.pair));
+    let base = build_config(&a.run, Some(a.epochs), 64, 0.001, Some(&a.pair))?;
     // Every setting of the sweep is checked before the data loads.
     for (&lr, &batch) in a
         .lrs
@@ -420,7 +440,7 @@ pub fn run_sweep(a: SweepArgs) -> CliResult {
 
 pub fn run_train_baseline(a: BaselineArgs) -> CliResult {
     set_threads(a.run.threads)?;
-    let cfg = build_config(&a.run, Some(a.epochs), a.step.batch, a.step.lr, None);
+    let cfg = build_config(&a.run, Some(a.epochs), a.step.batch, a.step.lr, None)?;
     cfg.validate()?;
     let (data, title) = crate::data_cmds::prepare(&cfg, &a.run.data)?;
     println!(

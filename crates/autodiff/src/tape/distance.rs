@@ -70,7 +70,7 @@ impl Tape {
         }))
     }
 
-    /// Euclidean distance d_n = √max(Σ_i (a_ni − b_ni)², ε) ([N]);
+    /// Euclidean distance d_n = √max(Σ_i (a_ni − b_ni)², ε) (\[N\]);
     /// backward: da_n = dd_n·(a_n − b_n)/d_n = −db_n where Σ² > ε, else 0.
     pub fn euclidean(&mut self, a: Var, b: Var, eps: f32) -> Result<Var> {
         self.pair_op(
@@ -82,7 +82,7 @@ impl Tape {
         )
     }
 
-    /// Cosine similarity c_n = ⟨a_n, b_n⟩/√max(‖a_n‖²‖b_n‖², ε) ([N]);
+    /// Cosine similarity c_n = ⟨a_n, b_n⟩/√max(‖a_n‖²‖b_n‖², ε) (\[N\]);
     /// backward: da_n = dc_n·(b_n/den − c_n·a_n/‖a_n‖²), symmetric in b.
     pub fn cosine_similarity(&mut self, a: Var, b: Var, eps: f32) -> Result<Var> {
         self.pair_op(

@@ -1,10 +1,10 @@
 //! Eight-lane f32 vectors and the runtime ISA dispatch every SIMD kernel of this crate uses.
 //!
-//! Kernels are written once, generic over [`Lanes`], and instantiated twice:
+//! Kernels are written once, generic over `Lanes`, and instantiated twice:
 //!
 //! - [`wide::f32x8`]: portable, compiled for the baseline target (SSE2 on x86-64, NEON on
 //!   aarch64), `mul_add` is a multiply then an add where FMA is not a compile-time feature;
-//! - [`Avx2`] (x86-64 only): `__m256` with `vfmadd231ps`, reached only through an
+//! - `Avx2` (x86-64 only): `__m256` with `vfmadd231ps`, reached only through an
 //!   `#[target_feature(enable = "avx2,fma")]` entry point after [`avx2_fma`] returned true.
 //!
 //! A third entry point compiles the same `Avx2` body with AVX-512F/VL enabled, chosen when

@@ -1,13 +1,13 @@
 //! 2-D convolution (cross-correlation, as in every DL framework), stride s, zero padding p.
 //!
 //! Forward, for x: N×C×H×W, w: K×C×kh×kw, b: K:
-//!   y[n,k,i,j] = b[k] + Σ_c Σ_u Σ_v w[k,c,u,v] · x[n, c, i·s + u − p, j·s + v − p]
+//!   y\[n,k,i,j\] = b\[k\] + Σ_c Σ_u Σ_v w\[k,c,u,v\] · x[n, c, i·s + u − p, j·s + v − p]
 //! (x outside the image reads 0), with y: N×K×OH×OW, OH = (H + 2p − kh)/s + 1.
 //!
 //! Backward, given dy = ∂L/∂y:
-//!   dw[k,c,u,v] = Σ_n Σ_i Σ_j dy[n,k,i,j] · x[n, c, i·s+u−p, j·s+v−p]
-//!   db[k]       = Σ_n Σ_i Σ_j dy[n,k,i,j]
-//!   dx[n,c,h,w] = Σ_k Σ_u Σ_v dy[n,k,i,j] · w[k,c,u,v]  over (i,j) with i·s+u−p = h, j·s+v−p = w
+//!   dw\[k,c,u,v\] = Σ_n Σ_i Σ_j dy\[n,k,i,j\] · x[n, c, i·s+u−p, j·s+v−p]
+//!   db\[k\]       = Σ_n Σ_i Σ_j dy\[n,k,i,j\]
+//!   dx\[n,c,h,w\] = Σ_k Σ_u Σ_v dy\[n,k,i,j\] · w\[k,c,u,v\]  over (i,j) with i·s+u−p = h, j·s+v−p = w
 //!
 //! Two algorithms compute the same thing ([`ConvAlgo`]):
 //!
@@ -204,7 +204,7 @@ pub fn conv2d_backward(
     conv2d_backward_with(ConvAlgo::Auto, x, w, dy, stride, pad)
 }
 
-/// Forward y[n,k,i,j] = b[k] + Σ_{c,u,v} w[k,c,u,v]·x[n,c,i·s+u−p,j·s+v−p] with a chosen
+/// Forward y\[n,k,i,j\] = b\[k\] + Σ_{c,u,v} w\[k,c,u,v\]·x[n,c,i·s+u−p,j·s+v−p] with a chosen
 /// algorithm. Parallel over samples.
 pub fn conv2d_forward_with(
     algo: ConvAlgo, x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: usize, pad: usize,
@@ -309,7 +309,7 @@ pub fn conv2d_backward_with(
 }
 
 /// Only the parameter gradients of y = conv2d(x, w) + b:
-/// dw[k,c,u,v] = Σ_{n,i,j} dy[n,k,i,j]·x[n,c,i·s+u−p,j·s+v−p], db[k] = Σ_{n,i,j} dy[n,k,i,j]
+/// dw\[k,c,u,v\] = Σ_{n,i,j} dy\[n,k,i,j\]·x[n,c,i·s+u−p,j·s+v−p], db\[k\] = Σ_{n,i,j} dy\[n,k,i,j\]
 /// (the same values, in the same order, as [`conv2d_backward`]), skipping dx: for a first
 /// layer, whose input is data and needs no gradient. Returns (dw, db).
 pub fn conv2d_backward_params(
@@ -332,7 +332,7 @@ pub fn conv2d_backward_params(
 }
 
 /// The fused LeNet block, stride 1: y = max(maxpool₂ₓ₂(conv2d(x, w) + b), 0), i.e.
-/// y[n,k,i,j] = max(max_{u,v<2} c[n,k,2i+u,2j+v], 0) with c the convolution of the module
+/// y\[n,k,i,j\] = max(max_{u,v<2} c[n,k,2i+u,2j+v], 0) with c the convolution of the module
 /// doc; y is N×K×⌊OH/2⌋×⌊OW/2⌋. Returns y and, per output, the flat index into the
 /// (never stored) N×K×OH×OW conv output c of its window's first maximum, exactly what
 /// `conv2d_forward` then [`crate::ops::pool::relu_max_pool2d_forward`] return, with the same
@@ -383,7 +383,7 @@ pub fn conv2d_relu_maxpool_forward(
 }
 
 /// Backward of [`conv2d_relu_maxpool_forward`] given dy of its output y: the conv-output
-/// gradient dc[argmax[o]] += dy[o]·[y[o] > 0] (pool and ReLU backward), then the conv
+/// gradient dc[argmax\[o\]] += dy\[o\]·[y\[o\] > 0] (pool and ReLU backward), then the conv
 /// backward of the module doc on dc (dx only when `need_dx`). dc is built one sample at a
 /// time in a worker's buffer, never as a batch-size tensor. Returns (dx, dw, db), equal to
 /// [`crate::ops::pool::relu_max_pool2d_backward`] followed by [`conv2d_backward`].

@@ -8,7 +8,7 @@
 //! | sub | a − b | da = dy, db = −dy |
 //! | mul | a ⊙ b | da = dy ⊙ b, db = dy ⊙ a |
 //! | scale | s·a | da = s·dy |
-//! | relu | max(x, 0) | dy · [x > 0] (from the input x) |
+//! | relu | max(x, 0) | dy · \[x > 0\] (from the input x) |
 //! | tanh | tanh x | dy · (1 − y²) (from the output y) |
 //! | sigmoid | σ(x) = 1/(1+e^{−x}) | dy · y(1 − y) (from the output y) |
 //! | square | x² | dy · 2x |
@@ -164,7 +164,7 @@ pub fn relu_in_place(x: &mut [f32]) {
         .for_each(|v| *v = if *v > 0.0 { *v } else { 0.0 });
 }
 
-/// dy ← dy·[x > 0] in place (the subgradient at 0 is taken as 0). `x` may be ReLU's input
+/// dy ← dy·\[x > 0\] in place (the subgradient at 0 is taken as 0). `x` may be ReLU's input
 /// or its output: x > 0 exactly where max(x, 0) > 0.
 pub fn relu_backward_in_place(x: &[f32], dy: &mut [f32]) -> Result<()> {
     zip_in_place("relu_backward", x, dy, |v, d| {
@@ -172,7 +172,7 @@ pub fn relu_backward_in_place(x: &[f32], dy: &mut [f32]) -> Result<()> {
     })
 }
 
-/// dy · [x > 0] (see [`relu_backward_in_place`]).
+/// dy · \[x > 0\] (see [`relu_backward_in_place`]).
 pub fn relu_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
     backward_tensor("relu_backward", x, dy, relu_backward_in_place)
 }
@@ -333,7 +333,7 @@ pub mod reference {
     pub fn relu(x: &Tensor) -> Tensor {
         map(x, |v| if v > 0.0 { v } else { 0.0 })
     }
-    /// dy · [x > 0].
+    /// dy · \[x > 0\].
     pub fn relu_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
         zip_map("relu_backward", x, dy, |v, d| if v > 0.0 { d } else { 0.0 })
     }

@@ -10,7 +10,7 @@
 use super::gemm;
 use crate::error::{check_len, Result};
 
-/// Bias broadcast over rows: y[r, j] += b[j] for y: rows×cols.
+/// Bias broadcast over rows: y[r, j] += b\[j\] for y: rows×cols.
 pub fn add_bias_rows(rows: usize, cols: usize, b: &[f32], y: &mut [f32]) -> Result<()> {
     check_len("add_bias_rows", "bias", b.len(), cols)?;
     check_len("add_bias_rows", "y", y.len(), rows * cols)?;
@@ -20,7 +20,7 @@ pub fn add_bias_rows(rows: usize, cols: usize, b: &[f32], y: &mut [f32]) -> Resu
     Ok(())
 }
 
-/// Column sums db[j] = Σ_r dy[r, j] of dy: rows×cols (f64, row order): the bias gradient of
+/// Column sums db\[j\] = Σ_r dy[r, j] of dy: rows×cols (f64, row order): the bias gradient of
 /// a dense layer. db is overwritten.
 pub fn sum_rows(rows: usize, cols: usize, dy: &[f32], db: &mut [f32]) -> Result<()> {
     check_len("sum_rows", "dy", dy.len(), rows * cols)?;

@@ -46,8 +46,8 @@ const PAR_MACS: usize = 1 << 18;
 
 /// C ← α·op(A)·op(B) + β·C. When β = 0, C is overwritten (NaNs in it do not propagate).
 ///
-/// Large problems (≥ [`PAR_MACS`] multiply-adds, as the fc layers of a training batch) run
-/// as independent blocks of [`ROW_BLOCK`] rows of C on the rayon workers; each C element is
+/// Large problems (≥ `PAR_MACS` multiply-adds, as the fc layers of a training batch) run
+/// as independent blocks of `ROW_BLOCK` rows of C on the rayon workers; each C element is
 /// computed by the same single-threaded sgemm arithmetic either way.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm(
@@ -129,7 +129,7 @@ fn sgemm_rows(
 
 /// `batch` independent GEMMs C_i ← α·op(A_i)·op(B_i) + β·C_i, in parallel over i (rayon).
 ///
-/// `a`, `b`, `c` hold the problems back to back: A_i = a[i·m·k..][..m·k], likewise B_i (k·n)
+/// `a`, `b`, `c` hold the problems back to back: A_i = a[i·m·k..]\[..m·k\], likewise B_i (k·n)
 /// and C_i (m·n). Each problem is computed by [`gemm`] on one worker, so the result does not
 /// depend on the thread count.
 #[allow(clippy::too_many_arguments)]

@@ -3,11 +3,11 @@
 //! Output size OH = (H − k)/s + 1, OW = (W − k)/s + 1; windows that would run past the edge
 //! are dropped (floor), as in PyTorch and Keras "valid".
 //!
-//! Max-pool:  y[n,c,i,j] = max_{u,v<k} x[n,c,i·s+u,j·s+v];
-//!            backward routes dy to the argmax: dx[argmax] += dy (ties: the first in
+//! Max-pool:  y\[n,c,i,j\] = max_{u,v<k} x[n,c,i·s+u,j·s+v];
+//!            backward routes dy to the argmax: dx\[argmax\] += dy (ties: the first in
 //!            row-major order), which forward caches as a flat input index.
-//! Avg-pool:  y[n,c,i,j] = (1/k²) Σ_{u,v<k} x[n,c,i·s+u,j·s+v];
-//!            backward: dx[n,c,i·s+u,j·s+v] += dy[n,c,i,j] / k².
+//! Avg-pool:  y\[n,c,i,j\] = (1/k²) Σ_{u,v<k} x[n,c,i·s+u,j·s+v];
+//!            backward: dx[n,c,i·s+u,j·s+v] += dy\[n,c,i,j\] / k².
 //!
 //! Max-pool forward caches the argmax (a u32 flat index into x per output) for backward;
 //! avg-pool caches nothing. The fast kernels split work by (n, c) plane, so every output and
@@ -201,7 +201,7 @@ pub fn max_pool2d_backward(dy: &Tensor, argmax: &[u32], x_shape: &[usize]) -> Re
 }
 
 /// Backward of the fused y = max(maxpool(x), 0) given its output `y`:
-/// dx[argmax] += dy · [y > 0], in one parallel pass (no masked copy of dy).
+/// dx\[argmax\] += dy · \[y > 0\], in one parallel pass (no masked copy of dy).
 pub fn relu_max_pool2d_backward(
     dy: &Tensor, y: &Tensor, argmax: &[u32], x_shape: &[usize],
 ) -> Result<Tensor> {
@@ -252,7 +252,7 @@ fn scatter_backward(
 }
 
 /// Max-pool backward on slices for the geometry `g`: dx (N×C×H×W, overwritten) gets
-/// dx[argmax[o]] += dy[o] for every output o, or += dy[o]·[gate[o] > 0] with a gate (the
+/// dx[argmax\[o\]] += dy\[o\] for every output o, or += dy\[o\]·[gate\[o\] > 0] with a gate (the
 /// output y of the fused ReLU pool). Every argmax must lie inside the plane of its output.
 pub fn max_pool2d_backward_into(
     g: &Pool2dGeom, dy: &[f32], argmax: &[u32], gate: Option<&[f32]>, dx: &mut [f32],

@@ -1,0 +1,140 @@
+//! The k-nearest-neighbour classifier of the classical baselines (the paper's Table 3), on any
+//! features: raw pixels scaled to [0, 1] or the siamese subnet's embeddings.
+//!
+//! **Vote.** A test image gets the class held by most of its k nearest training rows
+//! (Euclidean distance, the exact blocked-GEMM search of [`crate::retrieval::knn_search`]).
+//! A tie between classes goes to the tied class whose nearest member comes first in the
+//! neighbour list (so k = 1 and ties reduce to the nearest neighbour's class).
+
+use std::time::Instant;
+
+use serde::Serialize;
+use siamese_data::ImageSet;
+
+use crate::error::{ModelError, Result};
+use crate::retrieval::{knn_search, Neighbour};
+
+/// The class voted by `neighbours` (nearest first) whose labels are `labels[index]` (module
+/// doc); `None` for no neighbour.
+pub fn vote(neighbours: &[Neighbour], labels: &[u8]) -> Option<u8> {
+    let mut count = [0usize; 256];
+    let mut first = [usize::MAX; 256];
+    for (rank, n) in neighbours.iter().enumerate() {
+        let c = labels[n.index as usize] as usize;
+        count[c] += 1;
+        first[c] = first[c].min(rank);
+    }
+    (0..256)
+        .filter(|&c| count[c] > 0)
+        .max_by(|&a, &b| count[a].cmp(&count[b]).then(first[b].cmp(&first[a])))
+        .map(|c| c as u8)
+}
+
+/// Test accuracy and timing of one classifier.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClassifierReport {
+    pub method: String,
+    pub train: usize,
+    pub test: usize,
+    pub accuracy: f64,
+    /// Seconds spent fitting (features and training; 0 for k-NN beyond feature extraction).
+    pub fit_seconds: f64,
+    /// Seconds spent predicting the whole test set.
+    pub predict_seconds: f64,
+}
+
+/// Predicts every test row by the k-NN vote over the training rows (all rows of `dim`).
+pub fn knn_predict(
+    train: &[f32], train_labels: &[u8], test: &[f32], dim: usize, k: usize,
+) -> Result<Vec<u8>> {
+    if k == 0 || train_labels.is_empty() {
+        return Err(ModelError::Config(
+            "k-NN needs k >= 1 and at least one training row".into(),
+        ));
+    }
+    let nbrs = knn_search(test, train, dim, k)?;
+    Ok(nbrs
+        .iter()
+        .map(|n| vote(n, train_labels).unwrap_or(0))
+        .collect())
+}
+
+/// Fraction of `predicted` equal to `truth`.
+pub fn classification_accuracy(predicted: &[u8], truth: &[u8]) -> f64 {
+    let right = predicted.iter().zip(truth).filter(|(p, t)| p == t).count();
+    right as f64 / truth.len().max(1) as f64
+}
+
+/// The pixels of images `ids` of `set` scaled to [0, 1], one row each.
+pub fn pixel_rows(set: &ImageSet, ids: &[u32]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(ids.len() * set.image_len());
+    for &i in ids {
+        if let Some(img) = set.image(i as usize) {
+            out.extend(img.iter().map(|&p| f32::from(p) / 255.0));
+        }
+    }
+    out
+}
+
+/// k-NN on given features: predicts `test` from `train`, timed, and scored against
+/// `test_labels`. `fit_seconds` is passed in (the time spent making the features).
+#[allow(clippy::too_many_arguments)]
+pub fn knn_report(
+    method: &str, train: &[f32], train_labels: &[u8], test: &[f32], test_labels: &[u8], dim: usize,
+    k: usize, fit_seconds: f64,
+) -> Result<ClassifierReport> {
+    let t = Instant::now();
+    let pred = knn_predict(train, train_labels, test, dim, k)?;
+    Ok(ClassifierReport {
+        method: method.into(),
+        train: train_labels.len(),
+        test: test_labels.len(),
+        accuracy: classification_accuracy(&pred, test_labels),
+        fit_seconds,
+        predict_seconds: t.elapsed().as_secs_f64(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(index: u32) -> Neighbour {
+        Neighbour {
+            index,
+            sq_distance: 0.0,
+        }
+    }
+
+    #[test]
+    fn the_vote_takes_the_majority_and_breaks_ties_by_the_nearest() {
+        let labels = [3, 5, 5, 3, 7];
+        // 5 5 3: majority 5.
+        assert_eq!(vote(&[n(1), n(2), n(0)], &labels), Some(5));
+        // 3 5 5 3: tie 2-2, class 3 has the nearest member.
+        assert_eq!(vote(&[n(0), n(1), n(2), n(3)], &labels), Some(3));
+        // 7 5 3: three-way tie, nearest is 7.
+        assert_eq!(vote(&[n(4), n(1), n(0)], &labels), Some(7));
+        assert_eq!(vote(&[], &labels), None);
+    }
+
+    #[test]
+    fn knn_on_hand_made_points_has_known_predictions() {
+        // Class 0 around x = 0, class 1 around x = 10, one class-1 outlier at x = 1.
+        let train = [0.0, 0.5, -0.5, 10.0, 10.5, 9.5, 1.0];
+        let labels = [0, 0, 0, 1, 1, 1, 1];
+        let test = [0.9, 9.0, 5.2];
+        // k = 1: the outlier wins for 0.9; 5.2 is nearer 9.5 than 1.0.
+        assert_eq!(
+            knn_predict(&train, &labels, &test, 1, 1).unwrap(),
+            [1, 1, 1]
+        );
+        // k = 3: 0.9 sees 1.0 (1), 0.5 (0), 0.0 (0): class 0.
+        assert_eq!(
+            knn_predict(&train, &labels, &test, 1, 3).unwrap(),
+            [0, 1, 1]
+        );
+        assert_eq!(classification_accuracy(&[0, 1, 1], &[0, 1, 0]), 2.0 / 3.0);
+        assert!(knn_predict(&train, &labels, &test, 1, 0).is_err());
+    }
+}

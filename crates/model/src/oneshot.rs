@@ -1,0 +1,326 @@
+//! N-way K-shot recognition: can the network tell which of N classes a new image belongs to
+//! from K examples of each (classes it may never have been trained on)?
+//!
+//! **Episodes** ([`draw_episodes`]), seeded with `ChaCha8Rng::seed_from_u64(seed)`: N distinct
+//! classes drawn uniformly from the allowed ones; the query's class drawn uniformly among them;
+//! K support images drawn without replacement from each class, the query a further image of
+//! its class (never one of its supports).
+//!
+//! **Predictions**, both reported, by name:
+//! - `mean-similarity`: the class w maximising (1/K)·Σ_k s(q, x_{w,k}), with s the output
+//!   module's similarity of the pair (query, support), as `siamese compare` scores it;
+//! - `prototype`: the class w minimising ‖f(q) − p_w‖², the squared Euclidean distance from
+//!   the query's embedding to the mean of its support embeddings, p_w = (1/K)·Σ_k f(x_{w,k})
+//!   (prototypical networks).
+//!
+//! Ties go to the class drawn first. **Accuracy** is the fraction of episodes predicted
+//! right, with the 95 % Wilson score interval ([`wilson_interval`]); chance is 1/N.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rand::seq::index::sample;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use siamese_data::{ImageSet, Pair};
+
+use crate::error::{ModelError, Result};
+use crate::eval::PairScorer;
+use crate::retrieval::embed_images;
+use crate::siamese::SnLenet5;
+
+/// One episode: the N classes, K support images per class, the query and its class's position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Episode {
+    pub classes: Vec<u8>,
+    /// `support[w]` holds the K images of `classes[w]`.
+    pub support: Vec<Vec<u32>>,
+    pub query: u32,
+    /// The position of the query's class in `classes`.
+    pub answer: usize,
+}
+
+/// Draws `episodes` N-way (`ways`) K-shot (`shots`) episodes from the images of `classes` in
+/// `labels` (module doc). Errors: fewer than `ways` classes, `ways` < 2, `shots` = 0, or a
+/// class with fewer than `shots` + 1 images.
+pub fn draw_episodes(
+    labels: &[u8], classes: &[u8], ways: usize, shots: usize, episodes: usize, seed: u64,
+) -> Result<Vec<Episode>> {
+    if ways < 2 || shots == 0 || ways > classes.len() {
+        return Err(ModelError::Config(format!(
+            "{ways}-way {shots}-shot episodes need 2 <= ways <= {} classes and shots >= 1",
+            classes.len()
+        )));
+    }
+    let mut members: HashMap<u8, Vec<u32>> = HashMap::new();
+    for (i, &l) in labels.iter().enumerate() {
+        if classes.contains(&l) {
+            members.entry(l).or_default().push(i as u32);
+        }
+    }
+    for &c in classes {
+        let have = members.get(&c).map_or(0, Vec::len);
+        if have < shots + 1 {
+            return Err(ModelError::Config(format!(
+                "class {c} has {have} test images, fewer than {} for {shots} supports and a query",
+                shots + 1
+            )));
+        }
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut out = Vec::with_capacity(episodes);
+    for _ in 0..episodes {
+        let chosen: Vec<u8> = sample(&mut rng, classes.len(), ways)
+            .into_iter()
+            .map(|i| classes[i])
+            .collect();
+        let answer = rng.gen_range(0..ways);
+        let mut support = Vec::with_capacity(ways);
+        let mut query = 0;
+        for (w, c) in chosen.iter().enumerate() {
+            let m = &members[c];
+            let take = shots + usize::from(w == answer);
+            let picked: Vec<u32> = sample(&mut rng, m.len(), take)
+                .into_iter()
+                .map(|i| m[i])
+                .collect();
+            if w == answer {
+                query = picked[shots];
+            }
+            support.push(picked[..shots].to_vec());
+        }
+        out.push(Episode {
+            classes: chosen,
+            support,
+            query,
+            answer,
+        });
+    }
+    Ok(out)
+}
+
+/// The first position of the largest value (`better(a, b)`: a beats b).
+fn first_best(values: impl Iterator<Item = f64>, better: fn(f64, f64) -> bool) -> usize {
+    let mut best = (0, f64::NAN);
+    for (i, v) in values.enumerate() {
+        if i == 0 || better(v, best.1) {
+            best = (i, v);
+        }
+    }
+    best.0
+}
+
+/// `mean-similarity`: the class whose K similarities to the query (`sims[w·K + k]`) have the
+/// largest mean.
+pub fn predict_mean_similarity(sims: &[f32], shots: usize) -> usize {
+    let means = sims
+        .chunks(shots)
+        .map(|s| s.iter().map(|&v| f64::from(v)).sum::<f64>() / shots as f64);
+    first_best(means, |a, b| a > b)
+}
+
+/// `prototype`: the class whose mean support embedding is nearest the query's embedding;
+/// `support` holds N·K embeddings of `dim` values, class by class.
+pub fn predict_prototype(query: &[f32], support: &[f32], shots: usize, dim: usize) -> usize {
+    let dists = support.chunks(shots * dim).map(|class| {
+        (0..dim)
+            .map(|e| {
+                let p: f64 = (0..shots)
+                    .map(|k| f64::from(class[k * dim + e]))
+                    .sum::<f64>();
+                (f64::from(query[e]) - p / shots as f64).powi(2)
+            })
+            .sum::<f64>()
+    });
+    first_best(dists, |a, b| a < b)
+}
+
+/// The 95 % Wilson score interval of a proportion, `correct` of `n`:
+/// (p + z²/2n ± z·√(p(1−p)/n + z²/4n²)) / (1 + z²/n), z = 1.96.
+pub fn wilson_interval(correct: usize, n: usize) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let (z, n) = (1.96f64, n as f64);
+    let p = correct as f64 / n;
+    let denom = 1.0 + z * z / n;
+    let centre = (p + z * z / (2.0 * n)) / denom;
+    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denom;
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+/// The accuracy of one prediction rule over the episodes.
+#[derive(Clone, Debug, Serialize)]
+pub struct MethodAccuracy {
+    pub method: &'static str,
+    pub correct: usize,
+    pub accuracy: f64,
+    pub ci95_low: f64,
+    pub ci95_high: f64,
+}
+
+impl MethodAccuracy {
+    fn of(method: &'static str, right: impl Iterator<Item = bool>) -> Self {
+        let (mut correct, mut n) = (0, 0);
+        for r in right {
+            correct += usize::from(r);
+            n += 1;
+        }
+        let (lo, hi) = wilson_interval(correct, n);
+        Self {
+            method,
+            correct,
+            accuracy: correct as f64 / n.max(1) as f64,
+            ci95_low: lo,
+            ci95_high: hi,
+        }
+    }
+}
+
+/// What `siamese oneshot` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct OneShotReport {
+    pub ways: usize,
+    pub shots: usize,
+    pub episodes: usize,
+    pub seed: u64,
+    pub classes: Vec<u8>,
+    /// 1/N.
+    pub chance: f64,
+    pub methods: Vec<MethodAccuracy>,
+}
+
+/// Runs the episodes on `set` with `model`: the query–support similarities of every episode in
+/// one scoring pass (each image embedded once), and the embeddings of the images used.
+pub fn evaluate_episodes(
+    model: &mut SnLenet5, set: &Arc<ImageSet>, episodes: &[Episode], batch: usize,
+) -> Result<(Vec<bool>, Vec<bool>)> {
+    let pairs: Vec<Pair> = episodes
+        .iter()
+        .flat_map(|e| {
+            e.support.iter().flatten().map(|&s| Pair {
+                a: e.query,
+                b: s,
+                y: u8::from(set.labels[s as usize] == set.labels[e.query as usize]),
+            })
+        })
+        .collect();
+    let sims = model.pair_similarities(set, &Arc::new(pairs), batch)?;
+    // Embeddings of every image an episode uses, once each.
+    let mut ids: Vec<u32> = episodes
+        .iter()
+        .flat_map(|e| e.support.iter().flatten().copied().chain([e.query]))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let dim = model.subnet.dims.embedding();
+    let emb = embed_images(model, set, &ids, batch)?;
+    let row = |i: u32| {
+        let r = ids.binary_search(&i).unwrap_or(0);
+        &emb[r * dim..(r + 1) * dim]
+    };
+    let (mut by_sim, mut by_proto) = (Vec::new(), Vec::new());
+    let mut at = 0;
+    for e in episodes {
+        let shots = e.support[0].len();
+        let n = e.classes.len() * shots;
+        by_sim.push(predict_mean_similarity(&sims[at..at + n], shots) == e.answer);
+        at += n;
+        let support: Vec<f32> = e
+            .support
+            .iter()
+            .flatten()
+            .flat_map(|&s| row(s).iter().copied())
+            .collect();
+        by_proto.push(predict_prototype(row(e.query), &support, shots, dim) == e.answer);
+    }
+    Ok((by_sim, by_proto))
+}
+
+/// Draws the episodes and scores both prediction rules (module doc).
+#[allow(clippy::too_many_arguments)]
+pub fn one_shot(
+    model: &mut SnLenet5, set: &Arc<ImageSet>, classes: &[u8], ways: usize, shots: usize,
+    episodes: usize, seed: u64, batch: usize,
+) -> Result<OneShotReport> {
+    let eps = draw_episodes(&set.labels, classes, ways, shots, episodes, seed)?;
+    let (by_sim, by_proto) = evaluate_episodes(model, set, &eps, batch)?;
+    Ok(OneShotReport {
+        ways,
+        shots,
+        episodes,
+        seed,
+        classes: classes.to_vec(),
+        chance: 1.0 / ways as f64,
+        methods: vec![
+            MethodAccuracy::of("mean-similarity", by_sim.into_iter()),
+            MethodAccuracy::of("prototype", by_proto.into_iter()),
+        ],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn episodes_are_seeded_and_well_formed() {
+        let labels: Vec<u8> = (0..200).map(|i| (i % 10) as u8).collect();
+        let classes = [7, 8, 9, 2];
+        let eps = draw_episodes(&labels, &classes, 3, 5, 50, 1).unwrap();
+        assert_eq!(eps.len(), 50);
+        let mut answers = [0; 3];
+        for e in &eps {
+            assert_eq!(e.classes.len(), 3);
+            assert!(e.classes.iter().all(|c| classes.contains(c)));
+            let mut c = e.classes.clone();
+            c.dedup();
+            assert_eq!(c.len(), 3);
+            assert_eq!(labels[e.query as usize], e.classes[e.answer]);
+            for (w, s) in e.support.iter().enumerate() {
+                assert_eq!(s.len(), 5);
+                assert!(s.iter().all(|&i| labels[i as usize] == e.classes[w]));
+                assert!(!s.contains(&e.query));
+            }
+            answers[e.answer] += 1;
+        }
+        assert!(answers.iter().all(|&a| a > 5), "{answers:?}");
+        assert_eq!(draw_episodes(&labels, &classes, 3, 5, 50, 1).unwrap(), eps);
+        assert_ne!(draw_episodes(&labels, &classes, 3, 5, 50, 2).unwrap(), eps);
+        assert!(draw_episodes(&labels, &classes, 5, 1, 1, 0).is_err());
+        assert!(draw_episodes(&labels, &classes, 2, 20, 1, 0).is_err());
+    }
+
+    #[test]
+    fn predictions_on_hand_made_similarities_and_embeddings() {
+        // 3 ways, 2 shots: means 0.5, 0.65, 0.6 -> class 1.
+        assert_eq!(
+            predict_mean_similarity(&[0.9, 0.1, 0.6, 0.7, 0.6, 0.6], 2),
+            1
+        );
+        // Equal means: the first drawn wins.
+        assert_eq!(predict_mean_similarity(&[0.5, 0.5, 0.25, 0.75], 2), 0);
+        // Prototypes (2-D, 2 shots): class 0 mean (0, 0), class 1 mean (4, 0), class 2 mean (1, 3).
+        let support = [-1.0, 0.0, 1.0, 0.0, 4.0, 1.0, 4.0, -1.0, 1.0, 2.0, 1.0, 4.0];
+        assert_eq!(predict_prototype(&[2.5, 0.0], &support, 2, 2), 1);
+        assert_eq!(predict_prototype(&[1.0, 2.0], &support, 2, 2), 2);
+        // Nearest single support would be class 0's (1, 0) for (1.9, 0), the prototype says 0 too;
+        // at (2.1, 0): distance² to (0,0) is 4.41, to (4,0) is 3.61 -> class 1.
+        assert_eq!(predict_prototype(&[2.1, 0.0], &support, 2, 2), 1);
+        assert_eq!(predict_prototype(&[1.9, 0.0], &support, 2, 2), 0);
+    }
+
+    #[test]
+    fn wilson_interval_by_hand_and_n_way_accuracy() {
+        let (lo, hi) = wilson_interval(50, 100);
+        assert!(
+            (lo - 0.403_83).abs() < 1e-4 && (hi - 0.596_17).abs() < 1e-4,
+            "{lo} {hi}"
+        );
+        let (lo, hi) = wilson_interval(10, 10);
+        assert!((lo - 0.722_46).abs() < 1e-4 && hi == 1.0, "{lo} {hi}");
+        let m = MethodAccuracy::of("x", [true, false, true, true].into_iter());
+        assert_eq!((m.correct, m.accuracy), (3, 0.75));
+    }
+}

@@ -1,0 +1,367 @@
+//! Similarity search on embeddings: exact nearest neighbours through our GEMM, and the
+//! retrieval metrics recall@k and mean average precision.
+//!
+//! **Distances.** For a query q and a gallery row g (E values each), the squared Euclidean
+//! distance is expanded as
+//!
+//! ```text
+//! ‖q − g‖² = ‖q‖² + ‖g‖² − 2·q·g
+//! ```
+//!
+//! so a block of queries Q (m×E) against a block of the gallery G (n×E) is one GEMM,
+//! D = −2·Q·Gᵀ (siamese-tensor's [`gemm`]), plus the two norm vectors. Rounding can make a
+//! tiny distance negative: it is clamped at 0. The search is exact (every gallery row is
+//! compared); memory stays bounded because queries go [`QUERY_BLOCK`] at a time (one rayon
+//! task each) and the gallery [`GALLERY_BLOCK`] rows at a time, so a task holds one
+//! QUERY_BLOCK × GALLERY_BLOCK block of distances (8 MiB).
+//!
+//! **Order.** Neighbours are ranked by (distance, gallery index): ties go to the lower index,
+//! so every result is deterministic and independent of the thread count.
+//!
+//! **Metrics**, for a query of class c against a gallery holding R images of class c:
+//! - recall@k = 1 when at least one of the k nearest gallery images has class c, else 0
+//!   (the usual definition in metric learning), averaged over queries;
+//! - average precision AP = (1/R)·Σ_{j=1..R} j / rank_j, where rank_j is the rank (1-based)
+//!   of the j-th nearest gallery image of class c; mAP is its mean over queries (queries
+//!   whose class is absent from the gallery are left out of both figures).
+
+use rayon::prelude::*;
+use serde::Serialize;
+use siamese_data::{images_tensor, ImageSet};
+use siamese_tensor::ops::gemm::gemm;
+
+use crate::error::{ModelError, Result};
+use crate::siamese::SnLenet5;
+
+/// Queries per block (one rayon task).
+pub const QUERY_BLOCK: usize = 256;
+/// Gallery rows per block of distances.
+pub const GALLERY_BLOCK: usize = 8192;
+
+/// A gallery row and its squared distance to the query.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Neighbour {
+    pub index: u32,
+    pub sq_distance: f32,
+}
+
+/// The search key of a distance (≥ 0) and an index: ordering the u64 orders by
+/// (distance, index), because the bits of a non-negative f32 grow with its value.
+fn key(d: f32, index: usize) -> u64 {
+    (u64::from(d.max(0.0).to_bits()) << 32) | index as u64
+}
+
+fn unkey(k: u64) -> Neighbour {
+    Neighbour {
+        index: k as u32,
+        sq_distance: f32::from_bits((k >> 32) as u32),
+    }
+}
+
+/// ‖x‖² of every row.
+fn row_norms(x: &[f32], dim: usize) -> Vec<f32> {
+    x.chunks_exact(dim)
+        .map(|r| r.iter().map(|v| v * v).sum())
+        .collect()
+}
+
+fn check(queries: &[f32], gallery: &[f32], dim: usize) -> Result<()> {
+    if dim == 0 || !queries.len().is_multiple_of(dim) || !gallery.len().is_multiple_of(dim) {
+        return Err(ModelError::Config(format!(
+            "search: {} query and {} gallery values are not rows of {dim}",
+            queries.len(),
+            gallery.len()
+        )));
+    }
+    if gallery.len() >= (u32::MAX as usize) * dim {
+        return Err(ModelError::Config("search: gallery too large".into()));
+    }
+    Ok(())
+}
+
+/// Calls `visit(state, query, g0, distances)` for every query with its squared distances
+/// (module doc) to the gallery rows `g0..g0 + distances.len()`, gallery block by gallery
+/// block in order; queries run in blocks of `query_block` in parallel, each with its own
+/// `init()` state, returned in query order.
+fn for_each_block<S: Send>(
+    queries: &[f32], gallery: &[f32], dim: usize, query_block: usize, init: impl Fn() -> S + Sync,
+    visit: impl Fn(&mut S, usize, usize, &[f32]) + Sync,
+) -> Result<Vec<S>> {
+    check(queries, gallery, dim)?;
+    let (nq, ng) = (queries.len() / dim, gallery.len() / dim);
+    let gnorm = row_norms(gallery, dim);
+    let blocks: Vec<Result<Vec<S>>> = queries
+        .par_chunks(query_block * dim)
+        .enumerate()
+        .map(|(b, qb)| {
+            let m = qb.len() / dim;
+            let qnorm = row_norms(qb, dim);
+            let mut states: Vec<S> = (0..m).map(|_| init()).collect();
+            let mut d = vec![0.0f32; m * GALLERY_BLOCK.min(ng)];
+            for g0 in (0..ng).step_by(GALLERY_BLOCK) {
+                let n = GALLERY_BLOCK.min(ng - g0);
+                let gb = &gallery[g0 * dim..(g0 + n) * dim];
+                let d = &mut d[..m * n];
+                gemm(false, true, m, n, dim, -2.0, qb, gb, 0.0, d)?;
+                for (i, row) in d.chunks_exact_mut(n).enumerate() {
+                    for (j, v) in row.iter_mut().enumerate() {
+                        *v = (*v + qnorm[i] + gnorm[g0 + j]).max(0.0);
+                    }
+                    visit(&mut states[i], b * query_block + i, g0, row);
+                }
+            }
+            Ok(states)
+        })
+        .collect();
+    let mut out = Vec::with_capacity(nq);
+    for b in blocks {
+        out.extend(b?);
+    }
+    Ok(out)
+}
+
+/// The `k` nearest gallery rows of every query (rows of `dim` values), nearest first, by the
+/// blocked GEMM search of the module doc.
+pub fn knn_search(
+    queries: &[f32], gallery: &[f32], dim: usize, k: usize,
+) -> Result<Vec<Vec<Neighbour>>> {
+    let ng = gallery.len().checked_div(dim).unwrap_or(0);
+    let k = k.min(ng);
+    let tops = for_each_block(
+        queries,
+        gallery,
+        dim,
+        QUERY_BLOCK,
+        || Vec::<u64>::with_capacity(k + 1),
+        |top, _, g0, row| {
+            for (j, &d) in row.iter().enumerate() {
+                let key = key(d, g0 + j);
+                if top.len() < k || key < top[k - 1] {
+                    // Insert in order; keep k.
+                    let at = top.partition_point(|&t| t < key);
+                    top.insert(at, key);
+                    top.truncate(k);
+                }
+            }
+        },
+    )?;
+    Ok(tops
+        .into_iter()
+        .map(|t| t.into_iter().map(unkey).collect())
+        .collect())
+}
+
+/// Recall@k and mAP of a retrieval run (module doc).
+#[derive(Clone, Debug, Serialize)]
+pub struct RetrievalReport {
+    pub queries: usize,
+    pub gallery: usize,
+    /// (k, recall@k) for each k asked.
+    pub recall_at: Vec<(usize, f64)>,
+    pub mean_average_precision: f64,
+}
+
+/// The ranks (1-based, ascending) of the gallery rows relevant to a query, from its distances
+/// to every gallery row: the relevant keys sorted, then each irrelevant row counted before
+/// the relevant rows it precedes (a binary search), then prefix sums.
+fn relevant_ranks(dist: &[f32], labels: &[u8], class: u8) -> Vec<usize> {
+    let mut rel: Vec<u64> = Vec::new();
+    for (j, (&d, &l)) in dist.iter().zip(labels).enumerate() {
+        if l == class {
+            rel.push(key(d, j));
+        }
+    }
+    rel.sort_unstable();
+    let mut before = vec![0usize; rel.len() + 1];
+    for (j, (&d, &l)) in dist.iter().zip(labels).enumerate() {
+        if l != class {
+            before[rel.partition_point(|&r| r < key(d, j))] += 1;
+        }
+    }
+    let mut irrelevant = 0;
+    (0..rel.len())
+        .map(|i| {
+            irrelevant += before[i];
+            i + 1 + irrelevant
+        })
+        .collect()
+}
+
+/// Recall@k (for each k in `ks`) and mAP of `queries` (labels `query_labels`) against
+/// `gallery` (labels `gallery_labels`), all rows of `dim` values (module doc). Each query's
+/// distance row to the whole gallery is held until its ranks are counted (queries go 32 per
+/// task, so a task holds 32 rows: 6 MiB for 48,000 gallery images).
+pub fn retrieval_metrics(
+    queries: &[f32], query_labels: &[u8], gallery: &[f32], gallery_labels: &[u8], dim: usize,
+    ks: &[usize],
+) -> Result<RetrievalReport> {
+    check(queries, gallery, dim)?;
+    let (nq, ng) = (queries.len() / dim, gallery.len() / dim);
+    if query_labels.len() != nq || gallery_labels.len() != ng {
+        return Err(ModelError::Config(format!(
+            "retrieval: {nq} queries and {ng} gallery rows but {} and {} labels",
+            query_labels.len(),
+            gallery_labels.len()
+        )));
+    }
+    // Per query: its distance row, filled block by block; at the last block the row gives
+    // way to (first relevant rank, AP), or None when no gallery row is relevant. A task
+    // holds the rows of its 32 queries only.
+    type State = (Vec<f32>, Option<(usize, f64)>);
+    let states: Vec<State> = for_each_block(
+        queries,
+        gallery,
+        dim,
+        32,
+        || (Vec::new(), None),
+        |(row, result): &mut State, q, g0, block| {
+            if g0 == 0 {
+                row.reserve_exact(ng);
+            }
+            row.extend_from_slice(block);
+            if row.len() == ng {
+                let ranks = relevant_ranks(row, gallery_labels, query_labels[q]);
+                *result = ranks.first().map(|&first| {
+                    let ap = ranks
+                        .iter()
+                        .enumerate()
+                        .map(|(j, &r)| (j + 1) as f64 / r as f64)
+                        .sum::<f64>();
+                    (first, ap / ranks.len() as f64)
+                });
+                *row = Vec::new();
+            }
+        },
+    )?;
+    let per_query = states.into_iter().map(|s| s.1);
+    let scored: Vec<(usize, f64)> = per_query.flatten().collect();
+    let n = scored.len().max(1) as f64;
+    Ok(RetrievalReport {
+        queries: scored.len(),
+        gallery: ng,
+        recall_at: ks
+            .iter()
+            .map(|&k| (k, scored.iter().filter(|s| s.0 <= k).count() as f64 / n))
+            .collect(),
+        mean_average_precision: scored.iter().map(|s| s.1).sum::<f64>() / n,
+    })
+}
+
+/// The subnet's embeddings of the images `ids` of `set` (row-major, E values each), `batch`
+/// images converted to f32 and embedded at a time ([`SnLenet5::embed`]).
+pub fn embed_images(
+    model: &SnLenet5, set: &ImageSet, ids: &[u32], batch: usize,
+) -> Result<Vec<f32>> {
+    let e = model.subnet.dims.embedding();
+    let mut out = Vec::with_capacity(ids.len() * e);
+    for chunk in ids.chunks(batch.max(1)) {
+        out.extend_from_slice(model.embed(&images_tensor(set, chunk)?)?.data());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// The brute-force reference: every distance as Σ(q−g)² in f64, sorted by (distance, index).
+    fn brute(q: &[f32], g: &[f32], dim: usize) -> Vec<Vec<(f64, usize)>> {
+        q.chunks(dim)
+            .map(|q| {
+                let mut d: Vec<(f64, usize)> = g
+                    .chunks(dim)
+                    .enumerate()
+                    .map(|(j, g)| {
+                        let s = q
+                            .iter()
+                            .zip(g)
+                            .map(|(a, b)| (*a as f64 - *b as f64).powi(2));
+                        (s.sum(), j)
+                    })
+                    .collect();
+                d.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                d
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_gemm_search_finds_the_brute_force_neighbours() {
+        let mut rng = ChaCha8Rng::seed_from_u64(16);
+        let mut cases = 0;
+        // Sizes crossing the query and gallery block edges (300 > 256 queries, 9000 > 8192 rows).
+        for (nq, ng, dim, k) in [
+            (7, 40, 3, 5),
+            (300, 9000, 10, 10),
+            (33, 500, 784, 4),
+            (5, 3, 2, 8),
+        ] {
+            let q: Vec<f32> = (0..nq * dim).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let g: Vec<f32> = (0..ng * dim).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let got = knn_search(&q, &g, dim, k).unwrap();
+            let want = brute(&q, &g, dim);
+            for (qi, (got, want)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(got.len(), k.min(ng));
+                for (n, w) in got.iter().zip(want) {
+                    // The k smallest distances (up to the f32 rounding of the expansion) ...
+                    let tol = 1e-4 * (1.0 + w.0);
+                    assert!((n.sq_distance as f64 - w.0).abs() < tol, "{n:?} vs {w:?}");
+                    // ... and each reported distance is its reported row's true distance.
+                    let j = n.index as usize;
+                    let truth: f64 = q[qi * dim..][..dim]
+                        .iter()
+                        .zip(&g[j * dim..][..dim])
+                        .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
+                        .sum();
+                    assert!(
+                        (n.sq_distance as f64 - truth).abs() < tol,
+                        "{n:?} vs {truth}"
+                    );
+                }
+            }
+            cases += nq;
+        }
+        println!("nearest-neighbour search checked on {cases} random queries");
+    }
+
+    #[test]
+    fn recall_and_map_of_hand_made_embeddings() {
+        // Gallery on a line: x = 0, 1, 2, 3, 4 with classes a a b b a (0 0 1 1 0).
+        let gallery = [0.0, 1.0, 2.0, 3.0, 4.0];
+        let gl = [0, 0, 1, 1, 0];
+        // Query 1 at 2.2, class 0: order 2(b) 3(b) 1(a) 4(a) 0(a): class-0 ranks 3, 4, 5.
+        //   AP = (1/3 + 2/4 + 3/5)/3 = 0.477777…, first hit at rank 3.
+        // Query 2 at -1, class 1: order 0 1 2(b) 3(b) 4: ranks 3, 4: AP = (1/3 + 2/4)/2.
+        // Query 3 of class 7 (absent from the gallery) is left out.
+        let q = [2.2, -1.0, 0.0];
+        let r = retrieval_metrics(&q, &[0, 1, 7], &gallery, &gl, 1, &[1, 2, 3, 5]).unwrap();
+        assert_eq!((r.queries, r.gallery), (2, 5));
+        let ap1 = (1.0 / 3.0 + 2.0 / 4.0 + 3.0 / 5.0) / 3.0;
+        let ap2 = (1.0 / 3.0 + 2.0 / 4.0) / 2.0;
+        assert!((r.mean_average_precision - (ap1 + ap2) / 2.0).abs() < 1e-12);
+        let recall: Vec<f64> = r.recall_at.iter().map(|x| x.1).collect();
+        assert_eq!(recall, [0.0, 0.0, 1.0, 1.0]);
+        // A perfect ranking: AP 1 and recall@1 1.
+        let r = retrieval_metrics(&[3.9], &[0], &[4.0, 3.8, 0.0], &[0, 0, 1], 1, &[1]).unwrap();
+        assert_eq!((r.mean_average_precision, r.recall_at[0].1), (1.0, 1.0));
+        // Ties go to the lower gallery index: query at 0.5 between row 0 (class 1) and row 1 (class 0).
+        let r = retrieval_metrics(&[0.5], &[0], &[0.0, 1.0], &[1, 0], 1, &[1]).unwrap();
+        assert_eq!((r.recall_at[0].1, r.mean_average_precision), (0.0, 0.5));
+        assert!(retrieval_metrics(&[0.5], &[0, 1], &[0.0], &[1], 1, &[1]).is_err());
+    }
+
+    #[test]
+    fn relevant_ranks_match_a_full_sort() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let d: Vec<f32> = (0..500)
+            .map(|_| (rng.gen_range(0..50) as f32) * 0.5)
+            .collect();
+        let l: Vec<u8> = (0..500).map(|_| rng.gen_range(0..4)).collect();
+        let mut order: Vec<usize> = (0..500).collect();
+        order.sort_by(|&a, &b| d[a].total_cmp(&d[b]).then(a.cmp(&b)));
+        let want: Vec<usize> = (1..=500).filter(|&r| l[order[r - 1]] == 2).collect();
+        assert_eq!(relevant_ranks(&d, &l, 2), want);
+    }
+}
