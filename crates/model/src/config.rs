@@ -351,8 +351,8 @@ impl LenetDims {
     }
 
     /// The subnet's parameters under `prefix` with their PyTorch shapes, as a checkpoint
-    /// holds them: `{prefix}.conv1.weight` [6, C, 5, 5], `{prefix}.conv1.bias` [6], …,
-    /// `{prefix}.fc3.weight` [E, 84], `{prefix}.fc3.bias` [E]. A checkpoint is checked
+    /// holds them: `{prefix}.conv1.weight` \[6, C, 5, 5\], `{prefix}.conv1.bias` \[6\], …,
+    /// `{prefix}.fc3.weight` \[E, 84\], `{prefix}.fc3.bias` \[E\]. A checkpoint is checked
     /// against these before any model is built from its metadata.
     pub fn subnet_shapes(&self, prefix: &str) -> Vec<(String, Vec<usize>)> {
         let k = Self::KERNEL;

@@ -48,7 +48,7 @@ fn kind_of(ft: &fs::FileType) -> &'static str {
 /// The file a write to `path` must replace: `path` itself, or the final target of the
 /// symlinks it names (relative links resolved against their own folder; a dangling link's
 /// target is created). Errors when an existing target is not a regular file, or after
-/// [`MAX_LINKS`] links.
+/// `MAX_LINKS` links.
 pub fn write_target(path: &Path) -> std::io::Result<PathBuf> {
     let mut p = path.to_path_buf();
     for _ in 0..MAX_LINKS {

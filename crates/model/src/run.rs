@@ -244,7 +244,7 @@ fn flag_value(cfg: &TrainConfig, id: &str) -> Option<String> {
 impl TrainConfig {
     /// The config a resumed run continues with: `self` (the run being resumed), except that
     /// `--epochs` may be extended. `given` is the config built from the command line and
-    /// `explicit` the ids of the flags the user actually typed (see [`RUN_FLAGS`]); any of
+    /// `explicit` the ids of the flags the user actually typed (see `RUN_FLAGS`); any of
     /// them whose value differs from the resumed run's is refused, naming the flag, the
     /// resumed value and the given one. `--epochs` below the resumed run's is refused too.
     pub fn resumed_with(&self, given: &TrainConfig, explicit: &[&str]) -> Result<TrainConfig> {

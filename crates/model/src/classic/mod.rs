@@ -1,4 +1,4 @@
-//! Classical baselines of the paper's Table 3, from scratch: HOG features ([`hog`]) with a
+//! Classical baselines of the paper's Table 3, from scratch: HOG features ([`mod@hog`]) with a
 //! linear SVM ([`svm`]), beside the k-NN classifiers of [`crate::knn`]. Each reports test
 //! classification accuracy and the time it took ([`ClassifierReport`]).
 
