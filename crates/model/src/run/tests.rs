@@ -1,0 +1,193 @@
+//! Tests of the run's config, data, files and resume rules, and the tiny hand-made run the
+//! training tests share.
+
+use super::*;
+
+/// A hand-made MNIST-shaped set: image i shows a 6×6 bright block at a place fixed by its
+/// class (i mod 10) over seeded noise, so a few steps learn something.
+pub(crate) fn tiny_set(n: usize, seed: u64) -> ImageSet {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut images = vec![0u8; n * 784];
+    let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+    for (i, img) in images.chunks_mut(784).enumerate() {
+        for p in img.iter_mut() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *p = (state >> 58) as u8; // noise in 0..64
+        }
+        let k = labels[i] as usize;
+        let (r0, c0) = (2 + (k / 4) * 8, 2 + (k % 4) * 6);
+        for r in r0..r0 + 6 {
+            for c in c0..c0 + 6 {
+                img[r * 28 + c] = 255;
+            }
+        }
+    }
+    let names = (0..10).map(|k| k.to_string()).collect();
+    ImageSet::new(images, labels, (1, 28, 28), names).unwrap()
+}
+
+/// The paper's MNIST configuration for `epochs` epochs on 100 training and 40 test
+/// images of [`tiny_set`].
+pub(crate) fn tiny_run(epochs: usize) -> (TrainConfig, RunData) {
+    let mut cfg = TrainConfig::paper(DatasetKind::Mnist);
+    cfg.epochs = epochs;
+    let data =
+        RunData::from_sets(&cfg, DatasetKind::Mnist, tiny_set(100, 1), tiny_set(40, 2)).unwrap();
+    (cfg, data)
+}
+
+#[test]
+fn run_data_holds_the_split_the_limit_and_both_pair_lists() {
+    let (mut cfg, data) = tiny_run(1);
+    // 20 % held out, stratified; one positive and one negative pair per image.
+    assert_eq!((data.train_idx.len(), data.val_pairs.len()), (80, 40));
+    assert_eq!(data.test_pairs.len(), 80);
+    assert!(data
+        .val_pairs
+        .iter()
+        .all(|p| !data.train_idx.contains(&p.a)));
+    cfg.limit = Some(30);
+    let limited =
+        RunData::from_sets(&cfg, DatasetKind::Mnist, tiny_set(100, 1), tiny_set(40, 2)).unwrap();
+    assert_eq!(limited.train_idx.len(), 30);
+    assert_eq!(limited.val_pairs, data.val_pairs);
+}
+
+#[test]
+fn a_class_subset_keeps_split_validation_and_test_pairs_inside_it() {
+    let (mut cfg, _) = tiny_run(1);
+    cfg.train_classes = Some(vec![0, 1, 2, 3, 4, 5, 6]);
+    let data =
+        RunData::from_sets(&cfg, DatasetKind::Mnist, tiny_set(100, 1), tiny_set(40, 2)).unwrap();
+    let seen = |set: &ImageSet, i: u32| set.labels[i as usize] < 7;
+    assert_eq!(data.train_idx.len(), 56);
+    assert!(data.train_idx.iter().all(|&i| seen(&data.train, i)));
+    assert_eq!(data.val_pairs.len(), 28);
+    assert!(data
+        .val_pairs
+        .iter()
+        .all(|p| seen(&data.train, p.a) && seen(&data.train, p.b)));
+    assert_eq!(data.test_pairs.len(), 56);
+    assert!(data
+        .test_pairs
+        .iter()
+        .all(|p| seen(&data.test, p.a) && seen(&data.test, p.b)));
+    // Stored with the config; an old config without the field reads as all classes.
+    let json = serde_json::to_string(&cfg).unwrap();
+    assert_eq!(serde_json::from_str::<TrainConfig>(&json).unwrap(), cfg);
+    cfg.train_classes = None;
+    assert!(!serde_json::to_string(&cfg)
+        .unwrap()
+        .contains("train_classes"));
+    for bad in [vec![3], vec![0, 10]] {
+        cfg.train_classes = Some(bad);
+        let e = cfg.validate().unwrap_err().to_string();
+        assert!(e.contains("--train-classes"), "{e}");
+    }
+}
+
+#[test]
+fn bad_settings_are_config_errors() {
+    let (cfg, _) = tiny_run(1);
+    assert!(cfg.validate().is_ok());
+    type Change = fn(&mut TrainConfig);
+    let cases: [(Change, &str); 4] = [
+        (|c| c.epochs = 0, "at least 1"),
+        (|c| c.lr = -1.0, "--lr must be positive"),
+        (|c| c.limit = Some(0), "--limit"),
+        (|c| c.schedule = "step".into(), "unknown schedule 'step'"),
+    ];
+    for (change, needle) in cases {
+        let mut c = cfg.clone();
+        change(&mut c);
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains(needle), "{e}");
+    }
+}
+
+/// Issue 13, cause 10: a second `train` into a run folder replaced the first run's files
+/// silently. A folder holding any run file is refused (naming them) unless forced.
+#[test]
+fn a_folder_holding_a_run_is_refused_unless_forced() {
+    let dir = std::env::temp_dir().join(format!("siamese-claim-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(RunFiles::claim(&dir, false).is_ok(), "a new folder");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("notes.txt"), b"mine").unwrap();
+    assert!(
+        RunFiles::claim(&dir, false).is_ok(),
+        "a folder without run files"
+    );
+    std::fs::write(dir.join("metrics.jsonl"), b"{}").unwrap();
+    std::fs::write(dir.join("config.json"), b"{}").unwrap();
+    let e = RunFiles::claim(&dir, false).unwrap_err().to_string();
+    assert!(
+        e.contains("already holds a run (config.json, metrics.jsonl)")
+            && e.contains("--force")
+            && e.contains("--resume"),
+        "{e}"
+    );
+    assert!(RunFiles::claim(&dir, true).is_ok());
+    let file = dir.join("notes.txt");
+    let e = RunFiles::claim(&file, true).unwrap_err().to_string();
+    assert!(e.contains("is not a folder"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 13, cause 7: `--resume` ignored run flags. A typed flag that differs from the
+/// resumed run is refused, naming it with both values; `--epochs` may only grow; flags
+/// not typed (their defaults) are not compared.
+#[test]
+fn resume_refuses_conflicting_flags_and_allows_more_epochs() {
+    let (run, _) = tiny_run(2);
+    let mut given = TrainConfig::paper(DatasetKind::Mnist);
+    given.lr = 0.5;
+    given.epochs = 5;
+    // Not typed: the defaults of the command line do not conflict.
+    assert_eq!(run.resumed_with(&given, &[]).unwrap(), run);
+    let e = run.resumed_with(&given, &["lr"]).unwrap_err().to_string();
+    assert!(
+        e.contains("--lr 0.5 conflicts with the resumed run's --lr 0.001"),
+        "{e}"
+    );
+    given.model.embedding = 32;
+    let e = run
+        .resumed_with(&given, &["embedding"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("--embedding 32 conflicts with the resumed run's --embedding 10"),
+        "{e}"
+    );
+    given.dataset = "cifar-10".into();
+    let e = run
+        .resumed_with(&given, &["dataset", "threads"])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--dataset cifar-10 conflicts"), "{e}");
+    // The same value typed again is no conflict; --epochs may be extended, not cut.
+    let same = run.resumed_with(&run, &["lr", "dataset", "seed"]).unwrap();
+    assert_eq!(same, run);
+    let longer = run
+        .resumed_with(&given, &["epochs", "threads", "data_dir"])
+        .unwrap();
+    assert_eq!(longer.epochs, 5);
+    assert_eq!(
+        TrainConfig {
+            epochs: 2,
+            ..longer.clone()
+        },
+        run
+    );
+    given.epochs = 1;
+    let e = run
+        .resumed_with(&given, &["epochs"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("--epochs 1 is below the resumed run's --epochs 2"),
+        "{e}"
+    );
+}
