@@ -13,7 +13,7 @@ use siamese::model::SnLenet5;
 use siamese::optim::AdamState;
 
 mod common;
-use common::{real_data, scratch, siamese, text};
+use common::{interrupted_training, real_data, scratch, siamese, text};
 
 /// Fails with exactly one `error:` line on stderr containing `needle`, having written nothing
 /// on stdout (no "writing to …": the error came before any work).
@@ -341,44 +341,10 @@ fn outputs_write_through_symlinks_and_refuse_special_files() {
 #[test]
 #[ignore = "needs the real datasets: set SIAMESE_DATA_DIR"]
 fn sigterm_saves_and_exits_130() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
     let data = real_data();
     let dir = scratch("sigterm");
     let run = dir.join("run");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_siamese"))
-        .args([
-            "train",
-            "--dataset",
-            "mnist",
-            "--data-dir",
-            &data,
-            "--epochs",
-            "2",
-        ])
-        .args([
-            "--limit",
-            "1000",
-            "--batch",
-            "16",
-            "--out",
-            run.to_str().unwrap(),
-        ])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while err.read_line(&mut line).unwrap() > 0 && !line.contains("batches, loss") {
-        line.clear();
-    }
-    let sent = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let out = child.wait_with_output().unwrap();
+    let out = interrupted_training(&data, &run, "TERM");
     let o = text(&out.stdout);
     assert_eq!(out.status.code(), Some(130), "{o}");
     assert!(o.contains("continue with --resume"), "{o}");

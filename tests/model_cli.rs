@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 mod common;
-use common::{real_data, scratch, siamese, text};
+use common::{interrupted_training, real_data, scratch, siamese, text};
 
 /// Fails with exactly one `error:` line on stderr that contains `needle`.
 fn assert_one_line_error(out: &Output, needle: &str) {
@@ -459,43 +459,10 @@ fn train_eval_compare_show_on_real_mnist() {
 #[test]
 #[ignore = "needs the real datasets: set SIAMESE_DATA_DIR"]
 fn ctrl_c_saves_and_resume_finishes() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
     let data = real_data();
     let dir = scratch("sigint");
     let run = dir.join("run");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_siamese"))
-        .args([
-            "train",
-            "--dataset",
-            "mnist",
-            "--data-dir",
-            &data,
-            "--epochs",
-            "2",
-            "--limit",
-            "1000",
-            "--out",
-            run.to_str().unwrap(),
-            "--batch",
-            "16",
-        ])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait for the first progress line of epoch 1 (stderr is not a terminal: plain lines).
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while err.read_line(&mut line).unwrap() > 0 && !line.contains("batches, loss") {
-        line.clear();
-    }
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
+    let out = interrupted_training(&data, &run, "INT");
     let o = text(&out.stdout);
     // Saved, then 130 (issue 13, cause 8: it exited 0, so `train && eval` went on).
     assert_eq!(

@@ -1,7 +1,7 @@
 //! What the whole-CLI test files share: a scratch folder, running the `siamese` binary, its
-//! output as text, and the real datasets' folder.
+//! output as text, the real datasets' folder, and a training run stopped by a signal.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// An empty folder of its own for test `name` (of this process).
@@ -32,4 +32,31 @@ pub fn text(b: &[u8]) -> String {
 pub fn real_data() -> String {
     std::env::var("SIAMESE_DATA_DIR")
         .expect("needs the real datasets: set SIAMESE_DATA_DIR (e.g. ../shared/datasets)")
+}
+
+/// Starts `siamese train` (MNIST from `data`, 2 epochs of 1000 images, batch 16, into `run`),
+/// waits for its first progress line (stderr is not a terminal: plain lines), sends it
+/// `kill -<signal>` and returns what the process left.
+pub fn interrupted_training(data: &str, run: &Path, signal: &str) -> Output {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_siamese"))
+        .args(["train", "--dataset", "mnist", "--data-dir", data])
+        .args(["--epochs", "2", "--limit", "1000", "--batch", "16"])
+        .args(["--out", run.to_str().expect("utf-8 path")])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("runs the siamese binary");
+    let mut err = BufReader::new(child.stderr.take().expect("piped stderr"));
+    let mut line = String::new();
+    while err.read_line(&mut line).expect("reads stderr") > 0 && !line.contains("batches, loss") {
+        line.clear();
+    }
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .expect("runs kill");
+    assert!(sent.success(), "kill -{signal}");
+    child.wait_with_output().expect("waits for siamese")
 }
