@@ -81,17 +81,23 @@ pub fn pool_builder() -> rayon::ThreadPoolBuilder {
 /// Builds rayon's global pool with `threads` threads (rayon's default when `None`), each
 /// starting in the policy's mode, and sets the calling thread too. When the global pool
 /// already exists (built by someone else), its threads are switched with [`apply_to_pool`]
-/// instead of failing.
+/// instead of failing; the error is the system's when the threads cannot be started.
 pub fn init_global_pool(threads: Option<usize>) -> Result<(), String> {
+    use std::error::Error;
     let mut b = pool_builder();
     if let Some(t) = threads {
         b = b.num_threads(t);
     }
     set_current_thread();
-    if b.build_global().is_err() {
-        apply_to_pool();
+    match b.build_global() {
+        Ok(()) => Ok(()),
+        // rayon gives a source only for the I/O error of starting a thread.
+        Err(e) if e.source().is_some() => Err(e.to_string()),
+        Err(_) => {
+            apply_to_pool();
+            Ok(())
+        }
     }
-    Ok(())
 }
 
 /// Whether this thread flushes subnormals now (both FTZ and DAZ on x86-64, FZ on aarch64);
