@@ -2,13 +2,13 @@
 //!
 //! A sample is copied into a zero plane of Cin × Hp × Wp (+ [`SLACK`] zeros at the end), so
 //! for a stride-1 convolution the output position p = i·Wp + j reads the plane at
-//! p + u·Wp + v for tap (u, v): for fixed (c, u, v) eight consecutive outputs read eight
-//! consecutive inputs. Positions with j ≥ OW (the Wp − OW "junk" columns of each row) are
+//! p + u·Wp + v for tap (u, v): for fixed (c, u, v) N consecutive outputs (one vector of the
+//! plan's [`Path`], N = 8 or 16 lanes) read N consecutive inputs. Positions with j ≥ OW (the Wp − OW "junk" columns of each row) are
 //! computed and dropped; they cost (Wp − OW)/Wp of the work (12.5 % for 28→32, 29 % for 10→14).
 //!
 //! Register tile of the forward kernel (KB = 4 output channels × PB = 3 vectors, 12 ymm
-//! accumulators + 3 loads + 1 broadcast = 16 registers; with AVX-512VL's 32 registers the
-//! tile is 4 × 6 = 24 accumulators, and dw uses 4 channels × 5 taps):
+//! accumulators + 3 loads + 1 broadcast = 16 registers; with AVX-512's 32 registers, ymm or
+//! zmm, the tile is 4 × 6 = 24 accumulators, and dw uses 4 channels × 5 taps):
 //!
 //! ```text
 //!            p0..p0+8   p0+8..+16  p0+16..+24     ← x[c, p + u·Wp + v] (3 loads per tap)
@@ -25,17 +25,21 @@
 //! - dw[k,c,u,v] += Σ_p dyf[k,p] · xplane[c, p + u·Wp + v], with dyf the (dilated) dy laid out
 //!   on the forward plane's row pitch, zero in the junk columns; tile KB = 4 channels ×
 //!   VB = 3 taps, horizontal sums in a fixed order.
+//!
+//! The path is read once per plan ([`crate::ops::simd::path`], on the thread that builds it);
+//! every worker runs that path's kernels, so results do not depend on the thread count.
 
-use super::direct_kernels::{conv_plane, dw_plane, hsum8, lane_sum, L};
+use super::direct_kernels::{conv_plane, dw_plane, hsum_lanes, lane_sum, L};
 use super::Conv2dGeom;
 use crate::ops::elementwise::relu_in_place;
 use crate::ops::pool::max_plane_2x2;
+use crate::ops::simd::{self, Path};
 
-/// Zeros after each plane so the last 8-lane loads of a row never leave the buffer.
-const SLACK: usize = 8;
+/// Zeros after each plane so the last 16-lane loads of a row never leave the buffer.
+const SLACK: usize = 16;
 
 /// A flattened padded plane: `ch` channels of `hp × wp`, and the stride-1 "dense" output of a
-/// kh × kw kernel over it: `npos` positions rounded up to `lp` (a multiple of 8).
+/// kh × kw kernel over it: `npos` positions rounded up to `lp` (a multiple of the lanes).
 #[derive(Clone, Copy, Debug)]
 struct Plane {
     ch: usize,
@@ -47,7 +51,7 @@ struct Plane {
 }
 
 impl Plane {
-    fn new(ch: usize, hp: usize, wp: usize, kh: usize, kw: usize) -> Self {
+    fn new(ch: usize, hp: usize, wp: usize, kh: usize, kw: usize, lanes: usize) -> Self {
         let (oh, ow) = (hp + 1 - kh, wp + 1 - kw);
         let npos = (oh - 1) * wp + ow;
         Self {
@@ -56,7 +60,7 @@ impl Plane {
             wp,
             oh,
             ow,
-            lp: npos.div_ceil(L) * L,
+            lp: npos.div_ceil(lanes) * lanes,
         }
     }
     fn len(&self) -> usize {
@@ -67,6 +71,8 @@ impl Plane {
 /// Geometry and re-laid-out weights of one convolution, shared by all workers.
 pub(super) struct Plan {
     g: Conv2dGeom,
+    /// The kernels' instantiation, read when the plan was built.
+    path: Path,
     /// x padded by p (forward and dw).
     fwd: Plane,
     /// Weights as [c][u][v][k] (K contiguous), for the forward kernel.
@@ -83,7 +89,7 @@ pub(super) struct Scratch {
     out: Vec<f32>,
     dyp: Vec<f32>,
     dyf: Vec<f32>,
-    /// dw in eight lanes per weight (lane l sums positions p ≡ l mod 8) over all samples
+    /// dw in N lanes per weight (lane l sums positions p ≡ l mod N) over all samples
     /// of this worker's chunk: horizontal sums once per chunk ([`Plan::flush_dw`]), not once
     /// per sample.
     dwv: Vec<f32>,
@@ -162,8 +168,10 @@ impl Plan {
     }
 
     fn build(g: &Conv2dGeom, bwd_w: Option<&[f32]>) -> Self {
-        let fwd = Plane::new(g.c, g.h + 2 * g.pad, g.w + 2 * g.pad, g.kh, g.kw);
-        let bwd = bwd_w.map(|_| Plane::new(g.k, g.h + g.kh - 1, g.w + g.kw - 1, g.kh, g.kw));
+        let path = simd::path();
+        let n = path.lanes();
+        let fwd = Plane::new(g.c, g.h + 2 * g.pad, g.w + 2 * g.pad, g.kh, g.kw, n);
+        let bwd = bwd_w.map(|_| Plane::new(g.k, g.h + g.kh - 1, g.w + g.kw - 1, g.kh, g.kw, n));
         let mut wflip = Vec::new();
         if let Some(w) = bwd_w {
             wflip = vec![0.0; w.len()];
@@ -181,6 +189,7 @@ impl Plan {
         }
         Self {
             g: *g,
+            path,
             fwd,
             wt: Vec::new(),
             bwd,
@@ -209,7 +218,7 @@ impl Plan {
             dwv: vec![
                 0.0;
                 if self.bwd.is_some() {
-                    g.k * g.c * g.kh * g.kw * L
+                    g.k * g.c * g.kh * g.kw * self.path.lanes()
                 } else {
                     0
                 }
@@ -224,8 +233,9 @@ impl Plan {
         let p = &self.fwd;
         place(x, g.h, g.w, 1, g.pad as isize, g.pad as isize, p, &mut s.xp);
         let out = &mut s.out[..g.k * p.lp];
+        let path = self.path;
         conv_plane(
-            &s.xp, p.ch, p.hp, p.wp, p.lp, &self.wt, g.k, g.kh, g.kw, b, out,
+            path, &s.xp, p.ch, p.hp, p.wp, p.lp, &self.wt, g.k, g.kh, g.kw, b, out,
         );
         out
     }
@@ -269,7 +279,8 @@ impl Plan {
         for k in 0..g.k {
             let (yk, ak) = (&mut y[k * per..][..per], &mut arg[k * per..][..per]);
             let kbase = base + (k * oh * ow) as u32;
-            max_plane_2x2(&out[k * p.lp..][..p.lp], p.wp, ow / 2, yk, ak, kbase, ow);
+            let plane = &out[k * p.lp..][..p.lp];
+            max_plane_2x2(self.path, plane, p.wp, ow / 2, yk, ak, kbase, ow);
             relu_in_place(yk);
         }
     }
@@ -290,8 +301,8 @@ impl Plan {
 
     /// dw += the lane accumulator's horizontal sums (fixed order), and clears it.
     pub(super) fn flush_dw(&self, s: &mut Scratch, dw: &mut [f32]) {
-        for (d, lanes) in dw.iter_mut().zip(s.dwv.chunks_exact(L)) {
-            *d += hsum8(lanes);
+        for (d, lanes) in dw.iter_mut().zip(s.dwv.chunks_exact(self.path.lanes())) {
+            *d += hsum_lanes(lanes);
         }
         s.dwv.fill(0.0);
     }
@@ -309,6 +320,7 @@ impl Plan {
         place(dy, oh, ow, st, oh_off, ow_off, bp, &mut s.dyp);
         let out = &mut s.out[..g.c * bp.lp];
         conv_plane(
+            self.path,
             &s.dyp,
             g.k,
             bp.hp,
@@ -356,7 +368,7 @@ impl Plan {
             }
         }
         dw_plane(
-            &s.xp, p.ch, p.hp, p.wp, p.lp, &s.dyf, g.k, g.kh, g.kw, &mut s.dwv,
+            self.path, &s.xp, p.ch, p.hp, p.wp, p.lp, &s.dyf, g.k, g.kh, g.kw, &mut s.dwv,
         );
         // db[k] += Σ dy[k, ·], in eight fixed lanes (vectorised, same order on any thread).
         for (row, d) in dy.chunks_exact(oh * ow).zip(db.iter_mut()) {
