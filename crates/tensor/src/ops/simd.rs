@@ -1,6 +1,6 @@
 //! f32 vectors and the runtime ISA dispatch every SIMD kernel of this crate uses.
 //!
-//! Kernels are written once, generic over [`Lanes`] (N lanes, N = 8 or 16), and instantiated
+//! Kernels are written once, generic over `Lanes` (N lanes, N = 8 or 16), and instantiated
 //! per [`Path`]:
 //!
 //! | path | vector | registers | the CPU needs |
@@ -11,7 +11,7 @@
 //! | `avx512` | `Avx512`: `__m512`, 16 lanes | 32 zmm | AVX2, FMA, AVX-512F |
 //!
 //! Each x86 instantiation is reached only through a `#[target_feature]` entry point that
-//! [`simd_dispatch!`] calls after checking that the CPU has the path's features.
+//! `simd_dispatch!` calls after checking that the CPU has the path's features.
 //!
 //! **Which path** (once per process, named by [`kernel_path`]): `SIAMESE_SIMD=portable`,
 //! `avx2`, `avx512vl` or `avx512` forces one (the best the CPU has at or below it, if it lacks

@@ -87,14 +87,7 @@ pub(super) unsafe fn max_plane_2x2_avx512(
             _mm512_mask_blend_epi32(tr, i0, i1),
         )
     };
-    for (i, (yr, ar)) in y
-        .chunks_exact_mut(ow)
-        .zip(arg.chunks_exact_mut(ow))
-        .enumerate()
-    {
-        let r0 = &xp[2 * i * w..][..2 * ow];
-        let r1 = &xp[(2 * i + 1) * w..][..2 * ow];
-        let b0 = base + (2 * i * wi) as u32;
+    for (r0, r1, b0, yr, ar) in super::max2x2::row_pairs(xp, w, ow, y, arg, base, wi) {
         let mut j = 0;
         while j < ow {
             let n = (ow - j).min(16);
