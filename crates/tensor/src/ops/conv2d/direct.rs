@@ -3,8 +3,16 @@
 //! A sample is copied into a zero plane of Cin × Hp × Wp (+ [`SLACK`] zeros at the end), so
 //! for a stride-1 convolution the output position p = i·Wp + j reads the plane at
 //! p + u·Wp + v for tap (u, v): for fixed (c, u, v) N consecutive outputs (one vector of the
-//! plan's [`Path`], N = 8 or 16 lanes) read N consecutive inputs. Positions with j ≥ OW (the Wp − OW "junk" columns of each row) are
-//! computed and dropped; they cost (Wp − OW)/Wp of the work (12.5 % for 28→32, 29 % for 10→14).
+//! plan's [`Path`], N = 8 or 16 lanes) read N consecutive inputs. Positions with j ≥ OW (the
+//! Wp − OW "junk" columns of each row) are computed and dropped; they cost (Wp − OW)/Wp of the
+//! work (12.5 % for 28→32, 29 % for 10→14).
+//!
+//! The forward and dw avoid them: the padded plane is copied once per tap column v at the
+//! dense output's width OWd = Wp − KW + 1, xc[(c,v)][r][j] = xp[c][r][j + v], so position
+//! p = i·OWd + j reads xc[(c,v)][p + u·OWd] and a KH × 1 kernel over C·KW channels computes
+//! the same sums with no junk (OH·OWd positions; 100 instead of 136 for LeNet's conv2). The
+//! copies cost C·KW·Hp short rows, far less than the multiply-adds they save. The dx plane
+//! keeps its junk columns (KW copies of its K channels would not fit in L1).
 //!
 //! Register tile of the forward kernel (KB = 4 output channels × PB = 3 vectors, 12 ymm
 //! accumulators + 3 loads + 1 broadcast = 16 registers; with AVX-512's 32 registers, ymm or
@@ -73,9 +81,12 @@ pub(super) struct Plan {
     g: Conv2dGeom,
     /// The kernels' instantiation, read when the plan was built.
     path: Path,
-    /// x padded by p (forward and dw).
+    /// x padded by p (C × Hp × Wp), copied into `fwd`.
+    pad: Plane,
+    /// The tap-column copies of the padded x (C·KW channels of Hp × OWd, a KH × 1 kernel):
+    /// forward and dw.
     fwd: Plane,
-    /// Weights as [c][u][v][k] (K contiguous), for the forward kernel.
+    /// Weights as [c][v][u][k] (K contiguous): [fwd channel][u][k], for the forward kernel.
     wt: Vec<f32>,
     /// dy dilated by s, offset by KH−1−p (dx); only for backward plans.
     bwd: Option<Plane>,
@@ -86,6 +97,7 @@ pub(super) struct Plan {
 /// Per-worker buffers.
 pub(super) struct Scratch {
     xp: Vec<f32>,
+    xc: Vec<f32>,
     out: Vec<f32>,
     dyp: Vec<f32>,
     dyf: Vec<f32>,
@@ -113,6 +125,20 @@ fn copy_row(dst: &mut [f32], src: &[f32]) {
     }
     if i < n {
         dst[n - L..].copy_from_slice(&src[n - L..]);
+    }
+}
+
+/// xc[(c·kw + v)][r][j] = xp[c][r][j + v] for the rows r < Hp and columns j < OWd of the
+/// plane `fwd` (see the module doc).
+fn shift_columns(xp: &[f32], pad: &Plane, kw: usize, fwd: &Plane, xc: &mut [f32]) {
+    let (src_len, dst_len) = (pad.hp * pad.wp, fwd.hp * fwd.wp);
+    for (c, src) in xp.chunks_exact(src_len).take(pad.ch).enumerate() {
+        for v in 0..kw {
+            let dst = &mut xc[(c * kw + v) * dst_len..][..dst_len];
+            for (drow, srow) in dst.chunks_exact_mut(fwd.wp).zip(src.chunks_exact(pad.wp)) {
+                copy_row(drow, &srow[v..][..fwd.wp]);
+            }
+        }
     }
 }
 
@@ -151,12 +177,15 @@ fn place(
 impl Plan {
     pub(super) fn forward(g: &Conv2dGeom, w: &[f32]) -> Self {
         let mut plan = Self::build(g, None);
-        // [c][u][v][k]: the KB weights of one tap are adjacent.
+        // [c][v][u][k]: the KB weights of one tap are adjacent.
         plan.wt = vec![0.0; w.len()];
         for k in 0..g.k {
             for c in 0..g.c {
-                for t in 0..g.kh * g.kw {
-                    plan.wt[(c * g.kh * g.kw + t) * g.k + k] = w[(k * g.c + c) * g.kh * g.kw + t];
+                for u in 0..g.kh {
+                    for v in 0..g.kw {
+                        let src = ((k * g.c + c) * g.kh + u) * g.kw + v;
+                        plan.wt[((c * g.kw + v) * g.kh + u) * g.k + k] = w[src];
+                    }
                 }
             }
         }
@@ -170,7 +199,8 @@ impl Plan {
     fn build(g: &Conv2dGeom, bwd_w: Option<&[f32]>) -> Self {
         let path = simd::path();
         let n = path.lanes();
-        let fwd = Plane::new(g.c, g.h + 2 * g.pad, g.w + 2 * g.pad, g.kh, g.kw, n);
+        let pad = Plane::new(g.c, g.h + 2 * g.pad, g.w + 2 * g.pad, g.kh, g.kw, n);
+        let fwd = Plane::new(g.c * g.kw, pad.hp, pad.ow, g.kh, 1, n);
         let bwd = bwd_w.map(|_| Plane::new(g.k, g.h + g.kh - 1, g.w + g.kw - 1, g.kh, g.kw, n));
         let mut wflip = Vec::new();
         if let Some(w) = bwd_w {
@@ -190,6 +220,7 @@ impl Plan {
         Self {
             g: *g,
             path,
+            pad,
             fwd,
             wt: Vec::new(),
             bwd,
@@ -204,7 +235,8 @@ impl Plan {
             None => (0, 0),
         };
         Scratch {
-            xp: vec![0.0; self.fwd.len()],
+            xp: vec![0.0; self.pad.len()],
+            xc: vec![0.0; self.fwd.len()],
             out: vec![0.0; (g.k * self.fwd.lp).max(out_b)],
             dyp: vec![0.0; dyp],
             dyf: vec![
@@ -231,11 +263,11 @@ impl Plan {
     fn dense_output<'s>(&self, s: &'s mut Scratch, x: &[f32], b: Option<&[f32]>) -> &'s [f32] {
         let g = &self.g;
         let p = &self.fwd;
-        place(x, g.h, g.w, 1, g.pad as isize, g.pad as isize, p, &mut s.xp);
+        self.place_x(s, x);
         let out = &mut s.out[..g.k * p.lp];
         let path = self.path;
         conv_plane(
-            path, &s.xp, p.ch, p.hp, p.wp, p.lp, &self.wt, g.k, g.kh, g.kw, b, out,
+            path, &s.xc, p.ch, p.hp, p.wp, p.lp, &self.wt, g.k, g.kh, 1, b, out,
         );
         out
     }
@@ -299,10 +331,34 @@ impl Plan {
         self.backward_dw(s, x, dy, db, oh, ow, st);
     }
 
-    /// dw += the lane accumulator's horizontal sums (fixed order), and clears it.
+    /// x_n padded (`s.xp`), then its tap-column copies (`s.xc`), the forward and dw input.
+    fn place_x(&self, s: &mut Scratch, x: &[f32]) {
+        let (g, pad) = (&self.g, &self.pad);
+        place(
+            x,
+            g.h,
+            g.w,
+            1,
+            g.pad as isize,
+            g.pad as isize,
+            pad,
+            &mut s.xp,
+        );
+        shift_columns(&s.xp, pad, g.kw, &self.fwd, &mut s.xc);
+    }
+
+    /// dw += the lane accumulator's horizontal sums (fixed order), and clears it. The
+    /// accumulator is laid out as the fwd plane's kernel, [k][c][v][u][lane].
     pub(super) fn flush_dw(&self, s: &mut Scratch, dw: &mut [f32]) {
-        for (d, lanes) in dw.iter_mut().zip(s.dwv.chunks_exact(self.path.lanes())) {
-            *d += hsum_lanes(lanes);
+        let g = &self.g;
+        let n = self.path.lanes();
+        for (kc, dwkc) in dw.chunks_exact_mut(g.kh * g.kw).enumerate() {
+            let acc = &s.dwv[kc * g.kh * g.kw * n..][..g.kh * g.kw * n];
+            for (v, lanes_v) in acc.chunks_exact(g.kh * n).enumerate() {
+                for (u, lanes) in lanes_v.chunks_exact(n).enumerate() {
+                    dwkc[u * g.kw + v] += hsum_lanes(lanes);
+                }
+            }
         }
         s.dwv.fill(0.0);
     }
@@ -352,7 +408,7 @@ impl Plan {
         let g = &self.g;
         // dw: dy on the forward plane's row pitch against shifted x.
         let p = &self.fwd;
-        place(x, g.h, g.w, 1, g.pad as isize, g.pad as isize, p, &mut s.xp);
+        self.place_x(s, x);
         s.dyf.fill(0.0);
         for k in 0..g.k {
             for i in 0..oh {
@@ -368,7 +424,7 @@ impl Plan {
             }
         }
         dw_plane(
-            self.path, &s.xp, p.ch, p.hp, p.wp, p.lp, &s.dyf, g.k, g.kh, g.kw, &mut s.dwv,
+            self.path, &s.xc, p.ch, p.hp, p.wp, p.lp, &s.dyf, g.k, g.kh, 1, &mut s.dwv,
         );
         // db[k] += Σ dy[k, ·], in eight fixed lanes (vectorised, same order on any thread).
         for (row, d) in dy.chunks_exact(oh * ow).zip(db.iter_mut()) {
