@@ -7,12 +7,14 @@
 //! Wp − OW "junk" columns of each row) are computed and dropped; they cost (Wp − OW)/Wp of the
 //! work (12.5 % for 28→32, 29 % for 10→14).
 //!
-//! The forward and dw avoid them: the padded plane is copied once per tap column v at the
+//! The forward avoids them: the padded plane is copied once per tap column v at the
 //! dense output's width OWd = Wp − KW + 1, xc[(c,v)][r][j] = xp[c][r][j + v], so position
 //! p = i·OWd + j reads xc[(c,v)][p + u·OWd] and a KH × 1 kernel over C·KW channels computes
 //! the same sums with no junk (OH·OWd positions; 100 instead of 136 for LeNet's conv2). The
-//! copies cost C·KW·Hp short rows, far less than the multiply-adds they save. The dx plane
-//! keeps its junk columns (KW copies of its K channels would not fit in L1).
+//! copies cost C·KW·Hp short rows, far less than the multiply-adds they save. dw and dx keep
+//! their junk columns: dw's taps along u on the copies measured 10 % slower than along v on
+//! the padded plane (more tiles of fewer positions), and KW copies of dx's K channels would not
+//! fit in L1.
 //!
 //! Register tile of the forward kernel (KB = 4 output channels × PB = 3 vectors, 12 ymm
 //! accumulators + 3 loads + 1 broadcast = 16 registers; with AVX-512's 32 registers, ymm or
@@ -26,12 +28,13 @@
 //!   w[k0+3]  acc30      acc31      acc32
 //! ```
 //!
-//! - forward: plane = x padded by p; y[k,i,j] = out[k, i·s·Wp + j·s] (stride s > 1 computes
-//!   the dense stride-1 output and keeps every s-th row and column);
+//! - forward: plane = the tap-column copies of x padded by p (above);
+//!   y[k,i,j] = out[k, i·s·OWd + j·s] (stride s > 1 computes the dense stride-1 output and
+//!   keeps every s-th row and column);
 //! - dx: plane = dy dilated by s and offset by KH−1−p; weights flipped and C↔K swapped:
 //!   dx[c,h,w] = Σ_{k,u,v} w[k,c,KH−1−u,KW−1−v] · plane[k, h+u, w+v];
 //! - dw[k,c,u,v] += Σ_p dyf[k,p] · xplane[c, p + u·Wp + v], with dyf the (dilated) dy laid out
-//!   on the forward plane's row pitch, zero in the junk columns; tile KB = 4 channels ×
+//!   on the padded plane's row pitch Wp, zero in the junk columns; tile KB = 4 channels ×
 //!   VB = 3 taps, horizontal sums in a fixed order.
 //!
 //! The path is read once per plan ([`crate::ops::simd::path`], on the thread that builds it);
@@ -81,10 +84,10 @@ pub(super) struct Plan {
     g: Conv2dGeom,
     /// The kernels' instantiation, read when the plan was built.
     path: Path,
-    /// x padded by p (C × Hp × Wp), copied into `fwd`.
+    /// x padded by p (C × Hp × Wp): dw, and copied into `fwd`.
     pad: Plane,
     /// The tap-column copies of the padded x (C·KW channels of Hp × OWd, a KH × 1 kernel):
-    /// forward and dw.
+    /// the forward.
     fwd: Plane,
     /// Weights as [c][v][u][k] (K contiguous): [fwd channel][u][k], for the forward kernel.
     wt: Vec<f32>,
@@ -242,7 +245,7 @@ impl Plan {
             dyf: vec![
                 0.0;
                 if self.bwd.is_some() {
-                    g.k * self.fwd.lp
+                    g.k * self.pad.lp
                 } else {
                     0
                 }
@@ -264,6 +267,7 @@ impl Plan {
         let g = &self.g;
         let p = &self.fwd;
         self.place_x(s, x);
+        shift_columns(&s.xp, &self.pad, g.kw, p, &mut s.xc);
         let out = &mut s.out[..g.k * p.lp];
         let path = self.path;
         conv_plane(
@@ -331,34 +335,17 @@ impl Plan {
         self.backward_dw(s, x, dy, db, oh, ow, st);
     }
 
-    /// x_n padded (`s.xp`), then its tap-column copies (`s.xc`), the forward and dw input.
+    /// x_n padded (`s.xp`): the dw input, copied into the forward's.
     fn place_x(&self, s: &mut Scratch, x: &[f32]) {
-        let (g, pad) = (&self.g, &self.pad);
-        place(
-            x,
-            g.h,
-            g.w,
-            1,
-            g.pad as isize,
-            g.pad as isize,
-            pad,
-            &mut s.xp,
-        );
-        shift_columns(&s.xp, pad, g.kw, &self.fwd, &mut s.xc);
+        let g = &self.g;
+        let (off, pad) = (g.pad as isize, &self.pad);
+        place(x, g.h, g.w, 1, off, off, pad, &mut s.xp);
     }
 
-    /// dw += the lane accumulator's horizontal sums (fixed order), and clears it. The
-    /// accumulator is laid out as the fwd plane's kernel, [k][c][v][u][lane].
+    /// dw += the lane accumulator's horizontal sums (fixed order), and clears it.
     pub(super) fn flush_dw(&self, s: &mut Scratch, dw: &mut [f32]) {
-        let g = &self.g;
-        let n = self.path.lanes();
-        for (kc, dwkc) in dw.chunks_exact_mut(g.kh * g.kw).enumerate() {
-            let acc = &s.dwv[kc * g.kh * g.kw * n..][..g.kh * g.kw * n];
-            for (v, lanes_v) in acc.chunks_exact(g.kh * n).enumerate() {
-                for (u, lanes) in lanes_v.chunks_exact(n).enumerate() {
-                    dwkc[u * g.kw + v] += hsum_lanes(lanes);
-                }
-            }
+        for (d, lanes) in dw.iter_mut().zip(s.dwv.chunks_exact(self.path.lanes())) {
+            *d += hsum_lanes(lanes);
         }
         s.dwv.fill(0.0);
     }
@@ -407,7 +394,7 @@ impl Plan {
     ) {
         let g = &self.g;
         // dw: dy on the forward plane's row pitch against shifted x.
-        let p = &self.fwd;
+        let p = &self.pad;
         self.place_x(s, x);
         s.dyf.fill(0.0);
         for k in 0..g.k {
@@ -424,7 +411,7 @@ impl Plan {
             }
         }
         dw_plane(
-            self.path, &s.xc, p.ch, p.hp, p.wp, p.lp, &s.dyf, g.k, g.kh, 1, &mut s.dwv,
+            self.path, &s.xp, p.ch, p.hp, p.wp, p.lp, &s.dyf, g.k, g.kh, g.kw, &mut s.dwv,
         );
         // db[k] += Σ dy[k, ·], in eight fixed lanes (vectorised, same order on any thread).
         for (row, d) in dy.chunks_exact(oh * ow).zip(db.iter_mut()) {

@@ -192,9 +192,6 @@ fn dw_plane_body<V: Lanes>(
     xp: &[f32], cin: usize, hp: usize, wp: usize, lp: usize, dyf: &[f32], kout: usize, kh: usize,
     kw: usize, dwv: &mut [f32],
 ) {
-    // The taps of one tile: along v (kw of them per row u, adjacent in x), or, for a KH × 1
-    // kernel (direct.rs's tap-column copies), along u (kh of them, wp apart in x).
-    let along_u = kw == 1;
     let d = DwArgs {
         xp,
         cin,
@@ -204,8 +201,6 @@ fn dw_plane_body<V: Lanes>(
         dyf,
         kh,
         kw,
-        taps: if along_u { kh } else { kw },
-        xs: if along_u { wp } else { 1 },
     };
     // Channel tiles of 4 (or of 3 when K is a multiple of 3 but not of 4, as LeNet's K = 6),
     // then 2 and 1 for the rest: each dy load feeds VB FMAs, each x load KB.
@@ -215,7 +210,7 @@ fn dw_plane_body<V: Lanes>(
         _ => 4,
     };
     for c in 0..cin {
-        for u in 0..if along_u { 1 } else { kh } {
+        for u in 0..kh {
             let mut k0 = 0;
             while k0 + kb <= kout {
                 if kb == 3 {
@@ -245,9 +240,6 @@ struct DwArgs<'a> {
     dyf: &'a [f32],
     kh: usize,
     kw: usize,
-    /// Taps per tile row and their distance in x.
-    taps: usize,
-    xs: usize,
 }
 
 #[inline(always)]
@@ -255,23 +247,23 @@ fn dw_taps<V: Lanes, const KB: usize>(d: &DwArgs, c: usize, u: usize, k0: usize,
     let mut v0 = 0;
     if V::MANY_REGS {
         // 4 × 5 tile: 20 accumulators + 5 + 4 loads of 32 registers.
-        while v0 + 5 <= d.taps {
+        while v0 + 5 <= d.kw {
             dw_tile::<V, KB, 5>(d, c, u, v0, k0, dwv);
             v0 += 5;
         }
     }
-    while v0 + 3 <= d.taps {
+    while v0 + 3 <= d.kw {
         dw_tile::<V, KB, 3>(d, c, u, v0, k0, dwv);
         v0 += 3;
     }
-    while v0 < d.taps {
+    while v0 < d.kw {
         dw_tile::<V, KB, 1>(d, c, u, v0, k0, dwv);
         v0 += 1;
     }
 }
 
-/// KB output channels × VB taps of dw, one N-lane dot product over p each, accumulated into
-/// the lanes of dwv: taps (u, v0..v0+VB), or (v0..v0+VB, 0) along u (`DwArgs::taps`).
+/// KB output channels × VB taps (u, v0..v0+VB) of dw, one N-lane dot product over p each,
+/// accumulated into the lanes of dwv.
 #[inline(always)]
 fn dw_tile<V: Lanes, const KB: usize, const VB: usize>(
     d: &DwArgs, c: usize, u: usize, v0: usize, k0: usize, dwv: &mut [f32],
@@ -284,14 +276,14 @@ fn dw_tile<V: Lanes, const KB: usize, const VB: usize>(
             *r = V::load(&dwv[at(kb, vb)..]);
         }
     }
-    let base = c * d.hp * d.wp + u * d.wp + v0 * d.xs;
-    let xr: [&[f32]; VB] = std::array::from_fn(|vb| &d.xp[base + vb * d.xs..][..d.lp]);
+    let base = c * d.hp * d.wp + u * d.wp + v0;
+    let xrow = &d.xp[base..base + d.lp + VB - 1];
     let dys: [&[f32]; KB] = std::array::from_fn(|kb| &d.dyf[(k0 + kb) * d.lp..][..d.lp]);
     let mut p = 0;
     while p < d.lp {
         let mut xv = [V::splat(0.0); VB];
         for (vb, x) in xv.iter_mut().enumerate() {
-            *x = V::load(&xr[vb][p..]);
+            *x = V::load(&xrow[p + vb..]);
         }
         for (accr, dyk) in acc.iter_mut().zip(&dys) {
             let g = V::load(&dyk[p..]);

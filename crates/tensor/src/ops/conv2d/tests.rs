@@ -52,7 +52,8 @@ fn check(x: [usize; 4], w: [usize; 4], stride: usize, pad: usize) {
             close(&gr.db, &wantg.db, nred, &format!("{what} db"));
         })
         .unwrap();
-        assert!(path.taken(), "{path:?}");
+        // Im2col runs no SIMD kernel of its own; Direct and Auto (Direct here) do.
+        assert!(algo == ConvAlgo::Im2col || path.taken(), "{path:?}");
     }
 }
 
