@@ -9,7 +9,10 @@
 //! `kernels: …` at the start names the path the library picks by default and why.
 //!
 //! Run: `cargo bench --bench kernels` (both cores), and with `RAYON_NUM_THREADS=1` for one
-//! core (rayon is the only pool). Each bench: 10 samples, 2 s.
+//! core (rayon is the only pool). Each bench: 10 samples, 2 s. On a machine shared with other
+//! jobs, `SIAMESE_BENCH_CPU_TIME=1` makes the conv and pool benches measure the process's CPU
+//! time (all its threads, Linux `/proc/self/task/*/schedstat`) instead of wall time: time spent
+//! waiting for a core no longer counts (use it with `RAYON_NUM_THREADS=1`).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use siamese_tensor::ops::conv2d::{self, Conv2dGeom, ConvAlgo};
@@ -39,6 +42,35 @@ const CONVS: [(&str, usize, usize, usize, usize, usize); 3] = [
     ("mnist_conv2_c6_14x14_k16_p0", 6, 14, 14, 16, 0),
     ("cifar_conv1_c3_32x32_k6_p0", 3, 32, 32, 6, 0),
 ];
+
+/// Benches `f` in wall time, or in CPU time with `SIAMESE_BENCH_CPU_TIME=1` (module doc).
+fn timed<R>(b: &mut criterion::Bencher, mut f: impl FnMut() -> R) {
+    if std::env::var("SIAMESE_BENCH_CPU_TIME").is_ok_and(|v| v == "1") {
+        b.iter_custom(|n| {
+            let t0 = process_cpu_time();
+            for _ in 0..n {
+                black_box(f());
+            }
+            process_cpu_time().saturating_sub(t0)
+        });
+    } else {
+        b.iter(f);
+    }
+}
+
+/// The CPU time this process's threads have run: the first field (ns) of each
+/// `/proc/self/task/<tid>/schedstat`, summed; zero where there is no such file.
+fn process_cpu_time() -> Duration {
+    let tasks = std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten();
+    let ns: u64 = tasks
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(ns)
+}
 
 /// A bench's name and the SIMD path it runs on (None: the default).
 struct Label(String, Option<Path>);
@@ -87,7 +119,7 @@ fn conv(c: &mut Criterion) {
                 .throughput(Throughput::Elements(2 * macs));
             for (algo, label) in algos() {
                 gf.bench_function(BenchmarkId::from_parameter(&label), |bch| {
-                    bch.iter(|| {
+                    timed(bch, || {
                         on(label.1, || {
                             conv2d::conv2d_forward_with(algo, &x, &wt, Some(&b), 1, pad).unwrap()
                         })
@@ -98,7 +130,7 @@ fn conv(c: &mut Criterion) {
             // faults.
             let mut yb = vec![0.0f32; g.out_shape().iter().product()];
             gf.bench_function(BenchmarkId::from_parameter("Direct_into"), |bch| {
-                bch.iter(|| {
+                timed(bch, || {
                     conv2d::conv2d_forward_into(
                         ConvAlgo::Direct,
                         &x,
@@ -113,7 +145,7 @@ fn conv(c: &mut Criterion) {
             });
             if n == 64 {
                 gf.bench_function(BenchmarkId::from_parameter("reference"), |bch| {
-                    bch.iter(|| {
+                    timed(bch, || {
                         conv2d::reference::conv2d_forward(&x, &wt, Some(&b), 1, pad).unwrap()
                     })
                 });
@@ -126,7 +158,7 @@ fn conv(c: &mut Criterion) {
                 .throughput(Throughput::Elements(4 * macs));
             for (algo, label) in algos() {
                 gb.bench_function(BenchmarkId::from_parameter(&label), |bch| {
-                    bch.iter(|| {
+                    timed(bch, || {
                         on(label.1, || {
                             conv2d::conv2d_backward_with(algo, &x, &wt, &dy, 1, pad).unwrap()
                         })
@@ -135,7 +167,9 @@ fn conv(c: &mut Criterion) {
             }
             if n == 64 {
                 gb.bench_function(BenchmarkId::from_parameter("reference"), |bch| {
-                    bch.iter(|| conv2d::reference::conv2d_backward(&x, &wt, &dy, 1, pad).unwrap())
+                    timed(bch, || {
+                        conv2d::reference::conv2d_backward(&x, &wt, &dy, 1, pad).unwrap()
+                    })
                 });
             }
             gb.finish();
@@ -153,20 +187,26 @@ fn pooling(c: &mut Criterion) {
     let (y, arg) = pool::max_pool2d_forward(&x, 2, 2).unwrap();
     for p in Path::available() {
         g.bench_function(format!("max_fwd_{}", p.name()), |b| {
-            b.iter(|| on(Some(p), || pool::max_pool2d_forward(&x, 2, 2).unwrap()))
+            timed(b, || {
+                on(Some(p), || pool::max_pool2d_forward(&x, 2, 2).unwrap())
+            })
         });
     }
     g.bench_function("max_bwd", |b| {
-        b.iter(|| pool::max_pool2d_backward(&y, &arg, x.shape()).unwrap())
+        timed(b, || {
+            pool::max_pool2d_backward(&y, &arg, x.shape()).unwrap()
+        })
     });
     g.bench_function("avg_fwd", |b| {
-        b.iter(|| pool::avg_pool2d_forward(&x, 2, 2).unwrap())
+        timed(b, || pool::avg_pool2d_forward(&x, 2, 2).unwrap())
     });
     g.bench_function("avg_bwd", |b| {
-        b.iter(|| pool::avg_pool2d_backward(&y, x.shape(), 2, 2).unwrap())
+        timed(b, || {
+            pool::avg_pool2d_backward(&y, x.shape(), 2, 2).unwrap()
+        })
     });
     g.bench_function("max_fwd_reference", |b| {
-        b.iter(|| pool::reference::max_pool2d_forward(&x, 2, 2).unwrap())
+        timed(b, || pool::reference::max_pool2d_forward(&x, 2, 2).unwrap())
     });
     g.finish();
 }
