@@ -437,7 +437,36 @@ fn train_eval_compare_show_on_real_mnist() {
         shown.to_str().unwrap(),
     ]));
     assert!(o.contains("16 MNIST test pairs"), "{o}");
-    assert!(o.contains("chosen on validation"), "{o}");
+    // show's default threshold is the run's: the one test.json recorded (chosen on validation).
+    let recorded: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("test.json")).unwrap()).unwrap();
+    let t = recorded["threshold"].as_f64().unwrap();
+    assert!(
+        o.contains(&format!(
+            "threshold {t:.3} (chosen on validation (the run's test.json))"
+        )),
+        "{o}"
+    );
+    // A checkpoint with no test.json beside it: 0.5, and said so; --threshold wins over both.
+    let lone = dir.join("lone");
+    std::fs::create_dir_all(&lone).unwrap();
+    std::fs::copy(&best, lone.join("best.safetensors")).unwrap();
+    let lone_ck = lone.join("best.safetensors");
+    let show = |extra: &[&str]| {
+        let mut args = vec![
+            "show",
+            "--checkpoint",
+            lone_ck.to_str().unwrap(),
+            "--data-dir",
+        ];
+        args.extend([data.as_str(), "--out", shown.to_str().unwrap()]);
+        args.extend(extra);
+        ok(siamese(&args))
+    };
+    let o = show(&[]);
+    assert!(o.contains("threshold 0.500 (0.5: no test.json"), "{o}");
+    let o = show(&["--threshold", "0.7"]);
+    assert!(o.contains("threshold 0.700 (given by --threshold)"), "{o}");
     let o = ok(siamese(&[
         "compare",
         a.to_str().unwrap(),

@@ -9,25 +9,21 @@ pub type Result<T> = std::result::Result<T, DataError>;
 ///
 /// Readers never panic on bad input: each malformed file maps to one of these variants, carrying the
 /// file name and the facts needed to act on it (expected vs found).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub enum DataError {
     /// An operating-system error while reading or writing `path`.
-    #[error("{path}: {source}")]
     Io {
         /// The file concerned.
         path: PathBuf,
         /// The underlying error.
-        #[source]
         source: std::io::Error,
     },
     /// The file exists but holds no bytes.
-    #[error("{path}: the file is empty (0 bytes); delete it and run `siamese fetch` again")]
     Empty {
         /// The file concerned.
         path: PathBuf,
     },
     /// The file is named `*.gz` but does not start with the gzip magic bytes 1f 8b.
-    #[error("{path}: named .gz but is not gzip data (first bytes {found:02x?}, expected 1f 8b)")]
     NotGzip {
         /// The file concerned.
         path: PathBuf,
@@ -35,7 +31,6 @@ pub enum DataError {
         found: Vec<u8>,
     },
     /// The gzip stream is corrupt or cut short.
-    #[error("{path}: corrupt gzip stream: {message}")]
     BadGzip {
         /// The file concerned.
         path: PathBuf,
@@ -43,7 +38,6 @@ pub enum DataError {
         message: String,
     },
     /// The IDX magic number is not the one expected (2051 for images, 2049 for labels).
-    #[error("{path}: wrong IDX magic number {found} (expected {expected}: 2051 = images, 2049 = labels)")]
     BadMagic {
         /// The file concerned.
         path: PathBuf,
@@ -53,7 +47,6 @@ pub enum DataError {
         found: u32,
     },
     /// The header or payload is shorter than the header announces.
-    #[error("{path}: truncated {part}: expected {expected} bytes, found {found}")]
     Truncated {
         /// The file concerned.
         path: PathBuf,
@@ -65,7 +58,6 @@ pub enum DataError {
         found: u64,
     },
     /// The payload is longer than the header announces.
-    #[error("{path}: {extra} unexpected trailing bytes after the {expected}-byte payload")]
     TrailingBytes {
         /// The file concerned.
         path: PathBuf,
@@ -76,11 +68,6 @@ pub enum DataError {
     },
     /// The file is longer than its format allows (an IDX payload with more bytes than its header
     /// announces, a CIFAR-10 batch with more than its 10,000 records).
-    #[error(
-        "{}: too long: expected {expected} bytes, found {}{found}",
-        path.display(),
-        if *at_least { "more than " } else { "" }
-    )]
     TooLong {
         /// The file concerned.
         path: PathBuf,
@@ -92,7 +79,6 @@ pub enum DataError {
         at_least: bool,
     },
     /// A header announces more data than the reader accepts (a hostile or corrupt header).
-    #[error("{path}: the header announces {announced} bytes, more than the {limit}-byte limit")]
     TooLarge {
         /// The file concerned.
         path: PathBuf,
@@ -102,7 +88,6 @@ pub enum DataError {
         limit: u64,
     },
     /// Image dimensions differ from the dataset's geometry.
-    #[error("{path}: images are {found_h}x{found_w}, expected {expected_h}x{expected_w}")]
     BadDimensions {
         /// The file concerned.
         path: PathBuf,
@@ -116,7 +101,6 @@ pub enum DataError {
         found_w: usize,
     },
     /// The images file and the labels file disagree on the number of records.
-    #[error("{images} holds {n_images} images but {labels} holds {n_labels} labels")]
     CountMismatch {
         /// The images file.
         images: PathBuf,
@@ -128,7 +112,6 @@ pub enum DataError {
         n_labels: usize,
     },
     /// A label is not a valid class index.
-    #[error("{path}: record {index} has label {label}, outside 0..{classes}")]
     LabelOutOfRange {
         /// The file concerned.
         path: PathBuf,
@@ -140,7 +123,6 @@ pub enum DataError {
         classes: usize,
     },
     /// `batches.meta.txt` does not list the expected number of classes.
-    #[error("{path}: lists {found} class names, expected {expected}")]
     BadClassNames {
         /// The file concerned.
         path: PathBuf,
@@ -150,10 +132,6 @@ pub enum DataError {
         found: usize,
     },
     /// Dataset files are missing in every place the lookup tried.
-    #[error(
-        "{dataset}: missing {missing:?}; looked in {looked_in:?} (order: --data-dir, SIAMESE_DATA_DIR, ./datasets). \
-         Get them with `{fetch_command}`"
-    )]
     Missing {
         /// Dataset name.
         dataset: &'static str,
@@ -165,15 +143,10 @@ pub enum DataError {
         fetch_command: String,
     },
     /// An unknown dataset name was given.
-    #[error("unknown dataset '{0}' (expected mnist, fashion-mnist or cifar-10)")]
     UnknownDataset(String),
     /// A caller passed an impossible argument (empty index list, batch size 0, too many validation images...).
-    #[error("invalid argument: {0}")]
     InvalidArgument(String),
     /// A downloaded file does not match its published checksum; the temporary file was deleted.
-    #[error(
-        "{path}: {algorithm} mismatch (expected {expected}, got {found}); the temporary file was deleted, run the fetch again"
-    )]
     ChecksumMismatch {
         /// The file (temporary name) that failed.
         path: PathBuf,
@@ -185,7 +158,6 @@ pub enum DataError {
         found: String,
     },
     /// The download itself failed (connection refused, timeout, HTTP error).
-    #[error("download of {url} failed: {message}")]
     Download {
         /// The URL requested.
         url: String,
@@ -193,7 +165,6 @@ pub enum DataError {
         message: String,
     },
     /// An image file (`siamese compare`) could not be read or decoded.
-    #[error("{path}: cannot read image: {message}")]
     Image {
         /// The file concerned.
         path: PathBuf,
@@ -201,8 +172,164 @@ pub enum DataError {
         message: String,
     },
     /// A tensor could not be built (never expected: shapes are checked first).
-    #[error(transparent)]
-    Tensor(#[from] siamese_tensor::TensorError),
+    Tensor(siamese_tensor::TensorError),
+}
+
+impl std::fmt::Display for DataError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use DataError::*;
+        match self {
+            Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Empty { path } => write!(
+                f,
+                "{}: the file is empty (0 bytes); delete it and run `siamese fetch` again",
+                path.display()
+            ),
+            NotGzip { path, found } => write!(
+                f,
+                "{}: named .gz but is not gzip data (first bytes {found:02x?}, expected 1f 8b)",
+                path.display()
+            ),
+            BadGzip { path, message } => {
+                write!(f, "{}: corrupt gzip stream: {message}", path.display())
+            }
+            BadMagic {
+                path,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{}: wrong IDX magic number {found} (expected {expected}: 2051 = images, 2049 = labels)",
+                path.display()
+            ),
+            Truncated {
+                path,
+                part,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{}: truncated {part}: expected {expected} bytes, found {found}",
+                path.display()
+            ),
+            TrailingBytes {
+                path,
+                expected,
+                extra,
+            } => write!(
+                f,
+                "{}: {extra} unexpected trailing bytes after the {expected}-byte payload",
+                path.display()
+            ),
+            TooLong {
+                path,
+                expected,
+                found,
+                at_least,
+            } => write!(
+                f,
+                "{}: too long: expected {expected} bytes, found {}{found}",
+                path.display(),
+                if *at_least { "more than " } else { "" }
+            ),
+            TooLarge {
+                path,
+                announced,
+                limit,
+            } => write!(
+                f,
+                "{}: the header announces {announced} bytes, more than the {limit}-byte limit",
+                path.display()
+            ),
+            BadDimensions {
+                path,
+                expected_h,
+                expected_w,
+                found_h,
+                found_w,
+            } => write!(
+                f,
+                "{}: images are {found_h}x{found_w}, expected {expected_h}x{expected_w}",
+                path.display()
+            ),
+            CountMismatch {
+                images,
+                labels,
+                n_images,
+                n_labels,
+            } => write!(
+                f,
+                "{} holds {n_images} images but {} holds {n_labels} labels",
+                images.display(),
+                labels.display()
+            ),
+            LabelOutOfRange {
+                path,
+                index,
+                label,
+                classes,
+            } => write!(
+                f,
+                "{}: record {index} has label {label}, outside 0..{classes}",
+                path.display()
+            ),
+            BadClassNames {
+                path,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{}: lists {found} class names, expected {expected}",
+                path.display()
+            ),
+            Missing {
+                dataset,
+                looked_in,
+                missing,
+                fetch_command,
+            } => write!(
+                f,
+                "{dataset}: missing {missing:?}; looked in {looked_in:?} \
+                 (order: --data-dir, SIAMESE_DATA_DIR, ./datasets). Get them with `{fetch_command}`"
+            ),
+            UnknownDataset(name) => write!(
+                f,
+                "unknown dataset '{name}' (expected mnist, fashion-mnist or cifar-10)"
+            ),
+            InvalidArgument(msg) => write!(f, "invalid argument: {msg}"),
+            ChecksumMismatch {
+                path,
+                algorithm,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{}: {algorithm} mismatch (expected {expected}, got {found}); \
+                 the temporary file was deleted, run the fetch again",
+                path.display()
+            ),
+            Download { url, message } => write!(f, "download of {url} failed: {message}"),
+            Image { path, message } => {
+                write!(f, "{}: cannot read image: {message}", path.display())
+            }
+            Tensor(e) => std::fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl std::error::Error for DataError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DataError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<siamese_tensor::TensorError> for DataError {
+    fn from(e: siamese_tensor::TensorError) -> Self {
+        DataError::Tensor(e)
+    }
 }
 
 impl DataError {

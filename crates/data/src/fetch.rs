@@ -12,16 +12,16 @@
 //! without data by default), so an offline machine gets a clear error, not a hang.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{IsTerminal, Read, Write};
+use std::io::{BufReader, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use flate2::read::GzDecoder;
 use md5::Md5;
 use sha2::{Digest as _, Sha256};
 
 use crate::dataset::missing_files;
 use crate::error::{DataError, Result};
+use crate::gzip::GzDecoder;
 use crate::registry::{DatasetKind, Digest, RemoteFile, CIFAR_FILES, CIFAR_META};
 
 /// Environment variable overriding the download base URL (`<mirror>/<dataset name>/<file>`).
@@ -322,7 +322,7 @@ pub fn download_file(
 /// into `dir`, each through a `.part` temp file. Errors when a `.bin` file is absent from the archive.
 pub fn unpack_cifar(tarball: &Path, dir: &Path) -> Result<Vec<String>> {
     let f = File::open(tarball).map_err(|e| DataError::io(tarball, e))?;
-    let mut archive = tar::Archive::new(GzDecoder::new(f));
+    let mut archive = tar::Archive::new(GzDecoder::new(BufReader::new(f)));
     let io = |e| DataError::io(tarball, e);
     let mut found = Vec::new();
     for entry in archive.entries().map_err(io)? {

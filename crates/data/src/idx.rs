@@ -18,10 +18,8 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use byteorder::{BigEndian, ByteOrder};
-use flate2::read::GzDecoder;
-
 use crate::error::{DataError, Result};
+use crate::gzip::GzDecoder;
 
 /// IDX magic of an unsigned-byte, 3-axis array (images).
 pub const IMAGES_MAGIC: u32 = 2051;
@@ -235,6 +233,11 @@ impl<'p> Source<'p> {
     }
 }
 
+/// The big-endian u32 in the first four bytes of `b` (callers check the length first).
+fn be_u32(b: &[u8]) -> u32 {
+    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+}
+
 /// A file named `*.gz` must be gzip (`head`: its first bytes).
 fn check_gz_name(path: &Path, gzip: bool, head: &[u8]) -> Result<()> {
     let named_gz = path
@@ -258,7 +261,7 @@ fn check_magic(path: &Path, bytes: &[u8], expected: u32, header_len: usize) -> R
             found: bytes.len() as u64,
         });
     }
-    let magic = BigEndian::read_u32(&bytes[0..4]);
+    let magic = be_u32(&bytes[0..4]);
     if magic != expected {
         return Err(DataError::BadMagic {
             path: path.to_path_buf(),
@@ -280,7 +283,7 @@ fn check_magic(path: &Path, bytes: &[u8], expected: u32, header_len: usize) -> R
 /// `count * rows * cols` of an images header, as u64 (no overflow: three u32 factors fit a
 /// u128; more than u64::MAX reads as u64::MAX, far above [`MAX_IDX_PAYLOAD`]).
 fn images_payload(header: &[u8]) -> (usize, usize, usize, u64) {
-    let f = |o: usize| BigEndian::read_u32(&header[o..o + 4]);
+    let f = |o: usize| be_u32(&header[o..o + 4]);
     let (count, rows, cols) = (f(4), f(8), f(12));
     let bytes = u128::from(count) * u128::from(rows) * u128::from(cols);
     let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
@@ -318,7 +321,7 @@ pub fn parse_images(path: &Path, bytes: Vec<u8>) -> Result<IdxImages> {
 /// Parses an IDX labels buffer (already decompressed) and checks every label is `< classes`.
 pub fn parse_labels(path: &Path, mut bytes: Vec<u8>, classes: usize) -> Result<Vec<u8>> {
     check_magic(path, &bytes, LABELS_MAGIC, 8)?;
-    let count = u64::from(BigEndian::read_u32(&bytes[4..8]));
+    let count = u64::from(be_u32(&bytes[4..8]));
     check_buffer(path, bytes.len() - 8, count)?;
     bytes.drain(..8);
     check_labels(path, &bytes, classes)?;
@@ -382,7 +385,7 @@ pub fn read_labels(path: &Path, classes: usize) -> Result<Vec<u8>> {
 
 fn labels_from(mut src: Source, classes: usize) -> Result<Vec<u8>> {
     let header = src.header(LABELS_MAGIC, 8)?;
-    let count = u64::from(BigEndian::read_u32(&header[4..8]));
+    let count = u64::from(be_u32(&header[4..8]));
     let labels = src.payload(8, count)?;
     check_labels(src.path, &labels, classes)?;
     Ok(labels)

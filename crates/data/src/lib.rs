@@ -6,6 +6,7 @@
 //!   files, published checksums, mirrors, licence lines;
 //! - `fetch` (feature `fetch`): `siamese fetch`: resumable, checksum-verified downloads (temp file then rename),
 //!   CIFAR-10 tarball unpacking, `SIAMESE_MIRROR` override for loopback tests;
+//! - [`gzip`]: a streaming gzip reader (CRC-32 and size checked) on `miniz_oxide`;
 //! - [`idx`] and [`cifar`]: readers for IDX (MNIST, Fashion-MNIST; gzip detected by content) and the
 //!   CIFAR-10 binary version, with a typed [`DataError`] naming the file for every kind of bad input;
 //! - [`dataset`]: [`ImageSet`] (pixels kept as u8) and [`load`], which reads `--data-dir` when given,
@@ -27,6 +28,7 @@ pub mod dataset;
 pub mod error;
 #[cfg(feature = "fetch")]
 pub mod fetch;
+pub mod gzip;
 pub mod idx;
 #[cfg(feature = "images")]
 pub mod image_file;

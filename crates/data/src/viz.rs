@@ -198,11 +198,12 @@ pub struct Verdict {
 
 /// Pairs with their predicted similarity (the paper's Figures 6, 9, 10): under each pair, the
 /// similarity and the prediction ("0.87: same"), green when it matches the truth and red when
-/// not, then the truth ("truth: same"); a legend below says what the colours mean and which
-/// `threshold` was used.
+/// not, then the truth ("truth: same"); a legend below says what the colours mean, which
+/// `threshold` was used and where it came from (`threshold.1`, e.g. "chosen on validation";
+/// see [`prediction_legend`]).
 pub fn prediction_grid(
-    set: &ImageSet, pairs: &[Pair], verdicts: &[Verdict], threshold: f32, title: &str, cols: usize,
-    scale: usize,
+    set: &ImageSet, pairs: &[Pair], verdicts: &[Verdict], threshold: (f32, &str), title: &str,
+    cols: usize, scale: usize,
 ) -> Result<RgbImage> {
     let word = |same: bool| if same { "same" } else { "different" };
     let labels: Vec<Vec<Line>> = verdicts
@@ -222,24 +223,28 @@ pub fn prediction_grid(
             ]
         })
         .collect();
-    let right = verdicts.iter().filter(|v| v.same == v.called_same).count();
-    let legend = [
-        (
-            format!(
-                "number: predicted similarity; \"same\" when above the threshold {threshold:.3}"
-            ),
-            TEXT_COLOUR,
-        ),
-        (
-            format!(
-                "green: prediction right, red: wrong ({right} of {} right)",
-                verdicts.len()
-            ),
-            TEXT_COLOUR,
-        ),
-        ("truth: same or different class".to_string(), TEXT_COLOUR),
-    ];
+    let legend: Vec<Line> = prediction_legend(verdicts, threshold.0, threshold.1)
+        .into_iter()
+        .map(|t| (t, TEXT_COLOUR))
+        .collect();
     labelled_pair_grid(set, pairs, &labels, title, &legend, cols, scale)
+}
+
+/// The legend lines of [`prediction_grid`]: what the number and the colours mean, the
+/// threshold with its source, and what "truth" is.
+pub fn prediction_legend(
+    verdicts: &[Verdict], threshold: f32, threshold_source: &str,
+) -> Vec<String> {
+    let right = verdicts.iter().filter(|v| v.same == v.called_same).count();
+    vec![
+        "number: predicted similarity; \"same\" when above the threshold".to_string(),
+        format!("threshold {threshold:.3}: {threshold_source}"),
+        format!(
+            "green: prediction right, red: wrong ({right} of {} right)",
+            verdicts.len()
+        ),
+        "truth: same or different class".to_string(),
+    ]
 }
 
 /// The grid itself: `title` on top, each pair with its lines of `labels` under it, then the
@@ -455,12 +460,23 @@ mod tests {
             called_same: false,
         };
         let pairs = [Pair { a: 0, b: 1, y: 0 }];
-        let small = prediction_grid(&set, &pairs, &[v], 0.5, "t", 1, 3).unwrap();
+        let small = prediction_grid(&set, &pairs, &[v], (0.5, "given"), "t", 1, 3).unwrap();
         // The legend lines make the picture much taller than the pair and its two lines.
         assert!(small.height > 2 * 3 + 6 * 13, "height {}", small.height);
         // The right call's label is drawn in green (anti-aliased: green dominates).
         let greenish = |p: &[u8]| p[1] as i32 > p[0] as i32 + p[2] as i32;
         assert!(small.pixels.chunks(3).any(greenish));
+        // The legend names the threshold and where it came from, and counts the right calls.
+        let wrong = Verdict {
+            called_same: true,
+            ..v
+        };
+        let legend = prediction_legend(&[v, wrong], 0.4371, "chosen on validation");
+        assert!(legend.contains(&"threshold 0.437: chosen on validation".to_string()));
+        assert!(
+            legend.iter().any(|l| l.contains("(1 of 2 right)")),
+            "{legend:?}"
+        );
     }
 
     #[test]

@@ -1,36 +1,74 @@
 //! The model crate's typed errors; the CLI prints them as one line.
 
-use thiserror::Error;
-
 /// Anything that can stop training, evaluation or a checkpoint load.
-#[derive(Debug, Error)]
+#[derive(Debug)]
 pub enum ModelError {
-    #[error(transparent)]
-    Tensor(#[from] siamese_tensor::TensorError),
-    #[error(transparent)]
-    Backend(#[from] siamese_tensor::backend::BackendError),
-    #[error(transparent)]
-    Autodiff(#[from] siamese_autodiff::AutodiffError),
-    #[error(transparent)]
-    Nn(#[from] siamese_nn::NnError),
-    #[error(transparent)]
-    Data(#[from] siamese_data::DataError),
-    #[error(transparent)]
-    Optim(#[from] siamese_optim::OptimError),
-    #[error("{0}")]
+    Tensor(siamese_tensor::TensorError),
+    Backend(siamese_tensor::backend::BackendError),
+    Autodiff(siamese_autodiff::AutodiffError),
+    Nn(siamese_nn::NnError),
+    Data(siamese_data::DataError),
+    Optim(siamese_optim::OptimError),
     Config(String),
     /// Every pair scores the same and the loss sits at its dead value (see [`crate::collapse`]).
-    #[error("{0}")]
     Collapsed(crate::collapse::Collapse),
-    #[error("checkpoint {path}: {msg}")]
-    Checkpoint { path: String, msg: String },
-    #[error("{path}: {source}")]
+    Checkpoint {
+        path: String,
+        msg: String,
+    },
     Io {
         path: String,
-        #[source]
         source: std::io::Error,
     },
 }
+
+impl std::fmt::Display for ModelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModelError::Tensor(e) => std::fmt::Display::fmt(e, f),
+            ModelError::Backend(e) => std::fmt::Display::fmt(e, f),
+            ModelError::Autodiff(e) => std::fmt::Display::fmt(e, f),
+            ModelError::Nn(e) => std::fmt::Display::fmt(e, f),
+            ModelError::Data(e) => std::fmt::Display::fmt(e, f),
+            ModelError::Optim(e) => std::fmt::Display::fmt(e, f),
+            ModelError::Config(msg) => f.write_str(msg),
+            ModelError::Collapsed(c) => std::fmt::Display::fmt(c, f),
+            ModelError::Checkpoint { path, msg } => write!(f, "checkpoint {path}: {msg}"),
+            ModelError::Io { path, source } => write!(f, "{path}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for ModelError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            // The wrapped errors stand in for this one (their Display is this one's).
+            ModelError::Data(e) => e.source(),
+            ModelError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// `From` for each wrapped error of the crates below, so that `?` converts them.
+macro_rules! wrap {
+    ($($variant:ident($ty:ty)),*) => {$(
+        impl From<$ty> for ModelError {
+            fn from(e: $ty) -> Self {
+                ModelError::$variant(e)
+            }
+        }
+    )*};
+}
+
+wrap!(
+    Tensor(siamese_tensor::TensorError),
+    Backend(siamese_tensor::backend::BackendError),
+    Autodiff(siamese_autodiff::AutodiffError),
+    Nn(siamese_nn::NnError),
+    Data(siamese_data::DataError),
+    Optim(siamese_optim::OptimError)
+);
 
 impl ModelError {
     /// An I/O error on `path`.

@@ -17,7 +17,7 @@
 //! bit-exactly.
 
 use siamese_autodiff::ParamStore;
-use siamese_tensor::ops::adam::{adam_update, AdamHyper};
+use siamese_tensor::ops::adam::{adam_update_all, AdamHyper};
 use siamese_tensor::Tensor;
 
 use crate::error::{OptimError, Result};
@@ -150,16 +150,16 @@ impl Adam {
         // (d), (e): the bias corrections 1 − β₁ᵗ and 1 − β₂ᵗ of this step.
         let h = AdamHyper::at_step(lr, beta1, beta2, eps, self.state.step);
         let moments = self.state.m.iter_mut().zip(self.state.v.iter_mut());
-        for ((_, theta, grad), (m, v)) in store.params_and_grads_mut().zip(moments) {
-            // (b)–(f) element-wise, in the one home of the update.
-            adam_update(
-                &h,
-                theta.data_mut(),
-                grad.data(),
-                m.data_mut(),
-                v.data_mut(),
-            )?;
-        }
+        let tensors =
+            store
+                .params_and_grads_mut()
+                .zip(moments)
+                .map(|((_, theta, grad), (m, v))| {
+                    (theta.data_mut(), grad.data(), m.data_mut(), v.data_mut())
+                });
+        // (b)–(f) element-wise, in the one home of the update, on every tensor in one
+        // parallel region.
+        adam_update_all(&h, tensors)?;
         Ok(())
     }
 }

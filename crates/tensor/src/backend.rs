@@ -19,8 +19,6 @@
 //! The GPU backend is tested against [`CpuBackend`] method by method in
 //! `crates/cuda/tests/gpu.rs`.
 
-use thiserror::Error;
-
 pub use crate::ops::adam::AdamHyper;
 pub use crate::ops::batchnorm::BnMode;
 pub use crate::ops::conv2d::Conv2dGeom;
@@ -30,14 +28,29 @@ use crate::ops::{adam, batchnorm, conv2d, distance, elementwise as ew, gemm, los
 use crate::TensorError;
 
 /// What a backend can fail with: a shape/length error, or the device itself.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackendError {
     /// A kernel got buffers of the wrong length (names the op and the sizes).
-    #[error(transparent)]
-    Tensor(#[from] TensorError),
+    Tensor(TensorError),
     /// The device, its driver or one of its libraries failed (one line).
-    #[error("{0}")]
     Device(String),
+}
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BackendError::Tensor(e) => std::fmt::Display::fmt(e, f),
+            BackendError::Device(msg) => f.write_str(msg),
+        }
+    }
+}
+
+impl std::error::Error for BackendError {}
+
+impl From<TensorError> for BackendError {
+    fn from(e: TensorError) -> Self {
+        BackendError::Tensor(e)
+    }
 }
 
 /// Result alias of the backend interface.

@@ -1,22 +1,17 @@
 //! Typed errors of the tensor crate: each names the operation and the shapes involved.
 
-use thiserror::Error;
-
 /// Everything that can go wrong when building tensors or calling a kernel.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TensorError {
     /// `from_vec` got a buffer whose length does not match the product of the shape.
-    #[error("shape {shape:?} holds {expected} values but the buffer has {got}")]
     LengthMismatch {
         shape: Vec<usize>,
         expected: usize,
         got: usize,
     },
     /// A shape with more than four axes (tensors are at most NCHW).
-    #[error("shape {0:?} has more than 4 axes (tensors are at most N,C,H,W)")]
     TooManyAxes(Vec<usize>),
     /// `reshape` to a shape with another number of elements.
-    #[error("cannot reshape {from:?} ({from_len} values) into {to:?} ({to_len} values)")]
     BadReshape {
         from: Vec<usize>,
         to: Vec<usize>,
@@ -24,9 +19,39 @@ pub enum TensorError {
         to_len: usize,
     },
     /// An operation got operands whose shapes do not fit together.
-    #[error("{op}: {msg}")]
     Shape { op: &'static str, msg: String },
 }
+
+impl std::fmt::Display for TensorError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TensorError::LengthMismatch {
+                shape,
+                expected,
+                got,
+            } => write!(
+                f,
+                "shape {shape:?} holds {expected} values but the buffer has {got}"
+            ),
+            TensorError::TooManyAxes(shape) => write!(
+                f,
+                "shape {shape:?} has more than 4 axes (tensors are at most N,C,H,W)"
+            ),
+            TensorError::BadReshape {
+                from,
+                to,
+                from_len,
+                to_len,
+            } => write!(
+                f,
+                "cannot reshape {from:?} ({from_len} values) into {to:?} ({to_len} values)"
+            ),
+            TensorError::Shape { op, msg } => write!(f, "{op}: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for TensorError {}
 
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, TensorError>;

@@ -7,8 +7,41 @@ use crate::error::{Result, TensorError};
 /// every kernel reads plain slices.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tensor {
-    shape: Vec<usize>,
+    shape: Shape,
     data: Vec<f32>,
+}
+
+/// Up to four axis lengths held inline, so making a tensor allocates only its data (a
+/// training step makes a few hundred tensors).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Shape {
+    dims: [usize; 4],
+    rank: usize,
+}
+
+impl Shape {
+    /// The shape `s`, of at most four axes (the caller checked it with `check_rank`).
+    fn new(s: &[usize]) -> Self {
+        let mut dims = [0; 4];
+        dims[..s.len()].copy_from_slice(s);
+        Self {
+            dims,
+            rank: s.len(),
+        }
+    }
+}
+
+impl std::ops::Deref for Shape {
+    type Target = [usize];
+    fn deref(&self) -> &[usize] {
+        &self.dims[..self.rank]
+    }
+}
+
+impl std::fmt::Debug for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
 }
 
 fn check_rank(shape: &[usize]) -> Result<()> {
@@ -40,7 +73,7 @@ impl Tensor {
             vec![value; len]
         };
         Ok(Self {
-            shape: shape.to_vec(),
+            shape: Shape::new(shape),
             data,
         })
     }
@@ -57,7 +90,7 @@ impl Tensor {
             });
         }
         Ok(Self {
-            shape: shape.to_vec(),
+            shape: Shape::new(shape),
             data,
         })
     }
@@ -65,14 +98,14 @@ impl Tensor {
     /// A 0-axis tensor holding one value.
     pub fn scalar(value: f32) -> Self {
         Self {
-            shape: Vec::new(),
+            shape: Shape::new(&[]),
             data: vec![value],
         }
     }
 
     /// The shape, outermost axis first.
     pub fn shape(&self) -> &[usize] {
-        &self.shape
+        &self.shape[..]
     }
 
     /// Number of axes.
@@ -111,13 +144,13 @@ impl Tensor {
         let to_len: usize = shape.iter().product();
         if to_len != self.data.len() {
             return Err(TensorError::BadReshape {
-                from: self.shape.clone(),
+                from: self.shape.to_vec(),
                 to: shape.to_vec(),
                 from_len: self.data.len(),
                 to_len,
             });
         }
-        self.shape = shape.to_vec();
+        self.shape = Shape::new(shape);
         Ok(self)
     }
 
@@ -127,7 +160,7 @@ impl Tensor {
             return None;
         }
         let mut off = 0;
-        for (&i, &d) in index.iter().zip(&self.shape) {
+        for (&i, &d) in index.iter().zip(self.shape.iter()) {
             if i >= d {
                 return None;
             }
@@ -178,8 +211,8 @@ impl Tensor {
             ));
         }
         let per: usize = self.shape[1..].iter().product();
-        let mut shape = self.shape.clone();
-        shape[0] = len;
+        let mut shape = self.shape;
+        shape.dims[0] = len;
         Self::from_vec(&shape, self.data[start * per..(start + len) * per].to_vec())
     }
 
@@ -193,8 +226,8 @@ impl Tensor {
             ));
         }
         let per: usize = self.shape[1..].iter().product();
-        let mut shape = self.shape.clone();
-        shape[0] = indices.len();
+        let mut shape = self.shape;
+        shape.dims[0] = indices.len();
         let mut data = Vec::with_capacity(indices.len() * per);
         for &i in indices {
             data.extend_from_slice(&self.data[i * per..][..per]);

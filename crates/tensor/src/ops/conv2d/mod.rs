@@ -393,19 +393,15 @@ pub fn conv2d_relu_maxpool_backward(
     let g = Conv2dGeom::new(x.shape(), w.shape(), 1, pad)?;
     let (oh, ow) = (g.out_h(), g.out_w());
     let pooled = [g.n, g.k, oh / 2, ow / 2];
-    let per_y = g.k * oh * ow;
     let per_p = g.k * (oh / 2) * (ow / 2);
-    // Range compares, not divisions: this check touches every argmax of the batch.
-    let in_sample = argmax.chunks(per_p.max(1)).enumerate().all(|(n, a)| {
-        let (lo, hi) = (n * per_y, (n + 1) * per_y);
-        a.iter().all(|&i| (lo..hi).contains(&(i as usize)))
-    });
-    if y.shape() != pooled || dy.shape() != pooled || argmax.len() != y.len() || !in_sample {
+    // That every argmax lies inside its own sample's conv output is checked where each
+    // sample's dy is built (DySrc::sample), inside the parallel region: a serial pass here
+    // touched every argmax of the batch on one thread.
+    if y.shape() != pooled || dy.shape() != pooled || argmax.len() != y.len() {
         return Err(shape_err(
             "conv2d_relu_maxpool_backward",
             format!(
-                "y {:?}, dy {:?} and {} argmax entries (each inside its sample's conv output) \
-                 must match the pooled shape {pooled:?}",
+                "y {:?}, dy {:?} and {} argmax entries must match the pooled shape {pooled:?}",
                 y.shape(),
                 dy.shape(),
                 argmax.len()
@@ -448,10 +444,11 @@ enum DySrc<'a> {
 }
 
 impl DySrc<'_> {
-    /// dy of sample n (per_y values), in `buf` when it has to be built.
-    fn sample<'b>(&'b self, n: usize, per_y: usize, buf: &'b mut Vec<f32>) -> &'b [f32] {
+    /// dy of sample n (per_y values), in `buf` when it has to be built; an error when an
+    /// argmax entry of sample n points outside its own conv output.
+    fn sample<'b>(&'b self, n: usize, per_y: usize, buf: &'b mut Vec<f32>) -> Result<&'b [f32]> {
         match *self {
-            DySrc::Dense(d) => &d[n * per_y..][..per_y],
+            DySrc::Dense(d) => Ok(&d[n * per_y..][..per_y]),
             DySrc::Pooled {
                 dy,
                 y,
@@ -461,12 +458,23 @@ impl DySrc<'_> {
                 buf.clear();
                 buf.resize(per_y, 0.0);
                 let r = n * per_p..(n + 1) * per_p;
+                let base = n * per_y;
+                let mut inside = true;
                 // Branch-free gate (y > 0 is a coin flip per window: a branch mispredicts half
-                // the time); adding +0.0 to the zeroed buffer changes nothing.
+                // the time); adding +0.0 to the zeroed buffer changes nothing. An entry
+                // outside the sample is clamped into it, then reported below.
                 for ((&a, &d), &v) in argmax[r.clone()].iter().zip(&dy[r.clone()]).zip(&y[r]) {
-                    buf[a as usize - n * per_y] += if v > 0.0 { d } else { 0.0 };
+                    let i = (a as usize).wrapping_sub(base);
+                    inside &= i < per_y;
+                    buf[i.min(per_y - 1)] += if v > 0.0 { d } else { 0.0 };
                 }
-                buf
+                if !inside {
+                    return Err(shape_err(
+                        "conv2d_relu_maxpool_backward",
+                        format!("an argmax entry of sample {n} lies outside its conv output"),
+                    ));
+                }
+                Ok(buf)
             }
         }
     }
@@ -492,63 +500,57 @@ fn backward_impl(
     };
     let direct = resolve(algo, &g) == ConvAlgo::Direct;
     let plan = direct.then(|| direct::Plan::backward(&g, wd));
-    // One (dw, db) partial per chunk, in chunk order (collect keeps the order).
-    let partials: Vec<(Vec<f32>, Vec<f32>)> = dx_chunks
-        .into_par_iter()
-        .enumerate()
-        .map(|(ci, mut dxc)| {
-            let mut pdw = vec![0.0f32; nw];
-            let mut pdb = vec![0.0f32; g.k];
-            let n0 = ci * CHUNK;
-            let n1 = (n0 + CHUNK).min(g.n);
-            let mut dybuf = Vec::new();
-            match &plan {
-                Some(plan) => {
-                    let mut s = plan.scratch();
-                    for n in n0..n1 {
-                        let dxn = dxc
-                            .as_deref_mut()
-                            .map(|d| &mut d[(n - n0) * per_x..][..per_x]);
-                        plan.backward_sample_opt(
-                            &mut s,
-                            &xd[n * per_x..][..per_x],
-                            dy.sample(n, per_y, &mut dybuf),
-                            dxn,
-                            &mut pdb,
-                        );
-                    }
-                    plan.flush_dw(&mut s, &mut pdw);
+    // One (dw, db) partial per chunk, side by side in one buffer, reduced in chunk order
+    // below. Scratch buffers are made once per rayon task, not per chunk (a chunk's dw
+    // accumulator is cleared by its flush, and dx_n is zero on entry).
+    let per_part = nw + g.k;
+    let mut parts = vec![0.0f32; chunks * per_part];
+    let run = |(s, dybuf): &mut (Option<direct::Scratch>, Vec<f32>),
+               (ci, (part, mut dxc)): (usize, (&mut [f32], Option<&mut [f32]>))|
+     -> Result<()> {
+        let (pdw, pdb) = part.split_at_mut(nw);
+        let n0 = ci * CHUNK;
+        let n1 = (n0 + CHUNK).min(g.n);
+        match (&plan, s) {
+            (Some(plan), s) => {
+                let s = s.get_or_insert_with(|| plan.scratch());
+                for n in n0..n1 {
+                    let dxn = dxc
+                        .as_deref_mut()
+                        .map(|d| &mut d[(n - n0) * per_x..][..per_x]);
+                    let dyn_ = dy.sample(n, per_y, dybuf)?;
+                    plan.backward_sample_opt(s, &xd[n * per_x..][..per_x], dyn_, dxn, pdb);
                 }
-                None => {
-                    let mut s = im2col::Scratch::new(&g);
-                    let mut spare = Vec::new();
-                    for n in n0..n1 {
-                        let dxn = match dxc.as_deref_mut() {
-                            Some(d) => &mut d[(n - n0) * per_x..][..per_x],
-                            None => {
-                                spare.clear();
-                                spare.resize(per_x, 0.0);
-                                &mut spare[..]
-                            }
-                        };
-                        im2col::backward_sample(
-                            &g,
-                            &mut s,
-                            &xd[n * per_x..][..per_x],
-                            wd,
-                            dy.sample(n, per_y, &mut dybuf),
-                            dxn,
-                            &mut pdw,
-                            &mut pdb,
-                        );
-                    }
+                plan.flush_dw(s, pdw);
+            }
+            (None, _) => {
+                let mut s = im2col::Scratch::new(&g);
+                let mut spare = Vec::new();
+                for n in n0..n1 {
+                    let dxn = match dxc.as_deref_mut() {
+                        Some(d) => &mut d[(n - n0) * per_x..][..per_x],
+                        None => {
+                            spare.clear();
+                            spare.resize(per_x, 0.0);
+                            &mut spare[..]
+                        }
+                    };
+                    let x = &xd[n * per_x..][..per_x];
+                    let dyn_ = dy.sample(n, per_y, dybuf)?;
+                    im2col::backward_sample(&g, &mut s, x, wd, dyn_, dxn, pdw, pdb);
                 }
             }
-            (pdw, pdb)
-        })
-        .collect();
+        }
+        Ok(())
+    };
+    parts
+        .par_chunks_mut(per_part)
+        .zip(dx_chunks)
+        .enumerate()
+        .try_for_each_init(|| (None, Vec::new()), run)?;
     // Fixed-order reduction: chunk 0, 1, 2, ... whatever thread computed them.
-    for (pdw, pdb) in &partials {
+    for part in parts.chunks_exact(per_part) {
+        let (pdw, pdb) = part.split_at(nw);
         for (a, b) in dw.iter_mut().zip(pdw) {
             *a += b;
         }

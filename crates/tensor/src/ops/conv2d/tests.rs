@@ -110,3 +110,21 @@ fn backward_params_equals_full_backward() {
         assert!(dw.data().iter().any(|&v| v != 0.0));
     }
 }
+
+#[test]
+fn fused_backward_rejects_an_argmax_outside_its_sample() {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let x = rand_t(&[2, 1, 8, 8], &mut rng);
+    let w = rand_t(&[2, 1, 3, 3], &mut rng);
+    let (y, mut arg) = conv2d_relu_maxpool_forward(&x, &w, None, 1).unwrap();
+    let dy = rand_t(y.shape(), &mut rng);
+    assert!(conv2d_relu_maxpool_backward(&x, &w, &y, &arg, &dy, 1, true).is_ok());
+    // Sample 1's first window pointing into sample 0's conv output (in range of the batch).
+    let per_p = arg.len() / 2;
+    arg[per_p] = 0;
+    let err = conv2d_relu_maxpool_backward(&x, &w, &y, &arg, &dy, 1, true).unwrap_err();
+    assert!(err.to_string().contains("sample 1"), "{err}");
+    // And past the end of the batch.
+    arg[per_p] = u32::MAX;
+    assert!(conv2d_relu_maxpool_backward(&x, &w, &y, &arg, &dy, 1, false).is_err());
+}

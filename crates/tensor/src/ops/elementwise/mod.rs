@@ -24,7 +24,7 @@
 
 use crate::error::{shape_err, Result};
 use crate::Tensor;
-use wide::{f32x8, CmpGe, CmpGt};
+use wide::f32x8;
 
 /// x ← f(x), 8 lanes at a time; the tail goes through `f` padded with zeros.
 #[inline(always)]
@@ -113,7 +113,7 @@ fn backward_tensor(
 fn sigmoid8(x: f32x8) -> f32x8 {
     let t = (-x.abs()).exp();
     let r = f32x8::ONE / (f32x8::ONE + t);
-    x.cmp_ge(f32x8::ZERO).blend(r, t * r)
+    x.simd_ge(f32x8::ZERO).select(r, t * r)
 }
 
 /// Errors (naming `op`) unless `a` and `b` have the same shape: the check of every
@@ -154,7 +154,7 @@ pub fn scale(a: &Tensor, s: f32) -> Tensor {
 
 /// max(x, 0).
 pub fn relu(x: &Tensor) -> Tensor {
-    map_lanes(x, |v| v.cmp_gt(f32x8::ZERO).blend(v, f32x8::ZERO))
+    map_lanes(x, |v| v.simd_gt(f32x8::ZERO).select(v, f32x8::ZERO))
 }
 
 /// x ← max(x, 0) in place, the values of [`relu`] (NaN → 0) without a new tensor: for
@@ -168,7 +168,7 @@ pub fn relu_in_place(x: &mut [f32]) {
 /// or its output: x > 0 exactly where max(x, 0) > 0.
 pub fn relu_backward_in_place(x: &[f32], dy: &mut [f32]) -> Result<()> {
     zip_in_place("relu_backward", x, dy, |v, d| {
-        v.cmp_gt(f32x8::ZERO).blend(d, f32x8::ZERO)
+        v.simd_gt(f32x8::ZERO).select(d, f32x8::ZERO)
     })
 }
 

@@ -7,7 +7,7 @@
 //! file): [`add_bias_rows`] (y[r, j] += b[j]) and [`sum_rows`] (column sums, the bias
 //! gradient). The GEMMs themselves run on matrixmultiply here and on cuBLAS on the GPU.
 
-use super::gemm;
+use super::{gemm, gemm_on_this_thread, PAR_MACS};
 use crate::error::{check_len, Result};
 
 /// Bias broadcast over rows: y[r, j] += b\[j\] for y: rows×cols.
@@ -53,6 +53,9 @@ pub fn linear_forward(
     gemm(false, true, m, o, i, 1.0, x, w, beta, y)
 }
 
+/// A GEMM entry point: [`gemm`] or [`gemm_on_this_thread`].
+type Mm = fn(bool, bool, usize, usize, usize, f32, &[f32], &[f32], f32, &mut [f32]) -> Result<()>;
+
 /// The gradients a caller asks for of y = x·Wᵀ + b given dy (each overwritten):
 /// dx = dy·W, dW = dyᵀ·x, db = Σ_rows dy.
 pub struct LinearGrads<'a> {
@@ -62,15 +65,33 @@ pub struct LinearGrads<'a> {
 }
 
 /// Dense backward (see the module doc) for m rows, i inputs, o outputs.
+///
+/// When both dx and dW are asked for, the two GEMMs (the same m·i·o multiply-adds each) run
+/// side by side in one parallel region ([`rayon::join`]), each on one thread: half the
+/// regions of two split GEMMs, and perfectly balanced on two threads. Every value is the
+/// same single-threaded sgemm arithmetic whichever way it runs.
 #[allow(clippy::too_many_arguments)]
 pub fn linear_backward(
     m: usize, i: usize, o: usize, x: &[f32], w: &[f32], dy: &[f32], grads: LinearGrads<'_>,
 ) -> Result<()> {
-    if let Some(dx) = grads.dx {
-        gemm(false, false, m, i, o, 1.0, dy, w, 0.0, dx)?; // dx = dy·W
-    }
-    if let Some(dw) = grads.dw {
-        gemm(true, false, o, i, m, 1.0, dy, x, 0.0, dw)?; // dW = dyᵀ·x
+    // dx = dy·W and dW = dyᵀ·x, by `gemm` (split over the workers) or one thread each.
+    let dx = |g: &mut [f32], mm: Mm| mm(false, false, m, i, o, 1.0, dy, w, 0.0, g);
+    let dw = |g: &mut [f32], mm: Mm| mm(true, false, o, i, m, 1.0, dy, x, 0.0, g);
+    match (grads.dx, grads.dw) {
+        (Some(gx), Some(gw)) if m * i * o >= PAR_MACS => {
+            let one = gemm_on_this_thread as Mm;
+            let (rx, rw) = rayon::join(|| dx(gx, one), || dw(gw, one));
+            rx?;
+            rw?;
+        }
+        (gx, gw) => {
+            if let Some(gx) = gx {
+                dx(gx, gemm)?;
+            }
+            if let Some(gw) = gw {
+                dw(gw, gemm)?;
+            }
+        }
     }
     if let Some(db) = grads.db {
         sum_rows(m, o, dy, db)?; // db = Σ_rows dy

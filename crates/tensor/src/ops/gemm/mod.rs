@@ -38,11 +38,25 @@ fn check(
     Ok(())
 }
 
+/// [`gemm`] on the calling thread only, whatever its size: for callers that run several
+/// GEMMs side by side themselves (the dense layer's backward).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_on_this_thread(
+    trans_a: bool, trans_b: bool, m: usize, n: usize, k: usize, alpha: f32, a: &[f32], b: &[f32],
+    beta: f32, c: &mut [f32],
+) -> Result<()> {
+    check("gemm", trans_a, trans_b, m, n, k, a, b, c)?;
+    if m > 0 && n > 0 {
+        sgemm_rows(trans_a, trans_b, m, n, k, alpha, a, b, beta, c, 0, m);
+    }
+    Ok(())
+}
+
 /// Rows of C per rayon task when one GEMM is split (fixed, so the split, and every value,
 /// is the same for any thread count).
 const ROW_BLOCK: usize = 64;
 /// GEMMs of at least this many multiply-adds are split into [`ROW_BLOCK`]-row tasks.
-const PAR_MACS: usize = 1 << 18;
+pub(crate) const PAR_MACS: usize = 1 << 18;
 
 /// C ← α·op(A)·op(B) + β·C. When β = 0, C is overwritten (NaNs in it do not propagate).
 ///
