@@ -5,16 +5,11 @@
 //! p + u·Wp + v for tap (u, v): for fixed (c, u, v) N consecutive outputs (one vector of the
 //! plan's [`Path`], N = 8 or 16 lanes) read N consecutive inputs. Positions with j ≥ OW (the
 //! Wp − OW "junk" columns of each row) are computed and dropped; they cost (Wp − OW)/Wp of the
-//! work (12.5 % for 28→32, 29 % for 10→14).
-//!
-//! The forward avoids them: the padded plane is copied once per tap column v at the
-//! dense output's width OWd = Wp − KW + 1, xc[(c,v)][r][j] = xp[c][r][j + v], so position
-//! p = i·OWd + j reads xc[(c,v)][p + u·OWd] and a KH × 1 kernel over C·KW channels computes
-//! the same sums with no junk (OH·OWd positions; 100 instead of 136 for LeNet's conv2). The
-//! copies cost C·KW·Hp short rows, far less than the multiply-adds they save. dw and dx keep
-//! their junk columns: dw's taps along u on the copies measured 10 % slower than along v on
-//! the padded plane (more tiles of fewer positions), and KW copies of dx's K channels would not
-//! fit in L1.
+//! work (12.5 % for 28→32, 29 % for 10→14). A forward without them (the padded plane copied
+//! once per tap column at the output's width, a KH × 1 kernel over C·KW channels: 100
+//! positions instead of 136 for LeNet's conv2) measured no faster on AMD Zen 4 (kernels
+//! bench in CPU time, within its ±10 % noise), and dw with its taps along u 10 % slower: these
+//! kernels are not bound by their multiply-adds alone.
 //!
 //! Register tile of the forward kernel (KB = 4 output channels × PB = 3 vectors, 12 ymm
 //! accumulators + 3 loads + 1 broadcast = 16 registers; with AVX-512's 32 registers, ymm or
@@ -28,13 +23,12 @@
 //!   w[k0+3]  acc30      acc31      acc32
 //! ```
 //!
-//! - forward: plane = the tap-column copies of x padded by p (above);
-//!   y[k,i,j] = out[k, i·s·OWd + j·s] (stride s > 1 computes the dense stride-1 output and
-//!   keeps every s-th row and column);
+//! - forward: plane = x padded by p; y[k,i,j] = out[k, i·s·Wp + j·s] (stride s > 1 computes
+//!   the dense stride-1 output and keeps every s-th row and column);
 //! - dx: plane = dy dilated by s and offset by KH−1−p; weights flipped and C↔K swapped:
 //!   dx[c,h,w] = Σ_{k,u,v} w[k,c,KH−1−u,KW−1−v] · plane[k, h+u, w+v];
 //! - dw[k,c,u,v] += Σ_p dyf[k,p] · xplane[c, p + u·Wp + v], with dyf the (dilated) dy laid out
-//!   on the padded plane's row pitch Wp, zero in the junk columns; tile KB = 4 channels ×
+//!   on the forward plane's row pitch, zero in the junk columns; tile KB = 4 channels ×
 //!   VB = 3 taps, horizontal sums in a fixed order.
 //!
 //! The path is read once per plan ([`crate::ops::simd::path`], on the thread that builds it);
@@ -84,12 +78,9 @@ pub(super) struct Plan {
     g: Conv2dGeom,
     /// The kernels' instantiation, read when the plan was built.
     path: Path,
-    /// x padded by p (C × Hp × Wp): dw, and copied into `fwd`.
-    pad: Plane,
-    /// The tap-column copies of the padded x (C·KW channels of Hp × OWd, a KH × 1 kernel):
-    /// the forward.
+    /// x padded by p (forward and dw).
     fwd: Plane,
-    /// Weights as [c][v][u][k] (K contiguous): [fwd channel][u][k], for the forward kernel.
+    /// Weights as [c][u][v][k] (K contiguous), for the forward kernel.
     wt: Vec<f32>,
     /// dy dilated by s, offset by KH−1−p (dx); only for backward plans.
     bwd: Option<Plane>,
@@ -100,7 +91,6 @@ pub(super) struct Plan {
 /// Per-worker buffers.
 pub(super) struct Scratch {
     xp: Vec<f32>,
-    xc: Vec<f32>,
     out: Vec<f32>,
     dyp: Vec<f32>,
     dyf: Vec<f32>,
@@ -128,20 +118,6 @@ fn copy_row(dst: &mut [f32], src: &[f32]) {
     }
     if i < n {
         dst[n - L..].copy_from_slice(&src[n - L..]);
-    }
-}
-
-/// xc[(c·kw + v)][r][j] = xp[c][r][j + v] for the rows r < Hp and columns j < OWd of the
-/// plane `fwd` (see the module doc).
-fn shift_columns(xp: &[f32], pad: &Plane, kw: usize, fwd: &Plane, xc: &mut [f32]) {
-    let (src_len, dst_len) = (pad.hp * pad.wp, fwd.hp * fwd.wp);
-    for (c, src) in xp.chunks_exact(src_len).take(pad.ch).enumerate() {
-        for v in 0..kw {
-            let dst = &mut xc[(c * kw + v) * dst_len..][..dst_len];
-            for (drow, srow) in dst.chunks_exact_mut(fwd.wp).zip(src.chunks_exact(pad.wp)) {
-                copy_row(drow, &srow[v..][..fwd.wp]);
-            }
-        }
     }
 }
 
@@ -180,15 +156,12 @@ fn place(
 impl Plan {
     pub(super) fn forward(g: &Conv2dGeom, w: &[f32]) -> Self {
         let mut plan = Self::build(g, None);
-        // [c][v][u][k]: the KB weights of one tap are adjacent.
+        // [c][u][v][k]: the KB weights of one tap are adjacent.
         plan.wt = vec![0.0; w.len()];
         for k in 0..g.k {
             for c in 0..g.c {
-                for u in 0..g.kh {
-                    for v in 0..g.kw {
-                        let src = ((k * g.c + c) * g.kh + u) * g.kw + v;
-                        plan.wt[((c * g.kw + v) * g.kh + u) * g.k + k] = w[src];
-                    }
+                for t in 0..g.kh * g.kw {
+                    plan.wt[(c * g.kh * g.kw + t) * g.k + k] = w[(k * g.c + c) * g.kh * g.kw + t];
                 }
             }
         }
@@ -202,8 +175,7 @@ impl Plan {
     fn build(g: &Conv2dGeom, bwd_w: Option<&[f32]>) -> Self {
         let path = simd::path();
         let n = path.lanes();
-        let pad = Plane::new(g.c, g.h + 2 * g.pad, g.w + 2 * g.pad, g.kh, g.kw, n);
-        let fwd = Plane::new(g.c * g.kw, pad.hp, pad.ow, g.kh, 1, n);
+        let fwd = Plane::new(g.c, g.h + 2 * g.pad, g.w + 2 * g.pad, g.kh, g.kw, n);
         let bwd = bwd_w.map(|_| Plane::new(g.k, g.h + g.kh - 1, g.w + g.kw - 1, g.kh, g.kw, n));
         let mut wflip = Vec::new();
         if let Some(w) = bwd_w {
@@ -223,7 +195,6 @@ impl Plan {
         Self {
             g: *g,
             path,
-            pad,
             fwd,
             wt: Vec::new(),
             bwd,
@@ -238,14 +209,13 @@ impl Plan {
             None => (0, 0),
         };
         Scratch {
-            xp: vec![0.0; self.pad.len()],
-            xc: vec![0.0; self.fwd.len()],
+            xp: vec![0.0; self.fwd.len()],
             out: vec![0.0; (g.k * self.fwd.lp).max(out_b)],
             dyp: vec![0.0; dyp],
             dyf: vec![
                 0.0;
                 if self.bwd.is_some() {
-                    g.k * self.pad.lp
+                    g.k * self.fwd.lp
                 } else {
                     0
                 }
@@ -266,12 +236,11 @@ impl Plan {
     fn dense_output<'s>(&self, s: &'s mut Scratch, x: &[f32], b: Option<&[f32]>) -> &'s [f32] {
         let g = &self.g;
         let p = &self.fwd;
-        self.place_x(s, x);
-        shift_columns(&s.xp, &self.pad, g.kw, p, &mut s.xc);
+        place(x, g.h, g.w, 1, g.pad as isize, g.pad as isize, p, &mut s.xp);
         let out = &mut s.out[..g.k * p.lp];
         let path = self.path;
         conv_plane(
-            path, &s.xc, p.ch, p.hp, p.wp, p.lp, &self.wt, g.k, g.kh, 1, b, out,
+            path, &s.xp, p.ch, p.hp, p.wp, p.lp, &self.wt, g.k, g.kh, g.kw, b, out,
         );
         out
     }
@@ -335,13 +304,6 @@ impl Plan {
         self.backward_dw(s, x, dy, db, oh, ow, st);
     }
 
-    /// x_n padded (`s.xp`): the dw input, copied into the forward's.
-    fn place_x(&self, s: &mut Scratch, x: &[f32]) {
-        let g = &self.g;
-        let (off, pad) = (g.pad as isize, &self.pad);
-        place(x, g.h, g.w, 1, off, off, pad, &mut s.xp);
-    }
-
     /// dw += the lane accumulator's horizontal sums (fixed order), and clears it.
     pub(super) fn flush_dw(&self, s: &mut Scratch, dw: &mut [f32]) {
         for (d, lanes) in dw.iter_mut().zip(s.dwv.chunks_exact(self.path.lanes())) {
@@ -394,8 +356,8 @@ impl Plan {
     ) {
         let g = &self.g;
         // dw: dy on the forward plane's row pitch against shifted x.
-        let p = &self.pad;
-        self.place_x(s, x);
+        let p = &self.fwd;
+        place(x, g.h, g.w, 1, g.pad as isize, g.pad as isize, p, &mut s.xp);
         s.dyf.fill(0.0);
         for k in 0..g.k {
             for i in 0..oh {

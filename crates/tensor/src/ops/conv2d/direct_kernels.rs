@@ -110,46 +110,45 @@ struct Args<'a> {
 /// All position tiles of output channels k0..k0+KB: PB vectors at a time, then one.
 #[inline(always)]
 fn k_tiles<V: Lanes, const KB: usize, const PB: usize>(a: &Args, k0: usize, out: &mut [f32]) {
-    // LeNet-5's kernel sizes are compile-time constants, 5 × 5 (dx) and 5 × 1 (the forward
-    // on tap-column copies): the tap loops unroll and their bounds checks fold away; other
-    // sizes take the runtime instantiation (KH = KW = 0).
-    match (a.kh, a.kw) {
-        (5, 5) => p_tiles::<V, KB, PB, 5, 5>(a, k0, out),
-        (5, 1) => p_tiles::<V, KB, PB, 5, 1>(a, k0, out),
-        _ => p_tiles::<V, KB, PB, 0, 0>(a, k0, out),
+    // KW = 5 (LeNet-5) is a compile-time constant: the tap loop unrolls and its bounds
+    // checks fold away; other widths take the runtime-KW instantiation (KW = 0).
+    if a.kw == 5 {
+        p_tiles::<V, KB, PB, 5>(a, k0, out);
+    } else {
+        p_tiles::<V, KB, PB, 0>(a, k0, out);
     }
 }
 
 #[inline(always)]
-fn p_tiles<V: Lanes, const KB: usize, const PB: usize, const KH: usize, const KW: usize>(
+fn p_tiles<V: Lanes, const KB: usize, const PB: usize, const KW: usize>(
     a: &Args, k0: usize, out: &mut [f32],
 ) {
     let mut p0 = 0;
     let n = V::N;
     while p0 + PB * n <= a.lp {
-        tile::<V, KB, PB, KH, KW>(a, k0, p0, out);
+        tile::<V, KB, PB, KW>(a, k0, p0, out);
         p0 += PB * n;
     }
     if PB > 3 && p0 + 3 * n <= a.lp {
-        tile::<V, KB, 3, KH, KW>(a, k0, p0, out);
+        tile::<V, KB, 3, KW>(a, k0, p0, out);
         p0 += 3 * n;
     }
     if PB > 2 && p0 + 2 * n <= a.lp {
-        tile::<V, KB, 2, KH, KW>(a, k0, p0, out);
+        tile::<V, KB, 2, KW>(a, k0, p0, out);
         p0 += 2 * n;
     }
     while p0 < a.lp {
-        tile::<V, KB, 1, KH, KW>(a, k0, p0, out);
+        tile::<V, KB, 1, KW>(a, k0, p0, out);
         p0 += n;
     }
 }
 
 /// One KB × PB register tile of the forward kernel (see the module doc's drawing).
 #[inline(always)]
-fn tile<V: Lanes, const KB: usize, const PB: usize, const KH: usize, const KW: usize>(
+fn tile<V: Lanes, const KB: usize, const PB: usize, const KW: usize>(
     a: &Args, k0: usize, p0: usize, out: &mut [f32],
 ) {
-    let (kh, kw) = if KH > 0 { (KH, KW) } else { (a.kh, a.kw) };
+    let kw = if KW > 0 { KW } else { a.kw };
     let mut acc = [[V::splat(0.0); PB]; KB];
     for (kb, row) in acc.iter_mut().enumerate() {
         let b = V::splat(a.bias.map_or(0.0, |b| b[k0 + kb]));
@@ -157,11 +156,11 @@ fn tile<V: Lanes, const KB: usize, const PB: usize, const KH: usize, const KW: u
     }
     let plane = a.hp * a.wp;
     for c in 0..a.cin {
-        for u in 0..kh {
+        for u in 0..a.kh {
             // LOOP over taps v: PB loads from one row window, KB broadcasts, KB·PB FMAs.
             let base = c * plane + u * a.wp + p0;
             let xrow = &a.xp[base..base + kw - 1 + PB * V::N];
-            let wrow = &a.wt[(c * kh + u) * kw * a.kout..][..kw * a.kout];
+            let wrow = &a.wt[(c * a.kh + u) * kw * a.kout..][..kw * a.kout];
             for v in 0..kw {
                 let mut xv = [V::splat(0.0); PB];
                 for (pb, x) in xv.iter_mut().enumerate() {
