@@ -231,6 +231,12 @@ pub fn run_eval(a: EvalArgs) -> CliResult {
     validate_eval_batch(a.batch)?;
     let ck = Checkpoint::load(&a.checkpoint)?;
     let cfg = ck.train_config(&a.checkpoint)?;
+    if ck.format == FORMAT_CLASSIFIER && a.device == Device::Cuda {
+        return Err(
+            "--device cuda scores SN-LeNet-5 only; a LeNet-5 classifier is scored on the CPU"
+                .into(),
+        );
+    }
     let (data, title) = crate::data_cmds::prepare(&cfg, &a.data)?;
     if ck.format == FORMAT_CLASSIFIER {
         let mut m = Lenet5Classifier::from_checkpoint(&ck, &a.checkpoint)?;
