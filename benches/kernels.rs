@@ -4,11 +4,16 @@
 //! FLOP/s (conv forward = 2·MACs, conv backward = 4·MACs for dx and dw, GEMM = 2·m·n·k, pooling
 //! = one FLOP per input element read). Names encode op, dtype and shape.
 //!
+//! The SIMD kernels (direct convolution, 2×2 max-pool) run once per path this CPU has
+//! (`Direct_avx2`, `Direct_avx512`, …: siamese_tensor::ops::simd, side by side in one run);
+//! `kernels: …` at the start names the path the library picks by default and why.
+//!
 //! Run: `cargo bench --bench kernels` (both cores), and with `RAYON_NUM_THREADS=1` for one
 //! core (rayon is the only pool). Each bench: 10 samples, 2 s.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use siamese_tensor::ops::conv2d::{self, Conv2dGeom, ConvAlgo};
+use siamese_tensor::ops::simd::{self, Path};
 use siamese_tensor::ops::{gemm, pool};
 use siamese_tensor::Tensor;
 use std::hint::black_box;
@@ -35,7 +40,38 @@ const CONVS: [(&str, usize, usize, usize, usize, usize); 3] = [
     ("cifar_conv1_c3_32x32_k6_p0", 3, 32, 32, 6, 0),
 ];
 
+/// A bench's name and the SIMD path it runs on (None: the default).
+struct Label(String, Option<Path>);
+
+impl std::fmt::Display for Label {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Im2col (GEMM, no SIMD path of its own), then Direct on each path this CPU has.
+fn algos() -> Vec<(ConvAlgo, Label)> {
+    let mut v = vec![(ConvAlgo::Im2col, Label("Im2col".into(), None))];
+    for p in Path::available() {
+        v.push((
+            ConvAlgo::Direct,
+            Label(format!("Direct_{}", p.name()), Some(p)),
+        ));
+    }
+    v
+}
+
+/// `f` on `path` (or the default path).
+fn on<R>(path: Option<Path>, f: impl FnOnce() -> R) -> R {
+    match path {
+        // Cannot fail: the paths come from Path::available().
+        Some(p) => simd::with_path(p, f).expect("an available path"),
+        None => f(),
+    }
+}
+
 fn conv(c: &mut Criterion) {
+    println!("kernels: {}", simd::kernel_path());
     for (name, ch, h, w, k, pad) in CONVS {
         for n in [64usize, 128] {
             let x = filled(&[n, ch, h, w], 1);
@@ -49,14 +85,17 @@ fn conv(c: &mut Criterion) {
                 .measurement_time(Duration::from_secs(2))
                 .warm_up_time(Duration::from_millis(500))
                 .throughput(Throughput::Elements(2 * macs));
-            for algo in [ConvAlgo::Im2col, ConvAlgo::Direct] {
-                gf.bench_function(BenchmarkId::from_parameter(format!("{algo:?}")), |bch| {
+            for (algo, label) in algos() {
+                gf.bench_function(BenchmarkId::from_parameter(&label), |bch| {
                     bch.iter(|| {
-                        conv2d::conv2d_forward_with(algo, &x, &wt, Some(&b), 1, pad).unwrap()
+                        on(label.1, || {
+                            conv2d::conv2d_forward_with(algo, &x, &wt, Some(&b), 1, pad).unwrap()
+                        })
                     })
                 });
             }
-            // Same as Direct, into a reused output buffer: no allocation or page faults.
+            // Direct on the default path, into a reused output buffer: no allocation or page
+            // faults.
             let mut yb = vec![0.0f32; g.out_shape().iter().product()];
             gf.bench_function(BenchmarkId::from_parameter("Direct_into"), |bch| {
                 bch.iter(|| {
@@ -85,9 +124,13 @@ fn conv(c: &mut Criterion) {
                 .measurement_time(Duration::from_secs(2))
                 .warm_up_time(Duration::from_millis(500))
                 .throughput(Throughput::Elements(4 * macs));
-            for algo in [ConvAlgo::Im2col, ConvAlgo::Direct] {
-                gb.bench_function(BenchmarkId::from_parameter(format!("{algo:?}")), |bch| {
-                    bch.iter(|| conv2d::conv2d_backward_with(algo, &x, &wt, &dy, 1, pad).unwrap())
+            for (algo, label) in algos() {
+                gb.bench_function(BenchmarkId::from_parameter(&label), |bch| {
+                    bch.iter(|| {
+                        on(label.1, || {
+                            conv2d::conv2d_backward_with(algo, &x, &wt, &dy, 1, pad).unwrap()
+                        })
+                    })
                 });
             }
             if n == 64 {
@@ -108,9 +151,11 @@ fn pooling(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .throughput(Throughput::Elements(x.len() as u64));
     let (y, arg) = pool::max_pool2d_forward(&x, 2, 2).unwrap();
-    g.bench_function("max_fwd", |b| {
-        b.iter(|| pool::max_pool2d_forward(&x, 2, 2).unwrap())
-    });
+    for p in Path::available() {
+        g.bench_function(format!("max_fwd_{}", p.name()), |b| {
+            b.iter(|| on(Some(p), || pool::max_pool2d_forward(&x, 2, 2).unwrap()))
+        });
+    }
     g.bench_function("max_bwd", |b| {
         b.iter(|| pool::max_pool2d_backward(&y, &arg, x.shape()).unwrap())
     });

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check of the CUDA backend, in two halves (see docs/performance.md, "CUDA backend"):
+# The GPU check of the CUDA backend, in two halves (see docs/cuda.md):
 #
 #   scripts/gpu-check.sh build   where cargo is installed (no GPU needed): builds the release
 #                                `siamese` binary with --features cuda and the GPU test

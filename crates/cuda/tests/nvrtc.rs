@@ -79,7 +79,7 @@ fn the_kernels_compile_without_fma_contraction_and_with_the_subnormal_policy() {
     if !nvrtc_or_skip() {
         return;
     }
-    const { assert!(!FMAD, "the choice documented in docs/performance.md") };
+    const { assert!(!FMAD, "the choice documented in docs/cuda.md") };
     let probe = "extern \"C\" __global__ void probe(float* p) { p[0] = p[1] * p[2] + p[3]; }";
     for (ieee, ftz) in [(false, ".ftz"), (true, "")] {
         siamese_tensor::fpmode::set_ieee_subnormals(ieee);

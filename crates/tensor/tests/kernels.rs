@@ -1,5 +1,7 @@
 //! Every fast kernel against its `reference` twin on random shapes (proptest), the algebraic
-//! properties of style-guide §7.8, thread-count independence, and shape errors.
+//! properties of style-guide §7.8, thread-count independence, and shape errors. The SIMD
+//! kernels (direct convolution, 2×2 max-pool) run on every path this CPU has
+//! ([`on_every_path`]: portable, AVX2, AVX-512VL's 8 lanes, AVX-512F's 16 lanes).
 //!
 //! Tolerance for a result that sums R products of values in [−1, 1]:
 //! |fast − ref| ≤ 1e-5 · √R · (1 + |ref|) (f32 rounding grows like √R for random signs; the
@@ -9,6 +11,7 @@ use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use siamese_tensor::ops::conv2d::{self, Conv2dGeom, ConvAlgo};
+use siamese_tensor::ops::simd::{self, Path};
 use siamese_tensor::ops::{elementwise as ew, gemm, pool};
 use siamese_tensor::{fpmode, Tensor};
 
@@ -33,6 +36,23 @@ fn assert_close(got: &[f32], want: &[f32], red: usize, what: &str) -> Result<(),
             b,
             tol
         );
+    }
+    Ok(())
+}
+
+/// Runs `f` with the SIMD kernels on each path this CPU has, and fails unless each path's
+/// kernels ran (where the CPU has AVX-512F, the 16-lane path is among them).
+fn on_every_path(
+    mut f: impl FnMut(Path) -> Result<(), TestCaseError>,
+) -> Result<(), TestCaseError> {
+    let paths = Path::available();
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma") {
+        prop_assert!(paths.contains(&Path::Avx512), "AVX-512F but no avx512 path");
+    }
+    for p in paths {
+        simd::with_path(p, || f(p)).expect("an available path")?;
+        prop_assert!(p.taken(), "no kernel ran on the {} path", p.name());
     }
     Ok(())
 }
@@ -71,16 +91,19 @@ proptest! {
         let dy = rand_t(&g.out_shape(), &mut rng);
         let y_ref = conv2d::reference::conv2d_forward(&x, &w, Some(&b), s, p).unwrap();
         let g_ref = conv2d::reference::conv2d_backward(&x, &w, &dy, s, p).unwrap();
-        for algo in [ConvAlgo::Im2col, ConvAlgo::Direct, ConvAlgo::Auto] {
+        let check = |algo: ConvAlgo, what: &str| -> Result<(), TestCaseError> {
             let y = conv2d::conv2d_forward_with(algo, &x, &w, Some(&b), s, p).unwrap();
             prop_assert_eq!(y.shape(), y_ref.shape());
-            assert_close(y.data(), y_ref.data(), ws[1] * ws[2] * ws[3], &format!("{algo:?} y"))?;
+            assert_close(y.data(), y_ref.data(), ws[1] * ws[2] * ws[3], &format!("{what} y"))?;
             let gr = conv2d::conv2d_backward_with(algo, &x, &w, &dy, s, p).unwrap();
-            assert_close(gr.dx.data(), g_ref.dx.data(), ws[0] * ws[2] * ws[3], &format!("{algo:?} dx"))?;
+            assert_close(gr.dx.data(), g_ref.dx.data(), ws[0] * ws[2] * ws[3], &format!("{what} dx"))?;
             let nred = xs[0] * g.out_h() * g.out_w();
-            assert_close(gr.dw.data(), g_ref.dw.data(), nred, &format!("{algo:?} dw"))?;
-            assert_close(gr.db.data(), g_ref.db.data(), nred, &format!("{algo:?} db"))?;
-        }
+            assert_close(gr.dw.data(), g_ref.dw.data(), nred, &format!("{what} dw"))?;
+            assert_close(gr.db.data(), g_ref.db.data(), nred, &format!("{what} db"))
+        };
+        check(ConvAlgo::Im2col, "Im2col")?;
+        check(ConvAlgo::Auto, "Auto")?;
+        on_every_path(|path| check(ConvAlgo::Direct, &format!("Direct on {}", path.name())))?;
     }
 
     /// ⟨conv(x), y⟩ = ⟨x, convᵀ(y)⟩: backward's dx is the adjoint of the bias-free forward.
@@ -91,14 +114,17 @@ proptest! {
         let w = rand_t(&ws, &mut rng);
         let g = Conv2dGeom::new(&xs, &ws, s, p).unwrap();
         let y = rand_t(&g.out_shape(), &mut rng);
-        for algo in [ConvAlgo::Im2col, ConvAlgo::Direct] {
+        let check = |algo: ConvAlgo, path: Path| -> Result<(), TestCaseError> {
             let cx = conv2d::conv2d_forward_with(algo, &x, &w, None, s, p).unwrap();
             let dx = conv2d::conv2d_backward_with(algo, &x, &w, &y, s, p).unwrap().dx;
             let lhs: f64 = cx.data().iter().zip(y.data()).map(|(a, b)| *a as f64 * *b as f64).sum();
             let rhs: f64 = x.data().iter().zip(dx.data()).map(|(a, b)| *a as f64 * *b as f64).sum();
             let scale = (cx.len() as f64).sqrt() * (ws[1] * ws[2] * ws[3]) as f64;
-            prop_assert!((lhs - rhs).abs() <= 1e-5 * (1.0 + scale), "{:?}: {} vs {}", algo, lhs, rhs);
-        }
+            prop_assert!((lhs - rhs).abs() <= 1e-5 * (1.0 + scale), "{:?} on {:?}: {} vs {}", algo, path, lhs, rhs);
+            Ok(())
+        };
+        check(ConvAlgo::Im2col, simd::path())?;
+        on_every_path(|path| check(ConvAlgo::Direct, path))?;
     }
 
     #[test]
@@ -135,49 +161,57 @@ proptest! {
         let x = rand_t(&[n, c, h, w], &mut rng);
         let wt = rand_t(&[k, c, kh, kw], &mut rng);
         let b = rand_t(&[k], &mut rng);
-        let conv = conv2d::conv2d_forward(&x, &wt, Some(&b), 1, pad).unwrap();
-        let (y_ref, arg_ref) = pool::relu_max_pool2d_forward(&conv, 2, 2).unwrap();
-        let (y, arg) = conv2d::conv2d_relu_maxpool_forward(&x, &wt, Some(&b), pad).unwrap();
-        prop_assert_eq!(&y, &y_ref);
-        prop_assert_eq!(&arg, &arg_ref);
-        let dy = rand_t(y.shape(), &mut rng);
-        let dc = pool::relu_max_pool2d_backward(&dy, &y_ref, &arg_ref, conv.shape()).unwrap();
-        let want = conv2d::conv2d_backward(&x, &wt, &dc, 1, pad).unwrap();
-        let (dx, dw_, db) = conv2d::conv2d_relu_maxpool_backward(&x, &wt, &y, &arg, &dy, pad, need_dx).unwrap();
-        prop_assert_eq!(&dw_, &want.dw);
-        prop_assert_eq!(&db, &want.db);
-        match dx {
-            Some(dx) => prop_assert_eq!(&dx, &want.dx),
-            None => prop_assert!(!need_dx),
-        }
+        let dy = rand_t(&[n, k, (h + 2 * pad + 1 - kh) / 2, (w + 2 * pad + 1 - kw) / 2], &mut rng);
+        on_every_path(|_| {
+            let conv = conv2d::conv2d_forward(&x, &wt, Some(&b), 1, pad).unwrap();
+            let (y_ref, arg_ref) = pool::relu_max_pool2d_forward(&conv, 2, 2).unwrap();
+            let (y, arg) = conv2d::conv2d_relu_maxpool_forward(&x, &wt, Some(&b), pad).unwrap();
+            prop_assert_eq!(&y, &y_ref);
+            prop_assert_eq!(&arg, &arg_ref);
+            prop_assert_eq!(dy.shape(), y.shape());
+            let dc = pool::relu_max_pool2d_backward(&dy, &y_ref, &arg_ref, conv.shape()).unwrap();
+            let want = conv2d::conv2d_backward(&x, &wt, &dc, 1, pad).unwrap();
+            let (dx, dw_, db) = conv2d::conv2d_relu_maxpool_backward(&x, &wt, &y, &arg, &dy, pad, need_dx).unwrap();
+            prop_assert_eq!(&dw_, &want.dw);
+            prop_assert_eq!(&db, &want.db);
+            match dx {
+                Some(dx) => prop_assert_eq!(&dx, &want.dx),
+                None => prop_assert!(!need_dx),
+            }
+            Ok(())
+        })?;
     }
 
-    /// The 2×2/2 max-pool of LeNet-5 on rows wide enough for the 8-window SIMD steps (and
-    /// widths that end with an overlapping step): values, ties and NaNs as the reference.
+    /// The 2×2/2 max-pool of LeNet-5 on rows wide enough for the 8- and 16-window SIMD steps
+    /// (and widths that end with an overlapping or a masked step): values, ties and NaNs as
+    /// the reference, on every path.
     #[test]
-    fn max_pool_2x2_wide_rows_match_reference(n in 1usize..3, c in 1usize..4, oh in 1usize..5, ow in 1usize..27, odd_h in any::<bool>(), odd_w in any::<bool>(), nan_every in 0usize..40, seed in any::<u64>()) {
+    fn max_pool_2x2_wide_rows_match_reference(n in 1usize..3, c in 1usize..4, oh in 1usize..5, ow in 1usize..40, odd_h in any::<bool>(), odd_w in any::<bool>(), nan_every in 0usize..40, seed in any::<u64>()) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let xs = [n, c, 2 * oh + odd_h as usize, 2 * ow + odd_w as usize];
         let len = xs.iter().product::<usize>();
         let x = Tensor::from_vec(&xs, (0..len).map(|i| {
             if nan_every > 0 && i % (nan_every + 7) == nan_every { f32::NAN } else { rng.gen_range(-3i32..3) as f32 }
         }).collect()).unwrap();
-        let (y, arg) = pool::max_pool2d_forward(&x, 2, 2).unwrap();
         let (y_ref, arg_ref) = pool::reference::max_pool2d_forward(&x, 2, 2).unwrap();
-        prop_assert_eq!(&arg, &arg_ref);
-        let same = y.data().iter().zip(y_ref.data()).all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()));
-        prop_assert!(same, "{:?} vs {:?}", y.data(), y_ref.data());
-        // The fused ReLU variant: y = max(maxpool(x), 0) and dx[argmax] += dy·[y > 0].
-        let (yr, arg_r) = pool::relu_max_pool2d_forward(&x, 2, 2).unwrap();
-        prop_assert_eq!(&arg_r, &arg_ref);
-        let clamped: Vec<f32> = y_ref.data().iter().map(|&v| if v > 0.0 { v } else { 0.0 }).collect();
-        prop_assert_eq!(yr.data(), &clamped[..]);
-        let dy = rand_t(yr.shape(), &mut rng);
-        let masked = Tensor::from_vec(dy.shape(), dy.data().iter().zip(&clamped).map(|(&d, &v)| if v > 0.0 { d } else { 0.0 }).collect()).unwrap();
-        prop_assert_eq!(
-            pool::relu_max_pool2d_backward(&dy, &yr, &arg_r, &xs).unwrap(),
-            pool::reference::max_pool2d_backward(&masked, &arg_ref, &xs).unwrap()
-        );
+        let dy = rand_t(y_ref.shape(), &mut rng);
+        on_every_path(|_| {
+            let (y, arg) = pool::max_pool2d_forward(&x, 2, 2).unwrap();
+            prop_assert_eq!(&arg, &arg_ref);
+            let same = y.data().iter().zip(y_ref.data()).all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()));
+            prop_assert!(same, "{:?} vs {:?}", y.data(), y_ref.data());
+            // The fused ReLU variant: y = max(maxpool(x), 0) and dx[argmax] += dy·[y > 0].
+            let (yr, arg_r) = pool::relu_max_pool2d_forward(&x, 2, 2).unwrap();
+            prop_assert_eq!(&arg_r, &arg_ref);
+            let clamped: Vec<f32> = y_ref.data().iter().map(|&v| if v > 0.0 { v } else { 0.0 }).collect();
+            prop_assert_eq!(yr.data(), &clamped[..]);
+            let masked = Tensor::from_vec(dy.shape(), dy.data().iter().zip(&clamped).map(|(&d, &v)| if v > 0.0 { d } else { 0.0 }).collect()).unwrap();
+            prop_assert_eq!(
+                pool::relu_max_pool2d_backward(&dy, &yr, &arg_r, &xs).unwrap(),
+                pool::reference::max_pool2d_backward(&masked, &arg_ref, &xs).unwrap()
+            );
+            Ok(())
+        })?;
     }
 
     #[test]
@@ -186,10 +220,14 @@ proptest! {
         let xs = [n, c, k + dh, k + dw];
         // Coarse values make ties likely: the first-in-row-major rule is exercised.
         let x = Tensor::from_vec(&xs, (0..xs.iter().product::<usize>()).map(|_| rng.gen_range(-3i32..3) as f32).collect()).unwrap();
-        let (y, arg) = pool::max_pool2d_forward(&x, k, s).unwrap();
         let (y_ref, arg_ref) = pool::reference::max_pool2d_forward(&x, k, s).unwrap();
-        prop_assert_eq!(&y, &y_ref);
-        prop_assert_eq!(&arg, &arg_ref);
+        on_every_path(|_| {
+            let (y, arg) = pool::max_pool2d_forward(&x, k, s).unwrap();
+            prop_assert_eq!(&y, &y_ref);
+            prop_assert_eq!(&arg, &arg_ref);
+            Ok(())
+        })?;
+        let (y, arg) = (y_ref, arg_ref);
         let dy = rand_t(y.shape(), &mut rng);
         prop_assert_eq!(pool::max_pool2d_backward(&dy, &arg, &xs).unwrap(), pool::reference::max_pool2d_backward(&dy, &arg, &xs).unwrap());
         let a = pool::avg_pool2d_forward(&x, k, s).unwrap();
@@ -314,7 +352,7 @@ fn large_gemm_in_row_blocks_matches_reference() {
     }
 }
 
-/// All parallel kernels give bit-identical results on 1 and 2 rayon threads.
+/// All parallel kernels give bit-identical results on 1 and 2 rayon threads, on every SIMD path.
 #[test]
 fn results_do_not_depend_on_thread_count() {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
@@ -357,16 +395,19 @@ fn results_do_not_depend_on_thread_count() {
                 .build()
                 .unwrap()
         };
-        let one = pool_of(1).install(run);
-        let two = pool_of(2).install(run);
-        assert_eq!(one.len(), two.len());
-        for (i, (a, b)) in one.iter().zip(&two).enumerate() {
-            let bits = |t: &Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            assert_eq!(
-                bits(a),
-                bits(b),
-                "output {i} differs between 1 and 2 threads (flush {flush})"
-            );
+        // On every SIMD path (set inside the pool: `install` runs on a worker).
+        for p in Path::available() {
+            let on = |n| pool_of(n).install(|| simd::with_path(p, run).unwrap());
+            let (one, two) = (on(1), on(2));
+            assert_eq!(one.len(), two.len());
+            for (i, (a, b)) in one.iter().zip(&two).enumerate() {
+                let bits = |t: &Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(a),
+                    bits(b),
+                    "output {i} differs between 1 and 2 threads (flush {flush}, {p:?})"
+                );
+            }
         }
     }
 }

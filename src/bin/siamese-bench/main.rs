@@ -291,14 +291,9 @@ fn measure(args: &BenchArgs, d: &BenchData, s: &Setting) -> R<Figures> {
     })
 }
 
-/// The SIMD path siamese-tensor's kernels dispatch to on this CPU.
+/// The SIMD path siamese-tensor's kernels dispatch to on this CPU, and why.
 fn kernel_path() -> &'static str {
-    use siamese::tensor::ops::simd::{avx2_fma, avx512vl};
-    match (avx2_fma(), avx512vl()) {
-        (true, true) => "avx2+fma, 32 registers (avx512vl)",
-        (true, false) => "avx2+fma",
-        _ => "portable (wide)",
-    }
+    siamese::tensor::ops::simd::kernel_path()
 }
 
 fn run(args: BenchArgs) -> R<()> {

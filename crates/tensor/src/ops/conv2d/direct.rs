@@ -2,13 +2,23 @@
 //!
 //! A sample is copied into a zero plane of Cin × Hp × Wp (+ [`SLACK`] zeros at the end), so
 //! for a stride-1 convolution the output position p = i·Wp + j reads the plane at
-//! p + u·Wp + v for tap (u, v): for fixed (c, u, v) eight consecutive outputs read eight
-//! consecutive inputs. Positions with j ≥ OW (the Wp − OW "junk" columns of each row) are
-//! computed and dropped; they cost (Wp − OW)/Wp of the work (12.5 % for 28→32, 29 % for 10→14).
+//! p + u·Wp + v for tap (u, v): for fixed (c, u, v) N consecutive outputs (one vector of the
+//! plan's [`Path`], N = 8 or 16 lanes) read N consecutive inputs. Positions with j ≥ OW (the
+//! Wp − OW "junk" columns of each row) are computed and dropped; they cost (Wp − OW)/Wp of the
+//! work (12.5 % for 28→32, 29 % for 10→14).
+//!
+//! The forward avoids them: the padded plane is copied once per tap column v at the
+//! dense output's width OWd = Wp − KW + 1, xc[(c,v)][r][j] = xp[c][r][j + v], so position
+//! p = i·OWd + j reads xc[(c,v)][p + u·OWd] and a KH × 1 kernel over C·KW channels computes
+//! the same sums with no junk (OH·OWd positions; 100 instead of 136 for LeNet's conv2). The
+//! copies cost C·KW·Hp short rows, far less than the multiply-adds they save. dw and dx keep
+//! their junk columns: dw's taps along u on the copies measured 10 % slower than along v on
+//! the padded plane (more tiles of fewer positions), and KW copies of dx's K channels would not
+//! fit in L1.
 //!
 //! Register tile of the forward kernel (KB = 4 output channels × PB = 3 vectors, 12 ymm
-//! accumulators + 3 loads + 1 broadcast = 16 registers; with AVX-512VL's 32 registers the
-//! tile is 4 × 6 = 24 accumulators, and dw uses 4 channels × 5 taps):
+//! accumulators + 3 loads + 1 broadcast = 16 registers; with AVX-512's 32 registers, ymm or
+//! zmm, the tile is 4 × 6 = 24 accumulators, and dw uses 4 channels × 5 taps):
 //!
 //! ```text
 //!            p0..p0+8   p0+8..+16  p0+16..+24     ← x[c, p + u·Wp + v] (3 loads per tap)
@@ -18,24 +28,29 @@
 //!   w[k0+3]  acc30      acc31      acc32
 //! ```
 //!
-//! - forward: plane = x padded by p; y[k,i,j] = out[k, i·s·Wp + j·s] (stride s > 1 computes
-//!   the dense stride-1 output and keeps every s-th row and column);
+//! - forward: plane = the tap-column copies of x padded by p (above);
+//!   y[k,i,j] = out[k, i·s·OWd + j·s] (stride s > 1 computes the dense stride-1 output and
+//!   keeps every s-th row and column);
 //! - dx: plane = dy dilated by s and offset by KH−1−p; weights flipped and C↔K swapped:
 //!   dx[c,h,w] = Σ_{k,u,v} w[k,c,KH−1−u,KW−1−v] · plane[k, h+u, w+v];
 //! - dw[k,c,u,v] += Σ_p dyf[k,p] · xplane[c, p + u·Wp + v], with dyf the (dilated) dy laid out
-//!   on the forward plane's row pitch, zero in the junk columns; tile KB = 4 channels ×
+//!   on the padded plane's row pitch Wp, zero in the junk columns; tile KB = 4 channels ×
 //!   VB = 3 taps, horizontal sums in a fixed order.
+//!
+//! The path is read once per plan ([`crate::ops::simd::path`], on the thread that builds it);
+//! every worker runs that path's kernels, so results do not depend on the thread count.
 
-use super::direct_kernels::{conv_plane, dw_plane, hsum8, lane_sum, L};
+use super::direct_kernels::{conv_plane, dw_plane, hsum_lanes, lane_sum, L};
 use super::Conv2dGeom;
 use crate::ops::elementwise::relu_in_place;
 use crate::ops::pool::max_plane_2x2;
+use crate::ops::simd::{self, Path};
 
-/// Zeros after each plane so the last 8-lane loads of a row never leave the buffer.
-const SLACK: usize = 8;
+/// Zeros after each plane so the last 16-lane loads of a row never leave the buffer.
+const SLACK: usize = 16;
 
 /// A flattened padded plane: `ch` channels of `hp × wp`, and the stride-1 "dense" output of a
-/// kh × kw kernel over it: `npos` positions rounded up to `lp` (a multiple of 8).
+/// kh × kw kernel over it: `npos` positions rounded up to `lp` (a multiple of the lanes).
 #[derive(Clone, Copy, Debug)]
 struct Plane {
     ch: usize,
@@ -47,7 +62,7 @@ struct Plane {
 }
 
 impl Plane {
-    fn new(ch: usize, hp: usize, wp: usize, kh: usize, kw: usize) -> Self {
+    fn new(ch: usize, hp: usize, wp: usize, kh: usize, kw: usize, lanes: usize) -> Self {
         let (oh, ow) = (hp + 1 - kh, wp + 1 - kw);
         let npos = (oh - 1) * wp + ow;
         Self {
@@ -56,7 +71,7 @@ impl Plane {
             wp,
             oh,
             ow,
-            lp: npos.div_ceil(L) * L,
+            lp: npos.div_ceil(lanes) * lanes,
         }
     }
     fn len(&self) -> usize {
@@ -67,9 +82,14 @@ impl Plane {
 /// Geometry and re-laid-out weights of one convolution, shared by all workers.
 pub(super) struct Plan {
     g: Conv2dGeom,
-    /// x padded by p (forward and dw).
+    /// The kernels' instantiation, read when the plan was built.
+    path: Path,
+    /// x padded by p (C × Hp × Wp): dw, and copied into `fwd`.
+    pad: Plane,
+    /// The tap-column copies of the padded x (C·KW channels of Hp × OWd, a KH × 1 kernel):
+    /// the forward.
     fwd: Plane,
-    /// Weights as [c][u][v][k] (K contiguous), for the forward kernel.
+    /// Weights as [c][v][u][k] (K contiguous): [fwd channel][u][k], for the forward kernel.
     wt: Vec<f32>,
     /// dy dilated by s, offset by KH−1−p (dx); only for backward plans.
     bwd: Option<Plane>,
@@ -80,10 +100,11 @@ pub(super) struct Plan {
 /// Per-worker buffers.
 pub(super) struct Scratch {
     xp: Vec<f32>,
+    xc: Vec<f32>,
     out: Vec<f32>,
     dyp: Vec<f32>,
     dyf: Vec<f32>,
-    /// dw in eight lanes per weight (lane l sums positions p ≡ l mod 8) over all samples
+    /// dw in N lanes per weight (lane l sums positions p ≡ l mod N) over all samples
     /// of this worker's chunk: horizontal sums once per chunk ([`Plan::flush_dw`]), not once
     /// per sample.
     dwv: Vec<f32>,
@@ -107,6 +128,20 @@ fn copy_row(dst: &mut [f32], src: &[f32]) {
     }
     if i < n {
         dst[n - L..].copy_from_slice(&src[n - L..]);
+    }
+}
+
+/// xc[(c·kw + v)][r][j] = xp[c][r][j + v] for the rows r < Hp and columns j < OWd of the
+/// plane `fwd` (see the module doc).
+fn shift_columns(xp: &[f32], pad: &Plane, kw: usize, fwd: &Plane, xc: &mut [f32]) {
+    let (src_len, dst_len) = (pad.hp * pad.wp, fwd.hp * fwd.wp);
+    for (c, src) in xp.chunks_exact(src_len).take(pad.ch).enumerate() {
+        for v in 0..kw {
+            let dst = &mut xc[(c * kw + v) * dst_len..][..dst_len];
+            for (drow, srow) in dst.chunks_exact_mut(fwd.wp).zip(src.chunks_exact(pad.wp)) {
+                copy_row(drow, &srow[v..][..fwd.wp]);
+            }
+        }
     }
 }
 
@@ -145,12 +180,15 @@ fn place(
 impl Plan {
     pub(super) fn forward(g: &Conv2dGeom, w: &[f32]) -> Self {
         let mut plan = Self::build(g, None);
-        // [c][u][v][k]: the KB weights of one tap are adjacent.
+        // [c][v][u][k]: the KB weights of one tap are adjacent.
         plan.wt = vec![0.0; w.len()];
         for k in 0..g.k {
             for c in 0..g.c {
-                for t in 0..g.kh * g.kw {
-                    plan.wt[(c * g.kh * g.kw + t) * g.k + k] = w[(k * g.c + c) * g.kh * g.kw + t];
+                for u in 0..g.kh {
+                    for v in 0..g.kw {
+                        let src = ((k * g.c + c) * g.kh + u) * g.kw + v;
+                        plan.wt[((c * g.kw + v) * g.kh + u) * g.k + k] = w[src];
+                    }
                 }
             }
         }
@@ -162,8 +200,11 @@ impl Plan {
     }
 
     fn build(g: &Conv2dGeom, bwd_w: Option<&[f32]>) -> Self {
-        let fwd = Plane::new(g.c, g.h + 2 * g.pad, g.w + 2 * g.pad, g.kh, g.kw);
-        let bwd = bwd_w.map(|_| Plane::new(g.k, g.h + g.kh - 1, g.w + g.kw - 1, g.kh, g.kw));
+        let path = simd::path();
+        let n = path.lanes();
+        let pad = Plane::new(g.c, g.h + 2 * g.pad, g.w + 2 * g.pad, g.kh, g.kw, n);
+        let fwd = Plane::new(g.c * g.kw, pad.hp, pad.ow, g.kh, 1, n);
+        let bwd = bwd_w.map(|_| Plane::new(g.k, g.h + g.kh - 1, g.w + g.kw - 1, g.kh, g.kw, n));
         let mut wflip = Vec::new();
         if let Some(w) = bwd_w {
             wflip = vec![0.0; w.len()];
@@ -181,6 +222,8 @@ impl Plan {
         }
         Self {
             g: *g,
+            path,
+            pad,
             fwd,
             wt: Vec::new(),
             bwd,
@@ -195,13 +238,14 @@ impl Plan {
             None => (0, 0),
         };
         Scratch {
-            xp: vec![0.0; self.fwd.len()],
+            xp: vec![0.0; self.pad.len()],
+            xc: vec![0.0; self.fwd.len()],
             out: vec![0.0; (g.k * self.fwd.lp).max(out_b)],
             dyp: vec![0.0; dyp],
             dyf: vec![
                 0.0;
                 if self.bwd.is_some() {
-                    g.k * self.fwd.lp
+                    g.k * self.pad.lp
                 } else {
                     0
                 }
@@ -209,7 +253,7 @@ impl Plan {
             dwv: vec![
                 0.0;
                 if self.bwd.is_some() {
-                    g.k * g.c * g.kh * g.kw * L
+                    g.k * g.c * g.kh * g.kw * self.path.lanes()
                 } else {
                     0
                 }
@@ -222,10 +266,12 @@ impl Plan {
     fn dense_output<'s>(&self, s: &'s mut Scratch, x: &[f32], b: Option<&[f32]>) -> &'s [f32] {
         let g = &self.g;
         let p = &self.fwd;
-        place(x, g.h, g.w, 1, g.pad as isize, g.pad as isize, p, &mut s.xp);
+        self.place_x(s, x);
+        shift_columns(&s.xp, &self.pad, g.kw, p, &mut s.xc);
         let out = &mut s.out[..g.k * p.lp];
+        let path = self.path;
         conv_plane(
-            &s.xp, p.ch, p.hp, p.wp, p.lp, &self.wt, g.k, g.kh, g.kw, b, out,
+            path, &s.xc, p.ch, p.hp, p.wp, p.lp, &self.wt, g.k, g.kh, 1, b, out,
         );
         out
     }
@@ -269,7 +315,8 @@ impl Plan {
         for k in 0..g.k {
             let (yk, ak) = (&mut y[k * per..][..per], &mut arg[k * per..][..per]);
             let kbase = base + (k * oh * ow) as u32;
-            max_plane_2x2(&out[k * p.lp..][..p.lp], p.wp, ow / 2, yk, ak, kbase, ow);
+            let plane = &out[k * p.lp..][..p.lp];
+            max_plane_2x2(self.path, plane, p.wp, ow / 2, yk, ak, kbase, ow);
             relu_in_place(yk);
         }
     }
@@ -288,10 +335,17 @@ impl Plan {
         self.backward_dw(s, x, dy, db, oh, ow, st);
     }
 
+    /// x_n padded (`s.xp`): the dw input, copied into the forward's.
+    fn place_x(&self, s: &mut Scratch, x: &[f32]) {
+        let g = &self.g;
+        let (off, pad) = (g.pad as isize, &self.pad);
+        place(x, g.h, g.w, 1, off, off, pad, &mut s.xp);
+    }
+
     /// dw += the lane accumulator's horizontal sums (fixed order), and clears it.
     pub(super) fn flush_dw(&self, s: &mut Scratch, dw: &mut [f32]) {
-        for (d, lanes) in dw.iter_mut().zip(s.dwv.chunks_exact(L)) {
-            *d += hsum8(lanes);
+        for (d, lanes) in dw.iter_mut().zip(s.dwv.chunks_exact(self.path.lanes())) {
+            *d += hsum_lanes(lanes);
         }
         s.dwv.fill(0.0);
     }
@@ -309,6 +363,7 @@ impl Plan {
         place(dy, oh, ow, st, oh_off, ow_off, bp, &mut s.dyp);
         let out = &mut s.out[..g.c * bp.lp];
         conv_plane(
+            self.path,
             &s.dyp,
             g.k,
             bp.hp,
@@ -339,8 +394,8 @@ impl Plan {
     ) {
         let g = &self.g;
         // dw: dy on the forward plane's row pitch against shifted x.
-        let p = &self.fwd;
-        place(x, g.h, g.w, 1, g.pad as isize, g.pad as isize, p, &mut s.xp);
+        let p = &self.pad;
+        self.place_x(s, x);
         s.dyf.fill(0.0);
         for k in 0..g.k {
             for i in 0..oh {
@@ -356,7 +411,7 @@ impl Plan {
             }
         }
         dw_plane(
-            &s.xp, p.ch, p.hp, p.wp, p.lp, &s.dyf, g.k, g.kh, g.kw, &mut s.dwv,
+            self.path, &s.xp, p.ch, p.hp, p.wp, p.lp, &s.dyf, g.k, g.kh, g.kw, &mut s.dwv,
         );
         // db[k] += Σ dy[k, ·], in eight fixed lanes (vectorised, same order on any thread).
         for (row, d) in dy.chunks_exact(oh * ow).zip(db.iter_mut()) {

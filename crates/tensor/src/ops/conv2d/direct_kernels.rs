@@ -1,10 +1,12 @@
 //! The SIMD bodies of the direct convolution (see `direct.rs` for the plane layout and the
 //! register tiles): the forward tile over output channels × vectors and the dw tile over
-//! output channels × taps, each instantiated per ISA by `simd_dispatch!`.
+//! output channels × taps, each instantiated per ISA by `simd_dispatch!` and written for
+//! vectors of `V::N` lanes (8 or 16): a plane's `lp` is a multiple of its path's lanes.
 
 use crate::ops::simd::{simd_dispatch, Lanes};
 
-/// Lanes per vector.
+/// Lanes of the fixed-order sums ([`lane_sum`], [`hsum8`]) and of [`super::direct`]'s row
+/// copies, whatever the kernels' vector width.
 pub(super) const L: usize = 8;
 
 /// Σ v: eight interleaved partial sums (lane l takes v[8i + l]), added pairwise, then the
@@ -23,8 +25,19 @@ pub(super) fn lane_sum(v: &[f32]) -> f32 {
 
 /// The sum of eight lane partials in one fixed order: ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)).
 #[inline(always)]
-pub(super) fn hsum8(a: &[f32]) -> f32 {
+fn hsum8(a: &[f32]) -> f32 {
     ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]))
+}
+
+/// The sum of 8 or 16 lane partials in one fixed order: 16 lanes fold to 8 (l + l+8) first.
+#[inline(always)]
+pub(super) fn hsum_lanes(a: &[f32]) -> f32 {
+    if a.len() == 16 {
+        let h: [f32; 8] = std::array::from_fn(|l| a[l] + a[l + 8]);
+        hsum8(&h)
+    } else {
+        hsum8(a)
+    }
 }
 
 simd_dispatch!(
@@ -36,8 +49,8 @@ simd_dispatch!(
 );
 
 simd_dispatch!(
-    /// dwv[k,c,u,v][l] += Σ_{p<lp, p ≡ l (mod 8)} dyf[k,p] · xp[c, p + u·wp + v]: dw in eight
-    /// lanes, summed horizontally by [`Plan::flush_dw`].
+    /// dwv[k,c,u,v][l] += Σ_{p<lp, p ≡ l (mod N)} dyf[k,p] · xp[c, p + u·wp + v]: dw in the
+    /// path's N lanes, summed horizontally by `Plan::flush_dw`.
     pub(super) fn dw_plane => dw_plane_body(
         xp: &[f32], cin: usize, hp: usize, wp: usize, lp: usize,
         dyf: &[f32], kout: usize, kh: usize, kw: usize, dwv: &mut [f32],
@@ -97,10 +110,13 @@ struct Args<'a> {
 /// All position tiles of output channels k0..k0+KB: PB vectors at a time, then one.
 #[inline(always)]
 fn k_tiles<V: Lanes, const KB: usize, const PB: usize>(a: &Args, k0: usize, out: &mut [f32]) {
-    // KW = 5 (LeNet-5) is a compile-time constant: the tap loop unrolls and its bounds
-    // checks fold away; other widths take the runtime-KW instantiation (KW = 0).
+    // KW = 5 (LeNet-5's dx) and KW = 1 (the forward on tap-column copies) are compile-time
+    // constants: the tap loop unrolls and its bounds checks fold away; other widths take the
+    // runtime-KW instantiation (KW = 0).
     if a.kw == 5 {
         p_tiles::<V, KB, PB, 5>(a, k0, out);
+    } else if a.kw == 1 {
+        p_tiles::<V, KB, PB, 1>(a, k0, out);
     } else {
         p_tiles::<V, KB, PB, 0>(a, k0, out);
     }
@@ -111,21 +127,22 @@ fn p_tiles<V: Lanes, const KB: usize, const PB: usize, const KW: usize>(
     a: &Args, k0: usize, out: &mut [f32],
 ) {
     let mut p0 = 0;
-    while p0 + PB * L <= a.lp {
+    let n = V::N;
+    while p0 + PB * n <= a.lp {
         tile::<V, KB, PB, KW>(a, k0, p0, out);
-        p0 += PB * L;
+        p0 += PB * n;
     }
-    if PB > 3 && p0 + 3 * L <= a.lp {
+    if PB > 3 && p0 + 3 * n <= a.lp {
         tile::<V, KB, 3, KW>(a, k0, p0, out);
-        p0 += 3 * L;
+        p0 += 3 * n;
     }
-    if PB > 2 && p0 + 2 * L <= a.lp {
+    if PB > 2 && p0 + 2 * n <= a.lp {
         tile::<V, KB, 2, KW>(a, k0, p0, out);
-        p0 += 2 * L;
+        p0 += 2 * n;
     }
     while p0 < a.lp {
         tile::<V, KB, 1, KW>(a, k0, p0, out);
-        p0 += L;
+        p0 += n;
     }
 }
 
@@ -145,12 +162,12 @@ fn tile<V: Lanes, const KB: usize, const PB: usize, const KW: usize>(
         for u in 0..a.kh {
             // LOOP over taps v: PB loads from one row window, KB broadcasts, KB·PB FMAs.
             let base = c * plane + u * a.wp + p0;
-            let xrow = &a.xp[base..base + kw - 1 + PB * L];
+            let xrow = &a.xp[base..base + kw - 1 + PB * V::N];
             let wrow = &a.wt[(c * a.kh + u) * kw * a.kout..][..kw * a.kout];
             for v in 0..kw {
                 let mut xv = [V::splat(0.0); PB];
                 for (pb, x) in xv.iter_mut().enumerate() {
-                    *x = V::load(&xrow[v + pb * L..]);
+                    *x = V::load(&xrow[v + pb * V::N..]);
                 }
                 let wv = &wrow[v * a.kout + k0..][..KB];
                 for (accr, &wk) in acc.iter_mut().zip(wv) {
@@ -164,7 +181,7 @@ fn tile<V: Lanes, const KB: usize, const PB: usize, const KW: usize>(
     }
     for (kb, row) in acc.iter().enumerate() {
         for (pb, r) in row.iter().enumerate() {
-            r.store(&mut out[(k0 + kb) * a.lp + p0 + pb * L..]);
+            r.store(&mut out[(k0 + kb) * a.lp + p0 + pb * V::N..]);
         }
     }
 }
@@ -245,14 +262,14 @@ fn dw_taps<V: Lanes, const KB: usize>(d: &DwArgs, c: usize, u: usize, k0: usize,
     }
 }
 
-/// KB output channels × VB taps (u, v0..v0+VB) of dw, one 8-lane dot product over p each,
+/// KB output channels × VB taps (u, v0..v0+VB) of dw, one N-lane dot product over p each,
 /// accumulated into the lanes of dwv.
 #[inline(always)]
 fn dw_tile<V: Lanes, const KB: usize, const VB: usize>(
     d: &DwArgs, c: usize, u: usize, v0: usize, k0: usize, dwv: &mut [f32],
 ) {
     let khw = d.kh * d.kw;
-    let at = |kb: usize, vb: usize| (((k0 + kb) * d.cin + c) * khw + u * d.kw + v0 + vb) * L;
+    let at = |kb: usize, vb: usize| (((k0 + kb) * d.cin + c) * khw + u * d.kw + v0 + vb) * V::N;
     let mut acc = [[V::splat(0.0); VB]; KB];
     for (kb, row) in acc.iter_mut().enumerate() {
         for (vb, r) in row.iter_mut().enumerate() {
@@ -274,7 +291,7 @@ fn dw_tile<V: Lanes, const KB: usize, const VB: usize>(
                 *ac = x.mul_add(g, *ac);
             }
         }
-        p += L;
+        p += V::N;
     }
     for (kb, row) in acc.iter().enumerate() {
         for (vb, r) in row.iter().enumerate() {

@@ -1,7 +1,8 @@
-//! Unit tests of the two fast algorithms against `reference` on the LeNet-5 shapes, plus
-//! shape errors. Random shapes are covered by the proptests in `crates/tensor/tests/`.
+//! Unit tests of the two fast algorithms against `reference` on the LeNet-5 shapes (the direct
+//! one on every SIMD path the CPU has), plus shape errors. Random shapes are covered by the proptests in `crates/tensor/tests/`.
 
 use super::*;
+use crate::ops::simd::{self, Path};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -32,19 +33,27 @@ fn check(x: [usize; 4], w: [usize; 4], stride: usize, pad: usize) {
     let want = reference::conv2d_forward(&xt, &wt, Some(&bt), stride, pad).unwrap();
     let wantg = reference::conv2d_backward(&xt, &wt, &dy, stride, pad).unwrap();
     let red = w[1] * w[2] * w[3];
-    for algo in [ConvAlgo::Im2col, ConvAlgo::Direct, ConvAlgo::Auto] {
-        let y = conv2d_forward_with(algo, &xt, &wt, Some(&bt), stride, pad).unwrap();
-        close(&y, &want, red, &format!("{algo:?} y"));
-        let gr = conv2d_backward_with(algo, &xt, &wt, &dy, stride, pad).unwrap();
-        close(
-            &gr.dx,
-            &wantg.dx,
-            w[0] * w[2] * w[3],
-            &format!("{algo:?} dx"),
-        );
-        let nred = x[0] * g.out_h() * g.out_w();
-        close(&gr.dw, &wantg.dw, nred, &format!("{algo:?} dw"));
-        close(&gr.db, &wantg.db, nred, &format!("{algo:?} db"));
+    let algos = [ConvAlgo::Im2col, ConvAlgo::Direct, ConvAlgo::Auto];
+    // Im2col once; the direct kernels on every SIMD path this CPU has.
+    let runs = std::iter::once((ConvAlgo::Im2col, simd::path())).chain(
+        Path::available()
+            .into_iter()
+            .flat_map(|p| algos[1..].iter().map(move |&a| (a, p))),
+    );
+    for (algo, path) in runs {
+        simd::with_path(path, || {
+            let what = format!("{algo:?} on {path:?}");
+            let y = conv2d_forward_with(algo, &xt, &wt, Some(&bt), stride, pad).unwrap();
+            close(&y, &want, red, &format!("{what} y"));
+            let gr = conv2d_backward_with(algo, &xt, &wt, &dy, stride, pad).unwrap();
+            close(&gr.dx, &wantg.dx, w[0] * w[2] * w[3], &format!("{what} dx"));
+            let nred = x[0] * g.out_h() * g.out_w();
+            close(&gr.dw, &wantg.dw, nred, &format!("{what} dw"));
+            close(&gr.db, &wantg.db, nred, &format!("{what} db"));
+        })
+        .unwrap();
+        // Im2col runs no SIMD kernel of its own; Direct and Auto (Direct here) do.
+        assert!(algo == ConvAlgo::Im2col || path.taken(), "{path:?}");
     }
 }
 

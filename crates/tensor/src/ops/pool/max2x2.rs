@@ -1,5 +1,9 @@
-//! The 2×2/2 max-pool of LeNet-5 on one plane: the scalar row kernel and the AVX2 one (eight
-//! windows per step), the same values and argmax as `reference`.
+//! The 2×2/2 max-pool of LeNet-5 on one plane: the scalar row kernel, the AVX2 one (eight
+//! windows per step) and the AVX-512 one (sixteen, `max2x2_avx512.rs`), the same values and
+//! argmax as `reference`.
+
+use crate::ops::simd::Path;
+
 /// Keeps (best, at) or takes (val, idx): a strictly larger value, or a NaN over a number;
 /// branch-free selects, the same rule as `reference`.
 #[inline(always)]
@@ -11,27 +15,51 @@ fn pick(best: f32, at: u32, val: f32, idx: u32) -> (f32, u32) {
 /// 2×2/2 max-pool of one plane (LeNet-5): the first maximum of each window in row-major
 /// order (NaN counts as the largest). `xp` has row pitch `w`; the argmax of input (r, c) is
 /// written as `base + r·wi + c` (`wi` = w for a dense plane; the fused conv passes its
-/// output width, its plane having junk columns; fits u32, checked by the callers). On AVX2,
-/// 8 windows per step; elsewhere the scalar [`max_row_2x2`].
+/// output width, its plane having junk columns; fits u32, checked by the callers). On the
+/// `avx512` path 16 windows per step, on `avx2` and `avx512vl` 8; on `portable` the scalar
+/// [`max_row_2x2`].
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn max_plane_2x2(
-    xp: &[f32], w: usize, ow: usize, y: &mut [f32], arg: &mut [u32], base: u32, wi: usize,
+    path: Path, xp: &[f32], w: usize, ow: usize, y: &mut [f32], arg: &mut [u32], base: u32,
+    wi: usize,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if crate::ops::simd::avx2_fma() {
-        // SAFETY: avx2_fma() checked at runtime that this CPU has AVX2, the only
-        // requirement of the target_feature function; its memory accesses are slice-checked.
-        unsafe { max_plane_2x2_avx2(xp, w, ow, y, arg, base, wi) };
+    if path != Path::Portable && path.supported() {
+        path.mark_taken();
+        if path == Path::Avx512 {
+            // SAFETY: path.supported() checked at runtime that this CPU has AVX-512F, the only
+            // requirement of the target_feature function; its memory accesses are
+            // slice-checked or masked to the slices (see its comments).
+            unsafe { super::max2x2_avx512::max_plane_2x2_avx512(xp, w, ow, y, arg, base, wi) };
+        } else {
+            // SAFETY: path.supported() checked at runtime that this CPU has AVX2 (every path
+            // but portable needs it), the only requirement of the target_feature function;
+            // its memory accesses are slice-checked.
+            unsafe { max_plane_2x2_avx2(xp, w, ow, y, arg, base, wi) };
+        }
         return;
     }
-    for (i, (yr, ar)) in y
-        .chunks_exact_mut(ow)
+    Path::Portable.mark_taken();
+    for (r0, r1, b0, yr, ar) in row_pairs(xp, w, ow, y, arg, base, wi) {
+        max_row_2x2(r0, r1, b0, wi as u32, yr, ar);
+    }
+}
+
+/// Each output row of a plane (y and argmax, `ow` wide) with its two input rows (`2·ow`
+/// values of `xp`, row pitch `w`) and the flat index of the top row's first value
+/// (`base + 2i·wi`).
+#[allow(clippy::type_complexity)]
+pub(super) fn row_pairs<'a>(
+    xp: &'a [f32], w: usize, ow: usize, y: &'a mut [f32], arg: &'a mut [u32], base: u32, wi: usize,
+) -> impl Iterator<Item = (&'a [f32], &'a [f32], u32, &'a mut [f32], &'a mut [u32])> {
+    y.chunks_exact_mut(ow)
         .zip(arg.chunks_exact_mut(ow))
         .enumerate()
-    {
-        let r0 = &xp[2 * i * w..][..2 * ow];
-        let r1 = &xp[(2 * i + 1) * w..][..2 * ow];
-        max_row_2x2(r0, r1, base + (2 * i * wi) as u32, wi as u32, yr, ar);
-    }
+        .map(move |(i, (yr, ar))| {
+            let r0 = &xp[2 * i * w..][..2 * ow];
+            let r1 = &xp[(2 * i + 1) * w..][..2 * ow];
+            (r0, r1, base + (2 * i * wi) as u32, yr, ar)
+        })
 }
 
 /// One output row of the 2×2/2 max-pool, scalar: windows (r0[2j], r0[2j+1], r1[2j],
@@ -59,7 +87,7 @@ fn max_row_2x2(r0: &[f32], r1: &[f32], b0: u32, w: u32, yr: &mut [f32], ar: &mut
 /// the same values again); a row narrower than 8 goes through zero-padded copies.
 ///
 /// # Safety
-/// The CPU must have AVX2 (the caller checks `avx2_fma()`).
+/// The CPU must have AVX2 (the caller checks `Path::supported`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn max_plane_2x2_avx2(
@@ -123,14 +151,7 @@ unsafe fn max_plane_2x2_avx2(
             (_mm256_blendv_ps(m0, m1, tr), idx)
         }
     };
-    for (i, (yr, ar)) in y
-        .chunks_exact_mut(ow)
-        .zip(arg.chunks_exact_mut(ow))
-        .enumerate()
-    {
-        let r0 = &xp[2 * i * w..][..2 * ow];
-        let r1 = &xp[(2 * i + 1) * w..][..2 * ow];
-        let b0 = base + (2 * i * wi) as u32;
+    for (r0, r1, b0, yr, ar) in row_pairs(xp, w, ow, y, arg, base, wi) {
         if ow < 8 {
             // A short row (LeNet's 10 → 5): through zero-padded copies; lanes ≥ ow dropped.
             let (mut t0, mut t1) = ([0.0f32; 16], [0.0f32; 16]);

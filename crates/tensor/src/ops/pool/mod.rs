@@ -21,6 +21,8 @@ use rayon::prelude::*;
 
 mod avg;
 mod max2x2;
+#[cfg(target_arch = "x86_64")]
+mod max2x2_avx512;
 pub mod reference;
 
 pub use avg::{
@@ -174,6 +176,8 @@ pub fn max_pool2d_forward_into(
         return Ok(());
     }
     let (k, stride) = (g.k, g.stride);
+    // Read here, on the calling thread (crate::ops::simd::with_path), for every worker.
+    let path = crate::ops::simd::path();
     y.par_chunks_mut(ohw)
         .zip(argmax.par_chunks_mut(ohw))
         .enumerate()
@@ -181,7 +185,7 @@ pub fn max_pool2d_forward_into(
         .for_each(|(nc, (yp, ap))| {
             let xp = &x[nc * hw..][..hw];
             if k == 2 && stride == 2 {
-                max_plane_2x2(xp, g.w, g.out_w(), yp, ap, (nc * hw) as u32, g.w);
+                max_plane_2x2(path, xp, g.w, g.out_w(), yp, ap, (nc * hw) as u32, g.w);
             } else {
                 max_plane(g, xp, k, stride, yp, ap, nc * hw);
             }
