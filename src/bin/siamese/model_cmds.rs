@@ -343,7 +343,7 @@ fn threshold_of(checkpoint: &Path, given: Option<f32>) -> (f32, &'static str) {
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| v.get("threshold")?.as_f64());
     match stored {
-        Some(t) => (t as f32, "chosen on validation (the run's test.json)"),
+        Some(t) => (t as f32, "chosen on validation, from the run's test.json"),
         None => (
             0.5,
             "0.5: no test.json with a validation threshold beside the checkpoint",
