@@ -152,6 +152,82 @@ fn out_of_range_flags_are_refused_before_any_work() {
     std::fs::remove_dir_all(&empty).unwrap();
 }
 
+/// Issue 14: a flag that the chosen mode of a subcommand does not use is refused, not ignored
+/// (retrieve's image-query flags with a split query and back, classic's k-NN and SVM flags
+/// without their method, reproduce's training flags with --report-only, `eval --device cuda`
+/// on a LeNet-5 classifier).
+#[test]
+fn flags_the_chosen_mode_does_not_use_are_refused() {
+    let dir = scratch("unused-flags");
+    let d = dir.to_str().unwrap();
+    let ck = checkpoint(&dir, "best.safetensors", |_| {});
+    let image = png(&dir);
+    let retrieve = ["retrieve", "--checkpoint", &ck, "--data-dir", d];
+    let image_only = "--k and --strip apply to an image query";
+    let cases: [(&[&str], &[&str], &str); 7] = [
+        (&retrieve, &["--k", "5"], image_only),
+        (
+            &retrieve,
+            &["--query", "train", "--strip", "s.png"],
+            image_only,
+        ),
+        (
+            &retrieve,
+            &["--query", &image, "--max-queries", "3"],
+            "--max-queries applies to --query test or train",
+        ),
+        (
+            &["classic", "--dataset", "mnist", "--data-dir", d],
+            &["--method", "hog-svm", "--k", "5"],
+            "--k applies to --method knn-pixels or knn-embedding",
+        ),
+        (
+            &["classic", "--dataset", "mnist", "--data-dir", d],
+            &["--method", "knn-pixels", "--svm-epochs", "3"],
+            "--svm-c and --svm-epochs apply to --method hog-svm",
+        ),
+        (
+            &["reproduce", "--report-only"],
+            &["--threads", "2"],
+            "--threads",
+        ),
+        (
+            &["reproduce", "--report-only"],
+            &["--data-dir", d],
+            "--data-dir",
+        ),
+    ];
+    for (base, extra, needle) in cases {
+        refused(&siamese(&[base, extra].concat()), needle);
+    }
+    // A classifier checkpoint as train-baseline writes it: scored on the CPU only.
+    let cfg = TrainConfig::paper(DatasetKind::Mnist);
+    let m = siamese::model::baseline::Lenet5Classifier::new(cfg.model.clone(), 10, 1).unwrap();
+    let mut classifier = Checkpoint::from_store(
+        siamese::model::checkpoint::FORMAT_CLASSIFIER,
+        &cfg.model,
+        &m.store,
+    );
+    classifier
+        .extra
+        .insert("train".into(), serde_json::to_string(&cfg).unwrap());
+    let path = dir.join("baseline.safetensors");
+    classifier.save(&path).unwrap();
+    refused(
+        &siamese(&[
+            "eval",
+            "--checkpoint",
+            path.to_str().unwrap(),
+            "--data-dir",
+            d,
+            "--device",
+            "cuda",
+        ]),
+        "--device cuda scores SN-LeNet-5 only",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Causes 1, 2 and 3: a checkpoint whose metadata declares an embedding of 2^33 aborted
 /// `eval`, `compare`, `show` and `train --resume`; one with NaN weights was used as it was.
 #[test]

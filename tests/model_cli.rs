@@ -443,7 +443,7 @@ fn train_eval_compare_show_on_real_mnist() {
     let t = recorded["threshold"].as_f64().unwrap();
     assert!(
         o.contains(&format!(
-            "threshold {t:.3} (chosen on validation (the run's test.json))"
+            "threshold {t:.3} (chosen on validation, from the run's test.json)"
         )),
         "{o}"
     );

@@ -14,10 +14,9 @@
 //! [`TrainConfig`] it was trained with); continuing a run is [`load_resume`], which also
 //! restores Adam's moments and the [`TrainState`] written by [`Checkpoint::resumable`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use siamese_autodiff::ParamStore;
 use siamese_optim::AdamState;
 use siamese_tensor::Tensor;
@@ -26,6 +25,8 @@ use crate::config::{LossKind, ModelConfig};
 use crate::error::{ModelError, Result};
 use crate::run::{TrainConfig, TrainState};
 use crate::siamese::SnLenet5;
+
+mod format;
 
 /// Name prefix of the best validation epoch's weights in a resumable checkpoint.
 const BEST_PREFIX: &str = "best.";
@@ -78,10 +79,6 @@ pub struct Checkpoint {
     pub extra: BTreeMap<String, String>,
 }
 
-fn to_bytes(t: &Tensor) -> Vec<u8> {
-    t.data().iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
 impl Checkpoint {
     /// A checkpoint of every parameter and buffer of `store`.
     pub fn from_store(format: &str, model: &ModelConfig, store: &ParamStore) -> Self {
@@ -130,27 +127,21 @@ impl Checkpoint {
         Ok(())
     }
 
-    /// Serialises to safetensors bytes.
+    /// Serialises to safetensors bytes (written by hand: `checkpoint/format.rs`).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = self
+        let tensors: Vec<(&str, &[usize], &[f32])> = self
             .tensors
             .iter()
-            .map(|(n, t)| (n.clone(), t.shape().to_vec(), to_bytes(t)))
+            .map(|(n, t)| (n.as_str(), t.shape(), t.data()))
             .collect();
-        let mut views = Vec::with_capacity(bytes.len());
-        for (n, shape, b) in &bytes {
-            let v = TensorView::new(Dtype::F32, shape.clone(), b)
-                .map_err(|e| ModelError::Config(format!("safetensors view of {n}: {e}")))?;
-            views.push((n.clone(), v));
-        }
-        let mut meta: HashMap<String, String> = self.extra.clone().into_iter().collect();
+        let mut meta = self.extra.clone();
         meta.insert("format".into(), self.format.clone());
         meta.insert(
             "model".into(),
             // Numbers and unit enums: serde_json cannot fail on them.
             serde_json::to_string(&self.model).expect("ModelConfig serialises"),
         );
-        safetensors::tensor::serialize(views, &Some(meta))
+        format::serialize(&tensors, &meta)
             .map_err(|e| ModelError::Config(format!("safetensors serialisation: {e}")))
     }
 
@@ -183,14 +174,8 @@ impl Checkpoint {
     /// Parses safetensors bytes (`path` is used in error messages).
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
         let bad = |m: String| ModelError::checkpoint(path, m);
-        let (_, header) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
-        let mut meta: BTreeMap<String, String> = header
-            .metadata()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let st = format::parse(bytes).map_err(|e| bad(format!("not a safetensors file ({e})")))?;
+        let mut meta = st.metadata.clone();
         let format = meta
             .remove("format")
             .ok_or_else(|| bad("no 'format' metadata: not a siamese checkpoint".into()))?;
@@ -207,22 +192,17 @@ impl Checkpoint {
             .map_err(|e| bad(format!("bad 'model' metadata: {e}")))?;
         // The metadata against the tensors' declared shapes, before any tensor is decoded or
         // any model is built from the metadata.
-        let declared = header.tensors();
         check_subnet_shapes(&model, path, |name| {
-            declared.get(name).map(|info| info.shape.clone())
+            st.tensors.get(name).map(|e| e.shape.clone())
         })?;
-        let st = SafeTensors::deserialize(bytes)
-            .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
-        let mut names: Vec<String> = st.names().into_iter().cloned().collect();
-        names.sort();
-        let mut tensors = Vec::with_capacity(names.len());
-        for name in names {
-            let v = st.tensor(&name).map_err(|e| bad(format!("{name}: {e}")))?;
-            if v.dtype() != Dtype::F32 {
-                return Err(bad(format!("{name} is {:?}, expected F32", v.dtype())));
+        // In name order (the map's).
+        let mut tensors = Vec::with_capacity(st.tensors.len());
+        for (name, e) in &st.tensors {
+            let name = name.clone();
+            if e.dtype != "F32" {
+                return Err(bad(format!("{name} is {}, expected F32", e.dtype)));
             }
-            let data: Vec<f32> = v
-                .data()
+            let data: Vec<f32> = st.data[e.range.clone()]
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect();
@@ -232,7 +212,7 @@ impl Checkpoint {
                     data[i]
                 )));
             }
-            let t = Tensor::from_vec(v.shape(), data).map_err(|e| bad(format!("{name}: {e}")))?;
+            let t = Tensor::from_vec(&e.shape, data).map_err(|e| bad(format!("{name}: {e}")))?;
             tensors.push((name, t));
         }
         Ok(Self {

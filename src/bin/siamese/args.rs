@@ -111,7 +111,7 @@ pub struct RunArgs {
     /// Train on a stratified subsample of N training images.
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Train, validate and test on these classes only: indices, ranges or names (`0-6`, `7,8,9`, `Trouser,Bag`); `eval` then also scores unseen-class and mixed pairs.
+    /// Train, validate and test on these classes only: indices, ranges or names (`0-6`, `7,8,9`, `Trouser,Bag`); `eval` of an SN-LeNet-5 run then also scores unseen-class and mixed pairs.
     #[arg(long, value_name = "CLASSES")]
     pub train_classes: Option<String>,
     #[command(flatten)]

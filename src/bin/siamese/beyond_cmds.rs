@@ -220,10 +220,10 @@ pub struct RetrieveArgs {
     /// The queries: `test`, `train`, or an image file (PNG, JPEG, BMP, PNM).
     #[arg(long, default_value = "test")]
     query: String,
-    /// Neighbours printed for an image query.
-    #[arg(long, default_value_t = 10)]
-    k: usize,
-    /// Use only the first N query images (a quick look; default all).
+    /// Neighbours printed for an image query (default: 10).
+    #[arg(long)]
+    k: Option<usize>,
+    /// Use only the first N query images of --query test|train (a quick look; default all).
     #[arg(long)]
     max_queries: Option<usize>,
     /// For an image query: draw the query beside each of its k nearest images, as a PNG.
@@ -235,6 +235,13 @@ pub struct RetrieveArgs {
 }
 
 pub fn run_retrieve(a: RetrieveArgs) -> CliResult {
+    if matches!(a.query.as_str(), "train" | "test") {
+        if a.k.is_some() || a.strip.is_some() {
+            return Err("--k and --strip apply to an image query (--query FILE); test or train queries report recall@1/5/10 and mAP".into());
+        }
+    } else if a.max_queries.is_some() {
+        return Err("--max-queries applies to --query test or train, not to an image".into());
+    }
     let l = load(&a.src)?;
     let (gset, gids): (&Arc<ImageSet>, Vec<u32>) = match a.gallery {
         SplitName::Train => (&l.train, l.train_idx.clone()),
@@ -312,7 +319,7 @@ fn retrieve_image(
         eprintln!("{note}");
     }
     let q = l.model.embed(&img.tensor()?)?;
-    let nn = knn_search(q.data(), gallery, dim, a.k.max(1))?.remove(0);
+    let nn = knn_search(q.data(), gallery, dim, a.k.unwrap_or(10).max(1))?.remove(0);
     if a.json {
         println!("{}", siamese::model::json::to_pretty(&nn)?);
     } else {
@@ -401,21 +408,21 @@ pub struct ClassicArgs {
     /// An SN-LeNet-5 checkpoint (for knn-embedding).
     #[arg(long)]
     checkpoint: Option<PathBuf>,
-    /// Neighbours of the k-NN vote.
-    #[arg(long, default_value_t = 3)]
-    k: usize,
+    /// Neighbours of the k-NN vote (default: 3).
+    #[arg(long)]
+    k: Option<usize>,
     /// Seed of the train/validation split (the training part is the training data).
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Train on a stratified subsample of N training images.
     #[arg(long)]
     limit: Option<usize>,
-    /// The SVM's cost C.
-    #[arg(long, default_value_t = 1.0)]
-    svm_c: f32,
-    /// Most epochs of the SVM's dual coordinate descent.
-    #[arg(long, default_value_t = 20)]
-    svm_epochs: usize,
+    /// The SVM's cost C (default: 1).
+    #[arg(long)]
+    svm_c: Option<f32>,
+    /// Most epochs of the SVM's dual coordinate descent (default: 20).
+    #[arg(long)]
+    svm_epochs: Option<usize>,
     #[command(flatten)]
     work: WorkArgs,
     /// Print the results as JSON instead of text.
@@ -432,6 +439,14 @@ pub fn run_classic(a: ClassicArgs) -> CliResult {
     if a.method.contains(&Method::KnnEmbedding) && model.is_none() {
         return Err("--method knn-embedding needs --checkpoint".into());
     }
+    let knn = a.method.iter().any(|m| *m != Method::HogSvm);
+    if !knn && a.k.is_some() {
+        return Err("--k applies to --method knn-pixels or knn-embedding".into());
+    }
+    if !a.method.contains(&Method::HogSvm) && (a.svm_c.is_some() || a.svm_epochs.is_some()) {
+        return Err("--svm-c and --svm-epochs apply to --method hog-svm".into());
+    }
+    let k = a.k.unwrap_or(3);
     let kind: DatasetKind = match (&a.dataset, &model) {
         (Some(d), _) => *d,
         (None, Some((_, cfg))) => cfg.kind()?,
@@ -450,7 +465,7 @@ pub fn run_classic(a: ClassicArgs) -> CliResult {
         let r = match m {
             Method::KnnPixels => {
                 let (x, q) = (pixel_rows(&train, &idx), pixel_rows(&test, &all));
-                let name = format!("knn-pixels (k={})", a.k);
+                let name = format!("knn-pixels (k={k})");
                 knn_report(
                     &name,
                     &x,
@@ -458,7 +473,7 @@ pub fn run_classic(a: ClassicArgs) -> CliResult {
                     &q,
                     &test.labels,
                     train.image_len(),
-                    a.k,
+                    k,
                     0.0,
                 )?
             }
@@ -471,15 +486,16 @@ pub fn run_classic(a: ClassicArgs) -> CliResult {
                 let fit = t.elapsed().as_secs_f64();
                 let q = embed_images(model, &test, &all, a.work.batch)?;
                 let dim = model.subnet.dims.embedding();
-                let name = format!("knn-embedding (k={})", a.k);
-                knn_report(&name, &x, &labels, &q, &test.labels, dim, a.k, fit)?
+                let name = format!("knn-embedding (k={k})");
+                knn_report(&name, &x, &labels, &q, &test.labels, dim, k, fit)?
             }
             Method::HogSvm => {
+                let d = SvmParams::default();
                 let sp = SvmParams {
-                    c: a.svm_c,
-                    epochs: a.svm_epochs,
+                    c: a.svm_c.unwrap_or(d.c),
+                    epochs: a.svm_epochs.unwrap_or(d.epochs),
                     seed: a.seed,
-                    ..SvmParams::default()
+                    ..d
                 };
                 hog_svm(&train, &idx, &test, &HogParams::default(), &sp)?.0
             }

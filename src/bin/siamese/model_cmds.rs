@@ -231,6 +231,12 @@ pub fn run_eval(a: EvalArgs) -> CliResult {
     validate_eval_batch(a.batch)?;
     let ck = Checkpoint::load(&a.checkpoint)?;
     let cfg = ck.train_config(&a.checkpoint)?;
+    if ck.format == FORMAT_CLASSIFIER && a.device == Device::Cuda {
+        return Err(
+            "--device cuda scores SN-LeNet-5 only; a LeNet-5 classifier is scored on the CPU"
+                .into(),
+        );
+    }
     let (data, title) = crate::data_cmds::prepare(&cfg, &a.data)?;
     if ck.format == FORMAT_CLASSIFIER {
         let mut m = Lenet5Classifier::from_checkpoint(&ck, &a.checkpoint)?;
@@ -337,7 +343,7 @@ fn threshold_of(checkpoint: &Path, given: Option<f32>) -> (f32, &'static str) {
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| v.get("threshold")?.as_f64());
     match stored {
-        Some(t) => (t as f32, "chosen on validation (the run's test.json)"),
+        Some(t) => (t as f32, "chosen on validation, from the run's test.json"),
         None => (
             0.5,
             "0.5: no test.json with a validation threshold beside the checkpoint",

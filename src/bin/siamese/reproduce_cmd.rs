@@ -9,8 +9,8 @@ use clap::Args;
 use siamese::model::reproduce::{
     collect, is_done, render, rows, run_seed, seed_config, seed_dir, splice, BEGIN, END,
 };
-use siamese::model::run::RunData;
 
+use crate::args::DataArgs;
 use crate::model_cmds::set_threads;
 use crate::progress::Progress;
 use crate::CliResult;
@@ -28,14 +28,13 @@ pub struct ReproduceArgs {
     #[arg(long)]
     doc: Option<PathBuf>,
     /// Train nothing: re-read the finished runs and rewrite the tables.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["data_dir", "offline", "threads", "quiet", "commit"])]
     report_only: bool,
     /// Only these rows (comma-separated ids, e.g. mnist,fashion-mnist).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
-    /// Data root holding mnist/, fashion-mnist/, cifar-10/ (default: $SIAMESE_DATA_DIR, else ./datasets).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataArgs,
     /// Worker threads (default: all cores). Results do not depend on it.
     #[arg(long)]
     threads: Option<usize>,
@@ -105,7 +104,7 @@ pub fn run_reproduce(a: ReproduceArgs) -> CliResult {
                     row.id,
                     dir.display()
                 );
-                let data = RunData::prepare(&cfg, a.data_dir.as_deref())?;
+                let (data, _) = crate::data_cmds::prepare(&cfg, &a.data)?;
                 run_seed(
                     &runs,
                     row,
