@@ -8,19 +8,24 @@
 //! (`Direct_avx2`, `Direct_avx512`, …: siamese_tensor::ops::simd, side by side in one run);
 //! `kernels: …` at the start names the path the library picks by default and why.
 //!
+//! The run starts by measuring the fp32 FMA peak of the threads the kernels use (the probe of
+//! `siamese bench`, `src/bin/siamese-bench/peak.rs`) and ends with a table of every kernel of
+//! this run: median time, GFLOP/s and the fraction of that peak.
+//!
 //! Run: `cargo bench --bench kernels` (both cores), and with `RAYON_NUM_THREADS=1` for one
 //! core (rayon is the only pool). Each bench: 10 samples, 2 s. On a machine shared with other
 //! jobs, `SIAMESE_BENCH_CPU_TIME=1` makes the conv and pool benches measure the process's CPU
 //! time (all its threads, Linux `/proc/self/task/*/schedstat`) instead of wall time: time spent
 //! waiting for a core no longer counts (use it with `RAYON_NUM_THREADS=1`).
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use siamese_tensor::ops::conv2d::{self, Conv2dGeom, ConvAlgo};
 use siamese_tensor::ops::simd::{self, Path};
 use siamese_tensor::ops::{gemm, pool};
 use siamese_tensor::Tensor;
 use std::hint::black_box;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
 fn filled(shape: &[usize], seed: u32) -> Tensor {
     let n: usize = shape.iter().product();
@@ -243,76 +248,81 @@ fn gemm_square(c: &mut Criterion) {
     g.finish();
 }
 
-/// FMA-peak probe: 12 independent 8-lane FMA chains per thread, `ITERS` rounds.
-const ITERS: u64 = 2_000_000;
-const CHAINS: usize = 12;
+/// The FMA-peak probe of `siamese bench` (one file, two programs).
+#[path = "../src/bin/siamese-bench/peak.rs"]
+#[allow(dead_code)]
+mod peak;
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn fma_chains_avx2(seed: f32) -> f32 {
-    use std::arch::x86_64::*;
-    let a = _mm256_set1_ps(1.000_000_1);
-    let b = _mm256_set1_ps(0.999_999_9);
-    let mut c = [_mm256_set1_ps(seed); CHAINS];
-    for _ in 0..ITERS {
-        for r in c.iter_mut() {
-            *r = _mm256_fmadd_ps(*r, a, b);
-        }
-    }
-    let mut s = _mm256_setzero_ps();
-    for r in c {
-        s = _mm256_add_ps(s, r);
-    }
-    let mut out = [0.0f32; 8];
-    // SAFETY: `out` holds 8 f32; AVX is enabled on this function.
-    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), s) };
-    out.iter().sum()
-}
-
-/// Portable fallback chains (8-lane arrays, multiply then add) for CPUs without AVX2+FMA.
-fn fma_chains_portable(seed: f32) -> f32 {
-    let (a, b) = (1.000_000_1f32, 0.999_999_9f32);
-    let mut c = [[seed; 8]; CHAINS];
-    for _ in 0..ITERS {
-        for r in c.iter_mut() {
-            for l in r.iter_mut() {
-                *l = *l * a + b;
-            }
-        }
-    }
-    c.iter().flatten().sum()
-}
-
-fn fma_chains(seed: f32) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has AVX2 and FMA (checked just above).
-        return unsafe { fma_chains_avx2(seed) };
-    }
-    fma_chains_portable(seed)
-}
-
-fn fma_probe(c: &mut Criterion) {
-    let mut g = c.benchmark_group("fma_probe_f32x8");
-    g.sample_size(10)
-        .measurement_time(Duration::from_secs(2))
-        .warm_up_time(Duration::from_millis(300));
-    let per_thread = ITERS * CHAINS as u64 * 8 * 2;
-    for threads in [1u64, 2] {
-        g.throughput(Throughput::Elements(per_thread * threads));
-        g.bench_function(BenchmarkId::new("avx2_fma_threads", threads), |b| {
-            b.iter(|| {
-                std::thread::scope(|s| {
-                    let hs: Vec<_> = (0..threads)
-                        .map(|t| s.spawn(move || fma_chains(black_box(0.1 + t as f32))))
-                        .collect();
-                    hs.into_iter().map(|h| h.join().unwrap()).sum::<f32>()
-                })
-            })
+/// After the benches: each kernel's median time, GFLOP/s and fraction of `peak` (GFLOP/s of
+/// the threads the kernels ran on, measured at the start of this run), read back from the
+/// estimates criterion wrote in this run (older results in the folder are skipped).
+fn summary(started: SystemTime, peak: f64) {
+    let home = std::env::var_os("CRITERION_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into());
+            PathBuf::from(target).join("criterion")
         });
+    let mut rows = Vec::new();
+    collect(&home, started, &mut rows);
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    println!(
+        "\n{:<72} {:>11} {:>9} {:>8}",
+        "kernel (this run)", "median", "GFLOP/s", "of peak"
+    );
+    for (id, ns, flops) in rows {
+        let gflops = flops / ns;
+        println!(
+            "{id:<72} {:>8.1} us {gflops:>9.1} {:>7.1}%",
+            ns / 1e3,
+            100.0 * gflops / peak
+        );
     }
-    g.finish();
 }
 
-criterion_group!(benches, fma_probe, conv, pooling, gemm_square);
-criterion_main!(benches);
+/// (full id, median ns, FLOPs) of every bench under `dir` that wrote its estimates after
+/// `since`.
+fn collect(dir: &std::path::Path, since: SystemTime, out: &mut Vec<(String, f64, f64)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.file_name().is_some_and(|n| n == "new") {
+            let fresh = std::fs::metadata(p.join("estimates.json"))
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t >= since);
+            let read = |f: &str| -> Option<serde_json::Value> {
+                serde_json::from_str(&std::fs::read_to_string(p.join(f)).ok()?).ok()
+            };
+            if let (true, Some(b), Some(est)) =
+                (fresh, read("benchmark.json"), read("estimates.json"))
+            {
+                let id = b["full_id"].as_str().unwrap_or("?").to_string();
+                let flops = b["throughput"]["Elements"].as_f64();
+                let ns = est["median"]["point_estimate"].as_f64();
+                if let (Some(f), Some(ns)) = (flops, ns) {
+                    out.push((id, ns, f));
+                }
+            }
+        } else if p.is_dir() {
+            collect(&p, since, out);
+        }
+    }
+}
+
+fn main() {
+    let started = SystemTime::now();
+    let threads = rayon::current_num_threads();
+    let peak = peak::probe(threads);
+    println!(
+        "FMA peak: {:.0} GFLOP/s on {threads} thread(s) ({})",
+        peak.gflops,
+        peak.width.name()
+    );
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    summary(started, peak.gflops);
+}
+
+criterion_group!(benches, conv, pooling, gemm_square);
