@@ -126,6 +126,39 @@ fn linear_equals_matmul_plus_bias() {
     assert!(t.value(y1).unwrap().max_abs_diff(t.value(y2).unwrap()) < 1e-6);
 }
 
+/// The fused dense layer + ReLU: finite differences, and the same bits as `linear` then
+/// `relu`, forward and backward (x, w, b all take gradients).
+#[test]
+fn linear_relu_is_linear_then_relu() {
+    let x = away_from_zero(&[6, 4], 37);
+    let w = away_from_zero(&[5, 4], 38);
+    let b = away_from_zero(&[5], 39);
+    check(
+        &[("x", x.clone()), ("w", w.clone()), ("b", b.clone())],
+        |t, v| t.linear_relu(v[0], v[1], Some(v[2])),
+    );
+    let run = |fused: bool| {
+        let mut t = Tape::new();
+        let vars: Vec<Var> = [&x, &w, &b]
+            .iter()
+            .map(|v| t.input_with_grad((*v).clone()))
+            .collect();
+        let y = if fused {
+            t.linear_relu(vars[0], vars[1], Some(vars[2])).unwrap()
+        } else {
+            let h = t.linear(vars[0], vars[1], Some(vars[2])).unwrap();
+            t.relu(h).unwrap()
+        };
+        let value = t.value(y).unwrap().clone();
+        assert!(value.data().contains(&0.0) && value.data().iter().any(|&v| v > 0.0));
+        let loss = t.sum(y).unwrap();
+        t.backward(loss, &mut ParamStore::new()).unwrap();
+        let grads: Vec<Tensor> = vars.iter().map(|&v| t.grad(v).unwrap().clone()).collect();
+        (value, grads)
+    };
+    assert_eq!(run(true), run(false));
+}
+
 #[test]
 fn binary_elementwise() {
     let a = rand_tensor(&[2, 3, 2], 41, -1.0, 1.0);

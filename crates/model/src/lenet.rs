@@ -132,6 +132,17 @@ impl Subnet {
     }
 
     /// The convolutional part: x: N×C×H×W → both conv blocks → flattened features N×(16·h·w).
+    /// A dense layer and its activation; ReLU fused into the layer's op (`Tape::linear_relu`).
+    fn linear_act(&self, tape: &mut Tape, store: &ParamStore, l: &Linear, x: Var) -> Result<Var> {
+        if self.activation == Activation::Relu {
+            let w = tape.param(store, l.weight)?;
+            let b = tape.param(store, l.bias)?;
+            return Ok(tape.linear_relu(x, w, Some(b))?);
+        }
+        let h = self.linear(tape, store, l, x)?;
+        self.act(tape, h)
+    }
+
     pub fn features(&self, tape: &mut Tape, store: &ParamStore, x: Var) -> Result<Var> {
         let h = self.block(tape, store, &self.conv1, x)?;
         let h = self.block(tape, store, &self.conv2, h)?;
@@ -141,10 +152,8 @@ impl Subnet {
     /// The dense part: features N×(16·h·w) → fc1 → act → fc2 → act → fc3 → tanh (or
     /// linear) = N×E.
     pub fn dense(&self, tape: &mut Tape, store: &ParamStore, f: Var) -> Result<Var> {
-        let h = self.linear(tape, store, &self.fc1, f)?;
-        let h = self.act(tape, h)?;
-        let h = self.linear(tape, store, &self.fc2, h)?;
-        let h = self.act(tape, h)?;
+        let h = self.linear_act(tape, store, &self.fc1, f)?;
+        let h = self.linear_act(tape, store, &self.fc2, h)?;
         let e = self.linear(tape, store, &self.fc3, h)?;
         Ok(match self.output_activation {
             EmbeddingActivation::Tanh => tape.tanh(e)?,

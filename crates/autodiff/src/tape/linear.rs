@@ -1,7 +1,7 @@
-//! Matrix products on the tape: `matmul`, the fully-connected `linear`, and the bias broadcast
-//! `add_bias`. Every product, forward and backward, is `siamese_tensor::ops::gemm`.
+//! Matrix products on the tape: `matmul`, the fully-connected `linear` (and `linear_relu`, the
+//! same with its ReLU fused in), and the bias broadcast `add_bias`. Every product, forward and backward, is `siamese_tensor::ops::gemm`.
 
-use siamese_tensor::ops::gemm;
+use siamese_tensor::ops::{elementwise, gemm};
 use siamese_tensor::Tensor;
 
 use super::{around, Grads, Tape, Var};
@@ -67,6 +67,18 @@ impl Tape {
     /// backward: dx = dy·w, dw = dyᵀ·x, `db[o] = Σ_n dy[n,o]`: both directions are
     /// `siamese_tensor::ops::gemm::{linear_forward, linear_backward}`. Caches nothing.
     pub fn linear(&mut self, x: Var, w: Var, b: Option<Var>) -> Result<Var> {
+        self.dense(x, w, b, false)
+    }
+
+    /// [`Tape::linear`] then ReLU as one op: y = max(x·wᵀ + b, 0), the ReLU applied to y in
+    /// place right after the GEMM (no second node, no second tensor); backward: dy ← dy·[y > 0]
+    /// (`ops::elementwise::relu_backward_in_place`, which reads y as well as x), then the dense
+    /// layer's backward. The same values and gradients as `linear` followed by `relu`.
+    pub fn linear_relu(&mut self, x: Var, w: Var, b: Option<Var>) -> Result<Var> {
+        self.dense(x, w, b, true)
+    }
+
+    fn dense(&mut self, x: Var, w: Var, b: Option<Var>, relu: bool) -> Result<Var> {
         let (xt, wt) = (self.value(x)?, self.value(w)?);
         if xt.rank() != 2 || wt.rank() != 2 || xt.shape()[1] != wt.shape()[1] {
             return Err(shape_err(
@@ -90,9 +102,15 @@ impl Tape {
             bt.map(|t| t.data()),
             y.data_mut(),
         )?;
+        if relu {
+            elementwise::relu_in_place(y.data_mut());
+        }
         let mut ins = vec![x, w];
         ins.extend(b);
-        Ok(self.push(y, &ins, move |g, _, dy| {
+        Ok(self.push(y, &ins, move |g, y, mut dy| {
+            if relu {
+                elementwise::relu_backward_in_place(y.data(), dy.data_mut())?;
+            }
             let (xt, wt) = (g.value(x), g.value(w));
             let mut dx = g.needs(x).then(|| Tensor::zeros(xt.shape())).transpose()?;
             let mut dw = g.needs(w).then(|| Tensor::zeros(wt.shape())).transpose()?;
