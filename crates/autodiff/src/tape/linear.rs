@@ -71,7 +71,7 @@ impl Tape {
     }
 
     /// [`Tape::linear`] then ReLU as one op: y = max(x·wᵀ + b, 0), the ReLU applied to y in
-    /// place right after the GEMM (no second node, no second tensor); backward: dy ← dy·[y > 0]
+    /// place right after the GEMM (no second node, no second tensor); backward: dy ← dy·\[y > 0\]
     /// (`ops::elementwise::relu_backward_in_place`, which reads y as well as x), then the dense
     /// layer's backward. The same values and gradients as `linear` followed by `relu`.
     pub fn linear_relu(&mut self, x: Var, w: Var, b: Option<Var>) -> Result<Var> {
