@@ -131,18 +131,18 @@ impl Subnet {
         Ok(tape.linear(x, w, Some(b))?)
     }
 
-    /// The convolutional part: x: N×C×H×W → both conv blocks → flattened features N×(16·h·w).
     /// A dense layer and its activation; ReLU fused into the layer's op (`Tape::linear_relu`).
     fn linear_act(&self, tape: &mut Tape, store: &ParamStore, l: &Linear, x: Var) -> Result<Var> {
-        if self.activation == Activation::Relu {
-            let w = tape.param(store, l.weight)?;
-            let b = tape.param(store, l.bias)?;
-            return Ok(tape.linear_relu(x, w, Some(b))?);
+        if self.activation != Activation::Relu {
+            let h = self.linear(tape, store, l, x)?;
+            return self.act(tape, h);
         }
-        let h = self.linear(tape, store, l, x)?;
-        self.act(tape, h)
+        let w = tape.param(store, l.weight)?;
+        let b = tape.param(store, l.bias)?;
+        Ok(tape.linear_relu(x, w, Some(b))?)
     }
 
+    /// The convolutional part: x: N×C×H×W → both conv blocks → flattened features N×(16·h·w).
     pub fn features(&self, tape: &mut Tape, store: &ParamStore, x: Var) -> Result<Var> {
         let h = self.block(tape, store, &self.conv1, x)?;
         let h = self.block(tape, store, &self.conv2, h)?;

@@ -1,5 +1,6 @@
 //! Matrix products on the tape: `matmul`, the fully-connected `linear` (and `linear_relu`, the
-//! same with its ReLU fused in), and the bias broadcast `add_bias`. Every product, forward and backward, is `siamese_tensor::ops::gemm`.
+//! same with its ReLU fused in), and the bias broadcast `add_bias`. Every product, forward and
+//! backward, is `siamese_tensor::ops::gemm`.
 
 use siamese_tensor::ops::{elementwise, gemm};
 use siamese_tensor::Tensor;
@@ -78,6 +79,7 @@ impl Tape {
         self.dense(x, w, b, true)
     }
 
+    /// [`Tape::linear`], followed by ReLU in place when `relu`.
     fn dense(&mut self, x: Var, w: Var, b: Option<Var>, relu: bool) -> Result<Var> {
         let (xt, wt) = (self.value(x)?, self.value(w)?);
         if xt.rank() != 2 || wt.rank() != 2 || xt.shape()[1] != wt.shape()[1] {

@@ -480,6 +480,15 @@ impl DySrc<'_> {
     }
 }
 
+/// A backward task's buffers, made once per rayon task and reused for every chunk it runs: a
+/// chunk's dw lane accumulator is cleared by its flush, and dx_n is zero on entry.
+enum Work<'p> {
+    /// The direct plan and its scratch.
+    Direct(&'p direct::Plan, direct::Scratch),
+    /// im2col's scratch, and a spare dx for an input that needs no gradient.
+    Im2col(im2col::Scratch, Vec<f32>),
+}
+
 fn backward_impl(
     algo: ConvAlgo, g: &Conv2dGeom, xd: &[f32], wd: &[f32], dy: DySrc, dx: Option<&mut [f32]>,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
@@ -501,45 +510,45 @@ fn backward_impl(
     let direct = resolve(algo, &g) == ConvAlgo::Direct;
     let plan = direct.then(|| direct::Plan::backward(&g, wd));
     // One (dw, db) partial per chunk, side by side in one buffer, reduced in chunk order
-    // below. Scratch buffers are made once per rayon task, not per chunk (a chunk's dw
-    // accumulator is cleared by its flush, and dx_n is zero on entry).
+    // below. Scratch buffers ([`Work`]) are made once per rayon task, not per chunk.
     let per_part = nw + g.k;
     let mut parts = vec![0.0f32; chunks * per_part];
-    let run = |(s, dybuf): &mut (Option<direct::Scratch>, Vec<f32>),
+    let buffers = || {
+        let work = match &plan {
+            Some(plan) => Work::Direct(plan, plan.scratch()),
+            None => Work::Im2col(im2col::Scratch::new(&g), Vec::new()),
+        };
+        (work, Vec::new())
+    };
+    let run = |(work, dybuf): &mut (Work, Vec<f32>),
                (ci, (part, mut dxc)): (usize, (&mut [f32], Option<&mut [f32]>))|
      -> Result<()> {
         let (pdw, pdb) = part.split_at_mut(nw);
         let n0 = ci * CHUNK;
         let n1 = (n0 + CHUNK).min(g.n);
-        match (&plan, s) {
-            (Some(plan), s) => {
-                let s = s.get_or_insert_with(|| plan.scratch());
-                for n in n0..n1 {
-                    let dxn = dxc
-                        .as_deref_mut()
-                        .map(|d| &mut d[(n - n0) * per_x..][..per_x]);
-                    let dyn_ = dy.sample(n, per_y, dybuf)?;
-                    plan.backward_sample_opt(s, &xd[n * per_x..][..per_x], dyn_, dxn, pdb);
-                }
-                plan.flush_dw(s, pdw);
-            }
-            (None, _) => {
-                let mut s = im2col::Scratch::new(&g);
-                let mut spare = Vec::new();
-                for n in n0..n1 {
-                    let dxn = match dxc.as_deref_mut() {
-                        Some(d) => &mut d[(n - n0) * per_x..][..per_x],
+        for n in n0..n1 {
+            let x = &xd[n * per_x..][..per_x];
+            let dxn = dxc
+                .as_deref_mut()
+                .map(|d| &mut d[(n - n0) * per_x..][..per_x]);
+            let dyn_ = dy.sample(n, per_y, dybuf)?;
+            match work {
+                Work::Direct(plan, s) => plan.backward_sample_opt(s, x, dyn_, dxn, pdb),
+                Work::Im2col(s, spare) => {
+                    let dxn = match dxn {
+                        Some(d) => d,
                         None => {
                             spare.clear();
                             spare.resize(per_x, 0.0);
                             &mut spare[..]
                         }
                     };
-                    let x = &xd[n * per_x..][..per_x];
-                    let dyn_ = dy.sample(n, per_y, dybuf)?;
-                    im2col::backward_sample(&g, &mut s, x, wd, dyn_, dxn, pdw, pdb);
+                    im2col::backward_sample(&g, s, x, wd, dyn_, dxn, pdw, pdb);
                 }
             }
+        }
+        if let Work::Direct(plan, s) = work {
+            plan.flush_dw(s, pdw);
         }
         Ok(())
     };
@@ -547,7 +556,7 @@ fn backward_impl(
         .par_chunks_mut(per_part)
         .zip(dx_chunks)
         .enumerate()
-        .try_for_each_init(|| (None, Vec::new()), run)?;
+        .try_for_each_init(buffers, run)?;
     // Fixed-order reduction: chunk 0, 1, 2, ... whatever thread computed them.
     for part in parts.chunks_exact(per_part) {
         let (pdw, pdb) = part.split_at(nw);
