@@ -18,6 +18,7 @@ use siamese_data::pairs::{epoch_seed, pairs_for_epoch};
 use siamese_data::{BatchOptions, PairBatches, PairMode};
 use siamese_optim::{Adam, AdamConfig, AdamState, Optimizer};
 use siamese_tensor::ops::loss::{self, ContrastiveReads};
+use siamese_tensor::par::with_warm_workers;
 use siamese_tensor::{Backend, Tensor};
 
 use crate::augment::augment_batch;
@@ -166,6 +167,15 @@ trait Engine {
 /// Returns the loss and the N training-mode similarities. A non-finite loss skips the
 /// backward and the update (the loop then stops with an error naming the batch).
 pub fn train_step(
+    model: &mut SnLenet5, adam: &mut Adam, stacked: Tensor, y: &Tensor, loss: LossKind,
+) -> Result<(f64, Vec<f32>)> {
+    // A step's parallel regions are a few hundred microseconds apart: the other workers poll
+    // for them instead of falling asleep between them (siamese_tensor::par).
+    with_warm_workers(|| step_on_this_worker(model, adam, stacked, y, loss))
+}
+
+/// The body of [`train_step`], run by [`with_warm_workers`].
+fn step_on_this_worker(
     model: &mut SnLenet5, adam: &mut Adam, stacked: Tensor, y: &Tensor, loss: LossKind,
 ) -> Result<(f64, Vec<f32>)> {
     model.store.zero_grads();

@@ -22,7 +22,9 @@
 //!   x86-64.
 //!
 //! Batch-parallel kernels (rayon) split work in fixed chunks and reduce partial gradients in
-//! a fixed order: results are bit-identical whatever the thread count.
+//! a fixed order: results are bit-identical whatever the thread count. [`par`] keeps the
+//! other rayon workers polling for work through a training step instead of sleeping between
+//! its parallel regions.
 //!
 //! [`fpmode`] sets flush-to-zero and denormals-are-zero on the threads that run the kernels
 //! (a documented numeric choice; `SIAMESE_IEEE_SUBNORMALS=1` turns it off).
@@ -38,6 +40,7 @@ pub mod backend;
 pub mod error;
 pub mod fpmode;
 pub mod ops;
+pub mod par;
 mod tensor;
 
 pub use backend::{Backend, CpuBackend};
