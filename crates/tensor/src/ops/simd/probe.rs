@@ -1,4 +1,4 @@
-//! The measurement behind the default [`Path`](super::Path): one thread's fp32 FMA throughput
+//! The measurement behind the default [`Path`]: one thread's fp32 FMA throughput
 //! on 512-bit vectors over that on 256-bit vectors. Each run is 12 independent
 //! chains c ← c·a + b, enough to cover the FMA latency of two units, so its time is the
 //! units' throughput; both widths run 5 times, alternately, and the fastest run of
