@@ -31,7 +31,11 @@
 //! - [`nn`]: layers, initialisers, the comparison module and the losses;
 //! - [`optim`]: Adam (the paper's Table 2) and SGD;
 //! - [`data`]: IDX and CIFAR-10 readers, splits, pairs and batches;
-//! - [`model`]: SN-LeNet-5, its training loop, evaluation and checkpoints;
+//! - [`model`]: SN-LeNet-5: the network, scoring pairs and their metrics, checkpoints;
+//! - [`train`](mod@train): how a run is made: the training loop, augmentation, resume, sweep,
+//!   curves, the classifier baseline;
+//! - [`eval`]: what we measure beyond a run's test: class groups, retrieval, k-NN, one-shot,
+//!   HOG + SVM, PCA and embedding export;
 //! - `cuda` (with the `cuda` feature): the GPU backend, siamese-cuda.
 //!
 //! Speed: the kernels need optimisation. The workspace's profiles do not reach a dependent, so
@@ -48,16 +52,18 @@ pub use siamese_autodiff as autodiff;
 #[cfg(feature = "cuda")]
 pub use siamese_cuda as cuda;
 pub use siamese_data as data;
+pub use siamese_eval as eval;
 pub use siamese_model as model;
 pub use siamese_nn as nn;
 pub use siamese_optim as optim;
 pub use siamese_tensor as tensor;
+pub use siamese_train as train;
 
 pub use siamese_data::{DatasetKind, ImageSet};
 pub use siamese_model::run::EpochRecord;
-pub use siamese_model::train::TrainOutcome;
 pub use siamese_model::{ModelError, SnLenet5, TrainConfig};
 pub use siamese_tensor::Tensor;
+pub use siamese_train::TrainOutcome;
 
 /// The result of this crate's functions: every failure is one [`ModelError`] whose message
 /// is one line naming the file or the setting at fault.
@@ -148,10 +154,10 @@ pub enum Progress<'a> {
     Message(&'a str),
 }
 
-/// Adapts a closure to the training loop's [`model::train::Observer`].
+/// Adapts a closure to the training loop's [`train::train::Observer`].
 struct Callback<F>(F);
 
-impl<F: FnMut(Progress)> model::train::Observer for Callback<F> {
+impl<F: FnMut(Progress)> train::train::Observer for Callback<F> {
     fn epoch_start(&mut self, epoch: usize, epochs: usize, batches: usize) {
         (self.0)(Progress::EpochStart {
             epoch,
@@ -206,9 +212,9 @@ pub fn train_on_data(
     cfg: &TrainConfig, data: &model::run::RunData, out: Option<PathBuf>,
     on_progress: impl FnMut(Progress),
 ) -> Result<TrainOutcome> {
-    let opts = model::train::TrainOptions {
+    let opts = train::TrainOptions {
         out,
         ..Default::default()
     };
-    model::train::train(cfg, data, None, &opts, &mut Callback(on_progress))
+    train::train(cfg, data, None, &opts, &mut Callback(on_progress))
 }

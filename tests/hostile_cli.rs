@@ -202,7 +202,7 @@ fn flags_the_chosen_mode_does_not_use_are_refused() {
     }
     // A classifier checkpoint as train-baseline writes it: scored on the CPU only.
     let cfg = TrainConfig::paper(DatasetKind::Mnist);
-    let m = siamese::model::baseline::Lenet5Classifier::new(cfg.model.clone(), 10, 1).unwrap();
+    let m = siamese::train::baseline::Lenet5Classifier::new(cfg.model.clone(), 10, 1).unwrap();
     let mut classifier = Checkpoint::from_store(
         siamese::model::checkpoint::FORMAT_CLASSIFIER,
         &cfg.model,

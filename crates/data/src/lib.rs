@@ -33,6 +33,8 @@ pub mod idx;
 #[cfg(feature = "images")]
 pub mod image_file;
 pub mod pairs;
+#[cfg(feature = "plot")]
+pub mod picture;
 pub mod registry;
 pub mod split;
 #[cfg(feature = "plot")]

@@ -56,24 +56,9 @@ impl RgbImage {
         }
     }
 
-    /// The image encoded as a PNG file (8-bit RGB).
+    /// The image encoded as a PNG file (8-bit RGB), by [`crate::picture::png_rgb8`].
     pub fn png_bytes(&self) -> Result<Vec<u8>> {
-        use ::image::ImageEncoder;
-        let mut out = Vec::new();
-        ::image::codecs::png::PngEncoder::new(&mut out)
-            .write_image(
-                &self.pixels,
-                self.width as u32,
-                self.height as u32,
-                ::image::ExtendedColorType::Rgb8,
-            )
-            .map_err(|e| {
-                DataError::InvalidArgument(format!(
-                    "cannot encode a {}x{} picture as PNG: {e}",
-                    self.width, self.height
-                ))
-            })?;
-        Ok(out)
+        crate::picture::png_rgb8(&self.pixels, self.width, self.height)
     }
 
     /// The colour at `(x, y)`, or `None` outside the image.
@@ -87,10 +72,9 @@ impl RgbImage {
     }
 }
 
-/// DejaVu Sans, bundled by the `dejavu` crate (free licence, see its README), so that the
-/// pictures need no system font.
+/// The bundled font ([`crate::picture::font_bytes`]) for ab_glyph.
 fn font() -> FontRef<'static> {
-    FontRef::try_from_slice(dejavu::sans::regular()).expect("the bundled DejaVu Sans parses")
+    FontRef::try_from_slice(crate::picture::font_bytes()).expect("the bundled DejaVu Sans parses")
 }
 
 /// The text size in pixels for images enlarged `scale` times.

@@ -36,7 +36,7 @@ use crate::config::{
     Pooling,
 };
 use crate::error::{ModelError, Result};
-use crate::eval::PairScorer;
+use crate::score::PairScorer;
 use crate::siamese::{check_pair_images, pairs_in_stack, SnLenet5, DISTANCE_EPS, MARGIN};
 use workspace::Workspace;
 

@@ -10,8 +10,8 @@ pub enum ModelError {
     Data(siamese_data::DataError),
     Optim(siamese_optim::OptimError),
     Config(String),
-    /// Every pair scores the same and the loss sits at its dead value (see [`crate::collapse`]).
-    Collapsed(crate::collapse::Collapse),
+    /// Every pair scores the same and the loss sits at its dead value (detected by the training loop).
+    Collapsed(Collapse),
     Checkpoint {
         path: String,
         msg: String,
@@ -85,6 +85,27 @@ impl ModelError {
             path: path.as_ref().display().to_string(),
             msg: msg.into(),
         }
+    }
+}
+
+/// A run that collapsed (found by siamese-train's collapse detection): the epoch, the one score every pair got, the loss and its dead value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Collapse {
+    pub epoch: usize,
+    pub score: f32,
+    pub loss: f64,
+    pub dead_loss: f64,
+}
+
+impl std::fmt::Display for Collapse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "training collapsed at epoch {}: every validation pair scores {:.4} and the loss \
+             sits at {:.4}, its dead value {:.4}, so no gradient reaches the subnet; \
+             lower --lr or raise --batch",
+            self.epoch, self.score, self.loss, self.dead_loss
+        )
     }
 }
 

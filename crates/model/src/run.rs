@@ -13,7 +13,6 @@ use siamese_data::{split, DatasetKind, ImageSet, Pair};
 use siamese_optim::LrSchedule;
 use siamese_tensor::Tensor;
 
-use crate::augment::Augment;
 use crate::config::{in_range, LossKind, ModelConfig};
 use crate::error::{ModelError, Result};
 
@@ -146,6 +145,63 @@ impl TrainConfig {
                 "unknown schedule '{other}' (expected constant or cosine)"
             ))),
         }
+    }
+}
+
+/// Which augmentation a run uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Augment {
+    /// The paper's setting: images as they are.
+    #[default]
+    None,
+    /// Random shifts of up to 2 pixels each way (digits and clothes must not be mirrored).
+    Shift,
+    /// Random shifts of up to 4 pixels and horizontal flips (CIFAR-10).
+    ShiftFlip,
+}
+
+impl Augment {
+    /// Every accepted spelling.
+    pub const NAMES: &'static [&'static str] = &["none", "shift", "shift-flip"];
+
+    /// The command-line spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Augment::None => "none",
+            Augment::Shift => "shift",
+            Augment::ShiftFlip => "shift-flip",
+        }
+    }
+
+    /// The largest shift in pixels each way, and whether images are flipped.
+    pub fn shift_and_flip(self) -> (i64, bool) {
+        match self {
+            Augment::None => (0, false),
+            Augment::Shift => (2, false),
+            Augment::ShiftFlip => (4, true),
+        }
+    }
+}
+
+impl std::str::FromStr for Augment {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "none" => Ok(Augment::None),
+            "shift" => Ok(Augment::Shift),
+            "shift-flip" => Ok(Augment::ShiftFlip),
+            _ => Err(ModelError::Config(format!(
+                "unknown augmentation '{s}' (expected one of: {})",
+                Augment::NAMES.join(", ")
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Augment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -399,7 +455,7 @@ impl RunFiles {
     pub fn config(&self) -> PathBuf {
         self.dir.join("config.json")
     }
-    /// The final test evaluation ([`crate::eval::PairEvaluation`] as JSON).
+    /// The final test evaluation ([`crate::score::PairEvaluation`] as JSON).
     pub fn test(&self) -> PathBuf {
         self.dir.join("test.json")
     }

@@ -26,10 +26,10 @@ use serde::Serialize;
 use siamese::model::config::LenetDims;
 use siamese::model::cost::LayerMacs;
 use siamese::model::siamese::stack_pairs;
-use siamese::model::train::train_step;
 use siamese::model::{LossKind, ModelConfig, SnLenet5};
 use siamese::optim::{Adam, AdamConfig};
 use siamese::tensor::fpmode;
+use siamese::train::train::train_step;
 
 mod alloc;
 #[path = "../shared/cli.rs"]

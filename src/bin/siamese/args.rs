@@ -10,10 +10,10 @@ use std::str::FromStr;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Args;
 use siamese::data::DatasetKind;
-use siamese::model::augment::Augment;
 use siamese::model::config::{
     Activation, Distance, EmbeddingActivation, Head, HeadInit, LossKind, Pooling,
 };
+use siamese::model::run::Augment;
 
 use crate::device::Device;
 

@@ -9,15 +9,15 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 use siamese::data::{read_image, split, DatasetKind, ImageSet, Pair};
-use siamese::model::classic::hog::HogParams;
-use siamese::model::classic::hog_svm;
-use siamese::model::classic::svm::SvmParams;
-use siamese::model::embed::{embeddings_csv, embeddings_npy, plot_scatter};
-use siamese::model::eval::GroupEvaluation;
-use siamese::model::knn::{knn_report, pixel_rows, ClassifierReport};
-use siamese::model::oneshot::one_shot;
-use siamese::model::pca::Pca;
-use siamese::model::retrieval::{embed_images, knn_search, retrieval_metrics};
+use siamese::eval::classic::hog::HogParams;
+use siamese::eval::classic::hog_svm;
+use siamese::eval::classic::svm::SvmParams;
+use siamese::eval::embed::{embeddings_csv, embeddings_npy, plot_scatter};
+use siamese::eval::groups::GroupEvaluation;
+use siamese::eval::knn::{knn_report, pixel_rows, ClassifierReport};
+use siamese::eval::oneshot::one_shot;
+use siamese::eval::pca::Pca;
+use siamese::eval::retrieval::{embed_images, knn_search, retrieval_metrics};
 use siamese::model::SnLenet5;
 
 use crate::args::{choice, DataArgs, DATASETS};

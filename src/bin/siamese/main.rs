@@ -17,6 +17,7 @@ mod data_cmds;
 mod device;
 mod model_cmds;
 mod progress;
+mod reproduce;
 mod reproduce_cmd;
 mod typed_flags;
 

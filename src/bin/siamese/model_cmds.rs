@@ -5,22 +5,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use siamese::data::{images_tensor, read_image, Pair};
-use siamese::model::baseline::{train_baseline, Lenet5Classifier};
+use siamese::eval::groups::evaluate_class_groups;
 use siamese::model::checkpoint::{load_resume, Checkpoint, FORMAT_CLASSIFIER};
 use siamese::model::config::{validate_eval_batch, validate_threads};
 use siamese::model::device_step::check_supported;
 #[cfg(feature = "cuda")]
 use siamese::model::device_step::DeviceModel;
-use siamese::model::eval::{evaluate_class_groups, evaluate_with_threshold, PairEvaluation};
-use siamese::model::plot::best_epoch;
 use siamese::model::run::{RunFiles, TrainConfig};
-use siamese::model::sweep::sweep;
-#[cfg(feature = "cuda")]
-use siamese::model::train::train_on;
-use siamese::model::train::{train, TrainOptions};
+use siamese::model::score::{evaluate_with_threshold, PairEvaluation};
 use siamese::model::SnLenet5;
 #[cfg(feature = "cuda")]
 use siamese::optim::AdamConfig;
+use siamese::train::baseline::{train_baseline, Lenet5Classifier};
+use siamese::train::plot::best_epoch;
+use siamese::train::sweep::sweep;
+#[cfg(feature = "cuda")]
+use siamese::train::train::train_on;
+use siamese::train::train::{train, TrainOptions};
 
 pub use crate::args::{BaselineArgs, CompareArgs, EvalArgs, ShowArgs, SweepArgs, TrainArgs};
 use crate::args::{PairArgs, RunArgs};

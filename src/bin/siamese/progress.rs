@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use siamese::model::train::{EpochRecord, Observer};
+use siamese::{model::run::EpochRecord, train::train::Observer};
 
 /// The CLI's [`Observer`].
 pub struct Progress {

@@ -5,10 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::Args;
-use siamese::model::reproduce::{
+use crate::reproduce::{
     collect, is_done, render, rows, run_seed, seed_config, seed_dir, splice, BEGIN, END,
 };
+use clap::Args;
 
 use crate::args::DataArgs;
 use crate::model_cmds::set_threads;

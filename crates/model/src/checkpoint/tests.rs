@@ -68,7 +68,7 @@ fn corrupt_bytes_are_errors_not_panics() {
     assert!(e.to_string().contains("g.st"));
 }
 
-use crate::run::tests::tiny_run;
+use crate::testing::tiny_run;
 
 fn scratch(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!(
@@ -98,7 +98,7 @@ fn from_checkpoint_gives_back_the_weights_and_the_training_config() {
     }
     // Ready to score: evaluation mode, the trained model's numbers.
     assert!(!back.head.bn.training);
-    let x = crate::siamese::tests::images(4, 1, 28, 5);
+    let x = crate::testing::images(4, 1, 28, 5);
     assert_eq!(
         back.score(&x, &x, 2).unwrap(),
         trained.score(&x, &x, 2).unwrap()

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::siamese::stack_pairs;
-use crate::siamese::tests::images;
+use crate::testing::images;
 use siamese_autodiff::Tape;
 use siamese_optim::{Adam, Optimizer};
 use siamese_tensor::CpuBackend;

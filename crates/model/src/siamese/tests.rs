@@ -4,19 +4,7 @@
 use super::*;
 use crate::config::{Activation, Pooling};
 
-/// n seeded pseudo-random images (C × side × side, values in [0, 1)), for the model's tests.
-pub(crate) fn images(n: usize, c: usize, side: usize, seed: u64) -> Tensor {
-    let mut s = seed;
-    let data = (0..n * c * side * side)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (s >> 40) as f32 / (1u64 << 24) as f32
-        })
-        .collect();
-    Tensor::from_vec(&[n, c, side, side], data).unwrap()
-}
+use crate::testing::images;
 
 /// `Subnet::forward` records conv → ReLU → max-pool as the fused op by default; forced onto
 /// the unfused conv, relu, max-pool ops it gives the same loss and every parameter gradient,

@@ -15,12 +15,12 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use siamese_data::DatasetKind;
+use siamese::data::DatasetKind;
 
-use crate::augment::Augment;
-use crate::error::{ModelError, Result};
-use crate::run::{EpochRecord, RunData, TrainConfig};
-use crate::train::{train, Observer, TrainOptions};
+use siamese::model::error::{ModelError, Result};
+use siamese::model::run::Augment;
+use siamese::model::run::{EpochRecord, RunData, TrainConfig};
+use siamese::train::train::{train, Observer, TrainOptions};
 
 /// The markers in docs/results.md between which the tables are generated.
 pub const BEGIN: &str = "<!-- reproduce:begin -->";
@@ -249,7 +249,7 @@ pub fn run_seed(
     };
     let path = dir.join("reproduce.json");
     let json = serde_json::to_string_pretty(&p).expect("serialises");
-    crate::io::atomic_write(&path, json.as_bytes()).map_err(|e| ModelError::io(&path, e))
+    siamese::model::io::atomic_write(&path, json.as_bytes()).map_err(|e| ModelError::io(&path, e))
 }
 
 /// What one finished (row, seed) recorded.
@@ -298,7 +298,7 @@ pub fn read_seed(dir: &Path, seed: u64) -> Result<Option<SeedResult>> {
         .map(serde_json::from_str)
         .collect::<std::result::Result<_, _>>()
         .map_err(|e| bad("metrics.jsonl", e))?;
-    let best_epoch = crate::plot::best_epoch(history.iter().map(|r| (r.epoch, r.val_acc)))
+    let best_epoch = siamese::train::plot::best_epoch(history.iter().map(|r| (r.epoch, r.val_acc)))
         .map(|(epoch, _)| epoch);
     let test = if prov.collapsed.is_some() {
         None
@@ -396,10 +396,8 @@ pub fn collect<'a>(runs: &Path, rows: &'a [Row]) -> Result<Vec<RowResult<'a>>> {
         .collect()
 }
 
-#[path = "reproduce/render.rs"]
-mod render_md;
-pub use render_md::{render, splice};
+mod render;
+pub use render::{render, splice};
 
 #[cfg(test)]
-#[path = "reproduce/tests.rs"]
 mod tests;

@@ -11,8 +11,8 @@ use std::time::Instant;
 use serde::Serialize;
 use siamese_data::ImageSet;
 
-use crate::error::{ModelError, Result};
 use crate::retrieval::{knn_search, Neighbour};
+use siamese_model::error::{ModelError, Result};
 
 /// The class voted by `neighbours` (nearest first) whose labels are `labels[index]` (module
 /// doc); `None` for no neighbour.

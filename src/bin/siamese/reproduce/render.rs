@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::{MeanSd, RowResult, Table, BEGIN, END};
-use crate::error::{ModelError, Result};
+use siamese::model::error::{ModelError, Result};
 
 /// "99.52 ± 0.03%" (percent of a fraction), "99.52%" for one seed, "–" for none.
 fn pct(m: Option<MeanSd>) -> String {

@@ -10,9 +10,9 @@ use std::time::Instant;
 use rayon::prelude::*;
 use siamese_data::ImageSet;
 
-use crate::error::Result;
 use crate::knn::{classification_accuracy, ClassifierReport};
 use hog::{hog, HogParams};
+use siamese_model::error::Result;
 use svm::{LinearSvm, SvmParams};
 
 /// The HOG descriptors of images `ids` of `set` (pixels scaled to [0, 1]), one row each, in
@@ -71,7 +71,7 @@ pub fn hog_svm(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::tests::tiny_set;
+    use siamese_model::testing::tiny_set;
 
     #[test]
     fn hog_svm_learns_the_tiny_blocks() {

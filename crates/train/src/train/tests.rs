@@ -1,7 +1,8 @@
 //! Tests of the training loop and its step, on a tiny hand-made run.
 
 use super::*;
-use crate::run::tests::tiny_run;
+use siamese_model::checkpoint::load_resume;
+use siamese_model::testing::tiny_run;
 
 fn batch(data: &RunData, n: usize) -> (Tensor, Tensor) {
     let pairs = &data.val_pairs[..n];
@@ -106,7 +107,7 @@ fn train_on_a_backend_runs_the_same_loop_as_the_tape() {
     );
     // A configuration the device step does not implement is refused by name.
     let mut tanh = cfg.clone();
-    tanh.model.activation = crate::config::Activation::Tanh;
+    tanh.model.activation = siamese_model::config::Activation::Tanh;
     let e = train_on(cpu, &tanh, &data, None, &opts, &mut Silent).unwrap_err();
     assert!(e.to_string().contains("--act tanh"), "{e}");
 }

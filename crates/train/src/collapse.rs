@@ -9,11 +9,12 @@
 //! | bce | −½·ln c − ½·ln(1 − c), at best ln 2 ≈ 0.693 |
 //! | contrastive-distance | ½·(1 − d)² + BCE ≈ ½ + ln 2 (d ≈ √ε ≈ 0) |
 //!
-//! A wrong-signed output module at the start (see [`crate::siamese`]) or too large a step
+//! A wrong-signed output module at the start (see [`siamese_model::siamese`]) or too large a step
 //! later can throw a run there. [`detect`] names it; the training loop then stops with
-//! [`crate::ModelError::Collapsed`] instead of spending the remaining epochs at 50%.
+//! `ModelError::Collapsed` instead of spending the remaining epochs at 50%.
 
-use crate::config::LossKind;
+use siamese_model::config::LossKind;
+use siamese_model::error::Collapse;
 
 /// Scores that differ by at most this are "the same score".
 pub const SAME_SCORE: f32 = 1e-5;
@@ -26,27 +27,6 @@ pub fn dead_loss(kind: LossKind) -> f64 {
         LossKind::ContrastiveSigmoid => 0.25,
         LossKind::Bce => std::f64::consts::LN_2,
         LossKind::ContrastiveDistance => 0.5 + std::f64::consts::LN_2,
-    }
-}
-
-/// What [`detect`] found: the epoch, the one score every pair got, the loss and its dead value.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Collapse {
-    pub epoch: usize,
-    pub score: f32,
-    pub loss: f64,
-    pub dead_loss: f64,
-}
-
-impl std::fmt::Display for Collapse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "training collapsed at epoch {}: every validation pair scores {:.4} and the loss \
-             sits at {:.4}, its dead value {:.4}, so no gradient reaches the subnet; \
-             lower --lr or raise --batch",
-            self.epoch, self.score, self.loss, self.dead_loss
-        )
     }
 }
 
@@ -115,15 +95,16 @@ mod tests {
     /// of the same data must not).
     #[test]
     fn the_training_loop_stops_a_dead_run_with_the_typed_error() {
-        use crate::run::tests::tiny_run;
-        use crate::train::{train, Silent, TrainOptions, TrainState};
+        use crate::train::{train, Silent, TrainOptions};
+        use siamese_model::run::TrainState;
+        use siamese_model::testing::tiny_run;
         let (cfg, data) = tiny_run(3);
         let opts = TrainOptions {
             test_at_end: false,
             ..Default::default()
         };
         assert!(train(&cfg, &data, None, &opts, &mut Silent).is_ok());
-        let mut model = crate::SnLenet5::new(cfg.model.clone(), 0).unwrap();
+        let mut model = siamese_model::SnLenet5::new(cfg.model.clone(), 0).unwrap();
         let names: Vec<(String, Vec<usize>)> = model
             .store
             .params()
@@ -136,7 +117,7 @@ mod tests {
         }
         let resume = Some((model, Default::default(), TrainState::default()));
         match train(&cfg, &data, resume, &opts, &mut Silent) {
-            Err(crate::ModelError::Collapsed(c)) => {
+            Err(siamese_model::ModelError::Collapsed(c)) => {
                 assert_eq!(c.epoch, 1);
                 assert!((c.loss - 0.25).abs() <= DEAD_LOSS_TOLERANCE, "{c:?}");
             }

@@ -17,7 +17,7 @@
 
 use std::f32::consts::PI;
 
-use crate::error::{ModelError, Result};
+use siamese_model::error::{ModelError, Result};
 
 /// The shape of the descriptor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

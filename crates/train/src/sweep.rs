@@ -5,9 +5,9 @@
 
 use serde::Serialize;
 
-use crate::error::{ModelError, Result};
-use crate::run::{RunData, TrainConfig};
 use crate::train::{train, Silent, TrainOptions, TrainOutcome};
+use siamese_model::error::{ModelError, Result};
+use siamese_model::run::{RunData, TrainConfig};
 
 /// One setting of a sweep and what its run gave (one JSON line of `siamese sweep --out`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -72,7 +72,7 @@ pub fn sweep(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::tests::tiny_run;
+    use siamese_model::testing::tiny_run;
 
     #[test]
     fn each_point_is_the_run_of_its_setting_in_order() {

@@ -11,7 +11,7 @@
 //! each component's sign is fixed so that its largest-magnitude entry is positive, so the
 //! projection is deterministic.
 
-use crate::error::{ModelError, Result};
+use siamese_model::error::{ModelError, Result};
 
 /// A fitted PCA: the mean and the components (largest variance first).
 #[derive(Clone, Debug, PartialEq)]

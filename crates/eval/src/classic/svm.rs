@@ -21,7 +21,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::error::{ModelError, Result};
+use siamese_model::error::{ModelError, Result};
 
 /// Training settings.
 #[derive(Clone, Copy, Debug, PartialEq)]

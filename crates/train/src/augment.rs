@@ -10,66 +10,8 @@
 use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
+use siamese_model::run::Augment;
 use siamese_tensor::Tensor;
-
-use crate::error::{ModelError, Result};
-
-/// Which augmentation a run uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum Augment {
-    /// The paper's setting: images as they are.
-    #[default]
-    None,
-    /// Random shifts of up to 2 pixels each way (digits and clothes must not be mirrored).
-    Shift,
-    /// Random shifts of up to 4 pixels and horizontal flips (CIFAR-10).
-    ShiftFlip,
-}
-
-impl Augment {
-    /// Every accepted spelling.
-    pub const NAMES: &'static [&'static str] = &["none", "shift", "shift-flip"];
-
-    /// The command-line spelling.
-    pub fn name(self) -> &'static str {
-        match self {
-            Augment::None => "none",
-            Augment::Shift => "shift",
-            Augment::ShiftFlip => "shift-flip",
-        }
-    }
-
-    fn params(self) -> (i64, bool) {
-        match self {
-            Augment::None => (0, false),
-            Augment::Shift => (2, false),
-            Augment::ShiftFlip => (4, true),
-        }
-    }
-}
-
-impl std::str::FromStr for Augment {
-    type Err = ModelError;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "none" => Ok(Augment::None),
-            "shift" => Ok(Augment::Shift),
-            "shift-flip" => Ok(Augment::ShiftFlip),
-            _ => Err(ModelError::Config(format!(
-                "unknown augmentation '{s}' (expected one of: {})",
-                Augment::NAMES.join(", ")
-            ))),
-        }
-    }
-}
-
-impl std::fmt::Display for Augment {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// Shifts one C×H×W image by (dy, dx) with zero fill and optionally mirrors it, in place
 /// (`scratch` holds a copy of the source).
@@ -97,7 +39,7 @@ fn transform(
 
 /// Augments every image of the N×C×H×W batch `x` in place, with randomness from `seed`.
 pub fn augment_batch(kind: Augment, x: &mut Tensor, seed: u64) {
-    let (max, may_flip) = kind.params();
+    let (max, may_flip) = kind.shift_and_flip();
     if max == 0 && !may_flip {
         return;
     }

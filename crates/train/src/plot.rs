@@ -5,6 +5,8 @@ use std::path::Path;
 
 #[cfg(feature = "plot")]
 use plotters::prelude::*;
+#[cfg(feature = "plot")]
+use siamese_data::picture::PaintResult;
 
 /// One epoch's numbers as plotted.
 #[derive(Clone, Debug, PartialEq)]
@@ -16,23 +18,6 @@ pub struct CurvePoint {
     pub val_acc: Option<f64>,
 }
 
-#[cfg(feature = "plot")]
-pub(crate) fn register_font() {
-    use std::sync::Once;
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // Registration only fails for an unparsable font; DejaVu is a known-good font.
-        let _ = plotters::style::register_font(
-            "sans-serif",
-            FontStyle::Normal,
-            dejavu::sans::regular(),
-        );
-    });
-}
-
-#[cfg(feature = "plot")]
-pub(crate) type PlotResult = Result<(), Box<dyn std::error::Error>>;
-
 /// Draws loss (left) and accuracy (right) panels into a PNG at `path` (written atomically).
 /// Without the `plot` feature this writes nothing and returns `Ok`.
 pub fn plot_curves(path: &Path, title: &str, points: &[CurvePoint]) -> std::io::Result<()> {
@@ -40,7 +25,7 @@ pub fn plot_curves(path: &Path, title: &str, points: &[CurvePoint]) -> std::io::
     {
         let png = draw(title, points)
             .map_err(|e| std::io::Error::other(format!("plotting curves: {e}")))?;
-        crate::io::atomic_write(path, &png)
+        siamese_model::io::atomic_write(path, &png)
     }
     #[cfg(not(feature = "plot"))]
     {
@@ -72,35 +57,14 @@ type Chart<'a, DB> = ChartContext<
 #[cfg(feature = "plot")]
 const SIZE: (u32, u32) = (1200, 480);
 
-/// PNG bytes of a `size` picture that `paint` draws into an RGB buffer: plotters draws (no
-/// plotters image encoder, so only one version of the image/png crates is built), image
-/// encodes. Used by curves.png and the embedding scatter.
-#[cfg(feature = "plot")]
-pub(crate) fn png_of(
-    size: (u32, u32), paint: impl FnOnce(&mut [u8]) -> PlotResult,
-) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
-    use image::ImageEncoder;
-    let mut rgb = vec![0u8; (size.0 * size.1 * 3) as usize];
-    paint(&mut rgb)?;
-    let mut png = Vec::new();
-    image::codecs::png::PngEncoder::new(&mut png).write_image(
-        &rgb,
-        size.0,
-        size.1,
-        image::ExtendedColorType::Rgb8,
-    )?;
-    Ok(png)
-}
-
 /// The curves as PNG bytes.
 #[cfg(feature = "plot")]
-fn draw(title: &str, points: &[CurvePoint]) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
-    png_of(SIZE, |rgb| draw_into(rgb, title, points))
+fn draw(title: &str, points: &[CurvePoint]) -> siamese_data::Result<Vec<u8>> {
+    siamese_data::picture::chart_png(SIZE, |rgb| draw_into(rgb, title, points))
 }
 
 #[cfg(feature = "plot")]
-fn draw_into(rgb: &mut [u8], title: &str, points: &[CurvePoint]) -> PlotResult {
-    register_font();
+fn draw_into(rgb: &mut [u8], title: &str, points: &[CurvePoint]) -> PaintResult {
     let root = BitMapBackend::with_buffer(rgb, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(title, ("sans-serif", 22))?;
@@ -198,7 +162,7 @@ fn draw_into(rgb: &mut [u8], title: &str, points: &[CurvePoint]) -> PlotResult {
 #[cfg(feature = "plot")]
 fn best_marker<'a, DB: DrawingBackend + 'a>(
     chart: &mut Chart<'a, DB>, best: Option<(usize, f64)>, lo: f64, hi: f64,
-) -> PlotResult
+) -> PaintResult
 where
     DB::ErrorType: 'static,
 {
@@ -223,7 +187,7 @@ where
 fn series<'a, DB: DrawingBackend + 'a>(
     chart: &mut Chart<'a, DB>, pts: impl Iterator<Item = (usize, Option<f64>)>, color: RGBColor,
     label: &str,
-) -> PlotResult
+) -> PaintResult
 where
     DB::ErrorType: 'static,
 {

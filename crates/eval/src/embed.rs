@@ -8,7 +8,7 @@ use std::path::Path;
 #[cfg(feature = "plot")]
 use plotters::prelude::*;
 
-use crate::error::{ModelError, Result};
+use siamese_model::error::{ModelError, Result};
 
 /// Ten colours told apart easily (the "tab10" palette).
 #[cfg(feature = "plot")]
@@ -26,7 +26,7 @@ pub const CLASS_COLOURS: [RGBColor; 10] = [
 ];
 
 #[cfg(feature = "plot")]
-type PlotResult = std::result::Result<(), Box<dyn std::error::Error>>;
+use siamese_data::picture::PaintResult;
 
 /// Draws `points` (x, y, class) as a scatter coloured by class with a legend of
 /// `class_names`, into a PNG at `path` (written atomically).
@@ -35,11 +35,11 @@ pub fn plot_scatter(
 ) -> Result<()> {
     #[cfg(feature = "plot")]
     {
-        let png = crate::plot::png_of((900, 760), |rgb| {
+        let png = siamese_data::picture::chart_png((900, 760), |rgb| {
             draw(rgb, title, axes, points, class_names)
         })
         .map_err(|e| ModelError::Config(format!("plotting the embedding: {e}")))?;
-        crate::io::atomic_write(path, &png).map_err(|e| ModelError::io(path, e))
+        siamese_model::io::atomic_write(path, &png).map_err(|e| ModelError::io(path, e))
     }
     #[cfg(not(feature = "plot"))]
     {
@@ -54,8 +54,7 @@ pub fn plot_scatter(
 #[cfg(feature = "plot")]
 fn draw(
     rgb: &mut [u8], title: &str, axes: (&str, &str), points: &[(f64, f64, u8)], names: &[String],
-) -> PlotResult {
-    crate::plot::register_font();
+) -> PaintResult {
     let root = BitMapBackend::with_buffer(rgb, (900, 760)).into_drawing_area();
     root.fill(&WHITE)?;
     let range = |f: fn(&(f64, f64, u8)) -> f64| {

@@ -22,18 +22,16 @@ use siamese_tensor::par::with_warm_workers;
 use siamese_tensor::{Backend, Tensor};
 
 use crate::augment::augment_batch;
-use crate::checkpoint::Checkpoint;
-use crate::config::LossKind;
-use crate::device_step::{check_supported, DeviceModel};
-use crate::error::{ModelError, Result};
-use crate::eval::{evaluate_with_threshold, PairEvaluation, PairScorer};
 use crate::plot::{plot_curves, CurvePoint};
-use crate::siamese::{stack_pairs, SnLenet5, BCE_EPS, MARGIN};
+use siamese_model::checkpoint::Checkpoint;
+use siamese_model::config::LossKind;
+use siamese_model::device_step::{check_supported, DeviceModel};
+use siamese_model::error::{ModelError, Result};
+use siamese_model::score::{evaluate_with_threshold, PairEvaluation, PairScorer};
+use siamese_model::siamese::{stack_pairs, SnLenet5, BCE_EPS, MARGIN};
 
-// Where these items live now; re-exported here, where callers have always found them.
-pub use crate::checkpoint::load_resume;
-pub use crate::eval::score_pairs;
-pub use crate::run::{EpochRecord, RunData, RunFiles, TrainConfig, TrainState};
+use siamese_model::run::{EpochRecord, RunData, RunFiles, TrainConfig, TrainState};
+use siamese_model::score::score_pairs;
 
 /// Seed offset of the augmentation draws.
 const AUGMENT_STREAM: u64 = 0xA116_0000;
@@ -88,10 +86,10 @@ fn write_history(
     for r in history {
         // Numbers and Options of numbers: serde_json cannot fail on them (a non-finite
         // float becomes null).
-        text.push_str(&crate::json::to_line(r).expect("serialises"));
+        text.push_str(&siamese_model::json::to_line(r).expect("serialises"));
         text.push('\n');
     }
-    crate::io::atomic_write(&files.metrics(), text.as_bytes())
+    siamese_model::io::atomic_write(&files.metrics(), text.as_bytes())
         .map_err(|e| ModelError::io(files.metrics(), e))?;
     let points: Vec<CurvePoint> = history
         .iter()
@@ -282,7 +280,7 @@ pub fn train(
     })
 }
 
-/// [`train`] with every step on `backend` (the device step of [`crate::device_step`]): the
+/// [`train`] with every step on `backend` (the device step of [`siamese_model::device_step`]): the
 /// same pairs, batches, schedule, validation, metrics and checkpoints. Only the paper's
 /// configuration is supported (an error names it otherwise).
 pub fn train_on<B: Backend>(
@@ -311,7 +309,7 @@ fn run<E: Engine>(
             let f = RunFiles { dir: dir.clone() };
             // Numbers, strings, Options and unit enums: serde_json cannot fail on them.
             let json = serde_json::to_string_pretty(cfg).expect("serialises");
-            crate::io::atomic_write(&f.config(), json.as_bytes())
+            siamese_model::io::atomic_write(&f.config(), json.as_bytes())
                 .map_err(|e| ModelError::io(f.config(), e))?;
             Some(f)
         }
@@ -420,8 +418,8 @@ fn run<E: Engine>(
             let s = &val_scores;
             (
                 loss_of_scores(cfg.loss, s, &y),
-                Some(crate::metrics::accuracy(s, &y, 0.5)),
-                crate::metrics::roc_auc(s, &y),
+                Some(siamese_model::metrics::accuracy(s, &y, 0.5)),
+                siamese_model::metrics::roc_auc(s, &y),
             )
         } else {
             (None, None, None)
@@ -489,7 +487,7 @@ fn run<E: Engine>(
         // that saw no improvement since (they come back from last.safetensors).
         if let Some(best) = &state.best_weights {
             let best = Checkpoint {
-                format: crate::checkpoint::FORMAT_SIAMESE.into(),
+                format: siamese_model::checkpoint::FORMAT_SIAMESE.into(),
                 model: cfg.model.clone(),
                 tensors: best.clone(),
                 extra: Default::default(),
@@ -500,8 +498,8 @@ fn run<E: Engine>(
         let test = evaluate_with_threshold(engine.scorer(&mut model), data, opts.eval_batch)?;
         if let Some(f) = &files {
             // Numbers and vectors of numbers: serde_json cannot fail on them.
-            let json = crate::json::to_pretty(&test).expect("PairEvaluation serialises");
-            crate::io::atomic_write(&f.test(), json.as_bytes())
+            let json = siamese_model::json::to_pretty(&test).expect("PairEvaluation serialises");
+            siamese_model::io::atomic_write(&f.test(), json.as_bytes())
                 .map_err(|e| ModelError::io(f.test(), e))?;
         }
         Some(test)

@@ -7,13 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use siamese_data::{DatasetKind, ImageSet};
+use siamese_model::checkpoint::load_resume;
 use siamese_model::checkpoint::Checkpoint;
 use siamese_model::config::HeadInit;
-use siamese_model::train::{
-    load_resume, score_pairs, train, EpochRecord, Observer, RunData, Silent, TrainConfig,
-    TrainOptions,
-};
+use siamese_model::run::{EpochRecord, RunData, TrainConfig};
+use siamese_model::score::score_pairs;
 use siamese_model::{ModelError, SnLenet5};
+use siamese_train::train::{train, Observer, Silent, TrainOptions};
 
 fn data_dir() -> PathBuf {
     match std::env::var_os("SIAMESE_DATA_DIR") {

@@ -25,10 +25,10 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use siamese_data::{ImageSet, Pair};
 
-use crate::error::{ModelError, Result};
-use crate::eval::PairScorer;
 use crate::retrieval::embed_images;
-use crate::siamese::SnLenet5;
+use siamese_model::error::{ModelError, Result};
+use siamese_model::score::PairScorer;
+use siamese_model::siamese::SnLenet5;
 
 /// One episode: the N classes, K support images per class, the query and its class's position.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -30,8 +30,8 @@ use serde::Serialize;
 use siamese_data::{images_tensor, ImageSet};
 use siamese_tensor::ops::gemm::gemm;
 
-use crate::error::{ModelError, Result};
-use crate::siamese::SnLenet5;
+use siamese_model::error::{ModelError, Result};
+use siamese_model::siamese::SnLenet5;
 
 /// Queries per block (one rayon task).
 pub const QUERY_BLOCK: usize = 256;

@@ -1,8 +1,8 @@
 //! Tests of the reproduce pipeline on the tiny hand-made run (no datasets needed).
 
 use super::*;
-use crate::run::tests::tiny_run;
-use crate::train::Silent;
+use siamese::model::testing::tiny_run;
+use siamese::train::train::Silent;
 
 #[test]
 fn mean_and_sample_sd() {
@@ -41,7 +41,7 @@ fn the_command_names_every_flag_that_differs_from_the_paper() {
     c.schedule = "cosine".into();
     c.augment = Augment::Shift;
     c.model.embedding = 32;
-    c.model.init = crate::config::HeadInit::Glorot;
+    c.model.init = siamese::model::config::HeadInit::Glorot;
     assert_eq!(
         command(&c),
         "siamese train --dataset mnist --epochs 20 --batch 32 --lr 0.01 --schedule cosine \
@@ -67,11 +67,11 @@ fn seeds_run_read_back_and_render_as_one_row() {
     for seed in [0, 1] {
         let (mut c, _) = tiny_run(1);
         c.seed = seed;
-        let data = crate::run::RunData::from_sets(
+        let data = siamese::model::run::RunData::from_sets(
             &c,
             DatasetKind::Mnist,
-            crate::run::tests::tiny_set(100, 1),
-            crate::run::tests::tiny_set(40, 2),
+            siamese::model::testing::tiny_set(100, 1),
+            siamese::model::testing::tiny_set(40, 2),
         )
         .unwrap();
         run_seed(&runs, &row, seed, "abc1234", &data, &mut Silent).unwrap();

@@ -17,11 +17,12 @@ use siamese_nn::loss::softmax_cross_entropy;
 use siamese_optim::{Adam, AdamConfig, Optimizer};
 use siamese_tensor::Tensor;
 
-use crate::checkpoint::{Checkpoint, FORMAT_CLASSIFIER};
-use crate::config::{EmbeddingActivation, ModelConfig};
-use crate::error::{ModelError, Result};
-use crate::lenet::Subnet;
-use crate::train::{Observer, RunData, TrainConfig};
+use crate::train::Observer;
+use siamese_model::checkpoint::{Checkpoint, FORMAT_CLASSIFIER};
+use siamese_model::config::{EmbeddingActivation, ModelConfig};
+use siamese_model::error::{ModelError, Result};
+use siamese_model::lenet::Subnet;
+use siamese_model::run::{RunData, TrainConfig};
 
 /// Index of the largest logit (the first one on ties): the predicted class.
 fn argmax(row: &[f32]) -> usize {
@@ -251,7 +252,7 @@ pub fn train_baseline(
             text.push('\n');
         }
         let p = dir.join("baseline.jsonl");
-        crate::io::atomic_write(&p, text.as_bytes()).map_err(|e| ModelError::io(&p, e))?;
+        siamese_model::io::atomic_write(&p, text.as_bytes()).map_err(|e| ModelError::io(&p, e))?;
     }
     Ok((model, history))
 }
@@ -259,7 +260,7 @@ pub fn train_baseline(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::siamese::tests::images;
+    use siamese_model::testing::images;
 
     /// `logits` (the subnet on an inference tape, in batches) gives the logits that the
     /// training forward records on a full tape, and `predict` their argmax, for the fused
@@ -267,8 +268,8 @@ mod tests {
     #[test]
     fn logits_match_the_training_forward() {
         let mut tanh_avg = ModelConfig::for_input(1, 28, 28);
-        tanh_avg.activation = crate::config::Activation::Tanh;
-        tanh_avg.pooling = crate::config::Pooling::Avg;
+        tanh_avg.activation = siamese_model::config::Activation::Tanh;
+        tanh_avg.pooling = siamese_model::config::Pooling::Avg;
         for cfg in [ModelConfig::for_input(1, 28, 28), tanh_avg] {
             let mut model = Lenet5Classifier::new(cfg, 10, 7).unwrap();
             let x = images(37, 1, 28, 9);
@@ -296,7 +297,7 @@ mod tests {
     /// from the file, the classifier gives the same logits.
     #[test]
     fn learns_keeps_its_best_epoch_and_round_trips_its_checkpoint() {
-        let (mut cfg, data) = crate::run::tests::tiny_run(6);
+        let (mut cfg, data) = siamese_model::testing::tiny_run(6);
         cfg.batch = 8;
         let dir = std::env::temp_dir().join(format!("siamese-baseline-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
