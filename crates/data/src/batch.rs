@@ -20,8 +20,15 @@ use crate::dataset::ImageSet;
 use crate::error::{DataError, Result};
 use crate::pairs::Pair;
 
-/// Writes images `indices` of `set` into `out` as f32 in [0, 1] (`x = p / 255`), NCHW, without
-/// allocating. `out.len()` must be `indices.len() * set.image_len()`.
+/// Pixel scaling, the one home of the rule: a stored byte p becomes the model's input
+/// x = p / 255, in [0, 1]. Every path from u8 pixels to f32 inputs calls it.
+#[inline]
+pub fn scale_pixel(p: u8) -> f32 {
+    f32::from(p) / 255.0
+}
+
+/// Writes images `indices` of `set` into `out` as f32 in [0, 1] ([`scale_pixel`]), NCHW,
+/// without allocating. `out.len()` must be `indices.len() * set.image_len()`.
 pub fn fill_images(set: &ImageSet, indices: &[u32], out: &mut [f32]) -> Result<()> {
     let per = set.image_len();
     if out.len() != indices.len() * per {
@@ -32,8 +39,8 @@ pub fn fill_images(set: &ImageSet, indices: &[u32], out: &mut [f32]) -> Result<(
             indices.len() * per
         )));
     }
-    // p / 255 for every byte value, computed once (identical to dividing each pixel).
-    let lut: [f32; 256] = std::array::from_fn(|p| p as f32 / 255.0);
+    // scale_pixel for every byte value, computed once.
+    let lut: [f32; 256] = std::array::from_fn(|p| scale_pixel(p as u8));
     for (&i, dst) in indices.iter().zip(out.chunks_exact_mut(per.max(1))) {
         let src = set.image(i as usize).ok_or_else(|| {
             DataError::InvalidArgument(format!("image index {i} outside 0..{}", set.len()))

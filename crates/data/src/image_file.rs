@@ -137,7 +137,7 @@ pub fn decode_image(
 
 /// The image's pixels / 255 as `channels` planes (gray: ITU-R 601 luma of RGB).
 fn planes(img: &DynamicImage, channels: usize) -> Vec<f32> {
-    let scale = |v: u8| f32::from(v) / 255.0;
+    let scale = crate::batch::scale_pixel;
     if channels == 1 {
         return img.to_luma8().into_raw().into_iter().map(scale).collect();
     }
@@ -180,7 +180,7 @@ mod tests {
         let got = decode_image(&png(&img), Path::new("g.png"), (1, 2, 3)).unwrap();
         let want: Vec<f32> = [0, 100, 200, 10, 110, 210]
             .iter()
-            .map(|&v| v as f32 / 255.0)
+            .map(|&v| crate::batch::scale_pixel(v))
             .collect();
         assert_eq!(got.pixels, want);
         assert_eq!(got.resized_from, None);

@@ -40,7 +40,7 @@ pub mod split;
 #[cfg(feature = "plot")]
 pub mod viz;
 
-pub use batch::{fill_images, images_tensor, BatchOptions, PairBatch, PairBatches};
+pub use batch::{fill_images, images_tensor, scale_pixel, BatchOptions, PairBatch, PairBatches};
 pub use dataset::{load, load_dir, locate, ImageSet, DATA_DIR_ENV};
 pub use error::{DataError, Result};
 #[cfg(feature = "fetch")]

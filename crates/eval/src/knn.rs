@@ -70,7 +70,7 @@ pub fn pixel_rows(set: &ImageSet, ids: &[u32]) -> Vec<f32> {
     let mut out = Vec::with_capacity(ids.len() * set.image_len());
     for &i in ids {
         if let Some(img) = set.image(i as usize) {
-            out.extend(img.iter().map(|&p| f32::from(p) / 255.0));
+            out.extend(img.iter().map(|&p| siamese_data::scale_pixel(p)));
         }
     }
     out

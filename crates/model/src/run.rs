@@ -19,6 +19,11 @@ use crate::error::{ModelError, Result};
 /// Seed offset of the fixed validation pairs (they do not change between epochs).
 const VAL_PAIR_STREAM: u64 = 0x5641_4C00;
 
+/// Adam's learning rate α in the paper's settings (Table 2), the default of `--lr`.
+pub const PAPER_LR: f32 = 1e-3;
+/// Pairs per training batch in the paper's settings, the default of `--batch`.
+pub const PAPER_BATCH: usize = 64;
+
 /// The most epochs (and the largest `--val-every`) accepted: 100,000.
 pub const MAX_EPOCHS: usize = 100_000;
 /// The most pairs per training batch accepted: 4096 (the paper uses 32 to 96; a batch holds
@@ -73,8 +78,8 @@ impl TrainConfig {
                 DatasetKind::FashionMnist => 100,
                 DatasetKind::Cifar10 => 1500,
             },
-            batch: 64,
-            lr: 1e-3,
+            batch: PAPER_BATCH,
+            lr: PAPER_LR,
             adam_eps: 1e-8,
             schedule: "constant".into(),
             seed: 0,

@@ -70,6 +70,10 @@ pub fn score_pairs(
     Ok((s, y))
 }
 
+/// Pairs per scoring batch in validation, test and `eval` unless chosen otherwise (the
+/// default of `--eval-batch`).
+pub const EVAL_BATCH: usize = 1000;
+
 /// Pairs timed for the scoring-speed figure.
 pub const TIMED_PAIRS: usize = 10_000;
 
@@ -139,15 +143,28 @@ pub fn time_scoring(
     let ib: Vec<u32> = timed.iter().map(|p| p.b).collect();
     let a = images_tensor(set, &ia)?;
     let b = images_tensor(set, &ib)?;
-    let mut times = Vec::with_capacity(reps);
+    median_seconds(reps, || model.similarities(&a, &b, eval_batch))
+}
+
+/// The median of `v`, the timing rule of every speed figure (the upper middle value for an
+/// even count); NaN for no values.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Median wall seconds over `reps` runs of `f` (at least one), each result kept alive until
+/// its time is taken.
+pub fn median_seconds<T, E>(
+    reps: usize, mut f: impl FnMut() -> std::result::Result<T, E>,
+) -> std::result::Result<f64, E> {
+    let mut times = Vec::with_capacity(reps.max(1));
     for _ in 0..reps.max(1) {
         let t = Instant::now();
-        let s = model.similarities(&a, &b, eval_batch)?;
+        std::hint::black_box(f()?);
         times.push(t.elapsed().as_secs_f64());
-        std::hint::black_box(s);
     }
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
+    Ok(median(times))
 }
 
 #[cfg(test)]
@@ -212,6 +229,21 @@ mod tests {
         assert_eq!(e.equal_error_rate, Some(0.0));
         assert_eq!((e.timed_pairs, e.eval_batch), (80, 16));
         assert!(e.score_seconds >= 0.0);
+    }
+
+    #[test]
+    fn median_takes_the_middle_value() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 3.0);
+        assert!(median(Vec::new()).is_nan());
+        let mut calls = 0;
+        let s = median_seconds(4, || {
+            calls += 1;
+            Ok::<_, ()>(calls)
+        })
+        .unwrap();
+        assert_eq!(calls, 4);
+        assert!(s >= 0.0);
     }
 
     #[test]

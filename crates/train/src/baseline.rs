@@ -23,6 +23,7 @@ use siamese_model::config::{EmbeddingActivation, ModelConfig};
 use siamese_model::error::{ModelError, Result};
 use siamese_model::lenet::Subnet;
 use siamese_model::run::{RunData, TrainConfig};
+use siamese_model::score::median_seconds;
 
 /// Index of the largest logit (the first one on ties): the predicted class.
 fn argmax(row: &[f32]) -> usize {
@@ -138,17 +139,11 @@ impl Lenet5Classifier {
         let accuracy = self.accuracy(test, &all)?;
         let timed = &all[..all.len().min(10_000)];
         let x = images_tensor(test, timed)?;
-        let mut times = Vec::new();
-        for _ in 0..3 {
-            let t = Instant::now();
-            std::hint::black_box(self.predict(&x, 1000)?);
-            times.push(t.elapsed().as_secs_f64());
-        }
-        times.sort_by(f64::total_cmp);
+        let seconds = median_seconds(3, || self.predict(&x, 1000))?;
         Ok(BaselineEvaluation {
             images: test.len(),
             accuracy,
-            seconds_per_10k: times[1] * 10_000.0 / timed.len().max(1) as f64,
+            seconds_per_10k: seconds * 10_000.0 / timed.len().max(1) as f64,
         })
     }
 }

@@ -132,7 +132,7 @@ impl Default for TrainOptions<'_> {
             out: None,
             stop: None,
             test_at_end: true,
-            eval_batch: 1000,
+            eval_batch: siamese_model::score::EVAL_BATCH,
             dataset_title: None,
         }
     }

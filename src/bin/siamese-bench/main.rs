@@ -25,6 +25,7 @@ use clap::Parser;
 use serde::Serialize;
 use siamese::model::config::LenetDims;
 use siamese::model::cost::LayerMacs;
+use siamese::model::score::{median, median_seconds};
 use siamese::model::siamese::stack_pairs;
 use siamese::model::{LossKind, ModelConfig, SnLenet5};
 use siamese::optim::{Adam, AdamConfig};
@@ -141,21 +142,11 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// Median wall seconds of `reps` runs of `f`, after one untimed run.
-fn median_seconds<T>(reps: usize, mut f: impl FnMut() -> R<T>) -> R<f64> {
+/// Median wall seconds of `reps` runs of `f` ([`siamese::model::score::median_seconds`]),
+/// after one untimed run.
+fn warm_median_seconds<T>(reps: usize, mut f: impl FnMut() -> R<T>) -> R<f64> {
     std::hint::black_box(f()?);
-    let mut times = Vec::with_capacity(reps);
-    for _ in 0..reps {
-        let t = Instant::now();
-        std::hint::black_box(f()?);
-        times.push(t.elapsed().as_secs_f64());
-    }
-    Ok(median(times))
+    median_seconds(reps, f)
 }
 
 /// Training pairs/s of each of `reps` runs of `steps` steps, cycling over the batches.
@@ -243,10 +234,10 @@ fn measure(args: &BenchArgs, d: &BenchData, s: &Setting) -> R<Figures> {
     let (rates, last_loss) = train_rates(&mut model, &mut adam, d, &mut k, args.steps, reps)?;
     let (live1, count1) = alloc::counters();
     let steps = (reps * args.steps.max(1)) as f64;
-    let score_s = median_seconds(reps, || {
+    let score_s = warm_median_seconds(reps, || {
         Ok(model.score(&d.score_a, &d.score_b, args.eval_batch)?)
     })?;
-    let score_shared_s = median_seconds(reps, || {
+    let score_shared_s = warm_median_seconds(reps, || {
         Ok(model.score_indexed(&d.score_images, &d.score_pairs, args.eval_batch)?)
     })?;
     let late = match s.late {

@@ -21,7 +21,7 @@ use siamese::eval::retrieval::{embed_images, knn_search, retrieval_metrics};
 use siamese::model::SnLenet5;
 
 use crate::args::{choice, DataArgs, DATASETS};
-use crate::model_cmds::{save_png, set_threads};
+use crate::common::{save_png, set_threads};
 use crate::CliResult;
 
 type Error = Box<dyn std::error::Error>;

@@ -159,7 +159,7 @@ pub fn run_pairs(a: PairsArgs) -> CliResult {
     let pairs = data::viz::figure_pairs(&set, a.count, a.seed)?;
     let title = format!("{} {split} pairs", l.title);
     let img = data::viz::pair_grid(&set, &pairs, a.grid.cols, a.grid.scale, &title)?;
-    crate::model_cmds::save_png(&a.out, &img)?;
+    crate::common::save_png(&a.out, &img)?;
     println!(
         "wrote {} ({} {} pairs, {}x{} px)",
         a.out.display(),

@@ -13,6 +13,7 @@ mod bench_cmd;
 mod beyond_cmds;
 #[path = "../shared/cli.rs"]
 mod cli;
+mod common;
 mod data_cmds;
 mod device;
 mod model_cmds;

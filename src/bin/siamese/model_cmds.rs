@@ -7,7 +7,7 @@ use std::sync::Arc;
 use siamese::data::{images_tensor, read_image, Pair};
 use siamese::eval::groups::evaluate_class_groups;
 use siamese::model::checkpoint::{load_resume, Checkpoint, FORMAT_CLASSIFIER};
-use siamese::model::config::{validate_eval_batch, validate_threads};
+use siamese::model::config::validate_eval_batch;
 use siamese::model::device_step::check_supported;
 #[cfg(feature = "cuda")]
 use siamese::model::device_step::DeviceModel;
@@ -25,21 +25,10 @@ use siamese::train::train::{train, TrainOptions};
 
 pub use crate::args::{BaselineArgs, CompareArgs, EvalArgs, ShowArgs, SweepArgs, TrainArgs};
 use crate::args::{PairArgs, RunArgs};
+use crate::common::{save_png, set_threads};
 use crate::device::Device;
 use crate::progress::{self, Progress};
 use crate::CliResult;
-
-/// Builds the rayon pool (once per process; all cores unless `--threads`, checked: 1 to 4
-/// per core), its threads and this one flushing subnormals unless `--ieee-subnormals`
-/// (siamese_tensor::fpmode).
-pub fn set_threads(threads: Option<usize>) -> CliResult {
-    if let Some(t) = threads {
-        validate_threads(t)?;
-    }
-    siamese::tensor::fpmode::init_global_pool(threads)
-        .map_err(|e| format!("cannot set up the thread pool: {e}"))?;
-    Ok(())
-}
 
 /// The run's config: the paper's for the dataset, then the flags (`epochs` None keeps the
 /// paper's).
@@ -323,12 +312,6 @@ pub fn run_compare(a: CompareArgs) -> CliResult {
         }
     );
     Ok(())
-}
-
-/// Writes a picture as a PNG file, atomically.
-pub fn save_png(path: &Path, img: &siamese::data::viz::RgbImage) -> CliResult {
-    siamese::model::io::atomic_write(path, &img.png_bytes()?)
-        .map_err(|e| format!("{}: {e}", path.display()).into())
 }
 
 /// The threshold that calls a pair "same": `given`, else the one chosen on validation (the

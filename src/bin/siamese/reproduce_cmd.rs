@@ -11,7 +11,7 @@ use crate::reproduce::{
 use clap::Args;
 
 use crate::args::DataArgs;
-use crate::model_cmds::set_threads;
+use crate::common::set_threads;
 use crate::progress::Progress;
 use crate::CliResult;
 

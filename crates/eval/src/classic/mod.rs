@@ -27,7 +27,7 @@ pub fn hog_rows(set: &ImageSet, ids: &[u32], p: &HogParams) -> Result<Vec<f32>> 
                 .image(i as usize)
                 .unwrap_or(&[])
                 .iter()
-                .map(|&v| f32::from(v) / 255.0)
+                .map(|&v| siamese_data::scale_pixel(v))
                 .collect();
             if img.len() == c * h * w {
                 hog(&img, c, h, w, p)
