@@ -143,17 +143,7 @@ impl PairBatches {
         if opts.batch_size == 0 {
             return Err(DataError::InvalidArgument("batch size must be > 0".into()));
         }
-        if let Some(p) = pairs
-            .iter()
-            .find(|p| p.a as usize >= set.len() || p.b as usize >= set.len())
-        {
-            return Err(DataError::InvalidArgument(format!(
-                "pair ({}, {}) outside the {} images of the set",
-                p.a,
-                p.b,
-                set.len()
-            )));
-        }
+        set.check_pairs(&pairs)?;
         let mut order: Vec<u32> = (0..pairs.len() as u32).collect();
         if let Some(seed) = opts.shuffle_seed {
             order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));

@@ -47,6 +47,6 @@ pub use error::{DataError, Result};
 pub use fetch::{fetch, FetchOptions, MIRROR_ENV};
 #[cfg(feature = "images")]
 pub use image_file::{read_image, InputImage};
-pub use pairs::{make_pairs, test_pairs, Pair, PairMode};
+pub use pairs::{check_pair_indices, make_pairs, test_pairs, Pair, PairMode};
 pub use registry::DatasetKind;
 pub use split::{paper_split, stratified, ValSize};

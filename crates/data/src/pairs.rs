@@ -29,6 +29,29 @@ pub struct Pair {
     pub y: u8,
 }
 
+/// Checks that both image indices of every pair `(a, b)` lie in `0..n`, the images of a set (the
+/// one home of this rule: batches, pair pictures and indexed scoring all call it; an
+/// [`ImageSet`] passes its own `len()` through [`ImageSet::check_pairs`]). Errors: the first
+/// pair that does not, as "pair (a, b) outside the n images".
+pub fn check_pair_indices(pairs: impl IntoIterator<Item = (u32, u32)>, n: usize) -> Result<()> {
+    match pairs
+        .into_iter()
+        .find(|&(a, b)| a as usize >= n || b as usize >= n)
+    {
+        Some((a, b)) => Err(DataError::InvalidArgument(format!(
+            "pair ({a}, {b}) outside the {n} images"
+        ))),
+        None => Ok(()),
+    }
+}
+
+impl ImageSet {
+    /// [`check_pair_indices`] for `pairs` over this set's images.
+    pub fn check_pairs(&self, pairs: &[Pair]) -> Result<()> {
+        check_pair_indices(pairs.iter().map(|p| (p.a, p.b)), self.len())
+    }
+}
+
 /// Seed of the fixed test pairs.
 pub const TEST_PAIR_SEED: u64 = 0x7E57_0000_5EED_0001;
 
@@ -187,6 +210,27 @@ mod tests {
         assert_eq!(cross_pairs(&labels, &first, &second, 4).unwrap(), mixed);
         assert!(cross_pairs(&labels, &first, &[], 4).is_err());
         assert!(cross_pairs(&labels, &first, &[100], 4).is_err());
+    }
+
+    #[test]
+    fn pair_indices_must_lie_inside_the_set() {
+        assert!(check_pair_indices([(0, 2), (2, 1)], 3).is_ok());
+        assert!(check_pair_indices([], 0).is_ok());
+        let err = check_pair_indices([(0, 1), (1, 3), (4, 0)], 3).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid argument: pair (1, 3) outside the 3 images"
+        );
+        assert!(check_pair_indices([(3, 0)], 3).is_err());
+        let set = ImageSet::new(
+            vec![0; 4],
+            vec![0, 1, 0, 1],
+            (1, 1, 1),
+            vec!["a".into(), "b".into()],
+        )
+        .unwrap();
+        assert!(set.check_pairs(&[Pair { a: 3, b: 0, y: 0 }]).is_ok());
+        assert!(set.check_pairs(&[Pair { a: 0, b: 4, y: 0 }]).is_err());
     }
 
     #[test]

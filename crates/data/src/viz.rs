@@ -243,17 +243,7 @@ pub fn labelled_pair_grid(
             "pair_grid needs at least one pair, one label per pair, cols > 0 and scale > 0".into(),
         ));
     }
-    if let Some(p) = pairs
-        .iter()
-        .find(|p| p.a as usize >= set.len() || p.b as usize >= set.len())
-    {
-        return Err(DataError::InvalidArgument(format!(
-            "pair ({}, {}) outside the {} images",
-            p.a,
-            p.b,
-            set.len()
-        )));
-    }
+    set.check_pairs(pairs)?;
     grid_size(pairs.len(), cols, scale, (set.height, set.width))?;
     let px = text_px(scale);
     let line_h = (px * 1.25).ceil() as usize;

@@ -237,14 +237,7 @@ impl SnLenet5 {
         &mut self, n: usize, pairs: &[(u32, u32)], batch: usize,
         mut fetch: impl FnMut(&[usize]) -> Result<Tensor>,
     ) -> Result<Vec<f32>> {
-        if let Some(&(a, b)) = pairs
-            .iter()
-            .find(|&&(a, b)| a as usize >= n || b as usize >= n)
-        {
-            return Err(ModelError::Config(format!(
-                "pair ({a}, {b}) indexes past the {n} images given"
-            )));
-        }
+        siamese_data::check_pair_indices(pairs.iter().copied(), n)?;
         let was = self.head.bn.training;
         self.set_training(false);
         let result = (|| {
