@@ -13,6 +13,9 @@
 //! training one pair     2·(F + F_dw + F_dx)       (forward, weight gradients, input gradients)
 //!                       = 2·2·(2·MACs(conv1) + 3·MACs(rest)) (conv1 needs no input gradient)
 //! ```
+//!
+//! A conv's count is the op's own
+//! [`Conv2dGeom::macs`](siamese_tensor::ops::conv2d::Conv2dGeom::macs), for one image.
 
 use crate::config::LenetDims;
 
@@ -52,10 +55,8 @@ impl LayerMacs {
 impl LenetDims {
     /// Multiply-adds of each layer for one image.
     pub fn macs(&self) -> LayerMacs {
-        let conv = |b: &crate::config::ConvBlockDims| {
-            (b.out_channels * b.conv_side.0 * b.conv_side.1 * b.in_channels * b.kernel * b.kernel)
-                as u64
-        };
+        // One image's conv multiply-adds, counted by the op's own geometry.
+        let conv = |b: &crate::config::ConvBlockDims| b.geom(1).macs() as u64;
         let dense = |(i, o): (usize, usize)| (i * o) as u64;
         LayerMacs {
             conv1: conv(&self.conv1),
