@@ -258,6 +258,9 @@ proptest! {
         prop_assert_eq!(ew::square_backward(&a, &b).unwrap(), ew::reference::square_backward(&a, &b).unwrap());
         prop_assert_eq!(ew::sqrt(&pos), ew::reference::sqrt(&pos));
         prop_assert_eq!(ew::sqrt_backward(&pos, &b).unwrap(), ew::reference::sqrt_backward(&pos, &b).unwrap());
+        let g = ew::sqrt_guarded(&a, 0.5);
+        prop_assert_eq!(&g, &ew::reference::sqrt_guarded(&a, 0.5));
+        prop_assert_eq!(ew::sqrt_guarded_backward(&a, &g, &b, 0.5).unwrap(), ew::reference::sqrt_guarded_backward(&a, &g, &b, 0.5).unwrap());
         // σ through wide's exp: a few ulp.
         let (s, s_ref) = (ew::sigmoid(&a), ew::reference::sigmoid(&a));
         for (x, y) in s.data().iter().zip(s_ref.data()) {

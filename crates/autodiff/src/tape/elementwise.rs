@@ -134,22 +134,17 @@ impl Tape {
         }))
     }
 
-    /// Guarded square root y = √max(x, ε); backward: dx = dy/(2y) where x > ε, else 0.
+    /// Guarded square root y = √max(x, ε); backward: dx = dy/(2y), except 0 where x ≤ ε
+    /// (`ops::elementwise::sqrt_guarded` and its backward).
     ///
     /// The guard keeps y ≥ √ε > 0, so the derivative 1/(2y) never divides by zero: at a
     /// distance of exactly 0 (two identical embeddings) plain √ has an infinite slope. Below
     /// ε the op is flat, as `sqrt(maximum(s, ε))` in Keras (ε = 1e-7 there). ε = 0 gives the
     /// unguarded √x, with the subgradient 0 taken at x = 0.
     pub fn sqrt(&mut self, x: Var, eps: f32) -> Result<Var> {
-        let y = map(self.value(x)?, |v| v.max(eps).sqrt());
+        let y = ew::sqrt_guarded(self.value(x)?, eps);
         Ok(self.unary(x, y, move |x, y, dy| {
-            let mut dx = zip_map(&dy, y, |d, r| d / (2.0 * r));
-            dx.data_mut().iter_mut().zip(x.data()).for_each(|(d, &xv)| {
-                if xv <= eps {
-                    *d = 0.0;
-                }
-            });
-            Ok(dx)
+            Ok(ew::sqrt_guarded_backward(x, y, &dy, eps)?)
         }))
     }
 }

@@ -13,6 +13,7 @@
 //! | sigmoid | σ(x) = 1/(1+e^{−x}) | dy · y(1 − y) (from the output y) |
 //! | square | x² | dy · 2x |
 //! | sqrt | √x | dy / (2y) (from the output y) |
+//! | sqrt_guarded | √max(x, ε) | dy / (2y), 0 where x ≤ ε (from the input x and the output y) |
 //! | sum | Σ x | dx_i = dy |
 //! | mean | (1/n) Σ x | dx_i = dy / n |
 //!
@@ -249,6 +250,32 @@ pub fn sqrt_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
     zip_lanes("sqrt_backward", y, dy, |s, d| d / (f32x8::splat(2.0) * s))
 }
 
+/// Guarded square root y = √max(x, ε), Keras' `sqrt(maximum(s, ε))` (ε = 1e-7 there): the
+/// comparison module's √ of a squared distance. ε = 0 gives √x for x ≥ 0 (and 0 for x < 0 or
+/// NaN: `f32::max` returns ε for NaN). The guard keeps y ≥ √ε, so for ε > 0 the backward
+/// never divides by zero.
+pub fn sqrt_guarded(x: &Tensor, eps: f32) -> Tensor {
+    let mut y = x.clone();
+    // The clamp is scalar (f32::max: NaN → ε), the √ runs on lanes like [`sqrt`].
+    y.data_mut().iter_mut().for_each(|v| *v = v.max(eps));
+    map_in_place(y.data_mut(), |v| v.sqrt());
+    y
+}
+
+/// Backward of [`sqrt_guarded`]: dx = dy/(2y) ([`sqrt_backward`], from the output y), except
+/// 0 where x ≤ ε, since below ε the guard is flat (at x = ε the subgradient 0 is taken; with
+/// ε = 0 that is also the subgradient of √ at 0).
+pub fn sqrt_guarded_backward(x: &Tensor, y: &Tensor, dy: &Tensor, eps: f32) -> Result<Tensor> {
+    same_shape("sqrt_guarded_backward", x, y)?;
+    let mut dx = sqrt_backward(y, dy)?;
+    for (d, &xv) in dx.data_mut().iter_mut().zip(x.data()) {
+        if xv <= eps {
+            *d = 0.0;
+        }
+    }
+    Ok(dx)
+}
+
 /// Σ x in f64 over eight fixed lanes (lane l takes elements ≡ l mod 8, the tail goes to
 /// lanes 0..), lanes combined pairwise in a fixed order.
 fn sum_f64(x: &[f32]) -> f64 {
@@ -369,6 +396,21 @@ pub mod reference {
     pub fn sqrt_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
         zip_map("sqrt_backward", y, dy, |s, d| d / (2.0 * s))
     }
+    /// √max(x, ε).
+    pub fn sqrt_guarded(x: &Tensor, eps: f32) -> Tensor {
+        map(x, |v| v.max(eps).sqrt())
+    }
+    /// dy / (2y), except 0 where x ≤ ε.
+    pub fn sqrt_guarded_backward(x: &Tensor, y: &Tensor, dy: &Tensor, eps: f32) -> Result<Tensor> {
+        let dx = zip_map("sqrt_guarded_backward", y, dy, |s, d| d / (2.0 * s))?;
+        zip_map("sqrt_guarded_backward", x, &dx, |v, d| {
+            if v <= eps {
+                0.0
+            } else {
+                d
+            }
+        })
+    }
     /// Σ x in f64, index order.
     pub fn sum(x: &Tensor) -> f32 {
         x.data().iter().map(|&v| v as f64).sum::<f64>() as f32
@@ -379,5 +421,31 @@ pub mod reference {
             return 0.0;
         }
         (x.data().iter().map(|&v| v as f64).sum::<f64>() / x.len() as f64) as f32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// √max(x, ε) at, below and above ε, and its backward: flat (0) at and below ε, 1/(2y)
+    /// elsewhere (0.25 at x = 4); NaN clamps to ε in forward, as f32::max does, and is not
+    /// ≤ ε in backward (1/(2y)).
+    #[test]
+    fn guarded_sqrt_and_its_backward() {
+        let x = Tensor::from_vec(&[5], vec![0.0, 1e-9, 1e-6, 4.0, f32::NAN]).unwrap();
+        let y = sqrt_guarded(&x, 1e-6);
+        assert_eq!(y.data(), &[1e-3, 1e-3, 1e-3, 2.0, 1e-3]);
+        let dy = Tensor::from_vec(&[5], vec![1.0; 5]).unwrap();
+        let dx = sqrt_guarded_backward(&x, &y, &dy, 1e-6).unwrap();
+        assert_eq!(dx.data(), &[0.0, 0.0, 0.0, 0.25, 1.0 / (2.0 * y.data()[4])]);
+        // ε = 0 is the plain √, with the subgradient 0 at x = 0 instead of 1/0.
+        let x0 = Tensor::from_vec(&[2], vec![0.0, 9.0]).unwrap();
+        let y0 = sqrt_guarded(&x0, 0.0);
+        assert_eq!(y0.data(), &[0.0, 3.0]);
+        let dy0 = Tensor::from_vec(&[2], vec![1.0, 3.0]).unwrap();
+        let dx0 = sqrt_guarded_backward(&x0, &y0, &dy0, 0.0).unwrap();
+        assert_eq!(dx0.data(), &[0.0, 0.5]);
+        assert!(sqrt_guarded_backward(&x0, &y, &dy, 0.0).is_err());
     }
 }
