@@ -12,7 +12,8 @@
 //!   [`CudaBackend::new`] probes the driver, NVRTC and cuBLAS first and turns their absence
 //!   (or no device) into one clear [`BackendError::Device`] line, never a panic;
 //! - the kernels are CUDA C kept beside the Rust function of the same equation, one `.cu`
-//!   fragment per op folder of siamese-tensor (`crates/tensor/src/ops/<family>/<family>.cu`);
+//!   fragment per op folder of siamese-tensor (`crates/tensor/src/ops/<family>/<family>.cu`,
+//!   exposed there as `ops::<family>::CUDA_SOURCE`);
 //!   [`sources`] gathers them after `src/prelude.cu` into one program, which NVRTC compiles
 //!   for the device's architecture when the backend starts (and `tests/nvrtc.rs` compiles
 //!   without a GPU, checking the kernel names both ways);

@@ -13,42 +13,33 @@
 
 use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions};
 use siamese_tensor::backend::{BResult, BackendError};
+use siamese_tensor::ops;
 
 /// (fragment, CUDA C): the prelude, then one fragment per op folder, in the program's order.
+/// Each fragment comes from the op folder's own constant in siamese-tensor (so that this crate
+/// reads no file of another crate and packages on its own); the names are for `#line`.
 pub const SOURCES: &[(&str, &str)] = &[
     ("crates/cuda/src/prelude.cu", include_str!("prelude.cu")),
     (
         "crates/tensor/src/ops/conv2d/conv2d.cu",
-        include_str!("../../tensor/src/ops/conv2d/conv2d.cu"),
+        ops::conv2d::CUDA_SOURCE,
     ),
-    (
-        "crates/tensor/src/ops/pool/pool.cu",
-        include_str!("../../tensor/src/ops/pool/pool.cu"),
-    ),
-    (
-        "crates/tensor/src/ops/gemm/gemm.cu",
-        include_str!("../../tensor/src/ops/gemm/gemm.cu"),
-    ),
+    ("crates/tensor/src/ops/pool/pool.cu", ops::pool::CUDA_SOURCE),
+    ("crates/tensor/src/ops/gemm/gemm.cu", ops::gemm::CUDA_SOURCE),
     (
         "crates/tensor/src/ops/elementwise/elementwise.cu",
-        include_str!("../../tensor/src/ops/elementwise/elementwise.cu"),
+        ops::elementwise::CUDA_SOURCE,
     ),
     (
         "crates/tensor/src/ops/distance/distance.cu",
-        include_str!("../../tensor/src/ops/distance/distance.cu"),
+        ops::DISTANCE_CUDA_SOURCE,
     ),
     (
         "crates/tensor/src/ops/batchnorm/batchnorm.cu",
-        include_str!("../../tensor/src/ops/batchnorm/batchnorm.cu"),
+        ops::batchnorm::CUDA_SOURCE,
     ),
-    (
-        "crates/tensor/src/ops/loss/loss.cu",
-        include_str!("../../tensor/src/ops/loss/loss.cu"),
-    ),
-    (
-        "crates/tensor/src/ops/adam/adam.cu",
-        include_str!("../../tensor/src/ops/adam/adam.cu"),
-    ),
+    ("crates/tensor/src/ops/loss/loss.cu", ops::loss::CUDA_SOURCE),
+    ("crates/tensor/src/ops/adam/adam.cu", ops::adam::CUDA_SOURCE),
 ];
 
 /// The NVRTC program: every fragment of [`SOURCES`] in order, each introduced by a `#line`

@@ -1,7 +1,8 @@
 //! The kernels, one folder per equation family. Each folder holds the family's formulas in its
 //! module doc, forward and backward side by side on plain slices (tensor wrappers on top), a
 //! naive `reference` twin where a fast path exists, tests beside them, and the CUDA source of
-//! the same equations (a `.cu` fragment that siamese-cuda gathers). This is the one home of
+//! the same equations (a `.cu` fragment, exposed as the folder's `CUDA_SOURCE`, that
+//! siamese-cuda gathers). This is the one home of
 //! every equation: the tape, the layers, the losses, Adam, validation and the CPU backend all
 //! call these functions.
 //!
@@ -29,3 +30,8 @@ pub mod pool;
 pub mod simd;
 #[cfg(test)]
 mod testutil;
+
+/// The CUDA twin of [`distance`]'s equations (`distance/distance.cu`), the fragment that
+/// siamese-cuda gathers into its NVRTC program; the other folders expose theirs as
+/// `<folder>::CUDA_SOURCE`.
+pub const DISTANCE_CUDA_SOURCE: &str = include_str!("distance/distance.cu");

@@ -15,6 +15,10 @@
 //! region. siamese-optim's `Adam` and the device step both call these; the CUDA twin is
 //! `adam.cu` beside this file.
 
+/// The CUDA twin of this folder's equations (`adam.cu` beside this file), the fragment that
+/// siamese-cuda gathers into its NVRTC program.
+pub const CUDA_SOURCE: &str = include_str!("adam.cu");
+
 use crate::error::{shape_err, Result};
 
 /// Adam's hyper-parameters for one update, with the bias corrections of step t.

@@ -16,6 +16,10 @@
 //! Forward caches x̂ (N×C) and 1/√(σ²+ε) (C) for the backward pass. The CUDA twins are in
 //! `batchnorm.cu` beside this file.
 
+/// The CUDA twin of this folder's equations (`batchnorm.cu` beside this file), the fragment that
+/// siamese-cuda gathers into its NVRTC program.
+pub const CUDA_SOURCE: &str = include_str!("batchnorm.cu");
+
 use crate::error::{check_len, shape_err, Result};
 
 /// Which statistics [`batchnorm_forward`] normalises with.

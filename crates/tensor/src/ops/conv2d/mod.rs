@@ -30,6 +30,10 @@
 //! then the chunk partials are added in chunk order, so results are bit-identical for any
 //! number of threads.
 
+/// The CUDA twin of this folder's equations (`conv2d.cu` beside this file), the fragment that
+/// siamese-cuda gathers into its NVRTC program.
+pub const CUDA_SOURCE: &str = include_str!("conv2d.cu");
+
 use crate::error::{check_len, shape_err, Result};
 use crate::Tensor;
 use rayon::prelude::*;

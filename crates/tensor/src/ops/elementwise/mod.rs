@@ -23,6 +23,10 @@
 //! eight fixed lanes, combined in a fixed order: the result never depends on thread count.
 //! Element-wise kernels are memory-bound at LeNet sizes, so they are not parallelised.
 
+/// The CUDA twin of this folder's equations (`elementwise.cu` beside this file), the fragment that
+/// siamese-cuda gathers into its NVRTC program.
+pub const CUDA_SOURCE: &str = include_str!("elementwise.cu");
+
 use crate::error::{shape_err, Result};
 use crate::Tensor;
 use wide::f32x8;

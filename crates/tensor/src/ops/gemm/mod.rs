@@ -9,6 +9,10 @@
 //! kept: matrixmultiply's packed sgemm (AVX2/FMA/AVX-512-dispatched at runtime) is the GEMM
 //! (see docs/performance.md); the hand-written SIMD work lives in the direct convolution.
 
+/// The CUDA twin of this folder's equations (`gemm.cu` beside this file), the fragment that
+/// siamese-cuda gathers into its NVRTC program.
+pub const CUDA_SOURCE: &str = include_str!("gemm.cu");
+
 mod linear;
 pub use linear::{add_bias_rows, linear_backward, linear_forward, sum_rows, LinearGrads};
 

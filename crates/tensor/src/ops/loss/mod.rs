@@ -17,6 +17,10 @@
 //! Each forward returns L (summed in f64); each backward takes the upstream dL (1 for a loss
 //! that is the objective) and overwrites the gradient. The CUDA twins are in `loss.cu`.
 
+/// The CUDA twin of this folder's equations (`loss.cu` beside this file), the fragment that
+/// siamese-cuda gathers into its NVRTC program.
+pub const CUDA_SOURCE: &str = include_str!("loss.cu");
+
 use crate::error::{shape_err, Result};
 
 /// What the value fed to the contrastive loss means.

@@ -14,6 +14,10 @@
 //! every dx element is produced by one worker in the reference's order: results are
 //! identical for any thread count.
 
+/// The CUDA twin of this folder's equations (`pool.cu` beside this file), the fragment that
+/// siamese-cuda gathers into its NVRTC program.
+pub const CUDA_SOURCE: &str = include_str!("pool.cu");
+
 use crate::error::{check_len, shape_err, Result};
 use crate::ops::elementwise::relu_in_place;
 use crate::Tensor;
