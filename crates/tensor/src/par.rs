@@ -2,13 +2,13 @@
 //!
 //! A step of SN-LeNet-5 is a few milliseconds of parallel regions (one per conv block, per
 //! large GEMM, Adam) with short serial stretches between them (the tape's small ops, the
-//! loss). A rayon worker that finds no work for a few tens of microseconds goes to sleep,
-//! and waking it for the next region costs tens of microseconds in the KVM guests we run on
-//! (a 2-way `rayon::join` after a 100–400 µs serial gap: 27–58 µs median, `cargo bench
-//! --bench wake`, docs/performance.md), several times per step. [`with_warm_workers`] runs a closure while every other worker of the pool
-//! polls for its parallel work with `rayon::yield_now` instead of sleeping, so that each
-//! region's pieces are taken within about a microsecond. Which worker runs a piece changes;
-//! the pieces and so the values do not.
+//! loss). A rayon worker that finds no work for a short while goes to sleep, and waking it
+//! for the next region is slow in the virtual machines we run on, several times per step
+//! (`cargo bench --bench wake`; the figures are in docs/performance.md, "Measurements behind
+//! the code's choices"). [`with_warm_workers`] runs a closure while every other worker of the
+//! pool polls for its parallel work with `rayon::yield_now` instead of sleeping, so that each
+//! region's pieces are taken at once. Which worker runs a piece changes; the pieces and so the
+//! values do not.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};

@@ -16,7 +16,7 @@
 //! **Which path** (once per process, named by [`kernel_path`]): `SIAMESE_SIMD=portable`,
 //! `avx2`, `avx512vl` or `avx512` forces one (the best the CPU has at or below it, if it lacks
 //! the one named); `SIAMESE_PORTABLE_SIMD=1` means `portable` and `SIAMESE_NO_AVX512=1`
-//! means `avx2`. Otherwise the best the CPU has, where `avx512` is taken only if a ~2 ms probe
+//! means `avx2`. Otherwise the best the CPU has, where `avx512` is taken only if a short probe
 //! ([`probe`]) measures one thread's 512-bit FMA throughput at ≥ [`AVX512_MIN_GAIN`]× its
 //! 256-bit one: a core with two 512-bit FMA units (Intel Xeon) doubles, one that splits each
 //! 512-bit FMA into two 256-bit halves (AMD Zen 4) does not, and there `avx512vl` wins.
@@ -157,7 +157,9 @@ pub enum Path {
 }
 
 /// The gain of 512-bit over 256-bit FMA throughput (one thread, [`probe`]) from which the
-/// default path is `avx512`: two 512-bit FMA units per core measure ~2×, one split unit ~1×.
+/// default path is `avx512`: two 512-bit FMA units per core double the throughput, one split
+/// unit does not; the threshold lies between (docs/performance.md, "Measurements behind the
+/// code's choices").
 pub const AVX512_MIN_GAIN: f64 = 1.4;
 
 static TAKEN: [AtomicBool; 4] = [const { AtomicBool::new(false) }; 4];

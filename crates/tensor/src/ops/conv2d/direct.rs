@@ -7,8 +7,8 @@
 //! Wp − OW "junk" columns of each row) are computed and dropped; they cost (Wp − OW)/Wp of the
 //! work (12.5 % for 28→32, 29 % for 10→14). A forward without them (the padded plane copied
 //! once per tap column at the output's width, a KH × 1 kernel over C·KW channels: 100
-//! positions instead of 136 for LeNet's conv2) measured no faster on AMD Zen 4 (kernels
-//! bench in CPU time, within its ±10 % noise), and dw with its taps along u 10 % slower: these
+//! positions instead of 136 for LeNet's conv2) was tried and was not faster, nor was dw with
+//! its taps along u (docs/performance.md, "Measurements behind the code's choices"): these
 //! kernels are not bound by their multiply-adds alone.
 //!
 //! Register tile of the forward kernel (KB = 4 output channels × PB = 3 vectors, 12 ymm
@@ -102,7 +102,8 @@ pub(super) struct Scratch {
 
 /// dst = src for the short rows of these planes (5 to 32 values): 8-value blocks, the last
 /// one overlapping, so that each row is a few vector moves instead of a `memcpy` call (the
-/// calls were ~8 % of a training step).
+/// calls were a visible share of a training step: docs/performance.md, "Measurements behind
+/// the code's choices").
 #[inline(always)]
 fn copy_row(dst: &mut [f32], src: &[f32]) {
     let n = src.len();

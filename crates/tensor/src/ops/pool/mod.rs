@@ -99,7 +99,8 @@ impl Pool2dGeom {
     }
 }
 
-/// Planes per rayon task: a 28×28 plane is ~1 µs of work, too little to pay for a task.
+/// Planes per rayon task: one 28×28 plane is too little work to pay for a task
+/// (docs/performance.md, "Measurements behind the code's choices").
 const PLANES_PER_TASK: usize = 16;
 
 /// Max over one window of plane `xp` (row pitch `w`) starting at (r0, c0); NaN propagates,

@@ -2,7 +2,8 @@
 //! on 512-bit vectors over that on 256-bit vectors. Each run is 12 independent
 //! chains c ← c·a + b, enough to cover the FMA latency of two units, so its time is the
 //! units' throughput; both widths run 5 times, alternately, and the fastest run of
-//! each counts (a run slowed by another process does not decide). About 2 ms in all.
+//! each counts (a run slowed by another process does not decide). It is short enough to run at
+//! every start-up (docs/performance.md, "Measurements behind the code's choices").
 //! [`fma_chains`], the chains on one path, is also the per-thread probe of `siamese bench`'s
 //! measured peak.
 
@@ -12,7 +13,7 @@ use std::time::Instant;
 
 /// Independent accumulator chains per run (12 of 16 ymm / 32 zmm registers).
 pub const CHAINS: usize = 12;
-/// Iterations per run: 1.2 M vector FMAs, 0.1 to 0.3 ms.
+/// Iterations per run: 1.2 M vector FMAs, long enough to time, short enough for start-up.
 const ITERS: usize = 100_000;
 /// Timed runs per width.
 const ROUNDS: usize = 5;
