@@ -2,6 +2,7 @@
 //! windows per step) and the AVX-512 one (sixteen, `max2x2_avx512.rs`), the same values and
 //! argmax as `reference`.
 
+use super::rows::row_pairs;
 use crate::ops::simd::Path;
 
 /// Keeps (best, at) or takes (val, idx): a strictly larger value, or a NaN over a number;
@@ -43,23 +44,6 @@ pub(crate) fn max_plane_2x2(
     for (r0, r1, b0, yr, ar) in row_pairs(xp, w, ow, y, arg, base, wi) {
         max_row_2x2(r0, r1, b0, wi as u32, yr, ar);
     }
-}
-
-/// Each output row of a plane (y and argmax, `ow` wide) with its two input rows (`2·ow`
-/// values of `xp`, row pitch `w`) and the flat index of the top row's first value
-/// (`base + 2i·wi`).
-#[allow(clippy::type_complexity)]
-pub(super) fn row_pairs<'a>(
-    xp: &'a [f32], w: usize, ow: usize, y: &'a mut [f32], arg: &'a mut [u32], base: u32, wi: usize,
-) -> impl Iterator<Item = (&'a [f32], &'a [f32], u32, &'a mut [f32], &'a mut [u32])> {
-    y.chunks_exact_mut(ow)
-        .zip(arg.chunks_exact_mut(ow))
-        .enumerate()
-        .map(move |(i, (yr, ar))| {
-            let r0 = &xp[2 * i * w..][..2 * ow];
-            let r1 = &xp[(2 * i + 1) * w..][..2 * ow];
-            (r0, r1, base + (2 * i * wi) as u32, yr, ar)
-        })
 }
 
 /// One output row of the 2×2/2 max-pool, scalar: windows (r0[2j], r0[2j+1], r1[2j],

@@ -1,5 +1,6 @@
 //! The 2×2/2 max-pool of one plane on 512-bit vectors: sixteen windows per step.
 
+use super::rows::row_pairs;
 use std::arch::x86_64::*;
 
 /// Lanes where the first `n` of 16 are on.
@@ -87,7 +88,7 @@ pub(super) unsafe fn max_plane_2x2_avx512(
             _mm512_mask_blend_epi32(tr, i0, i1),
         )
     };
-    for (r0, r1, b0, yr, ar) in super::max2x2::row_pairs(xp, w, ow, y, arg, base, wi) {
+    for (r0, r1, b0, yr, ar) in row_pairs(xp, w, ow, y, arg, base, wi) {
         let mut j = 0;
         while j < ow {
             let n = (ow - j).min(16);

@@ -28,6 +28,7 @@ mod max2x2;
 #[cfg(target_arch = "x86_64")]
 mod max2x2_avx512;
 pub mod reference;
+mod rows;
 
 pub use avg::{
     avg_pool2d_backward, avg_pool2d_backward_into, avg_pool2d_forward, avg_pool2d_forward_into,
