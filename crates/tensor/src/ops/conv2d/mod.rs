@@ -22,6 +22,9 @@
 //!   the stride, padded by KH−1−p) with the weights flipped and C↔K swapped; dw is a dot
 //!   product of dy with shifted x.
 //!
+//! The sizes of one convolution are a [`Conv2dGeom`] (`geom.rs`); the fused LeNet block
+//! conv → ReLU → 2×2 max-pool ([`conv2d_relu_maxpool_forward`], its backward) is `fused.rs`.
+//!
 //! Forward caches nothing: backward recomputes cols / the padded plane from x (cheaper than
 //! keeping C·KH·KW × OH·OW floats per sample alive between the passes).
 //!
@@ -40,114 +43,15 @@ use rayon::prelude::*;
 
 mod direct;
 mod direct_kernels;
+mod fused;
+mod geom;
 mod im2col;
 pub mod reference;
 #[cfg(test)]
 mod tests;
 
-/// The sizes of one convolution: input N×C×H×W, weights K×C×KH×KW, stride and padding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Conv2dGeom {
-    pub n: usize,
-    pub c: usize,
-    pub h: usize,
-    pub w: usize,
-    pub k: usize,
-    pub kh: usize,
-    pub kw: usize,
-    pub stride: usize,
-    pub pad: usize,
-}
-
-impl Conv2dGeom {
-    /// Checks an input shape N×C×H×W against a weight shape K×C×KH×KW.
-    pub fn new(x: &[usize], w: &[usize], stride: usize, pad: usize) -> Result<Self> {
-        let op = "conv2d";
-        if x.len() != 4 || w.len() != 4 {
-            return Err(shape_err(
-                op,
-                format!("input {x:?} and weights {w:?} must both be 4-D (N,C,H,W and K,C,KH,KW)"),
-            ));
-        }
-        if stride == 0 {
-            return Err(shape_err(op, "stride must be at least 1"));
-        }
-        if x[1] != w[1] {
-            return Err(shape_err(
-                op,
-                format!(
-                    "input has {} channels but weights {w:?} expect {}",
-                    x[1], w[1]
-                ),
-            ));
-        }
-        if w[2] == 0 || w[3] == 0 || x[2] + 2 * pad < w[2] || x[3] + 2 * pad < w[3] {
-            return Err(shape_err(
-                op,
-                format!(
-                    "kernel {}x{} does not fit input {}x{} with padding {pad}",
-                    w[2], w[3], x[2], x[3]
-                ),
-            ));
-        }
-        Ok(Self {
-            n: x[0],
-            c: x[1],
-            h: x[2],
-            w: x[3],
-            k: w[0],
-            kh: w[2],
-            kw: w[3],
-            stride,
-            pad,
-        })
-    }
-
-    /// Output height (H + 2p − KH)/s + 1.
-    pub fn out_h(&self) -> usize {
-        (self.h + 2 * self.pad - self.kh) / self.stride + 1
-    }
-
-    /// Output width (W + 2p − KW)/s + 1.
-    pub fn out_w(&self) -> usize {
-        (self.w + 2 * self.pad - self.kw) / self.stride + 1
-    }
-
-    /// Output shape N×K×OH×OW.
-    pub fn out_shape(&self) -> [usize; 4] {
-        [self.n, self.k, self.out_h(), self.out_w()]
-    }
-
-    /// Multiply-add count of the forward pass (FLOPs = 2 × this).
-    pub fn macs(&self) -> usize {
-        self.n * self.k * self.out_h() * self.out_w() * self.c * self.kh * self.kw
-    }
-
-    pub(crate) fn check_bias(&self, b: Option<usize>) -> Result<()> {
-        if let Some(b) = b {
-            if b != self.k {
-                return Err(shape_err(
-                    "conv2d",
-                    format!(
-                        "bias has {} values, expected {} (one per output channel)",
-                        b, self.k
-                    ),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    pub(crate) fn check_dy(&self, dy: &Tensor) -> Result<()> {
-        if dy.shape() != self.out_shape() {
-            return Err(shape_err(
-                "conv2d_backward",
-                format!("dy is {:?}, expected {:?}", dy.shape(), self.out_shape()),
-            ));
-        }
-        Ok(())
-    }
-}
+pub use fused::{conv2d_relu_maxpool_backward, conv2d_relu_maxpool_forward};
+pub use geom::Conv2dGeom;
 
 /// Gradients of a convolution with respect to its input, weights and bias.
 #[derive(Clone, Debug, PartialEq)]
@@ -330,103 +234,6 @@ pub fn conv2d_backward_params(
         None,
     )?;
     Ok((
-        Tensor::from_vec(w.shape(), dw)?,
-        Tensor::from_vec(&[g.k], db)?,
-    ))
-}
-
-/// The fused LeNet block, stride 1: y = max(maxpool₂ₓ₂(conv2d(x, w) + b), 0), i.e.
-/// y\[n,k,i,j\] = max(max_{u,v<2} c[n,k,2i+u,2j+v], 0) with c the convolution of the module
-/// doc; y is N×K×⌊OH/2⌋×⌊OW/2⌋. Returns y and, per output, the flat index into the
-/// (never stored) N×K×OH×OW conv output c of its window's first maximum, exactly what
-/// `conv2d_forward` then [`crate::ops::pool::relu_max_pool2d_forward`] return, with the same
-/// values. The direct kernel pools straight from its per-sample output plane, so the
-/// batch-size conv output is neither allocated nor written nor read back; other shapes
-/// take that unfused composition.
-pub fn conv2d_relu_maxpool_forward(
-    x: &Tensor, w: &Tensor, b: Option<&Tensor>, pad: usize,
-) -> Result<(Tensor, Vec<u32>)> {
-    let g = Conv2dGeom::new(x.shape(), w.shape(), 1, pad)?;
-    g.check_bias(b.map(|b| b.len()))?;
-    let (oh, ow) = (g.out_h(), g.out_w());
-    let conv_len: usize = g.out_shape().iter().product();
-    if oh < 2 || ow < 2 || conv_len > u32::MAX as usize {
-        return Err(shape_err(
-            "conv2d_relu_maxpool_forward",
-            format!(
-                "conv output {:?} must be at least 2×2 per plane and index in u32",
-                g.out_shape()
-            ),
-        ));
-    }
-    if resolve(ConvAlgo::Auto, &g) != ConvAlgo::Direct {
-        let c = conv2d_forward(x, w, b, 1, pad)?;
-        return crate::ops::pool::relu_max_pool2d_forward(&c, 2, 2);
-    }
-    let per_p = g.k * (oh / 2) * (ow / 2);
-    let mut y = Tensor::zeros(&[g.n, g.k, oh / 2, ow / 2])?;
-    let mut arg = vec![0u32; y.len()];
-    if per_p == 0 {
-        return Ok((y, arg));
-    }
-    let per_x = g.c * g.h * g.w;
-    let (xd, bd) = (x.data(), b.map(|b| b.data()));
-    let plan = direct::Plan::forward(&g, w.data());
-    y.data_mut()
-        .par_chunks_mut(per_p)
-        .zip(arg.par_chunks_mut(per_p))
-        .enumerate()
-        .for_each_init(
-            || plan.scratch(),
-            |s, (n, (yn, an))| {
-                let base = (n * g.k * oh * ow) as u32;
-                plan.forward_sample_relu_pool(s, &xd[n * per_x..][..per_x], bd, yn, an, base);
-            },
-        );
-    Ok((y, arg))
-}
-
-/// Backward of [`conv2d_relu_maxpool_forward`] given dy of its output y: the conv-output
-/// gradient dc[argmax\[o\]] += dy\[o\]·[y\[o\] > 0] (pool and ReLU backward), then the conv
-/// backward of the module doc on dc (dx only when `need_dx`). dc is built one sample at a
-/// time in a worker's buffer, never as a batch-size tensor. Returns (dx, dw, db), equal to
-/// [`crate::ops::pool::relu_max_pool2d_backward`] followed by [`conv2d_backward`].
-pub fn conv2d_relu_maxpool_backward(
-    x: &Tensor, w: &Tensor, y: &Tensor, argmax: &[u32], dy: &Tensor, pad: usize, need_dx: bool,
-) -> Result<(Option<Tensor>, Tensor, Tensor)> {
-    let g = Conv2dGeom::new(x.shape(), w.shape(), 1, pad)?;
-    let (oh, ow) = (g.out_h(), g.out_w());
-    let pooled = [g.n, g.k, oh / 2, ow / 2];
-    let per_p = g.k * (oh / 2) * (ow / 2);
-    // That every argmax lies inside its own sample's conv output is checked where each
-    // sample's dy is built (DySrc::sample), inside the parallel region: a serial pass here
-    // touched every argmax of the batch on one thread.
-    if y.shape() != pooled || dy.shape() != pooled || argmax.len() != y.len() {
-        return Err(shape_err(
-            "conv2d_relu_maxpool_backward",
-            format!(
-                "y {:?}, dy {:?} and {} argmax entries must match the pooled shape {pooled:?}",
-                y.shape(),
-                dy.shape(),
-                argmax.len()
-            ),
-        ));
-    }
-    let src = DySrc::Pooled {
-        dy: dy.data(),
-        y: y.data(),
-        argmax,
-        per_p,
-    };
-    let mut dx = if need_dx {
-        Some(Tensor::zeros(x.shape())?)
-    } else {
-        None
-    };
-    let dxs = dx.as_mut().map(|d| d.data_mut());
-    let (dw, db) = backward_impl(ConvAlgo::Auto, &g, x.data(), w.data(), src, dxs)?;
-    Ok((
-        dx,
         Tensor::from_vec(w.shape(), dw)?,
         Tensor::from_vec(&[g.k], db)?,
     ))
