@@ -231,13 +231,9 @@ pub fn download_file(
         } else {
             0
         };
-        let mut req = agent.get(&url);
-        if have > 0 {
-            req = req.set("Range", &format!("bytes={have}-"));
-        }
-        let resp = match req.call() {
-            Ok(r) => r,
-            Err(ureq::Error::Status(416, _)) if have > 0 => {
+        let resp = match request(&agent, &url, have)? {
+            Some(r) => r,
+            None => {
                 // Range not satisfiable: the .part is complete already, or longer than the file.
                 if verify(&part, file.digest).is_ok() {
                     fs::rename(&part, &fin).map_err(|e| DataError::io(&fin, e))?;
@@ -246,76 +242,99 @@ pub fn download_file(
                 fs::remove_file(&part).map_err(|e| DataError::io(&part, e))?;
                 continue;
             }
-            Err(ureq::Error::Status(code, r)) => {
-                return Err(DataError::Download {
-                    url,
-                    message: format!("HTTP {code} {}", r.status_text()),
-                })
-            }
-            Err(ureq::Error::Transport(t)) => {
-                return Err(DataError::Download {
-                    url,
-                    message: format!(
-                        "{t} (no network? the machine must reach the mirror, or set {MIRROR_ENV})"
-                    ),
-                })
-            }
         };
-        let append = have > 0 && resp.status() == 206;
-        let start = if append { have } else { 0 };
-        let resumed_from = start;
-        let len: Option<u64> = resp
-            .header("Content-Length")
-            .and_then(|v| v.trim().parse().ok())
-            .map(|l: u64| l + start)
-            .or(file.bytes);
-        let mut out = if append {
-            OpenOptions::new().append(true).open(&part)
+        // A 206 continues the .part; anything else is the whole file, written from zero.
+        let start = if have > 0 && resp.status() == 206 {
+            have
         } else {
-            File::create(&part)
-        }
-        .map_err(|e| DataError::io(&part, e))?;
-        let mut progress = Progress::new(opts.progress, file.name, len, start);
-        let mut reader = resp.into_reader();
-        let mut buf = vec![0u8; 1 << 16];
-        let mut pos = start;
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(n) => n,
-                Err(e) => {
-                    progress.finish();
-                    return Err(DataError::Download {
-                        url,
-                        message: format!(
-                            "{e} after {pos} bytes; {} kept, run the fetch again to resume",
-                            part.display()
-                        ),
-                    });
-                }
-            };
-            if n == 0 {
-                break;
-            }
-            out.write_all(&buf[..n])
-                .map_err(|e| DataError::io(&part, e))?;
-            pos += n as u64;
-            progress.update(pos);
-        }
-        progress.finish();
-        out.flush().map_err(|e| DataError::io(&part, e))?;
-        drop(out);
+            0
+        };
+        write_body(resp, &part, start, file, opts, &url)?;
         if let Err(e) = verify(&part, file.digest) {
             // Never leave bytes that failed verification behind: a resume would build on them.
             let _ = fs::remove_file(&part);
             return Err(e);
         }
         fs::rename(&part, &fin).map_err(|e| DataError::io(&fin, e))?;
-        return Ok(resumed_from);
+        return Ok(start);
     }
     Err(DataError::Download {
         url,
         message: "the server rejected the resume request twice".into(),
     })
+}
+
+/// GET `url`, from byte `have` on when `have` > 0 (a `Range` request): the response, whose
+/// body is the file from that byte on (206) or whole (200), or `None` when the server rejects
+/// the range (416: the `.part` is as long as the file, or longer). Any other HTTP error or a
+/// transport failure is a [`DataError::Download`] naming the URL.
+fn request(agent: &ureq::Agent, url: &str, have: u64) -> Result<Option<ureq::Response>> {
+    let mut req = agent.get(url);
+    if have > 0 {
+        req = req.set("Range", &format!("bytes={have}-"));
+    }
+    match req.call() {
+        Ok(r) => Ok(Some(r)),
+        Err(ureq::Error::Status(416, _)) if have > 0 => Ok(None),
+        Err(ureq::Error::Status(code, r)) => Err(DataError::Download {
+            url: url.to_string(),
+            message: format!("HTTP {code} {}", r.status_text()),
+        }),
+        Err(ureq::Error::Transport(t)) => Err(DataError::Download {
+            url: url.to_string(),
+            message: format!(
+                "{t} (no network? the machine must reach the mirror, or set {MIRROR_ENV})"
+            ),
+        }),
+    }
+}
+
+/// Writes the body of `resp` into `part`: appended to the `.part`'s first `start` bytes when
+/// `start` > 0 (a resumed download), else from zero, with progress on stderr. A read error
+/// keeps the `.part` for a later resume.
+fn write_body(
+    resp: ureq::Response, part: &Path, start: u64, file: &RemoteFile, opts: &FetchOptions,
+    url: &str,
+) -> Result<()> {
+    let len: Option<u64> = resp
+        .header("Content-Length")
+        .and_then(|v| v.trim().parse().ok())
+        .map(|l: u64| l + start)
+        .or(file.bytes);
+    let mut out = if start > 0 {
+        OpenOptions::new().append(true).open(part)
+    } else {
+        File::create(part)
+    }
+    .map_err(|e| DataError::io(part, e))?;
+    let mut progress = Progress::new(opts.progress, file.name, len, start);
+    let mut reader = resp.into_reader();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut pos = start;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) => {
+                progress.finish();
+                return Err(DataError::Download {
+                    url: url.to_string(),
+                    message: format!(
+                        "{e} after {pos} bytes; {} kept, run the fetch again to resume",
+                        part.display()
+                    ),
+                });
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        out.write_all(&buf[..n])
+            .map_err(|e| DataError::io(part, e))?;
+        pos += n as u64;
+        progress.update(pos);
+    }
+    progress.finish();
+    out.flush().map_err(|e| DataError::io(part, e))
 }
 
 /// Unpacks the six `.bin` files (and `batches.meta.txt` when present) of a CIFAR-10 binary tarball
