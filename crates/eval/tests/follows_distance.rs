@@ -1,0 +1,54 @@
+//! Retrieval, the k-NN vote and one-shot prototypes follow the distance a model was trained
+//! with: on embeddings of very different norms, where the Euclidean and the cosine orders
+//! disagree, a cosine model gets the cosine answer (and a Euclidean model the Euclidean one,
+//! so the case does tell them apart).
+
+use siamese_eval::knn::knn_predict;
+use siamese_eval::oneshot::predict_prototype;
+use siamese_eval::retrieval::{knn_search, retrieval_metrics};
+use siamese_model::config::Distance;
+
+/// The query (1, 0), of class 0; gallery row 0 = (10, 0.5), class 0, far away but in the
+/// query's direction (Euclidean 9.01, cosine distance 0.0012); row 1 = (0.2, 0.6), class 1,
+/// near but off at 72° (Euclidean 1.00, cosine distance 0.68).
+const QUERY: [f32; 2] = [1.0, 0.0];
+const GALLERY: [f32; 4] = [10.0, 0.5, 0.2, 0.6];
+const LABELS: [u8; 2] = [0, 1];
+
+#[test]
+fn search_ranks_by_the_models_distance() {
+    let nearest = |d| knn_search(&QUERY, &GALLERY, 2, 2, d).unwrap().remove(0);
+    let cos = nearest(Distance::Cosine);
+    assert_eq!((cos[0].index, cos[1].index), (0, 1));
+    // Cosine distances reported as 1 − c.
+    let c0 = 10.0 / (100.0f32 + 0.25).sqrt();
+    assert!((cos[0].distance - (1.0 - c0)).abs() < 1e-6, "{cos:?}");
+    let euc = nearest(Distance::Euclidean);
+    assert_eq!((euc[0].index, euc[1].index), (1, 0));
+    // Euclidean distances reported as ‖q − g‖ (not squared).
+    assert!((euc[0].distance - 1.0).abs() < 1e-6, "{euc:?}");
+
+    // recall@1 and mAP follow it: the class-0 row is first by cosine, second by Euclidean.
+    let metrics = |d| retrieval_metrics(&QUERY, &[0], &GALLERY, &LABELS, 2, &[1], d).unwrap();
+    let (c, e) = (metrics(Distance::Cosine), metrics(Distance::Euclidean));
+    assert_eq!((c.recall_at[0].1, c.mean_average_precision), (1.0, 1.0));
+    assert_eq!((e.recall_at[0].1, e.mean_average_precision), (0.0, 0.5));
+}
+
+#[test]
+fn the_knn_vote_uses_the_models_distance() {
+    let vote = |d| knn_predict(&GALLERY, &LABELS, &QUERY, 2, 1, d).unwrap();
+    assert_eq!(vote(Distance::Cosine), [0]);
+    assert_eq!(vote(Distance::Euclidean), [1]);
+}
+
+#[test]
+fn prototypes_are_compared_by_the_models_distance() {
+    // 2 ways, 2 shots: class 0's prototype is (9, 0) (far, same direction as the query),
+    // class 1's is (0.2, 0.5) (near, 68° off): Euclidean 8.0 against 0.94, cosine distance 0
+    // against 0.63.
+    let support = [10.0, 0.5, 8.0, -0.5, 0.2, 0.6, 0.2, 0.4];
+    let proto = |d| predict_prototype(&QUERY, &support, 2, 2, d).unwrap();
+    assert_eq!(proto(Distance::Cosine), 0);
+    assert_eq!(proto(Distance::Euclidean), 1);
+}
