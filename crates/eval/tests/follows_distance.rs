@@ -52,3 +52,41 @@ fn prototypes_are_compared_by_the_models_distance() {
     assert_eq!(proto(Distance::Cosine), 0);
     assert_eq!(proto(Distance::Euclidean), 1);
 }
+
+/// The pipelines read the distance from the model: a cosine SN-LeNet-5 reports the cosine
+/// distances of its embeddings (1 − c, not ‖q − g‖) for an image query, and its split search
+/// scores what the cosine ranking of its embeddings scores.
+#[test]
+fn a_cosine_models_pipelines_search_by_cosine() {
+    use siamese_eval::retrieval::{embed_images, nearest_images, search_split};
+    use siamese_model::config::ModelConfig;
+    use siamese_model::siamese::SnLenet5;
+    use siamese_model::testing::{images, tiny_set};
+
+    let mut config = ModelConfig::for_input(1, 28, 28);
+    config.distance = Distance::Cosine;
+    let model = SnLenet5::new(config, 7).unwrap();
+    let set = tiny_set(60, 3);
+    let (gallery, queries): (Vec<u32>, Vec<u32>) = ((0..40).collect(), (40..60).collect());
+    let dim = model.subnet.dims.embedding();
+    let g = embed_images(&model, &set, &gallery, 16).unwrap();
+
+    let image = images(1, 1, 28, 5);
+    let got = nearest_images(&model, &set, &gallery, &image, 5, 16).unwrap();
+    let q = model.embed(&image).unwrap();
+    let by = |d| knn_search(q.data(), &g, dim, 5, d).unwrap().remove(0);
+    assert_eq!(got, by(Distance::Cosine));
+    assert_ne!(got, by(Distance::Euclidean));
+
+    let r = search_split(&model, (&set, &gallery), (&set, &queries), 16).unwrap();
+    let q = embed_images(&model, &set, &queries, 16).unwrap();
+    let labels = |ids: &[u32]| -> Vec<u8> { ids.iter().map(|&i| set.labels[i as usize]).collect() };
+    let (ql, gl) = (labels(&queries), labels(&gallery));
+    let want = retrieval_metrics(&q, &ql, &g, &gl, dim, &[1, 5, 10], Distance::Cosine).unwrap();
+    assert_eq!(r.metrics.recall_at, want.recall_at);
+    assert_eq!(
+        r.metrics.mean_average_precision,
+        want.mean_average_precision
+    );
+    assert_eq!((r.metrics.queries, r.query_images), (20, 20));
+}

@@ -64,11 +64,11 @@ fn check_flags(a: &ClassicArgs) -> CliResult {
 
 pub fn run(a: ClassicArgs) -> CliResult {
     a.work.start()?;
+    check_flags(&a)?;
     let model = match &a.checkpoint {
         Some(p) => Some(SnLenet5::from_checkpoint(p)?),
         None => None,
     };
-    check_flags(&a)?;
     let kind: DatasetKind = match (&a.dataset, &model) {
         (Some(d), _) => *d,
         (None, Some((_, cfg))) => cfg.kind()?,
