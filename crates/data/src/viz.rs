@@ -302,6 +302,59 @@ pub fn labelled_pair_grid(
     Ok(img)
 }
 
+/// A query image beside each of its nearest gallery images (`siamese retrieve --query FILE
+/// --strip`): one (query, neighbour) pair per neighbour, nearest first, labelled
+/// "r. class, d = distance", at most 5 pairs a row, 3× enlarged. `query` holds the query's
+/// pixels in [0, 1] in `gallery`'s geometry (rounded back to bytes); `neighbours` holds
+/// (image index in `gallery`, distance); `distance_name` names the distance in the legend.
+pub fn query_strip(
+    gallery: &ImageSet, query: &[f32], neighbours: &[(usize, f32)], title: &str,
+    distance_name: &str,
+) -> Result<RgbImage> {
+    // A set of the query (image 0) and its neighbours, drawn as (query, neighbour) pairs.
+    let mut pixels: Vec<u8> = query
+        .iter()
+        .map(|&v| (v * 255.0).round().clamp(0.0, 255.0) as u8)
+        .collect();
+    let mut labels = vec![0u8];
+    for &(i, _) in neighbours {
+        pixels.extend_from_slice(gallery.image(i).unwrap_or(&[]));
+        labels.push(gallery.labels.get(i).copied().unwrap_or(0));
+    }
+    let geometry = (gallery.channels, gallery.height, gallery.width);
+    let set = ImageSet::new(
+        pixels,
+        labels.clone(),
+        geometry,
+        gallery.class_names.clone(),
+    )?;
+    let pairs: Vec<Pair> = (1..=neighbours.len() as u32)
+        .map(|b| Pair { a: 0, b, y: 0 })
+        .collect();
+    let text: Vec<Vec<Line>> = neighbours
+        .iter()
+        .zip(&labels[1..])
+        .enumerate()
+        .map(|(r, (&(_, d), &c))| {
+            let name = &gallery.class_names[c as usize];
+            vec![(format!("{}. {name}, d = {d:.3}", r + 1), [0, 0, 0])]
+        })
+        .collect();
+    let legend = [(
+        format!("left: the query; right: a gallery image, its class and {distance_name} distance"),
+        [0, 0, 0],
+    )];
+    labelled_pair_grid(
+        &set,
+        &pairs,
+        &text,
+        title,
+        &legend,
+        neighbours.len().min(5),
+        3,
+    )
+}
+
 /// The most pairs a picture shows (`--count`) and the most per row (`--cols`): 1024.
 pub const MAX_FIGURE_PAIRS: usize = 1024;
 /// The largest pixel enlargement (`--scale`): 64.

@@ -1,8 +1,11 @@
 //! The k-nearest-neighbour classifier of the classical baselines (the paper's Table 3), on any
 //! features: raw pixels scaled to [0, 1] or the siamese subnet's embeddings.
 //!
-//! **Vote.** A test image gets the class held by most of its k nearest training rows
-//! (Euclidean distance, the exact blocked-GEMM search of [`crate::retrieval::knn_search`]).
+//! **Vote.** A test image gets the class held by most of its k nearest training rows (the
+//! exact blocked search of [`crate::retrieval::knn_search`]), by the distance the caller names:
+//! on a model's embeddings the distance the model was trained with (its `config.distance`,
+//! Euclidean or cosine); on raw pixels (the classical baseline, no model) always the Euclidean
+//! distance.
 //! A tie between classes goes to the tied class whose nearest member comes first in the
 //! neighbour list (so k = 1 and ties reduce to the nearest neighbour's class).
 
@@ -12,7 +15,11 @@ use serde::Serialize;
 use siamese_data::ImageSet;
 
 use crate::retrieval::{knn_search, Neighbour};
+use siamese_model::config::Distance;
 use siamese_model::error::{ModelError, Result};
+
+/// Neighbours of the k-NN vote unless told otherwise (`siamese classic --k`).
+pub const DEFAULT_K: usize = 3;
 
 /// The class voted by `neighbours` (nearest first) whose labels are `labels[index]` (module
 /// doc); `None` for no neighbour.
@@ -43,16 +50,17 @@ pub struct ClassifierReport {
     pub predict_seconds: f64,
 }
 
-/// Predicts every test row by the k-NN vote over the training rows (all rows of `dim`).
+/// Predicts every test row by the k-NN vote over the training rows (all rows of `dim`), the
+/// neighbours by `distance` (module doc).
 pub fn knn_predict(
-    train: &[f32], train_labels: &[u8], test: &[f32], dim: usize, k: usize,
+    train: &[f32], train_labels: &[u8], test: &[f32], dim: usize, k: usize, distance: Distance,
 ) -> Result<Vec<u8>> {
     if k == 0 || train_labels.is_empty() {
         return Err(ModelError::Config(
             "k-NN needs k >= 1 and at least one training row".into(),
         ));
     }
-    let nbrs = knn_search(test, train, dim, k)?;
+    let nbrs = knn_search(test, train, dim, k, distance)?;
     Ok(nbrs
         .iter()
         .map(|n| vote(n, train_labels).unwrap_or(0))
@@ -76,15 +84,15 @@ pub fn pixel_rows(set: &ImageSet, ids: &[u32]) -> Vec<f32> {
     out
 }
 
-/// k-NN on given features: predicts `test` from `train`, timed, and scored against
-/// `test_labels`. `fit_seconds` is passed in (the time spent making the features).
+/// k-NN on given features: predicts `test` from `train` by `distance`, timed, and scored
+/// against `test_labels`. `fit_seconds` is passed in (the time spent making the features).
 #[allow(clippy::too_many_arguments)]
 pub fn knn_report(
     method: &str, train: &[f32], train_labels: &[u8], test: &[f32], test_labels: &[u8], dim: usize,
-    k: usize, fit_seconds: f64,
+    k: usize, distance: Distance, fit_seconds: f64,
 ) -> Result<ClassifierReport> {
     let t = Instant::now();
-    let pred = knn_predict(train, train_labels, test, dim, k)?;
+    let pred = knn_predict(train, train_labels, test, dim, k, distance)?;
     Ok(ClassifierReport {
         method: method.into(),
         train: train_labels.len(),
@@ -99,10 +107,12 @@ pub fn knn_report(
 mod tests {
     use super::*;
 
+    const E: Distance = Distance::Euclidean;
+
     fn n(index: u32) -> Neighbour {
         Neighbour {
             index,
-            sq_distance: 0.0,
+            distance: 0.0,
         }
     }
 
@@ -126,15 +136,15 @@ mod tests {
         let test = [0.9, 9.0, 5.2];
         // k = 1: the outlier wins for 0.9; 5.2 is nearer 9.5 than 1.0.
         assert_eq!(
-            knn_predict(&train, &labels, &test, 1, 1).unwrap(),
+            knn_predict(&train, &labels, &test, 1, 1, E).unwrap(),
             [1, 1, 1]
         );
         // k = 3: 0.9 sees 1.0 (1), 0.5 (0), 0.0 (0): class 0.
         assert_eq!(
-            knn_predict(&train, &labels, &test, 1, 3).unwrap(),
+            knn_predict(&train, &labels, &test, 1, 3, E).unwrap(),
             [0, 1, 1]
         );
         assert_eq!(classification_accuracy(&[0, 1, 1], &[0, 1, 0]), 2.0 / 3.0);
-        assert!(knn_predict(&train, &labels, &test, 1, 0).is_err());
+        assert!(knn_predict(&train, &labels, &test, 1, 0, E).is_err());
     }
 }

@@ -14,3 +14,9 @@ pub mod knn;
 pub mod oneshot;
 pub mod pca;
 pub mod retrieval;
+
+/// Images per embedding (and pair scoring) batch unless told otherwise (`--batch`): the
+/// scoring batch of siamese-model.
+pub const EMBED_BATCH: usize = siamese_model::score::EVAL_BATCH;
+/// The seed of one-shot episodes and of the baselines' split unless told otherwise (`--seed`).
+pub const DEFAULT_SEED: u64 = 0;

@@ -9,9 +9,10 @@
 //! **Predictions**, both reported, by name:
 //! - `mean-similarity`: the class w maximising (1/K)·Σ_k s(q, x_{w,k}), with s the output
 //!   module's similarity of the pair (query, support), as `siamese compare` scores it;
-//! - `prototype`: the class w minimising ‖f(q) − p_w‖², the squared Euclidean distance from
-//!   the query's embedding to the mean of its support embeddings, p_w = (1/K)·Σ_k f(x_{w,k})
-//!   (prototypical networks).
+//! - `prototype`: the class w whose prototype p_w = (1/K)·Σ_k f(x_{w,k}), the mean of its
+//!   support embeddings (prototypical networks), is nearest the query's embedding f(q), by the
+//!   distance the model was trained with: ‖f(q) − p_w‖ (Euclidean, ranked by its square) or
+//!   1 − c(f(q), p_w) (cosine), through siamese-tensor's cross-distance op.
 //!
 //! Ties go to the class drawn first. **Accuracy** is the fraction of episodes predicted
 //! right, with the 95 % Wilson score interval ([`wilson_interval`]); chance is 1/N.
@@ -25,10 +26,13 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use siamese_data::{ImageSet, Pair};
 
-use crate::retrieval::embed_images;
+use crate::retrieval::{embed_images, ranked_by};
+use siamese_model::config::Distance;
 use siamese_model::error::{ModelError, Result};
 use siamese_model::score::PairScorer;
 use siamese_model::siamese::SnLenet5;
+use siamese_model::siamese::DISTANCE_EPS;
+use siamese_tensor::ops::distance::cross_distance_forward;
 
 /// One episode: the N classes, K support images per class, the query and its class's position.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,20 +124,26 @@ pub fn predict_mean_similarity(sims: &[f32], shots: usize) -> usize {
     first_best(means, |a, b| a > b)
 }
 
-/// `prototype`: the class whose mean support embedding is nearest the query's embedding;
-/// `support` holds N·K embeddings of `dim` values, class by class.
-pub fn predict_prototype(query: &[f32], support: &[f32], shots: usize, dim: usize) -> usize {
-    let dists = support.chunks(shots * dim).map(|class| {
-        (0..dim)
-            .map(|e| {
-                let p: f64 = (0..shots)
-                    .map(|k| f64::from(class[k * dim + e]))
-                    .sum::<f64>();
-                (f64::from(query[e]) - p / shots as f64).powi(2)
+/// `prototype`: the class whose mean support embedding is nearest the query's embedding by
+/// `distance` (module doc); `support` holds N·K embeddings of `dim` values, class by class.
+/// The means are taken in f64 and rounded to f32 for the distance.
+pub fn predict_prototype(
+    query: &[f32], support: &[f32], shots: usize, dim: usize, distance: Distance,
+) -> Result<usize> {
+    let prototypes: Vec<f32> = support
+        .chunks(shots * dim)
+        .flat_map(|class| {
+            (0..dim).map(move |e| {
+                let p: f64 = (0..shots).map(|k| f64::from(class[k * dim + e])).sum();
+                (p / shots as f64) as f32
             })
-            .sum::<f64>()
-    });
-    first_best(dists, |a, b| a < b)
+        })
+        .collect();
+    let ways = prototypes.len() / dim.max(1);
+    let mut d = vec![0.0f32; ways];
+    let by = ranked_by(distance);
+    cross_distance_forward(by, 1, ways, dim, query, &prototypes, DISTANCE_EPS, &mut d)?;
+    Ok(first_best(d.into_iter().map(f64::from), |a, b| a < b))
 }
 
 /// The 95 % Wilson score interval of a proportion, `correct` of `n`:
@@ -214,7 +224,7 @@ pub fn evaluate_episodes(
         .collect();
     ids.sort_unstable();
     ids.dedup();
-    let dim = model.subnet.dims.embedding();
+    let (dim, distance) = (model.subnet.dims.embedding(), model.config.distance);
     let emb = embed_images(model, set, &ids, batch)?;
     let row = |i: u32| {
         let r = ids.binary_search(&i).unwrap_or(0);
@@ -233,26 +243,57 @@ pub fn evaluate_episodes(
             .flatten()
             .flat_map(|&s| row(s).iter().copied())
             .collect();
-        by_proto.push(predict_prototype(row(e.query), &support, shots, dim) == e.answer);
+        let proto = predict_prototype(row(e.query), &support, shots, dim, distance)?;
+        by_proto.push(proto == e.answer);
     }
     Ok((by_sim, by_proto))
 }
 
+/// Classes per episode unless told otherwise (`siamese oneshot --ways`).
+pub const DEFAULT_WAYS: usize = 5;
+/// Support images per class unless told otherwise (`--shots`).
+pub const DEFAULT_SHOTS: usize = 1;
+/// Episodes unless told otherwise (`--episodes`).
+pub const DEFAULT_EPISODES: usize = 1000;
+
+/// What [`one_shot`] runs.
+#[derive(Clone, Debug)]
+pub struct OneShotOptions {
+    /// N: classes per episode.
+    pub ways: usize,
+    /// K: support images per class.
+    pub shots: usize,
+    pub episodes: usize,
+    /// The classes the episodes draw from.
+    pub classes: Vec<u8>,
+    /// The seed of the episodes.
+    pub seed: u64,
+    /// Images per scoring and embedding batch.
+    pub batch: usize,
+}
+
+impl OneShotReport {
+    /// How many of the episodes' classes are outside `trained_on` (the run's training
+    /// classes; `None`: it trained on every class, so 0).
+    pub fn unseen(&self, trained_on: Option<&[u8]>) -> usize {
+        let seen = |c: &u8| trained_on.is_none_or(|t| t.contains(c));
+        self.classes.iter().filter(|c| !seen(c)).count()
+    }
+}
+
 /// Draws the episodes and scores both prediction rules (module doc).
-#[allow(clippy::too_many_arguments)]
 pub fn one_shot(
-    model: &mut SnLenet5, set: &Arc<ImageSet>, classes: &[u8], ways: usize, shots: usize,
-    episodes: usize, seed: u64, batch: usize,
+    model: &mut SnLenet5, set: &Arc<ImageSet>, o: &OneShotOptions,
 ) -> Result<OneShotReport> {
-    let eps = draw_episodes(&set.labels, classes, ways, shots, episodes, seed)?;
-    let (by_sim, by_proto) = evaluate_episodes(model, set, &eps, batch)?;
+    let eps = draw_episodes(&set.labels, &o.classes, o.ways, o.shots, o.episodes, o.seed)?;
+    let (by_sim, by_proto) = evaluate_episodes(model, set, &eps, o.batch)?;
     Ok(OneShotReport {
-        ways,
-        shots,
-        episodes,
-        seed,
-        classes: classes.to_vec(),
-        chance: 1.0 / ways as f64,
+        ways: o.ways,
+        shots: o.shots,
+        episodes: o.episodes,
+        seed: o.seed,
+        classes: o.classes.clone(),
+        chance: 1.0 / o.ways as f64,
         methods: vec![
             MethodAccuracy::of("mean-similarity", by_sim.into_iter()),
             MethodAccuracy::of("prototype", by_proto.into_iter()),
@@ -303,12 +344,14 @@ mod tests {
         assert_eq!(predict_mean_similarity(&[0.5, 0.5, 0.25, 0.75], 2), 0);
         // Prototypes (2-D, 2 shots): class 0 mean (0, 0), class 1 mean (4, 0), class 2 mean (1, 3).
         let support = [-1.0, 0.0, 1.0, 0.0, 4.0, 1.0, 4.0, -1.0, 1.0, 2.0, 1.0, 4.0];
-        assert_eq!(predict_prototype(&[2.5, 0.0], &support, 2, 2), 1);
-        assert_eq!(predict_prototype(&[1.0, 2.0], &support, 2, 2), 2);
+        let proto =
+            |q: [f32; 2]| predict_prototype(&q, &support, 2, 2, Distance::Euclidean).unwrap();
+        assert_eq!(proto([2.5, 0.0]), 1);
+        assert_eq!(proto([1.0, 2.0]), 2);
         // Nearest single support would be class 0's (1, 0) for (1.9, 0), the prototype says 0 too;
         // at (2.1, 0): distance² to (0,0) is 4.41, to (4,0) is 3.61 -> class 1.
-        assert_eq!(predict_prototype(&[2.1, 0.0], &support, 2, 2), 1);
-        assert_eq!(predict_prototype(&[1.9, 0.0], &support, 2, 2), 0);
+        assert_eq!(proto([2.1, 0.0]), 1);
+        assert_eq!(proto([1.9, 0.0]), 0);
     }
 
     #[test]

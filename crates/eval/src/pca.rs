@@ -156,6 +156,39 @@ impl Pca {
     }
 }
 
+/// Rows on the plane of their first two principal components (`siamese embed`'s scatter).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scatter2d {
+    /// (PC 1, PC 2, label) per row; PC 2 is 0 for one-value rows.
+    pub points: Vec<(f64, f64, u8)>,
+    /// The share of the total variance on PC 1 and PC 2, in percent.
+    pub shares: [f64; 2],
+}
+
+impl Pca {
+    /// Component `j`'s share of the total variance, in percent (0 past the last component).
+    pub fn share(&self, j: usize) -> f64 {
+        let total: f64 = self.variances.iter().sum::<f64>().max(f64::MIN_POSITIVE);
+        self.variances.get(j).copied().unwrap_or(0.0) / total * 100.0
+    }
+}
+
+/// Fits a PCA to the rows `x` (`dim` values each) and projects them, labelled `labels`, on
+/// its first two components.
+pub fn scatter_2d(x: &[f32], dim: usize, labels: &[u8]) -> Result<Scatter2d> {
+    let pca = Pca::fit(x, dim)?;
+    let points = pca
+        .project(x, 2)
+        .into_iter()
+        .zip(labels)
+        .map(|(p, &c)| (p[0], p.get(1).copied().unwrap_or(0.0), c))
+        .collect();
+    Ok(Scatter2d {
+        points,
+        shares: [pca.share(0), pca.share(1)],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,19 +1,16 @@
-//! Similarity search on embeddings: exact nearest neighbours through our GEMM, and the
-//! retrieval metrics recall@k and mean average precision.
+//! Similarity search on embeddings: exact nearest neighbours by the model's own distance,
+//! and the retrieval metrics recall@k and mean average precision.
 //!
-//! **Distances.** For a query q and a gallery row g (E values each), the squared Euclidean
-//! distance is expanded as
-//!
-//! ```text
-//! ‖q − g‖² = ‖q‖² + ‖g‖² − 2·q·g
-//! ```
-//!
-//! so a block of queries Q (m×E) against a block of the gallery G (n×E) is one GEMM,
-//! D = −2·Q·Gᵀ (siamese-tensor's [`gemm`]), plus the two norm vectors. Rounding can make a
-//! tiny distance negative: it is clamped at 0. The search is exact (every gallery row is
-//! compared); memory stays bounded because queries go [`QUERY_BLOCK`] at a time (one rayon
-//! task each) and the gallery [`GALLERY_BLOCK`] rows at a time, so a task holds one
-//! QUERY_BLOCK × GALLERY_BLOCK block of distances (8 MiB).
+//! **Distances.** A search follows the distance the model was trained with (its
+//! [`Distance`]): the Euclidean distance ‖q − g‖ or the cosine distance 1 − c(q, g), c the
+//! comparison module's cosine similarity. A block of queries Q (m×E) against a block of the
+//! gallery G (n×E) is one cross-distance matrix, siamese-tensor's
+//! [`cross_distance_forward`] (one GEMM plus the row norms, formulas in its doc). A Euclidean
+//! search ranks by the squared distance (the same order, without the √) and reports the
+//! distance itself. The search is exact (every gallery row is compared); memory stays bounded
+//! because queries go [`QUERY_BLOCK`] at a time (one rayon task each) and the gallery
+//! [`GALLERY_BLOCK`] rows at a time, so a task holds one QUERY_BLOCK × GALLERY_BLOCK block of
+//! distances (8 MiB).
 //!
 //! **Order.** Neighbours are ranked by (distance, gallery index): ties go to the lower index,
 //! so every result is deterministic and independent of the thread count.
@@ -28,41 +25,55 @@
 use rayon::prelude::*;
 use serde::Serialize;
 use siamese_data::{images_tensor, ImageSet};
-use siamese_tensor::ops::gemm::gemm;
+use siamese_tensor::ops::distance::{cross_distance_forward, CrossDistance};
 
+use siamese_model::config::Distance;
 use siamese_model::error::{ModelError, Result};
-use siamese_model::siamese::SnLenet5;
+use siamese_model::siamese::{SnLenet5, DISTANCE_EPS};
 
 /// Queries per block (one rayon task).
 pub const QUERY_BLOCK: usize = 256;
 /// Gallery rows per block of distances.
 pub const GALLERY_BLOCK: usize = 8192;
 
-/// A gallery row and its squared distance to the query.
+/// A gallery row and its distance to the query, by the model's distance (Euclidean ‖q − g‖
+/// or cosine 1 − c).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Neighbour {
     pub index: u32,
-    pub sq_distance: f32,
+    pub distance: f32,
 }
 
-/// The search key of a distance (≥ 0) and an index: ordering the u64 orders by
-/// (distance, index), because the bits of a non-negative f32 grow with its value.
-fn key(d: f32, index: usize) -> u64 {
-    (u64::from(d.max(0.0).to_bits()) << 32) | index as u64
-}
-
-fn unkey(k: u64) -> Neighbour {
-    Neighbour {
-        index: k as u32,
-        sq_distance: f32::from_bits((k >> 32) as u32),
+/// The cross distance a search by `distance` ranks by: the squared Euclidean distance (the
+/// Euclidean order, no √) or the cosine distance.
+pub fn ranked_by(distance: Distance) -> CrossDistance {
+    match distance {
+        Distance::Euclidean => CrossDistance::SquaredEuclidean,
+        Distance::Cosine => CrossDistance::Cosine,
     }
 }
 
-/// ‖x‖² of every row.
-fn row_norms(x: &[f32], dim: usize) -> Vec<f32> {
-    x.chunks_exact(dim)
-        .map(|r| r.iter().map(|v| v * v).sum())
-        .collect()
+/// The distance reported for a ranking value of [`ranked_by`]: the √ of a squared Euclidean
+/// distance, a cosine distance as it is.
+fn reported(by: CrossDistance, v: f32) -> f32 {
+    match by {
+        CrossDistance::SquaredEuclidean => v.sqrt(),
+        _ => v,
+    }
+}
+
+/// The search key of a distance (negatives and NaN count as 0) and an index: ordering the
+/// u64 orders by (distance, index), because the bits of a non-negative f32 grow with its value.
+fn key(d: f32, index: usize) -> u64 {
+    let d = if d > 0.0 { d } else { 0.0 };
+    (u64::from(d.to_bits()) << 32) | index as u64
+}
+
+fn unkey(by: CrossDistance, k: u64) -> Neighbour {
+    Neighbour {
+        index: k as u32,
+        distance: reported(by, f32::from_bits((k >> 32) as u32)),
+    }
 }
 
 fn check(queries: &[f32], gallery: &[f32], dim: usize) -> Result<()> {
@@ -79,34 +90,30 @@ fn check(queries: &[f32], gallery: &[f32], dim: usize) -> Result<()> {
     Ok(())
 }
 
-/// Calls `visit(state, query, g0, distances)` for every query with its squared distances
-/// (module doc) to the gallery rows `g0..g0 + distances.len()`, gallery block by gallery
-/// block in order; queries run in blocks of `query_block` in parallel, each with its own
-/// `init()` state, returned in query order.
+/// Calls `visit(state, query, g0, distances)` for every query with its distances `by` (module
+/// doc) to the gallery rows `g0..g0 + distances.len()`, gallery block by gallery block in
+/// order; queries run in blocks of `query_block` in parallel, each with its own `init()`
+/// state, returned in query order.
+#[allow(clippy::too_many_arguments)]
 fn for_each_block<S: Send>(
-    queries: &[f32], gallery: &[f32], dim: usize, query_block: usize, init: impl Fn() -> S + Sync,
-    visit: impl Fn(&mut S, usize, usize, &[f32]) + Sync,
+    by: CrossDistance, queries: &[f32], gallery: &[f32], dim: usize, query_block: usize,
+    init: impl Fn() -> S + Sync, visit: impl Fn(&mut S, usize, usize, &[f32]) + Sync,
 ) -> Result<Vec<S>> {
     check(queries, gallery, dim)?;
     let (nq, ng) = (queries.len() / dim, gallery.len() / dim);
-    let gnorm = row_norms(gallery, dim);
     let blocks: Vec<Result<Vec<S>>> = queries
         .par_chunks(query_block * dim)
         .enumerate()
         .map(|(b, qb)| {
             let m = qb.len() / dim;
-            let qnorm = row_norms(qb, dim);
             let mut states: Vec<S> = (0..m).map(|_| init()).collect();
             let mut d = vec![0.0f32; m * GALLERY_BLOCK.min(ng)];
             for g0 in (0..ng).step_by(GALLERY_BLOCK) {
                 let n = GALLERY_BLOCK.min(ng - g0);
                 let gb = &gallery[g0 * dim..(g0 + n) * dim];
                 let d = &mut d[..m * n];
-                gemm(false, true, m, n, dim, -2.0, qb, gb, 0.0, d)?;
-                for (i, row) in d.chunks_exact_mut(n).enumerate() {
-                    for (j, v) in row.iter_mut().enumerate() {
-                        *v = (*v + qnorm[i] + gnorm[g0 + j]).max(0.0);
-                    }
+                cross_distance_forward(by, m, n, dim, qb, gb, DISTANCE_EPS, d)?;
+                for (i, row) in d.chunks_exact(n).enumerate() {
                     visit(&mut states[i], b * query_block + i, g0, row);
                 }
             }
@@ -120,14 +127,16 @@ fn for_each_block<S: Send>(
     Ok(out)
 }
 
-/// The `k` nearest gallery rows of every query (rows of `dim` values), nearest first, by the
-/// blocked GEMM search of the module doc.
+/// The `k` nearest gallery rows of every query (rows of `dim` values) by `distance`, nearest
+/// first, by the blocked search of the module doc.
 pub fn knn_search(
-    queries: &[f32], gallery: &[f32], dim: usize, k: usize,
+    queries: &[f32], gallery: &[f32], dim: usize, k: usize, distance: Distance,
 ) -> Result<Vec<Vec<Neighbour>>> {
     let ng = gallery.len().checked_div(dim).unwrap_or(0);
     let k = k.min(ng);
+    let by = ranked_by(distance);
     let tops = for_each_block(
+        by,
         queries,
         gallery,
         dim,
@@ -147,7 +156,7 @@ pub fn knn_search(
     )?;
     Ok(tops
         .into_iter()
-        .map(|t| t.into_iter().map(unkey).collect())
+        .map(|t| t.into_iter().map(|k| unkey(by, k)).collect())
         .collect())
 }
 
@@ -190,10 +199,11 @@ fn relevant_ranks(dist: &[f32], labels: &[u8], class: u8) -> Vec<usize> {
 /// Recall@k (for each k in `ks`) and mAP of `queries` (labels `query_labels`) against
 /// `gallery` (labels `gallery_labels`), all rows of `dim` values (module doc). Each query's
 /// distance row to the whole gallery is held until its ranks are counted (queries go 32 per
-/// task, so a task holds 32 rows: 6 MiB for 48,000 gallery images).
+/// task, so a task holds 32 rows: 6 MiB for 48,000 gallery images). Ranks follow `distance`.
+#[allow(clippy::too_many_arguments)]
 pub fn retrieval_metrics(
     queries: &[f32], query_labels: &[u8], gallery: &[f32], gallery_labels: &[u8], dim: usize,
-    ks: &[usize],
+    ks: &[usize], distance: Distance,
 ) -> Result<RetrievalReport> {
     check(queries, gallery, dim)?;
     let (nq, ng) = (queries.len() / dim, gallery.len() / dim);
@@ -209,6 +219,7 @@ pub fn retrieval_metrics(
     // holds the rows of its 32 queries only.
     type State = (Vec<f32>, Option<(usize, f64)>);
     let states: Vec<State> = for_each_block(
+        ranked_by(distance),
         queries,
         gallery,
         dim,
@@ -247,6 +258,68 @@ pub fn retrieval_metrics(
     })
 }
 
+/// The recall@1/5/10 of `siamese retrieve`.
+pub const REPORTED_KS: [usize; 3] = [1, 5, 10];
+
+/// What a search of split queries against a split gallery reports ([`search_split`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct SplitSearch {
+    #[serde(flatten)]
+    pub metrics: RetrievalReport,
+    /// Seconds embedding the gallery and the queries.
+    pub embed_seconds: f64,
+    /// Seconds of the search behind the figures: every query's distances to the whole gallery
+    /// and the ranks of its class's images (the exact search of the module doc).
+    pub metrics_seconds: f64,
+    /// Seconds embedding the gallery (part of `embed_seconds`).
+    #[serde(skip)]
+    pub gallery_embed_seconds: f64,
+    /// Query images searched (the scored `metrics.queries` leaves out absent classes).
+    #[serde(skip)]
+    pub query_images: usize,
+}
+
+/// Embeds the gallery images `gallery.1` of `gallery.0` and the queries likewise (`batch` at a
+/// time), then scores recall@[`REPORTED_KS`] and mAP by the model's distance. The times are of
+/// the work reported: the embeddings, and the ranking behind the figures.
+pub fn search_split(
+    model: &SnLenet5, gallery: (&ImageSet, &[u32]), queries: (&ImageSet, &[u32]), batch: usize,
+) -> Result<SplitSearch> {
+    let dim = model.subnet.dims.embedding();
+    let labels = |(set, ids): (&ImageSet, &[u32])| -> Vec<u8> {
+        ids.iter().map(|&i| set.labels[i as usize]).collect()
+    };
+    let t = std::time::Instant::now();
+    let g = embed_images(model, gallery.0, gallery.1, batch)?;
+    let gallery_embed_seconds = t.elapsed().as_secs_f64();
+    let q = embed_images(model, queries.0, queries.1, batch)?;
+    let embed_seconds = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    let (ql, gl) = (labels(queries), labels(gallery));
+    let distance = model.config.distance;
+    let metrics = retrieval_metrics(&q, &ql, &g, &gl, dim, &REPORTED_KS, distance)?;
+    Ok(SplitSearch {
+        metrics,
+        embed_seconds,
+        metrics_seconds: t.elapsed().as_secs_f64(),
+        gallery_embed_seconds,
+        query_images: queries.1.len(),
+    })
+}
+
+/// The `k` gallery images (`ids` of `set`) nearest one query image (`image`, a 1-image
+/// batch), by the model's distance, nearest first; `index` is a position in `ids`.
+pub fn nearest_images(
+    model: &SnLenet5, set: &ImageSet, ids: &[u32], image: &siamese_tensor::Tensor, k: usize,
+    batch: usize,
+) -> Result<Vec<Neighbour>> {
+    let dim = model.subnet.dims.embedding();
+    let gallery = embed_images(model, set, ids, batch)?;
+    let q = model.embed(image)?;
+    let mut nn = knn_search(q.data(), &gallery, dim, k, model.config.distance)?;
+    Ok(nn.pop().unwrap_or_default())
+}
+
 /// The subnet's embeddings of the images `ids` of `set` (row-major, E values each), `batch`
 /// images converted to f32 and embedded at a time ([`SnLenet5::embed`]).
 pub fn embed_images(
@@ -265,6 +338,8 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
+
+    const E: Distance = Distance::Euclidean;
 
     /// The brute-force reference: every distance as Σ(q−g)² in f64, sorted by (distance, index).
     fn brute(q: &[f32], g: &[f32], dim: usize) -> Vec<Vec<(f64, usize)>> {
@@ -300,14 +375,15 @@ mod tests {
         ] {
             let q: Vec<f32> = (0..nq * dim).map(|_| rng.gen_range(-1.0..1.0)).collect();
             let g: Vec<f32> = (0..ng * dim).map(|_| rng.gen_range(-1.0..1.0)).collect();
-            let got = knn_search(&q, &g, dim, k).unwrap();
+            let got = knn_search(&q, &g, dim, k, Distance::Euclidean).unwrap();
             let want = brute(&q, &g, dim);
             for (qi, (got, want)) in got.iter().zip(&want).enumerate() {
                 assert_eq!(got.len(), k.min(ng));
                 for (n, w) in got.iter().zip(want) {
                     // The k smallest distances (up to the f32 rounding of the expansion) ...
                     let tol = 1e-4 * (1.0 + w.0);
-                    assert!((n.sq_distance as f64 - w.0).abs() < tol, "{n:?} vs {w:?}");
+                    let sq = (n.distance as f64).powi(2);
+                    assert!((sq - w.0).abs() < tol, "{n:?} vs {w:?}");
                     // ... and each reported distance is its reported row's true distance.
                     let j = n.index as usize;
                     let truth: f64 = q[qi * dim..][..dim]
@@ -315,10 +391,7 @@ mod tests {
                         .zip(&g[j * dim..][..dim])
                         .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
                         .sum();
-                    assert!(
-                        (n.sq_distance as f64 - truth).abs() < tol,
-                        "{n:?} vs {truth}"
-                    );
+                    assert!((sq - truth).abs() < tol, "{n:?} vs {truth}");
                 }
             }
             cases += nq;
@@ -336,7 +409,7 @@ mod tests {
         // Query 2 at -1, class 1: order 0 1 2(b) 3(b) 4: ranks 3, 4: AP = (1/3 + 2/4)/2.
         // Query 3 of class 7 (absent from the gallery) is left out.
         let q = [2.2, -1.0, 0.0];
-        let r = retrieval_metrics(&q, &[0, 1, 7], &gallery, &gl, 1, &[1, 2, 3, 5]).unwrap();
+        let r = retrieval_metrics(&q, &[0, 1, 7], &gallery, &gl, 1, &[1, 2, 3, 5], E).unwrap();
         assert_eq!((r.queries, r.gallery), (2, 5));
         let ap1 = (1.0 / 3.0 + 2.0 / 4.0 + 3.0 / 5.0) / 3.0;
         let ap2 = (1.0 / 3.0 + 2.0 / 4.0) / 2.0;
@@ -344,12 +417,12 @@ mod tests {
         let recall: Vec<f64> = r.recall_at.iter().map(|x| x.1).collect();
         assert_eq!(recall, [0.0, 0.0, 1.0, 1.0]);
         // A perfect ranking: AP 1 and recall@1 1.
-        let r = retrieval_metrics(&[3.9], &[0], &[4.0, 3.8, 0.0], &[0, 0, 1], 1, &[1]).unwrap();
+        let r = retrieval_metrics(&[3.9], &[0], &[4.0, 3.8, 0.0], &[0, 0, 1], 1, &[1], E).unwrap();
         assert_eq!((r.mean_average_precision, r.recall_at[0].1), (1.0, 1.0));
         // Ties go to the lower gallery index: query at 0.5 between row 0 (class 1) and row 1 (class 0).
-        let r = retrieval_metrics(&[0.5], &[0], &[0.0, 1.0], &[1, 0], 1, &[1]).unwrap();
+        let r = retrieval_metrics(&[0.5], &[0], &[0.0, 1.0], &[1, 0], 1, &[1], E).unwrap();
         assert_eq!((r.recall_at[0].1, r.mean_average_precision), (0.0, 0.5));
-        assert!(retrieval_metrics(&[0.5], &[0, 1], &[0.0], &[1], 1, &[1]).is_err());
+        assert!(retrieval_metrics(&[0.5], &[0, 1], &[0.0], &[1], 1, &[1], E).is_err());
     }
 
     #[test]

@@ -11,15 +11,20 @@ use std::process::ExitCode;
 mod args;
 mod bench_cmd;
 mod beyond_cmds;
+mod classic_cmd;
 #[path = "../shared/cli.rs"]
 mod cli;
 mod common;
 mod data_cmds;
 mod device;
+mod embed_cmd;
 mod model_cmds;
+mod oneshot_cmd;
 mod progress;
 mod reproduce;
 mod reproduce_cmd;
+mod retrieve_cmd;
+mod source;
 mod typed_flags;
 
 use clap::{Parser, Subcommand};
@@ -61,13 +66,13 @@ enum Command {
     /// Draw a grid of sample image pairs labelled POS/NEG (the paper's Figure 2) as a PNG.
     Pairs(data_cmds::PairsArgs),
     /// N-way K-shot recognition on test episodes (mean similarity and prototype), accuracy with a 95% interval.
-    Oneshot(beyond_cmds::OneShotArgs),
+    Oneshot(oneshot_cmd::OneShotArgs),
     /// Similarity search: recall@1/5/10 and mAP of test queries against the training images, or the nearest images to a file.
-    Retrieve(beyond_cmds::RetrieveArgs),
+    Retrieve(retrieve_cmd::RetrieveArgs),
     /// Classical baselines (the paper's Table 3): k-NN on pixels or on the embedding, HOG + linear SVM.
-    Classic(beyond_cmds::ClassicArgs),
+    Classic(classic_cmd::ClassicArgs),
     /// The test set's embeddings projected to 2-D by PCA, as a scatter coloured by class (PNG), and optionally as CSV/.npy.
-    Embed(beyond_cmds::EmbedArgs),
+    Embed(embed_cmd::EmbedArgs),
     /// Training pairs/s (steady state), time to score 10,000 pairs and peak RSS, on 1 and 2 threads (runs the siamese-bench program; `siamese bench --help` for its flags).
     #[command(disable_help_flag = true)]
     Bench(bench_cmd::BenchArgs),
@@ -95,9 +100,9 @@ fn main() -> ExitCode {
         Command::Fetch(a) => data_cmds::run_fetch(a),
         Command::Pairs(a) => data_cmds::run_pairs(a),
         Command::Bench(a) => bench_cmd::run_bench(a),
-        Command::Oneshot(a) => beyond_cmds::run_oneshot(a),
-        Command::Retrieve(a) => beyond_cmds::run_retrieve(a),
-        Command::Classic(a) => beyond_cmds::run_classic(a),
-        Command::Embed(a) => beyond_cmds::run_embed(a),
+        Command::Oneshot(a) => oneshot_cmd::run(a),
+        Command::Retrieve(a) => retrieve_cmd::run(a),
+        Command::Classic(a) => classic_cmd::run(a),
+        Command::Embed(a) => embed_cmd::run(a),
     })
 }

@@ -2,6 +2,7 @@
 //! linear SVM ([`svm`]), beside the k-NN classifiers of [`crate::knn`]. Each reports test
 //! classification accuracy and the time it took ([`ClassifierReport`]).
 
+pub mod baselines;
 pub mod hog;
 pub mod svm;
 

@@ -35,12 +35,18 @@ pub struct SvmParams {
     pub seed: u64,
 }
 
+/// The SVM's cost C unless told otherwise (`siamese classic --svm-c`).
+pub const DEFAULT_C: f32 = 1.0;
+/// The most epochs of dual coordinate descent unless told otherwise (`--svm-epochs`).
+pub const DEFAULT_EPOCHS: usize = 20;
+
 impl Default for SvmParams {
-    /// C = 1, at most 20 epochs, tolerance 0.1 (LIBLINEAR's default), seed 0.
+    /// C = [`DEFAULT_C`] (1), at most [`DEFAULT_EPOCHS`] (20) epochs, tolerance 0.1
+    /// (LIBLINEAR's default), seed 0.
     fn default() -> Self {
         Self {
-            c: 1.0,
-            epochs: 20,
+            c: DEFAULT_C,
+            epochs: DEFAULT_EPOCHS,
             tol: 0.1,
             seed: 0,
         }

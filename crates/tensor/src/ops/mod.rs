@@ -12,7 +12,7 @@
 //! | [`pool`] | max (argmax) and average pooling and their backward |
 //! | [`gemm`] | C ← α·op(A)·op(B) + β·C; the dense layer y = x·Wᵀ + b and its backward |
 //! | [`elementwise`] | ReLU, tanh, sigmoid (and backward), add, mul, square, sqrt, sums |
-//! | [`distance`] | the comparison module: Euclidean distance, cosine similarity |
+//! | [`distance`] | the comparison module: Euclidean distance, cosine similarity; the cross-distance matrix |
 //! | [`batchnorm`] | batch normalisation (train / eval) and its backward |
 //! | [`loss`] | contrastive (similarity or distance reading), BCE, softmax cross-entropy |
 //! | [`adam`] | Adam's update, the paper's Table 2 |

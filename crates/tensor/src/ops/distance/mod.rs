@@ -15,6 +15,13 @@
 //!
 //! Sums are accumulated in f64 in index order, so the values never depend on the thread
 //! count. The CUDA twins are in `distance.cu` beside this file.
+//!
+//! [`cross`] holds the forward-only cross-distance matrix (every query against every gallery
+//! row by one GEMM: squared Euclidean, Euclidean, or 1 − the cosine similarity above), which
+//! retrieval, k-NN and one-shot prototypes use.
+
+pub mod cross;
+pub use cross::{cross_distance_forward, CrossDistance};
 
 use crate::error::{check_len, shape_err, Result};
 

@@ -1,0 +1,78 @@
+//! `siamese oneshot`: N-way K-shot recognition on test episodes (siamese_eval::oneshot).
+
+use clap::Args;
+use siamese::eval::oneshot::{
+    one_shot, OneShotOptions, DEFAULT_EPISODES, DEFAULT_SHOTS, DEFAULT_WAYS,
+};
+use siamese::eval::DEFAULT_SEED;
+
+use crate::source::{load, parse_class_list, SourceArgs};
+use crate::CliResult;
+
+#[derive(Args)]
+pub struct OneShotArgs {
+    #[command(flatten)]
+    src: SourceArgs,
+    /// N: classes per episode.
+    #[arg(long, default_value_t = DEFAULT_WAYS)]
+    ways: usize,
+    /// K: support images per class.
+    #[arg(long, default_value_t = DEFAULT_SHOTS)]
+    shots: usize,
+    /// Episodes (one query each).
+    #[arg(long, default_value_t = DEFAULT_EPISODES)]
+    episodes: usize,
+    /// Classes the episodes draw from: indices, ranges or names (default: every class).
+    #[arg(long)]
+    classes: Option<String>,
+    /// Seed of the episodes.
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    seed: u64,
+    /// Print the result as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: OneShotArgs) -> CliResult {
+    let mut l = load(&a.src)?;
+    let classes = match &a.classes {
+        Some(spec) => parse_class_list(l.kind, spec)?,
+        None => (0..l.test.num_classes() as u8).collect(),
+    };
+    let options = OneShotOptions {
+        ways: a.ways,
+        shots: a.shots,
+        episodes: a.episodes,
+        classes,
+        seed: a.seed,
+        batch: a.src.work.batch,
+    };
+    let r = one_shot(&mut l.model, &l.test, &options)?;
+    if a.json {
+        println!("{}", siamese::model::json::to_pretty(&r)?);
+        return Ok(());
+    }
+    println!(
+        "{}-way {}-shot on {} test images, {} episodes, seed {}, classes {:?} ({} of them unseen in training); chance {:.2}%",
+        r.ways,
+        r.shots,
+        l.title,
+        r.episodes,
+        r.seed,
+        r.classes,
+        r.unseen(l.train_classes.as_deref()),
+        r.chance * 100.0
+    );
+    for m in &r.methods {
+        println!(
+            "  {:<16} accuracy {:.2}% (95% CI {:.2}-{:.2}%, {} of {})",
+            m.method,
+            m.accuracy * 100.0,
+            m.ci95_low * 100.0,
+            m.ci95_high * 100.0,
+            m.correct,
+            r.episodes
+        );
+    }
+    Ok(())
+}

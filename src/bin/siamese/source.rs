@@ -1,0 +1,87 @@
+//! What `oneshot`, `retrieve`, `classic` and `embed` share (not a command): the work flags
+//! (data, batch, threads), the checkpoint flag, and reading a checkpoint with its dataset and
+//! the training part of its run's split.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use siamese::data::{split, DatasetKind, ImageSet};
+use siamese::eval::EMBED_BATCH;
+use siamese::model::SnLenet5;
+
+use crate::args::DataArgs;
+use crate::common::set_threads;
+use crate::CliResult;
+
+pub type Error = Box<dyn std::error::Error>;
+
+/// Where the data comes from and how the work is split (every command here).
+#[derive(Args)]
+pub struct WorkArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Images per embedding batch.
+    #[arg(long, default_value_t = EMBED_BATCH)]
+    pub batch: usize,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+impl WorkArgs {
+    /// Sets up the thread pool and checks the batch.
+    pub fn start(&self) -> CliResult {
+        set_threads(self.threads)?;
+        if self.batch == 0 {
+            return Err("--batch must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Flags shared by the commands that read a checkpoint and its dataset.
+#[derive(Args)]
+pub struct SourceArgs {
+    /// An SN-LeNet-5 checkpoint written by `siamese train` (best.safetensors).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    #[command(flatten)]
+    pub work: WorkArgs,
+}
+
+/// The checkpoint's network, its dataset, and the training part of the paper's split (the
+/// split seed is the run's seed, so it is the run's own training part, all classes).
+pub struct Loaded {
+    pub model: SnLenet5,
+    pub kind: DatasetKind,
+    pub title: String,
+    pub train: Arc<ImageSet>,
+    pub test: Arc<ImageSet>,
+    pub train_idx: Vec<u32>,
+    pub train_classes: Option<Vec<u8>>,
+}
+
+pub fn load(s: &SourceArgs) -> Result<Loaded, Error> {
+    s.work.start()?;
+    let (model, cfg) = SnLenet5::from_checkpoint(&s.checkpoint)?;
+    let kind = cfg.kind()?;
+    let data = crate::data_cmds::load(kind, &s.work.data)?;
+    let (train, test) = (data.train, data.test);
+    let (train_idx, _) = split::paper_split(kind, &train, cfg.seed)?;
+    Ok(Loaded {
+        model,
+        kind,
+        title: data.title,
+        train: Arc::new(train),
+        test: Arc::new(test),
+        train_idx,
+        train_classes: cfg.train_classes,
+    })
+}
+
+/// A class list for `kind`: indices, ranges or names.
+pub fn parse_class_list(kind: DatasetKind, spec: &str) -> Result<Vec<u8>, Error> {
+    let names: Vec<String> = kind.class_names().iter().map(|s| s.to_string()).collect();
+    Ok(split::parse_classes(spec, &names)?)
+}
