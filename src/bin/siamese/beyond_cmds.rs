@@ -75,7 +75,7 @@ struct Loaded {
 fn load(s: &SourceArgs) -> Result<Loaded, Error> {
     s.work.start()?;
     let (model, cfg) = SnLenet5::from_checkpoint(&s.checkpoint)?;
-    let kind = cfg.kind()?;
+    let kind = cfg.dataset;
     let data = crate::data_cmds::load(kind, &s.work.data)?;
     let (train, test) = (data.train, data.test);
     let (train_idx, _) = split::paper_split(kind, &train, cfg.seed)?;
@@ -449,7 +449,7 @@ pub fn run_classic(a: ClassicArgs) -> CliResult {
     let k = a.k.unwrap_or(3);
     let kind: DatasetKind = match (&a.dataset, &model) {
         (Some(d), _) => *d,
-        (None, Some((_, cfg))) => cfg.kind()?,
+        (None, Some((_, cfg))) => cfg.dataset,
         (None, None) => return Err("give --dataset or --checkpoint".into()),
     };
     let data = crate::data_cmds::load(kind, &a.work.data)?;
