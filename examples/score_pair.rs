@@ -12,11 +12,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let test = siamese::test_images(&cfg, None)?;
     let (a, b) = (siamese::image(&test, 0)?, siamese::image(&test, 1)?);
     let s = siamese::similarity(&mut model, &a, &b)?;
-    let verdict = if s > 0.5 {
+    let t = siamese::model::metrics::DEFAULT_THRESHOLD;
+    let verdict = if siamese::model::metrics::says_same(s, t) {
         "same class"
     } else {
         "different classes"
     };
-    println!("test images 0 and 1: similarity {s:.4} ({verdict} at 0.5)");
+    println!("test images 0 and 1: similarity {s:.4} ({verdict} at {t})");
     Ok(())
 }

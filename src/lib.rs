@@ -91,7 +91,7 @@ pub fn load_image(path: impl AsRef<Path>, model: &SnLenet5) -> Result<Tensor> {
 /// [`SnLenet5::from_checkpoint`]), read from `data_dir`, else `$SIAMESE_DATA_DIR`, else
 /// `./datasets`.
 pub fn test_images(cfg: &TrainConfig, data_dir: Option<&Path>) -> Result<ImageSet> {
-    Ok(siamese_data::load(cfg.kind()?, data_dir)?.1)
+    Ok(siamese_data::load(cfg.dataset, data_dir)?.1)
 }
 
 /// Image `index` of `set` as a model input: a 1×C×H×W tensor in [0, 1].
@@ -100,8 +100,9 @@ pub fn image(set: &ImageSet, index: u32) -> Result<Tensor> {
 }
 
 /// The similarity s ∈ (0, 1) of one pair of images (each 1×C×H×W) in evaluation mode: the
-/// subnets' embeddings, the comparison module and the output module. s > 0.5 (or the
-/// validation threshold stored by `siamese eval`) reads "same class".
+/// subnets' embeddings, the comparison module and the output module.
+/// [`model::metrics::says_same`]`(s, t)` (s > t, t = 0.5 or the validation threshold stored
+/// by `siamese eval`) reads "same class".
 ///
 /// ```
 /// use siamese::{model::ModelConfig, SnLenet5, Tensor};

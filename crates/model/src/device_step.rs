@@ -25,66 +25,20 @@
 //! geometry, the pooled planes, the dense layers' widths, the workspace's buffers) comes from
 //! the model's [`LenetDims`], the one place LeNet-5's sizes are computed.
 
+mod setup;
 mod workspace;
 
 use siamese_optim::{AdamConfig, AdamState};
 use siamese_tensor::backend::{AdamHyper, Backend, BnMode, ContrastiveReads};
 use siamese_tensor::Tensor;
 
-use crate::config::{
-    Activation, ConvBlockDims, Distance, EmbeddingActivation, LenetDims, LossKind, ModelConfig,
-    Pooling,
-};
+use crate::config::{ConvBlockDims, LenetDims, LossKind};
 use crate::error::{ModelError, Result};
 use crate::score::PairScorer;
 use crate::siamese::{check_pair_images, pairs_in_stack, SnLenet5, DISTANCE_EPS, MARGIN};
+use setup::{check_convolutions, upload_params, Slots, Uploaded};
+pub use setup::{check_supported, SUPPORTED};
 use workspace::Workspace;
-
-/// The configuration the device step implements, for error messages.
-pub const SUPPORTED: &str = "--act relu --pool max --embedding tanh --distance euclidean --loss contrastive-sigmoid (the paper's defaults)";
-
-/// Errors unless `model` and `loss` are the configuration the device step implements.
-pub fn check_supported(model: &ModelConfig, loss: LossKind) -> Result<()> {
-    let mut bad = Vec::new();
-    if model.activation != Activation::Relu {
-        bad.push(format!("--act {}", model.activation));
-    }
-    if model.pooling != Pooling::Max {
-        bad.push(format!("--pool {}", model.pooling));
-    }
-    if model.embedding_activation != EmbeddingActivation::Tanh {
-        bad.push(format!("--embedding {}", model.embedding_activation));
-    }
-    if model.distance != Distance::Euclidean {
-        bad.push(format!("--distance {}", model.distance));
-    }
-    if loss != LossKind::ContrastiveSigmoid {
-        bad.push(format!("--loss {loss}"));
-    }
-    if model.head != crate::config::Head::Bn {
-        bad.push(format!("--head {}", model.head));
-    }
-    if bad.is_empty() {
-        Ok(())
-    } else {
-        Err(ModelError::Config(format!(
-            "the device step does not implement {}; it supports {SUPPORTED}",
-            bad.join(" ")
-        )))
-    }
-}
-
-/// Where each layer's tensors sit in the parameter list (the [`ParamStore`] order).
-#[derive(Clone, Copy, Debug)]
-struct Slots {
-    conv1: (usize, usize),
-    conv2: (usize, usize),
-    fc1: (usize, usize),
-    fc2: (usize, usize),
-    fc3: (usize, usize),
-    /// γ, β, w, b of the output module.
-    head: [usize; 4],
-}
 
 /// SN-LeNet-5 living on a [`Backend`]: parameters, gradients, Adam moments and the output
 /// module's running statistics as device buffers, plus a reusable activation workspace.
@@ -106,83 +60,29 @@ pub struct DeviceModel<B: Backend> {
 }
 
 impl<B: Backend> DeviceModel<B> {
-    /// Uploads `model`'s parameters and running statistics (and Adam's moments from `adam`,
-    /// when it holds any) to `backend`. Errors for a configuration other than the paper's
-    /// (see [`check_supported`]; the loss is checked by the trainer).
+    /// Uploads `model`'s parameters and running statistics (and Adam's moments from `state`,
+    /// when it holds any) to `backend`; `adam` holds β₁, β₂ and ε (each step takes its
+    /// learning rate). Errors for a configuration other than the paper's (see
+    /// [`check_supported`]; the loss is checked by the trainer).
     pub fn from_model(
         backend: B, model: &SnLenet5, adam: AdamConfig, state: Option<&AdamState>,
     ) -> Result<Self> {
         check_supported(&model.config, LossKind::ContrastiveSigmoid)?;
-        let sn = &model.subnet;
-        let dims = sn.dims;
-        for (name, l, b) in [
-            ("conv1", &sn.conv1, dims.conv1),
-            ("conv2", &sn.conv2, dims.conv2),
-        ] {
-            let s = l.spec;
-            if s.stride != 1
-                || (s.kernel, s.pad, s.out_channels) != (b.kernel, b.pad, b.out_channels)
-            {
-                return Err(ModelError::Config(format!(
-                    "the device step expects stride-1 convolutions of the sizes {b:?}, {name} is {s:?}"
-                )));
-            }
-        }
-        let st = &model.store;
-        let idx = |id: siamese_autodiff::ParamId| id.index();
-        let slots = Slots {
-            conv1: (idx(sn.conv1.weight), idx(sn.conv1.bias)),
-            conv2: (idx(sn.conv2.weight), idx(sn.conv2.bias)),
-            fc1: (idx(sn.fc1.weight), idx(sn.fc1.bias)),
-            fc2: (idx(sn.fc2.weight), idx(sn.fc2.bias)),
-            fc3: (idx(sn.fc3.weight), idx(sn.fc3.bias)),
-            head: [
-                idx(model.head.bn.gamma),
-                idx(model.head.bn.beta),
-                idx(model.head.fc.weight),
-                idx(model.head.fc.bias),
-            ],
-        };
-        let be = &backend;
-        let mut params = Vec::with_capacity(st.len());
-        let mut grads = Vec::with_capacity(st.len());
-        let mut m = Vec::with_capacity(st.len());
-        let mut v = Vec::with_capacity(st.len());
+        check_convolutions(model)?;
+        let slots = Slots::of(model);
         let moments = state.filter(|s| s.step > 0);
-        if let Some(s) = moments {
-            if s.m.len() != st.len() || s.v.len() != st.len() {
-                return Err(ModelError::Config(format!(
-                    "optimiser state has {} moments for {} parameters",
-                    s.m.len(),
-                    st.len()
-                )));
-            }
-        }
-        for (i, (name, p)) in st.params().enumerate() {
-            params.push(be.upload(p.data())?);
-            grads.push(be.zeros(p.len())?);
-            match moments {
-                Some(s) => {
-                    if s.m[i].len() != p.len() || s.v[i].len() != p.len() {
-                        return Err(ModelError::Config(format!(
-                            "optimiser moments of `{name}` do not match its shape {:?}",
-                            p.shape()
-                        )));
-                    }
-                    m.push(be.upload(s.m[i].data())?);
-                    v.push(be.upload(s.v[i].data())?);
-                }
-                None => {
-                    m.push(be.zeros(p.len())?);
-                    v.push(be.zeros(p.len())?);
-                }
-            }
-        }
+        let Uploaded {
+            params,
+            grads,
+            m,
+            v,
+        } = upload_params(&backend, &model.store, moments)?;
         let bn = &model.head.bn;
-        let running_mean = be.upload(st.buffer(bn.running_mean).data())?;
-        let running_var = be.upload(st.buffer(bn.running_var).data())?;
+        let st = &model.store;
+        let running_mean = backend.upload(st.buffer(bn.running_mean).data())?;
+        let running_var = backend.upload(st.buffer(bn.running_var).data())?;
         Ok(Self {
-            dims,
+            dims: model.subnet.dims,
             slots,
             params,
             grads,
@@ -395,6 +295,15 @@ impl<B: Backend> DeviceModel<B> {
         dense_back(&ws.df2, &ws.f1, sl.fc2, dm.fc2, &mut ws.df1)?;
         be.relu_backward_inplace(&ws.f1, &mut ws.df1)?;
         dense_back(&ws.df1, &ws.p2, sl.fc1, dm.fc1, &mut ws.dp2)?;
+        self.conv_blocks_backward(ws)
+    }
+
+    /// Backward of both conv → ReLU → max-pool blocks, from the gradient of the pooled
+    /// planes `ws.dp2` to the convolutions' gradients.
+    fn conv_blocks_backward(&mut self, ws: &mut Workspace<B>) -> Result<()> {
+        let (be, dm, sl, p) = (&self.backend, self.dims, self.slots, &self.params);
+        let m = 2 * ws.n;
+        let g = &mut self.grads;
         // Each conv → ReLU → max-pool block backward: pool (gather by argmax), ReLU gate,
         // then the convolution's dw, db and, where the input needs one, dx.
         let block_back = |c: ConvBlockDims,

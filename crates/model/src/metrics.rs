@@ -2,9 +2,30 @@
 //! ROC AUC and the equal error rate.
 //!
 //! Convention everywhere: a pair's score s is the output module's similarity in [0, 1]; the
-//! model says "same class" when s > t (t = 0.5 by default); label y = 1 means same class.
+//! model says "same class" when s > t ([`says_same`], t = [`DEFAULT_THRESHOLD`] unless one is
+//! chosen on validation); label y = 1 means same class ([`is_same_label`]).
 
 use serde::Serialize;
+
+/// The decision threshold of "accuracy at 0.5": the training accuracy, the validation
+/// accuracy of every epoch and the test's `accuracy_at_half`.
+pub const DEFAULT_THRESHOLD: f32 = 0.5;
+
+/// The pair decision, its one home: the model says "same class" for score `s` at threshold
+/// `t` when s > t.
+pub fn says_same(s: f32, t: f32) -> bool {
+    s > t
+}
+
+/// Reading a pair label: y = 1 is "same class", y = 0 "different" (anything above ½ reads as 1).
+pub fn is_same_label(y: f32) -> bool {
+    y > 0.5
+}
+
+/// Whether the decision at `t` on score `s` is right for label `y`.
+pub fn decided_right(s: f32, y: f32, t: f32) -> bool {
+    says_same(s, t) == is_same_label(y)
+}
 
 /// Counts of a binary decision, "positive" meaning "same class".
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -21,11 +42,12 @@ pub struct Confusion {
 }
 
 impl Confusion {
-    /// Counts the decisions `score > threshold` against the labels (y = 1 same class).
+    /// Counts the decisions [`says_same`]`(score, threshold)` against the labels
+    /// ([`is_same_label`]).
     pub fn at(scores: &[f32], labels: &[f32], threshold: f32) -> Self {
         let mut c = Confusion::default();
         for (&s, &y) in scores.iter().zip(labels) {
-            match (s > threshold, y > 0.5) {
+            match (says_same(s, threshold), is_same_label(y)) {
                 (true, true) => c.tp += 1,
                 (true, false) => c.fp += 1,
                 (false, false) => c.tn += 1,
@@ -55,7 +77,10 @@ fn sorted(scores: &[f32], labels: &[f32]) -> Vec<(f32, bool)> {
     let mut v: Vec<(f32, bool)> = scores
         .iter()
         .zip(labels)
-        .map(|(&s, &y)| (if s.is_nan() { f32::NEG_INFINITY } else { s }, y > 0.5))
+        .map(|(&s, &y)| {
+            let s = if s.is_nan() { f32::NEG_INFINITY } else { s };
+            (s, is_same_label(y))
+        })
         .collect();
     v.sort_by(|a, b| a.0.total_cmp(&b.0));
     v
@@ -63,16 +88,20 @@ fn sorted(scores: &[f32], labels: &[f32]) -> Vec<(f32, bool)> {
 
 /// The threshold that maximises accuracy on these pairs (chosen on validation, applied to
 /// test). Candidates are midpoints between consecutive distinct scores, plus both ends;
-/// ties in accuracy go to the candidate closest to 0.5.
+/// ties in accuracy go to the candidate closest to [`DEFAULT_THRESHOLD`] (0.5).
 pub fn best_threshold(scores: &[f32], labels: &[f32]) -> f32 {
     let v = sorted(scores, labels);
     if v.is_empty() {
-        return 0.5;
+        return DEFAULT_THRESHOLD;
     }
     let positives = v.iter().filter(|p| p.1).count();
     // Threshold below everything: all called same → correct = positives.
     let mut correct = positives as i64;
-    let mut best = (correct, -(0.5f32 - (v[0].0 - 1e-6)).abs(), v[0].0 - 1e-6);
+    let mut best = (
+        correct,
+        -(DEFAULT_THRESHOLD - (v[0].0 - 1e-6)).abs(),
+        v[0].0 - 1e-6,
+    );
     let mut i = 0;
     while i < v.len() {
         // Move the threshold past every pair with this score: they become "different".
@@ -82,7 +111,7 @@ pub fn best_threshold(scores: &[f32], labels: &[f32]) -> f32 {
             i += 1;
         }
         let t = if i < v.len() { 0.5 * (s + v[i].0) } else { s };
-        let key = (correct, -(0.5 - t).abs(), t);
+        let key = (correct, -(DEFAULT_THRESHOLD - t).abs(), t);
         if key.0 > best.0 || (key.0 == best.0 && key.1 > best.1) {
             best = key;
         }

@@ -35,8 +35,9 @@ pub const MAX_LR: f32 = 10.0;
 /// Everything that defines a training run (saved in checkpoints as JSON).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
-    /// "mnist", "fashion-mnist" or "cifar-10".
-    pub dataset: String,
+    /// The dataset, spelt "mnist", "fashion-mnist" or "cifar-10" in JSON.
+    #[serde(with = "dataset_name")]
+    pub dataset: DatasetKind,
     /// Passes over the training pairs. Default 50 for MNIST (the paper's setting).
     pub epochs: usize,
     /// Pairs per batch. Default 64 (the paper's).
@@ -45,8 +46,8 @@ pub struct TrainConfig {
     pub lr: f32,
     /// Adam's ε. Default 1e-8 (the paper's Table 2).
     pub adam_eps: f32,
-    /// Learning-rate schedule over steps: "constant" (default) or "cosine".
-    pub schedule: String,
+    /// Learning-rate schedule over steps: constant (default) or cosine.
+    pub schedule: Schedule,
     /// The seed of every random choice. Default 0.
     pub seed: u64,
     /// Train on a stratified subsample of this many training images (None: all 48,000).
@@ -72,7 +73,7 @@ impl TrainConfig {
     pub fn paper(dataset: DatasetKind) -> Self {
         let (c, h, w) = dataset.geometry();
         Self {
-            dataset: dataset.name().into(),
+            dataset,
             epochs: match dataset {
                 DatasetKind::Mnist => 50,
                 DatasetKind::FashionMnist => 100,
@@ -80,8 +81,8 @@ impl TrainConfig {
             },
             batch: PAPER_BATCH,
             lr: PAPER_LR,
-            adam_eps: 1e-8,
-            schedule: "constant".into(),
+            adam_eps: siamese_optim::AdamConfig::default().eps,
+            schedule: Schedule::Constant,
             seed: 0,
             limit: None,
             val_every: 1,
@@ -93,18 +94,11 @@ impl TrainConfig {
         }
     }
 
-    /// The dataset as a [`DatasetKind`].
-    pub fn kind(&self) -> Result<DatasetKind> {
-        self.dataset
-            .parse()
-            .map_err(|e: siamese_data::DataError| ModelError::Config(e.to_string()))
-    }
-
     /// Checks every setting before any work (the CLI calls it before the data loads; a
     /// checkpoint's `train` metadata is checked with it too), naming the flag and its valid
     /// range: `--epochs` and `--val-every` 1 to [`MAX_EPOCHS`], `--batch` 1 to [`MAX_BATCH`],
     /// `--lr` and Adam's ε finite and positive (`--lr` at most [`MAX_LR`]), `--limit` at
-    /// least 1, a known `--schedule`, a known dataset, and the model ([`ModelConfig::validate`]).
+    /// least 1, and the model ([`ModelConfig::validate`]).
     pub fn validate(&self) -> Result<()> {
         in_range("--epochs", self.epochs, 1, MAX_EPOCHS)?;
         in_range("--batch", self.batch, 1, MAX_BATCH)?;
@@ -124,33 +118,60 @@ impl TrainConfig {
         if self.limit == Some(0) {
             return Err(ModelError::Config("--limit must be at least 1".into()));
         }
-        self.kind()?;
         if let Some(c) = &self.train_classes {
-            let n = self.kind()?.num_classes();
+            let n = self.dataset.num_classes();
             if c.len() < 2 || c.iter().any(|&k| k as usize >= n) {
                 return Err(ModelError::Config(format!(
                     "--train-classes needs at least two classes in 0..{n}, got {c:?}"
                 )));
             }
         }
-        self.lr_schedule(1)?;
         self.model.validate()
     }
 
-    /// The learning-rate schedule of this run over `total_steps` steps.
-    pub fn lr_schedule(&self, total_steps: u64) -> Result<LrSchedule> {
-        match self.schedule.as_str() {
-            "constant" => Ok(LrSchedule::Constant { lr: self.lr }),
-            "cosine" => Ok(LrSchedule::Cosine {
-                lr: self.lr,
-                min_lr: self.lr * 0.01,
-                total: total_steps,
-            }),
-            other => Err(ModelError::Config(format!(
-                "unknown schedule '{other}' (expected constant or cosine)"
-            ))),
-        }
+    /// The learning-rate schedule of this run over `total_steps` steps: the one carrier of
+    /// `lr` to the optimiser's steps.
+    pub fn lr_schedule(&self, total_steps: u64) -> LrSchedule {
+        self.schedule.over(self.lr, total_steps)
     }
+}
+
+/// [`DatasetKind`] as its command-line name in JSON ("mnist", "fashion-mnist", "cifar-10"),
+/// the spelling of every config.json and checkpoint written while the field was a string.
+mod dataset_name {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use siamese_data::DatasetKind;
+
+    pub fn serialize<S: Serializer>(kind: &DatasetKind, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(kind.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DatasetKind, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The rule "best validation epoch": validation accuracy `candidate` beats the best so far
+/// when it is strictly higher (so the first of equal epochs stays best); anything beats
+/// none. The training loop keeps best.safetensors by it, [`best_epoch`] reads a history by it.
+pub fn beats(candidate: f64, best_so_far: Option<f64>) -> bool {
+    best_so_far.is_none_or(|b| candidate > b)
+}
+
+/// The epoch of the highest validation accuracy (the first, on ties: [`beats`]), what
+/// best.safetensors holds, from (epoch, validation accuracy if validated) items.
+pub fn best_epoch(points: impl IntoIterator<Item = (usize, Option<f64>)>) -> Option<(usize, f64)> {
+    points
+        .into_iter()
+        .filter_map(|(e, v)| v.map(|v| (e, v)))
+        .fold(None, |best, (e, v)| {
+            if beats(v, best.map(|(_, b)| b)) {
+                Some((e, v))
+            } else {
+                best
+            }
+        })
 }
 
 /// Which augmentation a run uses.
@@ -252,88 +273,6 @@ pub struct TrainState {
     pub best_weights: Option<Vec<(String, Tensor)>>,
 }
 
-/// The run flags `--resume` compares with the run it continues, by their command-line ids
-/// (clap's, the flag without `--`, `_` for `-`), with each one's value in a config.
-const RUN_FLAGS: [&str; 19] = [
-    "dataset",
-    "epochs",
-    "batch",
-    "lr",
-    "schedule",
-    "seed",
-    "limit",
-    "val_every",
-    "loss",
-    "fixed_pairs",
-    "augment",
-    "act",
-    "pool",
-    "embedding",
-    "emb_act",
-    "distance",
-    "head",
-    "init",
-    "train_classes",
-];
-
-fn flag_value(cfg: &TrainConfig, id: &str) -> Option<String> {
-    let m = &cfg.model;
-    Some(match id {
-        "dataset" => cfg.dataset.clone(),
-        "epochs" => cfg.epochs.to_string(),
-        "batch" => cfg.batch.to_string(),
-        "lr" => cfg.lr.to_string(),
-        "schedule" => cfg.schedule.clone(),
-        "seed" => cfg.seed.to_string(),
-        "limit" => cfg.limit.map_or("none".into(), |l| l.to_string()),
-        "val_every" => cfg.val_every.to_string(),
-        "loss" => cfg.loss.to_string(),
-        "fixed_pairs" => (!cfg.pairs_per_epoch).to_string(),
-        "augment" => cfg.augment.to_string(),
-        "act" => m.activation.to_string(),
-        "pool" => m.pooling.to_string(),
-        "embedding" => m.embedding.to_string(),
-        "emb_act" => m.embedding_activation.to_string(),
-        "distance" => m.distance.to_string(),
-        "head" => m.head.to_string(),
-        "init" => m.init.to_string(),
-        "train_classes" => format!("{:?}", cfg.train_classes),
-        _ => return None,
-    })
-}
-
-impl TrainConfig {
-    /// The config a resumed run continues with: `self` (the run being resumed), except that
-    /// `--epochs` may be extended. `given` is the config built from the command line and
-    /// `explicit` the ids of the flags the user actually typed (see `RUN_FLAGS`); any of
-    /// them whose value differs from the resumed run's is refused, naming the flag, the
-    /// resumed value and the given one. `--epochs` below the resumed run's is refused too.
-    pub fn resumed_with(&self, given: &TrainConfig, explicit: &[&str]) -> Result<TrainConfig> {
-        let mut cfg = self.clone();
-        for id in explicit.iter().filter(|id| RUN_FLAGS.contains(id)) {
-            let (was, now) = (flag_value(self, id), flag_value(given, id));
-            let flag = format!("--{}", id.replace('_', "-"));
-            if *id == "epochs" {
-                if given.epochs < self.epochs {
-                    return Err(ModelError::Config(format!(
-                        "--epochs {} is below the resumed run's --epochs {}: a resumed run can only be extended",
-                        given.epochs, self.epochs
-                    )));
-                }
-                cfg.epochs = given.epochs;
-            } else if was != now {
-                return Err(ModelError::Config(format!(
-                    "{flag} {} conflicts with the resumed run's {flag} {}: --resume continues a run as it was started (only --epochs may be extended); leave {flag} out or start a new run",
-                    now.unwrap_or_default(),
-                    was.unwrap_or_default()
-                )));
-            }
-        }
-        cfg.validate()?;
-        Ok(cfg)
-    }
-}
-
 /// The data of a run, prepared once.
 pub struct RunData {
     pub kind: DatasetKind,
@@ -348,7 +287,7 @@ impl RunData {
     /// Loads the dataset and makes the split, the `--limit` subsample, the fixed validation
     /// pairs and the fixed test pairs.
     pub fn prepare(cfg: &TrainConfig, data_dir: Option<&Path>) -> Result<Self> {
-        let kind = cfg.kind()?;
+        let kind = cfg.dataset;
         let (train, test) = siamese_data::load(kind, data_dir)?;
         Self::from_sets(cfg, kind, train, test)
     }
@@ -466,5 +405,10 @@ impl RunFiles {
     }
 }
 
+mod resume;
+mod schedule;
 #[cfg(test)]
 pub(crate) mod tests;
+
+pub use resume::RunSetting;
+pub use schedule::Schedule;

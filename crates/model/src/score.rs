@@ -104,7 +104,7 @@ pub fn evaluate_pairs(
 ) -> Result<PairEvaluation> {
     let (s, y) = score_pairs(model, set, pairs, eval_batch)?;
     let score_seconds = time_scoring(model, set, pairs, eval_batch, 3)?;
-    let c_half = Confusion::at(&s, &y, 0.5);
+    let c_half = Confusion::at(&s, &y, crate::metrics::DEFAULT_THRESHOLD);
     let c_t = Confusion::at(&s, &y, threshold);
     Ok(PairEvaluation {
         pairs: s.len(),

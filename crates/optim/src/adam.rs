@@ -12,7 +12,10 @@
 //! The arithmetic of (b)–(f) and of the bias corrections is `siamese_tensor::ops::adam` (one
 //! home, shared with the device step); this type holds the state and walks the parameters.
 //!
-//! Defaults α = 0.001, β₁ = 0.9, β₂ = 0.999, ε = 1e-8 (Keras uses ε = 1e-7). The state
+//! The learning rate α is not part of [`AdamConfig`]: each [`Adam::step`] takes the rate of
+//! that step, read from the run's [`crate::LrSchedule`] (its one carrier; the paper's α = 0.001
+//! is `siamese_model::run::PAPER_LR`). Defaults β₁ = 0.9, β₂ = 0.999, ε = 1e-8 (Keras uses
+//! ε = 1e-7). The state
 //! (m, v, t) is public through [`Adam::state`] / [`Adam::set_state`], so a checkpoint resumes
 //! bit-exactly.
 
@@ -23,11 +26,10 @@ use siamese_tensor::Tensor;
 use crate::error::{OptimError, Result};
 use crate::Optimizer;
 
-/// Hyper-parameters of [`Adam`].
+/// Hyper-parameters of [`Adam`] other than the learning rate (which each step takes from
+/// the schedule).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamConfig {
-    /// Learning rate α. Defaults to 1e-3.
-    pub lr: f32,
     /// Decay of the first moment, β₁. Defaults to 0.9.
     pub beta1: f32,
     /// Decay of the second moment, β₂. Defaults to 0.999.
@@ -39,7 +41,6 @@ pub struct AdamConfig {
 impl Default for AdamConfig {
     fn default() -> Self {
         Self {
-            lr: 1e-3,
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
@@ -67,9 +68,7 @@ pub struct Adam {
 }
 
 fn check_config(c: &AdamConfig) -> Result<()> {
-    let ok = c.lr.is_finite()
-        && c.lr >= 0.0
-        && (0.0..1.0).contains(&c.beta1)
+    let ok = (0.0..1.0).contains(&c.beta1)
         && (0.0..1.0).contains(&c.beta2)
         && c.eps.is_finite()
         && c.eps >= 0.0;
@@ -125,8 +124,12 @@ impl Adam {
         Ok(())
     }
 
-    /// One update of every parameter of `store` from its gradient buffer, steps (a)–(f).
-    pub fn step(&mut self, store: &mut ParamStore) -> Result<()> {
+    /// One update of every parameter of `store` from its gradient buffer, steps (a)–(f), at
+    /// learning rate `lr` (α of this step, from the schedule; finite and non-negative).
+    pub fn step(&mut self, store: &mut ParamStore, lr: f32) -> Result<()> {
+        if !(lr.is_finite() && lr >= 0.0) {
+            return Err(OptimError::BadConfig(format!("learning rate {lr}")));
+        }
         if self.state.m.is_empty() {
             let zeros = |s: &ParamStore| -> Vec<Tensor> {
                 s.params()
@@ -139,12 +142,7 @@ impl Adam {
         }
         check_shapes("m", &self.state.m, store)?;
         check_shapes("v", &self.state.v, store)?;
-        let AdamConfig {
-            lr,
-            beta1,
-            beta2,
-            eps,
-        } = self.config;
+        let AdamConfig { beta1, beta2, eps } = self.config;
         // (a) t ← t + 1; g_t is each parameter's gradient buffer below.
         self.state.step += 1;
         // (d), (e): the bias corrections 1 − β₁ᵗ and 1 − β₂ᵗ of this step.
@@ -165,11 +163,7 @@ impl Adam {
 }
 
 impl Optimizer for Adam {
-    fn step(&mut self, store: &mut ParamStore) -> Result<()> {
-        Adam::step(self, store)
-    }
-
-    fn set_lr(&mut self, lr: f32) {
-        self.config.lr = lr;
+    fn step(&mut self, store: &mut ParamStore, lr: f32) -> Result<()> {
+        Adam::step(self, store, lr)
     }
 }

@@ -6,12 +6,12 @@
 //! - [`Adam`]: the paper's Table 2, steps (a)–(f), each labelled in the code, with readable and
 //!   writable state ([`AdamState`]: t, m, v) for exact checkpoint resume;
 //! - [`Sgd`]: SGD with momentum;
-//! - [`LrSchedule`]: constant and cosine learning rates, applied through
-//!   [`Optimizer::set_lr`].
+//! - [`LrSchedule`]: constant and cosine learning rates, the one carrier of the learning
+//!   rate: the loop reads α(t) from it and hands it to [`Optimizer::step`].
 //!
 //! Both optimizers walk the store's parameters in registration order, so their state vectors
 //! line up with `ParamStore::params()` names. A step is: `store.zero_grads()`, forward on a
-//! fresh tape, `tape.backward(loss, &mut store)`, drop the tape, `opt.step(&mut store)`.
+//! fresh tape, `tape.backward(loss, &mut store)`, drop the tape, `opt.step(&mut store, schedule.at(t))`.
 
 pub mod adam;
 pub mod error;
@@ -27,8 +27,7 @@ use siamese_autodiff::ParamStore;
 
 /// What the training loop needs from an optimizer.
 pub trait Optimizer {
-    /// Updates every parameter of `store` from its gradient buffer.
-    fn step(&mut self, store: &mut ParamStore) -> Result<()>;
-    /// Sets the learning rate (for a schedule).
-    fn set_lr(&mut self, lr: f32);
+    /// Updates every parameter of `store` from its gradient buffer at learning rate `lr`
+    /// (the schedule's α for this step).
+    fn step(&mut self, store: &mut ParamStore, lr: f32) -> Result<()>;
 }

@@ -5,8 +5,8 @@
 //! | Constant | α₀ |
 //! | Cosine | α_min + (α₀ − α_min)·(1 + cos(π·min(t, T)/T))/2 |
 
-/// A learning-rate schedule; call [`LrSchedule::at`] before each step and hand the value to
-/// [`crate::Optimizer::set_lr`].
+/// A learning-rate schedule, the one carrier of the learning rate: call [`LrSchedule::at`]
+/// before each step and hand the value to the step ([`crate::Optimizer::step`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LrSchedule {
     /// α(t) = α₀.

@@ -1,6 +1,7 @@
 //! Stochastic gradient descent with (heavy-ball) momentum, PyTorch's form:
 //!   u_t = μ·u_{t−1} + g_t,   θ_t = θ_{t−1} − α·u_t
-//! (μ = 0 is plain SGD, θ −= α·g). The velocities u are public state for checkpoints.
+//! (μ = 0 is plain SGD, θ −= α·g). The velocities u are public state for checkpoints; α is
+//! each step's, from the schedule (as for Adam).
 
 use siamese_autodiff::ParamStore;
 use siamese_tensor::Tensor;
@@ -11,8 +12,6 @@ use crate::Optimizer;
 /// SGD with momentum.
 #[derive(Clone, Debug)]
 pub struct Sgd {
-    /// Learning rate α.
-    pub lr: f32,
     /// Momentum μ ∈ [0, 1).
     pub momentum: f32,
     /// Velocities u, one per parameter in registration order (empty before the first step).
@@ -20,22 +19,23 @@ pub struct Sgd {
 }
 
 impl Sgd {
-    /// SGD with learning rate `lr` and momentum `momentum` (0 for none).
-    pub fn new(lr: f32, momentum: f32) -> Result<Self> {
-        if !(lr.is_finite() && lr >= 0.0 && (0.0..1.0).contains(&momentum)) {
-            return Err(OptimError::BadConfig(format!(
-                "lr {lr}, momentum {momentum}"
-            )));
+    /// SGD with momentum `momentum` (0 for none).
+    pub fn new(momentum: f32) -> Result<Self> {
+        if !(0.0..1.0).contains(&momentum) {
+            return Err(OptimError::BadConfig(format!("momentum {momentum}")));
         }
         Ok(Self {
-            lr,
             momentum,
             velocity: Vec::new(),
         })
     }
 
-    /// One update of every parameter of `store` from its gradient buffer.
-    pub fn step(&mut self, store: &mut ParamStore) -> Result<()> {
+    /// One update of every parameter of `store` from its gradient buffer, at learning rate
+    /// `lr` (finite and non-negative).
+    pub fn step(&mut self, store: &mut ParamStore, lr: f32) -> Result<()> {
+        if !(lr.is_finite() && lr >= 0.0) {
+            return Err(OptimError::BadConfig(format!("learning rate {lr}")));
+        }
         if self.velocity.is_empty() {
             self.velocity = store
                 .params()
@@ -54,7 +54,7 @@ impl Sgd {
                 "velocities do not match the parameters".into(),
             ));
         }
-        let (lr, mu) = (self.lr, self.momentum);
+        let mu = self.momentum;
         for ((_, theta, grad), u) in store.params_and_grads_mut().zip(&mut self.velocity) {
             let it = theta
                 .data_mut()
@@ -71,11 +71,7 @@ impl Sgd {
 }
 
 impl Optimizer for Sgd {
-    fn step(&mut self, store: &mut ParamStore) -> Result<()> {
-        Sgd::step(self, store)
-    }
-
-    fn set_lr(&mut self, lr: f32) {
-        self.lr = lr;
+    fn step(&mut self, store: &mut ParamStore, lr: f32) -> Result<()> {
+        Sgd::step(self, store, lr)
     }
 }

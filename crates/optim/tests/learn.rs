@@ -37,11 +37,7 @@ fn train_xor(steps: usize) -> (Vec<f32>, f64) {
         .with(Linear::new(&mut store, "fc1", 2, 16, Init::GlorotUniform, &mut rng).unwrap())
         .with(Tanh)
         .with(Linear::new(&mut store, "fc2", 16, 2, Init::GlorotUniform, &mut rng).unwrap());
-    let mut adam = Adam::new(AdamConfig {
-        lr: 0.01,
-        ..Default::default()
-    })
-    .unwrap();
+    let mut adam = Adam::new(AdamConfig::default()).unwrap();
     let mut losses = Vec::new();
     let mut acc = 0.0;
     for _ in 0..steps {
@@ -61,7 +57,7 @@ fn train_xor(steps: usize) -> (Vec<f32>, f64) {
         acc = correct as f64 / y.len() as f64;
         tape.backward(l, &mut store).unwrap();
         drop(tape);
-        adam.step(&mut store).unwrap();
+        adam.step(&mut store, 0.01).unwrap();
     }
     (losses, acc)
 }
@@ -129,11 +125,7 @@ fn tiny_siamese_learns_same_vs_different() {
             )
             .unwrap(),
         );
-    let mut adam = Adam::new(AdamConfig {
-        lr: 0.01,
-        ..Default::default()
-    })
-    .unwrap();
+    let mut adam = Adam::new(AdamConfig::default()).unwrap();
     let mut dists = Vec::new();
     for _ in 0..300 {
         store.zero_grads();
@@ -147,7 +139,7 @@ fn tiny_siamese_learns_same_vs_different() {
         dists = t.value(d).unwrap().data().to_vec();
         t.backward(l, &mut store).unwrap();
         drop(t);
-        adam.step(&mut store).unwrap();
+        adam.step(&mut store, 0.01).unwrap();
     }
     let correct = dists
         .iter()

@@ -24,10 +24,11 @@ fn one_param(v: &[f32]) -> (ParamStore, ParamId) {
 fn adam_matches_hand_computed_steps() {
     let (mut s, id) = one_param(&[1.0]);
     let mut adam = Adam::new(AdamConfig::default()).unwrap();
+    let lr = 1e-3;
     let want = [0.99900000001f64, 0.9993661035347208, 0.9995027941967383];
     for (g, w) in [1.0f32, -2.0, 0.5].into_iter().zip(want) {
         s.grad_mut(id).data_mut()[0] = g;
-        adam.step(&mut s).unwrap();
+        adam.step(&mut s, lr).unwrap();
         let got = s.value(id).data()[0] as f64;
         assert!((got - w).abs() < 2e-7, "{got} vs {w}");
     }
@@ -46,12 +47,8 @@ fn adam_first_step_is_lr_times_sign() {
     s.grad_mut(id)
         .data_mut()
         .copy_from_slice(&[1e-3, -50.0, 7.0]);
-    let mut adam = Adam::new(AdamConfig {
-        lr: 0.01,
-        ..Default::default()
-    })
-    .unwrap();
-    adam.step(&mut s).unwrap();
+    let mut adam = Adam::new(AdamConfig::default()).unwrap();
+    adam.step(&mut s, 0.01).unwrap();
     for (got, want) in s.value(id).data().iter().zip([-0.01f32, 0.01, -0.01]) {
         assert!((got - want).abs() < 1e-6, "{got}");
     }
@@ -84,8 +81,7 @@ fn adam_minimises_a_quadratic() {
         let f = tape.scale(sum, 0.5).unwrap();
         tape.backward(f, &mut s).unwrap();
         drop(tape);
-        adam.set_lr(sched.at(t));
-        adam.step(&mut s).unwrap();
+        adam.step(&mut s, sched.at(t)).unwrap();
     }
     let got = s.value(id);
     assert!(got.max_abs_diff(&c) < 1e-3, "{:?}", got.data());
@@ -99,7 +95,7 @@ fn run(adam: &mut Adam, s: &mut ParamStore, id: ParamId, from: usize, to: usize)
         for (i, (gv, x)) in g.data_mut().iter_mut().zip(th).enumerate() {
             *gv = x - ((t + i) as f32).sin();
         }
-        adam.step(s).unwrap();
+        adam.step(s, 1e-3).unwrap();
     }
 }
 
@@ -141,13 +137,19 @@ fn adam_resumes_bit_exactly_from_its_state() {
 #[test]
 fn sgd_momentum_by_hand() {
     let (mut s, id) = one_param(&[1.0]);
-    let mut sgd = Sgd::new(0.1, 0.5).unwrap();
+    let mut sgd = Sgd::new(0.5).unwrap();
     for (g, want) in [(1.0f32, 0.9f32), (2.0, 0.65), (-1.0, 0.625)] {
         s.grad_mut(id).data_mut()[0] = g;
-        Optimizer::step(&mut sgd, &mut s).unwrap();
+        Optimizer::step(&mut sgd, &mut s, 0.1).unwrap();
         assert!((s.value(id).data()[0] - want).abs() < 1e-6);
     }
-    assert!(Sgd::new(0.1, 1.0).is_err());
+    assert!(Sgd::new(1.0).is_err());
+    // The step's learning rate is checked where it arrives.
+    assert!(sgd.step(&mut s, f32::NAN).is_err());
+    assert!(Adam::new(AdamConfig::default())
+        .unwrap()
+        .step(&mut s, -1.0)
+        .is_err());
 }
 
 #[test]

@@ -1,10 +1,11 @@
 //! The paper's baseline (its Tables 3 and 4): the same LeNet-5 subnet ending in 10 class
 //! logits, softmax cross-entropy L = (1/N) Σ_n [log Σ_k e^{z_nk} − z_{n,label_n}], Adam.
-//! Trained on single images of the same split, evaluated by classification accuracy on the
-//! test set and the time to classify 10,000 test images.
+//! Trained on single images of the same split through the same loop as SN-LeNet-5
+//! ([`crate::train`]'s epochs: schedule, batches, validation, best epoch), evaluated by
+//! classification accuracy on the test set and the time to classify 10,000
+//! ([`TIMED_PAIRS`]) test images.
 
-use std::path::PathBuf;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -14,16 +15,16 @@ use siamese_autodiff::{ParamStore, Tape};
 use siamese_data::pairs::epoch_seed;
 use siamese_data::{images_tensor, ImageSet};
 use siamese_nn::loss::softmax_cross_entropy;
-use siamese_optim::{Adam, AdamConfig, Optimizer};
+use siamese_optim::Adam;
 use siamese_tensor::Tensor;
 
-use crate::train::Observer;
+use crate::train::{adam_config, run_epochs, Learner, Observer, StepOutcome, Validation};
 use siamese_model::checkpoint::{Checkpoint, FORMAT_CLASSIFIER};
 use siamese_model::config::{EmbeddingActivation, ModelConfig};
 use siamese_model::error::{ModelError, Result};
 use siamese_model::lenet::Subnet;
-use siamese_model::run::{RunData, TrainConfig};
-use siamese_model::score::median_seconds;
+use siamese_model::run::{EpochRecord, RunData, TrainConfig, TrainState};
+use siamese_model::score::{median_seconds, EVAL_BATCH, TIMED_PAIRS};
 
 /// Index of the largest logit (the first one on ties): the predicted class.
 fn argmax(row: &[f32]) -> usize {
@@ -60,7 +61,8 @@ pub struct BaselineEpoch {
 pub struct BaselineEvaluation {
     pub images: usize,
     pub accuracy: f64,
-    /// Median seconds over 3 runs to classify 10,000 test images (or all, if fewer).
+    /// Median seconds over 3 runs to classify 10,000 ([`TIMED_PAIRS`]) test images (or all,
+    /// if fewer), scaled to 10,000.
     pub seconds_per_10k: f64,
 }
 
@@ -121,9 +123,9 @@ impl Lenet5Classifier {
     /// Accuracy on `indices` of `set`.
     pub fn accuracy(&mut self, set: &ImageSet, indices: &[u32]) -> Result<f64> {
         let mut correct = 0usize;
-        for chunk in indices.chunks(1000) {
+        for chunk in indices.chunks(EVAL_BATCH) {
             let x = images_tensor(set, chunk)?;
-            let p = self.predict(&x, 1000)?;
+            let p = self.predict(&x, EVAL_BATCH)?;
             correct += p
                 .iter()
                 .zip(chunk)
@@ -133,123 +135,196 @@ impl Lenet5Classifier {
         Ok(correct as f64 / indices.len().max(1) as f64)
     }
 
-    /// Test accuracy and the time to classify 10,000 test images.
+    /// Test accuracy and the time to classify 10,000 ([`TIMED_PAIRS`]) test images.
     pub fn evaluate(&mut self, test: &ImageSet) -> Result<BaselineEvaluation> {
         let all: Vec<u32> = (0..test.len() as u32).collect();
         let accuracy = self.accuracy(test, &all)?;
-        let timed = &all[..all.len().min(10_000)];
+        let timed = &all[..all.len().min(TIMED_PAIRS)];
         let x = images_tensor(test, timed)?;
-        let seconds = median_seconds(3, || self.predict(&x, 1000))?;
+        let seconds = median_seconds(3, || self.predict(&x, EVAL_BATCH))?;
         Ok(BaselineEvaluation {
             images: test.len(),
             accuracy,
-            seconds_per_10k: seconds * 10_000.0 / timed.len().max(1) as f64,
+            seconds_per_10k: seconds * TIMED_PAIRS as f64 / timed.len().max(1) as f64,
         })
     }
 }
 
-/// Trains the baseline with the run's split, seed, batch size and learning rate, and returns
-/// it with the weights of its best validation epoch (as SN-LeNet-5's runs keep
-/// `best.safetensors`); writes those weights to `baseline.safetensors` and every epoch's line
-/// to `baseline.jsonl` in `out` when given.
+/// The classifier as a [`Learner`]: shuffled training images in batches, softmax
+/// cross-entropy and Adam; validation accuracy on the held-out images.
+struct ClassifierLearner<'a> {
+    cfg: &'a TrainConfig,
+    data: &'a RunData,
+    model: Lenet5Classifier,
+    adam: Adam,
+    /// Validation images: the paper split's held-out part, i.e. the images of the val pairs.
+    val_idx: Vec<u32>,
+    /// The best validation epoch's weights so far (the returned model carries them).
+    best: Option<Checkpoint>,
+}
+
+impl Learner for ClassifierLearner<'_> {
+    type Batch = Vec<u32>;
+
+    fn batches(&self) -> usize {
+        self.data.train_idx.len().div_ceil(self.cfg.batch)
+    }
+
+    fn epoch_batches(&mut self, epoch: usize) -> Result<Box<dyn Iterator<Item = Vec<u32>>>> {
+        let mut order = self.data.train_idx.clone();
+        let seed = epoch_seed(self.cfg.seed, epoch as u64);
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        let chunks: Vec<Vec<u32>> = order.chunks(self.cfg.batch).map(<[u32]>::to_vec).collect();
+        Ok(Box::new(chunks.into_iter()))
+    }
+
+    fn step(&mut self, chunk: Vec<u32>, _: usize, _: usize, lr: f32) -> Result<StepOutcome> {
+        let train = &self.data.train;
+        let x = images_tensor(train, &chunk)?;
+        let labels: Vec<usize> = chunk
+            .iter()
+            .map(|&k| train.labels[k as usize] as usize)
+            .collect();
+        let model = &mut self.model;
+        model.store.zero_grads();
+        let mut tape = Tape::new();
+        let xi = tape.input(x);
+        let z = model.subnet.forward(&mut tape, &model.store, xi)?;
+        let loss = softmax_cross_entropy(&mut tape, z, &labels)?;
+        let zv = tape.value(z)?;
+        let correct = zv
+            .data()
+            .chunks(model.classes)
+            .zip(&labels)
+            .filter(|(row, &l)| argmax(row) == l)
+            .count() as u64;
+        let loss_value = tape.scalar(loss)? as f64;
+        if loss_value.is_finite() {
+            tape.backward(loss, &mut model.store)?;
+            drop(tape);
+            self.adam.step(&mut model.store, lr)?;
+        }
+        Ok(StepOutcome {
+            loss: loss_value,
+            n: chunk.len(),
+            correct,
+        })
+    }
+
+    fn steps(&self) -> u64 {
+        self.adam.state().step
+    }
+
+    fn epoch_trained(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    fn validates(&self, _epoch: usize) -> bool {
+        true
+    }
+
+    fn validate(&mut self) -> Result<Validation> {
+        let acc = self.model.accuracy(&self.data.train, &self.val_idx)?;
+        Ok(Validation {
+            acc: Some(acc),
+            ..Validation::default()
+        })
+    }
+
+    fn keep_best(&mut self, epoch: usize, _: &mut TrainState) -> Result<()> {
+        let mut ck = Checkpoint::from_store(FORMAT_CLASSIFIER, &self.cfg.model, &self.model.store);
+        ck.extra.insert(
+            "train".into(),
+            // Numbers, strings, Options and unit enums: serde_json cannot fail on them.
+            serde_json::to_string(self.cfg).expect("serialises"),
+        );
+        ck.extra.insert("epoch".into(), epoch.to_string());
+        self.best = Some(ck);
+        Ok(())
+    }
+
+    fn epoch_recorded(
+        &mut self, state: &TrainState, _: &Validation, obs: &mut dyn Observer,
+    ) -> Result<()> {
+        if let Some(rec) = state.history.last().map(BaselineEpoch::from) {
+            obs.message(&format!(
+                "epoch {}/{}: train loss {:.4}, train acc {:.2}%, val acc {:.2}%, {:.1} s",
+                rec.epoch,
+                self.cfg.epochs,
+                rec.train_loss,
+                rec.train_acc * 100.0,
+                rec.val_acc * 100.0,
+                rec.epoch_seconds
+            ));
+        }
+        Ok(())
+    }
+
+    fn stopped_mid_epoch(&mut self, _: &TrainState, _: &mut dyn Observer) -> Result<()> {
+        Ok(()) // the baseline takes no stop request
+    }
+}
+
+impl From<&EpochRecord> for BaselineEpoch {
+    fn from(r: &EpochRecord) -> Self {
+        Self {
+            epoch: r.epoch,
+            train_loss: r.train_loss,
+            train_acc: r.train_acc,
+            // The baseline validates every epoch.
+            val_acc: r.val_acc.unwrap_or(f64::NAN),
+            epoch_seconds: r.epoch_seconds,
+        }
+    }
+}
+
+/// Trains the baseline with the run's split, seed, batch size and learning-rate schedule,
+/// through the loop SN-LeNet-5 trains through, and returns it with the weights of its best
+/// validation epoch (as SN-LeNet-5's runs keep `best.safetensors`); writes those weights to
+/// `baseline.safetensors` and every epoch's line to `baseline.jsonl` in `out` when given.
 pub fn train_baseline(
     cfg: &TrainConfig, data: &RunData, out: Option<PathBuf>, obs: &mut dyn Observer,
 ) -> Result<(Lenet5Classifier, Vec<BaselineEpoch>)> {
     let classes = data.kind.num_classes();
-    let mut model = Lenet5Classifier::new(cfg.model.clone(), classes, cfg.seed)?;
-    let mut adam = Adam::new(AdamConfig {
-        lr: cfg.lr,
-        eps: cfg.adam_eps,
-        ..AdamConfig::default()
-    })?;
-    // Validation images: the paper split's held-out part, i.e. the images of the val pairs.
     let mut val_idx: Vec<u32> = data.val_pairs.iter().map(|p| p.a).collect();
     val_idx.sort_unstable();
     val_idx.dedup();
-    let mut history: Vec<BaselineEpoch> = Vec::new();
-    // The best validation epoch's weights so far (the returned model carries them).
-    let mut best: Option<Checkpoint> = None;
-    let batches = data.train_idx.len().div_ceil(cfg.batch);
-    let schedule = cfg.lr_schedule((batches * cfg.epochs) as u64)?;
-    for epoch in 1..=cfg.epochs {
-        let mut order = data.train_idx.clone();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(epoch_seed(
-            cfg.seed,
-            epoch as u64,
-        )));
-        obs.epoch_start(epoch, cfg.epochs, batches);
-        let t = Instant::now();
-        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-        for (i, chunk) in order.chunks(cfg.batch).enumerate() {
-            let x = images_tensor(&data.train, chunk)?;
-            let labels: Vec<usize> = chunk
-                .iter()
-                .map(|&k| data.train.labels[k as usize] as usize)
-                .collect();
-            adam.set_lr(schedule.at(adam.state().step));
-            model.store.zero_grads();
-            let mut tape = Tape::new();
-            let xi = tape.input(x);
-            let z = model.subnet.forward(&mut tape, &model.store, xi)?;
-            let loss = softmax_cross_entropy(&mut tape, z, &labels)?;
-            let zv = tape.value(z)?;
-            for (row, &l) in zv.data().chunks(classes).zip(&labels) {
-                correct += (argmax(row) == l) as usize;
-            }
-            loss_sum += tape.scalar(loss)? as f64 * chunk.len() as f64;
-            seen += chunk.len();
-            tape.backward(loss, &mut model.store)?;
-            drop(tape);
-            adam.step(&mut model.store)?;
-            obs.batch_done(
-                i + 1,
-                loss_sum / seen as f64,
-                seen as f64 / t.elapsed().as_secs_f64().max(1e-9),
-            );
-        }
-        let rec = BaselineEpoch {
-            epoch,
-            train_loss: loss_sum / seen.max(1) as f64,
-            train_acc: correct as f64 / seen.max(1) as f64,
-            val_acc: model.accuracy(&data.train, &val_idx)?,
-            epoch_seconds: t.elapsed().as_secs_f64(),
-        };
-        obs.message(&format!(
-            "epoch {epoch}/{}: train loss {:.4}, train acc {:.2}%, val acc {:.2}%, {:.1} s",
-            cfg.epochs,
-            rec.train_loss,
-            rec.train_acc * 100.0,
-            rec.val_acc * 100.0,
-            rec.epoch_seconds
-        ));
-        if history.iter().all(|h| rec.val_acc > h.val_acc) {
-            let mut ck = Checkpoint::from_store(FORMAT_CLASSIFIER, &cfg.model, &model.store);
-            ck.extra.insert(
-                "train".into(),
-                // Numbers, strings, Options and unit enums: serde_json cannot fail on them.
-                serde_json::to_string(cfg).expect("serialises"),
-            );
-            ck.extra.insert("epoch".into(), epoch.to_string());
-            best = Some(ck);
-        }
-        history.push(rec);
-    }
+    let mut learner = ClassifierLearner {
+        cfg,
+        data,
+        model: Lenet5Classifier::new(cfg.model.clone(), classes, cfg.seed)?,
+        adam: Adam::new(adam_config(cfg))?,
+        val_idx,
+        best: None,
+    };
+    let mut state = TrainState::default();
+    run_epochs(&mut learner, cfg, &mut state, obs, &|| false)?;
+    let ClassifierLearner {
+        mut model, best, ..
+    } = learner;
+    let history: Vec<BaselineEpoch> = state.history.iter().map(BaselineEpoch::from).collect();
     if let Some(ck) = &best {
         ck.load_into(&mut model.store, std::path::Path::new("<best weights>"))?;
     }
     if let (Some(dir), Some(ck)) = (out, &best) {
-        std::fs::create_dir_all(&dir).map_err(|e| ModelError::io(&dir, e))?;
-        ck.save(&dir.join("baseline.safetensors"))?;
-        let mut text = String::new();
-        for r in &history {
-            // Numbers and Options of numbers: serde_json cannot fail on them.
-            text.push_str(&serde_json::to_string(r).expect("serialises"));
-            text.push('\n');
-        }
-        let p = dir.join("baseline.jsonl");
-        siamese_model::io::atomic_write(&p, text.as_bytes()).map_err(|e| ModelError::io(&p, e))?;
+        write_baseline_files(&dir, ck, &history)?;
     }
     Ok((model, history))
+}
+
+/// baseline.safetensors (the best epoch's weights) and baseline.jsonl (every epoch's line)
+/// in `dir` (created).
+fn write_baseline_files(dir: &Path, best: &Checkpoint, history: &[BaselineEpoch]) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+    best.save(&dir.join("baseline.safetensors"))?;
+    let mut text = String::new();
+    for r in history {
+        // Numbers and Options of numbers: serde_json cannot fail on them.
+        text.push_str(&serde_json::to_string(r).expect("serialises"));
+        text.push('\n');
+    }
+    let p = dir.join("baseline.jsonl");
+    siamese_model::io::atomic_write(&p, text.as_bytes()).map_err(|e| ModelError::io(&p, e))
 }
 
 #[cfg(test)]

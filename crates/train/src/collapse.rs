@@ -5,9 +5,14 @@
 //!
 //! | loss | dead value (half the pairs same, half different, constant score) |
 //! |---|---|
-//! | contrastive-sigmoid | ½·(1 − c)² + ½·c², at best 0.25 (c = ½) |
+//! | contrastive-sigmoid | ½·max(m − c, 0)² + ½·c², at best 0.25 (c = ½) at margin m = 1 |
 //! | bce | −½·ln c − ½·ln(1 − c), at best ln 2 ≈ 0.693 |
-//! | contrastive-distance | ½·(1 − d)² + BCE ≈ ½ + ln 2 (d ≈ √ε ≈ 0) |
+//! | contrastive-distance | ½·max(m − d, 0)² + BCE ≈ ½ + ln 2 at m = 1 (d ≈ √ε ≈ 0) |
+//!
+//! [`dead_loss`] computes these values by the loss ops themselves
+//! (`siamese_tensor::ops::loss`, what the model's loss calls) on one same and one different
+//! pair, minimised over the constant score c ∈ [0, 1] by bisection on the sign of the ops'
+//! backward (each loss is convex in c), so they follow the margin and the losses' arithmetic.
 //!
 //! A wrong-signed output module at the start (see [`siamese_model::siamese`]) or too large a step
 //! later can throw a run there. [`detect`] names it; the training loop then stops with
@@ -15,19 +20,89 @@
 
 use siamese_model::config::LossKind;
 use siamese_model::error::Collapse;
+use siamese_model::siamese::{BCE_EPS, MARGIN};
+use siamese_tensor::ops::loss::{
+    bce_backward, bce_forward, contrastive_backward, contrastive_forward, ContrastiveReads,
+};
 
 /// Scores that differ by at most this are "the same score".
 pub const SAME_SCORE: f32 = 1e-5;
 /// How far from its dead value a loss may sit and still count as dead.
 pub const DEAD_LOSS_TOLERANCE: f64 = 0.02;
 
-/// The loss of a constant score on balanced pairs, at its best (the table above).
-pub fn dead_loss(kind: LossKind) -> f64 {
-    match kind {
-        LossKind::ContrastiveSigmoid => 0.25,
-        LossKind::Bce => std::f64::consts::LN_2,
-        LossKind::ContrastiveDistance => 0.5 + std::f64::consts::LN_2,
+/// Balanced labels: one same-class and one different-class pair.
+const BALANCED: [f32; 2] = [1.0, 0.0];
+
+/// A loss and its derivative (by the loss op's forward and backward) at a constant value for
+/// both [`BALANCED`] pairs.
+struct OnConstant<F, B> {
+    forward: F,
+    backward: B,
+}
+
+impl<F, B> OnConstant<F, B>
+where
+    F: Fn(&[f32], &[f32]) -> siamese_tensor::Result<f32>,
+    B: Fn(&[f32], &[f32], &mut [f32]) -> siamese_tensor::Result<()>,
+{
+    /// L(c): the op's forward on [c, c].
+    fn loss(&self, c: f32) -> f64 {
+        // Two values against two labels in [0, 1]: the op's checks cannot fail.
+        f64::from((self.forward)(&[c, c], &BALANCED).expect("two pairs, labels in [0, 1]"))
     }
+
+    /// dL/dc: the sum of the op's gradients on [c, c] (both pairs hold c).
+    fn slope(&self, c: f32) -> f32 {
+        let mut d = [0f32; 2];
+        (self.backward)(&[c, c], &BALANCED, &mut d).expect("two pairs, labels in [0, 1]");
+        d[0] + d[1]
+    }
+
+    /// min over c ∈ [0, 1] of L(c) (convex in c): bisection on the sign of dL/dc.
+    fn minimum(&self) -> f64 {
+        let (mut lo, mut hi) = (0f32, 1f32);
+        loop {
+            let mid = 0.5 * (lo + hi);
+            let slope = self.slope(mid);
+            if slope == 0.0 || mid == lo || mid == hi {
+                return self.loss(mid);
+            }
+            if slope > 0.0 {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+    }
+}
+
+/// The loss of a constant score on balanced pairs, at its best, at `margin` (the table
+/// above), by the loss ops.
+pub fn dead_loss_at(kind: LossKind, margin: f32) -> f64 {
+    let contrastive = |reads| OnConstant {
+        forward: move |v: &[f32], y: &[f32]| contrastive_forward(v, y, margin, reads),
+        backward: move |v: &[f32], y: &[f32], d: &mut [f32]| {
+            contrastive_backward(v, y, margin, reads, 1.0, d)
+        },
+    };
+    let bce = OnConstant {
+        forward: |p: &[f32], y: &[f32]| bce_forward(p, y, BCE_EPS),
+        backward: |p: &[f32], y: &[f32], d: &mut [f32]| bce_backward(p, y, BCE_EPS, 1.0, d),
+    };
+    match kind {
+        LossKind::ContrastiveSigmoid => contrastive(ContrastiveReads::Similarity).minimum(),
+        LossKind::Bce => bce.minimum(),
+        // The distance sits at its floor (≈ 0) for every pair; the head's BCE at its best.
+        LossKind::ContrastiveDistance => {
+            contrastive(ContrastiveReads::Distance).loss(0.0) + bce.minimum()
+        }
+    }
+}
+
+/// The loss of a constant score on balanced pairs, at its best, at the model's margin
+/// ([`MARGIN`]).
+pub fn dead_loss(kind: LossKind) -> f64 {
+    dead_loss_at(kind, MARGIN)
 }
 
 /// Some([`Collapse`]) when every one of `scores` (at least two) is the same (within
@@ -66,7 +141,38 @@ mod tests {
             "{msg}"
         );
         let bce = detect(LossKind::Bce, 1, &[0.49; 10], 0.70);
-        assert!(bce.is_some_and(|c| (c.dead_loss - (0.5f64).ln().abs()).abs() < 1e-12));
+        // ln 2 as the f32 loss op computes it.
+        assert!(bce.is_some_and(|c| (c.dead_loss - (0.5f64).ln().abs()).abs() < 1e-7));
+    }
+
+    /// The dead values come from the loss ops: the table's at margin 1, and at margin 2
+    /// the sigmoid contrastive loss's best constant is c = 1 (½·1² + ½·1² = 1) and the
+    /// distance loss's hinge is ½·2² = 2.
+    #[test]
+    fn dead_values_follow_the_loss_ops_and_the_margin() {
+        let ln2 = std::f64::consts::LN_2;
+        let at_1 = [
+            (LossKind::ContrastiveSigmoid, 0.25),
+            (LossKind::Bce, ln2),
+            (LossKind::ContrastiveDistance, 0.5 + ln2),
+        ];
+        for (kind, want) in at_1 {
+            let got = dead_loss_at(kind, 1.0);
+            assert!((got - want).abs() < 1e-6, "{kind}: {got} vs {want}");
+            assert_eq!(dead_loss(kind), got);
+        }
+        let at_2 = [
+            (LossKind::ContrastiveSigmoid, 1.0),
+            (LossKind::Bce, ln2),
+            (LossKind::ContrastiveDistance, 2.0 + ln2),
+        ];
+        for (kind, want) in at_2 {
+            let got = dead_loss_at(kind, 2.0);
+            assert!((got - want).abs() < 1e-6, "{kind}: {got} vs {want}");
+        }
+        // At margin ½ the best constant is c = ¼: ½·¼² + ½·¼² = 1/16.
+        let got = dead_loss_at(LossKind::ContrastiveSigmoid, 0.5);
+        assert!((got - 0.0625).abs() < 1e-6, "{got}");
     }
 
     #[test]

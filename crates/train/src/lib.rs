@@ -5,7 +5,7 @@
 //! one CPU step ([`train::train_step`]), seeded augmentation ([`augment`]), collapse
 //! detection ([`collapse`]), a clean stop and exact resume, the parameter sweep of the
 //! paper's Tables 6 and 7 ([`sweep`]), curves.png ([`plot`]) and the plain LeNet-5
-//! classifier baseline of its Tables 3 and 4 ([`baseline`]).
+//! classifier baseline of its Tables 3 and 4 ([`baseline`]), trained through the same loop.
 
 pub mod augment;
 pub mod baseline;

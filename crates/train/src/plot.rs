@@ -34,17 +34,9 @@ pub fn plot_curves(path: &Path, title: &str, points: &[CurvePoint]) -> std::io::
     }
 }
 
-/// The epoch of the highest validation accuracy (the first, on ties), what best.safetensors
-/// holds, from (epoch, validation accuracy if validated) items.
-pub fn best_epoch(points: impl IntoIterator<Item = (usize, Option<f64>)>) -> Option<(usize, f64)> {
-    points
-        .into_iter()
-        .filter_map(|(e, v)| v.map(|v| (e, v)))
-        .fold(None, |best, (e, v)| match best {
-            Some((_, b)) if b >= v => best,
-            _ => Some((e, v)),
-        })
-}
+/// The best validation epoch of a history (one home: [`siamese_model::run::best_epoch`],
+/// by the rule [`siamese_model::run::beats`] the training loop keeps best.safetensors by).
+pub use siamese_model::run::best_epoch;
 
 #[cfg(feature = "plot")]
 type Chart<'a, DB> = ChartContext<
@@ -69,91 +61,112 @@ fn draw_into(rgb: &mut [u8], title: &str, points: &[CurvePoint]) -> PaintResult 
     root.fill(&WHITE)?;
     let root = root.titled(title, ("sans-serif", 22))?;
     let (left, right) = root.split_horizontally(600);
-    let last_epoch = points.iter().map(|p| p.epoch).max().unwrap_or(1).max(1) as i32;
-    // Whole epochs only: an integer axis from 0 to one past the last epoch.
-    let x_range = 0..last_epoch + 1;
-    let x_ticks = (last_epoch as usize + 2).min(11);
-    let best = best_epoch(points.iter().map(|p| (p.epoch, p.val_acc)));
+    let axes = Axes::of(points);
+    loss_panel(&left, &axes, points)?;
+    accuracy_panel(&right, &axes, points)?;
+    root.present()?;
+    Ok(())
+}
 
-    // Loss panel.
+/// What both panels share: the epoch axis and the best validation epoch.
+#[cfg(feature = "plot")]
+struct Axes {
+    /// Whole epochs only: an integer axis from 0 to one past the last epoch.
+    x_range: std::ops::Range<i32>,
+    x_ticks: usize,
+    best: Option<(usize, f64)>,
+}
+
+#[cfg(feature = "plot")]
+impl Axes {
+    fn of(points: &[CurvePoint]) -> Self {
+        let last_epoch = points.iter().map(|p| p.epoch).max().unwrap_or(1).max(1) as i32;
+        Self {
+            x_range: 0..last_epoch + 1,
+            x_ticks: (last_epoch as usize + 2).min(11),
+            best: best_epoch(points.iter().map(|p| (p.epoch, p.val_acc))),
+        }
+    }
+}
+
+/// The loss panel: training and validation loss against epoch.
+#[cfg(feature = "plot")]
+fn loss_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>, axes: &Axes, points: &[CurvePoint],
+) -> PaintResult
+where
+    DB::ErrorType: 'static,
+{
     let max_loss = points
         .iter()
         .flat_map(|p| [Some(p.train_loss), p.val_loss])
         .flatten()
         .filter(|v| v.is_finite())
         .fold(1e-3, f64::max);
-    let mut chart = ChartBuilder::on(&left)
+    let mut chart = ChartBuilder::on(area)
         .caption("loss", ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(56)
-        .build_cartesian_2d(x_range.clone(), 0.0..max_loss * 1.05)?;
+        .build_cartesian_2d(axes.x_range.clone(), 0.0..max_loss * 1.05)?;
     chart
         .configure_mesh()
-        .x_labels(x_ticks)
+        .x_labels(axes.x_ticks)
         .x_desc("epoch")
         .y_desc("loss")
         .draw()?;
-    series(
-        &mut chart,
-        points.iter().map(|p| (p.epoch, Some(p.train_loss))),
-        RED,
-        "train",
-    )?;
-    series(
-        &mut chart,
-        points.iter().map(|p| (p.epoch, p.val_loss)),
-        BLUE,
-        "validation",
-    )?;
-    best_marker(&mut chart, best, 0.0, max_loss * 1.05)?;
+    let train = points.iter().map(|p| (p.epoch, Some(p.train_loss)));
+    series(&mut chart, train, RED, "train")?;
+    let val = points.iter().map(|p| (p.epoch, p.val_loss));
+    series(&mut chart, val, BLUE, "validation")?;
+    best_marker(&mut chart, axes.best, 0.0, max_loss * 1.05)?;
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE)
         .border_style(BLACK)
         .draw()?;
+    Ok(())
+}
 
-    // Accuracy panel (percent).
+/// The accuracy panel: training and validation pair accuracy (percent) against epoch.
+#[cfg(feature = "plot")]
+fn accuracy_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>, axes: &Axes, points: &[CurvePoint],
+) -> PaintResult
+where
+    DB::ErrorType: 'static,
+{
     let min_acc = points
         .iter()
         .flat_map(|p| [Some(p.train_acc), p.val_acc])
         .flatten()
         .fold(100.0, |m: f64, v| m.min(v * 100.0));
     let lo = (min_acc - 2.0).clamp(0.0, 99.0).floor();
-    let mut chart = ChartBuilder::on(&right)
+    let mut chart = ChartBuilder::on(area)
         .caption("pair accuracy (%)", ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(56)
-        .build_cartesian_2d(x_range, lo..100.0)?;
+        .build_cartesian_2d(axes.x_range.clone(), lo..100.0)?;
     chart
         .configure_mesh()
-        .x_labels(x_ticks)
+        .x_labels(axes.x_ticks)
         .x_desc("epoch")
         .y_desc("%")
         .draw()?;
     let pct = |v: f64| v * 100.0;
-    series(
-        &mut chart,
-        points.iter().map(|p| (p.epoch, Some(pct(p.train_acc)))),
-        RED,
-        "train",
-    )?;
-    series(
-        &mut chart,
-        points.iter().map(|p| (p.epoch, p.val_acc.map(pct))),
-        BLUE,
-        "validation",
-    )?;
-    best_marker(&mut chart, best, lo, 100.0)?;
+    let train = points.iter().map(|p| (p.epoch, Some(pct(p.train_acc))));
+    series(&mut chart, train, RED, "train")?;
+    let val = points.iter().map(|p| (p.epoch, p.val_acc.map(pct)));
+    series(&mut chart, val, BLUE, "validation")?;
+    best_marker(&mut chart, axes.best, lo, 100.0)?;
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::LowerRight)
         .background_style(WHITE)
         .border_style(BLACK)
         .draw()?;
-    root.present()?;
     Ok(())
 }
 

@@ -173,7 +173,8 @@ fn step(model: &mut SnLenet5, adam: &mut Adam, d: &BenchData, k: &mut usize) -> 
     let (a, b, y) = &d.train[*k % d.train.len()];
     *k += 1;
     let loss = LossKind::ContrastiveSigmoid;
-    let (l, _) = train_step(model, adam, stack_pairs(a, b)?, y, loss)?;
+    let lr = siamese::model::run::PAPER_LR;
+    let (l, _) = train_step(model, adam, stack_pairs(a, b)?, y, loss, lr)?;
     Ok((y.len(), l))
 }
 

@@ -71,7 +71,7 @@ pub fn run(a: ClassicArgs) -> CliResult {
     };
     let kind: DatasetKind = match (&a.dataset, &model) {
         (Some(d), _) => *d,
-        (None, Some((_, cfg))) => cfg.kind()?,
+        (None, Some((_, cfg))) => cfg.dataset,
         (None, None) => return Err("give --dataset or --checkpoint".into()),
     };
     let data = crate::data_cmds::load(kind, &a.work.data)?;

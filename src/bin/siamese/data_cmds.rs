@@ -111,9 +111,9 @@ pub fn load(kind: DatasetKind, d: &DataArgs) -> Result<Loaded, Box<dyn std::erro
 pub fn prepare(
     cfg: &TrainConfig, d: &DataArgs,
 ) -> Result<(RunData, String), Box<dyn std::error::Error>> {
-    let l = load(cfg.kind()?, d)?;
+    let l = load(cfg.dataset, d)?;
     Ok((
-        RunData::from_sets(cfg, cfg.kind()?, l.train, l.test)?,
+        RunData::from_sets(cfg, cfg.dataset, l.train, l.test)?,
         l.title,
     ))
 }

@@ -41,7 +41,7 @@ fn build_config(
     }
     cfg.batch = batch;
     cfg.lr = lr;
-    cfg.schedule = r.schedule.clone();
+    cfg.schedule = r.schedule.parse()?;
     cfg.seed = r.seed;
     cfg.limit = r.limit;
     cfg.model.activation = r.subnet.act;
@@ -108,8 +108,7 @@ pub fn run_train(a: TrainArgs) -> CliResult {
                 dir.clone()
             };
             let (resumed, model, adam, state) = load_resume(&path)?;
-            let typed = crate::typed_flags::typed_train_flags();
-            let typed: Vec<&str> = typed.iter().map(String::as_str).collect();
+            let typed = crate::typed_flags::typed_run_settings();
             let given = build_config(&a.run, a.epochs, a.step.batch, a.step.lr, Some(&a.pair))?;
             let cfg = resumed.resumed_with(&given, &typed)?;
             let run_dir = path.parent().map(Path::to_path_buf);
@@ -132,7 +131,7 @@ pub fn run_train(a: TrainArgs) -> CliResult {
             let out = a
                 .out
                 .clone()
-                .unwrap_or_else(|| PathBuf::from("runs").join(&cfg.dataset));
+                .unwrap_or_else(|| PathBuf::from("runs").join(cfg.dataset.name()));
             RunFiles::claim(&out, a.force)?;
             (cfg, None, Some(out))
         }
@@ -337,9 +336,9 @@ fn threshold_of(checkpoint: &Path, given: Option<f32>) -> (f32, &'static str) {
 
 pub fn run_show(a: ShowArgs) -> CliResult {
     let (mut model, cfg) = SnLenet5::from_checkpoint(&a.checkpoint)?;
-    let (_, h, w) = cfg.kind()?.geometry();
+    let (_, h, w) = cfg.dataset.geometry();
     siamese::data::viz::grid_size(a.count, a.grid.cols, a.grid.scale, (h, w))?;
-    let loaded = crate::data_cmds::load(cfg.kind()?, &a.data)?;
+    let loaded = crate::data_cmds::load(cfg.dataset, &a.data)?;
     let test = &loaded.test;
     let pairs: Vec<Pair> = siamese::data::viz::figure_pairs(test, a.count, a.seed)?;
     let ia: Vec<u32> = pairs.iter().map(|p| p.a).collect();

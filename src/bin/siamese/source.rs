@@ -65,7 +65,7 @@ pub struct Loaded {
 pub fn load(s: &SourceArgs) -> Result<Loaded, Error> {
     s.work.start()?;
     let (model, cfg) = SnLenet5::from_checkpoint(&s.checkpoint)?;
-    let kind = cfg.kind()?;
+    let kind = cfg.dataset;
     let data = crate::data_cmds::load(kind, &s.work.data)?;
     let (train, test) = (data.train, data.test);
     let (train_idx, _) = split::paper_split(kind, &train, cfg.seed)?;

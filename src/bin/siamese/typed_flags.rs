@@ -2,6 +2,7 @@
 //! conflict check ([`siamese::model::run::TrainConfig::resumed_with`]).
 
 use clap::Args;
+use siamese::model::run::RunSetting;
 
 use crate::model_cmds::TrainArgs;
 
@@ -21,4 +22,37 @@ pub fn typed_train_flags() -> Vec<String> {
             .collect(),
         Err(_) => Vec::new(),
     }
+}
+
+/// `train`'s flags that define a run: clap id, the setting it sets, its spelling in messages.
+const RUN_FLAGS: [(&str, RunSetting, &str); 19] = [
+    ("dataset", RunSetting::Dataset, "--dataset"),
+    ("epochs", RunSetting::Epochs, "--epochs"),
+    ("batch", RunSetting::Batch, "--batch"),
+    ("lr", RunSetting::Lr, "--lr"),
+    ("schedule", RunSetting::Schedule, "--schedule"),
+    ("seed", RunSetting::Seed, "--seed"),
+    ("limit", RunSetting::Limit, "--limit"),
+    ("val_every", RunSetting::ValEvery, "--val-every"),
+    ("loss", RunSetting::Loss, "--loss"),
+    ("fixed_pairs", RunSetting::FixedPairs, "--fixed-pairs"),
+    ("augment", RunSetting::Augment, "--augment"),
+    ("act", RunSetting::Act, "--act"),
+    ("pool", RunSetting::Pool, "--pool"),
+    ("embedding", RunSetting::Embedding, "--embedding"),
+    ("emb_act", RunSetting::EmbAct, "--emb-act"),
+    ("distance", RunSetting::Distance, "--distance"),
+    ("head", RunSetting::Head, "--head"),
+    ("init", RunSetting::Init, "--init"),
+    ("train_classes", RunSetting::TrainClasses, "--train-classes"),
+];
+
+/// The run settings typed on `train`'s command line (in the order clap reports them), each
+/// with its flag, for [`siamese::model::run::TrainConfig::resumed_with`].
+pub fn typed_run_settings() -> Vec<(RunSetting, &'static str)> {
+    typed_train_flags()
+        .iter()
+        .filter_map(|t| RUN_FLAGS.iter().find(|(id, ..)| id == t))
+        .map(|&(_, setting, flag)| (setting, flag))
+        .collect()
 }

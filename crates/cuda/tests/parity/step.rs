@@ -124,6 +124,7 @@ pub fn device_step<D: Backend>(
         Ok(())
     };
     let adam = AdamConfig::default();
+    let lr = siamese_model::run::PAPER_LR;
     for &(c, side, pairs) in geoms {
         let model = SnLenet5::new(ModelConfig::for_input(c, side, side), seed).map_err(e2s)?;
         let mut cd = DeviceModel::from_model(CpuBackend, &model, adam, None).map_err(e2s)?;
@@ -142,8 +143,8 @@ pub fn device_step<D: Backend>(
             );
             let stacked = stack_pairs(&a, &b).map_err(e2s)?;
             let y: Vec<f32> = (0..pairs).map(|i| ((i + step) % 2) as f32).collect();
-            let (lg, sg) = gd.train_step(&stacked, &y, adam.lr).map_err(e2s)?;
-            let (lc, sc) = cd.train_step(&stacked, &y, adam.lr).map_err(e2s)?;
+            let (lg, sg) = gd.train_step(&stacked, &y, lr).map_err(e2s)?;
+            let (lc, sc) = cd.train_step(&stacked, &y, lr).map_err(e2s)?;
             check(&format!("{what} loss"), &[lg], &[lc], FORWARD)?;
             check(&format!("{what} similarity"), &sg, &sc, FORWARD)?;
             let (gg, gc) = (gd.grads().map_err(e2s)?, cd.grads().map_err(e2s)?);
@@ -165,7 +166,7 @@ pub fn device_step<D: Backend>(
                 );
                 check(&format!("{what} {name}"), d.data(), c.data(), FORWARD)?;
             }
-            let h = AdamHyper::at_step(adam.lr, adam.beta1, adam.beta2, adam.eps, step as u64 + 1);
+            let h = AdamHyper::at_step(lr, adam.beta1, adam.beta2, adam.eps, step as u64 + 1);
             let (p0, pd) = (params(&before.model), params(&after_d.model));
             for (i, ((name, th0), (_, thd))) in p0.iter().zip(&pd).enumerate() {
                 let (mut th, mut m, mut v) =

@@ -2,10 +2,11 @@
 //! schedules), device scoring against the model's scoring, and the supported configuration.
 
 use super::*;
+use crate::config::{ModelConfig, Pooling};
 use crate::siamese::stack_pairs;
 use crate::testing::images;
 use siamese_autodiff::Tape;
-use siamese_optim::{Adam, Optimizer};
+use siamese_optim::Adam;
 use siamese_tensor::CpuBackend;
 
 fn close(what: &str, got: &[f32], want: &[f32], rtol: f32) {
@@ -63,8 +64,7 @@ fn device_step_on_cpu_matches_the_tape() {
             // own, so Adam is compared over the whole run below).
             dev.read_from(&tape_model).unwrap();
             let (l_tape, s_tape, g_tape) = tape_step(&mut tape_model, &stacked, &y);
-            adam.set_lr(lr);
-            adam.step(&mut tape_model.store).unwrap();
+            adam.step(&mut tape_model.store, lr).unwrap();
             let (l_dev, s_dev) = dev.train_step(&stacked, &yv, lr).unwrap();
             close("loss", &[l_dev], &[l_tape], 1e-5);
             close("similarity", &s_dev, &s_tape, 1e-5);

@@ -1,8 +1,12 @@
 //! Tests of the training loop and its step, on a tiny hand-made run.
 
+use super::pairs::loss_of_scores;
 use super::*;
 use siamese_model::checkpoint::load_resume;
+use siamese_model::run::PAPER_LR;
+use siamese_model::siamese::stack_pairs;
 use siamese_model::testing::tiny_run;
+use siamese_tensor::Tensor;
 
 fn batch(data: &RunData, n: usize) -> (Tensor, Tensor) {
     let pairs = &data.val_pairs[..n];
@@ -23,12 +27,12 @@ fn train_step_learns_a_batch() {
     let mut adam = Adam::new(AdamConfig::default()).unwrap();
     let (x, y) = batch(&data, 16);
     let loss = LossKind::ContrastiveSigmoid;
-    let (first, s) = train_step(&mut model, &mut adam, x.clone(), &y, loss).unwrap();
+    let (first, s) = train_step(&mut model, &mut adam, x.clone(), &y, loss, PAPER_LR).unwrap();
     assert_eq!(s.len(), 16);
     assert!(s.iter().all(|s| (0.0..=1.0).contains(s)), "{s:?}");
     let mut last = first;
     for _ in 0..20 {
-        last = train_step(&mut model, &mut adam, x.clone(), &y, loss)
+        last = train_step(&mut model, &mut adam, x.clone(), &y, loss, PAPER_LR)
             .unwrap()
             .0;
     }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use siamese::data::DatasetKind;
 
 use siamese::model::error::{ModelError, Result};
-use siamese::model::run::Augment;
+use siamese::model::run::{Augment, Schedule};
 use siamese::model::run::{EpochRecord, RunData, TrainConfig};
 use siamese::train::train::{train, Observer, TrainOptions};
 
@@ -59,7 +59,7 @@ pub fn rows(quick: bool) -> Vec<Row> {
     if quick {
         let mut c = mnist(1);
         c.limit = Some(400);
-        c.schedule = "cosine".into();
+        c.schedule = Schedule::Cosine;
         out.push(headline(
             "mnist-quick",
             "99.11% (50 epochs)",
@@ -72,12 +72,12 @@ pub fn rows(quick: bool) -> Vec<Row> {
         return out;
     }
     let mut m = mnist(20);
-    m.schedule = "cosine".into();
+    m.schedule = Schedule::Cosine;
     m.augment = Augment::Shift;
     out.push(headline("mnist", "99.11% (50 epochs)", m, &[0, 1, 2]));
     let mut f = TrainConfig::paper(DatasetKind::FashionMnist);
     f.epochs = 12;
-    f.schedule = "cosine".into();
+    f.schedule = Schedule::Cosine;
     f.augment = Augment::Shift;
     out.push(headline(
         "fashion-mnist",
@@ -87,7 +87,7 @@ pub fn rows(quick: bool) -> Vec<Row> {
     ));
     let mut c = TrainConfig::paper(DatasetKind::Cifar10);
     c.epochs = 15;
-    c.schedule = "cosine".into();
+    c.schedule = Schedule::Cosine;
     c.model.embedding = 32;
     out.push(headline("cifar-10", "81.64% (1,500 epochs)", c, &[0]));
     let base = mnist(SENSITIVITY_EPOCHS);
@@ -155,7 +155,7 @@ fn sensitivity(base: &TrainConfig, lr: f32, batch: usize, seeds: &[u64]) -> Row 
 /// The `siamese train` command of `cfg` (every flag that differs from the paper's defaults,
 /// the seed as `SEED`).
 pub fn command(cfg: &TrainConfig) -> String {
-    let paper = TrainConfig::paper(cfg.kind().unwrap_or(DatasetKind::Mnist));
+    let paper = TrainConfig::paper(cfg.dataset);
     let mut s = format!(
         "siamese train --dataset {} --epochs {}",
         cfg.dataset, cfg.epochs
@@ -170,7 +170,7 @@ pub fn command(cfg: &TrainConfig) -> String {
     flag(
         cfg.schedule != paper.schedule,
         "schedule",
-        cfg.schedule.clone(),
+        cfg.schedule.to_string(),
     );
     let limit = cfg.limit.map(|l| l.to_string()).unwrap_or_default();
     flag(cfg.limit.is_some(), "limit", limit);

@@ -38,7 +38,7 @@ fn the_command_names_every_flag_that_differs_from_the_paper() {
     c.epochs = 20;
     c.lr = 0.01;
     c.batch = 32;
-    c.schedule = "cosine".into();
+    c.schedule = siamese::model::run::Schedule::Cosine;
     c.augment = Augment::Shift;
     c.model.embedding = 32;
     c.model.init = siamese::model::config::HeadInit::Glorot;
