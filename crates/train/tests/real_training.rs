@@ -159,14 +159,12 @@ fn checkpoint_round_trip_gives_identical_predictions() {
     ck.load_into(&mut loaded.store, &path).unwrap();
     let (s2, _) = score_pairs(&mut loaded, &data.test, &data.test_pairs, 1000).unwrap();
     assert_eq!(s1, s2);
-    for f in [
-        "metrics.jsonl",
-        "curves.png",
-        "last.safetensors",
-        "config.json",
-    ] {
+    for f in ["metrics.jsonl", "last.safetensors", "config.json"] {
         assert!(dir.join(f).exists(), "{f} missing");
     }
+    // curves.png is drawn only with the `plot` feature (the workspace's tests have it, and
+    // `cargo test -p siamese-train` alone does not).
+    assert_eq!(dir.join("curves.png").exists(), cfg!(feature = "plot"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
