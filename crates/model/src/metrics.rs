@@ -4,10 +4,10 @@
 //! Convention everywhere: a pair's score s is the output module's similarity in [0, 1]; the
 //! model says "same class" when s > t (t = 0.5 by default); label y = 1 means same class.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Counts of a binary decision, "positive" meaning "same class".
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Confusion {
     /// Same-class pairs called same.
     pub tp: usize,
