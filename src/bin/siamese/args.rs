@@ -1,8 +1,8 @@
-//! The flags of the model subcommands. Each subcommand accepts only the flags it uses; every
-//! choice flag lists its values in `--help` (`[possible values: …]`) and a bad value is one
-//! clap error line and exit code 2. `--out` means one kind of thing per subcommand: a folder
-//! for `train` and `train-baseline`, a PNG file for `show` and `pairs`, a JSON-lines file for
-//! `sweep`.
+//! The flag groups several commands share (each command's own `Args` is in its file). Each
+//! subcommand accepts only the flags it uses; every choice flag lists its values in `--help`
+//! (`[possible values: …]`) and a bad value is one clap error line and exit code 2. `--out`
+//! means one kind of thing per subcommand: a folder for `train` and `train-baseline`, a PNG
+//! file for `show` and `pairs`, a JSON-lines file for `sweep`.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -13,9 +13,8 @@ use siamese::data::DatasetKind;
 use siamese::model::config::{
     Activation, Distance, EmbeddingActivation, Head, HeadInit, LossKind, Pooling,
 };
-use siamese::model::run::Augment;
-
-use crate::device::Device;
+use siamese::model::run::{Augment, PAPER_BATCH, PAPER_LR};
+use siamese::pipeline::data::DataSource;
 
 /// A parser that accepts exactly `names` (shown in `--help`) and gives the value they name.
 pub fn choice<T>(names: &'static [&'static str]) -> impl TypedValueParser<Value = T>
@@ -48,6 +47,16 @@ pub struct DataArgs {
     /// Never download: fail when the dataset is missing (also SIAMESE_OFFLINE=1).
     #[arg(long)]
     pub offline: bool,
+}
+
+impl DataArgs {
+    /// Where the library reads the data from.
+    pub fn source(&self) -> DataSource {
+        DataSource {
+            data_dir: self.data_dir.clone(),
+            offline: self.offline,
+        }
+    }
 }
 
 /// The subnet's layers (train, sweep, train-baseline).
@@ -124,111 +133,11 @@ pub struct RunArgs {
 #[derive(Args, Clone)]
 pub struct StepArgs {
     /// Batch size (pairs for train, images for train-baseline).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = PAPER_BATCH)]
     pub batch: usize,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 0.001)]
+    #[arg(long, default_value_t = PAPER_LR)]
     pub lr: f32,
-}
-
-#[derive(Args)]
-pub struct TrainArgs {
-    /// Epochs (default: the paper's, 50 MNIST / 100 Fashion-MNIST / 1500 CIFAR-10).
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    #[command(flatten)]
-    pub step: StepArgs,
-    #[command(flatten)]
-    pub run: RunArgs,
-    #[command(flatten)]
-    pub pair: PairArgs,
-    /// Output folder: metrics.jsonl, best.safetensors, last.safetensors, curves.png, config.json, test.json (default: runs/<dataset>).
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// Continue the run saved in DIR (its last.safetensors), bit for bit; a run flag typed with a value other than the run's is refused, except a larger --epochs.
-    #[arg(long, value_name = "DIR")]
-    pub resume: Option<PathBuf>,
-    /// Overwrite the run already in --out (refused otherwise).
-    #[arg(long)]
-    pub force: bool,
-    /// No progress bar (epoch lines only).
-    #[arg(long, short)]
-    pub quiet: bool,
-    /// Where to train: cuda runs the paper's configuration only and needs a binary built with --features cuda.
-    #[arg(long, value_enum, default_value = "cpu")]
-    pub device: Device,
-}
-
-#[derive(Args)]
-pub struct SweepArgs {
-    /// Comma-separated learning rates.
-    #[arg(long, default_value = "0.0001,0.001,0.01", value_delimiter = ',')]
-    pub lrs: Vec<f32>,
-    /// Comma-separated batch sizes (pairs).
-    #[arg(long = "batches", default_value = "32,64,96", value_delimiter = ',')]
-    pub batches: Vec<usize>,
-    /// Epochs per setting.
-    #[arg(long, default_value_t = 1)]
-    pub epochs: usize,
-    #[command(flatten)]
-    pub run: RunArgs,
-    #[command(flatten)]
-    pub pair: PairArgs,
-    /// Also write one JSON line per setting to this file.
-    #[arg(long, value_name = "FILE.jsonl")]
-    pub out: Option<PathBuf>,
-}
-
-#[derive(Args)]
-pub struct BaselineArgs {
-    /// Epochs.
-    #[arg(long, default_value_t = 10)]
-    pub epochs: usize,
-    #[command(flatten)]
-    pub step: StepArgs,
-    #[command(flatten)]
-    pub run: RunArgs,
-    /// Output folder: baseline.safetensors, baseline.jsonl (default: runs/<dataset>-baseline).
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// No progress bar.
-    #[arg(long, short)]
-    pub quiet: bool,
-}
-
-#[derive(Args)]
-pub struct EvalArgs {
-    /// A checkpoint written by `siamese train` (best.safetensors) or `train-baseline`.
-    #[arg(long)]
-    pub checkpoint: PathBuf,
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// Pairs per scoring batch (SN-LeNet-5; a classifier is scored 1000 images at a time).
-    #[arg(long, default_value_t = 1000)]
-    pub batch: usize,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// Print the result as JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
-    /// Where to score: cuda scores SN-LeNet-5 in the paper's configuration and needs a binary built with --features cuda.
-    #[arg(long, value_enum, default_value = "cpu")]
-    pub device: Device,
-}
-
-#[derive(Args)]
-pub struct CompareArgs {
-    /// First image (PNG, JPEG, BMP or PNM).
-    pub a: PathBuf,
-    /// Second image.
-    pub b: PathBuf,
-    /// An SN-LeNet-5 checkpoint.
-    #[arg(long)]
-    pub checkpoint: PathBuf,
-    /// Print the result as JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// The layout of a picture of pairs (`pairs`, `show`).
@@ -240,27 +149,4 @@ pub struct GridArgs {
     /// Pixel enlargement factor.
     #[arg(long, default_value_t = 3)]
     pub scale: usize,
-}
-
-#[derive(Args)]
-pub struct ShowArgs {
-    /// An SN-LeNet-5 checkpoint.
-    #[arg(long)]
-    pub checkpoint: PathBuf,
-    /// Output PNG file.
-    #[arg(long, value_name = "FILE.png", default_value = "predictions.png")]
-    pub out: PathBuf,
-    /// Number of test pairs shown.
-    #[arg(long, default_value_t = 16)]
-    pub count: usize,
-    #[command(flatten)]
-    pub grid: GridArgs,
-    /// Seed choosing which test pairs are shown.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Similarity above which a pair is called "same" (default: the threshold chosen on validation, from the checkpoint's folder's test.json, else 0.5).
-    #[arg(long)]
-    pub threshold: Option<f32>,
-    #[command(flatten)]
-    pub data: DataArgs,
 }
