@@ -58,7 +58,7 @@ pub enum EvalReport {
     /// A LeNet-5 classifier's test accuracy and speed.
     Classifier(BaselineEvaluation),
     /// SN-LeNet-5's test pairs.
-    Pairs(PairsReport),
+    Pairs(Box<PairsReport>),
 }
 
 /// SN-LeNet-5's evaluation on a dataset's test pairs.
@@ -141,12 +141,12 @@ pub fn eval_checkpoint(
         }),
         None => None,
     };
-    Ok(EvalReport::Pairs(PairsReport {
+    Ok(EvalReport::Pairs(Box::new(PairsReport {
         title,
         device,
         test,
         class_groups,
-    }))
+    })))
 }
 
 /// The similarity of two image files and the call at the run's threshold.

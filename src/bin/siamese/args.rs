@@ -13,7 +13,7 @@ use siamese::data::DatasetKind;
 use siamese::model::config::{
     Activation, Distance, EmbeddingActivation, Head, HeadInit, LossKind, Pooling,
 };
-use siamese::model::run::{Augment, PAPER_BATCH, PAPER_LR};
+use siamese::model::run::{Augment, TrainConfig, PAPER_BATCH, PAPER_LR};
 use siamese::pipeline::data::DataSource;
 
 /// A parser that accepts exactly `names` (shown in `--help`) and gives the value they name.
@@ -23,6 +23,11 @@ where
     T::Err: std::fmt::Debug,
 {
     PossibleValuesParser::new(names).map(|s| s.parse::<T>().expect("every listed name parses"))
+}
+
+/// The paper's MNIST run, whose settings are the run flags' defaults (written once, there).
+fn paper() -> TrainConfig {
+    TrainConfig::paper(DatasetKind::Mnist)
 }
 
 /// The dataset names `--dataset` accepts.
@@ -63,10 +68,10 @@ impl DataArgs {
 #[derive(Args, Clone)]
 pub struct SubnetArgs {
     /// Activation of the subnet.
-    #[arg(long, default_value = "relu", value_parser = choice::<Activation>(Activation::NAMES))]
+    #[arg(long, default_value_t = paper().model.activation, value_parser = choice::<Activation>(Activation::NAMES))]
     pub act: Activation,
     /// Pooling of the subnet.
-    #[arg(long, default_value = "max", value_parser = choice::<Pooling>(Pooling::NAMES))]
+    #[arg(long, default_value_t = paper().model.pooling, value_parser = choice::<Pooling>(Pooling::NAMES))]
     pub pool: Pooling,
 }
 
@@ -75,30 +80,30 @@ pub struct SubnetArgs {
 #[derive(Args, Clone)]
 pub struct PairArgs {
     /// Embedding size E.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = paper().model.embedding)]
     pub embedding: usize,
     /// After the subnet's last dense layer.
-    #[arg(long, default_value = "tanh", value_parser = choice::<EmbeddingActivation>(EmbeddingActivation::NAMES))]
+    #[arg(long, default_value_t = paper().model.embedding_activation, value_parser = choice::<EmbeddingActivation>(EmbeddingActivation::NAMES))]
     pub emb_act: EmbeddingActivation,
     /// Comparison module.
-    #[arg(long, default_value = "euclidean", value_parser = choice::<Distance>(Distance::NAMES))]
+    #[arg(long, default_value_t = paper().model.distance, value_parser = choice::<Distance>(Distance::NAMES))]
     pub distance: Distance,
-    #[arg(long, default_value = "contrastive-sigmoid", help = LOSS_HELP, value_parser = choice::<LossKind>(LossKind::NAMES))]
+    #[arg(long, default_value_t = paper().loss, help = LOSS_HELP, value_parser = choice::<LossKind>(LossKind::NAMES))]
     pub loss: LossKind,
     /// Keep the same training pairs every epoch (default: new pairs each epoch).
     #[arg(long)]
     pub fixed_pairs: bool,
     /// Validate every N epochs (and after the last).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = paper().val_every)]
     pub val_every: usize,
     /// Training-time augmentation: none (the paper), shift (up to 2 px) or shift-flip (up to 4 px + mirror, for CIFAR-10).
-    #[arg(long, default_value = "none", value_parser = choice::<Augment>(Augment::NAMES))]
+    #[arg(long, default_value_t = paper().augment, value_parser = choice::<Augment>(Augment::NAMES))]
     pub augment: Augment,
     /// Output module (ours, the paper leaves it open): bn = sigmoid(w*BN(d)+b), plain = sigmoid(w*d+b).
-    #[arg(long, default_value = "bn", value_parser = choice::<Head>(Head::NAMES))]
+    #[arg(long, default_value_t = paper().model.head, value_parser = choice::<Head>(Head::NAMES))]
     pub head: Head,
     /// Output module's initial weight (ours): sign-aware (negative for euclidean) or glorot (as drawn; some seeds collapse).
-    #[arg(long, default_value = "sign-aware", value_parser = choice::<HeadInit>(HeadInit::NAMES))]
+    #[arg(long, default_value_t = paper().model.init, value_parser = choice::<HeadInit>(HeadInit::NAMES))]
     pub init: HeadInit,
 }
 

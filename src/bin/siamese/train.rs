@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::Args;
+use siamese::data::DatasetKind;
+use siamese::model::run::{RunFiles, TrainConfig};
 use siamese::pipeline::train::{train_run, TrainRequest};
 
 use crate::args::{PairArgs, RunArgs, StepArgs};
@@ -19,8 +21,7 @@ use crate::CliResult;
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Epochs (default: the paper's, 50 MNIST / 100 Fashion-MNIST / 1500 CIFAR-10).
-    #[arg(long)]
+    #[arg(long, help = epochs_help())]
     pub epochs: Option<usize>,
     #[command(flatten)]
     pub step: StepArgs,
@@ -43,6 +44,17 @@ pub struct TrainArgs {
     /// Where to train: cuda runs the paper's configuration only and needs a binary built with --features cuda.
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: Device,
+}
+
+/// `--epochs`'s help, quoting the paper's epochs of each dataset.
+fn epochs_help() -> String {
+    let e = |kind| TrainConfig::paper(kind).epochs;
+    format!(
+        "Epochs (default: the paper's, {} MNIST / {} Fashion-MNIST / {} CIFAR-10)",
+        e(DatasetKind::Mnist),
+        e(DatasetKind::FashionMnist),
+        e(DatasetKind::Cifar10)
+    )
 }
 
 /// The first Ctrl-C asks the loop to finish the batch, save and exit cleanly (`stop`); a
@@ -92,10 +104,20 @@ pub fn run(a: TrainArgs, typed: Vec<String>) -> CliResult {
     }
     if let Some(test) = &report.test {
         print_eval(test, "test (best validation epoch's weights)");
-        if let Some(o) = &report.out {
+        if let Some(dir) = &report.out {
+            let f = RunFiles { dir: dir.clone() };
+            let name = |p: PathBuf| {
+                p.file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+            };
             println!(
-                "saved {}/best.safetensors, last.safetensors, metrics.jsonl, curves.png, test.json",
-                o.display()
+                "saved {}/{}, {}, {}, {}, {}",
+                dir.display(),
+                name(f.best()),
+                name(f.last()),
+                name(f.metrics()),
+                name(f.curves()),
+                name(f.test())
             );
         }
     }
