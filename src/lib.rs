@@ -65,6 +65,9 @@ pub use siamese_model::{ModelError, SnLenet5, TrainConfig};
 pub use siamese_tensor::Tensor;
 pub use siamese_train::TrainOutcome;
 
+#[cfg(feature = "cli")]
+pub mod pipeline;
+
 /// The result of this crate's functions: every failure is one [`ModelError`] whose message
 /// is one line naming the file or the setting at fault.
 pub type Result<T> = std::result::Result<T, ModelError>;

@@ -467,6 +467,18 @@ fn train_eval_compare_show_on_real_mnist() {
     assert!(o.contains("threshold 0.500 (0.5: no test.json"), "{o}");
     let o = show(&["--threshold", "0.7"]);
     assert!(o.contains("threshold 0.700 (given by --threshold)"), "{o}");
+    // A damaged test.json is one error line naming it, not a silent 0.5.
+    std::fs::write(lone.join("test.json"), b"{\"threshold\": ").unwrap();
+    let out = siamese(&[
+        "show",
+        "--checkpoint",
+        lone_ck.to_str().unwrap(),
+        "--data-dir",
+        &data,
+        "--out",
+        shown.to_str().unwrap(),
+    ]);
+    assert_one_line_error(&out, "test.json");
     let o = ok(siamese(&[
         "compare",
         a.to_str().unwrap(),

@@ -5,7 +5,7 @@
 //! model says "same class" when s > t ([`says_same`], t = [`DEFAULT_THRESHOLD`] unless one is
 //! chosen on validation); label y = 1 means same class ([`is_same_label`]).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The decision threshold of "accuracy at 0.5": the training accuracy, the validation
 /// accuracy of every epoch and the test's `accuracy_at_half`.
@@ -28,7 +28,7 @@ pub fn decided_right(s: f32, y: f32, t: f32) -> bool {
 }
 
 /// Counts of a binary decision, "positive" meaning "same class".
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Confusion {
     /// Same-class pairs called same.
     pub tp: usize,

@@ -10,11 +10,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use siamese_data::{images_tensor, BatchOptions, ImageSet, Pair, PairBatches};
 use siamese_tensor::Tensor;
 
-use crate::error::Result;
+use crate::error::{ModelError, Result};
 use crate::metrics::{best_threshold, equal_error_rate, roc_auc, Confusion};
 use crate::run::RunData;
 use crate::siamese::SnLenet5;
@@ -77,14 +77,17 @@ pub const EVAL_BATCH: usize = 1000;
 /// Pairs timed for the scoring-speed figure.
 pub const TIMED_PAIRS: usize = 10_000;
 
-/// Everything `siamese eval` reports.
-#[derive(Clone, Debug, Serialize)]
+/// Everything `siamese eval` reports; a run's test.json holds it ([`PairEvaluation::read`]
+/// reads it back).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PairEvaluation {
     pub pairs: usize,
+    #[serde(deserialize_with = "nan_if_null")]
     pub accuracy_at_half: f64,
     pub confusion_at_half: Confusion,
     /// The threshold chosen on validation pairs.
     pub threshold: f32,
+    #[serde(deserialize_with = "nan_if_null")]
     pub accuracy_at_threshold: f64,
     pub confusion_at_threshold: Confusion,
     pub roc_auc: Option<f64>,
@@ -93,8 +96,33 @@ pub struct PairEvaluation {
     pub timed_pairs: usize,
     /// Median wall seconds over 3 runs to score `timed_pairs` pairs, images already in memory
     /// as f32 tensors, batches of `eval_batch`.
+    #[serde(deserialize_with = "nan_if_null")]
     pub score_seconds: f64,
     pub eval_batch: usize,
+}
+
+/// A float written as `null` (JSON has no NaN: serde_json writes NaN so) read back as NaN.
+fn nan_if_null<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+impl PairEvaluation {
+    /// Reads a run's test.json (`RunFiles::test`, written from this struct by the training
+    /// loop): `None` when the file is absent, an error naming the file when it cannot be read
+    /// or is not a test evaluation.
+    pub fn read(path: &std::path::Path) -> Result<Option<PairEvaluation>> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(ModelError::io(path, e)),
+        };
+        serde_json::from_str(&text).map(Some).map_err(|e| {
+            ModelError::Config(format!(
+                "{}: not a test evaluation written by `siamese train` ({e})",
+                path.display()
+            ))
+        })
+    }
 }
 
 /// Scores `pairs` of `set` and computes every figure of [`PairEvaluation`].
@@ -229,6 +257,27 @@ mod tests {
         assert_eq!(e.equal_error_rate, Some(0.0));
         assert_eq!((e.timed_pairs, e.eval_batch), (80, 16));
         assert!(e.score_seconds >= 0.0);
+    }
+
+    #[test]
+    fn test_json_reads_back_typed_absent_is_none_and_damage_names_the_file() {
+        let (_, data) = tiny_run(1);
+        let e = evaluate_with_threshold(&mut BlockReader, &data, 16).unwrap();
+        let dir = std::env::temp_dir().join(format!("siamese-test-json-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("test.json");
+        std::fs::write(&path, crate::json::to_pretty(&e).unwrap()).unwrap();
+        let back = PairEvaluation::read(&path).unwrap().unwrap();
+        assert_eq!(back.threshold, e.threshold);
+        assert_eq!(back.confusion_at_half, e.confusion_at_half);
+        assert_eq!((back.pairs, back.timed_pairs), (e.pairs, e.timed_pairs));
+        assert!(PairEvaluation::read(&dir.join("absent.json"))
+            .unwrap()
+            .is_none());
+        std::fs::write(&path, b"{\"threshold\": ").unwrap();
+        let err = PairEvaluation::read(&path).unwrap_err().to_string();
+        assert!(err.contains("test.json"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

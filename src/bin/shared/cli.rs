@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{ArgMatches, Parser};
 
 /// Lets a closed stdout (`siamese bench | head -1`) end the program quietly, as it does any
 /// Unix filter, instead of `println!` panicking on EPIPE: Rust starts programs with SIGPIPE
@@ -19,14 +19,26 @@ pub fn default_sigpipe() {
     }
 }
 
-/// The parsed command line, or the exit code after printing: help and version on stdout
-/// (success), a missing subcommand's help (exit 2), or clap's message up to its usage block as
-/// one line on stderr (`error: …` ending with a pointer to `<program> --help`), with exit code 2.
+/// The parsed command line, or the exit code after printing (see [`parse_with_matches`]).
+// siamese-bench's; `siamese` keeps the matches.
+#[allow(dead_code)]
 pub fn parse_or_exit<P: Parser>(program: &str) -> Result<P, ExitCode> {
+    parse_with_matches::<P>(program).map(|(p, _)| p)
+}
+
+/// The command line parsed once: the typed value and clap's matches (which also tell which
+/// flags were typed), or the exit code after printing: help and version on stdout (success),
+/// a missing subcommand's help (exit 2), or clap's message up to its usage block as one line
+/// on stderr (`error: …` ending with a pointer to `<program> --help`), with exit code 2.
+pub fn parse_with_matches<P: Parser>(program: &str) -> Result<(P, ArgMatches), ExitCode> {
     use clap::error::ErrorKind;
-    let e = match P::try_parse() {
-        Ok(p) => return Ok(p),
-        Err(e) => e,
+    let mut cmd = P::command();
+    let e = match cmd
+        .try_get_matches_from_mut(std::env::args_os())
+        .and_then(|m| P::from_arg_matches(&m).map(|p| (p, m)))
+    {
+        Ok(parsed) => return Ok(parsed),
+        Err(e) => e.format(&mut cmd),
     };
     match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {

@@ -1,8 +1,8 @@
-//! The flags of the model subcommands. Each subcommand accepts only the flags it uses; every
-//! choice flag lists its values in `--help` (`[possible values: …]`) and a bad value is one
-//! clap error line and exit code 2. `--out` means one kind of thing per subcommand: a folder
-//! for `train` and `train-baseline`, a PNG file for `show` and `pairs`, a JSON-lines file for
-//! `sweep`.
+//! The flag groups several commands share (each command's own `Args` is in its file). Each
+//! subcommand accepts only the flags it uses; every choice flag lists its values in `--help`
+//! (`[possible values: …]`) and a bad value is one clap error line and exit code 2. `--out`
+//! means one kind of thing per subcommand: a folder for `train` and `train-baseline`, a PNG
+//! file for `show` and `pairs`, a JSON-lines file for `sweep`.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -13,9 +13,8 @@ use siamese::data::DatasetKind;
 use siamese::model::config::{
     Activation, Distance, EmbeddingActivation, Head, HeadInit, LossKind, Pooling,
 };
-use siamese::model::run::Augment;
-
-use crate::device::Device;
+use siamese::model::run::{Augment, Schedule, TrainConfig, PAPER_BATCH, PAPER_LR};
+use siamese::pipeline::data::DataSource;
 
 /// A parser that accepts exactly `names` (shown in `--help`) and gives the value they name.
 pub fn choice<T>(names: &'static [&'static str]) -> impl TypedValueParser<Value = T>
@@ -26,10 +25,13 @@ where
     PossibleValuesParser::new(names).map(|s| s.parse::<T>().expect("every listed name parses"))
 }
 
+/// The paper's MNIST run, whose settings are the run flags' defaults (written once, there).
+fn paper() -> TrainConfig {
+    TrainConfig::paper(DatasetKind::Mnist)
+}
+
 /// The dataset names `--dataset` accepts.
 pub const DATASETS: &[&str] = &["mnist", "fashion-mnist", "cifar-10"];
-/// The learning-rate schedules.
-pub const SCHEDULES: &[&str] = &["constant", "cosine"];
 
 const LOSS_HELP: &str = "Training loss; y = 1 means SAME class for all three. \
 contrastive-sigmoid (the paper): reads the output module's similarity s = sigmoid(w*BN(d)+b) in (0,1), \
@@ -50,14 +52,24 @@ pub struct DataArgs {
     pub offline: bool,
 }
 
+impl DataArgs {
+    /// Where the library reads the data from.
+    pub fn source(&self) -> DataSource {
+        DataSource {
+            data_dir: self.data_dir.clone(),
+            offline: self.offline,
+        }
+    }
+}
+
 /// The subnet's layers (train, sweep, train-baseline).
 #[derive(Args, Clone)]
 pub struct SubnetArgs {
     /// Activation of the subnet.
-    #[arg(long, default_value = "relu", value_parser = choice::<Activation>(Activation::NAMES))]
+    #[arg(long, default_value_t = paper().model.activation, value_parser = choice::<Activation>(Activation::NAMES))]
     pub act: Activation,
     /// Pooling of the subnet.
-    #[arg(long, default_value = "max", value_parser = choice::<Pooling>(Pooling::NAMES))]
+    #[arg(long, default_value_t = paper().model.pooling, value_parser = choice::<Pooling>(Pooling::NAMES))]
     pub pool: Pooling,
 }
 
@@ -66,30 +78,30 @@ pub struct SubnetArgs {
 #[derive(Args, Clone)]
 pub struct PairArgs {
     /// Embedding size E.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = paper().model.embedding)]
     pub embedding: usize,
     /// After the subnet's last dense layer.
-    #[arg(long, default_value = "tanh", value_parser = choice::<EmbeddingActivation>(EmbeddingActivation::NAMES))]
+    #[arg(long, default_value_t = paper().model.embedding_activation, value_parser = choice::<EmbeddingActivation>(EmbeddingActivation::NAMES))]
     pub emb_act: EmbeddingActivation,
     /// Comparison module.
-    #[arg(long, default_value = "euclidean", value_parser = choice::<Distance>(Distance::NAMES))]
+    #[arg(long, default_value_t = paper().model.distance, value_parser = choice::<Distance>(Distance::NAMES))]
     pub distance: Distance,
-    #[arg(long, default_value = "contrastive-sigmoid", help = LOSS_HELP, value_parser = choice::<LossKind>(LossKind::NAMES))]
+    #[arg(long, default_value_t = paper().loss, help = LOSS_HELP, value_parser = choice::<LossKind>(LossKind::NAMES))]
     pub loss: LossKind,
     /// Keep the same training pairs every epoch (default: new pairs each epoch).
     #[arg(long)]
     pub fixed_pairs: bool,
     /// Validate every N epochs (and after the last).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = paper().val_every)]
     pub val_every: usize,
     /// Training-time augmentation: none (the paper), shift (up to 2 px) or shift-flip (up to 4 px + mirror, for CIFAR-10).
-    #[arg(long, default_value = "none", value_parser = choice::<Augment>(Augment::NAMES))]
+    #[arg(long, default_value_t = paper().augment, value_parser = choice::<Augment>(Augment::NAMES))]
     pub augment: Augment,
     /// Output module (ours, the paper leaves it open): bn = sigmoid(w*BN(d)+b), plain = sigmoid(w*d+b).
-    #[arg(long, default_value = "bn", value_parser = choice::<Head>(Head::NAMES))]
+    #[arg(long, default_value_t = paper().model.head, value_parser = choice::<Head>(Head::NAMES))]
     pub head: Head,
     /// Output module's initial weight (ours): sign-aware (negative for euclidean) or glorot (as drawn; some seeds collapse).
-    #[arg(long, default_value = "sign-aware", value_parser = choice::<HeadInit>(HeadInit::NAMES))]
+    #[arg(long, default_value_t = paper().model.init, value_parser = choice::<HeadInit>(HeadInit::NAMES))]
     pub init: HeadInit,
 }
 
@@ -100,8 +112,8 @@ pub struct RunArgs {
     #[arg(long, default_value = "mnist", value_parser = choice::<DatasetKind>(DATASETS))]
     pub dataset: DatasetKind,
     /// Learning-rate schedule over the run's steps (cosine: down to 1% of the starting rate).
-    #[arg(long, default_value = "constant", value_parser = PossibleValuesParser::new(SCHEDULES))]
-    pub schedule: String,
+    #[arg(long, default_value_t = paper().schedule, value_parser = choice::<Schedule>(Schedule::NAMES))]
+    pub schedule: Schedule,
     /// Seed of every random choice (init, split, pairs, shuffling).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -124,111 +136,11 @@ pub struct RunArgs {
 #[derive(Args, Clone)]
 pub struct StepArgs {
     /// Batch size (pairs for train, images for train-baseline).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = PAPER_BATCH)]
     pub batch: usize,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 0.001)]
+    #[arg(long, default_value_t = PAPER_LR)]
     pub lr: f32,
-}
-
-#[derive(Args)]
-pub struct TrainArgs {
-    /// Epochs (default: the paper's, 50 MNIST / 100 Fashion-MNIST / 1500 CIFAR-10).
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    #[command(flatten)]
-    pub step: StepArgs,
-    #[command(flatten)]
-    pub run: RunArgs,
-    #[command(flatten)]
-    pub pair: PairArgs,
-    /// Output folder: metrics.jsonl, best.safetensors, last.safetensors, curves.png, config.json, test.json (default: runs/<dataset>).
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// Continue the run saved in DIR (its last.safetensors), bit for bit; a run flag typed with a value other than the run's is refused, except a larger --epochs.
-    #[arg(long, value_name = "DIR")]
-    pub resume: Option<PathBuf>,
-    /// Overwrite the run already in --out (refused otherwise).
-    #[arg(long)]
-    pub force: bool,
-    /// No progress bar (epoch lines only).
-    #[arg(long, short)]
-    pub quiet: bool,
-    /// Where to train: cuda runs the paper's configuration only and needs a binary built with --features cuda.
-    #[arg(long, value_enum, default_value = "cpu")]
-    pub device: Device,
-}
-
-#[derive(Args)]
-pub struct SweepArgs {
-    /// Comma-separated learning rates.
-    #[arg(long, default_value = "0.0001,0.001,0.01", value_delimiter = ',')]
-    pub lrs: Vec<f32>,
-    /// Comma-separated batch sizes (pairs).
-    #[arg(long = "batches", default_value = "32,64,96", value_delimiter = ',')]
-    pub batches: Vec<usize>,
-    /// Epochs per setting.
-    #[arg(long, default_value_t = 1)]
-    pub epochs: usize,
-    #[command(flatten)]
-    pub run: RunArgs,
-    #[command(flatten)]
-    pub pair: PairArgs,
-    /// Also write one JSON line per setting to this file.
-    #[arg(long, value_name = "FILE.jsonl")]
-    pub out: Option<PathBuf>,
-}
-
-#[derive(Args)]
-pub struct BaselineArgs {
-    /// Epochs.
-    #[arg(long, default_value_t = 10)]
-    pub epochs: usize,
-    #[command(flatten)]
-    pub step: StepArgs,
-    #[command(flatten)]
-    pub run: RunArgs,
-    /// Output folder: baseline.safetensors, baseline.jsonl (default: runs/<dataset>-baseline).
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// No progress bar.
-    #[arg(long, short)]
-    pub quiet: bool,
-}
-
-#[derive(Args)]
-pub struct EvalArgs {
-    /// A checkpoint written by `siamese train` (best.safetensors) or `train-baseline`.
-    #[arg(long)]
-    pub checkpoint: PathBuf,
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// Pairs per scoring batch (SN-LeNet-5; a classifier is scored 1000 images at a time).
-    #[arg(long, default_value_t = 1000)]
-    pub batch: usize,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// Print the result as JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
-    /// Where to score: cuda scores SN-LeNet-5 in the paper's configuration and needs a binary built with --features cuda.
-    #[arg(long, value_enum, default_value = "cpu")]
-    pub device: Device,
-}
-
-#[derive(Args)]
-pub struct CompareArgs {
-    /// First image (PNG, JPEG, BMP or PNM).
-    pub a: PathBuf,
-    /// Second image.
-    pub b: PathBuf,
-    /// An SN-LeNet-5 checkpoint.
-    #[arg(long)]
-    pub checkpoint: PathBuf,
-    /// Print the result as JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// The layout of a picture of pairs (`pairs`, `show`).
@@ -240,27 +152,4 @@ pub struct GridArgs {
     /// Pixel enlargement factor.
     #[arg(long, default_value_t = 3)]
     pub scale: usize,
-}
-
-#[derive(Args)]
-pub struct ShowArgs {
-    /// An SN-LeNet-5 checkpoint.
-    #[arg(long)]
-    pub checkpoint: PathBuf,
-    /// Output PNG file.
-    #[arg(long, value_name = "FILE.png", default_value = "predictions.png")]
-    pub out: PathBuf,
-    /// Number of test pairs shown.
-    #[arg(long, default_value_t = 16)]
-    pub count: usize,
-    #[command(flatten)]
-    pub grid: GridArgs,
-    /// Seed choosing which test pairs are shown.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Similarity above which a pair is called "same" (default: the threshold chosen on validation, from the checkpoint's folder's test.json, else 0.5).
-    #[arg(long)]
-    pub threshold: Option<f32>,
-    #[command(flatten)]
-    pub data: DataArgs,
 }

@@ -74,7 +74,7 @@ pub fn run(a: ClassicArgs) -> CliResult {
         (None, Some((_, cfg))) => cfg.dataset,
         (None, None) => return Err("give --dataset or --checkpoint".into()),
     };
-    let data = crate::data_cmds::load(kind, &a.work.data)?;
+    let data = siamese::pipeline::data::load(kind, &a.work.data.source())?;
     let options = BaselineOptions {
         methods: a.method.clone(),
         k: a.k.unwrap_or(DEFAULT_K),

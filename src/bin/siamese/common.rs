@@ -1,8 +1,10 @@
-//! What several commands share: the thread pool set-up and writing a picture.
+//! What several commands share: the thread pool set-up, writing a picture and the text of a
+//! pair evaluation.
 
 use std::path::Path;
 
 use siamese::model::config::validate_threads;
+use siamese::model::score::PairEvaluation;
 
 use crate::CliResult;
 
@@ -22,4 +24,27 @@ pub fn set_threads(threads: Option<usize>) -> CliResult {
 pub fn save_png(path: &Path, img: &siamese::data::viz::RgbImage) -> CliResult {
     siamese::model::io::atomic_write(path, &img.png_bytes()?)
         .map_err(|e| format!("{}: {e}", path.display()).into())
+}
+
+/// Prints a pair evaluation (`train`'s test, `eval`) under the heading `what`.
+pub fn print_eval(e: &PairEvaluation, what: &str) {
+    println!(
+        "{what}: {} pairs, accuracy {:.2}% at 0.5, {:.2}% at the validation threshold {:.3}",
+        e.pairs,
+        e.accuracy_at_half * 100.0,
+        e.accuracy_at_threshold * 100.0,
+        e.threshold
+    );
+    let c = &e.confusion_at_half;
+    println!(
+        "  at 0.5: same called same {}, different called same {}, different called different {}, same called different {}",
+        c.tp, c.fp, c.tn, c.fn_
+    );
+    if let (Some(auc), Some(eer)) = (e.roc_auc, e.equal_error_rate) {
+        println!("  ROC AUC {auc:.4}, equal error rate {:.2}%", eer * 100.0);
+    }
+    println!(
+        "  time to score {} pairs: {:.3} s (median of 3, batch {})",
+        e.timed_pairs, e.score_seconds, e.eval_batch
+    );
 }

@@ -1,31 +1,37 @@
 //! `siamese`: the command-line program.
 //!
-//! Each subcommand is one `Args` struct plus one `run_*` function returning `CliResult`; `main`
-//! dispatches and turns any error into a single `error: ...` line on stderr and a non-zero exit
-//! code (never a panic). The subcommands parse flags, call siamese-model and siamese-data, and
-//! print. `siamese bench` runs the separate `siamese-bench` program (src/bin/siamese-bench/),
+//! One file per subcommand, each its `Args` struct plus one `run` function returning
+//! `CliResult` that calls a library pipeline ([`siamese::pipeline`], or a library crate) and
+//! prints its report; the flag groups several share are in args.rs, the rest they share in
+//! common.rs, progress.rs and run_config.rs. `main` parses the command line once and
+//! dispatches, and turns any error into a single `error: ...` line on stderr and a non-zero
+//! exit code (never a panic). `siamese bench` runs the separate `siamese-bench` program (src/bin/siamese-bench/),
 //! which alone installs a counting global allocator.
 
 use std::process::ExitCode;
 
 mod args;
-mod bench_cmd;
-mod beyond_cmds;
+mod bench;
 mod classic_cmd;
 #[path = "../shared/cli.rs"]
 mod cli;
 mod common;
-mod data_cmds;
+mod compare;
 mod device;
 mod embed_cmd;
-mod model_cmds;
+mod eval;
+mod fetch;
 mod oneshot_cmd;
+mod pairs;
 mod progress;
 mod reproduce;
-mod reproduce_cmd;
 mod retrieve_cmd;
+mod run_config;
+mod show;
 mod source;
-mod typed_flags;
+mod sweep;
+mod train;
+mod train_baseline;
 
 use clap::{Parser, Subcommand};
 
@@ -48,23 +54,23 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train SN-LeNet-5 (progress, metrics.jsonl, checkpoints, curves.png; Ctrl-C saves and exits, --resume continues).
-    Train(model_cmds::TrainArgs),
+    Train(train::TrainArgs),
     /// Test pair accuracy (at 0.5 and at the validation threshold), confusion counts, ROC AUC, EER, and the time to score 10,000 pairs.
-    Eval(model_cmds::EvalArgs),
+    Eval(eval::EvalArgs),
     /// The similarity of two image files.
-    Compare(model_cmds::CompareArgs),
+    Compare(compare::CompareArgs),
     /// A grid of test pairs with their predicted similarity (the paper's Figures 6, 9, 10) as a PNG.
-    Show(model_cmds::ShowArgs),
+    Show(show::ShowArgs),
     /// Parameter sensitivity (the paper's Tables 6 and 7): accuracy and seconds per epoch per (lr, batch).
-    Sweep(model_cmds::SweepArgs),
+    Sweep(sweep::SweepArgs),
     /// Train every row of docs/results.md with its seeds and rewrite its tables (--quick: the CI smoke profile).
-    Reproduce(reproduce_cmd::ReproduceArgs),
+    Reproduce(reproduce::command::ReproduceArgs),
     /// Train the plain LeNet-5 classifier (the paper's baseline); `eval` scores its checkpoint.
-    TrainBaseline(model_cmds::BaselineArgs),
+    TrainBaseline(train_baseline::BaselineArgs),
     /// Download a dataset (checksum-verified, resumable) into <data-dir>/<name>/.
-    Fetch(data_cmds::FetchArgs),
+    Fetch(fetch::FetchArgs),
     /// Draw a grid of sample image pairs labelled POS/NEG (the paper's Figure 2) as a PNG.
-    Pairs(data_cmds::PairsArgs),
+    Pairs(pairs::PairsArgs),
     /// N-way K-shot recognition on test episodes (mean similarity and prototype), accuracy with a 95% interval.
     Oneshot(oneshot_cmd::OneShotArgs),
     /// Similarity search: recall@1/5/10 and mAP of test queries against the training images, or the nearest images to a file.
@@ -75,13 +81,13 @@ enum Command {
     Embed(embed_cmd::EmbedArgs),
     /// Training pairs/s (steady state), time to score 10,000 pairs and peak RSS, on 1 and 2 threads (runs the siamese-bench program; `siamese bench --help` for its flags).
     #[command(disable_help_flag = true)]
-    Bench(bench_cmd::BenchArgs),
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
     cli::default_sigpipe();
-    let cli = match cli::parse_or_exit::<Cli>("siamese") {
-        Ok(c) => c,
+    let (cli, matches) = match cli::parse_with_matches::<Cli>("siamese") {
+        Ok(parsed) => parsed,
         Err(code) => return code,
     };
     if cli.ieee_subnormals {
@@ -90,16 +96,21 @@ fn main() -> ExitCode {
     // Threads started later (a lazily built pool, the prefetch thread) inherit this mode.
     siamese::tensor::fpmode::set_current_thread();
     cli::finish(match cli.command {
-        Command::Train(a) => model_cmds::run_train(a),
-        Command::Eval(a) => model_cmds::run_eval(a),
-        Command::Compare(a) => model_cmds::run_compare(a),
-        Command::Show(a) => model_cmds::run_show(a),
-        Command::Sweep(a) => model_cmds::run_sweep(a),
-        Command::TrainBaseline(a) => model_cmds::run_train_baseline(a),
-        Command::Reproduce(a) => reproduce_cmd::run_reproduce(a),
-        Command::Fetch(a) => data_cmds::run_fetch(a),
-        Command::Pairs(a) => data_cmds::run_pairs(a),
-        Command::Bench(a) => bench_cmd::run_bench(a),
+        Command::Train(a) => {
+            let typed = matches
+                .subcommand_matches("train")
+                .map(run_config::typed_run_settings);
+            train::run(a, typed.unwrap_or_default())
+        }
+        Command::Eval(a) => eval::run(a),
+        Command::Compare(a) => compare::run(a),
+        Command::Show(a) => show::run(a),
+        Command::Sweep(a) => sweep::run(a),
+        Command::TrainBaseline(a) => train_baseline::run(a),
+        Command::Reproduce(a) => reproduce::command::run(a),
+        Command::Fetch(a) => fetch::run(a),
+        Command::Pairs(a) => pairs::run(a),
+        Command::Bench(a) => bench::run(a),
         Command::Oneshot(a) => oneshot_cmd::run(a),
         Command::Retrieve(a) => retrieve_cmd::run(a),
         Command::Classic(a) => classic_cmd::run(a),

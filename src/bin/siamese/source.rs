@@ -66,7 +66,7 @@ pub fn load(s: &SourceArgs) -> Result<Loaded, Error> {
     s.work.start()?;
     let (model, cfg) = SnLenet5::from_checkpoint(&s.checkpoint)?;
     let kind = cfg.dataset;
-    let data = crate::data_cmds::load(kind, &s.work.data)?;
+    let data = siamese::pipeline::data::load(kind, &s.work.data.source())?;
     let (train, test) = (data.train, data.test);
     let (train_idx, _) = split::paper_split(kind, &train, cfg.seed)?;
     Ok(Loaded {

@@ -19,7 +19,8 @@ use siamese::data::DatasetKind;
 
 use siamese::model::error::{ModelError, Result};
 use siamese::model::run::{Augment, Schedule};
-use siamese::model::run::{EpochRecord, RunData, TrainConfig};
+use siamese::model::run::{EpochRecord, RunData, RunFiles, TrainConfig};
+use siamese::model::score::PairEvaluation;
 use siamese::train::train::{train, Observer, TrainOptions};
 
 /// The markers in docs/results.md between which the tables are generated.
@@ -209,13 +210,20 @@ pub fn seed_dir(runs: &Path, row: &Row, seed: u64) -> PathBuf {
     runs.join(&row.id).join(format!("seed{seed}"))
 }
 
+/// The file beside a finished run that records where and how it was measured
+/// ([`Provenance`]); the other files are the run's ([`RunFiles`]).
+pub const PROVENANCE: &str = "reproduce.json";
+
 /// True when `dir` holds a finished run (`reproduce.json`) of exactly `cfg`.
 pub fn is_done(dir: &Path, cfg: &TrainConfig) -> bool {
-    let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
-    let same = read("config.json")
+    let run = RunFiles {
+        dir: dir.to_path_buf(),
+    };
+    let same = std::fs::read_to_string(run.config())
+        .ok()
         .and_then(|t| serde_json::from_str::<TrainConfig>(&t).ok())
         .is_some_and(|c| &c == cfg);
-    same && read("reproduce.json").is_some()
+    same && dir.join(PROVENANCE).is_file()
 }
 
 /// The configuration of one (row, seed).
@@ -247,7 +255,7 @@ pub fn run_seed(
         command: command(&cfg).replace("SEED", &seed.to_string()),
         collapsed,
     };
-    let path = dir.join("reproduce.json");
+    let path = dir.join(PROVENANCE);
     let json = serde_json::to_string_pretty(&p).expect("serialises");
     siamese::model::io::atomic_write(&path, json.as_bytes()).map_err(|e| ModelError::io(&path, e))
 }
@@ -280,38 +288,29 @@ pub struct TestFigures {
 
 /// Reads a finished (row, seed) back; None when it has not run.
 pub fn read_seed(dir: &Path, seed: u64) -> Result<Option<SeedResult>> {
-    let read = |f: &str| -> Result<String> {
-        let p = dir.join(f);
-        std::fs::read_to_string(&p).map_err(|e| ModelError::io(&p, e))
+    let run = RunFiles {
+        dir: dir.to_path_buf(),
     };
-    if !dir.join("reproduce.json").exists() {
+    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| ModelError::io(p, e));
+    let provenance = dir.join(PROVENANCE);
+    if !provenance.exists() {
         return Ok(None);
     }
-    let bad = |f: &str, e: serde_json::Error| {
-        ModelError::Config(format!("{}: {e}", dir.join(f).display()))
-    };
+    let bad = |p: &Path, e: serde_json::Error| ModelError::Config(format!("{}: {e}", p.display()));
     let prov: Provenance =
-        serde_json::from_str(&read("reproduce.json")?).map_err(|e| bad("reproduce.json", e))?;
-    let history: Vec<EpochRecord> = read("metrics.jsonl")?
+        serde_json::from_str(&read(&provenance)?).map_err(|e| bad(&provenance, e))?;
+    let metrics = run.metrics();
+    let history: Vec<EpochRecord> = read(&metrics)?
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(serde_json::from_str)
         .collect::<std::result::Result<_, _>>()
-        .map_err(|e| bad("metrics.jsonl", e))?;
+        .map_err(|e| bad(&metrics, e))?;
     let best_epoch = siamese::train::plot::best_epoch(history.iter().map(|r| (r.epoch, r.val_acc)))
         .map(|(epoch, _)| epoch);
-    let test = if prov.collapsed.is_some() {
-        None
-    } else {
-        let v: serde_json::Value =
-            serde_json::from_str(&read("test.json")?).map_err(|e| bad("test.json", e))?;
-        let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
-        Some(TestFigures {
-            acc_half: f("accuracy_at_half"),
-            acc_threshold: f("accuracy_at_threshold"),
-            roc_auc: f("roc_auc"),
-            score_10k: f("score_seconds") * 10_000.0 / f("timed_pairs").max(1.0),
-        })
+    let test = match prov.collapsed {
+        Some(_) => None,
+        None => Some(TestFigures::of(&read_test(&run)?)),
     };
     Ok(Some(SeedResult {
         seed,
@@ -323,6 +322,29 @@ pub fn read_seed(dir: &Path, seed: u64) -> Result<Option<SeedResult>> {
             / history.len().max(1) as f64,
         test,
     }))
+}
+
+/// A finished run's test.json; its absence is an error too.
+fn read_test(run: &RunFiles) -> Result<PairEvaluation> {
+    let path = run.test();
+    PairEvaluation::read(&path)?.ok_or_else(|| {
+        ModelError::io(
+            &path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory"),
+        )
+    })
+}
+
+impl TestFigures {
+    /// The figures of a run's test evaluation.
+    fn of(e: &PairEvaluation) -> Self {
+        Self {
+            acc_half: e.accuracy_at_half,
+            acc_threshold: e.accuracy_at_threshold,
+            roc_auc: e.roc_auc.unwrap_or(f64::NAN),
+            score_10k: e.score_seconds * 10_000.0 / (e.timed_pairs.max(1) as f64),
+        }
+    }
 }
 
 /// A row with what its seeds recorded (seeds not run yet are absent).
@@ -396,6 +418,7 @@ pub fn collect<'a>(runs: &Path, rows: &'a [Row]) -> Result<Vec<RowResult<'a>>> {
         .collect()
 }
 
+pub mod command;
 mod render;
 pub use render::{render, splice};
 

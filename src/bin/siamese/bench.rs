@@ -37,7 +37,7 @@ fn bench_program() -> Result<PathBuf, String> {
     ))
 }
 
-pub(crate) fn run_bench(a: BenchArgs) -> CliResult {
+pub(crate) fn run(a: BenchArgs) -> CliResult {
     let mut cmd = Command::new(bench_program()?);
     cmd.args(&a.args);
     if !siamese::tensor::fpmode::flush_policy() {

@@ -1,15 +1,14 @@
 //! `siamese reproduce`: trains every row of docs/results.md with its seeds (skipping those
 //! already finished in the run folders) and rewrites the tables between the doc's
 //! `<!-- reproduce:begin -->` and `<!-- reproduce:end -->` markers. The rows, the running and
-//! the tables are the library's (`siamese::model::reproduce`); this file parses and prints.
+//! the tables are in this folder's mod.rs and render.rs; this file parses, loops and prints.
 
 use std::path::{Path, PathBuf};
 
-use crate::reproduce::{
-    collect, is_done, render, rows, run_seed, seed_config, seed_dir, splice, BEGIN, END,
-};
 use clap::Args;
+use siamese::pipeline::data::prepare;
 
+use super::{collect, is_done, render, rows, run_seed, seed_config, seed_dir, splice, BEGIN, END};
 use crate::args::DataArgs;
 use crate::common::set_threads;
 use crate::progress::Progress;
@@ -59,7 +58,7 @@ fn commit() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-pub fn run_reproduce(a: ReproduceArgs) -> CliResult {
+pub fn run(a: ReproduceArgs) -> CliResult {
     set_threads(a.threads)?;
     let all = rows(a.quick);
     if let Some(bad) = a.only.iter().find(|id| !all.iter().any(|r| &r.id == *id)) {
@@ -104,7 +103,7 @@ pub fn run_reproduce(a: ReproduceArgs) -> CliResult {
                     row.id,
                     dir.display()
                 );
-                let (data, _) = crate::data_cmds::prepare(&cfg, &a.data)?;
+                let (data, _) = prepare(&cfg, &a.data.source())?;
                 run_seed(
                     &runs,
                     row,

@@ -1,0 +1,93 @@
+//! `siamese eval`: a checkpoint's test figures (pair accuracy at 0.5 and at the validation
+//! threshold, confusion counts, ROC AUC, EER, scoring time; a classifier's accuracy), as text
+//! or `--json`. The pipeline is [`siamese::pipeline::score::eval_checkpoint`].
+
+use std::path::PathBuf;
+
+use clap::Args;
+use siamese::eval::groups::GroupEvaluation;
+use siamese::model::score::EVAL_BATCH;
+use siamese::pipeline::score::{eval_checkpoint, EvalReport};
+
+use crate::args::DataArgs;
+use crate::common::{print_eval, set_threads};
+use crate::device::Device;
+use crate::CliResult;
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// A checkpoint written by `siamese train` (best.safetensors) or `train-baseline`.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Pairs per scoring batch (SN-LeNet-5; a classifier is scored 1000 images at a time).
+    #[arg(long, default_value_t = EVAL_BATCH)]
+    pub batch: usize,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print the result as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Where to score: cuda scores SN-LeNet-5 in the paper's configuration and needs a binary built with --features cuda.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: Device,
+}
+
+pub fn run(a: EvalArgs) -> CliResult {
+    set_threads(a.threads)?;
+    let report = eval_checkpoint(&a.checkpoint, &a.data.source(), a.batch, a.device.into())?;
+    if let EvalReport::Pairs(p) = &report {
+        if let Some(name) = &p.device {
+            println!("device: {name}");
+        }
+    }
+    if a.json {
+        println!("{}", report.json()?);
+        return Ok(());
+    }
+    match &report {
+        EvalReport::Classifier(e) => println!(
+            "LeNet-5 classifier on {} test images: accuracy {:.2}%, {:.3} s to classify 10,000 images",
+            e.images,
+            e.accuracy * 100.0,
+            e.seconds_per_10k
+        ),
+        EvalReport::Pairs(p) => {
+            print_eval(&p.test, &format!("{} test pairs", p.title));
+            if let Some(g) = &p.class_groups {
+                // beyond_cmds.rs holds the table until its split lands.
+                print_class_groups(&g.classes, &g.names, &g.groups);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Prints the seen / unseen / mixed / all pair groups of a run trained on a class subset.
+pub fn print_class_groups(classes: &[u8], names: &[String], groups: &[GroupEvaluation]) {
+    let list: Vec<&str> = classes
+        .iter()
+        .map(|&c| names[c as usize].as_str())
+        .collect();
+    println!("trained on classes {}:", list.join(", "));
+    let pct =
+        |v: Option<f64>, scale: f64| v.map_or("-".to_string(), |v| format!("{:.4}", v * scale));
+    println!(
+        "  {:<7} {:>6} {:>6} {:>9} {:>12} {:>8} {:>8}",
+        "pairs", "count", "same", "acc@0.5", "acc@thresh", "ROC AUC", "EER %"
+    );
+    for g in groups {
+        println!(
+            "  {:<7} {:>6} {:>6} {:>8.2}% {:>11.2}% {:>8} {:>8}",
+            g.group,
+            g.pairs,
+            g.positives,
+            g.accuracy_at_half * 100.0,
+            g.accuracy_at_threshold * 100.0,
+            pct(g.roc_auc, 1.0),
+            pct(g.equal_error_rate, 100.0)
+        );
+    }
+}

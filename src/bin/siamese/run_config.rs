@@ -1,0 +1,96 @@
+//! How the run flags become a [`TrainConfig`] (`train`, `sweep`, `train-baseline`), and which
+//! of them the user typed (for `--resume`'s conflict check,
+//! [`TrainConfig::resumed_with`]): the one place the CLI writes a config's fields.
+
+use clap::parser::ValueSource;
+use clap::ArgMatches;
+use siamese::data::DatasetKind;
+use siamese::model::run::{RunSetting, TrainConfig};
+
+use crate::args::{PairArgs, RunArgs};
+use crate::source::{parse_class_list, Error};
+
+/// The run's config: the paper's for the dataset, then the flags (`epochs` None keeps the
+/// paper's; `pair` None for the classifier, which has no pair flags).
+pub fn build_config(
+    r: &RunArgs, epochs: Option<usize>, batch: usize, lr: f32, pair: Option<&PairArgs>,
+) -> Result<TrainConfig, Box<dyn std::error::Error>> {
+    let mut cfg = TrainConfig::paper(r.dataset);
+    if let Some(e) = epochs {
+        cfg.epochs = e;
+    }
+    cfg.batch = batch;
+    cfg.lr = lr;
+    cfg.schedule = r.schedule;
+    cfg.seed = r.seed;
+    cfg.limit = r.limit;
+    cfg.model.activation = r.subnet.act;
+    cfg.model.pooling = r.subnet.pool;
+    if let Some(p) = pair {
+        cfg.val_every = p.val_every;
+        cfg.loss = p.loss;
+        cfg.pairs_per_epoch = !p.fixed_pairs;
+        cfg.augment = p.augment;
+        cfg.model.embedding = p.embedding;
+        cfg.model.embedding_activation = p.emb_act;
+        cfg.model.distance = p.distance;
+        cfg.model.head = p.head;
+        cfg.model.init = p.init;
+    }
+    if let Some(spec) = &r.train_classes {
+        cfg.train_classes = Some(parse_train_classes(r.dataset, spec)?);
+    }
+    Ok(cfg)
+}
+
+/// The ids of the flags typed on a subcommand's command line (not defaults), from the one
+/// parse's matches of that subcommand.
+pub fn typed_flags(m: &ArgMatches) -> Vec<String> {
+    m.ids()
+        .filter(|id| m.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+        .map(|id| id.to_string())
+        .collect()
+}
+
+/// `--train-classes` for `kind`: at least two classes (checked here too, so that the mistake
+/// shows before any data is read).
+pub fn parse_train_classes(kind: DatasetKind, spec: &str) -> Result<Vec<u8>, Error> {
+    let classes = parse_class_list(kind, spec)?;
+    if classes.len() < 2 {
+        return Err(format!("--train-classes needs at least two classes, got '{spec}'").into());
+    }
+    Ok(classes)
+}
+
+/// `train`'s flags that define a run: clap id, the setting it sets, its spelling in messages.
+const RUN_FLAGS: [(&str, RunSetting, &str); 19] = [
+    ("dataset", RunSetting::Dataset, "--dataset"),
+    ("epochs", RunSetting::Epochs, "--epochs"),
+    ("batch", RunSetting::Batch, "--batch"),
+    ("lr", RunSetting::Lr, "--lr"),
+    ("schedule", RunSetting::Schedule, "--schedule"),
+    ("seed", RunSetting::Seed, "--seed"),
+    ("limit", RunSetting::Limit, "--limit"),
+    ("val_every", RunSetting::ValEvery, "--val-every"),
+    ("loss", RunSetting::Loss, "--loss"),
+    ("fixed_pairs", RunSetting::FixedPairs, "--fixed-pairs"),
+    ("augment", RunSetting::Augment, "--augment"),
+    ("act", RunSetting::Act, "--act"),
+    ("pool", RunSetting::Pool, "--pool"),
+    ("embedding", RunSetting::Embedding, "--embedding"),
+    ("emb_act", RunSetting::EmbAct, "--emb-act"),
+    ("distance", RunSetting::Distance, "--distance"),
+    ("head", RunSetting::Head, "--head"),
+    ("init", RunSetting::Init, "--init"),
+    ("train_classes", RunSetting::TrainClasses, "--train-classes"),
+];
+
+/// The run settings typed on a subcommand's command line (in the order clap reports them),
+/// each with its flag, for [`TrainConfig::resumed_with`].
+pub fn typed_run_settings(m: &ArgMatches) -> Vec<(RunSetting, &'static str)> {
+    typed_flags(m)
+        .iter()
+        .filter_map(|t| RUN_FLAGS.iter().find(|(id, ..)| id == t))
+        .map(|&(_, setting, flag)| (setting, flag))
+        .collect()
+}
