@@ -12,6 +12,7 @@ use crate::eval::groups::{evaluate_class_groups, GroupEvaluation};
 use crate::model::checkpoint::{Checkpoint, FORMAT_CLASSIFIER};
 use crate::model::config::validate_eval_batch;
 use crate::model::json::{clean_f64, to_pretty};
+use crate::model::metrics::says_same;
 use crate::model::run::RunFiles;
 use crate::model::score::{evaluate_with_threshold, PairEvaluation, EVAL_BATCH};
 use crate::train::baseline::{BaselineEvaluation, Lenet5Classifier};
@@ -193,7 +194,7 @@ pub fn compare_images(checkpoint: &Path, a: &Path, b: &Path) -> Result<Compariso
         a: a.to_path_buf(),
         b: b.to_path_buf(),
         similarity,
-        same: similarity > threshold.value,
+        same: says_same(similarity, threshold.value),
         threshold,
         notes,
     })
@@ -244,7 +245,7 @@ pub fn show_predictions(r: &ShowRequest) -> Result<ShowReport> {
         .map(|(p, &s)| Verdict {
             similarity: s,
             same: p.y == 1,
-            called_same: s > threshold.value,
+            called_same: says_same(s, threshold.value),
         })
         .collect();
     let title = format!("SN-LeNet-5 on {} test pairs", loaded.title);

@@ -10,7 +10,9 @@ use serde::Serialize;
 use siamese_data::pairs::{cross_pairs, test_pairs_of, TEST_PAIR_SEED};
 use siamese_data::split::of_classes;
 use siamese_data::{test_pairs, ImageSet, Pair};
-use siamese_model::metrics::{accuracy, equal_error_rate, roc_auc};
+use siamese_model::metrics::{
+    accuracy, equal_error_rate, is_same_label, roc_auc, DEFAULT_THRESHOLD,
+};
 use siamese_model::score::{score_pairs, PairScorer};
 use siamese_model::Result;
 
@@ -62,8 +64,8 @@ pub fn evaluate_class_groups(
         out.push(GroupEvaluation {
             group,
             pairs: s.len(),
-            positives: y.iter().filter(|&&v| v > 0.5).count(),
-            accuracy_at_half: accuracy(&s, &y, 0.5),
+            positives: y.iter().filter(|&&v| is_same_label(v)).count(),
+            accuracy_at_half: accuracy(&s, &y, DEFAULT_THRESHOLD),
             accuracy_at_threshold: accuracy(&s, &y, threshold),
             roc_auc: roc_auc(&s, &y),
             equal_error_rate: equal_error_rate(&s, &y).map(|e| e.0),
