@@ -27,6 +27,9 @@ pub use crate::ops::conv2d::Conv2dGeom;
 pub use crate::ops::loss::ContrastiveReads;
 use crate::TensorError;
 pub use cpu::CpuBackend;
+// The op families that the methods' docs link to (`cpu.rs` makes the calls).
+#[cfg(doc)]
+use crate::ops::{adam, batchnorm, conv2d, distance, elementwise as ew, gemm, loss, pool};
 
 /// What a backend can fail with: a shape/length error, or the device itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
