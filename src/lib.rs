@@ -137,7 +137,7 @@ pub fn embed(model: &SnLenet5, images: &Tensor) -> Result<Tensor> {
     model.embed(images)
 }
 
-/// What [`train`] reports while it runs.
+/// What [`train()`] reports while it runs.
 #[derive(Debug)]
 pub enum Progress<'a> {
     /// An epoch of `batches` batches starts (epochs count from 1).
@@ -210,7 +210,7 @@ pub fn train(
     train_on_data(cfg, &data, out, on_progress)
 }
 
-/// [`train`] on data already prepared ([`model::run::RunData::from_sets`] builds it from
+/// [`train()`] on data already prepared ([`model::run::RunData::from_sets`] builds it from
 /// image sets in memory, e.g. synthetic ones).
 pub fn train_on_data(
     cfg: &TrainConfig, data: &model::run::RunData, out: Option<PathBuf>,

@@ -27,7 +27,7 @@ pub struct TrainRequest<'a> {
     /// [`TrainConfig::resumed_with`]): with `resume`, those that differ from the run's are
     /// refused.
     pub typed: Vec<(RunSetting, &'static str)>,
-    /// The run folder (default: runs/<dataset>, or the resumed run's folder).
+    /// The run folder (default: `runs/<dataset>`, or the resumed run's folder).
     pub out: Option<PathBuf>,
     /// A run folder (its last.safetensors) or a checkpoint to continue.
     pub resume: Option<PathBuf>,
@@ -175,7 +175,7 @@ pub struct BaselineReport {
 }
 
 /// `siamese train-baseline`: the plain LeNet-5 classifier on `cfg` (validated), into `out`
-/// (default: runs/<dataset>-baseline), tested at the end.
+/// (default: `runs/<dataset>`-baseline), tested at the end.
 pub fn baseline_run(
     cfg: &TrainConfig, out: Option<PathBuf>, src: &DataSource, obs: &mut dyn Observer,
 ) -> Result<BaselineReport> {

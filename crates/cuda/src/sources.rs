@@ -32,7 +32,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ),
     (
         "crates/tensor/src/ops/distance/distance.cu",
-        ops::DISTANCE_CUDA_SOURCE,
+        ops::distance::CUDA_SOURCE,
     ),
     (
         "crates/tensor/src/ops/batchnorm/batchnorm.cu",

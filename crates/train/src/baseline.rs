@@ -1,7 +1,7 @@
 //! The paper's baseline (its Tables 3 and 4): the same LeNet-5 subnet ending in 10 class
 //! logits, softmax cross-entropy L = (1/N) Σ_n [log Σ_k e^{z_nk} − z_{n,label_n}], Adam.
 //! Trained on single images of the same split through the same loop as SN-LeNet-5
-//! ([`crate::train`]'s epochs: schedule, batches, validation, best epoch), evaluated by
+//! ([`mod@crate::train`]'s epochs: schedule, batches, validation, best epoch), evaluated by
 //! classification accuracy on the test set and the time to classify 10,000
 //! ([`TIMED_PAIRS`]) test images.
 

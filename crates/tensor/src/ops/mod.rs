@@ -30,8 +30,3 @@ pub mod pool;
 pub mod simd;
 #[cfg(test)]
 mod testutil;
-
-/// The CUDA twin of [`distance`]'s equations (`distance/distance.cu`), the fragment that
-/// siamese-cuda gathers into its NVRTC program; the other folders expose theirs as
-/// `<folder>::CUDA_SOURCE`.
-pub const DISTANCE_CUDA_SOURCE: &str = include_str!("distance/distance.cu");

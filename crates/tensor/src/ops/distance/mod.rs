@@ -23,6 +23,10 @@
 pub mod cross;
 pub use cross::{cross_distance_forward, CrossDistance};
 
+/// The CUDA twin of this folder's equations (`distance.cu`), the fragment that siamese-cuda
+/// gathers into its NVRTC program.
+pub const CUDA_SOURCE: &str = include_str!("distance.cu");
+
 use crate::error::{check_len, shape_err, Result};
 
 /// Checks a, b (N×E each) and one per-pair buffer of N values per entry of `per_pair`.
