@@ -175,7 +175,7 @@ pub struct BaselineReport {
 }
 
 /// `siamese train-baseline`: the plain LeNet-5 classifier on `cfg` (validated), into `out`
-/// (default: `runs/<dataset>`-baseline), tested at the end.
+/// (default: `runs/<dataset>-baseline`), tested at the end.
 pub fn baseline_run(
     cfg: &TrainConfig, out: Option<PathBuf>, src: &DataSource, obs: &mut dyn Observer,
 ) -> Result<BaselineReport> {
