@@ -34,9 +34,6 @@ pub fn plot_curves(path: &Path, title: &str, points: &[CurvePoint]) -> std::io::
     }
 }
 
-/// The best validation epoch of a history (one home: [`siamese_model::run::best_epoch`],
-/// by the rule [`siamese_model::run::beats`] the training loop keeps best.safetensors by).
-pub use siamese_model::run::best_epoch;
 
 #[cfg(feature = "plot")]
 type Chart<'a, DB> = ChartContext<
@@ -84,7 +81,7 @@ impl Axes {
         Self {
             x_range: 0..last_epoch + 1,
             x_ticks: (last_epoch as usize + 2).min(11),
-            best: best_epoch(points.iter().map(|p| (p.epoch, p.val_acc))),
+            best: siamese_model::run::best_epoch(points.iter().map(|p| (p.epoch, p.val_acc))),
         }
     }
 }
@@ -234,6 +231,7 @@ mod tests {
 
     #[test]
     fn best_epoch_is_the_first_highest_validation_accuracy() {
+        use siamese_model::run::best_epoch;
         let best = best_epoch(points().iter().map(|p| (p.epoch, p.val_acc)));
         assert_eq!(best, Some((3, 0.88 + 0.02 * 3.0)));
         let tie = [(1, Some(0.5)), (2, None), (3, Some(0.5))];

@@ -306,7 +306,7 @@ pub fn read_seed(dir: &Path, seed: u64) -> Result<Option<SeedResult>> {
         .map(serde_json::from_str)
         .collect::<std::result::Result<_, _>>()
         .map_err(|e| bad(&metrics, e))?;
-    let best_epoch = siamese::train::plot::best_epoch(history.iter().map(|r| (r.epoch, r.val_acc)))
+    let best_epoch = siamese::model::run::best_epoch(history.iter().map(|r| (r.epoch, r.val_acc)))
         .map(|(epoch, _)| epoch);
     let test = match prov.collapsed {
         Some(_) => None,
