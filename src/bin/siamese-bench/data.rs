@@ -3,14 +3,13 @@
 //! synthetic (seeded uniform pixels, same shapes and pair structure).
 
 use siamese::data::{self, images_tensor, DatasetKind};
+use siamese::model::score::TIMED_PAIRS as SCORED;
 use siamese::tensor::Tensor;
 
 use crate::{BenchArgs, R};
 
 /// Training batches kept in memory (used round-robin).
 const BATCHES: usize = 32;
-/// Pairs scored for the scoring figure.
-const SCORED: usize = 10_000;
 
 /// Training batches and the 10,000 scoring pairs, as tensors.
 pub struct BenchData {

@@ -25,7 +25,8 @@ use clap::Parser;
 use serde::Serialize;
 use siamese::model::config::LenetDims;
 use siamese::model::cost::LayerMacs;
-use siamese::model::score::{median, median_seconds};
+use siamese::model::run::PAPER_BATCH;
+use siamese::model::score::{median, median_seconds, EVAL_BATCH};
 use siamese::model::siamese::stack_pairs;
 use siamese::model::{LossKind, ModelConfig, SnLenet5};
 use siamese::optim::{Adam, AdamConfig};
@@ -58,7 +59,7 @@ pub struct BenchArgs {
     #[arg(long)]
     synthetic: bool,
     /// Pairs per training step.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = PAPER_BATCH)]
     batch: usize,
     /// Warm-up steps (not timed).
     #[arg(long, default_value_t = 30)]
@@ -70,7 +71,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 3)]
     reps: usize,
     /// Pairs per scoring batch.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = EVAL_BATCH)]
     eval_batch: usize,
     /// Thread counts to measure, comma separated.
     #[arg(long, default_value = "1,2", value_delimiter = ',')]
