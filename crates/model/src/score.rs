@@ -199,35 +199,7 @@ pub fn median_seconds<T, E>(
 mod tests {
     use super::*;
     use crate::metrics::accuracy;
-    use crate::testing::tiny_run;
-
-    /// A scorer that reads each image's class off [`crate::testing::tiny_set`]'s block and
-    /// says 0.3 for the same class, 0.1 otherwise: perfect, but only at a threshold in
-    /// (0.1, 0.3), never at 0.5.
-    struct BlockReader;
-
-    fn class_of(img: &[f32]) -> usize {
-        let block = |k: usize| {
-            let (r0, c0) = (2 + (k / 4) * 8, 2 + (k % 4) * 6);
-            (r0..r0 + 6)
-                .flat_map(|r| (c0..c0 + 6).map(move |c| r * 28 + c))
-                .map(|i| img[i])
-                .sum::<f32>()
-        };
-        (0..10)
-            .max_by(|&a, &b| block(a).total_cmp(&block(b)))
-            .unwrap()
-    }
-
-    impl PairScorer for BlockReader {
-        fn similarities(&mut self, a: &Tensor, b: &Tensor, _batch: usize) -> Result<Vec<f32>> {
-            Ok(a.data()
-                .chunks(784)
-                .zip(b.data().chunks(784))
-                .map(|(x, y)| if class_of(x) == class_of(y) { 0.3 } else { 0.1 })
-                .collect())
-        }
-    }
+    use crate::testing::{tiny_run, BlockReader};
 
     #[test]
     fn score_pairs_returns_each_pairs_similarity_and_label_in_order() {

@@ -34,7 +34,6 @@ pub fn plot_curves(path: &Path, title: &str, points: &[CurvePoint]) -> std::io::
     }
 }
 
-
 #[cfg(feature = "plot")]
 type Chart<'a, DB> = ChartContext<
     'a,
