@@ -90,25 +90,14 @@ impl PairBatch {
 /// Options of one pass over a pair list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchOptions {
-    /// Pairs per batch. Defaults to 64 (the paper's batch size).
+    /// Pairs per batch (the caller's: the run's batch size, or the scoring batch).
     pub batch_size: usize,
-    /// Shuffle the pair order with this seed; `None` keeps the list order (evaluation). Defaults to `None`.
+    /// Shuffle the pair order with this seed; `None` keeps the list order (evaluation; [`BatchOptions::eval`]).
     pub shuffle_seed: Option<u64>,
-    /// Drop a last, smaller batch. Defaults to `false`.
+    /// Drop a last, smaller batch (false in both constructors).
     pub drop_last: bool,
-    /// Batches prepared ahead by the worker thread. Defaults to 2.
+    /// Batches prepared ahead by the worker thread (2 in both constructors).
     pub prefetch: usize,
-}
-
-impl Default for BatchOptions {
-    fn default() -> Self {
-        BatchOptions {
-            batch_size: 64,
-            shuffle_seed: None,
-            drop_last: false,
-            prefetch: 2,
-        }
-    }
 }
 
 impl BatchOptions {
@@ -117,7 +106,7 @@ impl BatchOptions {
         BatchOptions {
             batch_size,
             shuffle_seed: Some(crate::pairs::epoch_seed(seed, epoch)),
-            ..Default::default()
+            ..Self::eval(batch_size)
         }
     }
 
@@ -125,7 +114,9 @@ impl BatchOptions {
     pub fn eval(batch_size: usize) -> Self {
         BatchOptions {
             batch_size,
-            ..Default::default()
+            shuffle_seed: None,
+            drop_last: false,
+            prefetch: 2,
         }
     }
 }
@@ -292,9 +283,8 @@ mod tests {
         let s = Arc::new(set());
         let pairs = Arc::new(vec![Pair { a: 0, b: 1, y: 0 }; 10]);
         let opts = BatchOptions {
-            batch_size: 4,
             drop_last: true,
-            ..Default::default()
+            ..BatchOptions::eval(4)
         };
         assert_eq!(
             PairBatches::new(s.clone(), pairs.clone(), opts)
