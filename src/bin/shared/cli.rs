@@ -19,13 +19,6 @@ pub fn default_sigpipe() {
     }
 }
 
-/// The parsed command line, or the exit code after printing (see [`parse_with_matches`]).
-// siamese-bench's; `siamese` keeps the matches.
-#[allow(dead_code)]
-pub fn parse_or_exit<P: Parser>(program: &str) -> Result<P, ExitCode> {
-    parse_with_matches::<P>(program).map(|(p, _)| p)
-}
-
 /// The command line parsed once: the typed value and clap's matches (which also tell which
 /// flags were typed), or the exit code after printing: help and version on stdout (success),
 /// a missing subcommand's help (exit 2), or clap's message up to its usage block as one line

@@ -402,7 +402,7 @@ fn print_table(f: &Figures, peak: &peak::Peak) {
 
 fn main() -> ExitCode {
     cli::default_sigpipe();
-    let args = match cli::parse_or_exit::<BenchArgs>("siamese bench") {
+    let args = match cli::parse_with_matches::<BenchArgs>("siamese bench").map(|(args, _)| args) {
         Ok(a) => a,
         Err(code) => return code,
     };
