@@ -46,7 +46,10 @@ fn siamese(args: &[&str], envs: &[(&str, &str)]) -> Output {
     for (k, v) in envs {
         c.env(k, v);
     }
-    c.current_dir(std::env::temp_dir());
+    // An empty folder of its own: the program's defaults (`runs/`, `./datasets`) never meet
+    // the checkout's, nor another test's.
+    let cwd = scratch();
+    c.current_dir(cwd.path());
     c.output().expect("run siamese")
 }
 

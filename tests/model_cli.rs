@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 mod common;
-use common::{interrupted_training, real_data, scratch, siamese, text};
+use common::{interrupted_training, real_data, scratch, siamese, siamese_command, text};
 
 /// Fails with exactly one `error:` line on stderr that contains `needle`.
 fn assert_one_line_error(out: &Output, needle: &str) {
@@ -128,7 +128,7 @@ fn device_cuda_without_a_gpu_gives_one_line() {
 #[test]
 fn closed_stdout_is_not_a_panic() {
     use std::process::Stdio;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_siamese"))
+    let mut child = siamese_command()
         .args(["bench", "--synthetic", "--threads", "1", "--warmup", "0"])
         .args([
             "--steps",
@@ -215,6 +215,7 @@ fn bench_without_its_program_names_the_build_command() {
     let lonely = dir.join(format!("siamese{}", std::env::consts::EXE_SUFFIX));
     std::fs::copy(env!("CARGO_BIN_EXE_siamese"), &lonely).unwrap();
     let out = Command::new(&lonely)
+        .current_dir(&dir)
         .args(["bench", "--synthetic"])
         .output()
         .unwrap();
@@ -238,6 +239,39 @@ fn missing_data_names_the_fetch_command() {
         "1",
     ]);
     assert_one_line_error(&out, "siamese fetch mnist");
+    std::fs::remove_dir_all(empty).unwrap();
+}
+
+/// The tests run the program in an empty folder of their own (`common::siamese`): a
+/// `runs/mnist` in the folder `cargo test` starts in (the README's main job leaves one in the
+/// checkout) neither fails them nor is touched by them.
+#[test]
+fn cli_tests_do_not_meet_the_runs_of_the_working_folder() {
+    let user = scratch("user-checkout");
+    let run = user.join("runs").join("mnist");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join("config.json"), "{}").unwrap();
+    let empty = scratch("user-nodata");
+    let args = [
+        "train",
+        "--data-dir",
+        empty.to_str().unwrap(),
+        "--epochs",
+        "1",
+    ];
+    // Started in that folder, `train` (default --out runs/mnist) refuses the run there...
+    let there = siamese_command()
+        .current_dir(&user)
+        .args(args)
+        .output()
+        .unwrap();
+    assert_one_line_error(&there, "already holds a run");
+    // ...the tests' runs start elsewhere and reach the missing data instead.
+    let err = text(&siamese(&args).stderr);
+    assert!(err.contains("siamese fetch mnist"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&run).unwrap().collect();
+    assert_eq!(left.len(), 1, "runs/mnist changed");
+    std::fs::remove_dir_all(user).unwrap();
     std::fs::remove_dir_all(empty).unwrap();
 }
 

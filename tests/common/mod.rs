@@ -12,16 +12,34 @@ pub fn scratch(name: &str) -> PathBuf {
     p
 }
 
-/// Runs `siamese` with `args` (no SIAMESE_DATA_DIR: only the given --data-dir counts;
-/// offline: nothing is downloaded).
-pub fn siamese(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_siamese"))
-        .args(args)
+/// An empty working folder of its own for one run of the program, so that its defaults
+/// (`runs/<dataset>`, `./datasets`) never meet the checkout's: `cargo test` starts in the
+/// checkout, where the README's main job leaves `runs/mnist`.
+pub fn empty_cwd() -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    scratch(&format!("cwd-{k}"))
+}
+
+/// The `siamese` program, started in [`empty_cwd`] (no SIAMESE_DATA_DIR: only the given
+/// --data-dir counts; offline: nothing is downloaded).
+pub fn siamese_command() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_siamese"));
+    c.current_dir(empty_cwd())
         .env_remove("SIAMESE_DATA_DIR")
         // Tests never download: a missing dataset stays the missing-data error.
-        .env("SIAMESE_OFFLINE", "1")
-        .output()
-        .expect("runs the siamese binary")
+        .env("SIAMESE_OFFLINE", "1");
+    c
+}
+
+/// Runs `siamese` with `args` (see [`siamese_command`]); its working folder is removed after.
+pub fn siamese(args: &[&str]) -> Output {
+    let mut c = siamese_command();
+    let out = c.args(args).output().expect("runs the siamese binary");
+    if let Some(cwd) = c.get_current_dir() {
+        let _ = std::fs::remove_dir_all(cwd);
+    }
+    out
 }
 
 pub fn text(b: &[u8]) -> String {
@@ -40,7 +58,7 @@ pub fn real_data() -> String {
 pub fn interrupted_training(data: &str, run: &Path, signal: &str) -> Output {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_siamese"))
+    let mut child = siamese_command()
         .args(["train", "--dataset", "mnist", "--data-dir", data])
         .args(["--epochs", "2", "--limit", "1000", "--batch", "16"])
         .args(["--out", run.to_str().expect("utf-8 path")])
