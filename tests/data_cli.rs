@@ -53,6 +53,25 @@ fn siamese(args: &[&str], envs: &[(&str, &str)]) -> Output {
     c.output().expect("run siamese")
 }
 
+/// Asserts the missing-data error: an `error:` line saying what is missing and where the
+/// lookup looked, then the two ways out (`online:`, `offline:`); returns the whole.
+fn missing_data_error(o: &Output) -> String {
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 3, "stderr: {err}");
+    assert!(
+        lines[0].starts_with("error: mnist not found: looked in "),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with("  online: `siamese fetch mnist"),
+        "{err}"
+    );
+    assert!(lines[2].starts_with("  offline: "), "{err}");
+    err
+}
+
 /// Asserts failure with exactly one stderr line starting with `error:`, and returns it.
 fn one_error_line(o: &Output) -> String {
     assert!(!o.status.success());
@@ -80,10 +99,39 @@ fn fetch_offline_is_a_clear_error_not_a_hang() {
     );
     let line = one_error_line(&o);
     assert!(
-        line.contains("download of") && line.contains("fashion-mnist/train-images"),
+        line.contains("download") && line.contains("fashion-mnist/train-images"),
         "{line}"
     );
     assert!(t0.elapsed() < Duration::from_secs(15));
+    // A command that downloads its missing data first: when that fails, what is missing,
+    // why, and the two ways out, in three short lines naming the URL once.
+    let dead = http::dead_url();
+    let o = siamese(
+        &[
+            "pairs",
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        &[("SIAMESE_MIRROR", &dead), ("SIAMESE_OFFLINE", "0")],
+    );
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("error: ") || l.starts_with("  "))
+        .collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(
+        lines[0].starts_with("error: mnist not found, and downloading it into "),
+        "{err}"
+    );
+    assert_eq!(lines[0].matches(&dead).count(), 1, "{err}");
+    assert!(
+        lines[1].starts_with("  online: `siamese fetch mnist --data-dir "),
+        "{err}"
+    );
+    assert!(lines[2].starts_with("  offline: "), "{err}");
 }
 
 #[test]
@@ -109,10 +157,10 @@ fn bad_arguments_are_one_line() {
         ],
         &[],
     );
-    let line = one_error_line(&o);
+    let err = missing_data_error(&o);
     assert!(
-        line.contains("siamese fetch mnist --data-dir /nonexistent/x"),
-        "{line}"
+        err.contains("online: `siamese fetch mnist --data-dir /nonexistent/x`"),
+        "{err}"
     );
 }
 
@@ -304,6 +352,6 @@ fn fetch_real_mnist_over_loopback() {
         &["pairs", "--dataset", "mnist", "--offline", "--data-dir", ed],
         &online,
     );
-    assert!(one_error_line(&o).contains("siamese fetch mnist"));
+    assert!(missing_data_error(&o).contains("siamese fetch mnist"));
     assert_eq!(server.log.lock().unwrap().len(), requests);
 }

@@ -105,7 +105,10 @@ fn device_cuda_without_a_gpu_gives_one_line() {
             err.contains("CUDA unavailable") || err.contains("siamese fetch mnist"),
             "{err}"
         );
-        assert_one_line_error(&out, "");
+        assert!(
+            err.starts_with("error: ") && !err.contains("panicked"),
+            "{err}"
+        );
     } else {
         assert_one_line_error(&out, "rebuild with `cargo build --release --features cuda`");
     }
@@ -238,7 +241,25 @@ fn missing_data_names_the_fetch_command() {
         "--epochs",
         "1",
     ]);
-    assert_one_line_error(&out, "siamese fetch mnist");
+    // Three short lines: what is missing and where the lookup looked, then the two ways out.
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    let d = empty.to_str().unwrap();
+    assert!(
+        lines[0].starts_with(&format!(
+            "error: mnist not found: looked in {d}/mnist, {d}, missing "
+        )),
+        "{err}"
+    );
+    let fetch = format!("  online: `siamese fetch mnist --data-dir {d}` downloads it");
+    assert!(lines[1].starts_with(&fetch), "{err}");
+    assert!(
+        lines[2].starts_with("  offline: point --data-dir or SIAMESE_DATA_DIR at a folder"),
+        "{err}"
+    );
+    assert!(lines.iter().all(|l| l.len() < 200), "{err}");
     std::fs::remove_dir_all(empty).unwrap();
 }
 

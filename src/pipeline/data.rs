@@ -41,7 +41,7 @@ pub struct Loaded {
 pub fn load(kind: DatasetKind, src: &DataSource) -> Result<Loaded> {
     let dir = match data::locate(kind, src.data_dir.as_deref()) {
         Ok(dir) => dir,
-        Err(missing @ DataError::Missing { .. }) if !src.is_offline() => {
+        Err(DataError::Missing { .. }) if !src.is_offline() => {
             let dir = default_target_dir(kind, src.data_dir.as_deref());
             eprintln!(
                 "{}: not found; downloading it into {} (--offline or {OFFLINE_ENV}=1 never downloads)",
@@ -49,8 +49,15 @@ pub fn load(kind: DatasetKind, src: &DataSource) -> Result<Loaded> {
                 dir.display()
             );
             data::fetch(kind, &dir, &data::FetchOptions::default()).map_err(|e| {
+                let fetch = match &src.data_dir {
+                    Some(d) => format!("siamese fetch {} --data-dir {}", kind.name(), d.display()),
+                    None => format!("siamese fetch {}", kind.name()),
+                };
                 ModelError::Config(format!(
-                    "{e}; without internet, point --data-dir or SIAMESE_DATA_DIR at a copy ({missing})"
+                    "{} not found, and downloading it into {} failed: {e}\n{}",
+                    kind.name(),
+                    dir.display(),
+                    data::error::ways_out(kind.name(), &fetch)
                 ))
             })?;
             dir

@@ -287,11 +287,20 @@ impl std::fmt::Display for DataError {
                 looked_in,
                 missing,
                 fetch_command,
-            } => write!(
-                f,
-                "{dataset}: missing {missing:?}; looked in {looked_in:?} \
-                 (order: --data-dir, SIAMESE_DATA_DIR, ./datasets). Get them with `{fetch_command}`"
-            ),
+            } => {
+                let looked: Vec<String> = looked_in.iter().map(|p| p.display().to_string()).collect();
+                let files = match missing.len() {
+                    0 => String::new(),
+                    1 => format!(", missing {}", missing[0]),
+                    n => format!(", missing {} and {} more", missing[0], n - 1),
+                };
+                write!(
+                    f,
+                    "{dataset} not found: looked in {}{files}\n{}",
+                    looked.join(", "),
+                    ways_out(dataset, fetch_command)
+                )
+            }
             UnknownDataset(name) => write!(
                 f,
                 "unknown dataset '{name}' (expected mnist, fashion-mnist or cifar-10)"
@@ -308,6 +317,10 @@ impl std::fmt::Display for DataError {
                  the temporary file was deleted, run the fetch again",
                 path.display()
             ),
+            // Transport errors already name the URL: once is enough.
+            Download { url, message } if message.contains(url.as_str()) => {
+                write!(f, "download failed: {message}")
+            }
             Download { url, message } => write!(f, "download of {url} failed: {message}"),
             Image { path, message } => {
                 write!(f, "{}: cannot read image: {message}", path.display())
@@ -315,6 +328,14 @@ impl std::fmt::Display for DataError {
             Tensor(e) => std::fmt::Display::fmt(e, f),
         }
     }
+}
+
+/// The two ways to get a missing dataset, as the two indented lines that end the
+/// missing-data error: download it when online, or point the lookup at a copy.
+pub fn ways_out(dataset: &str, fetch_command: &str) -> String {
+    format!(
+        "  online: `{fetch_command}` downloads it (checksum-verified)\n  offline: point --data-dir or SIAMESE_DATA_DIR at a folder that holds {dataset}/"
+    )
 }
 
 impl std::error::Error for DataError {

@@ -52,12 +52,19 @@ pub fn parse_with_matches<P: Parser>(program: &str) -> Result<(P, ArgMatches), E
     }
 }
 
-/// Prints `error: <message on one line>` and gives the failure exit code, or success.
+/// Prints `error: <message>` and gives the failure exit code, or success. Each line of the
+/// message is collapsed onto one; the few messages written as several lines on purpose (the
+/// missing-data error's two ways out) keep them, indented under the `error:` line.
 pub fn finish(result: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", one_line(&e.to_string()));
+            let text = e.to_string();
+            let mut lines = text.lines().map(one_line).filter(|l| !l.is_empty());
+            eprintln!("error: {}", lines.next().unwrap_or_default());
+            for l in lines {
+                eprintln!("  {l}");
+            }
             ExitCode::FAILURE
         }
     }
