@@ -28,6 +28,20 @@ fn bad_flags_give_one_line() {
     assert_one_line_error(&siamese(&["sweep", "--lrs", "0.1,x"]), "x");
 }
 
+/// A negative number after a flag is its value (`--lr -1` as `--lr=-1`), refused by the
+/// flag's own range check, not read as an unknown flag `-1`.
+#[test]
+fn a_negative_number_is_a_value_checked_against_its_range() {
+    for args in [
+        &["train", "--lr", "-1"][..],
+        &["train", "--lr=-1"],
+        &["train-baseline", "--lr", "-0.5"],
+    ] {
+        let out = siamese(args);
+        assert_one_line_error(&out, "--lr must be positive, finite and at most 10, got -");
+    }
+}
+
 /// Choice flags list their values in --help, a bad value is clap's usage error (exit 2, the
 /// values listed, no Rust type name), and a flag a subcommand does not use is rejected.
 #[test]
@@ -741,6 +755,35 @@ fn subset_training_then_every_beyond_command_on_real_mnist() {
         r1 > 0.5 && r1 <= v["recall_at"][2][1].as_f64().unwrap(),
         "{v}"
     );
+
+    // An image query: the text and the JSON name the same images (indices in the gallery's
+    // file), with their class and the same distance; the strip draws the query once.
+    let q = d("q.png");
+    image::GrayImage::from_fn(28, 28, |x, y| image::Luma([((x * 9 + y * 3) % 256) as u8]))
+        .save(&q)
+        .unwrap();
+    let strip = d("strip.png");
+    let mut args = vec!["retrieve", "--checkpoint", ck, "--query", &q, "--k", "3"];
+    args.extend(common);
+    let o = ok(siamese(&[&args[..], &["--strip", &strip]].concat()));
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(siamese(&[&args[..], &["--json"]].concat()))).unwrap();
+    assert_eq!(v["gallery"].as_str(), Some("train"), "{v}");
+    let found = v["found"].as_array().unwrap();
+    assert_eq!(found.len(), 3, "{v}");
+    for (r, f) in found.iter().enumerate() {
+        let line = format!(
+            "{:>2}. image {:>5}  class {} ({})  distance {:.4}",
+            r + 1,
+            f["image"].as_u64().unwrap(),
+            f["label"].as_u64().unwrap(),
+            f["class"].as_str().unwrap(),
+            f["distance"].as_f64().unwrap()
+        );
+        assert!(o.contains(&line), "{line} not in {o}");
+    }
+    let strip = image::open(&strip).unwrap().to_rgb8();
+    assert!(strip.width() > strip.height(), "one row of 4 cells");
 
     let (png, npy) = (d("embedding.png"), d("e.npy"));
     let args = ["embed", "--checkpoint", ck, "--plot", &png, "--out", &npy];

@@ -244,6 +244,17 @@ pub fn labelled_pair_grid(
         ));
     }
     set.check_pairs(pairs)?;
+    let cells: Vec<Vec<u32>> = pairs.iter().map(|p| vec![p.a, p.b]).collect();
+    labelled_grid(set, &cells, labels, title, legend, cols, scale)
+}
+
+/// The grid of [`labelled_pair_grid`] with cells of one or two images each (images checked
+/// by the caller): a cell as wide as two images, its images centred.
+fn labelled_grid(
+    set: &ImageSet, cells: &[Vec<u32>], labels: &[Vec<Line>], title: &str, legend: &[Line],
+    cols: usize, scale: usize,
+) -> Result<RgbImage> {
+    let pairs = cells;
     grid_size(pairs.len(), cols, scale, (set.height, set.width))?;
     let px = text_px(scale);
     let line_h = (px * 1.25).ceil() as usize;
@@ -280,9 +291,11 @@ pub fn labelled_pair_grid(
     draw_text(&mut img, pad, pad / 2, title, px, TEXT_COLOUR);
     for (k, (p, lines)) in pairs.iter().zip(labels).enumerate() {
         let (x, y) = ((k % cols) * cell_w, title_h + (k / cols) * cell_h + pad);
-        let cx = x + (cell_w - (2 * iw + pad)) / 2;
-        draw_image(&mut img, set, p.a, cx, y, scale);
-        draw_image(&mut img, set, p.b, cx + iw + pad, y, scale);
+        let n = p.len();
+        let cx = x + (cell_w - (n * iw + (n - 1) * pad)) / 2;
+        for (j, &i) in p.iter().enumerate() {
+            draw_image(&mut img, set, i, cx + j * (iw + pad), y, scale);
+        }
         for (n, (text, colour)) in lines.iter().enumerate() {
             let tx = x + cell_w.saturating_sub(text_width(text, px)) / 2;
             draw_text(
@@ -302,24 +315,27 @@ pub fn labelled_pair_grid(
     Ok(img)
 }
 
-/// A query image beside each of its nearest gallery images (`siamese retrieve --query FILE
-/// --strip`): one (query, neighbour) pair per neighbour, nearest first, labelled
-/// "r. class, d = distance", at most 5 pairs a row, 3× enlarged. `query` holds the query's
-/// pixels in [0, 1] in `gallery`'s geometry (rounded back to bytes); `neighbours` holds
-/// (image index in `gallery`, distance); `distance_name` names the distance in the legend.
+/// A query image and its nearest gallery images (`siamese retrieve --query FILE --strip`):
+/// the query once, in the first cell, labelled "query", then each neighbour, nearest first,
+/// labelled "r. class, d = distance", at most 6 cells a row, 3× enlarged. `query` holds the
+/// query's pixels in [0, 1] in `gallery`'s geometry (rounded back to bytes); `neighbours`
+/// holds (image index in `gallery`, distance); `distance_name` names the distance in the legend.
 pub fn query_strip(
     gallery: &ImageSet, query: &[f32], neighbours: &[(usize, f32)], title: &str,
     distance_name: &str,
 ) -> Result<RgbImage> {
-    // A set of the query (image 0) and its neighbours, drawn as (query, neighbour) pairs.
+    // A set of the query (image 0) and its neighbours (images 1..), one image a cell.
     let mut pixels: Vec<u8> = query
         .iter()
         .map(|&v| (v * 255.0).round().clamp(0.0, 255.0) as u8)
         .collect();
     let mut labels = vec![0u8];
     for &(i, _) in neighbours {
-        pixels.extend_from_slice(gallery.image(i).unwrap_or(&[]));
-        labels.push(gallery.labels.get(i).copied().unwrap_or(0));
+        let image = gallery.image(i).ok_or_else(|| {
+            DataError::InvalidArgument(format!("image {i} is outside the gallery"))
+        })?;
+        pixels.extend_from_slice(image);
+        labels.push(gallery.labels[i]);
     }
     let geometry = (gallery.channels, gallery.height, gallery.width);
     let set = ImageSet::new(
@@ -328,31 +344,23 @@ pub fn query_strip(
         geometry,
         gallery.class_names.clone(),
     )?;
-    let pairs: Vec<Pair> = (1..=neighbours.len() as u32)
-        .map(|b| Pair { a: 0, b, y: 0 })
-        .collect();
-    let text: Vec<Vec<Line>> = neighbours
-        .iter()
-        .zip(&labels[1..])
-        .enumerate()
-        .map(|(r, (&(_, d), &c))| {
-            let name = &gallery.class_names[c as usize];
-            vec![(format!("{}. {name}, d = {d:.3}", r + 1), [0, 0, 0])]
-        })
-        .collect();
+    let cells: Vec<Vec<u32>> = (0..=neighbours.len() as u32).map(|i| vec![i]).collect();
+    let mut text: Vec<Vec<Line>> = vec![vec![("query".to_string(), [0, 0, 0])]];
+    text.extend(
+        neighbours
+            .iter()
+            .zip(&labels[1..])
+            .enumerate()
+            .map(|(r, (&(_, d), &c))| {
+                let name = &gallery.class_names[c as usize];
+                vec![(format!("{}. {name}, d = {d:.3}", r + 1), [0, 0, 0])]
+            }),
+    );
     let legend = [(
-        format!("left: the query; right: a gallery image, its class and {distance_name} distance"),
+        format!("first: the query; then the gallery images, nearest first, with their class and {distance_name} distance"),
         [0, 0, 0],
     )];
-    labelled_pair_grid(
-        &set,
-        &pairs,
-        &text,
-        title,
-        &legend,
-        neighbours.len().min(5),
-        3,
-    )
+    labelled_grid(&set, &cells, &text, title, &legend, cells.len().min(6), 3)
 }
 
 /// The most pairs a picture shows (`--count`) and the most per row (`--cols`): 1024.
@@ -433,6 +441,33 @@ mod tests {
         assert_eq!(back.into_raw(), img.pixels);
         let empty = RgbImage::new(0, 0, [0; 3]);
         assert!(empty.png_bytes().is_err());
+    }
+
+    /// The strip draws the query once, then each neighbour once (a colour of its own each).
+    #[test]
+    fn query_strip_draws_the_query_once() {
+        let colours: [[u8; 3]; 3] = [[200, 40, 90], [30, 180, 60], [90, 60, 210]];
+        // Channel-planar 2x2 images, each of one colour.
+        let images: Vec<u8> = colours
+            .iter()
+            .flat_map(|c| c.iter().flat_map(|&v| [v; 4]))
+            .collect();
+        let set = ImageSet::new(
+            images,
+            vec![0, 1, 1],
+            (3, 2, 2),
+            vec!["a".into(), "b".into()],
+        )
+        .unwrap();
+        let query: Vec<f32> = [0.2f32, 0.8, 0.4].iter().flat_map(|&v| [v; 4]).collect();
+        let img = query_strip(&set, &query, &[(2, 0.5), (0, 0.75)], "t", "Euclidean").unwrap();
+        let count = |c: [u8; 3]| img.pixels.chunks(3).filter(|p| *p == c).count();
+        // 2x2 pixels enlarged 3x: 36 pixels per image drawn.
+        assert_eq!(count([51, 204, 102]), 36, "the query");
+        assert_eq!(count(colours[2]), 36);
+        assert_eq!(count(colours[0]), 36);
+        assert_eq!(count(colours[1]), 0, "not a neighbour");
+        assert!(query_strip(&set, &query, &[(3, 0.1)], "t", "cosine").is_err());
     }
 
     #[test]

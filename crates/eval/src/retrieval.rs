@@ -307,17 +307,39 @@ pub fn search_split(
     })
 }
 
+/// A gallery image found for an image query ([`nearest_images`]), in one index space: `image`
+/// is its index in the gallery's image set (the dataset's training or test file, in file
+/// order), with its class and its distance to the query by the model's distance (Euclidean
+/// ‖q − g‖ or cosine 1 − c, as [`Neighbour`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FoundImage {
+    pub image: u32,
+    pub label: u8,
+    pub class: String,
+    pub distance: f32,
+}
+
 /// The `k` gallery images (`ids` of `set`) nearest one query image (`image`, a 1-image
-/// batch), by the model's distance, nearest first; `index` is a position in `ids`.
+/// batch), by the model's distance, nearest first.
 pub fn nearest_images(
     model: &SnLenet5, set: &ImageSet, ids: &[u32], image: &siamese_tensor::Tensor, k: usize,
     batch: usize,
-) -> Result<Vec<Neighbour>> {
+) -> Result<Vec<FoundImage>> {
     let dim = model.subnet.dims.embedding();
     let gallery = embed_images(model, set, ids, batch)?;
     let q = model.embed(image)?;
     let mut nn = knn_search(q.data(), &gallery, dim, k, model.config.distance)?;
-    Ok(nn.pop().unwrap_or_default())
+    let found = nn.pop().unwrap_or_default().into_iter().map(|n| {
+        let image = ids[n.index as usize];
+        let label = set.labels[image as usize];
+        FoundImage {
+            image,
+            label,
+            class: set.class_names[label as usize].clone(),
+            distance: n.distance,
+        }
+    });
+    Ok(found.collect())
 }
 
 /// The subnet's embeddings of the images `ids` of `set` (row-major, E values each), `batch`

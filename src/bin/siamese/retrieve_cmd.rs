@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
+use serde::Serialize;
 use siamese::data::{read_image, ImageSet};
-use siamese::eval::retrieval::{nearest_images, search_split, Neighbour};
+use siamese::eval::retrieval::{nearest_images, search_split, FoundImage};
 use siamese::model::config::Distance;
 
 use crate::common::save_png;
@@ -109,6 +110,16 @@ pub fn run(a: RetrieveArgs) -> CliResult {
     Ok(())
 }
 
+/// `--json` of an image query: the query, the gallery it searched and what it found.
+#[derive(Serialize)]
+struct ImageQueryJson<'a> {
+    query: &'a Path,
+    /// "train" or "test": `found[].image` is an index in that split's image file.
+    gallery: &'a str,
+    distance: &'a str,
+    found: &'a [FoundImage],
+}
+
 fn retrieve_image(a: &RetrieveArgs, l: &Loaded, path: &Path) -> CliResult {
     let (gset, gids) = images(l, a.gallery);
     let img = read_image(path, (gset.channels, gset.height, gset.width))?;
@@ -117,26 +128,33 @@ fn retrieve_image(a: &RetrieveArgs, l: &Loaded, path: &Path) -> CliResult {
     }
     let k = a.k.unwrap_or(10).max(1);
     let nn = nearest_images(&l.model, gset, &gids, &img.tensor()?, k, a.src.work.batch)?;
+    let gallery = match a.gallery {
+        SplitName::Train => "train",
+        SplitName::Test => "test",
+    };
+    let distance = match l.model.config.distance {
+        Distance::Euclidean => "Euclidean",
+        Distance::Cosine => "cosine",
+    };
     if a.json {
-        println!("{}", siamese::model::json::to_pretty(&nn)?);
+        let j = ImageQueryJson {
+            query: path,
+            gallery,
+            distance,
+            found: &nn,
+        };
+        println!("{}", siamese::model::json::to_pretty(&j)?);
     } else {
-        print_neighbours(gset, &gids, &nn, path);
+        print_neighbours(gallery, gids.len(), &nn, path, distance);
     }
     if let Some(out) = &a.strip {
-        let shown: Vec<(usize, f32)> = nn
-            .iter()
-            .map(|n| (gids[n.index as usize] as usize, n.distance))
-            .collect();
+        let shown: Vec<(usize, f32)> = nn.iter().map(|n| (n.image as usize, n.distance)).collect();
         let title = format!(
             "{}: its {} nearest gallery images",
             path.display(),
             nn.len()
         );
-        let name = match l.model.config.distance {
-            Distance::Euclidean => "Euclidean",
-            Distance::Cosine => "cosine",
-        };
-        let pic = siamese::data::viz::query_strip(gset, &img.pixels, &shown, &title, name)?;
+        let pic = siamese::data::viz::query_strip(gset, &img.pixels, &shown, &title, distance)?;
         save_png(out, &pic)?;
         println!(
             "wrote {}: the query beside each neighbour, labelled class and distance",
@@ -146,21 +164,21 @@ fn retrieve_image(a: &RetrieveArgs, l: &Loaded, path: &Path) -> CliResult {
     Ok(())
 }
 
-fn print_neighbours(gset: &ImageSet, gids: &[u32], nn: &[Neighbour], path: &Path) {
+/// The text of an image query: `image` is the index in the gallery split's file, as in `--json`.
+fn print_neighbours(gallery: &str, n: usize, nn: &[FoundImage], path: &Path, distance: &str) {
     println!(
-        "{} nearest of {} gallery images to {}:",
+        "{} nearest of {n} {gallery} images to {} ({distance} distance; image: its index in the {gallery} file):",
         nn.len(),
-        gids.len(),
-        path.display()
+        path.display(),
     );
-    for (r, n) in nn.iter().enumerate() {
-        let i = gids[n.index as usize];
-        let label = gset.labels[i as usize];
+    for (r, f) in nn.iter().enumerate() {
         println!(
-            "  {:>2}. image {i:>5}  class {label} ({})  distance {:.4}",
+            "  {:>2}. image {:>5}  class {} ({})  distance {:.4}",
             r + 1,
-            gset.class_names[label as usize],
-            n.distance
+            f.image,
+            f.label,
+            f.class,
+            f.distance
         );
     }
 }
