@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use clap::{ArgMatches, Parser};
+use clap::{ArgMatches, Command, Parser};
 
 /// Lets a closed stdout (`siamese bench | head -1`) end the program quietly, as it does any
 /// Unix filter, instead of `println!` panicking on EPIPE: Rust starts programs with SIGPIPE
@@ -25,7 +25,7 @@ pub fn default_sigpipe() {
 /// on stderr (`error: …` ending with a pointer to `<program> --help`), with exit code 2.
 pub fn parse_with_matches<P: Parser>(program: &str) -> Result<(P, ArgMatches), ExitCode> {
     use clap::error::ErrorKind;
-    let mut cmd = P::command();
+    let mut cmd = negative_numbers_are_values(P::command());
     let e = match cmd
         .try_get_matches_from_mut(std::env::args_os())
         .and_then(|m| P::from_arg_matches(&m).map(|p| (p, m)))
@@ -50,6 +50,20 @@ pub fn parse_with_matches<P: Parser>(program: &str) -> Result<(P, ArgMatches), E
             Err(ExitCode::from(2))
         }
     }
+}
+
+/// Lets every flag that takes a value take a negative number (`--lr -1`, not only
+/// `--lr=-1`), in every subcommand, so that the number reaches its flag's own range check
+/// (one line naming the range) instead of being read as an unknown flag.
+fn negative_numbers_are_values(cmd: Command) -> Command {
+    cmd.mut_args(|a| {
+        if a.get_action().takes_values() {
+            a.allow_negative_numbers(true)
+        } else {
+            a
+        }
+    })
+    .mut_subcommands(negative_numbers_are_values)
 }
 
 /// Prints `error: <message>` and gives the failure exit code, or success. Each line of the
