@@ -42,6 +42,37 @@ fn a_negative_number_is_a_value_checked_against_its_range() {
     }
 }
 
+/// A picture is written as PNG only: any other file name is refused before any work.
+#[test]
+fn pictures_named_other_than_png_are_refused() {
+    for (args, flag) in [
+        (
+            &["show", "--checkpoint", "none.safetensors", "--out", "x.jpg"][..],
+            "--out x.jpg",
+        ),
+        (&["pairs", "--out", "pairs.jpeg"], "--out pairs.jpeg"),
+        (
+            &["embed", "--checkpoint", "none.safetensors", "--plot", "e"],
+            "--plot e",
+        ),
+        (
+            &[
+                "retrieve",
+                "--checkpoint",
+                "none.safetensors",
+                "--query",
+                "q.png",
+                "--strip",
+                "s.gif",
+            ],
+            "--strip s.gif",
+        ),
+    ] {
+        let needle = format!("{flag}: pictures are written as PNG only");
+        assert_one_line_error(&siamese(args), &needle);
+    }
+}
+
 /// Choice flags list their values in --help, a bad value is clap's usage error (exit 2, the
 /// values listed, no Rust type name), and a flag a subcommand does not use is rejected.
 #[test]

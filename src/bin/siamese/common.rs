@@ -20,6 +20,20 @@ pub fn set_threads(threads: Option<usize>) -> CliResult {
     Ok(())
 }
 
+/// Refuses, before any work, a picture file named other than `*.png` (`--out x.jpg`): the
+/// pictures are written as PNG only, and PNG bytes under another name would mislead.
+pub fn check_png_name(path: &Path, flag: &str) -> CliResult {
+    let ext = path.extension().and_then(|e| e.to_str());
+    if ext.is_some_and(|e| e.eq_ignore_ascii_case("png")) {
+        return Ok(());
+    }
+    Err(format!(
+        "{flag} {}: pictures are written as PNG only; give a file name ending in .png",
+        path.display()
+    )
+    .into())
+}
+
 /// Writes a picture as a PNG file, atomically.
 pub fn save_png(path: &Path, img: &siamese::data::viz::RgbImage) -> CliResult {
     siamese::model::io::atomic_write(path, &img.png_bytes()?)

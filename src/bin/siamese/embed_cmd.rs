@@ -24,6 +24,7 @@ pub struct EmbedArgs {
 }
 
 pub fn run(a: EmbedArgs) -> CliResult {
+    crate::common::check_png_name(&a.plot, "--plot")?;
     let l = load(&a.src)?;
     let all: Vec<u32> = (0..l.test.len() as u32).collect();
     let dim = l.model.subnet.dims.embedding();

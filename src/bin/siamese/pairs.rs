@@ -8,7 +8,7 @@ use siamese::data::{self, DatasetKind};
 use siamese::pipeline::data::load;
 
 use crate::args::{choice, DataArgs, GridArgs, DATASETS};
-use crate::common::save_png;
+use crate::common::{check_png_name, save_png};
 use crate::CliResult;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -20,7 +20,7 @@ enum Split {
 #[derive(Args)]
 pub struct PairsArgs {
     /// The dataset.
-    #[arg(long, default_value = "fashion-mnist", value_parser = choice::<DatasetKind>(DATASETS))]
+    #[arg(long, default_value = "mnist", value_parser = choice::<DatasetKind>(DATASETS))]
     dataset: DatasetKind,
     /// Output PNG file.
     #[arg(long, value_name = "FILE.png", default_value = "pairs.png")]
@@ -41,6 +41,7 @@ pub struct PairsArgs {
 }
 
 pub fn run(a: PairsArgs) -> CliResult {
+    check_png_name(&a.out, "--out")?;
     let (_, h, w) = a.dataset.geometry();
     data::viz::grid_size(a.count, a.grid.cols, a.grid.scale, (h, w))?;
     let l = load(a.dataset, &a.data.source())?;

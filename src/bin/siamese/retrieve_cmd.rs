@@ -10,7 +10,7 @@ use siamese::data::{read_image, ImageSet};
 use siamese::eval::retrieval::{nearest_images, search_split, FoundImage};
 use siamese::model::config::Distance;
 
-use crate::common::save_png;
+use crate::common::{check_png_name, save_png};
 use crate::source::{load, Loaded, SourceArgs};
 use crate::CliResult;
 
@@ -64,6 +64,9 @@ pub fn run(a: RetrieveArgs) -> CliResult {
         }
     } else if a.max_queries.is_some() {
         return Err("--max-queries applies to --query test or train, not to an image".into());
+    }
+    if let Some(strip) = &a.strip {
+        check_png_name(strip, "--strip")?;
     }
     let l = load(&a.src)?;
     let Some(query) = query else {

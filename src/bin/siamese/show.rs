@@ -7,7 +7,7 @@ use clap::Args;
 use siamese::pipeline::score::{show_predictions, ShowRequest};
 
 use crate::args::{DataArgs, GridArgs};
-use crate::common::save_png;
+use crate::common::{check_png_name, save_png};
 use crate::CliResult;
 
 #[derive(Args)]
@@ -34,6 +34,7 @@ pub struct ShowArgs {
 }
 
 pub fn run(a: ShowArgs) -> CliResult {
+    check_png_name(&a.out, "--out")?;
     let r = show_predictions(&ShowRequest {
         checkpoint: a.checkpoint.clone(),
         count: a.count,
