@@ -19,7 +19,7 @@
 //! `ModelError::Collapsed` instead of spending the remaining epochs at 50%.
 
 use siamese_model::config::LossKind;
-use siamese_model::error::Collapse;
+use siamese_model::error::{Collapse, ModelError};
 use siamese_model::siamese::{BCE_EPS, MARGIN};
 use siamese_tensor::ops::loss::{
     bce_backward, bce_forward, contrastive_backward, contrastive_forward, ContrastiveReads,
@@ -103,6 +103,19 @@ pub fn dead_loss_at(kind: LossKind, margin: f32) -> f64 {
 /// ([`MARGIN`]).
 pub fn dead_loss(kind: LossKind) -> f64 {
     dead_loss_at(kind, MARGIN)
+}
+
+/// A run's result where a collapse is a finding, not a failure: `Ok(Err(collapse))` for a
+/// run that collapsed, so that a batch of runs (`siamese sweep`, `siamese reproduce`) records
+/// it as "collapsed" and goes on to its next setting; any other error stays an error.
+pub fn recorded<T>(
+    run: siamese_model::error::Result<T>,
+) -> siamese_model::error::Result<Result<T, Collapse>> {
+    match run {
+        Ok(t) => Ok(Ok(t)),
+        Err(ModelError::Collapsed(c)) => Ok(Err(c)),
+        Err(e) => Err(e),
+    }
 }
 
 /// Some([`Collapse`]) when every one of `scores` (at least two) is the same (within

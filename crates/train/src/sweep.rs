@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use crate::train::{train, Silent, TrainOptions, TrainOutcome};
-use siamese_model::error::{ModelError, Result};
+use siamese_model::error::{Collapse, ModelError, Result};
 use siamese_model::run::{RunData, TrainConfig};
 
 /// One setting of a sweep and what its run gave (one JSON line of `siamese sweep --out`).
@@ -21,9 +21,13 @@ pub struct SweepPoint {
     pub val_acc: Option<f64>,
     /// Test pair accuracy at 0.5 with the best validation epoch's weights.
     pub test_acc: Option<f64>,
-    /// Mean wall seconds per epoch (training only, validation excluded).
+    /// Mean wall seconds per epoch (training only, validation excluded; NaN, null in JSON,
+    /// for a collapsed run).
     pub seconds_per_epoch: f64,
     pub seed: u64,
+    /// The epoch at which the run collapsed ([`crate::collapse`]): the run stopped there and
+    /// has no accuracies; the sweep went on to the next setting.
+    pub collapsed_at_epoch: Option<usize>,
 }
 
 impl SweepPoint {
@@ -38,12 +42,28 @@ impl SweepPoint {
             seconds_per_epoch: history.iter().map(|r| r.epoch_seconds).sum::<f64>()
                 / history.len().max(1) as f64,
             seed: cfg.seed,
+            collapsed_at_epoch: None,
+        }
+    }
+
+    fn of_collapse(cfg: &TrainConfig, c: &Collapse) -> Self {
+        Self {
+            lr: cfg.lr,
+            batch: cfg.batch,
+            epochs: cfg.epochs,
+            val_acc: None,
+            test_acc: None,
+            seconds_per_epoch: f64::NAN,
+            seed: cfg.seed,
+            collapsed_at_epoch: Some(c.epoch),
         }
     }
 }
 
 /// Trains `base` once per (lr, batch) of `lrs` × `batches` (learning rates outermost), on the
-/// CPU, and returns the points in that order; `on_point` sees each as soon as its run ends.
+/// CPU, and returns the points in that order; `on_point` sees each as soon as its run ends. A
+/// run that collapses is a point marked `collapsed_at_epoch`, and the sweep goes on
+/// ([`crate::collapse::recorded`], as `siamese reproduce` records it).
 pub fn sweep(
     base: &TrainConfig, data: &RunData, lrs: &[f32], batches: &[usize],
     on_point: &mut dyn FnMut(&SweepPoint),
@@ -60,8 +80,11 @@ pub fn sweep(
             let mut cfg = base.clone();
             cfg.lr = lr;
             cfg.batch = batch;
-            let out = train(&cfg, data, None, &TrainOptions::default(), &mut Silent)?;
-            let point = SweepPoint::of_run(&cfg, &out);
+            let run = train(&cfg, data, None, &TrainOptions::default(), &mut Silent);
+            let point = match crate::collapse::recorded(run)? {
+                Ok(out) => SweepPoint::of_run(&cfg, &out),
+                Err(c) => SweepPoint::of_collapse(&cfg, &c),
+            };
             on_point(&point);
             points.push(point);
         }
@@ -104,6 +127,19 @@ mod tests {
         assert_eq!(points[2].test_acc, direct.test.map(|t| t.accuracy_at_half));
     }
 
+    /// A setting whose run collapses (lr 0.1 on the tiny run, at epoch 1) is recorded as
+    /// collapsed, and the settings after it still run.
+    #[test]
+    fn a_collapsed_setting_is_recorded_and_the_sweep_goes_on() {
+        let (base, data) = tiny_run(2);
+        let points = sweep(&base, &data, &[0.1, 1e-3], &[64], &mut |_| {}).unwrap();
+        assert_eq!(points.len(), 2, "{points:?}");
+        assert_eq!(points[0].collapsed_at_epoch, Some(1), "{points:?}");
+        assert_eq!((points[0].val_acc, points[0].test_acc), (None, None));
+        assert_eq!(points[1].collapsed_at_epoch, None, "{points:?}");
+        assert!(points[1].test_acc.is_some(), "{points:?}");
+    }
+
     #[test]
     fn an_empty_list_is_an_error() {
         let (base, data) = tiny_run(1);
@@ -123,12 +159,14 @@ mod tests {
             test_acc: Some(0.75),
             seconds_per_epoch: 1.5,
             seed: 3,
+            collapsed_at_epoch: None,
         };
         let v: serde_json::Value = serde_json::to_value(&p).unwrap();
         assert_eq!(
             v,
             serde_json::json!({"lr": 0.5, "batch": 8, "epochs": 2, "val_acc": null,
-                "test_acc": 0.75, "seconds_per_epoch": 1.5, "seed": 3})
+                "test_acc": 0.75, "seconds_per_epoch": 1.5, "seed": 3,
+                "collapsed_at_epoch": null})
         );
     }
 }

@@ -51,6 +51,13 @@ pub fn run(a: SweepArgs) -> CliResult {
         "lr", "batch", "val acc", "test acc", "s/epoch"
     );
     let points = sweep(&base, &data, &a.lrs, &a.batches, &mut |p| {
+        if let Some(epoch) = p.collapsed_at_epoch {
+            println!(
+                "{:>8} {:>6} collapsed at epoch {epoch} (every pair scored alike; lower --lr)",
+                p.lr, p.batch
+            );
+            return;
+        }
         let pct = |acc: Option<f64>| acc.unwrap_or(f64::NAN) * 100.0;
         println!(
             "{:>8} {:>6} {:>9.2}% {:>9.2}% {:>12.2}",

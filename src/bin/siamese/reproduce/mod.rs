@@ -245,11 +245,9 @@ pub fn run_seed(
         out: Some(dir.clone()),
         ..Default::default()
     };
-    let collapsed = match train(&cfg, data, None, &opts, obs) {
-        Ok(_) => None,
-        Err(ModelError::Collapsed(c)) => Some(c.to_string()),
-        Err(e) => return Err(e),
-    };
+    let collapsed = siamese::train::collapse::recorded(train(&cfg, data, None, &opts, obs))?
+        .err()
+        .map(|c| c.to_string());
     let p = Provenance {
         commit: commit.into(),
         command: command(&cfg).replace("SEED", &seed.to_string()),
