@@ -256,22 +256,55 @@ fn bench_json_is_one_object_per_thread_count() {
     assert_eq!(v["flush_subnormals"].as_bool(), Some(true), "{o}");
 }
 
-/// Without siamese-bench beside it, `siamese bench` says how to build it, in one line.
+/// `siamese bench` runs the bench in its own process: a `siamese` with no siamese-bench
+/// beside it (what `cargo run --release` builds) shows the bench's help and runs it, with
+/// the counting allocator.
 #[test]
-fn bench_without_its_program_names_the_build_command() {
+fn bench_runs_without_siamese_bench_beside_it() {
     let dir = scratch("lonely");
     let lonely = dir.join(format!("siamese{}", std::env::consts::EXE_SUFFIX));
     std::fs::copy(env!("CARGO_BIN_EXE_siamese"), &lonely).unwrap();
-    let out = Command::new(&lonely)
-        .current_dir(&dir)
-        .args(["bench", "--synthetic"])
-        .output()
-        .unwrap();
-    assert_one_line_error(&out, "--bin siamese-bench`");
+    let run = |args: &[&str]| {
+        Command::new(&lonely)
+            .current_dir(&dir)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let help = ok(run(&["bench", "--help"]));
     assert!(
-        text(&out.stderr).contains("cargo build"),
+        help.contains("Usage: siamese bench") && help.contains("--synthetic"),
+        "{help}"
+    );
+    let out = run(&[
+        "bench",
+        "--synthetic",
+        "--threads",
+        "1",
+        "--warmup",
+        "0",
+        "--steps",
+        "2",
+        "--reps",
+        "1",
+        "--eval-batch",
+        "2000",
+        "--late-steps",
+        "0",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(ok(out).trim()).unwrap();
+    assert!(
+        v["allocs_per_step"].as_f64().is_some_and(|a| a >= 1.0),
+        "{v}"
+    );
+    // Its flags are checked as siamese-bench checks them: clap's one line, exit 2.
+    let bad = run(&["bench", "--steps", "many"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("(try `siamese bench --help`)"),
         "{}",
-        text(&out.stderr)
+        text(&bad.stderr)
     );
     std::fs::remove_dir_all(dir).unwrap();
 }

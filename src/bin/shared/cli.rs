@@ -24,10 +24,17 @@ pub fn default_sigpipe() {
 /// a missing subcommand's help (exit 2), or clap's message up to its usage block as one line
 /// on stderr (`error: …` ending with a pointer to `<program> --help`), with exit code 2.
 pub fn parse_with_matches<P: Parser>(program: &str) -> Result<(P, ArgMatches), ExitCode> {
+    parse_from_with_matches(program, std::env::args_os())
+}
+
+/// [`parse_with_matches`] of the given arguments (the first is the program's name).
+pub fn parse_from_with_matches<P: Parser>(
+    program: &str, args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Result<(P, ArgMatches), ExitCode> {
     use clap::error::ErrorKind;
     let mut cmd = negative_numbers_are_values(P::command());
     let e = match cmd
-        .try_get_matches_from_mut(std::env::args_os())
+        .try_get_matches_from_mut(args)
         .and_then(|m| P::from_arg_matches(&m).map(|p| (p, m)))
     {
         Ok(parsed) => return Ok(parsed),

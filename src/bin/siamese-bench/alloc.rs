@@ -1,14 +1,29 @@
-//! The system allocator, counting allocations and live bytes (two relaxed atomic adds per
-//! call), so that the bench can show that a training step does not grow the heap. Installed
-//! as the `#[global_allocator]` of siamese-bench only.
+//! The system allocator, counting allocations and live bytes once the bench has started
+//! ([`start_counting`]; then two relaxed atomic adds per call), so that the bench can show
+//! that a training step does not grow the heap. It is the `#[global_allocator]` of both
+//! programs, as `siamese bench` runs the bench in its own process; until a bench starts, a
+//! call costs one relaxed load more than the system allocator's.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
 
 pub struct Counting;
 
+static COUNTING: AtomicBool = AtomicBool::new(false);
 static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts from now on (the bench's figures are differences between two readings).
+pub fn start_counting() {
+    COUNTING.store(true, Ordering::Relaxed);
+}
+
+fn count(allocations: usize, bytes: isize) {
+    if COUNTING.load(Ordering::Relaxed) {
+        ALLOCATIONS.fetch_add(allocations, Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
 
 /// (live heap bytes, allocations so far).
 pub fn counters() -> (isize, usize) {
@@ -23,28 +38,22 @@ pub fn counters() -> (isize, usize) {
 // caller's and is passed on unchanged; the counters are plain atomics with no effect on memory.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        count(1, layout.size() as isize);
         // SAFETY: forwarded contract (see the impl).
         unsafe { System.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        count(1, layout.size() as isize);
         // SAFETY: forwarded contract (see the impl).
         unsafe { System.alloc_zeroed(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        count(0, -(layout.size() as isize));
         // SAFETY: forwarded contract (see the impl).
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        LIVE_BYTES.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
+        count(1, new_size as isize - layout.size() as isize);
         // SAFETY: forwarded contract (see the impl).
         unsafe { System.realloc(ptr, layout, new_size) }
     }

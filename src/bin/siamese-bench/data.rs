@@ -6,7 +6,7 @@ use siamese::data::{self, images_tensor, DatasetKind};
 use siamese::model::score::TIMED_PAIRS as SCORED;
 use siamese::tensor::Tensor;
 
-use crate::{BenchArgs, R};
+use super::{BenchArgs, R};
 
 /// Training batches kept in memory (used round-robin).
 const BATCHES: usize = 32;

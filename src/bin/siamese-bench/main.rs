@@ -14,8 +14,10 @@
 //! → Adam), on batches prepared in memory beforehand, so the figure is the network's and the
 //! optimizer's time, not the loader's. Images are real MNIST when `--data-dir` (or
 //! `$SIAMESE_DATA_DIR`) holds it, else synthetic (seeded uniform pixels, same shapes). Each
-//! thread count runs in its own rayon pool. This program alone installs the counting
-//! allocator ([`alloc::Counting`]); the `siamese` program runs with the system allocator.
+//! thread count runs in its own rayon pool. `siamese bench` runs this same code in its own
+//! process (src/bin/siamese/bench.rs includes this file), so that it works wherever `siamese`
+//! does; both programs install the counting allocator ([`alloc::Counting`]), which counts
+//! only once a bench has started.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -289,7 +291,9 @@ fn kernel_path() -> &'static str {
     siamese::tensor::ops::simd::kernel_path()
 }
 
-fn run(args: BenchArgs) -> R<()> {
+/// The bench, as both `siamese-bench` and `siamese bench` run it.
+pub(crate) fn run(args: BenchArgs) -> R<()> {
+    alloc::start_counting();
     if args.ieee_subnormals {
         fpmode::set_ieee_subnormals(true);
     }

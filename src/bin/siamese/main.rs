@@ -5,8 +5,8 @@
 //! prints its report; the flag groups several share are in args.rs, the rest they share in
 //! common.rs, progress.rs and run_config.rs. `main` parses the command line once and
 //! dispatches, and turns any error into a single `error: ...` line on stderr and a non-zero
-//! exit code (never a panic). `siamese bench` runs the separate `siamese-bench` program (src/bin/siamese-bench/),
-//! which alone installs a counting global allocator.
+//! exit code (never a panic). `siamese bench` runs the bench of src/bin/siamese-bench/ in
+//! this process, with its counting global allocator (idle until the bench starts).
 
 use std::process::ExitCode;
 
@@ -79,7 +79,7 @@ enum Command {
     Classic(classic_cmd::ClassicArgs),
     /// The test set's embeddings projected to 2-D by PCA, as a scatter coloured by class (PNG), and optionally as CSV/.npy.
     Embed(embed_cmd::EmbedArgs),
-    /// Training pairs/s (steady state), time to score 10,000 pairs and peak RSS, on 1 and 2 threads (runs the siamese-bench program; `siamese bench --help` for its flags).
+    /// Training pairs/s (steady state), time to score 10,000 pairs, peak RSS and allocations per step, on 1 and 2 threads (`siamese bench --help` for its flags).
     #[command(disable_help_flag = true)]
     Bench(bench::BenchArgs),
 }
@@ -110,7 +110,8 @@ fn main() -> ExitCode {
         Command::Reproduce(a) => reproduce::command::run(a),
         Command::Fetch(a) => fetch::run(a),
         Command::Pairs(a) => pairs::run(a),
-        Command::Bench(a) => bench::run(a),
+        // The bench parses its own flags and reports its own errors.
+        Command::Bench(a) => return bench::run(a),
         Command::Oneshot(a) => oneshot_cmd::run(a),
         Command::Retrieve(a) => retrieve_cmd::run(a),
         Command::Classic(a) => classic_cmd::run(a),
