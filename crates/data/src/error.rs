@@ -8,8 +8,8 @@ pub type Result<T> = std::result::Result<T, DataError>;
 /// Everything that can go wrong between files on disk (or a mirror) and a batch of pairs.
 ///
 /// Readers never panic on bad input: each malformed file maps to one of these variants, carrying the
-/// file name and the facts needed to act on it (expected vs found).
-#[derive(Debug)]
+/// file name and the facts needed to act on it (expected vs found). `Debug` prints the message,
+/// as `Display` does (what `main` returning the error shows).
 pub enum DataError {
     /// An operating-system error while reading or writing `path`.
     Io {
@@ -336,6 +336,12 @@ pub fn ways_out(dataset: &str, fetch_command: &str) -> String {
     format!(
         "  online: `{fetch_command}` downloads it (checksum-verified)\n  offline: point --data-dir or SIAMESE_DATA_DIR at a folder that holds {dataset}/"
     )
+}
+
+impl std::fmt::Debug for DataError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 impl std::error::Error for DataError {

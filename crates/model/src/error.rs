@@ -1,7 +1,7 @@
 //! The model crate's typed errors; the CLI prints them as one line.
 
-/// Anything that can stop training, evaluation or a checkpoint load.
-#[derive(Debug)]
+/// Anything that can stop training, evaluation or a checkpoint load. Its `Debug` is its
+/// message, as `Display`.
 pub enum ModelError {
     Tensor(siamese_tensor::TensorError),
     Backend(siamese_tensor::backend::BackendError),
@@ -36,6 +36,15 @@ impl std::fmt::Display for ModelError {
             ModelError::Checkpoint { path, msg } => write!(f, "checkpoint {path}: {msg}"),
             ModelError::Io { path, source } => write!(f, "{path}: {source}"),
         }
+    }
+}
+
+/// `Debug` prints the message, as `Display` does: what a program whose `main` returns
+/// `Result<(), Box<dyn std::error::Error>>` shows on failure (`Error: <message>`), and what
+/// `unwrap` shows, rather than the enum's fields.
+impl std::fmt::Debug for ModelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
     }
 }
 
@@ -111,3 +120,28 @@ impl std::fmt::Display for Collapse {
 
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, ModelError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A library error returned from `main` prints its message, not its fields.
+    #[test]
+    fn debug_is_the_message_main_prints() {
+        let e = ModelError::io(
+            "runs/x/best.safetensors",
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        );
+        assert_eq!(
+            format!("{e:?}"),
+            "runs/x/best.safetensors: entity not found"
+        );
+        let boxed: Box<dyn std::error::Error> = Box::new(e);
+        assert_eq!(format!("{boxed:?}"), boxed.to_string());
+        let data = ModelError::from(siamese_data::DataError::Empty {
+            path: "a.gz".into(),
+        });
+        assert_eq!(format!("{data:?}"), data.to_string());
+        assert!(!format!("{data:?}").contains("Empty"), "{data:?}");
+    }
+}
