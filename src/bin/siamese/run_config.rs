@@ -94,3 +94,18 @@ pub fn typed_run_settings(m: &ArgMatches) -> Vec<(RunSetting, &'static str)> {
         .map(|&(_, setting, flag)| (setting, flag))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The flags spelled here are the library's (`RunSetting::flag`, curves.png's title), one
+    /// per setting.
+    #[test]
+    fn run_flags_spell_each_setting_as_the_library_does() {
+        assert_eq!(RUN_FLAGS.len(), RunSetting::ALL.len());
+        for (_, setting, flag) in RUN_FLAGS {
+            assert_eq!(setting.flag(), flag);
+        }
+    }
+}

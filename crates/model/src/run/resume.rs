@@ -4,7 +4,8 @@ use super::TrainConfig;
 use crate::error::{ModelError, Result};
 
 /// A setting of [`TrainConfig`] that `--resume` compares with the run it continues (the
-/// command line maps its flags to these; the flag spellings stay there).
+/// command line maps its flags to these) and that curves.png's title names when it differs
+/// from the paper's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RunSetting {
     Dataset,
@@ -29,6 +30,42 @@ pub enum RunSetting {
 }
 
 impl RunSetting {
+    /// Every setting, in `siamese train --help`'s order.
+    pub const ALL: [RunSetting; 19] = [
+        RunSetting::Dataset,
+        RunSetting::Epochs,
+        RunSetting::Batch,
+        RunSetting::Lr,
+        RunSetting::Schedule,
+        RunSetting::Seed,
+        RunSetting::Limit,
+        RunSetting::ValEvery,
+        RunSetting::Loss,
+        RunSetting::FixedPairs,
+        RunSetting::Augment,
+        RunSetting::Act,
+        RunSetting::Pool,
+        RunSetting::Embedding,
+        RunSetting::EmbAct,
+        RunSetting::Distance,
+        RunSetting::Head,
+        RunSetting::Init,
+        RunSetting::TrainClasses,
+    ];
+
+    /// Its command-line flag: `--` and the variant's name in kebab case (`EmbAct` →
+    /// `--emb-act`), as `siamese train` spells it.
+    pub fn flag(self) -> String {
+        let mut s = String::from("--");
+        for (i, c) in format!("{self:?}").chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                s.push('-');
+            }
+            s.push(c.to_ascii_lowercase());
+        }
+        s
+    }
+
     /// This setting's value in `cfg`, as the messages print it.
     pub fn value(self, cfg: &TrainConfig) -> String {
         let m = &cfg.model;
@@ -57,6 +94,19 @@ impl RunSetting {
 }
 
 impl TrainConfig {
+    /// The settings in which `self` differs from the paper's configuration for its dataset
+    /// ([`TrainConfig::paper`]), but the dataset and the seed, each as `--flag value`, in
+    /// [`RunSetting::ALL`]'s order: what curves.png's title adds to them.
+    pub fn flags_beyond_paper(&self) -> Vec<String> {
+        let paper = TrainConfig::paper(self.dataset);
+        RunSetting::ALL
+            .iter()
+            .filter(|s| !matches!(s, RunSetting::Dataset | RunSetting::Seed))
+            .filter(|s| s.value(self) != s.value(&paper))
+            .map(|s| format!("{} {}", s.flag(), s.value(self)))
+            .collect()
+    }
+
     /// The config a resumed run continues with: `self` (the run being resumed), except that
     /// `--epochs` may be extended. `given` is the config built from the command line and
     /// `explicit` the settings the user actually typed, each with the flag that set it (for

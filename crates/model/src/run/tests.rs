@@ -213,3 +213,21 @@ fn best_epoch_is_the_first_highest() {
     assert_eq!(best_epoch(h), Some((3, 0.7)));
     assert_eq!(best_epoch([(1, None)]), None);
 }
+
+/// The flags beyond the paper: each setting that differs, spelled as `siamese train` does,
+/// and none for the paper's own configuration.
+#[test]
+fn flags_beyond_paper_name_each_changed_setting() {
+    let paper = TrainConfig::paper(DatasetKind::Mnist);
+    assert!(paper.flags_beyond_paper().is_empty());
+    let mut cfg = paper.clone();
+    cfg.seed = 7;
+    cfg.lr = 0.01;
+    cfg.schedule = crate::run::Schedule::Cosine;
+    cfg.model.embedding_activation = crate::config::EmbeddingActivation::Linear;
+    assert_eq!(
+        cfg.flags_beyond_paper(),
+        ["--lr 0.01", "--schedule cosine", "--emb-act linear"]
+    );
+    assert_eq!(RunSetting::ValEvery.flag(), "--val-every");
+}

@@ -213,10 +213,22 @@ fn write_history(
             val_acc: r.val_acc,
         })
         .collect();
+    let title = curves_title(cfg, opts);
+    plot_curves(&files.curves(), &title, &points).map_err(|e| ModelError::io(files.curves(), e))
+}
+
+/// curves.png's title: the dataset, the seed and every setting that differs from the
+/// paper's ([`TrainConfig::flags_beyond_paper`]).
+pub(crate) fn curves_title(cfg: &TrainConfig, opts: &TrainOptions) -> String {
     let name = match &opts.dataset_title {
         Some(t) => t.clone(),
         None => cfg.dataset.title().to_string(),
     };
-    let title = format!("SN-LeNet-5 on {name} (seed {})", cfg.seed);
-    plot_curves(&files.curves(), &title, &points).map_err(|e| ModelError::io(files.curves(), e))
+    let flags = cfg.flags_beyond_paper();
+    let beyond = if flags.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", flags.join(" "))
+    };
+    format!("SN-LeNet-5 on {name} (seed {}{beyond})", cfg.seed)
 }
