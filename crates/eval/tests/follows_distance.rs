@@ -74,9 +74,18 @@ fn a_cosine_models_pipelines_search_by_cosine() {
     let image = images(1, 1, 28, 5);
     let got = nearest_images(&model, &set, &gallery, &image, 5, 16).unwrap();
     let q = model.embed(&image).unwrap();
-    let by = |d| knn_search(q.data(), &g, dim, 5, d).unwrap().remove(0);
-    assert_eq!(got, by(Distance::Cosine));
-    assert_ne!(got, by(Distance::Euclidean));
+    // The gallery is images 0..40 of the set: a gallery row is the image's own index.
+    let by = |d| -> Vec<(u32, f32)> {
+        let nn = knn_search(q.data(), &g, dim, 5, d).unwrap().remove(0);
+        nn.iter().map(|n| (n.index, n.distance)).collect()
+    };
+    let found: Vec<(u32, f32)> = got.iter().map(|f| (f.image, f.distance)).collect();
+    assert_eq!(found, by(Distance::Cosine));
+    assert_ne!(found, by(Distance::Euclidean));
+    for f in &got {
+        assert_eq!(f.label, set.labels[f.image as usize]);
+        assert_eq!(f.class, set.class_names[f.label as usize]);
+    }
 
     let r = search_split(&model, (&set, &gallery), (&set, &queries), 16).unwrap();
     let q = embed_images(&model, &set, &queries, 16).unwrap();
