@@ -122,6 +122,70 @@ pub fn atomic_write_with<E: From<std::io::Error>>(
     }
 }
 
+/// What a path names, for telling whether two paths are the same file: an existing file's
+/// device and inode (through symlinks and hard links), else the canonical folder joined with
+/// the name a write would create ([`write_target`]).
+#[derive(PartialEq, Eq)]
+enum FileId {
+    Node(u64, u64),
+    Path(PathBuf),
+}
+
+fn file_id(path: &Path) -> Option<FileId> {
+    if let Ok(m) = fs::metadata(path) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            return Some(FileId::Node(m.dev(), m.ino()));
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = m;
+            return fs::canonicalize(path).ok().map(FileId::Path);
+        }
+    }
+    let target = write_target(path).ok()?;
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    Some(FileId::Path(
+        fs::canonicalize(dir).ok()?.join(target.file_name()?),
+    ))
+}
+
+/// Checks a command's outputs before any work: each must be writable as [`atomic_write`]
+/// writes (an existing FIFO, device or directory is refused), none may be the same file as
+/// any of the command's `inputs` (by device and inode, so a symlink or a hard link is caught
+/// too), and no two outputs may be the same file. `outputs` and `inputs` are (flag, path);
+/// the error names both flags.
+pub fn check_outputs(outputs: &[(&str, &Path)], inputs: &[(&str, &Path)]) -> std::io::Result<()> {
+    let refuse = |msg: String| Err(Error::new(ErrorKind::InvalidInput, msg));
+    for (i, (flag, out)) in outputs.iter().enumerate() {
+        write_target(out)?;
+        let Some(id) = file_id(out) else { continue };
+        for (in_flag, input) in inputs {
+            if file_id(input).as_ref() == Some(&id) {
+                return refuse(format!(
+                    "{flag} {} is the same file as {in_flag} {}: an output may not overwrite one of the command's inputs",
+                    out.display(),
+                    input.display()
+                ));
+            }
+        }
+        for (other_flag, other) in &outputs[..i] {
+            if file_id(other).as_ref() == Some(&id) {
+                return refuse(format!(
+                    "{other_flag} {} and {flag} {} are the same file: give each output its own",
+                    other.display(),
+                    out.display()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +207,44 @@ mod tests {
         assert!(r.is_err());
         assert_eq!(fs::read(&p).unwrap(), b"two");
         assert!(!temp_path(&p).exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Issue 27, cause 6: `embed --plot e.csv --out e.csv` and `retrieve --strip q.png --query
+    /// q.png` overwrote an input; the same file by another spelling, a symlink or a hard link
+    /// is caught too.
+    #[cfg(unix)]
+    #[test]
+    fn outputs_may_not_be_inputs_or_each_other() {
+        let dir = std::env::temp_dir().join(format!("siamese-io-same-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("sub")).unwrap();
+        let q = dir.join("q.png");
+        fs::write(&q, b"query").unwrap();
+        let other = dir.join("sub").join("..").join("q.png");
+        let link = dir.join("link.png");
+        std::os::unix::fs::symlink(&q, &link).unwrap();
+        let hard = dir.join("hard.png");
+        fs::hard_link(&q, &hard).unwrap();
+        for out in [&q, &other, &link, &hard] {
+            let e = check_outputs(&[("--strip", out)], &[("--query", &q)])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("--strip") && e.contains("--query"), "{e}");
+        }
+        // Two outputs that do not exist yet but name the same file.
+        let new = dir.join("e.csv");
+        let again = dir.join("sub").join("..").join("e.csv");
+        let e = check_outputs(&[("--out", &new), ("--plot", &again)], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("are the same file"), "{e}");
+        check_outputs(
+            &[("--out", &new), ("--plot", &dir.join("e.png"))],
+            &[("--query", &q)],
+        )
+        .unwrap();
+        assert_eq!(fs::read(&q).unwrap(), b"query");
         fs::remove_dir_all(&dir).unwrap();
     }
 

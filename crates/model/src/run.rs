@@ -31,6 +31,14 @@ pub const MAX_EPOCHS: usize = 100_000;
 pub const MAX_BATCH: usize = 4096;
 /// The largest learning rate accepted: 10.
 pub const MAX_LR: f32 = 10.0;
+/// The largest `--limit` accepted (training images kept): 2^24, above every dataset's size.
+pub const MAX_LIMIT: usize = 1 << 24;
+
+/// A class list as the messages print it: `0,1,2` (what `--train-classes` accepts).
+pub fn class_list(classes: &[u8]) -> String {
+    let c: Vec<String> = classes.iter().map(u8::to_string).collect();
+    c.join(",")
+}
 
 /// Everything that defines a training run (saved in checkpoints as JSON).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -115,14 +123,15 @@ impl TrainConfig {
                 self.adam_eps
             )));
         }
-        if self.limit == Some(0) {
-            return Err(ModelError::Config("--limit must be at least 1".into()));
+        if let Some(l) = self.limit {
+            in_range("--limit", l, 1, MAX_LIMIT)?;
         }
         if let Some(c) = &self.train_classes {
             let n = self.dataset.num_classes();
             if c.len() < 2 || c.iter().any(|&k| k as usize >= n) {
                 return Err(ModelError::Config(format!(
-                    "--train-classes needs at least two classes in 0..{n}, got {c:?}"
+                    "--train-classes needs at least two classes in 0..{n}, got {}",
+                    class_list(c)
                 )));
             }
         }

@@ -20,6 +20,14 @@ pub fn set_threads(threads: Option<usize>) -> CliResult {
     Ok(())
 }
 
+/// Refuses, before any work, an output that cannot be written (an existing FIFO, device or
+/// folder), that is one of the command's inputs, or that another output names too
+/// ([`siamese::model::io::check_outputs`]): every command that writes a file calls it first
+/// with its (flag, path) outputs and inputs.
+pub fn check_outputs(outputs: &[(&str, &Path)], inputs: &[(&str, &Path)]) -> CliResult {
+    Ok(siamese::model::io::check_outputs(outputs, inputs)?)
+}
+
 /// Writes a picture as a PNG file, atomically.
 pub fn save_png(path: &Path, img: &siamese::data::viz::RgbImage) -> CliResult {
     siamese::model::io::atomic_write(path, &img.png_bytes()?)

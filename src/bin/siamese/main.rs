@@ -21,6 +21,8 @@ mod device;
 mod embed_cmd;
 mod eval;
 mod fetch;
+#[path = "../shared/flags.rs"]
+mod flags;
 mod oneshot_cmd;
 mod pairs;
 mod progress;

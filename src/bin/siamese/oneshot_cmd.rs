@@ -2,10 +2,12 @@
 
 use clap::Args;
 use siamese::eval::oneshot::{
-    one_shot, OneShotOptions, DEFAULT_EPISODES, DEFAULT_SHOTS, DEFAULT_WAYS,
+    one_shot, OneShotOptions, DEFAULT_EPISODES, DEFAULT_SHOTS, DEFAULT_WAYS, MAX_EPISODES,
+    MAX_SHOTS, MAX_WAYS,
 };
 use siamese::eval::DEFAULT_SEED;
 
+use crate::flags;
 use crate::source::{load, parse_class_list, SourceArgs};
 use crate::CliResult;
 
@@ -14,13 +16,13 @@ pub struct OneShotArgs {
     #[command(flatten)]
     src: SourceArgs,
     /// N: classes per episode.
-    #[arg(long, default_value_t = DEFAULT_WAYS)]
+    #[arg(long, default_value_t = DEFAULT_WAYS, value_parser = flags::between::<2, MAX_WAYS>)]
     ways: usize,
     /// K: support images per class.
-    #[arg(long, default_value_t = DEFAULT_SHOTS)]
+    #[arg(long, default_value_t = DEFAULT_SHOTS, value_parser = flags::count::<MAX_SHOTS>)]
     shots: usize,
     /// Episodes (one query each).
-    #[arg(long, default_value_t = DEFAULT_EPISODES)]
+    #[arg(long, default_value_t = DEFAULT_EPISODES, value_parser = flags::count::<MAX_EPISODES>)]
     episodes: usize,
     /// Classes the episodes draw from: indices, ranges or names (default: every class).
     #[arg(long)]

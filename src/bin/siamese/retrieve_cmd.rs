@@ -6,10 +6,13 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use siamese::data::{read_image, ImageSet};
-use siamese::eval::retrieval::{nearest_images, search_split, Neighbour};
+use siamese::eval::retrieval::{
+    nearest_images, search_split, Neighbour, MAX_NEIGHBOURS, MAX_QUERIES,
+};
 use siamese::model::config::Distance;
 
-use crate::common::save_png;
+use crate::common::{check_outputs, save_png};
+use crate::flags;
 use crate::source::{load, Loaded, SourceArgs};
 use crate::CliResult;
 
@@ -30,10 +33,10 @@ pub struct RetrieveArgs {
     #[arg(long, default_value = "test")]
     query: String,
     /// Neighbours printed for an image query (default: 10).
-    #[arg(long)]
+    #[arg(long, value_parser = flags::count::<MAX_NEIGHBOURS>)]
     k: Option<usize>,
     /// Use only the first N query images of --query test|train (a quick look; default all).
-    #[arg(long)]
+    #[arg(long, value_parser = flags::count::<MAX_QUERIES>)]
     max_queries: Option<usize>,
     /// For an image query: draw the query beside each of its k nearest images, as a PNG.
     #[arg(long)]
@@ -63,6 +66,14 @@ pub fn run(a: RetrieveArgs) -> CliResult {
         }
     } else if a.max_queries.is_some() {
         return Err("--max-queries applies to --query test or train, not to an image".into());
+    } else if let Some(strip) = &a.strip {
+        check_outputs(
+            &[("--strip", strip)],
+            &[
+                ("--query", Path::new(&a.query)),
+                ("--checkpoint", &a.src.checkpoint),
+            ],
+        )?;
     }
     let l = load(&a.src)?;
     let Some(query) = query else {
@@ -115,7 +126,7 @@ fn retrieve_image(a: &RetrieveArgs, l: &Loaded, path: &Path) -> CliResult {
     if let Some(note) = img.resize_note() {
         eprintln!("{note}");
     }
-    let k = a.k.unwrap_or(10).max(1);
+    let k = a.k.unwrap_or(10);
     let nn = nearest_images(&l.model, gset, &gids, &img.tensor()?, k, a.src.work.batch)?;
     if a.json {
         println!("{}", siamese::model::json::to_pretty(&nn)?);

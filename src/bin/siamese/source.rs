@@ -8,10 +8,12 @@ use std::sync::Arc;
 use clap::Args;
 use siamese::data::{split, DatasetKind, ImageSet};
 use siamese::eval::EMBED_BATCH;
+use siamese::model::config::MAX_EVAL_BATCH;
 use siamese::model::SnLenet5;
 
 use crate::args::DataArgs;
 use crate::common::set_threads;
+use crate::flags;
 use crate::CliResult;
 
 pub type Error = Box<dyn std::error::Error>;
@@ -22,21 +24,17 @@ pub struct WorkArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// Images per embedding batch.
-    #[arg(long, default_value_t = EMBED_BATCH)]
+    #[arg(long, default_value_t = EMBED_BATCH, value_parser = flags::count::<MAX_EVAL_BATCH>)]
     pub batch: usize,
     /// Worker threads (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = flags::threads)]
     pub threads: Option<usize>,
 }
 
 impl WorkArgs {
-    /// Sets up the thread pool and checks the batch.
+    /// Sets up the thread pool (the flags were checked by their parsers).
     pub fn start(&self) -> CliResult {
-        set_threads(self.threads)?;
-        if self.batch == 0 {
-            return Err("--batch must be at least 1".into());
-        }
-        Ok(())
+        set_threads(self.threads)
     }
 }
 

@@ -1,0 +1,184 @@
+//! Issue 27: the commands added after issue 13 (bench, oneshot, retrieve, classic, embed, show,
+//! reproduce, train-baseline) meet the contract of docs/reliability.md like `train`: flags
+//! checked while parsing, before any work; no output written over an input; published tables
+//! rewritten only from complete data; each refusal one `error:` line. Every test uses its own
+//! temp folder, never the checkout's runs/ or datasets/.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+// Each test file uses some of the shared helpers.
+#[allow(dead_code)]
+mod common;
+use common::{scratch, siamese, text};
+
+/// Fails with exactly one `error:` line on stderr containing `needle`, having written nothing
+/// on stdout (the error came before any work).
+fn refused(out: &Output, needle: &str) {
+    let (o, err) = (text(&out.stdout), text(&out.stderr));
+    assert!(!out.status.success(), "expected failure, stderr: {err}");
+    assert!(matches!(out.status.code(), Some(1 | 2)), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    assert!(err.contains(needle), "expected '{needle}' in: {err}");
+    assert!(o.trim().is_empty(), "work started before the error: {o}");
+}
+
+fn bench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_siamese-bench"))
+        .args(args)
+        .env_remove("SIAMESE_DATA_DIR")
+        .output()
+        .expect("runs siamese-bench")
+}
+
+/// Causes 2, 3, 4 and 5: every count, size, thread count and threshold of the new commands
+/// is checked by the flags' one parser layer (src/bin/shared/flags.rs) with its stated range,
+/// before the checkpoint or the data is read (the checkpoint named here does not exist: the
+/// flag's error must come first). Before: `bench --threads 100000` hung, `--batch 100000000`
+/// aborted, zero counts printed results from nothing, `--shots usize::MAX` panicked,
+/// `show --threshold NaN` exited 0.
+#[test]
+fn counts_sizes_threads_and_thresholds_are_refused_while_parsing() {
+    let ck = ["--checkpoint", "no-such.safetensors"];
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["oneshot", "--episodes", "0"], "--episodes"),
+        (
+            vec!["oneshot", "--episodes", "18446744073709551615"],
+            "at most 1000000",
+        ),
+        (
+            vec!["oneshot", "--shots", "18446744073709551615"],
+            "at most 10000",
+        ),
+        (vec!["oneshot", "--ways", "1"], "must be at least 2"),
+        (vec!["oneshot", "--batch", "0"], "--batch"),
+        (vec!["oneshot", "--threads", "100000"], "--threads"),
+        (vec!["retrieve", "--max-queries", "0"], "--max-queries"),
+        (vec!["retrieve", "--query", "x.png", "--k", "0"], "--k"),
+        (vec!["embed", "--threads", "0"], "must be at least 1"),
+        (
+            vec!["show", "--threshold", "NaN"],
+            "must be a number from 0 to 1",
+        ),
+        (
+            vec!["show", "--threshold", "2"],
+            "must be a number from 0 to 1",
+        ),
+        (
+            vec!["show", "--threshold=-1"],
+            "must be a number from 0 to 1",
+        ),
+        (
+            vec!["show", "--threshold", "inf"],
+            "must be a number from 0 to 1",
+        ),
+    ];
+    for (mut args, needle) in cases {
+        args.extend(ck);
+        refused(&siamese(&args), needle);
+    }
+    let classic = ["classic", "--method", "hog-svm", "--dataset", "mnist"];
+    for (flag, value) in [
+        ("--svm-epochs", "0"),
+        ("--limit", "0"),
+        ("--svm-c", "NaN"),
+        ("--svm-c", "0"),
+        ("--batch", "0"),
+    ] {
+        let mut args = classic.to_vec();
+        args.extend([flag, value]);
+        refused(&siamese(&args), flag);
+    }
+    refused(
+        &siamese(&[
+            "classic",
+            "--method",
+            "knn-pixels",
+            "--dataset",
+            "mnist",
+            "--k",
+            "0",
+        ]),
+        "--k",
+    );
+    for (flag, value) in [
+        ("--threads", "100000"),
+        ("--threads", "0"),
+        ("--batch", "100000000"),
+        ("--batch", "0"),
+        ("--steps", "0"),
+        ("--reps", "0"),
+        ("--eval-batch", "0"),
+        ("--steps", "18446744073709551615"),
+    ] {
+        let out = bench(&["--synthetic", flag, value]);
+        refused(&out, flag);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    }
+    // Through `siamese bench` too, when siamese-bench sits beside it.
+    let beside = Path::new(env!("CARGO_BIN_EXE_siamese")).with_file_name("siamese-bench");
+    if beside.is_file() {
+        refused(&siamese(&["bench", "--synthetic", "--reps", "0"]), "--reps");
+    }
+}
+
+/// Cause 6 and the checks that ran after the data loaded (9): an output that is one of the
+/// command's inputs, two outputs naming one file, an output that is a FIFO and a wrong
+/// `embed --out` extension are refused before the checkpoint is read (the checkpoint here is
+/// an empty file: reading it would be a different error). Before: `embed --plot e.csv --out
+/// e.csv` wrote the CSV then the PNG over it; `retrieve --strip q.png --query q.png` replaced
+/// the query; `sweep --out FIFO` was refused only after every setting had trained.
+#[test]
+fn an_output_is_never_an_input_and_is_checked_first() {
+    let dir = scratch("contract-outputs");
+    let ck = dir.join("best.safetensors");
+    std::fs::write(&ck, b"").unwrap();
+    let q = dir.join("q.png");
+    std::fs::write(&q, b"query bytes").unwrap();
+    let (ck, qs) = (ck.to_str().unwrap(), q.to_str().unwrap());
+    let csv = dir.join("e.csv");
+    let csv = csv.to_str().unwrap();
+    let same_q = format!("{}/./q.png", dir.display());
+    refused(
+        &siamese(&["embed", "--checkpoint", ck, "--plot", csv, "--out", csv]),
+        "are the same file",
+    );
+    refused(
+        &siamese(&["embed", "--checkpoint", ck, "--out", ck]),
+        "--out must end in .csv or .npy",
+    );
+    refused(
+        &siamese(&[
+            "retrieve",
+            "--checkpoint",
+            ck,
+            "--query",
+            qs,
+            "--strip",
+            &same_q,
+        ]),
+        "is the same file as --query",
+    );
+    refused(
+        &siamese(&["show", "--checkpoint", ck, "--out", ck]),
+        "is the same file as --checkpoint",
+    );
+    assert_eq!(std::fs::read(&q).unwrap(), b"query bytes");
+    let fifo = dir.join("fifo.jsonl");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    if made.is_ok_and(|s| s.success()) {
+        let f = fifo.to_str().unwrap();
+        let empty = dir.to_str().unwrap();
+        refused(
+            &siamese(&["sweep", "--data-dir", empty, "--out", f]),
+            "is a FIFO",
+        );
+        refused(
+            &siamese(&["pairs", "--data-dir", empty, "--out", f]),
+            "is a FIFO",
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
