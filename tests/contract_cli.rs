@@ -182,3 +182,42 @@ fn an_output_is_never_an_input_and_is_checked_first() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Cause 7: `train-baseline --out` naming a file, or a folder that holds a baseline already,
+/// is refused before the data loads (the data folder here is empty: loading it would be the
+/// missing-data error), as `train` refuses; `--force` replaces it. Before: the file was
+/// refused only after training, and an existing baseline was replaced silently.
+#[test]
+fn train_baseline_claims_its_folder_before_any_work() {
+    let dir = scratch("contract-baseline");
+    let d = dir.to_str().unwrap();
+    let file = dir.join("a-file");
+    std::fs::write(&file, b"keep").unwrap();
+    let base = ["train-baseline", "--data-dir", d, "--epochs", "1", "--out"];
+    let mut args = base.to_vec();
+    args.push(file.to_str().unwrap());
+    refused(&siamese(&args), "exists and is not a folder");
+    let run = dir.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join("baseline.safetensors"), b"earlier").unwrap();
+    let mut args = base.to_vec();
+    args.push(run.to_str().unwrap());
+    refused(
+        &siamese(&args),
+        "pass --force to overwrite it or choose another --out",
+    );
+    assert_eq!(
+        std::fs::read(run.join("baseline.safetensors")).unwrap(),
+        b"earlier"
+    );
+    // With --force the folder is accepted: the next error is the missing data's.
+    args.push("--force");
+    let out = siamese(&args);
+    assert!(!out.status.success());
+    assert!(
+        !text(&out.stderr).contains("already holds"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
