@@ -221,3 +221,51 @@ fn train_baseline_claims_its_folder_before_any_work() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Cause 1: the published tables are rewritten only from complete data. Before, `reproduce
+/// --report-only --runs no-such-folder --doc r.md` exited 0 and replaced every measured cell
+/// with "not run", and a `--doc` FIFO blocked forever.
+#[test]
+fn reproduce_never_wipes_the_published_tables() {
+    let dir = scratch("contract-reproduce");
+    let doc = dir.join("r.md");
+    let published =
+        "# Results\n\n<!-- reproduce:begin -->\n| mnist | 99.50% |\n<!-- reproduce:end -->\n";
+    std::fs::write(&doc, published).unwrap();
+    let d = doc.to_str().unwrap();
+    let missing = dir.join("no-such-folder");
+    let empty = dir.join("empty-runs");
+    std::fs::create_dir_all(&empty).unwrap();
+    let report = |runs: &Path, doc: &str| {
+        siamese(&[
+            "reproduce",
+            "--report-only",
+            "--runs",
+            runs.to_str().unwrap(),
+            "--doc",
+            doc,
+        ])
+    };
+    refused(&report(&missing, d), "no such folder of runs");
+    refused(&report(&empty, d), "seeds not finished");
+    refused(
+        &siamese(&[
+            "reproduce",
+            "--quick",
+            "--report-only",
+            "--runs",
+            empty.to_str().unwrap(),
+            "--doc",
+            d,
+        ]),
+        "is left as it is",
+    );
+    assert_eq!(std::fs::read_to_string(&doc).unwrap(), published);
+    let fifo = dir.join("doc.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    if made.is_ok_and(|s| s.success()) {
+        refused(&report(&empty, fifo.to_str().unwrap()), "is a FIFO");
+    }
+    refused(&report(&empty, dir.to_str().unwrap()), "is a directory");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
