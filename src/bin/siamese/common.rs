@@ -20,6 +20,17 @@ pub fn set_threads(threads: Option<usize>) -> CliResult {
     Ok(())
 }
 
+/// Ends the process on Ctrl-C or SIGTERM (exit code 130, as a shell reports an interrupted
+/// program), removing first the temp file of any output being written, so that nothing is
+/// left half-written or beside the target ([`siamese::model::io::remove_pending_temps`]).
+/// Every command but `train` (whose handler saves a checkpoint first) installs it.
+pub fn exit_cleanly_on_signal() {
+    let _ = ctrlc::set_handler(|| {
+        siamese::model::io::remove_pending_temps();
+        std::process::exit(130);
+    });
+}
+
 /// Refuses, before any work, an output that cannot be written (an existing FIFO, device or
 /// folder), that is one of the command's inputs, or that another output names too
 /// ([`siamese::model::io::check_outputs`]): every command that writes a file calls it first
