@@ -269,3 +269,28 @@ fn reproduce_never_wipes_the_published_tables() {
     refused(&report(&empty, dir.to_str().unwrap()), "is a directory");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Point 9: `oneshot --ways` against its class list was checked only after the test set had
+/// loaded; it is checked once the checkpoint is read, before the data (the data folder here
+/// is empty: loading it would be the missing-data error).
+#[test]
+fn oneshot_checks_its_classes_before_the_data_loads() {
+    use siamese::data::DatasetKind;
+    use siamese::model::checkpoint::Checkpoint;
+    use siamese::model::run::TrainConfig;
+    use siamese::model::SnLenet5;
+    let dir = scratch("contract-oneshot");
+    let cfg = TrainConfig::paper(DatasetKind::Mnist);
+    let m = SnLenet5::new(cfg.model.clone(), 1).unwrap();
+    let ck = dir.join("best.safetensors");
+    Checkpoint::of_run(&cfg, &m.store).save(&ck).unwrap();
+    let (ck, d) = (ck.to_str().unwrap(), dir.to_str().unwrap());
+    let base = ["oneshot", "--checkpoint", ck, "--data-dir", d];
+    let mut args = base.to_vec();
+    args.extend(["--ways", "6", "--classes", "0-4"]);
+    refused(&siamese(&args), "--ways 6 needs at least 6 classes");
+    let mut args = base.to_vec();
+    args.extend(["--classes", "0-12"]);
+    refused(&siamese(&args), "outside 0..10");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

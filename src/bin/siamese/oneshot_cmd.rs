@@ -8,7 +8,7 @@ use siamese::eval::oneshot::{
 use siamese::eval::DEFAULT_SEED;
 
 use crate::flags;
-use crate::source::{load, parse_class_list, SourceArgs};
+use crate::source::{load_checked, parse_class_list, SourceArgs};
 use crate::CliResult;
 
 #[derive(Args)]
@@ -36,11 +36,24 @@ pub struct OneShotArgs {
 }
 
 pub fn run(a: OneShotArgs) -> CliResult {
-    let mut l = load(&a.src)?;
-    let classes = match &a.classes {
-        Some(spec) => parse_class_list(l.kind, spec)?,
-        None => (0..l.test.num_classes() as u8).collect(),
-    };
+    let mut classes = Vec::new();
+    // The class list and --ways against it, before the data loads.
+    let mut l = load_checked(&a.src, |kind| {
+        classes = match &a.classes {
+            Some(spec) => parse_class_list(kind, spec)?,
+            None => (0..kind.num_classes() as u8).collect(),
+        };
+        if a.ways > classes.len() {
+            return Err(format!(
+                "--ways {} needs at least {} classes, but the episodes draw from {}",
+                a.ways,
+                a.ways,
+                classes.len()
+            )
+            .into());
+        }
+        Ok(())
+    })?;
     let options = OneShotOptions {
         ways: a.ways,
         shots: a.shots,

@@ -52,7 +52,6 @@ pub struct SourceArgs {
 /// split seed is the run's seed, so it is the run's own training part, all classes).
 pub struct Loaded {
     pub model: SnLenet5,
-    pub kind: DatasetKind,
     pub title: String,
     pub train: Arc<ImageSet>,
     pub test: Arc<ImageSet>,
@@ -61,15 +60,23 @@ pub struct Loaded {
 }
 
 pub fn load(s: &SourceArgs) -> Result<Loaded, Error> {
+    load_checked(s, |_| Ok(()))
+}
+
+/// [`load`], running `check` on the checkpoint's dataset before the data is read (for the
+/// flags that depend on it, such as a class list).
+pub fn load_checked(
+    s: &SourceArgs, check: impl FnOnce(DatasetKind) -> Result<(), Error>,
+) -> Result<Loaded, Error> {
     s.work.start()?;
     let (model, cfg) = SnLenet5::from_checkpoint(&s.checkpoint)?;
     let kind = cfg.dataset;
+    check(kind)?;
     let data = siamese::pipeline::data::load(kind, &s.work.data.source())?;
     let (train, test) = (data.train, data.test);
     let (train_idx, _) = split::paper_split(kind, &train, cfg.seed)?;
     Ok(Loaded {
         model,
-        kind,
         title: data.title,
         train: Arc::new(train),
         test: Arc::new(test),
