@@ -117,7 +117,8 @@ pub fn eval_checkpoint(
     let (data, title) = prepare(&cfg, src)?;
     if ck.format == FORMAT_CLASSIFIER {
         let mut m = Lenet5Classifier::from_checkpoint(&ck, checkpoint)?;
-        return Ok(EvalReport::Classifier(m.evaluate(&data.test)?));
+        let classes = cfg.train_classes.as_deref();
+        return Ok(EvalReport::Classifier(m.evaluate(&data.test, classes)?));
     }
     let (mut model, _) = SnLenet5::from_loaded_checkpoint(&ck, checkpoint)?;
     check_device(device)?;

@@ -11,10 +11,10 @@ use super::{check_device, Device};
 use crate::model::checkpoint::load_resume;
 use crate::model::device_step::check_supported;
 use crate::model::run::best_epoch;
-use crate::model::run::{RunData, RunFiles, RunSetting, TrainConfig, TrainState};
+use crate::model::run::{claim_folder, RunData, RunFiles, RunSetting, TrainConfig, TrainState};
 use crate::model::score::PairEvaluation;
 use crate::optim::AdamState;
-use crate::train::baseline::{train_baseline, BaselineEvaluation};
+use crate::train::baseline::{baseline_files, train_baseline, BaselineEvaluation};
 use crate::train::sweep::SweepPoint;
 use crate::train::train::{train, Observer, TrainOptions};
 use crate::{ModelError, Result, SnLenet5};
@@ -175,27 +175,34 @@ pub struct BaselineReport {
 }
 
 /// `siamese train-baseline`: the plain LeNet-5 classifier on `cfg` (validated), into `out`
-/// (default: `runs/<dataset>-baseline`), tested at the end.
+/// (default: `runs/<dataset>-baseline`; claimed before the data loads: a file, or a folder
+/// holding a baseline already unless `force`, is refused), tested at the end on the test
+/// images of its classes (`--train-classes`, else all).
 pub fn baseline_run(
-    cfg: &TrainConfig, out: Option<PathBuf>, src: &DataSource, obs: &mut dyn Observer,
+    cfg: &TrainConfig, out: Option<PathBuf>, force: bool, src: &DataSource, obs: &mut dyn Observer,
 ) -> Result<BaselineReport> {
     cfg.validate()?;
+    let out =
+        out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-baseline", cfg.dataset)));
+    claim_folder(&out, &baseline_files(&out), force, false)?;
     let (data, title) = prepare(cfg, src)?;
+    let epochs = match cfg.epochs {
+        1 => "1 epoch".to_string(),
+        n => format!("{n} epochs"),
+    };
     obs.message(&format!(
-        "LeNet-5 classifier on {}: {} training images, {} epochs, batch {}, Adam lr {}, seed {}",
+        "LeNet-5 classifier on {}: {} training images, {epochs}, batch {}, Adam lr {}, seed {}",
         title,
         data.train_idx.len(),
-        cfg.epochs,
         cfg.batch,
         cfg.lr,
         cfg.seed
     ));
-    let out =
-        out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-baseline", cfg.dataset)));
     let (mut model, _) = train_baseline(cfg, &data, Some(out.clone()), obs)?;
+    let [checkpoint, _] = baseline_files(&out);
     Ok(BaselineReport {
-        test: model.evaluate(&data.test)?,
-        checkpoint: out.join("baseline.safetensors"),
+        test: model.evaluate(&data.test, cfg.train_classes.as_deref())?,
+        checkpoint,
     })
 }
 

@@ -34,6 +34,25 @@ pub fn check_png_name(path: &Path, flag: &str) -> CliResult {
     .into())
 }
 
+/// Ends the process on Ctrl-C or SIGTERM (exit code 130, as a shell reports an interrupted
+/// program), removing first the temp file of any output being written, so that nothing is
+/// left half-written or beside the target ([`siamese::model::io::remove_pending_temps`]).
+/// Every command but `train` (whose handler saves a checkpoint first) installs it.
+pub fn exit_cleanly_on_signal() {
+    let _ = ctrlc::set_handler(|| {
+        siamese::model::io::remove_pending_temps();
+        std::process::exit(130);
+    });
+}
+
+/// Refuses, before any work, an output that cannot be written (an existing FIFO, device or
+/// folder), that is one of the command's inputs, or that another output names too
+/// ([`siamese::model::io::check_outputs`]): every command that writes a file calls it first
+/// with its (flag, path) outputs and inputs.
+pub fn check_outputs(outputs: &[(&str, &Path)], inputs: &[(&str, &Path)]) -> CliResult {
+    Ok(siamese::model::io::check_outputs(outputs, inputs)?)
+}
+
 /// Writes a picture as a PNG file, atomically.
 pub fn save_png(path: &Path, img: &siamese::data::viz::RgbImage) -> CliResult {
     siamese::model::io::atomic_write(path, &img.png_bytes()?)

@@ -21,6 +21,8 @@ mod device;
 mod embed_cmd;
 mod eval;
 mod fetch;
+#[path = "../shared/flags.rs"]
+mod flags;
 mod oneshot_cmd;
 mod pairs;
 mod progress;
@@ -95,6 +97,9 @@ fn main() -> ExitCode {
     }
     // Threads started later (a lazily built pool, the prefetch thread) inherit this mode.
     siamese::tensor::fpmode::set_current_thread();
+    if !matches!(cli.command, Command::Train(_) | Command::Bench(_)) {
+        common::exit_cleanly_on_signal();
+    }
     cli::finish(match cli.command {
         Command::Train(a) => {
             let typed = matches

@@ -64,6 +64,7 @@ fn stop_on_ctrl_c() -> Arc<AtomicBool> {
     let flag = stop.clone();
     let _ = ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
+            siamese::model::io::remove_pending_temps();
             eprintln!("\nsecond interrupt: exiting without saving");
             std::process::exit(130);
         }

@@ -1,6 +1,7 @@
 //! `siamese reproduce`: trains every row of docs/results.md with its seeds (skipping those
 //! already finished in the run folders) and rewrites the tables between the doc's
-//! `<!-- reproduce:begin -->` and `<!-- reproduce:end -->` markers. The rows, the running and
+//! `<!-- reproduce:begin -->` and `<!-- reproduce:end -->` markers, once every row has all
+//! its seeds finished (a partial or mistyped `--runs` never wipes the published figures). The rows, the running and
 //! the tables are in this folder's mod.rs and render.rs; this file parses, loops and prints.
 
 use std::path::{Path, PathBuf};
@@ -8,9 +9,11 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use siamese::pipeline::data::prepare;
 
-use super::{collect, is_done, render, rows, run_seed, seed_config, seed_dir, splice, BEGIN, END};
+use super::{
+    collect, is_done, render, rows, run_seed, seed_config, seed_dir, splice, RowResult, BEGIN, END,
+};
 use crate::args::DataArgs;
-use crate::common::set_threads;
+use crate::common::{check_outputs, set_threads};
 use crate::progress::Progress;
 use crate::CliResult;
 
@@ -26,7 +29,8 @@ pub struct ReproduceArgs {
     /// <runs>/results.md with --quick; a missing file is created with just the tables).
     #[arg(long)]
     doc: Option<PathBuf>,
-    /// Train nothing: re-read the finished runs and rewrite the tables.
+    /// Train nothing: re-read the finished runs and rewrite the tables (refused, the document
+    /// untouched, unless every row has all its seeds finished).
     #[arg(long, conflicts_with_all = ["data_dir", "offline", "threads", "quiet", "commit"])]
     report_only: bool,
     /// Only these rows (comma-separated ids, e.g. mnist,fashion-mnist).
@@ -84,6 +88,16 @@ pub fn run(a: ReproduceArgs) -> CliResult {
         (None, true) => runs.join("results.md"),
         (None, false) => PathBuf::from("docs/results.md"),
     };
+    // Before any training: the document must be a file that can be replaced.
+    check_outputs(&[("--doc", &doc)], &[])?;
+    if a.report_only && !runs.is_dir() {
+        return Err(format!(
+            "--runs {}: no such folder of runs; the tables of {} are left as they are",
+            runs.display(),
+            doc.display()
+        )
+        .into());
+    }
     let commit = a.commit.clone().unwrap_or_else(commit);
     if !a.report_only {
         for row in &picked {
@@ -116,6 +130,7 @@ pub fn run(a: ReproduceArgs) -> CliResult {
         }
     }
     let results = collect(&runs, &all)?;
+    refuse_incomplete(&results, &runs, &doc, a.quick)?;
     let tables = render(&results, if a.quick { " --quick" } else { "" });
     write_doc(&doc, &tables)?;
     println!(
@@ -124,6 +139,31 @@ pub fn run(a: ReproduceArgs) -> CliResult {
         doc.display()
     );
     Ok(())
+}
+
+/// The published tables are rewritten only from complete data: every row with every one of
+/// its seeds finished in `runs`; otherwise an error naming the rows not finished (their
+/// measured cells would become "not run"), and the document stays as it is.
+fn refuse_incomplete(results: &[RowResult], runs: &Path, doc: &Path, quick: bool) -> CliResult {
+    let missing: Vec<String> = results
+        .iter()
+        .filter(|r| r.seeds.len() < r.row.seeds.len())
+        .map(|r| r.row.id.clone())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} of the {} rows have seeds not finished in {} ({}): {} is left as it is (its measured cells would become \"not run\"); `siamese reproduce{} --runs {}` finishes them, keeping the finished ones",
+        missing.len(),
+        results.len(),
+        runs.display(),
+        missing.join(", "),
+        doc.display(),
+        if quick { " --quick" } else { "" },
+        runs.display()
+    )
+    .into())
 }
 
 /// Rewrites `doc` between its markers (atomically), or creates it holding only them.
