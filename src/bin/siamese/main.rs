@@ -20,6 +20,7 @@ mod compare;
 mod device;
 mod embed_cmd;
 mod eval;
+mod export;
 mod fetch;
 mod oneshot_cmd;
 mod pairs;
@@ -82,6 +83,8 @@ enum Command {
     /// Training pairs/s (steady state), time to score 10,000 pairs, peak RSS and allocations per step, on 1 and 2 threads (`siamese bench --help` for its flags).
     #[command(disable_help_flag = true)]
     Bench(bench::BenchArgs),
+    /// The trained network as an ONNX file (the pair model, or the subnet alone), for ONNX Runtime and the like.
+    Export(export::ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -116,5 +119,6 @@ fn main() -> ExitCode {
         Command::Retrieve(a) => retrieve_cmd::run(a),
         Command::Classic(a) => classic_cmd::run(a),
         Command::Embed(a) => embed_cmd::run(a),
+        Command::Export(a) => export::run(a),
     })
 }

@@ -46,7 +46,7 @@ pub struct ReproduceArgs {
 }
 
 /// The commit the runs are measured at: `git describe --always --dirty`, or "unknown".
-fn commit() -> String {
+pub(crate) fn commit() -> String {
     std::process::Command::new("git")
         .args(["describe", "--always", "--dirty", "--abbrev=7"])
         .output()
