@@ -19,6 +19,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let pairs = rest.first().map_or(Ok(1000), |s| s.parse())?;
     let reps = rest.get(1).map_or(Ok(5), |s| s.parse())?;
+    // As the `siamese` program sets up: all cores, subnormals flushed on every thread.
+    siamese::tensor::fpmode::set_current_thread();
+    siamese::tensor::fpmode::init_global_pool(None)?;
     let src = DataSource {
         data_dir: None,
         offline: true,

@@ -28,10 +28,7 @@ pub struct ExportArgs {
 
 pub fn run(a: ExportArgs) -> CliResult {
     let part: Part = a.part.parse()?;
-    let commit = a
-        .commit
-        .clone()
-        .unwrap_or_else(crate::reproduce::command::commit);
+    let commit = a.commit.clone().unwrap_or_else(crate::common::commit);
     let r = export_onnx(&a.checkpoint, &a.out, part, &commit)?;
     println!(
         "wrote {} ({} bytes): the {} model of a {} run, ONNX opset {OPSET}, threshold {:.4} ({})",
