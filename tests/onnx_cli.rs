@@ -1,6 +1,6 @@
 //! `siamese export`: bad input is one `error:` line with nothing written; with the real data,
 //! a trained checkpoint exported (pair and subnet) and held to our scores by ONNX Runtime
-//! (`scripts/onnx_check.py`) on 300 real test pairs.
+//! (`scripts/onnx_check.py`) on 300 real test pairs, and a network with the other ops.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 mod common;
 use common::{real_data, scratch, siamese, text};
 use siamese_model::checkpoint::{Checkpoint, FORMAT_CLASSIFIER};
+use siamese_model::config::{Activation, Distance, EmbeddingActivation, Head, Pooling};
 use siamese_model::{SnLenet5, TrainConfig};
 
 /// Fails with exactly one `error:` line on stderr that contains `needle`.
@@ -117,7 +118,8 @@ fn onnx_python() -> Option<String> {
 
 /// One epoch on 1000 real MNIST images, exported both ways; ONNX Runtime's similarities and
 /// embeddings on the first 300 test pairs within 1e-4 of ours, the same accuracy at the
-/// validation threshold (scripts/onnx_check.py, which also runs onnx.checker).
+/// validation threshold (scripts/onnx_check.py, which also runs onnx.checker); then the same
+/// for a network with every other choice of op.
 #[test]
 #[ignore = "needs the real datasets (SIAMESE_DATA_DIR) and python with onnx and onnxruntime"]
 fn onnx_runtime_agrees_with_us_on_real_mnist_pairs() {
@@ -147,17 +149,40 @@ fn onnx_runtime_agrees_with_us_on_real_mnist_pairs() {
         data_dir: Some(data.into()),
         offline: true,
     };
-    let reference = dir.join("reference");
-    siamese::pipeline::export::write_reference(&ck, &src, 300, 1, &reference).unwrap();
+    check_with_onnx_runtime(&py, &src, &ck, &dir.join("reference"), (&pair, &sub));
+    // Every other op the export can write (tanh, average pooling, a linear embedding, the
+    // cosine similarity, the head without BatchNorm), on an untrained network of that kind.
+    let mut cfg = TrainConfig::paper(siamese_data::DatasetKind::Mnist);
+    cfg.model.activation = Activation::Tanh;
+    cfg.model.pooling = Pooling::Avg;
+    cfg.model.embedding_activation = EmbeddingActivation::Linear;
+    cfg.model.distance = Distance::Cosine;
+    cfg.model.head = Head::Plain;
+    let model = SnLenet5::new(cfg.model.clone(), 1).unwrap();
+    let other = dir.join("other.safetensors");
+    Checkpoint::of_run(&cfg, &model.store).save(&other).unwrap();
+    let (pair, sub) = (dir.join("other-pair.onnx"), dir.join("other-subnet.onnx"));
+    ok(export(&other, &pair, "pair"));
+    ok(export(&other, &sub, "subnet"));
+    check_with_onnx_runtime(&py, &src, &other, &dir.join("other"), (&pair, &sub));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Our scores of the first 300 test pairs for checkpoint `ck`, held to ONNX Runtime's on the
+/// exported (pair, subnet) files by scripts/onnx_check.py (tolerance 1e-4, equal accuracy).
+fn check_with_onnx_runtime(
+    py: &str, src: &siamese::pipeline::data::DataSource, ck: &Path, reference: &Path,
+    (pair, sub): (&Path, &Path),
+) {
+    siamese::pipeline::export::write_reference(ck, src, 300, 1, reference).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/onnx_check.py");
     let out = Command::new(py)
         .arg(script)
-        .args([&pair, &sub, &reference])
+        .args([pair, sub, reference])
         .args(["--reps", "1", "--tol", "1e-4"])
         .output()
         .unwrap();
     let o = ok(out);
     assert!(o.contains("\"decisions_that_differ\": 0"), "{o}");
     eprintln!("{o}");
-    std::fs::remove_dir_all(dir).unwrap();
 }
