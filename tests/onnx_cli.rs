@@ -44,8 +44,9 @@ fn fresh_checkpoint(dir: &Path) -> PathBuf {
 }
 
 /// A classifier checkpoint, a corrupt one, an output that is a directory, a FIFO, in a
-/// folder that does not exist, unwritable (/proc) or the checkpoint itself: one line each,
-/// nothing written, the checkpoint untouched. A good checkpoint exports both parts.
+/// folder that does not exist, unwritable (/proc) or the checkpoint itself (also through a
+/// symlink): one line each, nothing written, the checkpoint untouched. A good checkpoint
+/// exports both parts.
 #[test]
 fn bad_input_gives_one_line_and_writes_nothing() {
     let dir = scratch("onnx-bad");
@@ -79,6 +80,13 @@ fn bad_input_gives_one_line_and_writes_nothing() {
         "/proc/model.onnx",
     );
     assert_one_line_error(&export(&ck, &ck, "subnet"), "is the input");
+    #[cfg(unix)]
+    {
+        let link = dir.join("link.onnx");
+        std::os::unix::fs::symlink(&ck, &link).unwrap();
+        assert_one_line_error(&export(&ck, &link, "pair"), "is the input");
+        std::fs::remove_file(link).unwrap();
+    }
     assert_one_line_error(&export(&ck, &out, "head"), "head");
     assert_eq!(
         std::fs::read(&ck).unwrap(),
