@@ -80,6 +80,12 @@ fn bad_input_gives_one_line_and_writes_nothing() {
         "/proc/model.onnx",
     );
     assert_one_line_error(&export(&ck, &ck, "subnet"), "is the input");
+    // The run's test.json (where the threshold comes from) is an input too.
+    let test_json = dir.join("test.json");
+    std::fs::write(&test_json, b"{}").unwrap();
+    assert_one_line_error(&export(&ck, &test_json, "pair"), "is the input");
+    assert_eq!(std::fs::read(&test_json).unwrap(), b"{}");
+    std::fs::remove_file(test_json).unwrap();
     #[cfg(unix)]
     {
         let link = dir.join("link.onnx");

@@ -12,6 +12,7 @@ use crate::eval::retrieval::embed_images;
 use crate::model::checkpoint::{Checkpoint, FORMAT_CLASSIFIER};
 use crate::model::io::{atomic_write, write_target};
 use crate::model::onnx::{export, Part};
+use crate::model::run::RunFiles;
 use crate::model::score::{score_pairs, time_scoring, EVAL_BATCH};
 use crate::{ModelError, Result, SnLenet5};
 
@@ -75,10 +76,14 @@ fn load_siamese(checkpoint: &Path) -> Result<(SnLenet5, crate::TrainConfig)> {
 pub fn export_onnx(
     checkpoint: &Path, out: &Path, part: Part, commit: &str,
 ) -> Result<ExportReport> {
-    let test_json = checkpoint
-        .parent()
-        .map(|d| d.join("test.json"))
-        .unwrap_or_else(|| PathBuf::from("test.json"));
+    // The run's test.json, where threshold_of reads the threshold (RunFiles names it).
+    let run = RunFiles {
+        dir: checkpoint
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
+    };
+    let test_json = run.test();
     check_out(out, &[checkpoint, &test_json])?;
     let (model, cfg) = load_siamese(checkpoint)?;
     let threshold = threshold_of(checkpoint, None)?;
