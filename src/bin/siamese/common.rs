@@ -1,5 +1,5 @@
 //! What several commands share: the thread pool set-up, writing a picture and the text of a
-//! pair evaluation.
+//! pair evaluation, and the commit that results are recorded at.
 
 use std::path::Path;
 
@@ -80,4 +80,18 @@ pub fn print_eval(e: &PairEvaluation, what: &str) {
         "  time to score {} pairs: {:.3} s (median of 3, batch {})",
         e.timed_pairs, e.score_seconds, e.eval_batch
     );
+}
+
+/// The commit that results are recorded at (`reproduce`'s runs, `export`'s metadata):
+/// `git describe --always --dirty` in the working folder, or "unknown".
+pub fn commit() -> String {
+    std::process::Command::new("git")
+        .args(["describe", "--always", "--dirty", "--abbrev=7"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
 }

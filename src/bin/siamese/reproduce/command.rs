@@ -13,7 +13,7 @@ use super::{
     collect, is_done, render, rows, run_seed, seed_config, seed_dir, splice, RowResult, BEGIN, END,
 };
 use crate::args::DataArgs;
-use crate::common::{check_outputs, set_threads};
+use crate::common::{check_outputs, commit, set_threads};
 use crate::progress::Progress;
 use crate::CliResult;
 
@@ -47,19 +47,6 @@ pub struct ReproduceArgs {
     /// The commit to record for the runs (default: `git describe --always --dirty` here).
     #[arg(long)]
     commit: Option<String>,
-}
-
-/// The commit the runs are measured at: `git describe --always --dirty`, or "unknown".
-fn commit() -> String {
-    std::process::Command::new("git")
-        .args(["describe", "--always", "--dirty", "--abbrev=7"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 pub fn run(a: ReproduceArgs) -> CliResult {
