@@ -112,6 +112,9 @@ pub fn run(a: TrainArgs, typed: Vec<(RunSetting, &'static str)>) -> CliResult {
     }
     if let Some(test) = &report.test {
         print_eval(test, "test (best validation epoch's weights)");
+        if let Some(g) = &report.class_groups {
+            crate::eval::print_class_groups(&g.classes, &g.names, &g.groups);
+        }
         if let Some(dir) = &report.out {
             let f = RunFiles { dir: dir.clone() };
             let name = |p: PathBuf| {
