@@ -157,3 +157,70 @@ pub struct GridArgs {
     #[arg(long, default_value_t = 3)]
     pub scale: usize,
 }
+
+/// `--shard I/N`: this process runs jobs I, I + N, I + 2N, … of a command's job list (0-based),
+/// so that N independent processes (a Slurm job array, any scheduler) share the work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// The most shards accepted.
+    pub const MAX: usize = 4096;
+
+    /// Whether job `job` (0-based, in the command's order) is this shard's.
+    pub fn picks(self, job: usize) -> bool {
+        job % self.count == self.index
+    }
+}
+
+impl FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "'{s}' is not I/N with 0 <= I < N <= {} (e.g. 0/3)",
+                Self::MAX
+            )
+        };
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            i.trim().parse::<usize>().map_err(|_| bad())?,
+            n.trim().parse::<usize>().map_err(|_| bad())?,
+        );
+        if count == 0 || count > Self::MAX || index >= count {
+            return Err(bad());
+        }
+        Ok(Self { index, count })
+    }
+}
+
+#[cfg(test)]
+mod shard_tests {
+    use super::Shard;
+
+    #[test]
+    fn shards_split_the_jobs_with_none_twice_and_none_left() {
+        let shards: Vec<Shard> = (0..3).map(|i| format!("{i}/3").parse().unwrap()).collect();
+        for job in 0..10 {
+            assert_eq!(
+                shards.iter().filter(|s| s.picks(job)).count(),
+                1,
+                "job {job}"
+            );
+        }
+        assert!(shards[1].picks(4) && !shards[1].picks(5));
+        let one: Shard = "0/1".parse().unwrap();
+        assert!((0..5).all(|j| one.picks(j)));
+    }
+
+    #[test]
+    fn a_bad_shard_is_refused_with_the_form() {
+        for s in ["3/3", "0/0", "1", "a/2", "-1/2", "0/5000", "1/2/3"] {
+            let e = s.parse::<Shard>().unwrap_err();
+            assert!(e.contains("I/N"), "{s}: {e}");
+        }
+    }
+}
