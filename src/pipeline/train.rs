@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use super::data::{prepare, DataSource};
+use super::score::{class_groups, ClassGroups};
 use super::{check_device, Device};
 use crate::model::checkpoint::load_resume;
 use crate::model::device_step::check_supported;
 use crate::model::run::best_epoch;
 use crate::model::run::{claim_folder, RunData, RunFiles, RunSetting, TrainConfig, TrainState};
-use crate::model::score::PairEvaluation;
+use crate::model::score::{PairEvaluation, EVAL_BATCH};
 use crate::optim::AdamState;
 use crate::train::baseline::{baseline_files, train_baseline, BaselineEvaluation};
 use crate::train::sweep::SweepPoint;
@@ -47,6 +48,9 @@ pub struct TrainReport {
     pub best: Option<(usize, f64)>,
     /// The test evaluation at the best validation epoch's weights (None when interrupted).
     pub test: Option<PairEvaluation>,
+    /// For a run on `--train-classes`: its seen, unseen and mixed test pairs, as `eval`
+    /// reports them (at the validation threshold, with the same weights).
+    pub class_groups: Option<ClassGroups>,
     /// The run folder written.
     pub out: Option<PathBuf>,
     /// True when stopped on request (saved, no test).
@@ -150,17 +154,22 @@ pub fn train_run(req: &TrainRequest, obs: &mut dyn Observer) -> Result<TrainRepo
         ..Default::default()
     };
     #[cfg(feature = "cuda")]
-    let outcome = match gpu {
+    let mut outcome = match gpu {
         Some(be) => crate::train::train::train_on(be, &cfg, &data, resume, &opts, obs)?,
         None => train(&cfg, &data, resume, &opts, obs)?,
     };
     #[cfg(not(feature = "cuda"))]
-    let outcome = train(&cfg, &data, resume, &opts, obs)?;
+    let mut outcome = train(&cfg, &data, resume, &opts, obs)?;
+    let groups = match &outcome.test {
+        Some(t) => class_groups(&mut outcome.model, &cfg, &data, t.threshold, EVAL_BATCH)?,
+        None => None,
+    };
     let history = outcome.state.history.iter();
     Ok(TrainReport {
         epochs: cfg.epochs,
         best: best_epoch(history.map(|r| (r.epoch, r.val_acc))),
         test: outcome.test,
+        class_groups: groups,
         out,
         interrupted: outcome.interrupted,
     })

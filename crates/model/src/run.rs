@@ -427,10 +427,12 @@ impl RunFiles {
     }
 }
 
+mod recipe;
 mod resume;
 mod schedule;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use recipe::Recipe;
 pub use resume::RunSetting;
 pub use schedule::Schedule;

@@ -10,9 +10,10 @@ use clap::Args;
 use siamese::pipeline::data::prepare;
 
 use super::{
-    collect, is_done, render, rows, run_seed, seed_config, seed_dir, splice, RowResult, BEGIN, END,
+    collect, is_done, render, rows, run_seed, seed_config, seed_dir, splice, Row, RowResult, BEGIN,
+    END,
 };
-use crate::args::DataArgs;
+use crate::args::{DataArgs, Shard};
 use crate::common::{check_outputs, commit, set_threads};
 use crate::progress::Progress;
 use crate::CliResult;
@@ -36,6 +37,12 @@ pub struct ReproduceArgs {
     /// Only these rows (comma-separated ids, e.g. mnist,fashion-mnist).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Run only every N-th (row, seed) job from the I-th (0-based: 0/3, 1/3, 2/3), for N
+    /// independent processes sharing one --runs folder (a Slurm job array: --shard
+    /// $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT); the doc is then left alone: run
+    /// --report-only when every shard has finished.
+    #[arg(long, value_name = "I/N", conflicts_with = "report_only")]
+    shard: Option<Shard>,
     #[command(flatten)]
     data: DataArgs,
     /// Worker threads (default: all cores). Results do not depend on it.
@@ -87,34 +94,24 @@ pub fn run(a: ReproduceArgs) -> CliResult {
     }
     let commit = a.commit.clone().unwrap_or_else(commit);
     if !a.report_only {
-        for row in &picked {
-            for &seed in &row.seeds {
-                let dir = seed_dir(&runs, row, seed);
-                if is_done(&dir, &seed_config(row, seed)) {
-                    println!(
-                        "{} seed {seed}: finished before, kept ({})",
-                        row.id,
-                        dir.display()
-                    );
-                    continue;
-                }
-                let cfg = seed_config(row, seed);
-                println!(
-                    "{} seed {seed}: training into {} at {commit}",
-                    row.id,
-                    dir.display()
-                );
-                let (data, _) = prepare(&cfg, &a.data.source())?;
-                run_seed(
-                    &runs,
-                    row,
-                    seed,
-                    &commit,
-                    &data,
-                    &mut Progress::new(a.quiet),
-                )?;
-            }
+        let jobs = picked
+            .iter()
+            .flat_map(|r| r.seeds.iter().map(move |&s| (r, s)));
+        let shard = a.shard.unwrap_or(Shard { index: 0, count: 1 });
+        for (_, (row, seed)) in jobs.enumerate().filter(|&(k, _)| shard.picks(k)) {
+            train_job(&a, &runs, &commit, row, seed)?;
         }
+    }
+    if let Some(s) = a.shard {
+        println!(
+            "shard {}/{}: its runs are in {}; the tables are written by `siamese reproduce \
+             --report-only --runs {}` once every shard has finished",
+            s.index,
+            s.count,
+            runs.display(),
+            runs.display()
+        );
+        return Ok(());
     }
     let results = collect(&runs, &all)?;
     refuse_incomplete(&results, &runs, &doc, a.quick)?;
@@ -151,6 +148,29 @@ fn refuse_incomplete(results: &[RowResult], runs: &Path, doc: &Path, quick: bool
         runs.display()
     )
     .into())
+}
+
+/// Trains one (row, seed) into its folder under `runs`, unless a finished run of the same
+/// configuration is there already.
+fn train_job(a: &ReproduceArgs, runs: &Path, commit: &str, row: &Row, seed: u64) -> CliResult {
+    let dir = seed_dir(runs, row, seed);
+    let cfg = seed_config(row, seed);
+    if is_done(&dir, &cfg) {
+        println!(
+            "{} seed {seed}: finished before, kept ({})",
+            row.id,
+            dir.display()
+        );
+        return Ok(());
+    }
+    println!(
+        "{} seed {seed}: training into {} at {commit}",
+        row.id,
+        dir.display()
+    );
+    let (data, _) = prepare(&cfg, &a.data.source())?;
+    run_seed(runs, row, seed, commit, &data, &mut Progress::new(a.quiet))?;
+    Ok(())
 }
 
 /// Rewrites `doc` between its markers (atomically), or creates it holding only them.
