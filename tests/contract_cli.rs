@@ -130,6 +130,7 @@ fn counts_sizes_threads_and_thresholds_are_refused_while_parsing() {
 /// an empty file: reading it would be a different error). Before: `embed --plot e.csv --out
 /// e.csv` wrote the CSV then the PNG over it; `retrieve --strip q.png --query q.png` replaced
 /// the query; `sweep --out FIFO` was refused only after every setting had trained.
+#[cfg(unix)]
 #[test]
 fn an_output_is_never_an_input_and_is_checked_first() {
     let dir = scratch("contract-outputs");
@@ -139,12 +140,17 @@ fn an_output_is_never_an_input_and_is_checked_first() {
     std::fs::write(&q, b"query bytes").unwrap();
     let (ck, qs) = (ck.to_str().unwrap(), q.to_str().unwrap());
     let csv = dir.join("e.csv");
-    let csv = csv.to_str().unwrap();
+    std::fs::write(&csv, b"label,class,e0").unwrap();
+    // The picture's name ends in .png (as --plot requires) but is the CSV, through a link.
+    let png = dir.join("e.png");
+    std::os::unix::fs::symlink(&csv, &png).unwrap();
+    let (csv, png) = (csv.to_str().unwrap(), png.to_str().unwrap());
     let same_q = format!("{}/./q.png", dir.display());
     refused(
-        &siamese(&["embed", "--checkpoint", ck, "--plot", csv, "--out", csv]),
+        &siamese(&["embed", "--checkpoint", ck, "--plot", png, "--out", csv]),
         "are the same file",
     );
+    assert_eq!(std::fs::read(csv).unwrap(), b"label,class,e0");
     refused(
         &siamese(&["embed", "--checkpoint", ck, "--out", ck]),
         "--out must end in .csv or .npy",
@@ -161,22 +167,24 @@ fn an_output_is_never_an_input_and_is_checked_first() {
         ]),
         "is the same file as --query",
     );
+    let pic = dir.join("pic.png");
+    std::os::unix::fs::symlink(ck, &pic).unwrap();
     refused(
-        &siamese(&["show", "--checkpoint", ck, "--out", ck]),
+        &siamese(&["show", "--checkpoint", ck, "--out", pic.to_str().unwrap()]),
         "is the same file as --checkpoint",
     );
     assert_eq!(std::fs::read(&q).unwrap(), b"query bytes");
-    let fifo = dir.join("fifo.jsonl");
-    let made = Command::new("mkfifo").arg(&fifo).status();
+    let (fifo, fifo_png) = (dir.join("fifo.jsonl"), dir.join("fifo.png"));
+    let made = Command::new("mkfifo").args([&fifo, &fifo_png]).status();
     if made.is_ok_and(|s| s.success()) {
-        let f = fifo.to_str().unwrap();
+        let (f, p) = (fifo.to_str().unwrap(), fifo_png.to_str().unwrap());
         let empty = dir.to_str().unwrap();
         refused(
             &siamese(&["sweep", "--data-dir", empty, "--out", f]),
             "is a FIFO",
         );
         refused(
-            &siamese(&["pairs", "--data-dir", empty, "--out", f]),
+            &siamese(&["pairs", "--data-dir", empty, "--out", p]),
             "is a FIFO",
         );
     }
