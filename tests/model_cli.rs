@@ -761,8 +761,9 @@ fn subset_training_then_every_beyond_command_on_real_mnist() {
         run.to_str().unwrap(),
     ]);
     args.extend(common);
-    let o = ok(siamese(&args));
-    assert!(o.contains("epoch 1/1"), "{o}");
+    let trained = ok(siamese(&args));
+    assert!(trained.contains("epoch 1/1"), "{trained}");
+    assert!(trained.contains("trained on classes 0, 1, 2"), "{trained}");
     let ck = run.join("best.safetensors");
     let ck = ck.to_str().unwrap();
 
@@ -784,6 +785,16 @@ fn subset_training_then_every_beyond_command_on_real_mnist() {
     assert_eq!(groups, ["seen", "unseen", "mixed", "all"]);
     // Test pairs of the seen classes only: 2 per test image of classes 0-6.
     assert_eq!(v["pairs"].as_u64(), v["class_groups"][0]["pairs"].as_u64());
+    // train's summary has the same rows as eval (same weights, same threshold).
+    let unseen = v["class_groups"][1].clone();
+    let row = trained
+        .lines()
+        .find(|l| l.trim_start().starts_with("unseen "))
+        .unwrap_or_else(|| panic!("no unseen row in train's output: {trained}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[1], unseen["pairs"].to_string(), "{row}");
+    let at_t = unseen["accuracy_at_threshold"].as_f64().unwrap() * 100.0;
+    assert_eq!(cells[4], format!("{at_t:.2}%"), "{row}");
 
     let mut args = vec![
         "oneshot",

@@ -7,9 +7,12 @@
 //!   ([`train::baseline_run`]) and `sweep` ([`train::sweep_data`], [`train::write_points`]);
 //! - [`score`]: `siamese eval` ([`score::eval_checkpoint`]), `compare`
 //!   ([`score::compare_images`]), `show` ([`score::show_predictions`]) and the threshold that
-//!   calls a pair "same" ([`score::threshold_of`]).
+//!   calls a pair "same" ([`score::threshold_of`]);
+//! - [`export`]: `siamese export` ([`export::export_onnx`]) and our scores for the ONNX
+//!   Runtime check ([`export::write_reference`]).
 
 pub mod data;
+pub mod export;
 pub mod score;
 pub mod train;
 

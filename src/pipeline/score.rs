@@ -13,7 +13,7 @@ use crate::model::checkpoint::{Checkpoint, FORMAT_CLASSIFIER};
 use crate::model::config::validate_eval_batch;
 use crate::model::json::{clean_f64, to_pretty};
 use crate::model::metrics::says_same;
-use crate::model::run::RunFiles;
+use crate::model::run::{RunData, RunFiles, TrainConfig};
 use crate::model::score::{evaluate_with_threshold, PairEvaluation, EVAL_BATCH};
 use crate::train::baseline::{BaselineEvaluation, Lenet5Classifier};
 use crate::{ModelError, Result, SnLenet5};
@@ -82,6 +82,21 @@ pub struct ClassGroups {
     pub groups: Vec<GroupEvaluation>,
 }
 
+/// For a run trained on `cfg.train_classes` only: its seen, unseen and mixed test pairs scored
+/// at `threshold` (None for a run on every class). `train` and `eval` both report them.
+pub fn class_groups(
+    model: &mut SnLenet5, cfg: &TrainConfig, data: &RunData, threshold: f32, batch: usize,
+) -> Result<Option<ClassGroups>> {
+    let Some(classes) = cfg.train_classes.clone() else {
+        return Ok(None);
+    };
+    Ok(Some(ClassGroups {
+        groups: evaluate_class_groups(model, &data.test, &classes, threshold, batch)?,
+        names: data.test.class_names.clone(),
+        classes,
+    }))
+}
+
 impl EvalReport {
     /// The report as indented JSON: the evaluation's fields (and `class_groups`).
     pub fn json(&self) -> Result<String> {
@@ -117,7 +132,8 @@ pub fn eval_checkpoint(
     let (data, title) = prepare(&cfg, src)?;
     if ck.format == FORMAT_CLASSIFIER {
         let mut m = Lenet5Classifier::from_checkpoint(&ck, checkpoint)?;
-        return Ok(EvalReport::Classifier(m.evaluate(&data.test)?));
+        let classes = cfg.train_classes.as_deref();
+        return Ok(EvalReport::Classifier(m.evaluate(&data.test, classes)?));
     }
     let (mut model, _) = SnLenet5::from_loaded_checkpoint(&ck, checkpoint)?;
     check_device(device)?;
@@ -134,14 +150,7 @@ pub fn eval_checkpoint(
         #[cfg(not(feature = "cuda"))]
         Device::Cuda => unreachable!("refused by check_device"),
     };
-    let class_groups = match cfg.train_classes {
-        Some(classes) => Some(ClassGroups {
-            groups: evaluate_class_groups(&mut model, &data.test, &classes, test.threshold, batch)?,
-            names: data.test.class_names.clone(),
-            classes,
-        }),
-        None => None,
-    };
+    let class_groups = class_groups(&mut model, &cfg, &data, test.threshold, batch)?;
     Ok(EvalReport::Pairs(Box::new(PairsReport {
         title,
         device,

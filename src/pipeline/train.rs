@@ -7,14 +7,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use super::data::{prepare, DataSource};
+use super::score::{class_groups, ClassGroups};
 use super::{check_device, Device};
 use crate::model::checkpoint::load_resume;
 use crate::model::device_step::check_supported;
 use crate::model::run::best_epoch;
-use crate::model::run::{RunData, RunFiles, RunSetting, TrainConfig, TrainState};
-use crate::model::score::PairEvaluation;
+use crate::model::run::{claim_folder, RunData, RunFiles, RunSetting, TrainConfig, TrainState};
+use crate::model::score::{PairEvaluation, EVAL_BATCH};
 use crate::optim::AdamState;
-use crate::train::baseline::{train_baseline, BaselineEvaluation};
+use crate::train::baseline::{baseline_files, train_baseline, BaselineEvaluation};
 use crate::train::sweep::SweepPoint;
 use crate::train::train::{train, Observer, TrainOptions};
 use crate::{ModelError, Result, SnLenet5};
@@ -47,6 +48,9 @@ pub struct TrainReport {
     pub best: Option<(usize, f64)>,
     /// The test evaluation at the best validation epoch's weights (None when interrupted).
     pub test: Option<PairEvaluation>,
+    /// For a run on `--train-classes`: its seen, unseen and mixed test pairs, as `eval`
+    /// reports them (at the validation threshold, with the same weights).
+    pub class_groups: Option<ClassGroups>,
     /// The run folder written.
     pub out: Option<PathBuf>,
     /// True when stopped on request (saved, no test).
@@ -150,17 +154,22 @@ pub fn train_run(req: &TrainRequest, obs: &mut dyn Observer) -> Result<TrainRepo
         ..Default::default()
     };
     #[cfg(feature = "cuda")]
-    let outcome = match gpu {
+    let mut outcome = match gpu {
         Some(be) => crate::train::train::train_on(be, &cfg, &data, resume, &opts, obs)?,
         None => train(&cfg, &data, resume, &opts, obs)?,
     };
     #[cfg(not(feature = "cuda"))]
-    let outcome = train(&cfg, &data, resume, &opts, obs)?;
+    let mut outcome = train(&cfg, &data, resume, &opts, obs)?;
+    let groups = match &outcome.test {
+        Some(t) => class_groups(&mut outcome.model, &cfg, &data, t.threshold, EVAL_BATCH)?,
+        None => None,
+    };
     let history = outcome.state.history.iter();
     Ok(TrainReport {
         epochs: cfg.epochs,
         best: best_epoch(history.map(|r| (r.epoch, r.val_acc))),
         test: outcome.test,
+        class_groups: groups,
         out,
         interrupted: outcome.interrupted,
     })
@@ -175,27 +184,34 @@ pub struct BaselineReport {
 }
 
 /// `siamese train-baseline`: the plain LeNet-5 classifier on `cfg` (validated), into `out`
-/// (default: `runs/<dataset>-baseline`), tested at the end.
+/// (default: `runs/<dataset>-baseline`; claimed before the data loads: a file, or a folder
+/// holding a baseline already unless `force`, is refused), tested at the end on the test
+/// images of its classes (`--train-classes`, else all).
 pub fn baseline_run(
-    cfg: &TrainConfig, out: Option<PathBuf>, src: &DataSource, obs: &mut dyn Observer,
+    cfg: &TrainConfig, out: Option<PathBuf>, force: bool, src: &DataSource, obs: &mut dyn Observer,
 ) -> Result<BaselineReport> {
     cfg.validate()?;
+    let out =
+        out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-baseline", cfg.dataset)));
+    claim_folder(&out, &baseline_files(&out), force, false)?;
     let (data, title) = prepare(cfg, src)?;
+    let epochs = match cfg.epochs {
+        1 => "1 epoch".to_string(),
+        n => format!("{n} epochs"),
+    };
     obs.message(&format!(
-        "LeNet-5 classifier on {}: {} training images, {} epochs, batch {}, Adam lr {}, seed {}",
+        "LeNet-5 classifier on {}: {} training images, {epochs}, batch {}, Adam lr {}, seed {}",
         title,
         data.train_idx.len(),
-        cfg.epochs,
         cfg.batch,
         cfg.lr,
         cfg.seed
     ));
-    let out =
-        out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-baseline", cfg.dataset)));
     let (mut model, _) = train_baseline(cfg, &data, Some(out.clone()), obs)?;
+    let [checkpoint, _] = baseline_files(&out);
     Ok(BaselineReport {
-        test: model.evaluate(&data.test)?,
-        checkpoint: out.join("baseline.safetensors"),
+        test: model.evaluate(&data.test, cfg.train_classes.as_deref())?,
+        checkpoint,
     })
 }
 

@@ -103,6 +103,9 @@ pub fn decode_image(
             Err(_) => return Err(image_error(path, "not a PNG, JPEG, BMP or PNM file".into())),
         }
     }
+    if reader.format() == Some(ImageFormat::Jpeg) {
+        jpeg_is_complete(bytes).map_err(|m| image_error(path, m))?;
+    }
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_IMAGE_SIDE);
     limits.max_image_height = Some(MAX_IMAGE_SIDE);
@@ -150,6 +153,64 @@ fn planes(img: &DynamicImage, channels: usize) -> Vec<f32> {
         }
     }
     out
+}
+
+/// JPEG's own end check, because image 0.25's decoder accepts a file cut inside its scan data
+/// (the first 700 bytes of a baseline JPEG decode to an image, the missing rows made up): the
+/// markers are walked from the start-of-image marker, each segment skipped by its length and
+/// each entropy-coded scan read to the marker that ends it (`FF 00` and `FF D0`–`FF D7` belong
+/// to the scan), and the end-of-image marker `FF D9` must be reached. Bytes after it are
+/// ignored, as decoders do.
+fn jpeg_is_complete(b: &[u8]) -> std::result::Result<(), String> {
+    let n = b.len();
+    let truncated =
+        || format!("truncated JPEG: the file ends at byte {n} before its end-of-image marker");
+    if !b.starts_with(&[0xFF, 0xD8]) {
+        return Err("not a JPEG: no start-of-image marker".into());
+    }
+    let mut i = 2;
+    loop {
+        match b.get(i) {
+            None => return Err(truncated()),
+            Some(0xFF) => {}
+            Some(_) => return Err(format!("damaged JPEG: no marker at byte {i}")),
+        }
+        while b.get(i) == Some(&0xFF) {
+            i += 1; // fill bytes before a marker
+        }
+        let marker = *b.get(i).ok_or_else(truncated)?;
+        i += 1;
+        match marker {
+            0xD9 => return Ok(()),
+            0x01 | 0xD0..=0xD7 => continue, // markers without a segment
+            _ => {}
+        }
+        let len = match b.get(i..i + 2) {
+            Some(&[hi, lo]) => usize::from(hi) << 8 | usize::from(lo),
+            _ => return Err(truncated()),
+        };
+        if len < 2 {
+            return Err(format!(
+                "damaged JPEG: a segment of length {len} at byte {i}"
+            ));
+        }
+        i += len;
+        if i > n {
+            return Err(truncated());
+        }
+        if marker == 0xDA {
+            // The scan's entropy-coded data, up to the next marker.
+            while i + 1 < n {
+                if b[i] == 0xFF && !matches!(b[i + 1], 0x00 | 0xD0..=0xD7) {
+                    break;
+                }
+                i += if b[i] == 0xFF { 2 } else { 1 };
+            }
+            if i + 1 >= n {
+                return Err(truncated());
+            }
+        }
+    }
 }
 
 fn image_error(path: &Path, message: String) -> DataError {
@@ -265,6 +326,44 @@ mod tests {
         assert!(e.to_string().contains("/no/such/dir/a.png"), "{e}");
         let e = decode_image(&good, Path::new("a.png"), (4, 8, 8)).unwrap_err();
         assert!(e.to_string().contains("1 or 3 channels"), "{e}");
+    }
+
+    /// A baseline JPEG of noisy 64x64 pixels (several kilobytes), from the image crate's encoder.
+    fn noisy_jpeg() -> Vec<u8> {
+        let img = gray(64, 64, |x, y| ((x * 37 + y * 91) ^ (x * y)) as u8);
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, ImageFormat::Jpeg).unwrap();
+        out.into_inner()
+    }
+
+    /// Issue 27, cause 8: image 0.25 decodes the first 700 bytes of a baseline JPEG to an image;
+    /// the reader's own check refuses every cut before the end-of-image marker, and the whole
+    /// file (with bytes after its end) still decodes.
+    #[test]
+    fn a_truncated_jpeg_is_refused() {
+        let jpeg = noisy_jpeg();
+        assert!(jpeg.len() > 1400, "{}", jpeg.len());
+        assert!(decode_image(&jpeg, Path::new("n.jpg"), (1, 64, 64)).is_ok());
+        let mut trailing = jpeg.clone();
+        trailing.extend_from_slice(b"trailing bytes");
+        assert!(decode_image(&trailing, Path::new("n.jpg"), (1, 64, 64)).is_ok());
+        for cut in [
+            700,
+            2,
+            3,
+            20,
+            jpeg.len() / 2,
+            jpeg.len() - 2,
+            jpeg.len() - 1,
+        ] {
+            let e = decode_image(&jpeg[..cut], Path::new("n.jpg"), (1, 64, 64))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("n.jpg") && e.contains("truncated JPEG"),
+                "{cut}: {e}"
+            );
+        }
     }
 
     #[test]

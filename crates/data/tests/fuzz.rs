@@ -1,6 +1,6 @@
 //! Fuzz tests of the readers on mutated real bytes (issue 13): the IDX files (gzip and raw)
-//! and CIFAR-10 batches from the real datasets, and a real PNG. Each format runs several
-//! thousand seeded cases (bit flips, truncations, extensions, header-field edits) within a
+//! and CIFAR-10 batches from the real datasets, a real PNG and a real JPEG (issue 27). Each
+//! format runs several thousand seeded cases (bit flips, truncations, extensions, header-field edits) within a
 //! fixed time budget, and every case must end in a correct read or a typed one-line error,
 //! without a panic, and without any single allocation beyond a small multiple of the input's
 //! honest size (a counting global allocator watches). Each prints its case count and time.
@@ -227,6 +227,65 @@ fn fuzz_png_files() {
         }
     };
     let r = fuzz::run("png", &honest, 23, CASES, BUDGET, &edit_ihdr, &check);
+    assert!(r.cases >= MIN_CASES, "{r:?}");
+}
+
+#[cfg(feature = "images")]
+/// A real baseline JPEG of 28×28 grey pixels (drawn here; the JPEG encoder is the real one).
+fn real_jpeg() -> Vec<u8> {
+    let px: Vec<u8> = (0..28 * 28usize)
+        .map(|i| ((i * 37) ^ (i / 28 * 91)) as u8)
+        .collect();
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageLuma8(image::GrayImage::from_raw(28, 28, px).unwrap())
+        .write_to(&mut out, image::ImageFormat::Jpeg)
+        .unwrap();
+    out.into_inner()
+}
+
+#[cfg(feature = "images")]
+/// Sets the height or the width of the JPEG's frame header (SOF0: `FF C0`, length, precision,
+/// then the 16-bit height and width) to an edge value.
+fn edit_sof(rng: &mut ChaCha8Rng, jpeg: &[u8]) -> Vec<u8> {
+    let mut out = jpeg.to_vec();
+    if let Some(sof) = out.windows(2).position(|w| w == [0xFF, 0xC0]) {
+        let at = sof + 5 + 2 * rng.gen_range(0..2);
+        let v: u16 = [0, 1, 27, 29, 4096, 4097, 20_000, u16::MAX][rng.gen_range(0..8)];
+        out[at..at + 2].copy_from_slice(&v.to_be_bytes());
+    }
+    out
+}
+
+#[cfg(feature = "images")]
+/// Issue 27: JPEG, whose decoder (image 0.25) accepts a file cut inside its scan data. Every
+/// cut of the honest file must be refused (the reader's own end check), every other case
+/// must decode to 28×28 pixels in [0, 1] or be a one-line image error, in memory bounded by
+/// the decoder's limits.
+#[test]
+fn fuzz_jpeg_files() {
+    let honest = real_jpeg();
+    let check = |b: &[u8]| {
+        let (result, largest) =
+            alloc::largest_allocation(|| decode_image(b, Path::new("f.jpg"), (1, 28, 28)));
+        fuzz::bounded(largest, MAX_IMAGE_BYTES as usize + SLACK)?;
+        let cut = b.len() < honest.len() && honest.starts_with(b);
+        match result {
+            Ok(_) if cut => Err(format!("a JPEG cut at byte {} accepted", b.len())),
+            Ok(img)
+                if img.pixels.len() == 784
+                    && img.pixels.iter().all(|v| (0.0..=1.0).contains(v)) =>
+            {
+                Ok(())
+            }
+            Ok(img) => Err(format!(
+                "a wrong read accepted: {} values",
+                img.pixels.len()
+            )),
+            Err(e @ DataError::Image { .. }) => fuzz::one_line(&e.to_string()),
+            Err(e) => Err(format!("not an image error: {e}")),
+        }
+    };
+    let r = fuzz::run("jpeg", &honest, 29, CASES, BUDGET, &edit_sof, &check);
     assert!(r.cases >= MIN_CASES, "{r:?}");
 }
 

@@ -20,6 +20,8 @@ use siamese_model::error::{ModelError, Result};
 
 /// Neighbours of the k-NN vote unless told otherwise (`siamese classic --k`).
 pub const DEFAULT_K: usize = 3;
+/// The most neighbours of the vote accepted (`siamese classic --k`): 1024.
+pub const MAX_K: usize = 1024;
 
 /// The class voted by `neighbours` (nearest first) whose labels are `labels[index]` (module
 /// doc); `None` for no neighbour.

@@ -27,7 +27,7 @@ use serde::Serialize;
 use siamese_data::{ImageSet, Pair};
 
 use crate::retrieval::{embed_images, ranked_by};
-use siamese_model::config::Distance;
+use siamese_model::config::{in_range, Distance};
 use siamese_model::error::{ModelError, Result};
 use siamese_model::score::PairScorer;
 use siamese_model::siamese::SnLenet5;
@@ -46,46 +46,76 @@ pub struct Episode {
 }
 
 /// Draws `episodes` N-way (`ways`) K-shot (`shots`) episodes from the images of `classes` in
-/// `labels` (module doc). Errors: fewer than `ways` classes, `ways` < 2, `shots` = 0, or a
-/// class with fewer than `shots` + 1 images.
+/// `labels` (module doc), all at once: [`EpisodeDrawer`] one at a time, the same episodes.
 pub fn draw_episodes(
     labels: &[u8], classes: &[u8], ways: usize, shots: usize, episodes: usize, seed: u64,
 ) -> Result<Vec<Episode>> {
-    if ways < 2 || shots == 0 || ways > classes.len() {
-        return Err(ModelError::Config(format!(
-            "{ways}-way {shots}-shot episodes need 2 <= ways <= {} classes and shots >= 1",
-            classes.len()
-        )));
-    }
-    let mut members: HashMap<u8, Vec<u32>> = HashMap::new();
-    for (i, &l) in labels.iter().enumerate() {
-        if classes.contains(&l) {
-            members.entry(l).or_default().push(i as u32);
-        }
-    }
-    for &c in classes {
-        let have = members.get(&c).map_or(0, Vec::len);
-        if have < shots + 1 {
+    let mut d = EpisodeDrawer::new(labels, classes, ways, shots, seed)?;
+    Ok((0..episodes).map(|_| d.draw()).collect())
+}
+
+/// Draws episodes one at a time from a seeded generator (module doc), so that any number of
+/// them takes the memory of the ones being scored.
+pub struct EpisodeDrawer {
+    members: HashMap<u8, Vec<u32>>,
+    classes: Vec<u8>,
+    ways: usize,
+    shots: usize,
+    rng: ChaCha8Rng,
+}
+
+impl EpisodeDrawer {
+    /// Errors: `ways` outside 2 to [`MAX_WAYS`] or above the classes given, `shots` outside 1
+    /// to [`MAX_SHOTS`], or a class with fewer than `shots` + 1 images.
+    pub fn new(
+        labels: &[u8], classes: &[u8], ways: usize, shots: usize, seed: u64,
+    ) -> Result<Self> {
+        in_range("--ways", ways, 2, MAX_WAYS)?;
+        in_range("--shots", shots, 1, MAX_SHOTS)?;
+        if ways > classes.len() {
             return Err(ModelError::Config(format!(
-                "class {c} has {have} test images, fewer than {} for {shots} supports and a query",
-                shots + 1
+                "{ways}-way episodes need at least {ways} classes, got {}",
+                classes.len()
             )));
         }
+        let mut members: HashMap<u8, Vec<u32>> = HashMap::new();
+        for (i, &l) in labels.iter().enumerate() {
+            if classes.contains(&l) {
+                members.entry(l).or_default().push(i as u32);
+            }
+        }
+        for &c in classes {
+            let have = members.get(&c).map_or(0, Vec::len);
+            if have < shots + 1 {
+                return Err(ModelError::Config(format!(
+                    "class {c} has {have} test images, fewer than {} for {shots} supports and a query",
+                    shots + 1
+                )));
+            }
+        }
+        Ok(Self {
+            members,
+            classes: classes.to_vec(),
+            ways,
+            shots,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        })
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut out = Vec::with_capacity(episodes);
-    for _ in 0..episodes {
-        let chosen: Vec<u8> = sample(&mut rng, classes.len(), ways)
+
+    /// The next episode.
+    pub fn draw(&mut self) -> Episode {
+        let (ways, shots, rng) = (self.ways, self.shots, &mut self.rng);
+        let chosen: Vec<u8> = sample(rng, self.classes.len(), ways)
             .into_iter()
-            .map(|i| classes[i])
+            .map(|i| self.classes[i])
             .collect();
         let answer = rng.gen_range(0..ways);
         let mut support = Vec::with_capacity(ways);
         let mut query = 0;
         for (w, c) in chosen.iter().enumerate() {
-            let m = &members[c];
+            let m = &self.members[c];
             let take = shots + usize::from(w == answer);
-            let picked: Vec<u32> = sample(&mut rng, m.len(), take)
+            let picked: Vec<u32> = sample(rng, m.len(), take)
                 .into_iter()
                 .map(|i| m[i])
                 .collect();
@@ -94,14 +124,13 @@ pub fn draw_episodes(
             }
             support.push(picked[..shots].to_vec());
         }
-        out.push(Episode {
+        Episode {
             classes: chosen,
             support,
             query,
             answer,
-        });
+        }
     }
-    Ok(out)
 }
 
 /// The first position of the largest value (`better(a, b)`: a beats b).
@@ -255,6 +284,16 @@ pub const DEFAULT_WAYS: usize = 5;
 pub const DEFAULT_SHOTS: usize = 1;
 /// Episodes unless told otherwise (`--episodes`).
 pub const DEFAULT_EPISODES: usize = 1000;
+/// The most classes per episode accepted (`--ways`, at least 2): 256, every class id a `u8` holds.
+pub const MAX_WAYS: usize = 256;
+/// The most support images per class accepted (`--shots`): 10,000 (a class must also hold
+/// `shots` + 1 test images).
+pub const MAX_SHOTS: usize = 10_000;
+/// The most episodes accepted (`--episodes`): 10^6. They are drawn and scored in chunks
+/// ([`EPISODE_PAIRS`]), so memory does not grow with their number.
+pub const MAX_EPISODES: usize = 1_000_000;
+/// Query–support pairs scored per chunk of episodes (at least one episode a chunk).
+pub const EPISODE_PAIRS: usize = 100_000;
 
 /// What [`one_shot`] runs.
 #[derive(Clone, Debug)]
@@ -285,8 +324,21 @@ impl OneShotReport {
 pub fn one_shot(
     model: &mut SnLenet5, set: &Arc<ImageSet>, o: &OneShotOptions,
 ) -> Result<OneShotReport> {
-    let eps = draw_episodes(&set.labels, &o.classes, o.ways, o.shots, o.episodes, o.seed)?;
-    let (by_sim, by_proto) = evaluate_episodes(model, set, &eps, o.batch)?;
+    in_range("--episodes", o.episodes, 1, MAX_EPISODES)?;
+    let mut drawer = EpisodeDrawer::new(&set.labels, &o.classes, o.ways, o.shots, o.seed)?;
+    // Chunks of episodes, drawn in order from the one generator: the same episodes as
+    // drawing them all first, in the memory of one chunk.
+    let per_chunk = (EPISODE_PAIRS / (o.ways * o.shots)).max(1);
+    let (mut by_sim, mut by_proto) = (Vec::new(), Vec::new());
+    let mut left = o.episodes;
+    while left > 0 {
+        let n = left.min(per_chunk);
+        let eps: Vec<Episode> = (0..n).map(|_| drawer.draw()).collect();
+        let (s, p) = evaluate_episodes(model, set, &eps, o.batch)?;
+        by_sim.extend(s);
+        by_proto.extend(p);
+        left -= n;
+    }
     Ok(OneShotReport {
         ways: o.ways,
         shots: o.shots,
@@ -331,6 +383,24 @@ mod tests {
         assert_ne!(draw_episodes(&labels, &classes, 3, 5, 50, 2).unwrap(), eps);
         assert!(draw_episodes(&labels, &classes, 5, 1, 1, 0).is_err());
         assert!(draw_episodes(&labels, &classes, 2, 20, 1, 0).is_err());
+    }
+
+    /// Issue 27, cause 3: `--shots usize::MAX` overflowed `shots + 1` (a panic); sizes are
+    /// checked against their stated maxima first, and episodes are drawn one at a time.
+    #[test]
+    fn huge_sizes_are_errors_and_episodes_are_drawn_lazily() {
+        let labels: Vec<u8> = (0..200).map(|i| (i % 10) as u8).collect();
+        let classes = [0, 1, 2];
+        for (ways, shots) in [(2, usize::MAX), (usize::MAX, 1), (1, 1), (2, 0)] {
+            let e = EpisodeDrawer::new(&labels, &classes, ways, shots, 0)
+                .err()
+                .expect("refused")
+                .to_string();
+            assert!(e.contains("must be at least"), "{e}");
+        }
+        let mut d = EpisodeDrawer::new(&labels, &classes, 3, 2, 4).unwrap();
+        let lazy: Vec<Episode> = (0..20).map(|_| d.draw()).collect();
+        assert_eq!(lazy, draw_episodes(&labels, &classes, 3, 2, 20, 4).unwrap());
     }
 
     #[test]

@@ -35,6 +35,11 @@ use siamese_model::siamese::{SnLenet5, DISTANCE_EPS};
 pub const QUERY_BLOCK: usize = 256;
 /// Gallery rows per block of distances.
 pub const GALLERY_BLOCK: usize = 8192;
+/// The most neighbours of an image query accepted (`siamese retrieve --k`; the `--strip`
+/// draws each): 1024.
+pub const MAX_NEIGHBOURS: usize = 1024;
+/// The most split queries accepted (`retrieve --max-queries`): 2^24, above every split's size.
+pub const MAX_QUERIES: usize = 1 << 24;
 
 /// A gallery row and its distance to the query, by the model's distance (Euclidean ‖q − g‖
 /// or cosine 1 − c).

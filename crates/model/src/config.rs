@@ -168,12 +168,29 @@ pub const MAX_PAD: usize = 8;
 
 /// Errors unless `lo <= value <= hi`, naming the setting and its valid range.
 pub fn in_range(what: &str, value: usize, lo: usize, hi: usize) -> Result<()> {
+    check_range(value, lo, hi).map_err(|e| ModelError::Config(format!("{what} {e}")))
+}
+
+/// The words of every range check, flags and files alike: `Err("must be at least {lo} and at
+/// most {hi}, got {value}")` unless `lo <= value <= hi` ([`in_range`] puts the setting's name
+/// before them; the command line's parsers let clap name the flag).
+pub fn check_range(value: usize, lo: usize, hi: usize) -> std::result::Result<(), String> {
     if (lo..=hi).contains(&value) {
         Ok(())
     } else {
-        Err(ModelError::Config(format!(
-            "{what} must be at least {lo} and at most {hi}, got {value}"
-        )))
+        Err(format!(
+            "must be at least {lo} and at most {hi}, got {value}"
+        ))
+    }
+}
+
+/// The words of every threshold check (`show --threshold`, a run's test.json): a similarity
+/// threshold is finite and in [0, 1].
+pub fn check_threshold(t: f32) -> std::result::Result<(), String> {
+    if t.is_finite() && (0.0..=1.0).contains(&t) {
+        Ok(())
+    } else {
+        Err(format!("must be a number from 0 to 1, got {t}"))
     }
 }
 

@@ -9,6 +9,7 @@
 use std::fs;
 use std::io::{Error, ErrorKind, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// Symlinks followed before a write gives up (as the kernel's ELOOP limit does).
 const MAX_LINKS: usize = 40;
@@ -84,22 +85,57 @@ pub fn write_target(path: &Path) -> std::io::Result<PathBuf> {
     ))
 }
 
+/// The temp files being written now (by any thread), so that a signal handler can remove
+/// them before the process exits ([`remove_pending_temps`]).
+static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn pending() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    // A panic while holding the lock leaves a valid list: keep using it.
+    PENDING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Registers `tmp` while `write` runs, and removes it when `write` fails.
+fn with_temp<T, E: From<std::io::Error>>(
+    tmp: &Path, write: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    pending().push(tmp.to_path_buf());
+    let result = write();
+    if result.is_err() {
+        let _ = fs::remove_file(tmp);
+    }
+    pending().retain(|p| p != tmp);
+    result
+}
+
+/// Removes every temp file an atomic write has open now: for a Ctrl-C or SIGTERM handler
+/// (the CLI's), called just before it exits the process, so that an interrupted write leaves
+/// neither a half-written target (the rename never happened) nor a `.tmp.*` file beside it.
+pub fn remove_pending_temps() {
+    remove_pending(|_| true);
+}
+
+/// Removes the pending temp files that `which` picks, and forgets them.
+fn remove_pending(which: impl Fn(&Path) -> bool) {
+    pending().retain(|p| {
+        if which(p) {
+            let _ = fs::remove_file(p);
+        }
+        !which(p)
+    });
+}
+
 /// Writes `bytes` to `path` atomically: temp file, fsync, rename (through a symlink to its
 /// target; a non-regular target is refused, see the module docs). On error the temp file is
 /// removed and whatever `path` held before is untouched.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let target = write_target(path)?;
     let tmp = temp_path(&target);
-    let result = (|| {
+    with_temp(&tmp, || {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, &target)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    })
 }
 
 /// Runs `write` against a temp path beside `path`, then renames the result over `path`
@@ -110,16 +146,74 @@ pub fn atomic_write_with<E: From<std::io::Error>>(
 ) -> Result<(), E> {
     let target = write_target(path)?;
     let tmp = temp_path(&target);
-    match write(&tmp) {
-        Ok(()) => fs::rename(&tmp, &target).map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            E::from(e)
-        }),
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(e)
+    with_temp(&tmp, || {
+        write(&tmp)?;
+        fs::rename(&tmp, &target).map_err(E::from)
+    })
+}
+
+/// What a path names, for telling whether two paths are the same file: an existing file's
+/// device and inode (through symlinks and hard links), else the canonical folder joined with
+/// the name a write would create ([`write_target`]).
+#[derive(PartialEq, Eq)]
+enum FileId {
+    Node(u64, u64),
+    Path(PathBuf),
+}
+
+fn file_id(path: &Path) -> Option<FileId> {
+    if let Ok(m) = fs::metadata(path) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            return Some(FileId::Node(m.dev(), m.ino()));
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = m;
+            return fs::canonicalize(path).ok().map(FileId::Path);
         }
     }
+    let target = write_target(path).ok()?;
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    Some(FileId::Path(
+        fs::canonicalize(dir).ok()?.join(target.file_name()?),
+    ))
+}
+
+/// Checks a command's outputs before any work: each must be writable as [`atomic_write`]
+/// writes (an existing FIFO, device or directory is refused), none may be the same file as
+/// any of the command's `inputs` (by device and inode, so a symlink or a hard link is caught
+/// too), and no two outputs may be the same file. `outputs` and `inputs` are (flag, path);
+/// the error names both flags.
+pub fn check_outputs(outputs: &[(&str, &Path)], inputs: &[(&str, &Path)]) -> std::io::Result<()> {
+    let refuse = |msg: String| Err(Error::new(ErrorKind::InvalidInput, msg));
+    for (i, (flag, out)) in outputs.iter().enumerate() {
+        write_target(out)?;
+        let Some(id) = file_id(out) else { continue };
+        for (in_flag, input) in inputs {
+            if file_id(input).as_ref() == Some(&id) {
+                return refuse(format!(
+                    "{flag} {} is the same file as {in_flag} {}: an output may not overwrite one of the command's inputs",
+                    out.display(),
+                    input.display()
+                ));
+            }
+        }
+        for (other_flag, other) in &outputs[..i] {
+            if file_id(other).as_ref() == Some(&id) {
+                return refuse(format!(
+                    "{other_flag} {} and {flag} {} are the same file: give each output its own",
+                    other.display(),
+                    out.display()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -143,6 +237,67 @@ mod tests {
         assert!(r.is_err());
         assert_eq!(fs::read(&p).unwrap(), b"two");
         assert!(!temp_path(&p).exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Issue 27, point 9: Ctrl-C during `embed`'s write left a `.tmp.*` file. The handler's
+    /// call removes the temp files being written.
+    #[test]
+    fn a_signal_handler_removes_the_temp_files_being_written() {
+        let dir = std::env::temp_dir().join(format!("siamese-io-signal-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("e.png");
+        let mut seen = None;
+        let r: std::io::Result<()> = atomic_write_with(&p, |t| {
+            fs::write(t, b"half a picture")?;
+            seen = Some(t.to_path_buf());
+            // What the handler does on Ctrl-C (here only this test's: tests run in parallel).
+            remove_pending(|t| t.starts_with(&dir));
+            Err(std::io::Error::other("interrupted"))
+        });
+        assert!(r.is_err());
+        let tmp = seen.unwrap();
+        assert!(tmp.starts_with(&dir) && !tmp.exists());
+        assert!(!p.exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Issue 27, cause 6: `embed --plot e.csv --out e.csv` and `retrieve --strip q.png --query
+    /// q.png` overwrote an input; the same file by another spelling, a symlink or a hard link
+    /// is caught too.
+    #[cfg(unix)]
+    #[test]
+    fn outputs_may_not_be_inputs_or_each_other() {
+        let dir = std::env::temp_dir().join(format!("siamese-io-same-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("sub")).unwrap();
+        let q = dir.join("q.png");
+        fs::write(&q, b"query").unwrap();
+        let other = dir.join("sub").join("..").join("q.png");
+        let link = dir.join("link.png");
+        std::os::unix::fs::symlink(&q, &link).unwrap();
+        let hard = dir.join("hard.png");
+        fs::hard_link(&q, &hard).unwrap();
+        for out in [&q, &other, &link, &hard] {
+            let e = check_outputs(&[("--strip", out)], &[("--query", &q)])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("--strip") && e.contains("--query"), "{e}");
+        }
+        // Two outputs that do not exist yet but name the same file.
+        let new = dir.join("e.csv");
+        let again = dir.join("sub").join("..").join("e.csv");
+        let e = check_outputs(&[("--out", &new), ("--plot", &again)], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("are the same file"), "{e}");
+        check_outputs(
+            &[("--out", &new), ("--plot", &dir.join("e.png"))],
+            &[("--query", &q)],
+        )
+        .unwrap();
+        assert_eq!(fs::read(&q).unwrap(), b"query");
         fs::remove_dir_all(&dir).unwrap();
     }
 

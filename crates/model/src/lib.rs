@@ -5,8 +5,8 @@
 //! weight-shared subnets with the comparison and output modules and the loss ([`SnLenet5`]),
 //! its cost in multiply-adds, scoring pairs and the pair metrics that read its output
 //! ([`score`], [`metrics`]), the checkpoint format and what a run records in it ([`run`],
-//! [`checkpoint`]), and the same network's step written over the kernel interface for a
-//! device ([`device_step`]). How a run is made lives in siamese-train; what we measure beyond
+//! [`checkpoint`]), its ONNX export ([`onnx`]), and the same network's step written over the
+//! kernel interface for a device ([`device_step`]). How a run is made lives in siamese-train; what we measure beyond
 //! a run's own test lives in siamese-eval.
 
 pub mod checkpoint;
@@ -18,6 +18,7 @@ pub mod io;
 pub mod json;
 pub mod lenet;
 pub mod metrics;
+pub mod onnx;
 pub mod run;
 pub mod score;
 pub mod siamese;

@@ -31,6 +31,56 @@ pub const MAX_EPOCHS: usize = 100_000;
 pub const MAX_BATCH: usize = 4096;
 /// The largest learning rate accepted: 10.
 pub const MAX_LR: f32 = 10.0;
+/// The largest `--limit` accepted (training images kept): 2^24, above every dataset's size.
+pub const MAX_LIMIT: usize = 1 << 24;
+
+/// Claims the output folder `dir` of a command that writes `files` into it (`train`,
+/// `train-baseline`), before any work: refuses a path that exists and is not a folder, and a
+/// folder already holding any of `files` unless `force` (the message offers `--resume` when
+/// the command has it).
+pub fn claim_folder(dir: &Path, files: &[PathBuf], force: bool, resumable: bool) -> Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => {
+            return Err(ModelError::Config(format!(
+                "--out {} exists and is not a folder",
+                dir.display()
+            )))
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(ModelError::io(dir, e)),
+    }
+    let mut present = Vec::new();
+    for f in files {
+        match std::fs::symlink_metadata(f) {
+            Ok(_) => present.push(
+                f.file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ModelError::io(f, e)),
+        }
+    }
+    if present.is_empty() || force {
+        return Ok(());
+    }
+    let resume = if resumable {
+        format!(", --resume {} to continue it,", dir.display())
+    } else {
+        String::new()
+    };
+    Err(ModelError::Config(format!(
+        "{} already holds a run ({}): pass --force to overwrite it{resume} or choose another --out",
+        dir.display(),
+        present.join(", "),
+    )))
+}
+
+/// A class list as the messages print it: `0,1,2` (what `--train-classes` accepts).
+pub fn class_list(classes: &[u8]) -> String {
+    let c: Vec<String> = classes.iter().map(u8::to_string).collect();
+    c.join(",")
+}
 
 /// Everything that defines a training run (saved in checkpoints as JSON).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -115,14 +165,15 @@ impl TrainConfig {
                 self.adam_eps
             )));
         }
-        if self.limit == Some(0) {
-            return Err(ModelError::Config("--limit must be at least 1".into()));
+        if let Some(l) = self.limit {
+            in_range("--limit", l, 1, MAX_LIMIT)?;
         }
         if let Some(c) = &self.train_classes {
             let n = self.dataset.num_classes();
             if c.len() < 2 || c.iter().any(|&k| k as usize >= n) {
                 return Err(ModelError::Config(format!(
-                    "--train-classes needs at least two classes in 0..{n}, got {c:?}"
+                    "--train-classes needs at least two classes in 0..{n}, got {}",
+                    class_list(c)
                 )));
             }
         }
@@ -334,42 +385,13 @@ impl RunFiles {
     /// of config.json, best.safetensors, last.safetensors, metrics.jsonl, test.json,
     /// curves.png) unless `force`, so that a second `train` never replaces the first run's
     /// results silently; `--resume` continues a run in its folder instead. A path that
-    /// exists but is not a folder is refused too.
+    /// exists but is not a folder is refused too ([`claim_folder`]).
     pub fn claim(dir: &Path, force: bool) -> Result<Self> {
         let files = Self {
             dir: dir.to_path_buf(),
         };
-        match std::fs::metadata(dir) {
-            Ok(m) if !m.is_dir() => {
-                return Err(ModelError::Config(format!(
-                    "--out {} exists and is not a folder",
-                    dir.display()
-                )))
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(files),
-            Err(e) => return Err(ModelError::io(dir, e)),
-        }
-        let mut present = Vec::new();
-        for f in files.all() {
-            match std::fs::symlink_metadata(&f) {
-                Ok(_) => present.push(
-                    f.file_name()
-                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-                ),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(ModelError::io(&f, e)),
-            }
-        }
-        if present.is_empty() || force {
-            return Ok(files);
-        }
-        Err(ModelError::Config(format!(
-            "{} already holds a run ({}): pass --force to overwrite it, --resume {} to continue it, or choose another --out",
-            dir.display(),
-            present.join(", "),
-            dir.display()
-        )))
+        claim_folder(dir, &files.all(), force, true)?;
+        Ok(files)
     }
 
     /// Every file a run writes.
@@ -405,10 +427,12 @@ impl RunFiles {
     }
 }
 
+mod recipe;
 mod resume;
 mod schedule;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use recipe::Recipe;
 pub use resume::RunSetting;
 pub use schedule::Schedule;

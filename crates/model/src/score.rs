@@ -109,19 +109,23 @@ fn nan_if_null<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<f64, D::E
 impl PairEvaluation {
     /// Reads a run's test.json (`RunFiles::test`, written from this struct by the training
     /// loop): `None` when the file is absent, an error naming the file when it cannot be read
-    /// or is not a test evaluation.
+    /// or is not a test evaluation, or when its threshold is not in [0, 1]
+    /// ([`crate::config::check_threshold`]): it calls pairs "same" for `compare` and `show`.
     pub fn read(path: &std::path::Path) -> Result<Option<PairEvaluation>> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(ModelError::io(path, e)),
         };
-        serde_json::from_str(&text).map(Some).map_err(|e| {
+        let e: PairEvaluation = serde_json::from_str(&text).map_err(|e| {
             ModelError::Config(format!(
                 "{}: not a test evaluation written by `siamese train` ({e})",
                 path.display()
             ))
-        })
+        })?;
+        crate::config::check_threshold(e.threshold)
+            .map_err(|m| ModelError::Config(format!("{}: its threshold {m}", path.display())))?;
+        Ok(Some(e))
     }
 }
 
@@ -249,6 +253,15 @@ mod tests {
         std::fs::write(&path, b"{\"threshold\": ").unwrap();
         let err = PairEvaluation::read(&path).unwrap_err().to_string();
         assert!(err.contains("test.json"), "{err}");
+        // Issue 27, cause 5: a threshold outside [0, 1] (2 called an image a different class
+        // from itself in `compare`) is refused, not used.
+        for bad in [2.0f32, -1.0] {
+            let mut b = e.clone();
+            b.threshold = bad;
+            std::fs::write(&path, crate::json::to_pretty(&b).unwrap()).unwrap();
+            let err = PairEvaluation::read(&path).unwrap_err().to_string();
+            assert!(err.contains("must be a number from 0 to 1"), "{err}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

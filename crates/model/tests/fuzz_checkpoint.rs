@@ -4,7 +4,8 @@
 //! safetensors header's shapes and offsets, and the `model` metadata's sizes), within a fixed
 //! time budget. Every case must load into a working model or fail with a one-line error,
 //! without a panic and without any single allocation beyond a small multiple of the file's
-//! size (a counting global allocator watches). It prints its case count and time.
+//! size (a counting global allocator watches). It prints its case count and time. A run's
+//! test.json is fuzzed the same way (issue 27).
 
 #[path = "../../data/tests/support/alloc.rs"]
 mod alloc;
@@ -159,4 +160,66 @@ fn metadata_that_does_not_match_the_tensors_is_refused_before_building() {
             "{embedding}: allocated {largest} bytes at once"
         );
     }
+}
+
+/// A real test.json, as the training loop writes it (a hand-made perfect scorer's
+/// evaluation of a tiny run's pairs).
+fn real_test_json() -> Vec<u8> {
+    let (_, data) = siamese_model::testing::tiny_run(1);
+    let mut scorer = siamese_model::testing::BlockReader;
+    let e = siamese_model::score::evaluate_with_threshold(&mut scorer, &data, 16).unwrap();
+    siamese_model::json::to_pretty(&e).unwrap().into_bytes()
+}
+
+/// Sets the threshold (what `compare` and `show` call pairs by) or a count to an edge value.
+fn edit_test_json(rng: &mut ChaCha8Rng, bytes: &[u8]) -> Vec<u8> {
+    let mut v: Value = serde_json::from_slice(bytes).unwrap();
+    let value: Value = match rng.gen_range(0..7) {
+        0 => 2.0.into(),
+        1 => (-1.0).into(),
+        2 => 1e39.into(),
+        3 => Value::Null,
+        4 => "0.5".into(),
+        5 => u64::MAX.into(),
+        _ => 1.0.into(),
+    };
+    let field = ["threshold", "pairs", "timed_pairs"][rng.gen_range(0..3)];
+    v[field] = value;
+    serde_json::to_vec(&v).unwrap()
+}
+
+/// Issue 27: a run's test.json (its threshold calls pairs "same" for `compare` and `show`).
+/// Every case must read back with a threshold in [0, 1], or be a one-line error naming the
+/// file: never "absent" (the file is there), never a panic, in memory bounded by its size.
+#[test]
+fn fuzz_test_json() {
+    let honest = real_test_json();
+    let dir = std::env::temp_dir().join(format!("siamese-fuzz-test-json-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("test.json");
+    let bound = 4 * honest.len() + (1 << 20);
+    let check = |b: &[u8]| {
+        std::fs::write(&path, b).map_err(|e| e.to_string())?;
+        let (result, largest) =
+            alloc::largest_allocation(|| siamese_model::score::PairEvaluation::read(&path));
+        fuzz::bounded(largest, bound)?;
+        match result {
+            Ok(Some(e)) if e.threshold.is_finite() && (0.0..=1.0).contains(&e.threshold) => Ok(()),
+            Ok(Some(e)) => Err(format!("threshold {} accepted", e.threshold)),
+            Ok(None) => Err("a damaged test.json read as absent".into()),
+            Err(e) if e.to_string().contains("test.json") => fuzz::one_line(&e.to_string()),
+            Err(e) => Err(format!("the error does not name the file: {e}")),
+        }
+    };
+    let r = fuzz::run(
+        "test.json",
+        &honest,
+        31,
+        3000,
+        Duration::from_secs(4),
+        &edit_test_json,
+        &check,
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(r.cases >= 300, "{r:?}");
 }

@@ -135,15 +135,21 @@ impl Lenet5Classifier {
         Ok(correct as f64 / indices.len().max(1) as f64)
     }
 
-    /// Test accuracy and the time to classify 10,000 ([`TIMED_PAIRS`]) test images.
-    pub fn evaluate(&mut self, test: &ImageSet) -> Result<BaselineEvaluation> {
-        let all: Vec<u32> = (0..test.len() as u32).collect();
+    /// Test accuracy and the time to classify 10,000 ([`TIMED_PAIRS`]) test images, on the
+    /// test images of `classes` only (a run's `--train-classes`: it trains, validates and
+    /// tests on those classes), or on all of them for `None`.
+    pub fn evaluate(
+        &mut self, test: &ImageSet, classes: Option<&[u8]>,
+    ) -> Result<BaselineEvaluation> {
+        let all: Vec<u32> = (0..test.len() as u32)
+            .filter(|&i| classes.is_none_or(|c| c.contains(&test.labels[i as usize])))
+            .collect();
         let accuracy = self.accuracy(test, &all)?;
         let timed = &all[..all.len().min(TIMED_PAIRS)];
         let x = images_tensor(test, timed)?;
         let seconds = median_seconds(3, || self.predict(&x, EVAL_BATCH))?;
         Ok(BaselineEvaluation {
-            images: test.len(),
+            images: all.len(),
             accuracy,
             seconds_per_10k: seconds * TIMED_PAIRS as f64 / timed.len().max(1) as f64,
         })
@@ -312,19 +318,24 @@ pub fn train_baseline(
     Ok((model, history))
 }
 
-/// baseline.safetensors (the best epoch's weights) and baseline.jsonl (every epoch's line)
-/// in `dir` (created).
+/// The files a baseline run writes in its folder: baseline.safetensors (the best epoch's
+/// weights) and baseline.jsonl (every epoch's line).
+pub fn baseline_files(dir: &Path) -> [PathBuf; 2] {
+    [dir.join("baseline.safetensors"), dir.join("baseline.jsonl")]
+}
+
+/// [`baseline_files`] in `dir` (created).
 fn write_baseline_files(dir: &Path, best: &Checkpoint, history: &[BaselineEpoch]) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
-    best.save(&dir.join("baseline.safetensors"))?;
+    let [weights, lines] = baseline_files(dir);
+    best.save(&weights)?;
     let mut text = String::new();
     for r in history {
         // Numbers and Options of numbers: serde_json cannot fail on them.
         text.push_str(&serde_json::to_string(r).expect("serialises"));
         text.push('\n');
     }
-    let p = dir.join("baseline.jsonl");
-    siamese_model::io::atomic_write(&p, text.as_bytes()).map_err(|e| ModelError::io(&p, e))
+    siamese_model::io::atomic_write(&lines, text.as_bytes()).map_err(|e| ModelError::io(&lines, e))
 }
 
 #[cfg(test)]
@@ -374,9 +385,16 @@ mod tests {
         let (mut model, history) =
             train_baseline(&cfg, &data, Some(dir.clone()), &mut crate::train::Silent).unwrap();
         assert_eq!(history.len(), 6);
-        let e = model.evaluate(&data.test).unwrap();
+        let e = model.evaluate(&data.test, None).unwrap();
         assert!(e.accuracy >= 0.9, "test accuracy {}", e.accuracy);
         assert!(e.seconds_per_10k > 0.0);
+        assert_eq!(e.images, data.test.len());
+        // Issue 27, cause 7: a run on a class subset is tested on those classes' images only.
+        let some = [data.test.labels[0]];
+        let on_some = model.evaluate(&data.test, Some(&some)).unwrap();
+        let n = data.test.labels.iter().filter(|&&l| l == some[0]).count();
+        assert!(n < data.test.len());
+        assert_eq!(on_some.images, n);
         // The best validation epoch (the first of equals) is the one kept.
         let best = history.iter().fold(
             &history[0],

@@ -26,8 +26,9 @@ use std::time::Instant;
 use clap::Parser;
 use serde::Serialize;
 use siamese::model::config::LenetDims;
+use siamese::model::config::MAX_EVAL_BATCH;
 use siamese::model::cost::LayerMacs;
-use siamese::model::run::PAPER_BATCH;
+use siamese::model::run::{MAX_BATCH, PAPER_BATCH};
 use siamese::model::score::{median, median_seconds, EVAL_BATCH};
 use siamese::model::siamese::stack_pairs;
 use siamese::model::{LossKind, ModelConfig, SnLenet5};
@@ -39,10 +40,17 @@ mod alloc;
 #[path = "../shared/cli.rs"]
 mod cli;
 mod data;
+#[path = "../shared/flags.rs"]
+mod flags;
 mod late;
 mod peak;
 
 use data::BenchData;
+
+/// The most steps (`--steps`, `--warmup`, `--late-steps`) accepted: 100,000.
+const MAX_STEPS: usize = 100_000;
+/// The most repetitions (`--reps`) accepted: 100.
+const MAX_REPS: usize = 100;
 
 #[global_allocator]
 static GLOBAL: alloc::Counting = alloc::Counting;
@@ -60,26 +68,26 @@ pub struct BenchArgs {
     /// Use synthetic images even when MNIST is available.
     #[arg(long)]
     synthetic: bool,
-    /// Pairs per training step.
-    #[arg(long, default_value_t = PAPER_BATCH)]
+    /// Pairs per training step (1 to 4096, as `train --batch`).
+    #[arg(long, default_value_t = PAPER_BATCH, value_parser = flags::count::<MAX_BATCH>)]
     batch: usize,
-    /// Warm-up steps (not timed).
-    #[arg(long, default_value_t = 30)]
+    /// Warm-up steps (not timed; 0 to 100,000).
+    #[arg(long, default_value_t = 30, value_parser = flags::between::<0, MAX_STEPS>)]
     warmup: usize,
-    /// Timed training steps per repetition.
-    #[arg(long, default_value_t = 150)]
+    /// Timed training steps per repetition (1 to 100,000).
+    #[arg(long, default_value_t = 150, value_parser = flags::count::<MAX_STEPS>)]
     steps: usize,
-    /// Repetitions (the median is reported).
-    #[arg(long, default_value_t = 3)]
+    /// Repetitions (the median is reported; 1 to 100).
+    #[arg(long, default_value_t = 3, value_parser = flags::count::<MAX_REPS>)]
     reps: usize,
-    /// Pairs per scoring batch.
-    #[arg(long, default_value_t = EVAL_BATCH)]
+    /// Pairs per scoring batch (1 to 16,384, as `eval --batch`).
+    #[arg(long, default_value_t = EVAL_BATCH, value_parser = flags::count::<MAX_EVAL_BATCH>)]
     eval_batch: usize,
-    /// Thread counts to measure, comma separated.
-    #[arg(long, default_value = "1,2", value_delimiter = ',')]
+    /// Thread counts to measure, comma separated (each as `train --threads`).
+    #[arg(long, default_value = "1,2", value_delimiter = ',', value_parser = flags::threads)]
     threads: Vec<usize>,
-    /// Steps that drive the fresh model to the late-training state (0: no late figures).
-    #[arg(long, default_value_t = 2000)]
+    /// Steps that drive the fresh model to the late-training state (0: no late figures; at most 100,000).
+    #[arg(long, default_value_t = 2000, value_parser = flags::between::<0, MAX_STEPS>)]
     late_steps: usize,
     /// Strict IEEE subnormal floats instead of flush-to-zero for the main figures (also $SIAMESE_IEEE_SUBNORMALS=1).
     #[arg(long)]

@@ -7,12 +7,14 @@ use clap::Args;
 use siamese::data::DatasetKind;
 use siamese::eval::classic::baselines::{run_baselines, BaselineOptions, Method};
 use siamese::eval::classic::hog::HogParams;
-use siamese::eval::classic::svm::{SvmParams, DEFAULT_C, DEFAULT_EPOCHS};
-use siamese::eval::knn::DEFAULT_K;
+use siamese::eval::classic::svm::{SvmParams, DEFAULT_C, DEFAULT_EPOCHS, MAX_C, MAX_EPOCHS};
+use siamese::eval::knn::{DEFAULT_K, MAX_K};
 use siamese::eval::DEFAULT_SEED;
+use siamese::model::run::MAX_LIMIT;
 use siamese::model::SnLenet5;
 
 use crate::args::{choice, DATASETS};
+use crate::flags;
 use crate::source::WorkArgs;
 use crate::CliResult;
 
@@ -28,17 +30,17 @@ pub struct ClassicArgs {
     #[arg(long)]
     checkpoint: Option<PathBuf>,
     // Optional flags whose defaults are the library's: given, they must apply to a method.
-    #[arg(long, help = format!("Neighbours of the k-NN vote (default: {DEFAULT_K})"))]
+    #[arg(long, help = format!("Neighbours of the k-NN vote (default: {DEFAULT_K})"), value_parser = flags::count::<MAX_K>)]
     k: Option<usize>,
     /// Seed of the train/validation split (the training part is the training data).
     #[arg(long, default_value_t = DEFAULT_SEED)]
     seed: u64,
     /// Train on a stratified subsample of N training images.
-    #[arg(long)]
+    #[arg(long, value_parser = flags::count::<MAX_LIMIT>)]
     limit: Option<usize>,
-    #[arg(long, help = format!("The SVM's cost C (default: {DEFAULT_C})"))]
+    #[arg(long, help = format!("The SVM's cost C (default: {DEFAULT_C})"), value_parser = |s: &str| flags::positive_up_to(s, MAX_C))]
     svm_c: Option<f32>,
-    #[arg(long, help = format!("Most epochs of the SVM's dual coordinate descent (default: {DEFAULT_EPOCHS})"))]
+    #[arg(long, help = format!("Most epochs of the SVM's dual coordinate descent (default: {DEFAULT_EPOCHS})"), value_parser = flags::count::<MAX_EPOCHS>)]
     svm_epochs: Option<usize>,
     #[command(flatten)]
     work: WorkArgs,

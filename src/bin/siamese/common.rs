@@ -1,5 +1,5 @@
 //! What several commands share: the thread pool set-up, writing a picture and the text of a
-//! pair evaluation.
+//! pair evaluation, and the commit that results are recorded at.
 
 use std::path::Path;
 
@@ -34,6 +34,25 @@ pub fn check_png_name(path: &Path, flag: &str) -> CliResult {
     .into())
 }
 
+/// Ends the process on Ctrl-C or SIGTERM (exit code 130, as a shell reports an interrupted
+/// program), removing first the temp file of any output being written, so that nothing is
+/// left half-written or beside the target ([`siamese::model::io::remove_pending_temps`]).
+/// Every command but `train` (whose handler saves a checkpoint first) installs it.
+pub fn exit_cleanly_on_signal() {
+    let _ = ctrlc::set_handler(|| {
+        siamese::model::io::remove_pending_temps();
+        std::process::exit(130);
+    });
+}
+
+/// Refuses, before any work, an output that cannot be written (an existing FIFO, device or
+/// folder), that is one of the command's inputs, or that another output names too
+/// ([`siamese::model::io::check_outputs`]): every command that writes a file calls it first
+/// with its (flag, path) outputs and inputs.
+pub fn check_outputs(outputs: &[(&str, &Path)], inputs: &[(&str, &Path)]) -> CliResult {
+    Ok(siamese::model::io::check_outputs(outputs, inputs)?)
+}
+
 /// Writes a picture as a PNG file, atomically.
 pub fn save_png(path: &Path, img: &siamese::data::viz::RgbImage) -> CliResult {
     siamese::model::io::atomic_write(path, &img.png_bytes()?)
@@ -61,4 +80,18 @@ pub fn print_eval(e: &PairEvaluation, what: &str) {
         "  time to score {} pairs: {:.3} s (median of 3, batch {})",
         e.timed_pairs, e.score_seconds, e.eval_batch
     );
+}
+
+/// The commit that results are recorded at (`reproduce`'s runs, `export`'s metadata):
+/// `git describe --always --dirty` in the working folder, or "unknown".
+pub fn commit() -> String {
+    std::process::Command::new("git")
+        .args(["describe", "--always", "--dirty", "--abbrev=7"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
 }

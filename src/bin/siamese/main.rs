@@ -20,7 +20,10 @@ mod compare;
 mod device;
 mod embed_cmd;
 mod eval;
+mod export;
 mod fetch;
+#[path = "../shared/flags.rs"]
+mod flags;
 mod oneshot_cmd;
 mod pairs;
 mod progress;
@@ -82,6 +85,8 @@ enum Command {
     /// Training pairs/s (steady state), time to score 10,000 pairs, peak RSS and allocations per step, on 1 and 2 threads (`siamese bench --help` for its flags).
     #[command(disable_help_flag = true)]
     Bench(bench::BenchArgs),
+    /// The trained network as an ONNX file (the pair model, or the subnet alone), for ONNX Runtime and the like.
+    Export(export::ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -95,6 +100,9 @@ fn main() -> ExitCode {
     }
     // Threads started later (a lazily built pool, the prefetch thread) inherit this mode.
     siamese::tensor::fpmode::set_current_thread();
+    if !matches!(cli.command, Command::Train(_) | Command::Bench(_)) {
+        common::exit_cleanly_on_signal();
+    }
     cli::finish(match cli.command {
         Command::Train(a) => {
             let typed = matches
@@ -116,5 +124,6 @@ fn main() -> ExitCode {
         Command::Retrieve(a) => retrieve_cmd::run(a),
         Command::Classic(a) => classic_cmd::run(a),
         Command::Embed(a) => embed_cmd::run(a),
+        Command::Export(a) => export::run(a),
     })
 }

@@ -2,11 +2,13 @@
 
 use clap::Args;
 use siamese::eval::oneshot::{
-    one_shot, OneShotOptions, DEFAULT_EPISODES, DEFAULT_SHOTS, DEFAULT_WAYS,
+    one_shot, OneShotOptions, DEFAULT_EPISODES, DEFAULT_SHOTS, DEFAULT_WAYS, MAX_EPISODES,
+    MAX_SHOTS, MAX_WAYS,
 };
 use siamese::eval::DEFAULT_SEED;
 
-use crate::source::{load, parse_class_list, SourceArgs};
+use crate::flags;
+use crate::source::{load_checked, parse_class_list, SourceArgs};
 use crate::CliResult;
 
 #[derive(Args)]
@@ -14,13 +16,13 @@ pub struct OneShotArgs {
     #[command(flatten)]
     src: SourceArgs,
     /// N: classes per episode.
-    #[arg(long, default_value_t = DEFAULT_WAYS)]
+    #[arg(long, default_value_t = DEFAULT_WAYS, value_parser = flags::between::<2, MAX_WAYS>)]
     ways: usize,
     /// K: support images per class.
-    #[arg(long, default_value_t = DEFAULT_SHOTS)]
+    #[arg(long, default_value_t = DEFAULT_SHOTS, value_parser = flags::count::<MAX_SHOTS>)]
     shots: usize,
     /// Episodes (one query each).
-    #[arg(long, default_value_t = DEFAULT_EPISODES)]
+    #[arg(long, default_value_t = DEFAULT_EPISODES, value_parser = flags::count::<MAX_EPISODES>)]
     episodes: usize,
     /// Classes the episodes draw from: indices, ranges or names (default: every class).
     #[arg(long)]
@@ -34,11 +36,24 @@ pub struct OneShotArgs {
 }
 
 pub fn run(a: OneShotArgs) -> CliResult {
-    let mut l = load(&a.src)?;
-    let classes = match &a.classes {
-        Some(spec) => parse_class_list(l.kind, spec)?,
-        None => (0..l.test.num_classes() as u8).collect(),
-    };
+    let mut classes = Vec::new();
+    // The class list and --ways against it, before the data loads.
+    let mut l = load_checked(&a.src, |kind| {
+        classes = match &a.classes {
+            Some(spec) => parse_class_list(kind, spec)?,
+            None => (0..kind.num_classes() as u8).collect(),
+        };
+        if a.ways > classes.len() {
+            return Err(format!(
+                "--ways {} needs at least {} classes, but the episodes draw from {}",
+                a.ways,
+                a.ways,
+                classes.len()
+            )
+            .into());
+        }
+        Ok(())
+    })?;
     let options = OneShotOptions {
         ways: a.ways,
         shots: a.shots,

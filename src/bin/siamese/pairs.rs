@@ -8,7 +8,7 @@ use siamese::data::{self, DatasetKind};
 use siamese::pipeline::data::load;
 
 use crate::args::{choice, DataArgs, GridArgs, DATASETS};
-use crate::common::{check_png_name, save_png};
+use crate::common::{check_outputs, check_png_name, save_png};
 use crate::CliResult;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -44,6 +44,7 @@ pub fn run(a: PairsArgs) -> CliResult {
     check_png_name(&a.out, "--out")?;
     let (_, h, w) = a.dataset.geometry();
     data::viz::grid_size(a.count, a.grid.cols, a.grid.scale, (h, w))?;
+    check_outputs(&[("--out", &a.out)], &[])?;
     let l = load(a.dataset, &a.data.source())?;
     let (set, split) = match a.split {
         Split::Train => (l.train, "training"),

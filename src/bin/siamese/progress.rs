@@ -17,6 +17,8 @@ pub struct Progress {
     epochs: usize,
     batches: usize,
     next_line: usize,
+    /// What a training step counts: "pairs" (SN-LeNet-5) or "images" (the classifier).
+    unit: &'static str,
     /// When the first epoch of this process started, and the epoch it was (for the ETA).
     run_start: Option<(Instant, usize)>,
 }
@@ -38,8 +40,19 @@ pub fn duration(secs: f64) -> String {
 }
 
 impl Progress {
+    /// For SN-LeNet-5's training: rates in pairs/s.
     pub fn new(quiet: bool) -> Self {
+        Self::counting("pairs", quiet)
+    }
+
+    /// For the classifier baseline's training: rates in images/s.
+    pub fn images(quiet: bool) -> Self {
+        Self::counting("images", quiet)
+    }
+
+    fn counting(unit: &'static str, quiet: bool) -> Self {
         Self {
+            unit,
             bar: None,
             tty: std::io::stderr().is_terminal(),
             quiet,
@@ -105,8 +118,8 @@ impl Observer for Progress {
         } else if done >= self.next_line && done < self.batches {
             let eta = self.run_eta(done).unwrap_or_else(|| "?".into());
             eprintln!(
-                "epoch {}/{}: {done}/{} batches, loss {loss:.4}, {pairs_per_s:.0} pairs/s, run ends in {eta}",
-                self.epoch, self.epochs, self.batches
+                "epoch {}/{}: {done}/{} batches, loss {loss:.4}, {pairs_per_s:.0} {}/s, run ends in {eta}",
+                self.epoch, self.epochs, self.batches, self.unit
             );
             self.next_line += self.batches.div_ceil(10).max(1);
         }
@@ -120,13 +133,14 @@ impl Observer for Progress {
             _ => String::new(),
         };
         println!(
-            "epoch {}/{}: train loss {:.4}, train acc {:.2}%{val}, {:.1} s ({:.0} pairs/s)",
+            "epoch {}/{}: train loss {:.4}, train acc {:.2}%{val}, {:.1} s ({:.0} {}/s)",
             r.epoch,
             self.epochs,
             r.train_loss,
             r.train_acc * 100.0,
             r.epoch_seconds,
-            r.pairs_per_second
+            r.pairs_per_second,
+            self.unit
         );
     }
 

@@ -7,10 +7,13 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use siamese::data::{read_image, ImageSet};
-use siamese::eval::retrieval::{nearest_images, search_split, FoundImage};
+use siamese::eval::retrieval::{
+    nearest_images, search_split, FoundImage, MAX_NEIGHBOURS, MAX_QUERIES,
+};
 use siamese::model::config::Distance;
 
-use crate::common::{check_png_name, save_png};
+use crate::common::{check_outputs, check_png_name, save_png};
+use crate::flags;
 use crate::source::{load, Loaded, SourceArgs};
 use crate::CliResult;
 
@@ -31,10 +34,10 @@ pub struct RetrieveArgs {
     #[arg(long, default_value = "test")]
     query: String,
     /// Neighbours printed for an image query (default: 10).
-    #[arg(long)]
+    #[arg(long, value_parser = flags::count::<MAX_NEIGHBOURS>)]
     k: Option<usize>,
     /// Use only the first N query images of --query test|train (a quick look; default all).
-    #[arg(long)]
+    #[arg(long, value_parser = flags::count::<MAX_QUERIES>)]
     max_queries: Option<usize>,
     /// For an image query: draw the query beside each of its k nearest images, as a PNG.
     #[arg(long)]
@@ -64,6 +67,14 @@ pub fn run(a: RetrieveArgs) -> CliResult {
         }
     } else if a.max_queries.is_some() {
         return Err("--max-queries applies to --query test or train, not to an image".into());
+    } else if let Some(strip) = &a.strip {
+        check_outputs(
+            &[("--strip", strip)],
+            &[
+                ("--query", Path::new(&a.query)),
+                ("--checkpoint", &a.src.checkpoint),
+            ],
+        )?;
     }
     if let Some(strip) = &a.strip {
         check_png_name(strip, "--strip")?;
@@ -129,7 +140,7 @@ fn retrieve_image(a: &RetrieveArgs, l: &Loaded, path: &Path) -> CliResult {
     if let Some(note) = img.resize_note() {
         eprintln!("{note}");
     }
-    let k = a.k.unwrap_or(10).max(1);
+    let k = a.k.unwrap_or(10);
     let nn = nearest_images(&l.model, gset, &gids, &img.tensor()?, k, a.src.work.batch)?;
     let gallery = match a.gallery {
         SplitName::Train => "train",

@@ -10,18 +10,21 @@ use siamese::model::run::{RunSetting, TrainConfig};
 use crate::args::{PairArgs, RunArgs};
 use crate::source::{parse_class_list, Error};
 
-/// The run's config: the paper's for the dataset, then the flags (`epochs` None keeps the
-/// paper's; `pair` None for the classifier, which has no pair flags).
+/// The run's config: the recipe's for the dataset ([`siamese::model::run::Recipe::config`]), then the flags
+/// (`epochs`, `--schedule`, `--augment`, `--embedding` None keep the recipe's; `pair` None for
+/// the classifier, which has no pair flags).
 pub fn build_config(
     r: &RunArgs, epochs: Option<usize>, batch: usize, lr: f32, pair: Option<&PairArgs>,
 ) -> Result<TrainConfig, Box<dyn std::error::Error>> {
-    let mut cfg = TrainConfig::paper(r.dataset);
+    let mut cfg = r.recipe.config(r.dataset);
     if let Some(e) = epochs {
         cfg.epochs = e;
     }
     cfg.batch = batch;
     cfg.lr = lr;
-    cfg.schedule = r.schedule;
+    if let Some(s) = r.schedule {
+        cfg.schedule = s;
+    }
     cfg.seed = r.seed;
     cfg.limit = r.limit;
     cfg.model.activation = r.subnet.act;
@@ -30,8 +33,12 @@ pub fn build_config(
         cfg.val_every = p.val_every;
         cfg.loss = p.loss;
         cfg.pairs_per_epoch = !p.fixed_pairs;
-        cfg.augment = p.augment;
-        cfg.model.embedding = p.embedding;
+        if let Some(a) = p.augment {
+            cfg.augment = a;
+        }
+        if let Some(e) = p.embedding {
+            cfg.model.embedding = e;
+        }
         cfg.model.embedding_activation = p.emb_act;
         cfg.model.distance = p.distance;
         cfg.model.head = p.head;
@@ -97,7 +104,62 @@ pub fn typed_run_settings(m: &ArgMatches) -> Vec<(RunSetting, &'static str)> {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+    use siamese::data::DatasetKind;
+    use siamese::model::run::{Augment, Recipe, Schedule};
+
     use super::*;
+    use crate::{Cli, Command};
+
+    /// `siamese train ARGS`'s config, as the command builds it.
+    fn train_config(args: &[&str]) -> TrainConfig {
+        let cli = Cli::try_parse_from(["siamese", "train"].iter().chain(args)).unwrap();
+        let Command::Train(a) = cli.command else {
+            unreachable!("parsed train")
+        };
+        build_config(&a.run, a.epochs, a.step.batch, a.step.lr, Some(&a.pair)).unwrap()
+    }
+
+    #[test]
+    fn a_run_starts_from_our_recipe_the_paper_on_request_and_typed_flags_win() {
+        for (name, kind) in [
+            ("mnist", DatasetKind::Mnist),
+            ("fashion-mnist", DatasetKind::FashionMnist),
+            ("cifar-10", DatasetKind::Cifar10),
+        ] {
+            let ours = train_config(&["--dataset", name]);
+            assert_eq!(ours, Recipe::Ours.config(kind), "{name}");
+            let paper = train_config(&["--dataset", name, "--recipe", "paper"]);
+            assert_eq!(paper, TrainConfig::paper(kind), "{name}");
+        }
+        let c = train_config(&[
+            "--recipe",
+            "paper",
+            "--schedule",
+            "cosine",
+            "--augment",
+            "shift",
+            "--embedding",
+            "16",
+            "--epochs",
+            "3",
+        ]);
+        assert_eq!(
+            (c.schedule, c.augment, c.model.embedding, c.epochs),
+            (Schedule::Cosine, Augment::Shift, 16, 3)
+        );
+        let c = train_config(&["--schedule", "constant", "--augment", "none"]);
+        assert_eq!(
+            (c.schedule, c.augment, c.epochs),
+            (Schedule::Constant, Augment::None, 20)
+        );
+    }
+
+    #[test]
+    fn resume_keeps_the_runs_own_recipe() {
+        let e = Cli::try_parse_from(["siamese", "train", "--resume", "x", "--recipe", "paper"]);
+        assert!(e.is_err());
+    }
 
     /// The flags spelled here are the library's (`RunSetting::flag`, curves.png's title), one
     /// per setting.

@@ -8,10 +8,12 @@ use std::sync::Arc;
 use clap::Args;
 use siamese::data::{split, DatasetKind, ImageSet};
 use siamese::eval::EMBED_BATCH;
+use siamese::model::config::MAX_EVAL_BATCH;
 use siamese::model::SnLenet5;
 
 use crate::args::DataArgs;
 use crate::common::set_threads;
+use crate::flags;
 use crate::CliResult;
 
 pub type Error = Box<dyn std::error::Error>;
@@ -22,21 +24,17 @@ pub struct WorkArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// Images per embedding batch.
-    #[arg(long, default_value_t = EMBED_BATCH)]
+    #[arg(long, default_value_t = EMBED_BATCH, value_parser = flags::count::<MAX_EVAL_BATCH>)]
     pub batch: usize,
     /// Worker threads (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = flags::threads)]
     pub threads: Option<usize>,
 }
 
 impl WorkArgs {
-    /// Sets up the thread pool and checks the batch.
+    /// Sets up the thread pool (the flags were checked by their parsers).
     pub fn start(&self) -> CliResult {
-        set_threads(self.threads)?;
-        if self.batch == 0 {
-            return Err("--batch must be at least 1".into());
-        }
-        Ok(())
+        set_threads(self.threads)
     }
 }
 
@@ -54,7 +52,6 @@ pub struct SourceArgs {
 /// split seed is the run's seed, so it is the run's own training part, all classes).
 pub struct Loaded {
     pub model: SnLenet5,
-    pub kind: DatasetKind,
     pub title: String,
     pub train: Arc<ImageSet>,
     pub test: Arc<ImageSet>,
@@ -63,15 +60,23 @@ pub struct Loaded {
 }
 
 pub fn load(s: &SourceArgs) -> Result<Loaded, Error> {
+    load_checked(s, |_| Ok(()))
+}
+
+/// [`load`], running `check` on the checkpoint's dataset before the data is read (for the
+/// flags that depend on it, such as a class list).
+pub fn load_checked(
+    s: &SourceArgs, check: impl FnOnce(DatasetKind) -> Result<(), Error>,
+) -> Result<Loaded, Error> {
     s.work.start()?;
     let (model, cfg) = SnLenet5::from_checkpoint(&s.checkpoint)?;
     let kind = cfg.dataset;
+    check(kind)?;
     let data = siamese::pipeline::data::load(kind, &s.work.data.source())?;
     let (train, test) = (data.train, data.test);
     let (train_idx, _) = split::paper_split(kind, &train, cfg.seed)?;
     Ok(Loaded {
         model,
-        kind,
         title: data.title,
         train: Arc::new(train),
         test: Arc::new(test),

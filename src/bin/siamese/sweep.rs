@@ -11,7 +11,7 @@ use siamese::pipeline::train::{sweep_data, write_points};
 use siamese::train::sweep::sweep;
 
 use crate::args::{PairArgs, RunArgs};
-use crate::common::set_threads;
+use crate::common::{check_outputs, set_threads};
 use crate::run_config::build_config;
 use crate::CliResult;
 
@@ -36,6 +36,9 @@ pub struct SweepArgs {
 }
 
 pub fn run(a: SweepArgs) -> CliResult {
+    if let Some(out) = &a.out {
+        check_outputs(&[("--out", out)], &[])?;
+    }
     set_threads(a.run.threads)?;
     let base = build_config(&a.run, Some(a.epochs), PAPER_BATCH, PAPER_LR, Some(&a.pair))?;
     let (data, title) = sweep_data(&base, &a.lrs, &a.batches, &a.run.data.source())?;

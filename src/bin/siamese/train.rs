@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use siamese::data::DatasetKind;
-use siamese::model::run::{RunFiles, RunSetting, TrainConfig};
+use siamese::model::run::{Recipe, RunFiles, RunSetting};
 use siamese::pipeline::train::{train_run, TrainRequest};
 
 use crate::args::{PairArgs, RunArgs, StepArgs};
@@ -33,7 +33,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Continue the run saved in DIR (its last.safetensors), bit for bit; a run flag typed with a value other than the run's is refused, except a larger --epochs.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "recipe")]
     pub resume: Option<PathBuf>,
     /// Overwrite the run already in --out (refused otherwise).
     #[arg(long)]
@@ -46,14 +46,21 @@ pub struct TrainArgs {
     pub device: Device,
 }
 
-/// `--epochs`'s help, quoting the paper's epochs of each dataset.
+/// `--epochs`'s help, quoting each recipe's epochs of each dataset.
 fn epochs_help() -> String {
-    let e = |kind| TrainConfig::paper(kind).epochs;
+    let e = |recipe: Recipe| {
+        let n = |kind| recipe.config(kind).epochs;
+        format!(
+            "{} MNIST / {} Fashion-MNIST / {} CIFAR-10",
+            n(DatasetKind::Mnist),
+            n(DatasetKind::FashionMnist),
+            n(DatasetKind::Cifar10)
+        )
+    };
     format!(
-        "Epochs (default: the paper's, {} MNIST / {} Fashion-MNIST / {} CIFAR-10)",
-        e(DatasetKind::Mnist),
-        e(DatasetKind::FashionMnist),
-        e(DatasetKind::Cifar10)
+        "Epochs (default: the recipe's; ours {}, the paper's {})",
+        e(Recipe::Ours),
+        e(Recipe::Paper)
     )
 }
 
@@ -64,6 +71,7 @@ fn stop_on_ctrl_c() -> Arc<AtomicBool> {
     let flag = stop.clone();
     let _ = ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
+            siamese::model::io::remove_pending_temps();
             eprintln!("\nsecond interrupt: exiting without saving");
             std::process::exit(130);
         }
@@ -105,6 +113,9 @@ pub fn run(a: TrainArgs, typed: Vec<(RunSetting, &'static str)>) -> CliResult {
     }
     if let Some(test) = &report.test {
         print_eval(test, "test (best validation epoch's weights)");
+        if let Some(g) = &report.class_groups {
+            crate::eval::print_class_groups(&g.classes, &g.names, &g.groups);
+        }
         if let Some(dir) = &report.out {
             let f = RunFiles { dir: dir.clone() };
             let name = |p: PathBuf| {

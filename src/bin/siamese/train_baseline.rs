@@ -24,6 +24,9 @@ pub struct BaselineArgs {
     /// Output folder: baseline.safetensors, baseline.jsonl (default: runs/<dataset>-baseline).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Overwrite the baseline already in --out (refused otherwise).
+    #[arg(long)]
+    pub force: bool,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -33,7 +36,13 @@ pub fn run(a: BaselineArgs) -> CliResult {
     set_threads(a.run.threads)?;
     let cfg = build_config(&a.run, Some(a.epochs), a.step.batch, a.step.lr, None)?;
     let src = a.run.data.source();
-    let r = baseline_run(&cfg, a.out.clone(), &src, &mut Progress::new(a.quiet))?;
+    let r = baseline_run(
+        &cfg,
+        a.out.clone(),
+        a.force,
+        &src,
+        &mut Progress::images(a.quiet),
+    )?;
     let e = &r.test;
     println!(
         "test accuracy {:.2}% on {} images; {:.3} s to classify 10,000 images; saved {}",

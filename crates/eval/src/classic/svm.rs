@@ -39,6 +39,10 @@ pub struct SvmParams {
 pub const DEFAULT_C: f32 = 1.0;
 /// The most epochs of dual coordinate descent unless told otherwise (`--svm-epochs`).
 pub const DEFAULT_EPOCHS: usize = 20;
+/// The most epochs accepted (`--svm-epochs`): 10,000.
+pub const MAX_EPOCHS: usize = 10_000;
+/// The largest cost accepted (`--svm-c`, which must also be finite and positive): 10^6.
+pub const MAX_C: f32 = 1e6;
 
 impl Default for SvmParams {
     /// C = [`DEFAULT_C`] (1), at most [`DEFAULT_EPOCHS`] (20) epochs, tolerance 0.1

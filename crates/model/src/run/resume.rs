@@ -88,7 +88,10 @@ impl RunSetting {
             RunSetting::Distance => m.distance.to_string(),
             RunSetting::Head => m.head.to_string(),
             RunSetting::Init => m.init.to_string(),
-            RunSetting::TrainClasses => format!("{:?}", cfg.train_classes),
+            RunSetting::TrainClasses => cfg
+                .train_classes
+                .as_deref()
+                .map_or("all".into(), super::class_list),
         }
     }
 }

@@ -164,6 +164,24 @@ fn resume_refuses_conflicting_flags_and_allows_more_epochs() {
     );
 }
 
+/// Issue 27, point 9: a `--train-classes` conflict printed Rust's debug text ("Some([0, 1,
+/// 2])"); it prints the classes as the flag takes them, and "all" for no subset.
+#[test]
+fn a_train_classes_conflict_prints_the_classes_as_the_flag_takes_them() {
+    let (run, _) = tiny_run(1);
+    let mut given = run.clone();
+    given.train_classes = Some(vec![0, 1, 2]);
+    let typed = [(RunSetting::TrainClasses, "--train-classes")];
+    let e = run.resumed_with(&given, &typed).unwrap_err().to_string();
+    assert!(e.contains("--train-classes 0,1,2 conflicts"), "{e}");
+    assert!(e.contains("--train-classes all"), "{e}");
+    assert!(!e.contains("Some(") && !e.contains('['), "{e}");
+    let mut bad = run.clone();
+    bad.train_classes = Some(vec![3]);
+    let e = bad.validate().unwrap_err().to_string();
+    assert!(e.ends_with("got 3"), "{e}");
+}
+
 /// config.json and checkpoints written while the dataset and the schedule were strings
 /// load as the enums, and the enums are written with the same spelling.
 #[test]

@@ -3,13 +3,14 @@
 //! curves.png, the final test evaluation (test.json), a clean stop on request (Ctrl-C) and
 //! bit-exact `--resume`.
 //!
-//! In named steps: [`train`] / [`train_on`] → `run`: prepare the run folder (config.json) →
+//! In named steps: [`train`] / [`train_on`] → `run`: prepare the run folder →
 //! start or resume → the epochs (`epochs::run_epochs`, the loop every model trains through,
 //! the classifier baseline too: per batch the schedule's learning rate → the step
 //! (`pairs::PairLearner` over a `step::Engine`: the tape's [`train_step`] or the device
 //! step) → running metrics → a requested stop; per epoch validation → the metrics line →
-//! best.safetensors when validation beats the best so far → last.safetensors, metrics.jsonl,
-//! curves.png → collapse check) → the final test (test.json).
+//! best.safetensors when validation beats the best so far → last.safetensors and the
+//! config.json that goes with it, metrics.jsonl, curves.png → collapse check) → the final
+//! test (test.json).
 //!
 //! Every random choice is a function of `--seed` and the epoch number (the split, the
 //! `--limit` subsample, the pairs of each epoch, the batch order), and the kernels reduce in
@@ -143,7 +144,7 @@ fn run<E: Engine>(
     cfg.validate()?;
     // Subnormals flushed on this thread and the pool's (siamese_tensor::fpmode).
     siamese_tensor::fpmode::apply_to_pool();
-    let files = prepare_run_folder(cfg, opts)?;
+    let files = prepare_run_folder(opts)?;
     let (model, adam_state, mut state) = start_or_resume(cfg, resume)?;
     let engine = make(&model, adam_state)?;
     let mut learner = PairLearner {
@@ -168,18 +169,24 @@ fn run<E: Engine>(
     })
 }
 
-/// Creates the output folder (when there is one) and writes config.json in it.
-fn prepare_run_folder(cfg: &TrainConfig, opts: &TrainOptions) -> Result<Option<RunFiles>> {
+/// Creates the output folder (when there is one). Its config.json is written with each
+/// last.safetensors ([`write_config`]), not here: a run that fails before its first
+/// checkpoint (a full disk under `--force`) leaves the folder's previous config beside the
+/// previous checkpoints it describes.
+fn prepare_run_folder(opts: &TrainOptions) -> Result<Option<RunFiles>> {
     let Some(dir) = &opts.out else {
         return Ok(None);
     };
     std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
-    let f = RunFiles { dir: dir.clone() };
+    Ok(Some(RunFiles { dir: dir.clone() }))
+}
+
+/// Writes the run's config.json (after its last.safetensors has been saved).
+fn write_config(files: &RunFiles, cfg: &TrainConfig) -> Result<()> {
     // Numbers, strings, Options and unit enums: serde_json cannot fail on them.
     let json = serde_json::to_string_pretty(cfg).expect("serialises");
-    siamese_model::io::atomic_write(&f.config(), json.as_bytes())
-        .map_err(|e| ModelError::io(f.config(), e))?;
-    Ok(Some(f))
+    siamese_model::io::atomic_write(&files.config(), json.as_bytes())
+        .map_err(|e| ModelError::io(files.config(), e))
 }
 
 /// The model, optimiser state and run state to start from: the resumed ones, or a fresh

@@ -37,13 +37,14 @@ pub(super) struct PairLearner<'a, E: Engine> {
 
 impl<E: Engine> PairLearner<'_, E> {
     /// Saves last.safetensors (when there is a run folder): the weights, Adam's state and
-    /// where the run stands.
+    /// where the run stands; then config.json, which goes with it.
     fn save_last(&self, state: &TrainState) -> Result<()> {
         let Some(f) = &self.files else {
             return Ok(());
         };
         let adam_state = self.engine.adam_state(&self.model)?;
-        Checkpoint::resumable(self.cfg, &self.model, &adam_state, state).save(&f.last())
+        Checkpoint::resumable(self.cfg, &self.model, &adam_state, state).save(&f.last())?;
+        super::write_config(f, self.cfg)
     }
 }
 

@@ -208,3 +208,30 @@ fn the_curves_title_names_the_changed_settings() {
         "SN-LeNet-5 on MNIST (seed 0; --epochs 3 --lr 0.01)"
     );
 }
+
+/// Issue 27, point 9: a run under `--force` that fails before its first checkpoint (here
+/// last.safetensors cannot be replaced: it is a folder; on a full disk, the write fails) used
+/// to leave its new config.json beside the previous run's checkpoints. config.json is written
+/// with last.safetensors now, so the previous one stays; a run that saves writes its own.
+#[test]
+fn a_run_that_fails_before_its_first_checkpoint_keeps_the_previous_config() {
+    let dir = std::env::temp_dir().join(format!("siamese-train-cfg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let files = RunFiles { dir: dir.clone() };
+    std::fs::create_dir_all(files.last()).unwrap();
+    std::fs::write(files.config(), b"the previous run's config").unwrap();
+    let (cfg, data) = tiny_run(1);
+    let opts = TrainOptions {
+        out: Some(dir.clone()),
+        ..Default::default()
+    };
+    assert!(train(&cfg, &data, None, &opts, &mut Silent).is_err());
+    let kept = std::fs::read(files.config()).unwrap();
+    assert_eq!(kept, b"the previous run's config");
+    std::fs::remove_dir_all(files.last()).unwrap();
+    train(&cfg, &data, None, &opts, &mut Silent).unwrap();
+    let written: TrainConfig =
+        serde_json::from_str(&std::fs::read_to_string(files.config()).unwrap()).unwrap();
+    assert_eq!(written, cfg);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use siamese::data::DatasetKind;
 
 use siamese::model::error::{ModelError, Result};
-use siamese::model::run::{Augment, Schedule};
 use siamese::model::run::{EpochRecord, RunData, RunFiles, TrainConfig};
+use siamese::model::run::{Recipe, Schedule};
 use siamese::model::score::PairEvaluation;
 use siamese::train::train::{train, Observer, TrainOptions};
 
@@ -72,25 +72,31 @@ pub fn rows(quick: bool) -> Vec<Row> {
         }
         return out;
     }
-    let mut m = mnist(20);
-    m.schedule = Schedule::Cosine;
-    m.augment = Augment::Shift;
-    out.push(headline("mnist", "99.11% (50 epochs)", m, &[0, 1, 2]));
-    let mut f = TrainConfig::paper(DatasetKind::FashionMnist);
-    f.epochs = 12;
-    f.schedule = Schedule::Cosine;
-    f.augment = Augment::Shift;
+    let ours = |kind| Recipe::Ours.config(kind);
+    out.push(headline(
+        "mnist",
+        "99.11% (50 epochs)",
+        ours(DatasetKind::Mnist),
+        &[0, 1, 2],
+    ));
+    out.push(headline(
+        "mnist-paper",
+        "99.11% (50 epochs)",
+        Recipe::Paper.config(DatasetKind::Mnist),
+        &[0, 1, 2],
+    ));
     out.push(headline(
         "fashion-mnist",
         "91.65% (100 epochs)",
-        f,
+        ours(DatasetKind::FashionMnist),
         &[0, 1, 2],
     ));
-    let mut c = TrainConfig::paper(DatasetKind::Cifar10);
-    c.epochs = 15;
-    c.schedule = Schedule::Cosine;
-    c.model.embedding = 32;
-    out.push(headline("cifar-10", "81.64% (1,500 epochs)", c, &[0]));
+    out.push(headline(
+        "cifar-10",
+        "81.64% (1,500 epochs)",
+        ours(DatasetKind::Cifar10),
+        &[0],
+    ));
     let base = mnist(SENSITIVITY_EPOCHS);
     for lr in [0.0001, 0.001, 0.01] {
         for batch in [32, 64, 96] {
@@ -153,40 +159,42 @@ fn sensitivity(base: &TrainConfig, lr: f32, batch: usize, seeds: &[u64]) -> Row 
     }
 }
 
-/// The `siamese train` command of `cfg` (every flag that differs from the paper's defaults,
-/// the seed as `SEED`).
+/// The shortest `siamese train` command of `cfg` (the seed as `SEED`): the flags that differ
+/// from our recipe's defaults, or `--recipe paper` and the flags that differ from the paper's.
 pub fn command(cfg: &TrainConfig) -> String {
-    let paper = TrainConfig::paper(cfg.dataset);
-    let mut s = format!(
-        "siamese train --dataset {} --epochs {}",
-        cfg.dataset, cfg.epochs
-    );
+    [Recipe::Ours, Recipe::Paper]
+        .into_iter()
+        .map(|recipe| command_from(recipe, cfg))
+        .min_by_key(String::len)
+        .expect("two recipes")
+}
+
+/// `cfg`'s command as `recipe` and the flags that differ from its settings.
+fn command_from(recipe: Recipe, cfg: &TrainConfig) -> String {
+    let base = recipe.config(cfg.dataset);
+    let mut s = String::from("siamese train");
+    if recipe != Recipe::default() {
+        s.push_str(&format!(" --recipe {recipe}"));
+    }
+    s.push_str(&format!(" --dataset {}", cfg.dataset));
     let mut flag = |differs: bool, name: &str, value: String| {
         if differs {
             s.push_str(&format!(" --{name} {value}"));
         }
     };
-    flag(cfg.batch != paper.batch, "batch", cfg.batch.to_string());
-    flag(cfg.lr != paper.lr, "lr", cfg.lr.to_string());
-    flag(
-        cfg.schedule != paper.schedule,
-        "schedule",
-        cfg.schedule.to_string(),
-    );
+    flag(cfg.epochs != base.epochs, "epochs", cfg.epochs.to_string());
+    flag(cfg.batch != base.batch, "batch", cfg.batch.to_string());
+    flag(cfg.lr != base.lr, "lr", cfg.lr.to_string());
+    let schedule = cfg.schedule.to_string();
+    flag(cfg.schedule != base.schedule, "schedule", schedule);
     let limit = cfg.limit.map(|l| l.to_string()).unwrap_or_default();
     flag(cfg.limit.is_some(), "limit", limit);
-    flag(cfg.loss != paper.loss, "loss", cfg.loss.to_string());
-    flag(
-        cfg.augment != paper.augment,
-        "augment",
-        cfg.augment.name().into(),
-    );
-    let (m, p) = (&cfg.model, &paper.model);
-    flag(
-        m.embedding != p.embedding,
-        "embedding",
-        m.embedding.to_string(),
-    );
+    flag(cfg.loss != base.loss, "loss", cfg.loss.to_string());
+    let augment = cfg.augment.name().to_string();
+    flag(cfg.augment != base.augment, "augment", augment);
+    let (m, p) = (&cfg.model, &base.model);
+    let embedding = m.embedding.to_string();
+    flag(m.embedding != p.embedding, "embedding", embedding);
     flag(m.head != p.head, "head", m.head.to_string());
     flag(m.init != p.init, "init", m.init.to_string());
     s.push_str(" --seed SEED");

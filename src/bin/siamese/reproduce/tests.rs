@@ -1,6 +1,7 @@
 //! Tests of the reproduce pipeline on the tiny hand-made run (no datasets needed).
 
 use super::*;
+use siamese::model::run::Augment;
 use siamese::model::testing::tiny_run;
 use siamese::train::train::Silent;
 
@@ -28,24 +29,29 @@ fn splice_replaces_only_between_the_markers() {
 }
 
 #[test]
-fn the_command_names_every_flag_that_differs_from_the_paper() {
+fn the_command_is_the_shortest_of_the_recipes_and_names_every_flag_that_differs() {
+    let ours = Recipe::Ours.config(DatasetKind::Mnist);
+    assert_eq!(command(&ours), "siamese train --dataset mnist --seed SEED");
     let paper = TrainConfig::paper(DatasetKind::Mnist);
     assert_eq!(
         command(&paper),
-        "siamese train --dataset mnist --epochs 50 --seed SEED"
+        "siamese train --recipe paper --dataset mnist --seed SEED"
     );
     let mut c = paper.clone();
-    c.epochs = 20;
+    c.epochs = 2;
     c.lr = 0.01;
     c.batch = 32;
-    c.schedule = siamese::model::run::Schedule::Cosine;
-    c.augment = Augment::Shift;
+    assert_eq!(
+        command(&c),
+        "siamese train --recipe paper --dataset mnist --epochs 2 --batch 32 --lr 0.01 --seed SEED"
+    );
+    let mut c = ours.clone();
+    c.augment = Augment::None;
     c.model.embedding = 32;
     c.model.init = siamese::model::config::HeadInit::Glorot;
     assert_eq!(
         command(&c),
-        "siamese train --dataset mnist --epochs 20 --batch 32 --lr 0.01 --schedule cosine \
-         --augment shift --embedding 32 --init glorot --seed SEED"
+        "siamese train --dataset mnist --augment none --embedding 32 --init glorot --seed SEED"
     );
 }
 
@@ -98,7 +104,7 @@ fn seeds_run_read_back_and_render_as_one_row() {
         "{line}"
     );
     assert!(
-        line.contains("`siamese train --dataset mnist --epochs 1 --seed SEED`"),
+        line.contains("`siamese train --recipe paper --dataset mnist --epochs 1 --seed SEED`"),
         "{line}"
     );
     std::fs::remove_dir_all(&runs).unwrap();
