@@ -26,11 +26,15 @@ fn refused(out: &Output, needle: &str) {
 }
 
 fn bench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_siamese-bench"))
+    let cwd = common::empty_cwd();
+    let out = Command::new(env!("CARGO_BIN_EXE_siamese-bench"))
+        .current_dir(&cwd)
         .args(args)
         .env_remove("SIAMESE_DATA_DIR")
         .output()
-        .expect("runs siamese-bench")
+        .expect("runs siamese-bench");
+    let _ = std::fs::remove_dir_all(cwd);
+    out
 }
 
 /// Causes 2, 3, 4 and 5: every count, size, thread count and threshold of the new commands
@@ -117,20 +121,17 @@ fn counts_sizes_threads_and_thresholds_are_refused_while_parsing() {
         refused(&out, flag);
         assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     }
-    // Through `siamese bench` too, when siamese-bench sits beside it.
-    let beside = Path::new(env!("CARGO_BIN_EXE_siamese")).with_file_name("siamese-bench");
-    if beside.is_file() {
-        refused(&siamese(&["bench", "--synthetic", "--reps", "0"]), "--reps");
-    }
+    // Through `siamese bench` too (the same bench, in the siamese process).
+    refused(&siamese(&["bench", "--synthetic", "--reps", "0"]), "--reps");
 }
 
 /// Cause 6 and the checks that ran after the data loaded (9): an output that is one of the
 /// command's inputs, two outputs naming one file, an output that is a FIFO and a wrong
 /// `embed --out` extension are refused before the checkpoint is read (the checkpoint here is
 /// an empty file: reading it would be a different error). Before: `embed --plot e.csv --out
-/// e.csv` wrote the CSV then the PNG over it; `retrieve --strip q.png --query q.png` replaced
+/// e.csv` wrote the CSV then the PNG over it (now the plot must be named .png: the two meet
+/// here through a symlink); `retrieve --strip q.png --query q.png` replaced
 /// the query; `sweep --out FIFO` was refused only after every setting had trained.
-#[cfg(unix)]
 #[test]
 fn an_output_is_never_an_input_and_is_checked_first() {
     let dir = scratch("contract-outputs");
@@ -140,8 +141,7 @@ fn an_output_is_never_an_input_and_is_checked_first() {
     std::fs::write(&q, b"query bytes").unwrap();
     let (ck, qs) = (ck.to_str().unwrap(), q.to_str().unwrap());
     let csv = dir.join("e.csv");
-    std::fs::write(&csv, b"label,class,e0").unwrap();
-    // The picture's name ends in .png (as --plot requires) but is the CSV, through a link.
+    // The picture must be named .png: the two outputs meet through a symlink.
     let png = dir.join("e.png");
     std::os::unix::fs::symlink(&csv, &png).unwrap();
     let (csv, png) = (csv.to_str().unwrap(), png.to_str().unwrap());
@@ -150,7 +150,6 @@ fn an_output_is_never_an_input_and_is_checked_first() {
         &siamese(&["embed", "--checkpoint", ck, "--plot", png, "--out", csv]),
         "are the same file",
     );
-    assert_eq!(std::fs::read(csv).unwrap(), b"label,class,e0");
     refused(
         &siamese(&["embed", "--checkpoint", ck, "--out", ck]),
         "--out must end in .csv or .npy",
@@ -167,24 +166,38 @@ fn an_output_is_never_an_input_and_is_checked_first() {
         ]),
         "is the same file as --query",
     );
-    let pic = dir.join("pic.png");
-    std::os::unix::fs::symlink(ck, &pic).unwrap();
+    // (a picture named .png, the checkpoint through a symlink)
+    let ck_png = dir.join("ck.png");
+    std::os::unix::fs::symlink(ck, &ck_png).unwrap();
     refused(
-        &siamese(&["show", "--checkpoint", ck, "--out", pic.to_str().unwrap()]),
+        &siamese(&[
+            "show",
+            "--checkpoint",
+            ck,
+            "--out",
+            ck_png.to_str().unwrap(),
+        ]),
         "is the same file as --checkpoint",
     );
     assert_eq!(std::fs::read(&q).unwrap(), b"query bytes");
-    let (fifo, fifo_png) = (dir.join("fifo.jsonl"), dir.join("fifo.png"));
-    let made = Command::new("mkfifo").args([&fifo, &fifo_png]).status();
+    let fifo = dir.join("fifo.jsonl");
+    let made = Command::new("mkfifo").arg(&fifo).status();
     if made.is_ok_and(|s| s.success()) {
-        let (f, p) = (fifo.to_str().unwrap(), fifo_png.to_str().unwrap());
+        let f = fifo.to_str().unwrap();
         let empty = dir.to_str().unwrap();
         refused(
             &siamese(&["sweep", "--data-dir", empty, "--out", f]),
             "is a FIFO",
         );
+        // A picture's FIFO named .png (another name is refused for that first).
+        let fifo_png = dir.join("fifo.png");
+        assert!(Command::new("mkfifo")
+            .arg(&fifo_png)
+            .status()
+            .is_ok_and(|s| s.success()));
+        let f = fifo_png.to_str().unwrap();
         refused(
-            &siamese(&["pairs", "--data-dir", empty, "--out", p]),
+            &siamese(&["pairs", "--data-dir", empty, "--out", f]),
             "is a FIFO",
         );
     }

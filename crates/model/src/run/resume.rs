@@ -1,6 +1,6 @@
 //! `--resume`'s rule: a resumed run continues as it was started; only `--epochs` may grow.
 
-use super::TrainConfig;
+use super::{Recipe, TrainConfig};
 use crate::error::{ModelError, Result};
 
 /// A setting of [`TrainConfig`] that `--resume` compares with the run it continues (the
@@ -97,17 +97,28 @@ impl RunSetting {
 }
 
 impl TrainConfig {
-    /// The settings in which `self` differs from the paper's configuration for its dataset
-    /// ([`TrainConfig::paper`]), but the dataset and the seed, each as `--flag value`, in
-    /// [`RunSetting::ALL`]'s order: what curves.png's title adds to them.
-    pub fn flags_beyond_paper(&self) -> Vec<String> {
-        let paper = TrainConfig::paper(self.dataset);
+    /// The settings in which `self` differs from `base`, but the dataset and the seed, each
+    /// as `--flag value`, in [`RunSetting::ALL`]'s order.
+    pub fn flags_beyond(&self, base: &TrainConfig) -> Vec<String> {
         RunSetting::ALL
             .iter()
             .filter(|s| !matches!(s, RunSetting::Dataset | RunSetting::Seed))
-            .filter(|s| s.value(self) != s.value(&paper))
+            .filter(|s| s.value(self) != s.value(base))
             .map(|s| format!("{} {}", s.flag(), s.value(self)))
             .collect()
+    }
+
+    /// The recipe `self` is closest to (the fewest settings apart; the first of
+    /// [`Recipe::NAMES`] on a tie) and the flags beyond it ([`TrainConfig::flags_beyond`]):
+    /// how the run's command line would say it, what curves.png's title shows.
+    pub fn as_recipe(&self) -> (Recipe, Vec<String>) {
+        let beyond = |r: Recipe| (r, self.flags_beyond(&r.config(self.dataset)));
+        let (ours, paper) = (beyond(Recipe::Ours), beyond(Recipe::Paper));
+        if paper.1.len() < ours.1.len() {
+            paper
+        } else {
+            ours
+        }
     }
 
     /// The config a resumed run continues with: `self` (the run being resumed), except that

@@ -232,20 +232,24 @@ fn best_epoch_is_the_first_highest() {
     assert_eq!(best_epoch([(1, None)]), None);
 }
 
-/// The flags beyond the paper: each setting that differs, spelled as `siamese train` does,
-/// and none for the paper's own configuration.
+/// The flags beyond a recipe: each setting that differs, spelled as `siamese train` does,
+/// and the nearest recipe with the fewest of them.
 #[test]
-fn flags_beyond_paper_name_each_changed_setting() {
+fn flags_beyond_a_recipe_name_each_changed_setting() {
     let paper = TrainConfig::paper(DatasetKind::Mnist);
-    assert!(paper.flags_beyond_paper().is_empty());
+    assert!(paper.flags_beyond(&paper).is_empty());
+    assert_eq!(paper.as_recipe(), (Recipe::Paper, vec![]));
     let mut cfg = paper.clone();
     cfg.seed = 7;
     cfg.lr = 0.01;
-    cfg.schedule = crate::run::Schedule::Cosine;
+    cfg.schedule = Schedule::Cosine;
     cfg.model.embedding_activation = crate::config::EmbeddingActivation::Linear;
     assert_eq!(
-        cfg.flags_beyond_paper(),
+        cfg.flags_beyond(&paper),
         ["--lr 0.01", "--schedule cosine", "--emb-act linear"]
     );
+    let mut ours = Recipe::Ours.config(DatasetKind::Mnist);
+    ours.lr = 0.01;
+    assert_eq!(ours.as_recipe(), (Recipe::Ours, vec!["--lr 0.01".into()]));
     assert_eq!(RunSetting::ValEvery.flag(), "--val-every");
 }

@@ -218,18 +218,18 @@ fn write_history(
     plot_curves(&files.curves(), &title, &points).map_err(|e| ModelError::io(files.curves(), e))
 }
 
-/// curves.png's title: the dataset, the seed and every setting that differs from the
-/// paper's ([`TrainConfig::flags_beyond_paper`]).
+/// curves.png's title: the dataset, the seed, the recipe the run is closest to and every
+/// setting beyond it ([`TrainConfig::as_recipe`]), as the command line spells them.
 pub(crate) fn curves_title(cfg: &TrainConfig, opts: &TrainOptions) -> String {
     let name = match &opts.dataset_title {
         Some(t) => t.clone(),
         None => cfg.dataset.title().to_string(),
     };
-    let flags = cfg.flags_beyond_paper();
-    let beyond = if flags.is_empty() {
-        String::new()
-    } else {
-        format!("; {}", flags.join(" "))
-    };
-    format!("SN-LeNet-5 on {name} (seed {}{beyond})", cfg.seed)
+    let (recipe, flags) = cfg.as_recipe();
+    let mut run = format!("--recipe {recipe}");
+    for f in flags {
+        run.push(' ');
+        run.push_str(&f);
+    }
+    format!("SN-LeNet-5 on {name} (seed {}; {run})", cfg.seed)
 }

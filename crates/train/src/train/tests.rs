@@ -193,19 +193,19 @@ fn training_sets_flush_to_zero_on_every_worker_of_its_pool() {
     assert_eq!(pool.install(flushes), vec![true, true]);
 }
 
-/// curves.png's title names the dataset, the seed and the settings beyond the paper's.
+/// curves.png's title names the dataset, the seed, the nearest recipe and the settings beyond it.
 #[test]
 fn the_curves_title_names_the_changed_settings() {
     let (mut cfg, _) = tiny_run(3);
     let opts = TrainOptions::default();
     assert_eq!(
         super::pairs::curves_title(&cfg, &opts),
-        "SN-LeNet-5 on MNIST (seed 0; --epochs 3)"
+        "SN-LeNet-5 on MNIST (seed 0; --recipe paper --epochs 3)"
     );
     cfg.lr = 0.01;
     assert_eq!(
         super::pairs::curves_title(&cfg, &opts),
-        "SN-LeNet-5 on MNIST (seed 0; --epochs 3 --lr 0.01)"
+        "SN-LeNet-5 on MNIST (seed 0; --recipe paper --epochs 3 --lr 0.01)"
     );
 }
 
