@@ -98,13 +98,17 @@ impl RunSetting {
 
 impl TrainConfig {
     /// The settings in which `self` differs from `base`, but the dataset and the seed, each
-    /// as `--flag value`, in [`RunSetting::ALL`]'s order.
+    /// as `siamese train` takes it (`--flag value`; the switch `--fixed-pairs` alone), in
+    /// [`RunSetting::ALL`]'s order.
     pub fn flags_beyond(&self, base: &TrainConfig) -> Vec<String> {
         RunSetting::ALL
             .iter()
             .filter(|s| !matches!(s, RunSetting::Dataset | RunSetting::Seed))
             .filter(|s| s.value(self) != s.value(base))
-            .map(|s| format!("{} {}", s.flag(), s.value(self)))
+            .map(|&s| match s {
+                RunSetting::FixedPairs if !self.pairs_per_epoch => s.flag(),
+                _ => format!("{} {}", s.flag(), s.value(self)),
+            })
             .collect()
     }
 

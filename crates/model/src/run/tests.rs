@@ -251,5 +251,11 @@ fn flags_beyond_a_recipe_name_each_changed_setting() {
     let mut ours = Recipe::Ours.config(DatasetKind::Mnist);
     ours.lr = 0.01;
     assert_eq!(ours.as_recipe(), (Recipe::Ours, vec!["--lr 0.01".into()]));
+    // A switch is spelt as the command line takes it, without a value.
+    ours.pairs_per_epoch = false;
+    assert_eq!(
+        ours.flags_beyond(&Recipe::Ours.config(DatasetKind::Mnist)),
+        ["--lr 0.01", "--fixed-pairs"]
+    );
     assert_eq!(RunSetting::ValEvery.flag(), "--val-every");
 }

@@ -159,44 +159,19 @@ fn sensitivity(base: &TrainConfig, lr: f32, batch: usize, seeds: &[u64]) -> Row 
     }
 }
 
-/// The shortest `siamese train` command of `cfg` (the seed as `SEED`): the flags that differ
-/// from our recipe's defaults, or `--recipe paper` and the flags that differ from the paper's.
+/// The `siamese train` command of `cfg` (the seed as `SEED`): the recipe it is closest to and
+/// the flags beyond it ([`TrainConfig::as_recipe`], as curves.png's title says it).
 pub fn command(cfg: &TrainConfig) -> String {
-    [Recipe::Ours, Recipe::Paper]
-        .into_iter()
-        .map(|recipe| command_from(recipe, cfg))
-        .min_by_key(String::len)
-        .expect("two recipes")
-}
-
-/// `cfg`'s command as `recipe` and the flags that differ from its settings.
-fn command_from(recipe: Recipe, cfg: &TrainConfig) -> String {
-    let base = recipe.config(cfg.dataset);
+    let (recipe, flags) = cfg.as_recipe();
     let mut s = String::from("siamese train");
     if recipe != Recipe::default() {
         s.push_str(&format!(" --recipe {recipe}"));
     }
     s.push_str(&format!(" --dataset {}", cfg.dataset));
-    let mut flag = |differs: bool, name: &str, value: String| {
-        if differs {
-            s.push_str(&format!(" --{name} {value}"));
-        }
-    };
-    flag(cfg.epochs != base.epochs, "epochs", cfg.epochs.to_string());
-    flag(cfg.batch != base.batch, "batch", cfg.batch.to_string());
-    flag(cfg.lr != base.lr, "lr", cfg.lr.to_string());
-    let schedule = cfg.schedule.to_string();
-    flag(cfg.schedule != base.schedule, "schedule", schedule);
-    let limit = cfg.limit.map(|l| l.to_string()).unwrap_or_default();
-    flag(cfg.limit.is_some(), "limit", limit);
-    flag(cfg.loss != base.loss, "loss", cfg.loss.to_string());
-    let augment = cfg.augment.name().to_string();
-    flag(cfg.augment != base.augment, "augment", augment);
-    let (m, p) = (&cfg.model, &base.model);
-    let embedding = m.embedding.to_string();
-    flag(m.embedding != p.embedding, "embedding", embedding);
-    flag(m.head != p.head, "head", m.head.to_string());
-    flag(m.init != p.init, "init", m.init.to_string());
+    for f in flags {
+        s.push(' ');
+        s.push_str(&f);
+    }
     s.push_str(" --seed SEED");
     s
 }
