@@ -60,34 +60,50 @@ impl SweepPoint {
     }
 }
 
-/// Trains `base` once per (lr, batch) of `lrs` × `batches` (learning rates outermost), on the
-/// CPU, and returns the points in that order; `on_point` sees each as soon as its run ends. A
-/// run that collapses is a point marked `collapsed_at_epoch`, and the sweep goes on
-/// ([`crate::collapse::recorded`], as `siamese reproduce` records it).
-pub fn sweep(
-    base: &TrainConfig, data: &RunData, lrs: &[f32], batches: &[usize],
-    on_point: &mut dyn FnMut(&SweepPoint),
-) -> Result<Vec<SweepPoint>> {
+/// The settings of `lrs` × `batches`, learning rates outermost: a sweep's cells, in the order
+/// it runs them (and `--shard` counts them); at least one of each is needed.
+pub fn grid(lrs: &[f32], batches: &[usize]) -> Result<Vec<(f32, usize)>> {
     if lrs.is_empty() || batches.is_empty() {
         return Err(ModelError::Config(
             "a sweep needs at least one learning rate (--lrs) and one batch size (--batches)"
                 .into(),
         ));
     }
-    let mut points = Vec::with_capacity(lrs.len() * batches.len());
-    for &lr in lrs {
-        for &batch in batches {
-            let mut cfg = base.clone();
-            cfg.lr = lr;
-            cfg.batch = batch;
-            let run = train(&cfg, data, None, &TrainOptions::default(), &mut Silent);
-            let point = match crate::collapse::recorded(run)? {
-                Ok(out) => SweepPoint::of_run(&cfg, &out),
-                Err(c) => SweepPoint::of_collapse(&cfg, &c),
-            };
-            on_point(&point);
-            points.push(point);
-        }
+    Ok(lrs
+        .iter()
+        .flat_map(|&lr| batches.iter().map(move |&batch| (lr, batch)))
+        .collect())
+}
+
+/// Trains `base` once per (lr, batch) of `lrs` × `batches` ([`grid`]'s order), on the CPU,
+/// and returns the points in that order; `on_point` sees each as soon as its run ends. A run
+/// that collapses is a point marked `collapsed_at_epoch`, and the sweep goes on
+/// ([`crate::collapse::recorded`], as `siamese reproduce` records it).
+pub fn sweep(
+    base: &TrainConfig, data: &RunData, lrs: &[f32], batches: &[usize],
+    on_point: &mut dyn FnMut(&SweepPoint),
+) -> Result<Vec<SweepPoint>> {
+    sweep_cells(base, data, &grid(lrs, batches)?, on_point)
+}
+
+/// [`sweep`] over the given (lr, batch) cells only, in their order (a share of a grid run as
+/// one of several independent processes, `siamese sweep --shard`).
+pub fn sweep_cells(
+    base: &TrainConfig, data: &RunData, cells: &[(f32, usize)],
+    on_point: &mut dyn FnMut(&SweepPoint),
+) -> Result<Vec<SweepPoint>> {
+    let mut points = Vec::with_capacity(cells.len());
+    for &(lr, batch) in cells {
+        let mut cfg = base.clone();
+        cfg.lr = lr;
+        cfg.batch = batch;
+        let run = train(&cfg, data, None, &TrainOptions::default(), &mut Silent);
+        let point = match crate::collapse::recorded(run)? {
+            Ok(out) => SweepPoint::of_run(&cfg, &out),
+            Err(c) => SweepPoint::of_collapse(&cfg, &c),
+        };
+        on_point(&point);
+        points.push(point);
     }
     Ok(points)
 }
@@ -96,6 +112,20 @@ pub fn sweep(
 mod tests {
     use super::*;
     use siamese_model::testing::tiny_run;
+
+    #[test]
+    fn cells_of_a_share_are_the_points_of_the_whole_grid() {
+        let (base, data) = tiny_run(1);
+        let cells = grid(&[1e-3, 1e-2], &[16, 40]).unwrap();
+        assert!(grid(&[], &[16]).is_err() && grid(&[1e-3], &[]).is_err());
+        assert_eq!(cells, [(1e-3, 16), (1e-3, 40), (1e-2, 16), (1e-2, 40)]);
+        let whole = sweep(&base, &data, &[1e-3, 1e-2], &[16, 40], &mut |_| {}).unwrap();
+        let share: Vec<(f32, usize)> = cells.iter().copied().skip(1).step_by(2).collect();
+        let part = sweep_cells(&base, &data, &share, &mut |_| {}).unwrap();
+        let same = |p: &SweepPoint| (p.lr, p.batch, p.val_acc, p.test_acc);
+        let expected: Vec<_> = whole.iter().skip(1).step_by(2).map(same).collect();
+        assert_eq!(part.iter().map(same).collect::<Vec<_>>(), expected);
+    }
 
     #[test]
     fn each_point_is_the_run_of_its_setting_in_order() {

@@ -170,9 +170,20 @@ impl Shard {
     /// The most shards accepted.
     pub const MAX: usize = 4096;
 
+    /// One process doing every job.
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
     /// Whether job `job` (0-based, in the command's order) is this shard's.
     pub fn picks(self, job: usize) -> bool {
         job % self.count == self.index
+    }
+
+    /// This shard's jobs of `all`, in their order.
+    pub fn share<T>(self, all: impl IntoIterator<Item = T>) -> Vec<T> {
+        (all.into_iter().enumerate())
+            .filter(|&(k, _)| self.picks(k))
+            .map(|(_, job)| job)
+            .collect()
     }
 }
 
@@ -214,6 +225,8 @@ mod shard_tests {
         assert!(shards[1].picks(4) && !shards[1].picks(5));
         let one: Shard = "0/1".parse().unwrap();
         assert!((0..5).all(|j| one.picks(j)));
+        assert_eq!(one, Shard::WHOLE);
+        assert_eq!(shards[1].share(10..17), [11, 14]);
     }
 
     #[test]

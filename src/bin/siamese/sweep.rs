@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use clap::Args;
 use siamese::model::run::{PAPER_BATCH, PAPER_LR};
 use siamese::pipeline::train::{sweep_data, write_points};
-use siamese::train::sweep::sweep;
+use siamese::train::sweep::{grid, sweep_cells};
 
-use crate::args::{PairArgs, RunArgs};
+use crate::args::{PairArgs, RunArgs, Shard};
 use crate::common::{check_outputs, set_threads};
 use crate::run_config::build_config;
 use crate::CliResult;
@@ -33,6 +33,11 @@ pub struct SweepArgs {
     /// Also write one JSON line per setting to this file.
     #[arg(long, value_name = "FILE.jsonl")]
     pub out: Option<PathBuf>,
+    /// Run only every N-th setting from the I-th (0-based, learning rates outermost), for N
+    /// independent processes (a Slurm job array); give each its own --out and concatenate the
+    /// files: each line is a whole setting.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<Shard>,
 }
 
 pub fn run(a: SweepArgs) -> CliResult {
@@ -41,6 +46,18 @@ pub fn run(a: SweepArgs) -> CliResult {
     }
     set_threads(a.run.threads)?;
     let base = build_config(&a.run, Some(a.epochs), PAPER_BATCH, PAPER_LR, Some(&a.pair))?;
+    let shard = a.shard.unwrap_or(Shard::WHOLE);
+    let all = grid(&a.lrs, &a.batches)?;
+    let cells = shard.share(all.iter().copied());
+    if cells.is_empty() {
+        return Err(format!(
+            "--shard {}/{} has no settings: the grid has {}",
+            shard.index,
+            shard.count,
+            all.len()
+        )
+        .into());
+    }
     let (data, title) = sweep_data(&base, &a.lrs, &a.batches, &a.run.data.source())?;
     println!(
         "sweep on {}: {} training images, {} epoch(s) per setting, seed {}",
@@ -53,7 +70,16 @@ pub fn run(a: SweepArgs) -> CliResult {
         "{:>8} {:>6} {:>10} {:>10} {:>12}",
         "lr", "batch", "val acc", "test acc", "s/epoch"
     );
-    let points = sweep(&base, &data, &a.lrs, &a.batches, &mut |p| {
+    if let Some(s) = a.shard {
+        println!(
+            "shard {}/{}: {} of the {} settings",
+            s.index,
+            s.count,
+            cells.len(),
+            all.len()
+        );
+    }
+    let points = sweep_cells(&base, &data, &cells, &mut |p| {
         if let Some(epoch) = p.collapsed_at_epoch {
             println!(
                 "{:>8} {:>6} collapsed at epoch {epoch} (every pair scored alike; lower --lr)",

@@ -97,8 +97,7 @@ pub fn run(a: ReproduceArgs) -> CliResult {
         let jobs = picked
             .iter()
             .flat_map(|r| r.seeds.iter().map(move |&s| (r, s)));
-        let shard = a.shard.unwrap_or(Shard { index: 0, count: 1 });
-        for (_, (row, seed)) in jobs.enumerate().filter(|&(k, _)| shard.picks(k)) {
+        for (row, seed) in a.shard.unwrap_or(Shard::WHOLE).share(jobs) {
             train_job(&a, &runs, &commit, row, seed)?;
         }
     }
