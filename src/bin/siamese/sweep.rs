@@ -66,10 +66,6 @@ pub fn run(a: SweepArgs) -> CliResult {
         base.epochs,
         base.seed
     );
-    println!(
-        "{:>8} {:>6} {:>10} {:>10} {:>12}",
-        "lr", "batch", "val acc", "test acc", "s/epoch"
-    );
     if let Some(s) = a.shard {
         println!(
             "shard {}/{}: {} of the {} settings",
@@ -79,6 +75,10 @@ pub fn run(a: SweepArgs) -> CliResult {
             all.len()
         );
     }
+    println!(
+        "{:>8} {:>6} {:>10} {:>10} {:>12}",
+        "lr", "batch", "val acc", "test acc", "s/epoch"
+    );
     let points = sweep_cells(&base, &data, &cells, &mut |p| {
         if let Some(epoch) = p.collapsed_at_epoch {
             println!(
