@@ -250,20 +250,9 @@ impl Learner for ClassifierLearner<'_> {
     }
 
     fn epoch_recorded(
-        &mut self, state: &TrainState, _: &Validation, obs: &mut dyn Observer,
+        &mut self, _: &TrainState, _: &Validation, _: &mut dyn Observer,
     ) -> Result<()> {
-        if let Some(rec) = state.history.last().map(BaselineEpoch::from) {
-            obs.message(&format!(
-                "epoch {}/{}: train loss {:.4}, train acc {:.2}%, val acc {:.2}%, {:.1} s",
-                rec.epoch,
-                self.cfg.epochs,
-                rec.train_loss,
-                rec.train_acc * 100.0,
-                rec.val_acc * 100.0,
-                rec.epoch_seconds
-            ));
-        }
-        Ok(())
+        Ok(()) // the loop's epoch_done reports the epoch (its line counts images per second)
     }
 
     fn stopped_mid_epoch(&mut self, _: &TrainState, _: &mut dyn Observer) -> Result<()> {
@@ -376,6 +365,30 @@ mod tests {
     /// learns: far above chance (10%) on the held-out test images. The returned weights are
     /// those of the best validation epoch, and `baseline.safetensors` holds them: rebuilt
     /// from the file, the classifier gives the same logits.
+    /// One report per epoch: the loop's `epoch_done` (the baseline used to add a status line
+    /// of its own, so `train-baseline` printed each epoch twice).
+    #[test]
+    fn each_epoch_is_reported_once() {
+        #[derive(Default)]
+        struct Count {
+            epochs: usize,
+            messages: usize,
+        }
+        impl Observer for Count {
+            fn epoch_done(&mut self, _: &EpochRecord) {
+                self.epochs += 1;
+            }
+            fn message(&mut self, _: &str) {
+                self.messages += 1;
+            }
+        }
+        let (mut cfg, data) = siamese_model::testing::tiny_run(2);
+        cfg.batch = 8;
+        let mut count = Count::default();
+        train_baseline(&cfg, &data, None, &mut count).unwrap();
+        assert_eq!((count.epochs, count.messages), (2, 0));
+    }
+
     #[test]
     fn learns_keeps_its_best_epoch_and_round_trips_its_checkpoint() {
         let (mut cfg, data) = siamese_model::testing::tiny_run(6);
