@@ -63,6 +63,10 @@ edition = "2021"
 [dependencies]
 siamese = { path = "$clone", default-features = false }
 
+# A project of its own, even where its folder is inside another workspace (CI puts it under
+# the checkout's target/).
+[workspace]
+
 # The checkout's release profile, so that the crates both builds share are built once.
 [profile.release]
 lto = "thin"
