@@ -10,20 +10,7 @@ use std::process::{Command, Output};
 // Each test file uses some of the shared helpers.
 #[allow(dead_code)]
 mod common;
-use common::{scratch, siamese, text};
-
-/// Fails with exactly one `error:` line on stderr containing `needle`, having written nothing
-/// on stdout (the error came before any work).
-fn refused(out: &Output, needle: &str) {
-    let (o, err) = (text(&out.stdout), text(&out.stderr));
-    assert!(!out.status.success(), "expected failure, stderr: {err}");
-    assert!(matches!(out.status.code(), Some(1 | 2)), "{err}");
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
-    assert!(lines[0].starts_with("error: "), "{err}");
-    assert!(err.contains(needle), "expected '{needle}' in: {err}");
-    assert!(o.trim().is_empty(), "work started before the error: {o}");
-}
+use common::{refused, scratch, siamese, text};
 
 fn bench(args: &[&str]) -> Output {
     let cwd = common::empty_cwd();

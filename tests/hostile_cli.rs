@@ -4,7 +4,7 @@
 //! valid range where there is one) before any work is done, never a panic or an abort.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use siamese::data::DatasetKind;
 use siamese::model::checkpoint::Checkpoint;
@@ -12,22 +12,10 @@ use siamese::model::run::{TrainConfig, TrainState};
 use siamese::model::SnLenet5;
 use siamese::optim::AdamState;
 
+// Not every helper of the shared module is used here.
+#[allow(dead_code)]
 mod common;
-use common::{interrupted_training, real_data, scratch, siamese, text};
-
-/// Fails with exactly one `error:` line on stderr containing `needle`, having written nothing
-/// on stdout (no "writing to …": the error came before any work).
-fn refused(out: &Output, needle: &str) {
-    let (o, err) = (text(&out.stdout), text(&out.stderr));
-    assert!(!out.status.success(), "expected failure, stderr: {err}");
-    // 1: refused by the library's checks; 2: by clap's parser (a value outside a choice).
-    assert!(matches!(out.status.code(), Some(1 | 2)), "{err}");
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
-    assert!(lines[0].starts_with("error: "), "{err}");
-    assert!(err.contains(needle), "expected '{needle}' in: {err}");
-    assert!(o.trim().is_empty(), "work started before the error: {o}");
-}
+use common::{interrupted_training, real_data, refused, scratch, siamese, text};
 
 /// A checkpoint as `siamese train` writes it (best.safetensors), with `edit` applied.
 fn checkpoint(dir: &Path, name: &str, edit: impl FnOnce(&mut Checkpoint)) -> String {

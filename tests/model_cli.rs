@@ -4,21 +4,15 @@
 //! `embed`).
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
+// Not every helper of the shared module is used here.
+#[allow(dead_code)]
 mod common;
-use common::{interrupted_training, real_data, scratch, siamese, siamese_command, text};
-
-/// Fails with exactly one `error:` line on stderr that contains `needle`.
-fn assert_one_line_error(out: &Output, needle: &str) {
-    let err = text(&out.stderr);
-    assert!(!out.status.success(), "expected failure, stderr: {err}");
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
-    assert!(lines[0].starts_with("error: "), "{err}");
-    assert!(err.contains(needle), "expected '{needle}' in: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-}
+use common::{
+    assert_one_line_error, interrupted_training, ok, real_data, scratch, siamese, siamese_command,
+    text,
+};
 
 #[test]
 fn bad_flags_give_one_line() {
@@ -454,12 +448,6 @@ fn compare_scores_two_files_and_refuses_bad_images_in_one_line() {
         "the file is empty",
     );
     std::fs::remove_dir_all(dir).unwrap();
-}
-
-fn ok(out: Output) -> String {
-    let (o, e) = (text(&out.stdout), text(&out.stderr));
-    assert!(out.status.success(), "failed:\nstdout: {o}\nstderr: {e}");
-    o
 }
 
 /// Writes test image `i` of a 28×28 grayscale set as a PNG.

@@ -8,26 +8,10 @@ use std::process::{Command, Output};
 // This file uses the scratch folder, the binary and the data folder, not the interrupted run.
 #[allow(dead_code)]
 mod common;
-use common::{real_data, scratch, siamese, text};
+use common::{assert_one_line_error, ok, real_data, scratch, siamese};
 use siamese_model::checkpoint::{Checkpoint, FORMAT_CLASSIFIER};
 use siamese_model::config::{Activation, Distance, EmbeddingActivation, Head, Pooling};
 use siamese_model::{SnLenet5, TrainConfig};
-
-/// Fails with exactly one `error:` line on stderr that contains `needle`.
-fn assert_one_line_error(out: &Output, needle: &str) {
-    let err = text(&out.stderr);
-    assert!(!out.status.success(), "expected failure, stderr: {err}");
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
-    assert!(lines[0].starts_with("error: "), "{err}");
-    assert!(err.contains(needle), "expected '{needle}' in: {err}");
-}
-
-fn ok(out: Output) -> String {
-    let (o, e) = (text(&out.stdout), text(&out.stderr));
-    assert!(out.status.success(), "failed:\nstdout: {o}\nstderr: {e}");
-    o
-}
 
 fn export(ck: &Path, out: &Path, part: &str) -> Output {
     let (ck, out) = (ck.to_str().unwrap(), out.to_str().unwrap());

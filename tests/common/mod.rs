@@ -1,5 +1,6 @@
 //! What the whole-CLI test files share: a scratch folder, running the `siamese` binary, its
-//! output as text, the real datasets' folder, and a training run stopped by a signal.
+//! output as text and the checks of how it ended (success, a one-line error, a refusal before
+//! any work), the real datasets' folder, and a training run stopped by a signal.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -44,6 +45,38 @@ pub fn siamese(args: &[&str]) -> Output {
 
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// The program's stdout, after checking that it succeeded.
+pub fn ok(out: Output) -> String {
+    let (o, e) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "failed:\nstdout: {o}\nstderr: {e}");
+    o
+}
+
+/// Fails unless the program failed with exactly one `error:` line on stderr that contains
+/// `needle` (and no panic).
+pub fn assert_one_line_error(out: &Output, needle: &str) {
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "expected failure, stderr: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    assert!(err.contains(needle), "expected '{needle}' in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// Refused before any work: exit code 1 (the library's checks) or 2 (clap's parser), one
+/// `error:` line containing `needle`, and nothing on stdout.
+pub fn refused(out: &Output, needle: &str) {
+    let (o, err) = (text(&out.stdout), text(&out.stderr));
+    assert!(!out.status.success(), "expected failure, stderr: {err}");
+    assert!(matches!(out.status.code(), Some(1 | 2)), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    assert!(err.contains(needle), "expected '{needle}' in: {err}");
+    assert!(o.trim().is_empty(), "work started before the error: {o}");
 }
 
 /// SIAMESE_DATA_DIR, or a loud failure: the tests that call it need the real datasets.
