@@ -287,20 +287,7 @@ impl std::fmt::Display for DataError {
                 looked_in,
                 missing,
                 fetch_command,
-            } => {
-                let looked: Vec<String> = looked_in.iter().map(|p| p.display().to_string()).collect();
-                let files = match missing.len() {
-                    0 => String::new(),
-                    1 => format!(", missing {}", missing[0]),
-                    n => format!(", missing {} and {} more", missing[0], n - 1),
-                };
-                write!(
-                    f,
-                    "{dataset} not found: looked in {}{files}\n{}",
-                    looked.join(", "),
-                    ways_out(dataset, fetch_command)
-                )
-            }
+            } => f.write_str(&missing_message(dataset, looked_in, missing, fetch_command)),
             UnknownDataset(name) => write!(
                 f,
                 "unknown dataset '{name}' (expected mnist, fashion-mnist or cifar-10)"
@@ -328,6 +315,24 @@ impl std::fmt::Display for DataError {
             Tensor(e) => std::fmt::Display::fmt(e, f),
         }
     }
+}
+
+/// The missing-data error: what is missing and where the lookup looked (the first missing
+/// file and how many more), then [`ways_out`].
+fn missing_message(
+    dataset: &str, looked_in: &[PathBuf], missing: &[String], fetch_command: &str,
+) -> String {
+    let looked: Vec<String> = looked_in.iter().map(|p| p.display().to_string()).collect();
+    let files = match missing.len() {
+        0 => String::new(),
+        1 => format!(", missing {}", missing[0]),
+        n => format!(", missing {} and {} more", missing[0], n - 1),
+    };
+    format!(
+        "{dataset} not found: looked in {}{files}\n{}",
+        looked.join(", "),
+        ways_out(dataset, fetch_command)
+    )
 }
 
 /// The two ways to get a missing dataset, as the two indented lines that end the

@@ -72,31 +72,40 @@ pub fn rows(quick: bool) -> Vec<Row> {
         }
         return out;
     }
-    let ours = |kind| Recipe::Ours.config(kind);
-    out.push(headline(
-        "mnist",
-        "99.11% (50 epochs)",
-        ours(DatasetKind::Mnist),
-        &[0, 1, 2],
-    ));
-    out.push(headline(
-        "mnist-paper",
-        "99.11% (50 epochs)",
-        Recipe::Paper.config(DatasetKind::Mnist),
-        &[0, 1, 2],
-    ));
-    out.push(headline(
-        "fashion-mnist",
-        "91.65% (100 epochs)",
-        ours(DatasetKind::FashionMnist),
-        &[0, 1, 2],
-    ));
-    out.push(headline(
-        "cifar-10",
-        "81.64% (1,500 epochs)",
-        ours(DatasetKind::Cifar10),
-        &[0],
-    ));
+    use DatasetKind::{Cifar10, FashionMnist, Mnist};
+    let headlines: [(&str, &str, Recipe, DatasetKind, &[u64]); 4] = [
+        (
+            "mnist",
+            "99.11% (50 epochs)",
+            Recipe::Ours,
+            Mnist,
+            &[0, 1, 2],
+        ),
+        (
+            "mnist-paper",
+            "99.11% (50 epochs)",
+            Recipe::Paper,
+            Mnist,
+            &[0, 1, 2],
+        ),
+        (
+            "fashion-mnist",
+            "91.65% (100 epochs)",
+            Recipe::Ours,
+            FashionMnist,
+            &[0, 1, 2],
+        ),
+        (
+            "cifar-10",
+            "81.64% (1,500 epochs)",
+            Recipe::Ours,
+            Cifar10,
+            &[0],
+        ),
+    ];
+    for (id, paper, recipe, kind, seeds) in headlines {
+        out.push(headline(id, paper, recipe.config(kind), seeds));
+    }
     let base = mnist(SENSITIVITY_EPOCHS);
     for lr in [0.0001, 0.001, 0.01] {
         for batch in [32, 64, 96] {
