@@ -215,12 +215,12 @@ pub fn baseline_run(
     })
 }
 
-/// `siamese sweep`'s data: every (lr, batch) setting of `base` checked first, then the data
-/// read, with the dataset's title.
+/// `siamese sweep`'s data: every (lr, batch) setting of `base` ([`crate::train::sweep::grid`])
+/// checked first, then the data read, with the dataset's title.
 pub fn sweep_data(
     base: &TrainConfig, lrs: &[f32], batches: &[usize], src: &DataSource,
 ) -> Result<(RunData, String)> {
-    for (&lr, &batch) in lrs.iter().flat_map(|l| batches.iter().map(move |b| (l, b))) {
+    for (lr, batch) in crate::train::sweep::grid(lrs, batches)? {
         TrainConfig {
             lr,
             batch,
