@@ -171,6 +171,15 @@ pub enum DataError {
         /// What the reader or decoder said.
         message: String,
     },
+    /// An image folder (`--images DIR`) cannot be used as a dataset, or its cache cannot be
+    /// written: a missing or unreadable folder, too few classes, too many images or bytes,
+    /// too many files that do not decode.
+    Folder {
+        /// The folder (or file) concerned.
+        path: PathBuf,
+        /// What is wrong and what to do, one line.
+        message: String,
+    },
     /// A tensor could not be built (never expected: shapes are checked first).
     Tensor(siamese_tensor::TensorError),
 }
@@ -312,6 +321,7 @@ impl std::fmt::Display for DataError {
             Image { path, message } => {
                 write!(f, "{}: cannot read image: {message}", path.display())
             }
+            Folder { path, message } => write!(f, "{}: {message}", path.display()),
             Tensor(e) => std::fmt::Display::fmt(e, f),
         }
     }

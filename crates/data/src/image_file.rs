@@ -2,9 +2,10 @@
 //! BMP or PNM, recognised by content, whatever the file's extension; by extension only when
 //! the content says nothing), within the decoder limits [`MAX_IMAGE_SIDE`] and
 //! [`MAX_IMAGE_BYTES`], converted to the model's channels
-//! (gray for C = 1, RGB for C = 3, alpha dropped), resized to its H×W when the size differs
-//! (bilinear, with a note saying so), and scaled to [0, 1] as the datasets are:
-//! x = pixel / 255, C×H×W planes in NCHW order.
+//! (gray for C = 1, RGB for C = 3, alpha dropped), brought to its H×W by a [`Fit`] when the
+//! size differs (bilinear, with a note saying so), and scaled to [0, 1] as the datasets are:
+//! x = pixel / 255, C×H×W planes in NCHW order. [`decode_pixels`] stops before the scaling
+//! (u8 planes, what the image-folder reader and its cache keep).
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,49 @@ pub const MAX_IMAGE_SIDE: u32 = 4096;
 pub const MAX_IMAGE_BYTES: u64 = 128 << 20;
 /// The biggest file read from disk: 64 MiB (a compressed image of 4096×4096 is far smaller).
 pub const MAX_IMAGE_FILE: u64 = 64 << 20;
+
+/// How an image whose size differs from the model's H×W becomes H×W. `Stretch`: the whole
+/// image resized to W×H (bilinear; the aspect ratio changes). `Crop`: the largest centred
+/// window with the target's aspect ratio, W₀' = round(H₀·W/H) columns when the image is wider
+/// than W/H (else H₀' = round(W₀·H/W) rows), offset ⌊(W₀ − W₀')/2⌋ (rows likewise), then
+/// resized as `Stretch` does. An image already W×H is kept as it is by both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Fit {
+    #[default]
+    Stretch,
+    Crop,
+}
+
+impl std::str::FromStr for Fit {
+    type Err = DataError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "stretch" => Ok(Fit::Stretch),
+            "crop" => Ok(Fit::Crop),
+            _ => Err(DataError::InvalidArgument(format!(
+                "unknown fit '{s}' (expected stretch or crop)"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Fit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Fit::Stretch => "stretch",
+            Fit::Crop => "crop",
+        })
+    }
+}
+
+/// An image file's pixels at the model's geometry, as bytes: C planes of H×W, row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pixels {
+    /// C×H×W values 0..=255.
+    pub bytes: Vec<u8>,
+    /// The file's own (width, height) when it differed from the model's.
+    pub resized_from: Option<(usize, usize)>,
+}
 
 /// An image file ready for the network: `channels`×`height`×`width` values in [0, 1].
 #[derive(Clone, Debug, PartialEq)]
@@ -62,6 +106,17 @@ impl InputImage {
 /// or 3). A missing, unreadable, empty, corrupt or unknown file is one [`DataError::Image`]
 /// naming the file; never a panic.
 pub fn read_image(path: &Path, geometry: (usize, usize, usize)) -> Result<InputImage> {
+    decode_image(&read_file(path)?, path, geometry)
+}
+
+/// [`read_image`] as u8 planes with a [`Fit`]: the file read (at most [`MAX_IMAGE_FILE`]
+/// bytes) and given to [`decode_pixels`].
+pub fn read_pixels(path: &Path, geometry: (usize, usize, usize), fit: Fit) -> Result<Pixels> {
+    decode_pixels(&read_file(path)?, path, geometry, fit)
+}
+
+/// The bytes of the file at `path`, refused past [`MAX_IMAGE_FILE`] before they are read.
+fn read_file(path: &Path) -> Result<Vec<u8>> {
     use std::io::Read;
     let io = |e: std::io::Error| image_error(path, e.to_string());
     let f = std::fs::File::open(path).map_err(io)?;
@@ -78,14 +133,35 @@ pub fn read_image(path: &Path, geometry: (usize, usize, usize)) -> Result<InputI
             ),
         ));
     }
-    decode_image(&bytes, path, geometry)
+    Ok(bytes)
 }
 
 /// [`read_image`] on the bytes of a file already in memory (`path` names it in messages and
-/// gives the format by extension when the content does not).
+/// gives the format by extension when the content does not), stretched to the model's size.
 pub fn decode_image(
-    bytes: &[u8], path: &Path, (channels, height, width): (usize, usize, usize),
+    bytes: &[u8], path: &Path, geometry: (usize, usize, usize),
 ) -> Result<InputImage> {
+    let (channels, height, width) = geometry;
+    let px = decode_pixels(bytes, path, geometry, Fit::Stretch)?;
+    Ok(InputImage {
+        path: path.to_path_buf(),
+        pixels: px
+            .bytes
+            .into_iter()
+            .map(crate::batch::scale_pixel)
+            .collect(),
+        channels,
+        height,
+        width,
+        resized_from: px.resized_from,
+    })
+}
+
+/// The decoding of [`decode_image`] without the scaling: u8 planes at the model's
+/// `(channels, height, width)`, the size reached by `fit`.
+pub fn decode_pixels(
+    bytes: &[u8], path: &Path, (channels, height, width): (usize, usize, usize), fit: Fit,
+) -> Result<Pixels> {
     if !matches!(channels, 1 | 3) || height == 0 || width == 0 {
         return Err(DataError::InvalidArgument(format!(
             "an image input must be 1 or 3 channels of at least 1x1 pixels, not {channels}x{height}x{width}"
@@ -125,31 +201,51 @@ pub fn decode_image(
     let (img, resized_from) = if (w0, h0) == (width, height) {
         (img, None)
     } else {
-        let small = img.resize_exact(width as u32, height as u32, FilterType::Triangle);
-        (small, Some((w0, h0)))
+        (
+            fit_to(img, width as u32, height as u32, fit),
+            Some((w0, h0)),
+        )
     };
-    Ok(InputImage {
-        path: path.to_path_buf(),
-        pixels: planes(&img, channels),
-        channels,
-        height,
-        width,
+    Ok(Pixels {
+        bytes: planes(&img, channels),
         resized_from,
     })
 }
 
-/// The image's pixels / 255 as `channels` planes (gray: ITU-R 601 luma of RGB).
-fn planes(img: &DynamicImage, channels: usize) -> Vec<f32> {
-    let scale = crate::batch::scale_pixel;
+/// `img` brought to `w`×`h` by the rule of [`Fit`].
+fn fit_to(img: DynamicImage, w: u32, h: u32, fit: Fit) -> DynamicImage {
+    let img = match fit {
+        Fit::Stretch => img,
+        Fit::Crop => {
+            let (w0, h0) = (u64::from(img.width()), u64::from(img.height()));
+            let (tw, th) = (u64::from(w), u64::from(h));
+            let (cw, ch) = if w0 * th > h0 * tw {
+                (((h0 * tw + th / 2) / th).clamp(1, w0), h0)
+            } else {
+                (w0, ((w0 * th + tw / 2) / tw).clamp(1, h0))
+            };
+            let (x, y) = ((w0 - cw) / 2, (h0 - ch) / 2);
+            img.crop_imm(x as u32, y as u32, cw as u32, ch as u32)
+        }
+    };
+    if (img.width(), img.height()) == (w, h) {
+        img
+    } else {
+        img.resize_exact(w, h, FilterType::Triangle)
+    }
+}
+
+/// The image's pixels as `channels` planes (gray: ITU-R 601 luma of RGB).
+fn planes(img: &DynamicImage, channels: usize) -> Vec<u8> {
     if channels == 1 {
-        return img.to_luma8().into_raw().into_iter().map(scale).collect();
+        return img.to_luma8().into_raw();
     }
     let rgb = img.to_rgb8();
     let n = rgb.width() as usize * rgb.height() as usize;
-    let mut out = vec![0.0f32; 3 * n];
+    let mut out = vec![0u8; 3 * n];
     for (i, p) in rgb.pixels().enumerate() {
         for (ch, &v) in p.0.iter().enumerate() {
-            out[ch * n + i] = scale(v);
+            out[ch * n + i] = v;
         }
     }
     out
@@ -283,6 +379,36 @@ mod tests {
             got.resize_note().as_deref(),
             Some("note: big.png is 40x30, resized to 28x28")
         );
+    }
+
+    /// A 6x2 image, black at both ends and white in the middle: cropped to 2x2 it is the white
+    /// middle, untouched; stretched to 2x2 the black columns are mixed in.
+    #[test]
+    fn crop_keeps_the_centred_window_and_stretch_squeezes_the_whole_image() {
+        let img = png(&gray(
+            6,
+            2,
+            |x, _| if (2..4).contains(&x) { 255 } else { 0 },
+        ));
+        let crop = decode_pixels(&img, Path::new("w.png"), (1, 2, 2), Fit::Crop).unwrap();
+        assert_eq!(crop.bytes, [255; 4]);
+        assert_eq!(crop.resized_from, Some((6, 2)));
+        let stretch = decode_pixels(&img, Path::new("w.png"), (1, 2, 2), Fit::Stretch).unwrap();
+        assert!(
+            stretch.bytes.iter().all(|&v| v < 255),
+            "{:?}",
+            stretch.bytes
+        );
+        // A tall image is cropped in rows: the middle row of a 1x3 image for a 1x1 model.
+        let tall = png(&gray(1, 3, |_, y| [10, 20, 30][y as usize]));
+        let one = decode_pixels(&tall, Path::new("t.png"), (1, 1, 1), Fit::Crop).unwrap();
+        assert_eq!(one.bytes, [20]);
+        assert_eq!("crop".parse::<Fit>().unwrap(), Fit::Crop);
+        assert_eq!(
+            Fit::Stretch.to_string().parse::<Fit>().unwrap(),
+            Fit::Stretch
+        );
+        assert!("squash".parse::<Fit>().is_err());
     }
 
     #[test]
