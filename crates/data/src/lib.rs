@@ -17,7 +17,11 @@
 //!   thread, and [`fill_images`] for allocation-free loops;
 //! - `viz` (feature `plot`): the pair grid of the paper's Figure 2 (POS/NEG, hand-coded bitmap font);
 //! - `image_file` (feature `images`): a user's PNG/JPEG/BMP/PNM file as a model input (`read_image`: channels
-//!   converted, resized to the model's size with a note, scaled to \[0,1\]).
+//!   converted, resized to the model's size with a note, scaled to \[0,1\]; `decode_pixels`: u8 planes, stretched
+//!   or centre-cropped by a `Fit`);
+//! - `folder` (feature `images`): a folder of the user's images, one subfolder per class or `train/`, `val/`,
+//!   `test/` (`scan_folder`), decoded in parallel into u8 pixels and u32 labels (`load_folder`), through a cache
+//!   keyed by the full file list (`default_cache_dir`).
 //!
 //! Every random choice uses `ChaCha8Rng::seed_from_u64`, so results do not depend on the machine or
 //! on the number of threads.
@@ -28,6 +32,8 @@ pub mod dataset;
 pub mod error;
 #[cfg(feature = "fetch")]
 pub mod fetch;
+#[cfg(feature = "images")]
+pub mod folder;
 pub mod gzip;
 pub mod idx;
 #[cfg(feature = "images")]
@@ -45,6 +51,11 @@ pub use dataset::{load, load_dir, locate, ImageSet, DATA_DIR_ENV};
 pub use error::{DataError, Result};
 #[cfg(feature = "fetch")]
 pub use fetch::{fetch, FetchOptions, MIRROR_ENV};
+#[cfg(feature = "images")]
+pub use folder::{
+    default_cache_dir, default_input, load as load_folder, scan as scan_folder, Fit, FolderImages,
+    FolderOptions, Layout, Part,
+};
 #[cfg(feature = "images")]
 pub use image_file::{read_image, InputImage};
 pub use pairs::{check_pair_indices, make_pairs, test_pairs, Pair, PairMode};
