@@ -182,3 +182,27 @@ fn check_bad_share(layout: &Layout, bad: &[(PathBuf, String)], share: f64) -> Re
         ),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The only test that sets these variables (nothing else in the crate reads them).
+    #[test]
+    fn the_default_cache_dir_follows_the_environment() {
+        std::env::set_var("SIAMESE_CACHE_DIR", "/tmp/somewhere");
+        assert_eq!(default_cache_dir(), Some(PathBuf::from("/tmp/somewhere")));
+        std::env::set_var("SIAMESE_CACHE_DIR", "");
+        std::env::set_var("XDG_CACHE_HOME", "/xdg");
+        assert_eq!(
+            default_cache_dir(),
+            Some(PathBuf::from("/xdg/siamese/images"))
+        );
+        std::env::remove_var("XDG_CACHE_HOME");
+        std::env::set_var("HOME", "/home/u");
+        assert_eq!(
+            default_cache_dir(),
+            Some(PathBuf::from("/home/u/.cache/siamese/images"))
+        );
+    }
+}

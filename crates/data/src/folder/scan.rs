@@ -73,7 +73,8 @@ pub struct Ignored {
     pub not_images: usize,
     /// Files directly in the root (or in `train/`, `val/`, `test/`), outside any class folder.
     pub loose_files: usize,
-    /// Folders already walked inside the same class (symbolic-link loops, links to a folder twice).
+    /// Folders already walked inside the same class, or holding the class folder (symbolic-link
+    /// loops, a folder linked twice).
     pub loops: usize,
     /// Folders deeper than [`MAX_FOLDER_DEPTH`] below their class folder.
     pub too_deep: usize,
@@ -368,13 +369,19 @@ struct Walk<'a> {
 
 impl Walk<'_> {
     /// The image files under the class folder `dir`, nested folders included (each real folder
-    /// once: canonical paths seen), with their size and modification time.
+    /// once: canonical paths seen; never a folder that holds `dir`), with their size and
+    /// modification time.
     fn class_files(&mut self, dir: &Path) -> Result<Vec<Found>> {
         let mut seen = HashSet::new();
+        let class_dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
         let mut out = Vec::new();
         let mut stack = vec![(dir.to_path_buf(), 0usize)];
         while let Some((d, depth)) = stack.pop() {
-            if !std::fs::canonicalize(&d).is_ok_and(|c| seen.insert(c)) {
+            // A folder seen before, or one holding the class folder itself (a link to `.`,
+            // `..` or the root), would list files twice or loop.
+            let fresh = std::fs::canonicalize(&d)
+                .is_ok_and(|c| (depth == 0 || !class_dir.starts_with(&c)) && seen.insert(c));
+            if !fresh {
                 self.ignored.loops += 1;
                 continue;
             }
