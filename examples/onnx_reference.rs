@@ -25,6 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let src = DataSource {
         data_dir: None,
         offline: true,
+        ..Default::default()
     };
     let r = write_reference(Path::new(ck), &src, pairs, reps, Path::new(dir))?;
     println!(

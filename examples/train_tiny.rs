@@ -21,7 +21,7 @@ fn synthetic(n: usize, seed: u32) -> Result<ImageSet, siamese::data::DataError> 
             let inside = (r0..r0 + 6).contains(&r) && (c0..c0 + 6).contains(&col);
             images.push(if inside { 230 } else { (state % 40) as u8 });
         }
-        labels.push(c as u8);
+        labels.push(c as u32);
     }
     let names = (0..10).map(|c| c.to_string()).collect();
     ImageSet::new(images, labels, (1, 28, 28), names)
@@ -32,9 +32,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     cfg.epochs = 2;
     let data = siamese::model::run::RunData::from_sets(
         &cfg,
-        DatasetKind::Mnist,
         synthetic(2000, 1)?,
         synthetic(500, 2)?,
+        None,
     )?;
     let outcome = siamese::train_on_data(&cfg, &data, None, |p| match p {
         Progress::Epoch(r) => println!(

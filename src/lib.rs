@@ -93,8 +93,17 @@ pub fn load_image(path: impl AsRef<Path>, model: &SnLenet5) -> Result<Tensor> {
 /// The test images of the dataset a checkpoint was trained on (`cfg` from
 /// [`SnLenet5::from_checkpoint`]), read from `data_dir`, else `$SIAMESE_DATA_DIR`, else
 /// `./datasets`.
+///
+/// A benchmark dataset only: a run on an image folder reads it through
+/// `siamese::pipeline::data::load` (feature `cli`).
 pub fn test_images(cfg: &TrainConfig, data_dir: Option<&Path>) -> Result<ImageSet> {
-    Ok(siamese_data::load(cfg.dataset, data_dir)?.1)
+    let kind = cfg.dataset.kind().ok_or_else(|| {
+        ModelError::Config(format!(
+            "{} is an image folder, not a benchmark dataset",
+            cfg.dataset
+        ))
+    })?;
+    Ok(siamese_data::load(kind, data_dir)?.1)
 }
 
 /// Image `index` of `set` as a model input: a 1×C×H×W tensor in [0, 1].

@@ -146,6 +146,7 @@ fn onnx_runtime_agrees_with_us_on_real_mnist_pairs() {
     let src = siamese::pipeline::data::DataSource {
         data_dir: Some(data.into()),
         offline: true,
+        ..Default::default()
     };
     check_with_onnx_runtime(&py, &src, &ck, &dir.join("reference"), (&pair, &sub));
     // Every other op the export can write (tanh, average pooling, a linear embedding, the

@@ -5,20 +5,28 @@
 
 use std::path::PathBuf;
 
-use crate::data::{self, dataset::default_target_dir, DataError, DatasetKind, ImageSet};
-use crate::model::run::{RunData, TrainConfig};
+use crate::data::{
+    self, dataset::default_target_dir, input_name, DataError, DatasetKind, Fit, ImageSet,
+};
+use crate::model::run::{Dataset, RunData, TrainConfig};
 use crate::{ModelError, Result};
 
 /// The environment variable that forbids downloads (as `--offline` does) when set to 1.
 pub const OFFLINE_ENV: &str = "SIAMESE_OFFLINE";
 
-/// Where a command's data comes from (`--data-dir`, `--offline`).
+/// Where a command's data comes from (`--data-dir`, `--offline`, `--images`, `--input`, `--fit`).
 #[derive(Clone, Debug, Default)]
 pub struct DataSource {
     /// The data root holding mnist/, fashion-mnist/, cifar-10/ (None: the lookup order).
     pub data_dir: Option<PathBuf>,
     /// Never download.
     pub offline: bool,
+    /// A user's image folder instead of the run's own data ([`dataset_of`]).
+    pub images: Option<PathBuf>,
+    /// The input asked for with `images` (a checkpoint's command: it must be the checkpoint's).
+    pub input: Option<(usize, usize, usize)>,
+    /// The fit asked for with `images` (likewise).
+    pub fit: Option<Fit>,
 }
 
 impl DataSource {
@@ -28,17 +36,66 @@ impl DataSource {
     }
 }
 
+/// The data a checkpoint's command reads: `--images DIR` at the checkpoint's input and fit
+/// (a differing `--input` or `--fit` is refused, naming both), else the run's own data.
+pub fn dataset_of(cfg: &TrainConfig, d: &DataSource) -> Result<Dataset> {
+    let Some(dir) = &d.images else {
+        return Ok(cfg.dataset.clone());
+    };
+    let (c, h, w) = (cfg.model.channels, cfg.model.height, cfg.model.width);
+    let fit = match &cfg.dataset {
+        Dataset::Folder(f) => f.fit,
+        Dataset::Bench(_) => Fit::default(),
+    };
+    if let Some(i) = d.input.filter(|&i| i != (c, h, w)) {
+        return Err(ModelError::Config(format!(
+            "--input {} differs from the checkpoint's input {} (the network takes only that)",
+            input_name(i),
+            input_name((c, h, w))
+        )));
+    }
+    if let Some(f) = d.fit.filter(|&f| f != fit) {
+        return Err(ModelError::Config(format!(
+            "--fit {f} differs from the checkpoint's fit {fit}"
+        )));
+    }
+    Ok(Dataset::Folder(super::folder::describe(
+        dir,
+        Some((c, h, w)),
+        fit,
+    )?))
+}
+
 /// A dataset as read for a command, with the name to show for it.
 pub struct Loaded {
     pub train: ImageSet,
     pub test: ImageSet,
+    /// A folder's own validation images (positions in `train`), if it has a `val/` part.
+    pub val: Option<Vec<u32>>,
     /// "MNIST", "Fashion-MNIST", "CIFAR-10" or "CIFAR-10 (JPEG stand-in)".
     pub title: String,
 }
 
+/// Reads a run's data: a benchmark by [`load_bench`], a folder by
+/// [`super::folder::load_folder`].
+pub fn load(dataset: &Dataset, src: &DataSource) -> Result<Loaded> {
+    match dataset {
+        Dataset::Bench(kind) => load_bench(*kind, src),
+        Dataset::Folder(f) => {
+            let s = super::folder::load_folder(f)?;
+            Ok(Loaded {
+                train: s.train,
+                test: s.test,
+                val: s.val,
+                title: dataset.title(),
+            })
+        }
+    }
+}
+
 /// Reads `kind` (see the module doc), downloading it first when it is missing and downloads
 /// are allowed (saying so on stderr, as the download's progress is).
-pub fn load(kind: DatasetKind, src: &DataSource) -> Result<Loaded> {
+pub fn load_bench(kind: DatasetKind, src: &DataSource) -> Result<Loaded> {
     let dir = match data::locate(kind, src.data_dir.as_deref()) {
         Ok(dir) => dir,
         Err(DataError::Missing { .. }) if !src.is_offline() => {
@@ -70,14 +127,28 @@ pub fn load(kind: DatasetKind, src: &DataSource) -> Result<Loaded> {
     } else {
         kind.title().to_string()
     };
-    Ok(Loaded { train, test, title })
+    Ok(Loaded {
+        train,
+        test,
+        val: None,
+        title,
+    })
 }
 
 /// The data of a run (see [`load`]) and the dataset's title.
 pub fn prepare(cfg: &TrainConfig, src: &DataSource) -> Result<(RunData, String)> {
-    let l = load(cfg.dataset, src)?;
-    Ok((
-        RunData::from_sets(cfg, cfg.dataset, l.train, l.test)?,
-        l.title,
-    ))
+    let dataset = dataset_of(cfg, src)?;
+    let l = load(&dataset, src)?;
+    let data = if dataset == cfg.dataset {
+        RunData::from_sets(cfg, l.train, l.test, l.val.as_deref())?
+    } else {
+        // A checkpoint's run on another folder: that folder's split and classes.
+        let cfg = TrainConfig {
+            dataset,
+            train_classes: None,
+            ..cfg.clone()
+        };
+        RunData::from_sets(&cfg, l.train, l.test, l.val.as_deref())?
+    };
+    Ok((data, l.title))
 }

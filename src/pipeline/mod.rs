@@ -13,6 +13,7 @@
 
 pub mod data;
 pub mod export;
+pub mod folder;
 pub mod score;
 pub mod train;
 

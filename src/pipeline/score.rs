@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::data::{load, prepare, DataSource};
+use super::data::{dataset_of, load, prepare, DataSource};
 use super::{check_device, Device};
 use crate::data::viz::{self, RgbImage, Verdict};
-use crate::data::{images_tensor, read_image, Pair};
+use crate::data::{images_tensor, read_image, Label, Pair};
 use crate::eval::groups::{evaluate_class_groups, GroupEvaluation};
 use crate::model::checkpoint::{Checkpoint, FORMAT_CLASSIFIER};
 use crate::model::config::validate_eval_batch;
@@ -76,7 +76,7 @@ pub struct PairsReport {
 /// The class groups of a run trained on some classes only.
 pub struct ClassGroups {
     /// The classes trained on.
-    pub classes: Vec<u8>,
+    pub classes: Vec<Label>,
     /// Every class's name.
     pub names: Vec<String>,
     pub groups: Vec<GroupEvaluation>,
@@ -238,10 +238,14 @@ pub struct ShowReport {
 /// `siamese show`: a grid of test pairs with their similarity and the call at the threshold.
 pub fn show_predictions(r: &ShowRequest) -> Result<ShowReport> {
     let (mut model, cfg) = SnLenet5::from_checkpoint(&r.checkpoint)?;
-    let (_, h, w) = cfg.dataset.geometry();
-    viz::grid_size(r.count, r.cols, r.scale, (h, w))?;
+    viz::grid_size(
+        r.count,
+        r.cols,
+        r.scale,
+        (cfg.model.height, cfg.model.width),
+    )?;
     let threshold = threshold_of(&r.checkpoint, r.threshold)?;
-    let loaded = load(cfg.dataset, &r.data)?;
+    let loaded = load(&dataset_of(&cfg, &r.data)?, &r.data)?;
     let test = &loaded.test;
     let pairs: Vec<Pair> = viz::figure_pairs(test, r.count, r.seed)?;
     let ia: Vec<u32> = pairs.iter().map(|p| p.a).collect();

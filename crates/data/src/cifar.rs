@@ -7,6 +7,7 @@
 use std::io::Read;
 use std::path::Path;
 
+use crate::dataset::Label;
 use crate::error::{DataError, Result};
 
 /// Pixel bytes per record (3 x 32 x 32).
@@ -25,7 +26,7 @@ pub const MAX_RECORDS: usize = 10_000;
 /// bytes ("too long: expected 30730000 bytes, found …", checked on the file's size before
 /// anything is read); a partial record ("truncated"); a label `>= classes`.
 pub fn read_batch_into(
-    path: &Path, classes: usize, images: &mut Vec<u8>, labels: &mut Vec<u8>,
+    path: &Path, classes: usize, images: &mut Vec<u8>, labels: &mut Vec<Label>,
 ) -> Result<usize> {
     let io = |e| DataError::io(path, e);
     let mut f = std::fs::File::open(path).map_err(io)?;
@@ -68,7 +69,7 @@ fn check_len(path: &Path, len: u64) -> Result<()> {
 
 /// Parses an in-memory CIFAR-10 binary file (see [`read_batch_into`]).
 pub fn parse_batch_into(
-    path: &Path, bytes: &[u8], classes: usize, images: &mut Vec<u8>, labels: &mut Vec<u8>,
+    path: &Path, bytes: &[u8], classes: usize, images: &mut Vec<u8>, labels: &mut Vec<Label>,
 ) -> Result<usize> {
     check_len(path, bytes.len() as u64)?;
     let n = bytes.len() / RECORD;
@@ -84,7 +85,7 @@ pub fn parse_batch_into(
                 classes,
             });
         }
-        labels.push(label);
+        labels.push(Label::from(label));
         images.extend_from_slice(&record[1..]);
     }
     Ok(n)

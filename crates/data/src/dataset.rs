@@ -18,6 +18,10 @@ pub const DATA_DIR_ENV: &str = "SIAMESE_DATA_DIR";
 /// Default data root, relative to the current directory.
 pub const DEFAULT_DATA_DIR: &str = "datasets";
 
+/// A class index: `u32`, so a user's image folder may hold more than 256 classes (the
+/// benchmark files store one byte per label; readers widen it).
+pub type Label = u32;
+
 /// A set of labelled images kept as u8 (CIFAR-10 train: 150 MB as u8 instead of 600 MB as f32).
 ///
 /// `images` holds `n` images of `channels * height * width` bytes each, in NCHW order.
@@ -27,7 +31,7 @@ pub struct ImageSet {
     /// Pixels, NCHW, `n * channels * height * width` bytes.
     pub images: Vec<u8>,
     /// One class index per image, each `< class_names.len()`.
-    pub labels: Vec<u8>,
+    pub labels: Vec<Label>,
     /// Number of images.
     pub n: usize,
     /// Channels (1 for MNIST-like, 3 for CIFAR-10).
@@ -44,7 +48,7 @@ impl ImageSet {
     /// Builds a set, checking that the buffer sizes agree with `n` and the geometry and that every
     /// label is a valid class.
     pub fn new(
-        images: Vec<u8>, labels: Vec<u8>, (channels, height, width): (usize, usize, usize),
+        images: Vec<u8>, labels: Vec<Label>, (channels, height, width): (usize, usize, usize),
         class_names: Vec<String>,
     ) -> Result<Self> {
         let n = labels.len();
@@ -287,6 +291,7 @@ fn load_idx_pair(
         });
     }
     let names = kind.class_names().iter().map(|s| s.to_string()).collect();
+    let labels = labels.into_iter().map(Label::from).collect();
     ImageSet::new(images.pixels, labels, (c, h, w), names)
 }
 

@@ -16,6 +16,7 @@ use ::image::{DynamicImage, ImageFormat, ImageReader, Limits};
 use siamese_tensor::Tensor;
 
 use crate::error::{DataError, Result};
+use crate::input::Fit;
 
 /// The widest and tallest image file accepted, in pixels: 4096 (a 20000×20000 file is refused
 /// before any pixel is decoded).
@@ -24,40 +25,6 @@ pub const MAX_IMAGE_SIDE: u32 = 4096;
 pub const MAX_IMAGE_BYTES: u64 = 128 << 20;
 /// The biggest file read from disk: 64 MiB (a compressed image of 4096×4096 is far smaller).
 pub const MAX_IMAGE_FILE: u64 = 64 << 20;
-
-/// How an image whose size differs from the model's H×W becomes H×W. `Stretch`: the whole
-/// image resized to W×H (bilinear; the aspect ratio changes). `Crop`: the largest centred
-/// window with the target's aspect ratio, W₀' = round(H₀·W/H) columns when the image is wider
-/// than W/H (else H₀' = round(W₀·H/W) rows), offset ⌊(W₀ − W₀')/2⌋ (rows likewise), then
-/// resized as `Stretch` does. An image already W×H is kept as it is by both.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Fit {
-    #[default]
-    Stretch,
-    Crop,
-}
-
-impl std::str::FromStr for Fit {
-    type Err = DataError;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "stretch" => Ok(Fit::Stretch),
-            "crop" => Ok(Fit::Crop),
-            _ => Err(DataError::InvalidArgument(format!(
-                "unknown fit '{s}' (expected stretch or crop)"
-            ))),
-        }
-    }
-}
-
-impl std::fmt::Display for Fit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Fit::Stretch => "stretch",
-            Fit::Crop => "crop",
-        })
-    }
-}
 
 /// An image file's pixels at the model's geometry, as bytes: C planes of H×W, row-major.
 #[derive(Clone, Debug, PartialEq)]

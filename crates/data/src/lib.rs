@@ -11,6 +11,8 @@
 //!   CIFAR-10 binary version, with a typed [`DataError`] naming the file for every kind of bad input;
 //! - [`dataset`]: [`ImageSet`] (pixels kept as u8) and [`load`], which reads `--data-dir` when given,
 //!   else `SIAMESE_DATA_DIR`, else `./datasets`;
+//! - [`input`]: a folder-trained network's input shape (`--input CxHxW`) and [`Fit`] (stretch or
+//!   centre-crop);
 //! - [`split`]: the paper's stratified, seeded 48k/12k (40k/10k) train/validation split and `--limit`;
 //! - [`pairs`]: one positive and one negative pair per anchor, balanced, seeded; fixed test pairs;
 //! - [`batch`]: [`PairBatches`], shuffled per epoch, normalised to \[0,1\] NCHW tensors by a prefetch
@@ -38,6 +40,7 @@ pub mod gzip;
 pub mod idx;
 #[cfg(feature = "images")]
 pub mod image_file;
+pub mod input;
 pub mod pairs;
 #[cfg(feature = "plot")]
 pub mod picture;
@@ -47,17 +50,18 @@ pub mod split;
 pub mod viz;
 
 pub use batch::{fill_images, images_tensor, scale_pixel, BatchOptions, PairBatch, PairBatches};
-pub use dataset::{load, load_dir, locate, ImageSet, DATA_DIR_ENV};
+pub use dataset::{load, load_dir, locate, ImageSet, Label, DATA_DIR_ENV};
 pub use error::{DataError, Result};
 #[cfg(feature = "fetch")]
 pub use fetch::{fetch, FetchOptions, MIRROR_ENV};
 #[cfg(feature = "images")]
 pub use folder::{
-    default_cache_dir, default_input, load as load_folder, scan as scan_folder, Fit, FolderImages,
+    default_cache_dir, default_input, load as load_folder, scan as scan_folder, FolderImages,
     FolderOptions, Layout, Part,
 };
 #[cfg(feature = "images")]
 pub use image_file::{read_image, InputImage};
+pub use input::{input_name, parse_input, Fit};
 pub use pairs::{check_pair_indices, make_pairs, test_pairs, Pair, PairMode};
 pub use registry::DatasetKind;
 pub use split::{paper_split, stratified, ValSize};

@@ -15,7 +15,7 @@ use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::dataset::ImageSet;
+use crate::dataset::{ImageSet, Label};
 use crate::error::{DataError, Result};
 
 /// One image pair: indices into an [`ImageSet`] and the target (1 = same class, 0 = different).
@@ -75,9 +75,11 @@ pub fn epoch_seed(seed: u64, epoch: u64) -> u64 {
 
 /// Two pairs per anchor in `indices` (positive then negative), partners drawn from `indices` too.
 ///
-/// An anchor alone in its class is paired with itself for its positive pair. Errors: an index
-/// outside `labels`, or fewer than two classes among `indices` (no negative pair possible).
-pub fn make_pairs(labels: &[u8], indices: &[u32], seed: u64) -> Result<Vec<Pair>> {
+/// An image alone in its class among `indices` (a one-image class of a user's folder) is never
+/// an anchor: its only positive pair would be itself. It still serves as the negative partner
+/// of other anchors, so the pairs stay balanced. Errors: an index outside `labels`, fewer than
+/// two classes among `indices` (no negative pair possible), or no class with two images.
+pub fn make_pairs(labels: &[Label], indices: &[u32], seed: u64) -> Result<Vec<Pair>> {
     let classes = labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
     let mut groups: Vec<Vec<u32>> = vec![Vec::new(); classes];
     // Position of each anchor inside its class group, to exclude it when drawing its partner.
@@ -97,22 +99,31 @@ pub fn make_pairs(labels: &[u8], indices: &[u32], seed: u64) -> Result<Vec<Pair>
             indices.len()
         )));
     }
+    if present.iter().all(|&c| groups[c].len() < 2) {
+        return Err(DataError::InvalidArgument(format!(
+            "positive pairs need a class with two images; all {} classes among {} images have one",
+            present.len(),
+            indices.len()
+        )));
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut out = Vec::with_capacity(indices.len() * 2);
     for &a in indices {
         let c = labels[a as usize] as usize;
         let group = &groups[c];
+        if group.len() < 2 {
+            continue;
+        }
         // Positive: uniform over the other members of the class (skip the anchor's own slot).
-        let b = if group.len() > 1 {
-            let mut r = rng.gen_range(0..group.len() - 1);
-            if r >= pos_in_group[a as usize] as usize {
-                r += 1;
-            }
-            group[r]
-        } else {
-            a
-        };
-        out.push(Pair { a, b, y: 1 });
+        let mut r = rng.gen_range(0..group.len() - 1);
+        if r >= pos_in_group[a as usize] as usize {
+            r += 1;
+        }
+        out.push(Pair {
+            a,
+            b: group[r],
+            y: 1,
+        });
         // Negative: uniform over the other present classes, then uniform within that class.
         let own = present.iter().position(|&p| p == c).unwrap_or(0);
         let mut r = rng.gen_range(0..present.len() - 1);
@@ -129,7 +140,7 @@ pub fn make_pairs(labels: &[u8], indices: &[u32], seed: u64) -> Result<Vec<Pair>
 /// Training pairs for one epoch: [`PairMode::Fixed`] uses `seed` every epoch, [`PairMode::PerEpoch`]
 /// uses [`epoch_seed`]`(seed, epoch)`.
 pub fn pairs_for_epoch(
-    mode: PairMode, labels: &[u8], indices: &[u32], seed: u64, epoch: u64,
+    mode: PairMode, labels: &[Label], indices: &[u32], seed: u64, epoch: u64,
 ) -> Result<Vec<Pair>> {
     let s = match mode {
         PairMode::Fixed => seed,
@@ -147,7 +158,7 @@ pub fn test_pairs(test: &ImageSet) -> Result<Vec<Pair>> {
 
 /// The fixed test pairs among the test images of `classes` (as [`test_pairs`], every such
 /// image an anchor, drawn with [`TEST_PAIR_SEED`]).
-pub fn test_pairs_of(test: &ImageSet, classes: &[u8]) -> Result<Vec<Pair>> {
+pub fn test_pairs_of(test: &ImageSet, classes: &[Label]) -> Result<Vec<Pair>> {
     let all: Vec<u32> = (0..test.len() as u32).collect();
     let idx = crate::split::of_classes(&test.labels, &all, classes);
     make_pairs(&test.labels, &idx, TEST_PAIR_SEED)
@@ -156,7 +167,9 @@ pub fn test_pairs_of(test: &ImageSet, classes: &[u8]) -> Result<Vec<Pair>> {
 /// Pairs across two groups of images: every image of `first`, then every image of `second`,
 /// as anchor, its partner drawn uniformly from the other group; `y = 1` exactly when the two
 /// labels agree. Errors: an empty group, an index outside `labels`.
-pub fn cross_pairs(labels: &[u8], first: &[u32], second: &[u32], seed: u64) -> Result<Vec<Pair>> {
+pub fn cross_pairs(
+    labels: &[Label], first: &[u32], second: &[u32], seed: u64,
+) -> Result<Vec<Pair>> {
     if first.is_empty() || second.is_empty() {
         return Err(DataError::InvalidArgument(
             "cross pairs need images in both groups".into(),
@@ -190,7 +203,7 @@ mod tests {
 
     #[test]
     fn subset_and_cross_pairs_stay_in_their_groups() {
-        let labels: Vec<u8> = (0..100).map(|i| (i % 10) as u8).collect();
+        let labels: Vec<Label> = (0..100).map(|i| (i % 10) as Label).collect();
         let names = (0..10).map(|k| k.to_string()).collect();
         let set = ImageSet::new(vec![0; 100], labels.clone(), (1, 1, 1), names).unwrap();
         let seen = test_pairs_of(&set, &[0, 1, 2]).unwrap();
@@ -210,6 +223,36 @@ mod tests {
         assert_eq!(cross_pairs(&labels, &first, &second, 4).unwrap(), mixed);
         assert!(cross_pairs(&labels, &first, &[], 4).is_err());
         assert!(cross_pairs(&labels, &first, &[100], 4).is_err());
+    }
+
+    #[test]
+    fn one_image_classes_are_negatives_only_and_labels_go_past_255() {
+        // 300 classes: 0..150 with three images each, 150..300 with one.
+        let mut labels: Vec<Label> = (0..450).map(|i| (i % 150) as Label).collect();
+        labels.extend(150..300);
+        let idx: Vec<u32> = (0..labels.len() as u32).collect();
+        let pairs = make_pairs(&labels, &idx, 5).unwrap();
+        assert_eq!(
+            pairs.len(),
+            2 * 450,
+            "one positive and one negative per anchor"
+        );
+        let single = |i: u32| labels[i as usize] >= 150;
+        assert!(
+            pairs.iter().all(|p| !single(p.a)),
+            "a one-image class is never an anchor"
+        );
+        for p in &pairs {
+            let same = labels[p.a as usize] == labels[p.b as usize];
+            assert_eq!(same, p.y == 1, "{p:?}");
+            assert_ne!(p.a, p.b);
+        }
+        assert!(
+            pairs.iter().any(|p| p.y == 0 && single(p.b)),
+            "singles serve as negatives"
+        );
+        let all_single: Vec<Label> = (0..5).collect();
+        assert!(make_pairs(&all_single, &[0, 1, 2, 3, 4], 1).is_err());
     }
 
     #[test]
@@ -235,7 +278,7 @@ mod tests {
 
     #[test]
     fn pairs_are_balanced_correct_and_seeded() {
-        let labels: Vec<u8> = (0..300).map(|i| (i % 3) as u8).collect();
+        let labels: Vec<Label> = (0..300).map(|i| (i % 3) as Label).collect();
         let idx: Vec<u32> = (0..300).collect();
         let p = make_pairs(&labels, &idx, 11).unwrap();
         assert_eq!(p.len(), 600);
@@ -261,7 +304,7 @@ mod tests {
 
     #[test]
     fn partners_stay_inside_the_given_indices() {
-        let labels: Vec<u8> = (0..100).map(|i| (i % 2) as u8).collect();
+        let labels: Vec<Label> = (0..100).map(|i| (i % 2) as Label).collect();
         let idx: Vec<u32> = (0..100).filter(|i| i % 5 == 0 || i % 5 == 1).collect();
         for q in make_pairs(&labels, &idx, 3).unwrap() {
             assert!(idx.contains(&q.a) && idx.contains(&q.b));
@@ -269,17 +312,19 @@ mod tests {
     }
 
     #[test]
-    fn one_class_is_an_error_and_singletons_self_pair() {
+    fn one_class_is_an_error_and_singletons_are_never_anchors() {
         assert!(make_pairs(&[0, 0, 0], &[0, 1, 2], 0).is_err());
         assert!(make_pairs(&[0, 1], &[0, 5], 0).is_err());
-        let p = make_pairs(&[0, 1], &[0, 1], 0).unwrap();
-        assert_eq!(p[0], Pair { a: 0, b: 0, y: 1 });
-        assert_eq!(p[1], Pair { a: 0, b: 1, y: 0 });
+        assert!(make_pairs(&[0, 1], &[0, 1], 0).is_err());
+        let p = make_pairs(&[0, 0, 1], &[0, 1, 2], 0).unwrap();
+        let want = [(0, 1, 1), (0, 2, 0), (1, 0, 1), (1, 2, 0)];
+        let got: Vec<(u32, u32, u8)> = p.iter().map(|q| (q.a, q.b, q.y)).collect();
+        assert_eq!(got, want);
     }
 
     #[test]
     fn per_epoch_mode_changes_pairs_fixed_does_not() {
-        let labels: Vec<u8> = (0..50).map(|i| (i % 5) as u8).collect();
+        let labels: Vec<Label> = (0..50).map(|i| (i % 5) as Label).collect();
         let idx: Vec<u32> = (0..50).collect();
         let f0 = pairs_for_epoch(PairMode::Fixed, &labels, &idx, 1, 0).unwrap();
         let f1 = pairs_for_epoch(PairMode::Fixed, &labels, &idx, 1, 1).unwrap();

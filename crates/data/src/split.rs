@@ -12,7 +12,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::dataset::ImageSet;
+use crate::dataset::{ImageSet, Label};
 use crate::error::{DataError, Result};
 use crate::registry::DatasetKind;
 
@@ -26,7 +26,7 @@ pub enum ValSize {
 }
 
 /// Groups the positions `0..labels.len()` (or the given `indices`) by class, in ascending order.
-fn by_class(labels: &[u8], indices: &[u32]) -> Result<Vec<Vec<u32>>> {
+fn by_class(labels: &[Label], indices: &[u32]) -> Result<Vec<Vec<u32>>> {
     let classes = labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
     let mut groups = vec![Vec::new(); classes];
     for &i in indices {
@@ -71,7 +71,7 @@ fn proportional_quotas(sizes: &[usize], total: usize) -> Vec<usize> {
 ///
 /// Errors: validation larger than the data (or than a class, for `PerClass`), indices out of range.
 pub fn stratified_of(
-    labels: &[u8], indices: Option<&[u32]>, val: ValSize, seed: u64,
+    labels: &[Label], indices: Option<&[u32]>, val: ValSize, seed: u64,
 ) -> Result<(Vec<u32>, Vec<u32>)> {
     let all: Vec<u32>;
     let indices = match indices {
@@ -116,7 +116,7 @@ pub fn stratified_of(
 }
 
 /// Stratified split of all images: `(train_idx, val_idx)` (see [`stratified_of`]).
-pub fn stratified(labels: &[u8], val: ValSize, seed: u64) -> Result<(Vec<u32>, Vec<u32>)> {
+pub fn stratified(labels: &[Label], val: ValSize, seed: u64) -> Result<(Vec<u32>, Vec<u32>)> {
     stratified_of(labels, None, val, seed)
 }
 
@@ -132,9 +132,25 @@ pub fn paper_split(kind: DatasetKind, train: &ImageSet, seed: u64) -> Result<(Ve
     stratified(&train.labels, ValSize::Count(val), seed)
 }
 
+/// The share of a user's image folder held out for validation and, when the folder has no
+/// `test/` part, for the test: 15 % each, stratified ([`folder_split`]).
+pub const FOLDER_SHARE_PERCENT: usize = 15;
+
+/// The seed of a folder's test split: fixed, so runs of every seed test on the same images.
+pub const FOLDER_TEST_SEED: u64 = 0x7E57_5EED;
+
+/// Splits the images of `labels` into (kept, held out): [`FOLDER_SHARE_PERCENT`] of them held
+/// out (rounded down), stratified (each class gives its share, largest remainder) and seeded.
+/// A folder without `test/` is split by it with [`FOLDER_TEST_SEED`] (test), then its rest
+/// with the run's seed (validation); a folder without `val/` by the latter only.
+pub fn folder_split(labels: &[Label], indices: &[u32], seed: u64) -> Result<(Vec<u32>, Vec<u32>)> {
+    let held = indices.len() * FOLDER_SHARE_PERCENT / 100;
+    stratified_of(labels, Some(indices), ValSize::Count(held), seed)
+}
+
 /// A stratified, seeded subsample of `limit` of the given `indices` (all of them, sorted, when
 /// `limit >= indices.len()`): the `--limit N` option for quick runs.
-pub fn limit(labels: &[u8], indices: &[u32], limit: usize, seed: u64) -> Result<Vec<u32>> {
+pub fn limit(labels: &[Label], indices: &[u32], limit: usize, seed: u64) -> Result<Vec<u32>> {
     if limit >= indices.len() {
         let mut all = indices.to_vec();
         all.sort_unstable();
@@ -151,7 +167,7 @@ pub fn limit(labels: &[u8], indices: &[u32], limit: usize, seed: u64) -> Result<
 ///
 /// Errors: an empty list, an unknown name, an index outside `0..class_names.len()`, a range
 /// whose end is below its start.
-pub fn parse_classes(spec: &str, class_names: &[String]) -> Result<Vec<u8>> {
+pub fn parse_classes(spec: &str, class_names: &[String]) -> Result<Vec<Label>> {
     let n = class_names.len();
     let bad = |m: String| DataError::InvalidArgument(format!("class list '{spec}': {m}"));
     let index = |t: &str| -> Result<usize> {
@@ -187,11 +203,11 @@ pub fn parse_classes(spec: &str, class_names: &[String]) -> Result<Vec<u8>> {
     }
     out.sort_unstable();
     out.dedup();
-    Ok(out.into_iter().map(|c| c as u8).collect())
+    Ok(out.into_iter().map(|c| c as Label).collect())
 }
 
 /// The entries of `indices` whose label is one of `classes`, in their order.
-pub fn of_classes(labels: &[u8], indices: &[u32], classes: &[u8]) -> Vec<u32> {
+pub fn of_classes(labels: &[Label], indices: &[u32], classes: &[Label]) -> Vec<u32> {
     let mut keep = [false; 256];
     for &c in classes {
         keep[c as usize] = true;
@@ -234,21 +250,21 @@ mod tests {
 
     #[test]
     fn of_classes_keeps_exactly_the_listed_classes() {
-        let l: Vec<u8> = (0..30).map(|i| (i % 10) as u8).collect();
+        let l: Vec<Label> = (0..30).map(|i| (i % 10) as Label).collect();
         let idx: Vec<u32> = (0..30).rev().collect();
         let kept = of_classes(&l, &idx, &[7, 8, 9]);
         assert_eq!(kept, [29, 28, 27, 19, 18, 17, 9, 8, 7]);
         assert!(of_classes(&l, &[99], &[0]).is_empty());
     }
 
-    fn labels(hist: &[usize]) -> Vec<u8> {
+    fn labels(hist: &[usize]) -> Vec<Label> {
         // Interleave classes so that position says nothing about class.
         let mut out = Vec::new();
         let mut left = hist.to_vec();
         while left.iter().any(|&l| l > 0) {
             for (c, l) in left.iter_mut().enumerate() {
                 if *l > 0 {
-                    out.push(c as u8);
+                    out.push(c as Label);
                     *l -= 1;
                 }
             }

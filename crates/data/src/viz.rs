@@ -329,7 +329,7 @@ pub fn query_strip(
         .iter()
         .map(|&v| (v * 255.0).round().clamp(0.0, 255.0) as u8)
         .collect();
-    let mut labels = vec![0u8];
+    let mut labels: Vec<crate::Label> = vec![0];
     for &(i, _) in neighbours {
         let image = gallery.image(i).ok_or_else(|| {
             DataError::InvalidArgument(format!("image {i} is outside the gallery"))

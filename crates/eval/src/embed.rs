@@ -3,6 +3,7 @@
 //! style of curves.png), and the embeddings written for other tools as CSV or `.npy`. The
 //! picture needs the `plot` feature; without it [`plot_scatter`] returns an error.
 
+use siamese_data::Label;
 use std::path::Path;
 
 #[cfg(feature = "plot")]
@@ -31,7 +32,8 @@ use siamese_data::picture::PaintResult;
 /// Draws `points` (x, y, class) as a scatter coloured by class with a legend of
 /// `class_names`, into a PNG at `path` (written atomically).
 pub fn plot_scatter(
-    path: &Path, title: &str, axes: (&str, &str), points: &[(f64, f64, u8)], class_names: &[String],
+    path: &Path, title: &str, axes: (&str, &str), points: &[(f64, f64, Label)],
+    class_names: &[String],
 ) -> Result<()> {
     #[cfg(feature = "plot")]
     {
@@ -53,11 +55,11 @@ pub fn plot_scatter(
 
 #[cfg(feature = "plot")]
 fn draw(
-    rgb: &mut [u8], title: &str, axes: (&str, &str), points: &[(f64, f64, u8)], names: &[String],
+    rgb: &mut [u8], title: &str, axes: (&str, &str), points: &[(f64, f64, Label)], names: &[String],
 ) -> PaintResult {
     let root = BitMapBackend::with_buffer(rgb, (900, 760)).into_drawing_area();
     root.fill(&WHITE)?;
-    let range = |f: fn(&(f64, f64, u8)) -> f64| {
+    let range = |f: fn(&(f64, f64, Label)) -> f64| {
         let (lo, hi) = points
             .iter()
             .map(f)
@@ -102,7 +104,7 @@ fn draw(
 }
 
 /// The embeddings as CSV: a header `label,class,e0,…`, then one row per image.
-pub fn embeddings_csv(emb: &[f32], dim: usize, labels: &[u8], names: &[String]) -> String {
+pub fn embeddings_csv(emb: &[f32], dim: usize, labels: &[Label], names: &[String]) -> String {
     let mut s = String::from("label,class");
     for e in 0..dim {
         s.push_str(&format!(",e{e}"));
@@ -170,8 +172,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("siamese-embed-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("embedding.png");
-        let pts: Vec<(f64, f64, u8)> = (0..30)
-            .map(|i| (i as f64, (i % 3) as f64, (i % 3) as u8))
+        let pts: Vec<(f64, f64, Label)> = (0..30)
+            .map(|i| (i as f64, (i % 3) as f64, (i % 3) as Label))
             .collect();
         let names: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
         plot_scatter(&p, "test", ("PC 1", "PC 2"), &pts, &names).unwrap();

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use siamese_data::pairs::{cross_pairs, test_pairs_of, TEST_PAIR_SEED};
 use siamese_data::split::of_classes;
-use siamese_data::{test_pairs, ImageSet, Pair};
+use siamese_data::{test_pairs, ImageSet, Label, Pair};
 use siamese_model::metrics::{
     accuracy, equal_error_rate, is_same_label, roc_auc, DEFAULT_THRESHOLD,
 };
@@ -39,9 +39,10 @@ const MIXED_PAIR_STREAM: u64 = 0x4D49_5845_4400;
 /// group is an anchor ([`test_pairs_of`], [`cross_pairs`], seeded from [`TEST_PAIR_SEED`]). A
 /// group that cannot be formed (unseen needs two unseen classes, mixed one) is left out.
 pub fn evaluate_class_groups(
-    model: &mut dyn PairScorer, test: &Arc<ImageSet>, classes: &[u8], threshold: f32, batch: usize,
+    model: &mut dyn PairScorer, test: &Arc<ImageSet>, classes: &[Label], threshold: f32,
+    batch: usize,
 ) -> Result<Vec<GroupEvaluation>> {
-    let unseen: Vec<u8> = (0..test.num_classes() as u8)
+    let unseen: Vec<Label> = (0..test.num_classes() as Label)
         .filter(|c| !classes.contains(c))
         .collect();
     let all: Vec<u32> = (0..test.len() as u32).collect();

@@ -12,7 +12,7 @@
 use std::time::Instant;
 
 use serde::Serialize;
-use siamese_data::ImageSet;
+use siamese_data::{ImageSet, Label};
 
 use crate::retrieval::{knn_search, Neighbour};
 use siamese_model::config::Distance;
@@ -25,18 +25,20 @@ pub const MAX_K: usize = 1024;
 
 /// The class voted by `neighbours` (nearest first) whose labels are `labels[index]` (module
 /// doc); `None` for no neighbour.
-pub fn vote(neighbours: &[Neighbour], labels: &[u8]) -> Option<u8> {
-    let mut count = [0usize; 256];
-    let mut first = [usize::MAX; 256];
+pub fn vote(neighbours: &[Neighbour], labels: &[Label]) -> Option<Label> {
+    // (class, votes, rank of its nearest neighbour), in order of first appearance: k is small.
+    let mut tally: Vec<(Label, usize, usize)> = Vec::new();
     for (rank, n) in neighbours.iter().enumerate() {
-        let c = labels[n.index as usize] as usize;
-        count[c] += 1;
-        first[c] = first[c].min(rank);
+        let c = labels[n.index as usize];
+        match tally.iter_mut().find(|t| t.0 == c) {
+            Some(t) => t.1 += 1,
+            None => tally.push((c, 1, rank)),
+        }
     }
-    (0..256)
-        .filter(|&c| count[c] > 0)
-        .max_by(|&a, &b| count[a].cmp(&count[b]).then(first[b].cmp(&first[a])))
-        .map(|c| c as u8)
+    tally
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.2.cmp(&a.2)))
+        .map(|t| t.0)
 }
 
 /// Test accuracy and timing of one classifier.
@@ -55,8 +57,8 @@ pub struct ClassifierReport {
 /// Predicts every test row by the k-NN vote over the training rows (all rows of `dim`), the
 /// neighbours by `distance` (module doc).
 pub fn knn_predict(
-    train: &[f32], train_labels: &[u8], test: &[f32], dim: usize, k: usize, distance: Distance,
-) -> Result<Vec<u8>> {
+    train: &[f32], train_labels: &[Label], test: &[f32], dim: usize, k: usize, distance: Distance,
+) -> Result<Vec<Label>> {
     if k == 0 || train_labels.is_empty() {
         return Err(ModelError::Config(
             "k-NN needs k >= 1 and at least one training row".into(),
@@ -70,7 +72,7 @@ pub fn knn_predict(
 }
 
 /// Fraction of `predicted` equal to `truth`.
-pub fn classification_accuracy(predicted: &[u8], truth: &[u8]) -> f64 {
+pub fn classification_accuracy(predicted: &[Label], truth: &[Label]) -> f64 {
     let right = predicted.iter().zip(truth).filter(|(p, t)| p == t).count();
     right as f64 / truth.len().max(1) as f64
 }
@@ -90,8 +92,8 @@ pub fn pixel_rows(set: &ImageSet, ids: &[u32]) -> Vec<f32> {
 /// against `test_labels`. `fit_seconds` is passed in (the time spent making the features).
 #[allow(clippy::too_many_arguments)]
 pub fn knn_report(
-    method: &str, train: &[f32], train_labels: &[u8], test: &[f32], test_labels: &[u8], dim: usize,
-    k: usize, distance: Distance, fit_seconds: f64,
+    method: &str, train: &[f32], train_labels: &[Label], test: &[f32], test_labels: &[Label],
+    dim: usize, k: usize, distance: Distance, fit_seconds: f64,
 ) -> Result<ClassifierReport> {
     let t = Instant::now();
     let pred = knn_predict(train, train_labels, test, dim, k, distance)?;

@@ -24,7 +24,7 @@ use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use siamese_data::{ImageSet, Pair};
+use siamese_data::{ImageSet, Label, Pair};
 
 use crate::retrieval::{embed_images, ranked_by};
 use siamese_model::config::{in_range, Distance};
@@ -37,7 +37,7 @@ use siamese_tensor::ops::distance::cross_distance_forward;
 /// One episode: the N classes, K support images per class, the query and its class's position.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Episode {
-    pub classes: Vec<u8>,
+    pub classes: Vec<Label>,
     /// `support[w]` holds the K images of `classes[w]`.
     pub support: Vec<Vec<u32>>,
     pub query: u32,
@@ -48,7 +48,7 @@ pub struct Episode {
 /// Draws `episodes` N-way (`ways`) K-shot (`shots`) episodes from the images of `classes` in
 /// `labels` (module doc), all at once: [`EpisodeDrawer`] one at a time, the same episodes.
 pub fn draw_episodes(
-    labels: &[u8], classes: &[u8], ways: usize, shots: usize, episodes: usize, seed: u64,
+    labels: &[Label], classes: &[Label], ways: usize, shots: usize, episodes: usize, seed: u64,
 ) -> Result<Vec<Episode>> {
     let mut d = EpisodeDrawer::new(labels, classes, ways, shots, seed)?;
     Ok((0..episodes).map(|_| d.draw()).collect())
@@ -57,8 +57,8 @@ pub fn draw_episodes(
 /// Draws episodes one at a time from a seeded generator (module doc), so that any number of
 /// them takes the memory of the ones being scored.
 pub struct EpisodeDrawer {
-    members: HashMap<u8, Vec<u32>>,
-    classes: Vec<u8>,
+    members: HashMap<Label, Vec<u32>>,
+    classes: Vec<Label>,
     ways: usize,
     shots: usize,
     rng: ChaCha8Rng,
@@ -68,7 +68,7 @@ impl EpisodeDrawer {
     /// Errors: `ways` outside 2 to [`MAX_WAYS`] or above the classes given, `shots` outside 1
     /// to [`MAX_SHOTS`], or a class with fewer than `shots` + 1 images.
     pub fn new(
-        labels: &[u8], classes: &[u8], ways: usize, shots: usize, seed: u64,
+        labels: &[Label], classes: &[Label], ways: usize, shots: usize, seed: u64,
     ) -> Result<Self> {
         in_range("--ways", ways, 2, MAX_WAYS)?;
         in_range("--shots", shots, 1, MAX_SHOTS)?;
@@ -78,7 +78,7 @@ impl EpisodeDrawer {
                 classes.len()
             )));
         }
-        let mut members: HashMap<u8, Vec<u32>> = HashMap::new();
+        let mut members: HashMap<Label, Vec<u32>> = HashMap::new();
         for (i, &l) in labels.iter().enumerate() {
             if classes.contains(&l) {
                 members.entry(l).or_default().push(i as u32);
@@ -105,7 +105,7 @@ impl EpisodeDrawer {
     /// The next episode.
     pub fn draw(&mut self) -> Episode {
         let (ways, shots, rng) = (self.ways, self.shots, &mut self.rng);
-        let chosen: Vec<u8> = sample(rng, self.classes.len(), ways)
+        let chosen: Vec<Label> = sample(rng, self.classes.len(), ways)
             .into_iter()
             .map(|i| self.classes[i])
             .collect();
@@ -224,7 +224,7 @@ pub struct OneShotReport {
     pub shots: usize,
     pub episodes: usize,
     pub seed: u64,
-    pub classes: Vec<u8>,
+    pub classes: Vec<Label>,
     /// 1/N.
     pub chance: f64,
     pub methods: Vec<MethodAccuracy>,
@@ -284,7 +284,7 @@ pub const DEFAULT_WAYS: usize = 5;
 pub const DEFAULT_SHOTS: usize = 1;
 /// Episodes unless told otherwise (`--episodes`).
 pub const DEFAULT_EPISODES: usize = 1000;
-/// The most classes per episode accepted (`--ways`, at least 2): 256, every class id a `u8` holds.
+/// The most classes per episode accepted (`--ways`, at least 2): 256 (an episode embeds `ways × (shots + 1)` images at once).
 pub const MAX_WAYS: usize = 256;
 /// The most support images per class accepted (`--shots`): 10,000 (a class must also hold
 /// `shots` + 1 test images).
@@ -304,7 +304,7 @@ pub struct OneShotOptions {
     pub shots: usize,
     pub episodes: usize,
     /// The classes the episodes draw from.
-    pub classes: Vec<u8>,
+    pub classes: Vec<Label>,
     /// The seed of the episodes.
     pub seed: u64,
     /// Images per scoring and embedding batch.
@@ -314,8 +314,8 @@ pub struct OneShotOptions {
 impl OneShotReport {
     /// How many of the episodes' classes are outside `trained_on` (the run's training
     /// classes; `None`: it trained on every class, so 0).
-    pub fn unseen(&self, trained_on: Option<&[u8]>) -> usize {
-        let seen = |c: &u8| trained_on.is_none_or(|t| t.contains(c));
+    pub fn unseen(&self, trained_on: Option<&[Label]>) -> usize {
+        let seen = |c: &Label| trained_on.is_none_or(|t| t.contains(c));
         self.classes.iter().filter(|c| !seen(c)).count()
     }
 }
@@ -359,7 +359,7 @@ mod tests {
 
     #[test]
     fn episodes_are_seeded_and_well_formed() {
-        let labels: Vec<u8> = (0..200).map(|i| (i % 10) as u8).collect();
+        let labels: Vec<Label> = (0..200).map(|i| (i % 10) as Label).collect();
         let classes = [7, 8, 9, 2];
         let eps = draw_episodes(&labels, &classes, 3, 5, 50, 1).unwrap();
         assert_eq!(eps.len(), 50);
@@ -389,7 +389,7 @@ mod tests {
     /// checked against their stated maxima first, and episodes are drawn one at a time.
     #[test]
     fn huge_sizes_are_errors_and_episodes_are_drawn_lazily() {
-        let labels: Vec<u8> = (0..200).map(|i| (i % 10) as u8).collect();
+        let labels: Vec<Label> = (0..200).map(|i| (i % 10) as Label).collect();
         let classes = [0, 1, 2];
         for (ways, shots) in [(2, usize::MAX), (usize::MAX, 1), (1, 1), (2, 0)] {
             let e = EpisodeDrawer::new(&labels, &classes, ways, shots, 0)

@@ -11,6 +11,7 @@
 //! each component's sign is fixed so that its largest-magnitude entry is positive, so the
 //! projection is deterministic.
 
+use siamese_data::Label;
 use siamese_model::error::{ModelError, Result};
 
 /// A fitted PCA: the mean and the components (largest variance first).
@@ -160,7 +161,7 @@ impl Pca {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scatter2d {
     /// (PC 1, PC 2, label) per row; PC 2 is 0 for one-value rows.
-    pub points: Vec<(f64, f64, u8)>,
+    pub points: Vec<(f64, f64, Label)>,
     /// The share of the total variance on PC 1 and PC 2, in percent.
     pub shares: [f64; 2],
 }
@@ -175,7 +176,7 @@ impl Pca {
 
 /// Fits a PCA to the rows `x` (`dim` values each) and projects them, labelled `labels`, on
 /// its first two components.
-pub fn scatter_2d(x: &[f32], dim: usize, labels: &[u8]) -> Result<Scatter2d> {
+pub fn scatter_2d(x: &[f32], dim: usize, labels: &[Label]) -> Result<Scatter2d> {
     let pca = Pca::fit(x, dim)?;
     let points = pca
         .project(x, 2)

@@ -24,7 +24,7 @@
 
 use rayon::prelude::*;
 use serde::Serialize;
-use siamese_data::{images_tensor, ImageSet};
+use siamese_data::{images_tensor, ImageSet, Label};
 use siamese_tensor::ops::distance::{cross_distance_forward, CrossDistance};
 
 use siamese_model::config::Distance;
@@ -178,7 +178,7 @@ pub struct RetrievalReport {
 /// The ranks (1-based, ascending) of the gallery rows relevant to a query, from its distances
 /// to every gallery row: the relevant keys sorted, then each irrelevant row counted before
 /// the relevant rows it precedes (a binary search), then prefix sums.
-fn relevant_ranks(dist: &[f32], labels: &[u8], class: u8) -> Vec<usize> {
+fn relevant_ranks(dist: &[f32], labels: &[Label], class: Label) -> Vec<usize> {
     let mut rel: Vec<u64> = Vec::new();
     for (j, (&d, &l)) in dist.iter().zip(labels).enumerate() {
         if l == class {
@@ -207,7 +207,7 @@ fn relevant_ranks(dist: &[f32], labels: &[u8], class: u8) -> Vec<usize> {
 /// task, so a task holds 32 rows: 6 MiB for 48,000 gallery images). Ranks follow `distance`.
 #[allow(clippy::too_many_arguments)]
 pub fn retrieval_metrics(
-    queries: &[f32], query_labels: &[u8], gallery: &[f32], gallery_labels: &[u8], dim: usize,
+    queries: &[f32], query_labels: &[Label], gallery: &[f32], gallery_labels: &[Label], dim: usize,
     ks: &[usize], distance: Distance,
 ) -> Result<RetrievalReport> {
     check(queries, gallery, dim)?;
@@ -291,7 +291,7 @@ pub fn search_split(
     model: &SnLenet5, gallery: (&ImageSet, &[u32]), queries: (&ImageSet, &[u32]), batch: usize,
 ) -> Result<SplitSearch> {
     let dim = model.subnet.dims.embedding();
-    let labels = |(set, ids): (&ImageSet, &[u32])| -> Vec<u8> {
+    let labels = |(set, ids): (&ImageSet, &[u32])| -> Vec<Label> {
         ids.iter().map(|&i| set.labels[i as usize]).collect()
     };
     let t = std::time::Instant::now();
@@ -319,7 +319,7 @@ pub fn search_split(
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FoundImage {
     pub image: u32,
-    pub label: u8,
+    pub label: Label,
     pub class: String,
     pub distance: f32,
 }
@@ -458,7 +458,7 @@ mod tests {
         let d: Vec<f32> = (0..500)
             .map(|_| (rng.gen_range(0..50) as f32) * 0.5)
             .collect();
-        let l: Vec<u8> = (0..500).map(|_| rng.gen_range(0..4)).collect();
+        let l: Vec<Label> = (0..500).map(|_| rng.gen_range(0..4)).collect();
         let mut order: Vec<usize> = (0..500).collect();
         order.sort_by(|&a, &b| d[a].total_cmp(&d[b]).then(a.cmp(&b)));
         let want: Vec<usize> = (1..=500).filter(|&r| l[order[r - 1]] == 2).collect();

@@ -13,7 +13,7 @@ use siamese_model::config::Distance;
 /// near but off at 72° (Euclidean 1.00, cosine distance 0.68).
 const QUERY: [f32; 2] = [1.0, 0.0];
 const GALLERY: [f32; 4] = [10.0, 0.5, 0.2, 0.6];
-const LABELS: [u8; 2] = [0, 1];
+const LABELS: [u32; 2] = [0, 1];
 
 #[test]
 fn search_ranks_by_the_models_distance() {
@@ -89,7 +89,8 @@ fn a_cosine_models_pipelines_search_by_cosine() {
 
     let r = search_split(&model, (&set, &gallery), (&set, &queries), 16).unwrap();
     let q = embed_images(&model, &set, &queries, 16).unwrap();
-    let labels = |ids: &[u32]| -> Vec<u8> { ids.iter().map(|&i| set.labels[i as usize]).collect() };
+    let labels =
+        |ids: &[u32]| -> Vec<u32> { ids.iter().map(|&i| set.labels[i as usize]).collect() };
     let (ql, gl) = (labels(&queries), labels(&gallery));
     let want = retrieval_metrics(&q, &ql, &g, &gl, dim, &[1, 5, 10], Distance::Cosine).unwrap();
     assert_eq!(r.metrics.recall_at, want.recall_at);

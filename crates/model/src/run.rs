@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use siamese_data::pairs::{epoch_seed, make_pairs, test_pairs, test_pairs_of};
-use siamese_data::{split, DatasetKind, ImageSet, Pair};
+use siamese_data::{split, DatasetKind, ImageSet, Label, Pair};
 use siamese_optim::LrSchedule;
 use siamese_tensor::Tensor;
 
@@ -77,17 +77,17 @@ pub fn claim_folder(dir: &Path, files: &[PathBuf], force: bool, resumable: bool)
 }
 
 /// A class list as the messages print it: `0,1,2` (what `--train-classes` accepts).
-pub fn class_list(classes: &[u8]) -> String {
-    let c: Vec<String> = classes.iter().map(u8::to_string).collect();
+pub fn class_list(classes: &[Label]) -> String {
+    let c: Vec<String> = classes.iter().map(Label::to_string).collect();
     c.join(",")
 }
 
 /// Everything that defines a training run (saved in checkpoints as JSON).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
-    /// The dataset, spelt "mnist", "fashion-mnist" or "cifar-10" in JSON.
-    #[serde(with = "dataset_name")]
-    pub dataset: DatasetKind,
+    /// A benchmark dataset (spelt "mnist", "fashion-mnist" or "cifar-10" in JSON) or a user's
+    /// image folder ([`Dataset`]).
+    pub dataset: Dataset,
     /// Passes over the training pairs. Default 50 for MNIST (the paper's setting).
     pub epochs: usize,
     /// Pairs per batch. Default 64 (the paper's).
@@ -114,17 +114,18 @@ pub struct TrainConfig {
     /// Train (and validate and test) on these classes only (`--train-classes`; None: all).
     /// Saved in the checkpoint, so `eval` can score seen, unseen and mixed pairs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub train_classes: Option<Vec<u8>>,
+    pub train_classes: Option<Vec<Label>>,
 }
 
 impl TrainConfig {
     /// The paper's settings for `dataset`: Adam 0.001, batch 64, contrastive loss on the
-    /// sigmoid output, margin 1; 50 epochs for MNIST, 100 for Fashion-MNIST, 1,500 for CIFAR-10.
-    pub fn paper(dataset: DatasetKind) -> Self {
+    /// sigmoid output, margin 1; 50 epochs for MNIST, 100 for Fashion-MNIST, 1,500 for CIFAR-10
+    /// (a folder: those of its family, [`Dataset::family`]).
+    pub fn paper(dataset: impl Into<Dataset>) -> Self {
+        let dataset = dataset.into();
         let (c, h, w) = dataset.geometry();
         Self {
-            dataset,
-            epochs: match dataset {
+            epochs: match dataset.family() {
                 DatasetKind::Mnist => 50,
                 DatasetKind::FashionMnist => 100,
                 DatasetKind::Cifar10 => 1500,
@@ -141,6 +142,7 @@ impl TrainConfig {
             augment: Augment::None,
             model: ModelConfig::for_input(c, h, w),
             train_classes: None,
+            dataset,
         }
     }
 
@@ -184,22 +186,6 @@ impl TrainConfig {
     /// `lr` to the optimiser's steps.
     pub fn lr_schedule(&self, total_steps: u64) -> LrSchedule {
         self.schedule.over(self.lr, total_steps)
-    }
-}
-
-/// [`DatasetKind`] as its command-line name in JSON ("mnist", "fashion-mnist", "cifar-10"),
-/// the spelling of every config.json and checkpoint written while the field was a string.
-mod dataset_name {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use siamese_data::DatasetKind;
-
-    pub fn serialize<S: Serializer>(kind: &DatasetKind, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(kind.name())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DatasetKind, D::Error> {
-        let name = String::deserialize(d)?;
-        name.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -324,9 +310,33 @@ pub struct TrainState {
     pub best_weights: Option<Vec<(String, Tensor)>>,
 }
 
+/// The training images' split into (train, validation) positions: the paper's for a
+/// benchmark ([`split::paper_split`]); for a folder its own `val/` images when it has them
+/// (`given`, positions in `train`), else [`split::folder_split`] with the run's `seed`.
+pub fn validation_split(
+    dataset: &Dataset, train: &ImageSet, given: Option<&[u32]>, seed: u64,
+) -> Result<(Vec<u32>, Vec<u32>)> {
+    Ok(match (dataset.kind(), given) {
+        (Some(kind), _) => split::paper_split(kind, train, seed)?,
+        (None, Some(val)) => {
+            let mut held = vec![false; train.len()];
+            for &v in val {
+                *held.get_mut(v as usize).ok_or_else(|| {
+                    ModelError::Config(format!("validation image {v} outside 0..{}", train.len()))
+                })? = true;
+            }
+            let keep = (0..train.len() as u32).filter(|&i| !held[i as usize]);
+            (keep.collect(), val.to_vec())
+        }
+        (None, None) => {
+            let all: Vec<u32> = (0..train.len() as u32).collect();
+            split::folder_split(&train.labels, &all, seed)?
+        }
+    })
+}
+
 /// The data of a run, prepared once.
 pub struct RunData {
-    pub kind: DatasetKind,
     pub train: Arc<ImageSet>,
     pub test: Arc<ImageSet>,
     pub train_idx: Vec<u32>,
@@ -337,17 +347,21 @@ pub struct RunData {
 impl RunData {
     /// Loads the dataset and makes the split, the `--limit` subsample, the fixed validation
     /// pairs and the fixed test pairs.
+    /// A benchmark dataset only: a folder is read by the facade (`siamese::pipeline::data`).
     pub fn prepare(cfg: &TrainConfig, data_dir: Option<&Path>) -> Result<Self> {
-        let kind = cfg.dataset;
+        let kind = cfg.dataset.kind().ok_or_else(|| {
+            ModelError::Config("RunData::prepare reads benchmark datasets only".into())
+        })?;
         let (train, test) = siamese_data::load(kind, data_dir)?;
-        Self::from_sets(cfg, kind, train, test)
+        Self::from_sets(cfg, train, test, None)
     }
 
-    /// As [`RunData::prepare`], from sets already in memory.
+    /// As [`RunData::prepare`], from sets already in memory; `val`: a folder's own validation
+    /// images among `train` ([`validation_split`]).
     pub fn from_sets(
-        cfg: &TrainConfig, kind: DatasetKind, train: ImageSet, test: ImageSet,
+        cfg: &TrainConfig, train: ImageSet, test: ImageSet, val: Option<&[u32]>,
     ) -> Result<Self> {
-        let (mut train_idx, mut val_idx) = split::paper_split(kind, &train, cfg.seed)?;
+        let (mut train_idx, mut val_idx) = validation_split(&cfg.dataset, &train, val, cfg.seed)?;
         let mut test_pairs = test_pairs(&test)?;
         if let Some(classes) = &cfg.train_classes {
             // The class subset: the split filtered by class (still stratified and seeded).
@@ -364,7 +378,6 @@ impl RunData {
             epoch_seed(cfg.seed ^ VAL_PAIR_STREAM, 0),
         )?;
         Ok(Self {
-            kind,
             train: Arc::new(train),
             test: Arc::new(test),
             train_idx,
@@ -427,12 +440,14 @@ impl RunFiles {
     }
 }
 
+mod dataset;
 mod recipe;
 mod resume;
 mod schedule;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use dataset::{Dataset, ImageFolder};
 pub use recipe::Recipe;
 pub use resume::RunSetting;
 pub use schedule::Schedule;

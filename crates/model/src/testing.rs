@@ -1,7 +1,7 @@
 //! Small hand-made data for tests and examples across the workspace: a tiny MNIST-shaped
 //! image set that a few training steps learn from, the run over it, and seeded random images.
 
-use siamese_data::{DatasetKind, ImageSet};
+use siamese_data::{DatasetKind, ImageSet, Label};
 use siamese_tensor::Tensor;
 
 use crate::error::Result;
@@ -13,7 +13,7 @@ use crate::score::PairScorer;
 pub fn tiny_set(n: usize, seed: u64) -> ImageSet {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut images = vec![0u8; n * 784];
-    let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+    let labels: Vec<Label> = (0..n).map(|i| (i % 10) as Label).collect();
     for (i, img) in images.chunks_mut(784).enumerate() {
         for p in img.iter_mut() {
             state ^= state << 13;
@@ -38,8 +38,7 @@ pub fn tiny_set(n: usize, seed: u64) -> ImageSet {
 pub fn tiny_run(epochs: usize) -> (TrainConfig, RunData) {
     let mut cfg = TrainConfig::paper(DatasetKind::Mnist);
     cfg.epochs = epochs;
-    let data =
-        RunData::from_sets(&cfg, DatasetKind::Mnist, tiny_set(100, 1), tiny_set(40, 2)).unwrap();
+    let data = RunData::from_sets(&cfg, tiny_set(100, 1), tiny_set(40, 2), None).unwrap();
     (cfg, data)
 }
 

@@ -139,7 +139,7 @@ impl Lenet5Classifier {
     /// test images of `classes` only (a run's `--train-classes`: it trains, validates and
     /// tests on those classes), or on all of them for `None`.
     pub fn evaluate(
-        &mut self, test: &ImageSet, classes: Option<&[u8]>,
+        &mut self, test: &ImageSet, classes: Option<&[siamese_data::Label]>,
     ) -> Result<BaselineEvaluation> {
         let all: Vec<u32> = (0..test.len() as u32)
             .filter(|&i| classes.is_none_or(|c| c.contains(&test.labels[i as usize])))
@@ -280,7 +280,7 @@ impl From<&EpochRecord> for BaselineEpoch {
 pub fn train_baseline(
     cfg: &TrainConfig, data: &RunData, out: Option<PathBuf>, obs: &mut dyn Observer,
 ) -> Result<(Lenet5Classifier, Vec<BaselineEpoch>)> {
-    let classes = data.kind.num_classes();
+    let classes = data.train.num_classes();
     let mut val_idx: Vec<u32> = data.val_pairs.iter().map(|p| p.a).collect();
     val_idx.sort_unstable();
     val_idx.dedup();

@@ -39,7 +39,7 @@ fn config(seed: u64, limit: usize, epochs: usize) -> TrainConfig {
 /// The run's data, with the validation pairs cut to `val_pairs` to keep tests quick.
 fn run_data(cfg: &TrainConfig, val_pairs: usize) -> RunData {
     let (train, test) = fashion().clone();
-    let mut data = RunData::from_sets(cfg, DatasetKind::FashionMnist, train, test).unwrap();
+    let mut data = RunData::from_sets(cfg, train, test, None).unwrap();
     let mut v = data.val_pairs.as_ref().clone();
     v.truncate(val_pairs);
     data.val_pairs = Arc::new(v);

@@ -29,6 +29,11 @@ pub fn count<const MAX: usize>(s: &str) -> Result<usize, String> {
 }
 
 /// A worker-thread count, as `train --threads`: 1 to [`max_threads`] (4 per core, at most 1024).
+/// `--input CxHxW` ([`siamese::data::parse_input`]).
+pub fn input_shape(s: &str) -> Result<(usize, usize, usize), String> {
+    siamese::data::parse_input(s).map_err(|e| e.to_string())
+}
+
 pub fn threads(s: &str) -> Result<usize, String> {
     let v = whole(s)?;
     check_range(v, 1, max_threads())?;

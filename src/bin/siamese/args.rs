@@ -9,12 +9,15 @@ use std::str::FromStr;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Args;
-use siamese::data::DatasetKind;
+use siamese::data::{DatasetKind, Fit};
 use siamese::model::config::{
     Activation, Distance, EmbeddingActivation, Head, HeadInit, LossKind, Pooling,
 };
-use siamese::model::run::{Augment, Recipe, Schedule, TrainConfig, PAPER_BATCH, PAPER_LR};
+use siamese::model::run::{Augment, Dataset, Recipe, Schedule, TrainConfig, PAPER_BATCH, PAPER_LR};
 use siamese::pipeline::data::DataSource;
+use siamese::pipeline::folder::describe;
+
+use crate::flags;
 
 /// A parser that accepts exactly `names` (shown in `--help`) and gives the value they name.
 pub fn choice<T>(names: &'static [&'static str]) -> impl TypedValueParser<Value = T>
@@ -43,6 +46,14 @@ bce: binary cross-entropy on s";
 
 const DATA_DIR_HELP: &str = "Data root holding mnist/, fashion-mnist/, cifar-10/ (default: $SIAMESE_DATA_DIR, else ./datasets); a missing dataset is downloaded there unless --offline";
 
+const IMAGES_HELP: &str = "A folder of your own images instead of a dataset: one subfolder per class \
+(the class name), or train/, val/ and test/ subfolders each holding the class folders. PNG, JPEG, BMP and \
+PNM, recognised by content. Without test/, a stratified 15% of each class is the test set (the same for \
+every seed); without val/, a stratified 15% of the rest validates (drawn by --seed). A class of one image \
+serves as a negative and a one-shot query, never as an anchor. Decoded pixels are cached in \
+$SIAMESE_CACHE_DIR, else $XDG_CACHE_HOME/siamese/images, else ~/.cache/siamese/images; a changed folder \
+is decoded again";
+
 /// Where the data comes from (every subcommand that reads a dataset).
 #[derive(Args, Clone)]
 pub struct DataArgs {
@@ -51,14 +62,34 @@ pub struct DataArgs {
     /// Never download: fail when the dataset is missing (also SIAMESE_OFFLINE=1).
     #[arg(long)]
     pub offline: bool,
+    #[arg(long, value_name = "DIR", help = IMAGES_HELP, conflicts_with = "data_dir")]
+    pub images: Option<PathBuf>,
+    /// With --images: the network's input CxHxW (1 = gray, 3 = RGB) (default: 1x28x28 when every image is gray, else 3x32x32; a checkpoint's own input for the commands that read one).
+    #[arg(long, value_name = "CxHxW", requires = "images", value_parser = flags::input_shape)]
+    pub input: Option<(usize, usize, usize)>,
+    /// With --images: how an image of another size becomes the input's size: stretch (resize the whole image) or crop (the largest centred region of the input's aspect ratio, then resize) (default: stretch; a checkpoint's own for the commands that read one).
+    #[arg(long, requires = "images", value_parser = choice::<Fit>(&["stretch", "crop"]))]
+    pub fit: Option<Fit>,
 }
 
 impl DataArgs {
+    /// `--images` (its classes, and its input by `--input` or the default rule:
+    /// [`siamese::pipeline::folder::describe`]), else `kind`.
+    pub fn dataset_or(&self, kind: DatasetKind) -> Result<Dataset, Box<dyn std::error::Error>> {
+        Ok(match &self.images {
+            Some(dir) => Dataset::Folder(describe(dir, self.input, self.fit.unwrap_or_default())?),
+            None => kind.into(),
+        })
+    }
+
     /// Where the library reads the data from.
     pub fn source(&self) -> DataSource {
         DataSource {
             data_dir: self.data_dir.clone(),
             offline: self.offline,
+            images: self.images.clone(),
+            input: self.input,
+            fit: self.fit,
         }
     }
 }
@@ -109,8 +140,8 @@ pub struct PairArgs {
 /// What every training subcommand shares.
 #[derive(Args, Clone)]
 pub struct RunArgs {
-    /// The dataset.
-    #[arg(long, default_value = "mnist", value_parser = choice::<DatasetKind>(DATASETS))]
+    /// The dataset (or --images DIR: your own).
+    #[arg(long, default_value = "mnist", value_parser = choice::<DatasetKind>(DATASETS), conflicts_with = "images")]
     pub dataset: DatasetKind,
     /// The settings a run starts from before the other flags: ours (our best measured recipe per dataset: MNIST --epochs 20 --schedule cosine --augment shift; Fashion-MNIST --epochs 12 --schedule cosine --augment shift; CIFAR-10 --epochs 15 --schedule cosine --embedding 32) or paper (the paper's: constant lr, no augmentation; 50 / 100 / 1,500 epochs). Flags typed beside it override its settings.
     #[arg(long, default_value_t = Recipe::Ours, value_parser = choice::<Recipe>(Recipe::NAMES))]
@@ -134,6 +165,13 @@ pub struct RunArgs {
     pub data: DataArgs,
     #[command(flatten)]
     pub subnet: SubnetArgs,
+}
+
+impl RunArgs {
+    /// What the run trains on ([`DataArgs::dataset_or`]).
+    pub fn dataset(&self) -> Result<Dataset, Box<dyn std::error::Error>> {
+        self.data.dataset_or(self.dataset)
+    }
 }
 
 /// Adam's step and the batch (train, train-baseline; `sweep` takes lists instead).

@@ -10,8 +10,10 @@ use siamese::eval::classic::hog::HogParams;
 use siamese::eval::classic::svm::{SvmParams, DEFAULT_C, DEFAULT_EPOCHS, MAX_C, MAX_EPOCHS};
 use siamese::eval::knn::{DEFAULT_K, MAX_K};
 use siamese::eval::DEFAULT_SEED;
+use siamese::model::run::Dataset;
 use siamese::model::run::MAX_LIMIT;
 use siamese::model::SnLenet5;
+use siamese::pipeline::data::dataset_of;
 
 use crate::args::{choice, DATASETS};
 use crate::flags;
@@ -71,12 +73,14 @@ pub fn run(a: ClassicArgs) -> CliResult {
         Some(p) => Some(SnLenet5::from_checkpoint(p)?),
         None => None,
     };
-    let kind: DatasetKind = match (&a.dataset, &model) {
-        (Some(d), _) => *d,
-        (None, Some((_, cfg))) => cfg.dataset,
-        (None, None) => return Err("give --dataset or --checkpoint".into()),
+    let d = &a.work.data;
+    let dataset: Dataset = match (&a.dataset, &model, &d.images) {
+        (Some(kind), _, _) => (*kind).into(),
+        (None, Some((_, cfg)), _) => dataset_of(cfg, &d.source())?,
+        (None, None, Some(_)) => d.dataset_or(DatasetKind::Mnist)?,
+        (None, None, None) => return Err("give --dataset, --images or --checkpoint".into()),
     };
-    let data = siamese::pipeline::data::load(kind, &a.work.data.source())?;
+    let data = siamese::pipeline::data::load(&dataset, &d.source())?;
     let options = BaselineOptions {
         methods: a.method.clone(),
         k: a.k.unwrap_or(DEFAULT_K),
@@ -92,9 +96,15 @@ pub fn run(a: ClassicArgs) -> CliResult {
     };
     let model = model.as_ref().map(|(m, _)| m);
     let (train, test, title) = (&data.train, &data.test, &data.title);
-    let reports = run_baselines(&options, model, kind, train, test, |r| {
-        if !a.json {
-            println!(
+    let reports = run_baselines(
+        &options,
+        model,
+        (&dataset, data.val.as_deref()),
+        train,
+        test,
+        |r| {
+            if !a.json {
+                println!(
                 "{} on {}: {} training, {} test images: accuracy {:.2}%, fit {:.2} s, predict {:.2} s",
                 r.method,
                 title,
@@ -104,8 +114,9 @@ pub fn run(a: ClassicArgs) -> CliResult {
                 r.fit_seconds,
                 r.predict_seconds
             );
-        }
-    })?;
+            }
+        },
+    )?;
     if a.json {
         println!("{}", siamese::model::json::to_pretty(&reports)?);
     }

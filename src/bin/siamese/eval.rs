@@ -2,6 +2,7 @@
 //! threshold, confusion counts, ROC AUC, EER, scoring time; a classifier's accuracy), as text
 //! or `--json`. The pipeline is [`siamese::pipeline::score::eval_checkpoint`].
 
+use siamese::data::Label;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -66,7 +67,7 @@ pub fn run(a: EvalArgs) -> CliResult {
 }
 
 /// Prints the seen / unseen / mixed / all pair groups of a run trained on a class subset.
-pub fn print_class_groups(classes: &[u8], names: &[String], groups: &[GroupEvaluation]) {
+pub fn print_class_groups(classes: &[Label], names: &[String], groups: &[GroupEvaluation]) {
     let list: Vec<&str> = classes
         .iter()
         .map(|&c| names[c as usize].as_str())

@@ -1,6 +1,7 @@
 //! `siamese oneshot`: N-way K-shot recognition on test episodes (siamese_eval::oneshot).
 
 use clap::Args;
+use siamese::data::Label;
 use siamese::eval::oneshot::{
     one_shot, OneShotOptions, DEFAULT_EPISODES, DEFAULT_SHOTS, DEFAULT_WAYS, MAX_EPISODES,
     MAX_SHOTS, MAX_WAYS,
@@ -41,7 +42,7 @@ pub fn run(a: OneShotArgs) -> CliResult {
     let mut l = load_checked(&a.src, |kind| {
         classes = match &a.classes {
             Some(spec) => parse_class_list(kind, spec)?,
-            None => (0..kind.num_classes() as u8).collect(),
+            None => (0..kind.num_classes() as Label).collect(),
         };
         if a.ways > classes.len() {
             return Err(format!(

@@ -45,7 +45,7 @@ pub fn run(a: PairsArgs) -> CliResult {
     let (_, h, w) = a.dataset.geometry();
     data::viz::grid_size(a.count, a.grid.cols, a.grid.scale, (h, w))?;
     check_outputs(&[("--out", &a.out)], &[])?;
-    let l = load(a.dataset, &a.data.source())?;
+    let l = load(&a.data.dataset_or(a.dataset)?, &a.data.source())?;
     let (set, split) = match a.split {
         Split::Train => (l.train, "training"),
         Split::Test => (l.test, "test"),

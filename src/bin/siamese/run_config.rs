@@ -4,8 +4,8 @@
 
 use clap::parser::ValueSource;
 use clap::ArgMatches;
-use siamese::data::DatasetKind;
-use siamese::model::run::{RunSetting, TrainConfig};
+use siamese::data::Label;
+use siamese::model::run::{Dataset, RunSetting, TrainConfig};
 
 use crate::args::{PairArgs, RunArgs};
 use crate::source::{parse_class_list, Error};
@@ -16,7 +16,8 @@ use crate::source::{parse_class_list, Error};
 pub fn build_config(
     r: &RunArgs, epochs: Option<usize>, batch: usize, lr: f32, pair: Option<&PairArgs>,
 ) -> Result<TrainConfig, Box<dyn std::error::Error>> {
-    let mut cfg = r.recipe.config(r.dataset);
+    let dataset = r.dataset()?;
+    let mut cfg = r.recipe.config(dataset.clone());
     if let Some(e) = epochs {
         cfg.epochs = e;
     }
@@ -45,7 +46,7 @@ pub fn build_config(
         cfg.model.init = p.init;
     }
     if let Some(spec) = &r.train_classes {
-        cfg.train_classes = Some(parse_train_classes(r.dataset, spec)?);
+        cfg.train_classes = Some(parse_train_classes(&dataset, spec)?);
     }
     Ok(cfg)
 }
@@ -59,10 +60,10 @@ pub fn typed_flags(m: &ArgMatches) -> Vec<String> {
         .collect()
 }
 
-/// `--train-classes` for `kind`: at least two classes (checked here too, so that the mistake
-/// shows before any data is read).
-pub fn parse_train_classes(kind: DatasetKind, spec: &str) -> Result<Vec<u8>, Error> {
-    let classes = parse_class_list(kind, spec)?;
+/// `--train-classes` for `dataset`: at least two classes (checked here too, so that the
+/// mistake shows before any data is read).
+pub fn parse_train_classes(dataset: &Dataset, spec: &str) -> Result<Vec<Label>, Error> {
+    let classes = parse_class_list(dataset, spec)?;
     if classes.len() < 2 {
         return Err(format!("--train-classes needs at least two classes, got '{spec}'").into());
     }

@@ -2,14 +2,17 @@
 //! (data, batch, threads), the checkpoint flag, and reading a checkpoint with its dataset and
 //! the training part of its run's split.
 
+use siamese::data::Label;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
-use siamese::data::{split, DatasetKind, ImageSet};
+use siamese::data::{split, ImageSet};
 use siamese::eval::EMBED_BATCH;
 use siamese::model::config::MAX_EVAL_BATCH;
+use siamese::model::run::{validation_split, Dataset};
 use siamese::model::SnLenet5;
+use siamese::pipeline::data::dataset_of;
 
 use crate::args::DataArgs;
 use crate::common::set_threads;
@@ -56,25 +59,25 @@ pub struct Loaded {
     pub train: Arc<ImageSet>,
     pub test: Arc<ImageSet>,
     pub train_idx: Vec<u32>,
-    pub train_classes: Option<Vec<u8>>,
+    pub train_classes: Option<Vec<Label>>,
 }
 
 pub fn load(s: &SourceArgs) -> Result<Loaded, Error> {
     load_checked(s, |_| Ok(()))
 }
 
-/// [`load`], running `check` on the checkpoint's dataset before the data is read (for the
+/// [`load`], running `check` on the data's description before the data is read (for the
 /// flags that depend on it, such as a class list).
 pub fn load_checked(
-    s: &SourceArgs, check: impl FnOnce(DatasetKind) -> Result<(), Error>,
+    s: &SourceArgs, check: impl FnOnce(&Dataset) -> Result<(), Error>,
 ) -> Result<Loaded, Error> {
     s.work.start()?;
     let (model, cfg) = SnLenet5::from_checkpoint(&s.checkpoint)?;
-    let kind = cfg.dataset;
-    check(kind)?;
-    let data = siamese::pipeline::data::load(kind, &s.work.data.source())?;
+    let dataset = dataset_of(&cfg, &s.work.data.source())?;
+    check(&dataset)?;
+    let data = siamese::pipeline::data::load(&dataset, &s.work.data.source())?;
     let (train, test) = (data.train, data.test);
-    let (train_idx, _) = split::paper_split(kind, &train, cfg.seed)?;
+    let (train_idx, _) = validation_split(&dataset, &train, data.val.as_deref(), cfg.seed)?;
     Ok(Loaded {
         model,
         title: data.title,
@@ -85,8 +88,7 @@ pub fn load_checked(
     })
 }
 
-/// A class list for `kind`: indices, ranges or names.
-pub fn parse_class_list(kind: DatasetKind, spec: &str) -> Result<Vec<u8>, Error> {
-    let names: Vec<String> = kind.class_names().iter().map(|s| s.to_string()).collect();
-    Ok(split::parse_classes(spec, &names)?)
+/// A class list for `dataset`: indices, ranges or names.
+pub fn parse_class_list(dataset: &Dataset, spec: &str) -> Result<Vec<Label>, Error> {
+    Ok(split::parse_classes(spec, &dataset.class_names())?)
 }

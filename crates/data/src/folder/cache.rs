@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use super::scan::Layout;
 use super::FolderImages;
 use crate::error::{DataError, Result};
-use crate::image_file::Fit;
+use crate::input::Fit;
 
 const MAGIC: &[u8; 8] = b"SIAMIMG\0";
 /// Bumped whenever the file layout or the decoding changes: older files then miss.

@@ -9,7 +9,8 @@ use ::image::{ColorType, ImageDecoder, ImageReader};
 
 use super::scan::{Entry, Layout, Part};
 use crate::error::{DataError, Result};
-use crate::image_file::{read_pixels, Fit};
+use crate::image_file::read_pixels;
+use crate::input::Fit;
 
 /// How many files [`default_input`] looks at, at most: 256, evenly spaced over the folder.
 pub const GRAY_SAMPLE: usize = 256;

@@ -1,4 +1,5 @@
 use super::*;
+use crate::Label;
 
 #[test]
 fn png_bytes_decode_to_the_same_pixels() {
@@ -113,7 +114,7 @@ fn text_is_drawn_with_the_font_and_the_legend_names_the_threshold() {
 
 #[test]
 fn figure_pairs_alternate() {
-    let labels: Vec<u8> = (0..20).map(|i| (i % 4) as u8).collect();
+    let labels: Vec<Label> = (0..20).map(|i| (i % 4) as Label).collect();
     let set = ImageSet::new(
         vec![0; 20],
         labels,

@@ -6,9 +6,10 @@
 use std::str::FromStr;
 use std::time::Instant;
 
-use siamese_data::{split, DatasetKind, ImageSet};
+use siamese_data::{split, ImageSet, Label};
 use siamese_model::config::Distance;
 use siamese_model::error::{ModelError, Result};
+use siamese_model::run::{validation_split, Dataset};
 use siamese_model::siamese::SnLenet5;
 
 use super::hog::HogParams;
@@ -67,12 +68,13 @@ pub struct BaselineOptions {
     pub batch: usize,
 }
 
-/// The training images of the baselines: the training part of the paper's split of `train`
-/// by `seed`, subsampled (stratified, seeded) to `limit` images when given.
+/// The training images of the baselines: the training part of the run's split of `train` by
+/// `seed` ([`validation_split`]; `val`: a folder's own validation images), subsampled
+/// (stratified, seeded) to `limit` images when given.
 pub fn training_part(
-    kind: DatasetKind, train: &ImageSet, seed: u64, limit: Option<usize>,
+    dataset: &Dataset, train: &ImageSet, val: Option<&[u32]>, seed: u64, limit: Option<usize>,
 ) -> Result<Vec<u32>> {
-    let (idx, _) = split::paper_split(kind, train, seed)?;
+    let (idx, _) = validation_split(dataset, train, val, seed)?;
     Ok(match limit {
         Some(n) => split::limit(&train.labels, &idx, n, seed)?,
         None => idx,
@@ -83,11 +85,11 @@ pub fn training_part(
 /// the whole `test` set, handing each report to `done` as it is ready. k-NN on the embedding
 /// needs `model`; its `fit_seconds` is the time to embed the training images.
 pub fn run_baselines(
-    o: &BaselineOptions, model: Option<&SnLenet5>, kind: DatasetKind, train: &ImageSet,
-    test: &ImageSet, mut done: impl FnMut(&ClassifierReport),
+    o: &BaselineOptions, model: Option<&SnLenet5>, (dataset, val): (&Dataset, Option<&[u32]>),
+    train: &ImageSet, test: &ImageSet, mut done: impl FnMut(&ClassifierReport),
 ) -> Result<Vec<ClassifierReport>> {
-    let idx = training_part(kind, train, o.seed, o.limit)?;
-    let labels: Vec<u8> = idx.iter().map(|&i| train.labels[i as usize]).collect();
+    let idx = training_part(dataset, train, val, o.seed, o.limit)?;
+    let labels: Vec<Label> = idx.iter().map(|&i| train.labels[i as usize]).collect();
     let all: Vec<u32> = (0..test.len() as u32).collect();
     let k = o.k;
     let mut reports = Vec::with_capacity(o.methods.len());

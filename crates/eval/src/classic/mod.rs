@@ -9,7 +9,7 @@ pub mod svm;
 use std::time::Instant;
 
 use rayon::prelude::*;
-use siamese_data::ImageSet;
+use siamese_data::{ImageSet, Label};
 
 use crate::knn::{classification_accuracy, ClassifierReport};
 use hog::{hog, HogParams};
@@ -49,7 +49,7 @@ pub fn hog_svm(
     let t = Instant::now();
     let dim = hp.len(train.height, train.width);
     let x = hog_rows(train, train_idx, hp)?;
-    let y: Vec<u8> = train_idx
+    let y: Vec<Label> = train_idx
         .iter()
         .map(|&i| train.labels[i as usize])
         .collect();

@@ -20,6 +20,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
+use siamese_data::Label;
 
 use siamese_model::error::{ModelError, Result};
 
@@ -118,7 +119,7 @@ pub struct LinearSvm {
 impl LinearSvm {
     /// Trains one machine per class `0..classes` on rows `x` (dim each) with labels `labels`.
     pub fn fit(
-        x: &[f32], labels: &[u8], dim: usize, classes: usize, p: &SvmParams,
+        x: &[f32], labels: &[Label], dim: usize, classes: usize, p: &SvmParams,
     ) -> Result<Self> {
         if dim == 0 || x.len() != labels.len() * dim || labels.is_empty() {
             return Err(ModelError::Config(format!(
@@ -160,7 +161,7 @@ impl LinearSvm {
     }
 
     /// The class whose machine gives the largest w·x̃ for each row (ties: the lower class).
-    pub fn predict(&self, x: &[f32]) -> Vec<u8> {
+    pub fn predict(&self, x: &[f32]) -> Vec<Label> {
         x.par_chunks(self.dim)
             .map(|r| {
                 let mut best = (0usize, f32::NEG_INFINITY);
@@ -170,7 +171,7 @@ impl LinearSvm {
                         best = (k, s);
                     }
                 }
-                best.0 as u8
+                best.0 as Label
             })
             .collect()
     }
@@ -211,7 +212,7 @@ mod tests {
             let (cx, cy) = centres[i % 3];
             let jitter = ((i * 7) % 11) as f32 / 11.0 - 0.5;
             x.extend([cx + jitter, cy - jitter]);
-            labels.push((i % 3) as u8);
+            labels.push((i % 3) as Label);
         }
         let svm = LinearSvm::fit(&x, &labels, 2, 3, &SvmParams::default()).unwrap();
         assert_eq!(svm.predict(&x), labels);

@@ -3,7 +3,7 @@
 
 use siamese_data::DatasetKind;
 
-use super::{Augment, Schedule, TrainConfig};
+use super::{Augment, Dataset, Schedule, TrainConfig};
 use crate::error::{ModelError, Result};
 
 /// Which settings a run starts from; every flag typed on the command line then overrides its
@@ -40,13 +40,13 @@ impl Recipe {
     }
 
     /// The run this recipe trains on `dataset` when no other flag is typed.
-    pub fn config(self, dataset: DatasetKind) -> TrainConfig {
+    pub fn config(self, dataset: impl Into<Dataset>) -> TrainConfig {
         let mut c = TrainConfig::paper(dataset);
         if self == Recipe::Paper {
             return c;
         }
         c.schedule = Schedule::Cosine;
-        match dataset {
+        match c.dataset.family() {
             DatasetKind::Mnist => {
                 c.epochs = 20;
                 c.augment = Augment::Shift;

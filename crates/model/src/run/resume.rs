@@ -116,7 +116,7 @@ impl TrainConfig {
     /// [`Recipe::NAMES`] on a tie) and the flags beyond it ([`TrainConfig::flags_beyond`]):
     /// how the run's command line would say it, what curves.png's title shows.
     pub fn as_recipe(&self) -> (Recipe, Vec<String>) {
-        let beyond = |r: Recipe| (r, self.flags_beyond(&r.config(self.dataset)));
+        let beyond = |r: Recipe| (r, self.flags_beyond(&r.config(self.dataset.clone())));
         let (ours, paper) = (beyond(Recipe::Ours), beyond(Recipe::Paper));
         if paper.1.len() < ours.1.len() {
             paper

@@ -16,8 +16,7 @@ fn run_data_holds_the_split_the_limit_and_both_pair_lists() {
         .iter()
         .all(|p| !data.train_idx.contains(&p.a)));
     cfg.limit = Some(30);
-    let limited =
-        RunData::from_sets(&cfg, DatasetKind::Mnist, tiny_set(100, 1), tiny_set(40, 2)).unwrap();
+    let limited = RunData::from_sets(&cfg, tiny_set(100, 1), tiny_set(40, 2), None).unwrap();
     assert_eq!(limited.train_idx.len(), 30);
     assert_eq!(limited.val_pairs, data.val_pairs);
 }
@@ -26,8 +25,7 @@ fn run_data_holds_the_split_the_limit_and_both_pair_lists() {
 fn a_class_subset_keeps_split_validation_and_test_pairs_inside_it() {
     let (mut cfg, _) = tiny_run(1);
     cfg.train_classes = Some(vec![0, 1, 2, 3, 4, 5, 6]);
-    let data =
-        RunData::from_sets(&cfg, DatasetKind::Mnist, tiny_set(100, 1), tiny_set(40, 2)).unwrap();
+    let data = RunData::from_sets(&cfg, tiny_set(100, 1), tiny_set(40, 2), None).unwrap();
     let seen = |set: &ImageSet, i: u32| set.labels[i as usize] < 7;
     assert_eq!(data.train_idx.len(), 56);
     assert!(data.train_idx.iter().all(|&i| seen(&data.train, i)));
@@ -131,7 +129,7 @@ fn resume_refuses_conflicting_flags_and_allows_more_epochs() {
         e.contains("--embedding 32 conflicts with the resumed run's --embedding 10"),
         "{e}"
     );
-    given.dataset = DatasetKind::Cifar10;
+    given.dataset = DatasetKind::Cifar10.into();
     let dataset = (RunSetting::Dataset, "--dataset");
     let e = run
         .resumed_with(&given, &[dataset])
@@ -202,7 +200,7 @@ fn old_config_json_spellings_load() {
             old["schedule"] = schedule.into();
             let text = serde_json::to_string_pretty(&old).unwrap();
             let back: TrainConfig = serde_json::from_str(&text).unwrap();
-            assert_eq!((back.dataset, back.schedule), (kind, sched));
+            assert_eq!((&back.dataset, back.schedule), (&kind.into(), sched));
             let again = serde_json::to_value(&back).unwrap();
             assert_eq!(
                 (again["dataset"].as_str(), again["schedule"].as_str()),

@@ -71,7 +71,9 @@ fn sensitivity(out: &mut String, rows: &[&RowResult]) {
     batches.sort_unstable();
     batches.dedup();
     let epochs = rows.first().map_or(0, |r| r.row.cfg.epochs);
-    let dataset = rows.first().map_or("", |r| r.row.cfg.dataset.name());
+    let dataset = rows
+        .first()
+        .map_or(String::new(), |r| r.row.cfg.dataset.name());
     let _ = write!(
         out,
         "### Parameter sensitivity (the paper's Tables 6 and 7): {dataset}, {epochs} epoch(s) \

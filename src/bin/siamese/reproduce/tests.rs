@@ -75,9 +75,9 @@ fn seeds_run_read_back_and_render_as_one_row() {
         c.seed = seed;
         let data = siamese::model::run::RunData::from_sets(
             &c,
-            DatasetKind::Mnist,
             siamese::model::testing::tiny_set(100, 1),
             siamese::model::testing::tiny_set(40, 2),
+            None,
         )
         .unwrap();
         run_seed(&runs, &row, seed, "abc1234", &data, &mut Silent).unwrap();

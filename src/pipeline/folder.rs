@@ -1,0 +1,160 @@
+//! A user's image folder as a command's data ([`load_folder`]): scanned, decoded in parallel
+//! with a progress bar on stderr (or read from the cache), and cut into the training images
+//! (with the folder's own validation images, if any) and the test images by the folder rules
+//! of [`crate::data::split`] (`--help` of `train` states them).
+
+use std::path::Path;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::data::folder::{self, Part};
+use crate::data::{split, FolderOptions, ImageSet, Label};
+use crate::model::run::ImageFolder;
+use crate::{ModelError, Result};
+
+/// A folder's data: training images (validation ones included), test images, and the
+/// positions in `train` of the folder's own `val/` images.
+pub struct FolderSets {
+    pub train: ImageSet,
+    pub test: ImageSet,
+    pub val: Option<Vec<u32>>,
+}
+
+/// Reads `f` (see the module doc), printing the scan's and the decoder's notes on stderr.
+pub fn load_folder(f: &ImageFolder) -> Result<FolderSets> {
+    let layout = folder::scan(&f.dir)?;
+    for note in layout.ignored.notes() {
+        eprintln!("{note}");
+    }
+    let mut opts = FolderOptions::new(f.input);
+    opts.fit = f.fit;
+    opts.cache_dir = folder::default_cache_dir();
+    opts.threads = rayon::current_num_threads();
+    let bar = decode_bar(layout.len() as u64);
+    let t = Instant::now();
+    let images = folder::load(&layout, &opts, &|done| bar.set_position(done as u64))?;
+    bar.finish_and_clear();
+    say_how_it_went(&images, t.elapsed().as_secs_f64(), layout.len());
+    let names = images.class_names.clone();
+    let geometry = images.geometry;
+    let set = |pixels: Vec<u8>, labels: Vec<Label>| {
+        ImageSet::new(pixels, labels, geometry, names.clone())
+    };
+    let mut parts = images.parts;
+    let take = |parts: &mut Vec<(Part, Vec<u8>, Vec<Label>)>, want: Part| {
+        parts
+            .iter()
+            .position(|p| p.0 == want)
+            .map(|i| parts.remove(i))
+    };
+    let (test, rest) = match take(&mut parts, Part::Test) {
+        Some((_, px, l)) => (set(px, l)?, None),
+        None => {
+            let (_, px, l) = take(&mut parts, Part::All)
+                .or_else(|| take(&mut parts, Part::Train))
+                .ok_or_else(|| {
+                    ModelError::Config(format!("{}: no training images", f.dir.display()))
+                })?;
+            let all = set(px, l)?;
+            let idx: Vec<u32> = (0..all.len() as u32).collect();
+            let (keep, held) = split::folder_split(&all.labels, &idx, split::FOLDER_TEST_SEED)?;
+            (subset(&all, &held)?, Some(subset(&all, &keep)?))
+        }
+    };
+    let mut train = match rest {
+        Some(t) => t,
+        None => match take(&mut parts, Part::Train).or_else(|| take(&mut parts, Part::All)) {
+            Some((_, px, l)) => set(px, l)?,
+            None => {
+                return Err(ModelError::Config(format!(
+                    "{}: no training images",
+                    f.dir.display()
+                )))
+            }
+        },
+    };
+    let val = match take(&mut parts, Part::Val) {
+        Some((_, px, l)) => Some(append(&mut train, &px, &l)?),
+        None => None,
+    };
+    Ok(FolderSets { train, test, val })
+}
+
+/// The images `idx` of `set`, in that order.
+fn subset(set: &ImageSet, idx: &[u32]) -> Result<ImageSet> {
+    let per = set.image_len();
+    let mut pixels = Vec::with_capacity(idx.len() * per);
+    for &i in idx {
+        pixels.extend_from_slice(&set.images[i as usize * per..(i as usize + 1) * per]);
+    }
+    let labels = idx.iter().map(|&i| set.labels[i as usize]).collect();
+    let g = (set.channels, set.height, set.width);
+    Ok(ImageSet::new(pixels, labels, g, set.class_names.clone())?)
+}
+
+/// Appends images to `set`; their positions.
+fn append(set: &mut ImageSet, pixels: &[u8], labels: &[Label]) -> Result<Vec<u32>> {
+    let from = set.len() as u32;
+    let mut px = std::mem::take(&mut set.images);
+    px.extend_from_slice(pixels);
+    let mut l = std::mem::take(&mut set.labels);
+    l.extend_from_slice(labels);
+    let g = (set.channels, set.height, set.width);
+    *set = ImageSet::new(px, l, g, set.class_names.clone())?;
+    Ok((from..set.len() as u32).collect())
+}
+
+fn decode_bar(files: u64) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(files), ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template("decoding {pos}/{len} images [{bar:30}] {eta}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
+}
+
+/// One line on where the pixels came from, the skipped files (count and the first three),
+/// and a cache that could not be written.
+fn say_how_it_went(images: &crate::data::FolderImages, seconds: f64, files: usize) {
+    let how = if images.from_cache {
+        "read from the cache"
+    } else {
+        "decoded"
+    };
+    eprintln!("{files} image files {how} in {seconds:.2} s");
+    if !images.bad.is_empty() {
+        let first: Vec<String> = images
+            .bad
+            .iter()
+            .take(3)
+            .map(|(p, why)| format!("{} ({why})", p.display()))
+            .collect();
+        eprintln!(
+            "note: skipped {} of {files} files that could not be decoded: {}{}",
+            images.bad.len(),
+            first.join("; "),
+            if images.bad.len() > 3 { "; …" } else { "" }
+        );
+    }
+    if let Some(e) = &images.cache_error {
+        eprintln!("warning: the decoded images were not cached: {e}");
+    }
+}
+
+/// The folder's classes and the input of a new run on `dir`: `input` when given, else the
+/// default rule ([`folder::default_input`]).
+pub fn describe(
+    dir: &Path, input: Option<(usize, usize, usize)>, fit: crate::data::Fit,
+) -> Result<ImageFolder> {
+    let layout = folder::scan(dir)?;
+    let input = match input {
+        Some(i) => i,
+        None => folder::default_input(&layout)?,
+    };
+    Ok(ImageFolder {
+        dir: dir.to_path_buf(),
+        input,
+        fit,
+        class_names: layout.class_names,
+    })
+}
