@@ -43,10 +43,7 @@ pub fn dataset_of(cfg: &TrainConfig, d: &DataSource) -> Result<Dataset> {
         return Ok(cfg.dataset.clone());
     };
     let (c, h, w) = (cfg.model.channels, cfg.model.height, cfg.model.width);
-    let fit = match &cfg.dataset {
-        Dataset::Folder(f) => f.fit,
-        Dataset::Bench(_) => Fit::default(),
-    };
+    let fit = cfg.dataset.fit();
     if let Some(i) = d.input.filter(|&i| i != (c, h, w)) {
         return Err(ModelError::Config(format!(
             "--input {} differs from the checkpoint's input {} (the network takes only that)",

@@ -9,7 +9,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::data::folder::{self, Part};
-use crate::data::{split, FolderOptions, ImageSet, Label};
+use crate::data::{split, Fit, FolderImages, FolderOptions, ImageSet, Label};
 use crate::model::run::ImageFolder;
 use crate::{ModelError, Result};
 
@@ -21,11 +21,21 @@ pub struct FolderSets {
     pub val: Option<Vec<u32>>,
 }
 
-/// Reads `f` (see the module doc), printing the scan's and the decoder's notes on stderr.
-pub fn load_folder(f: &ImageFolder) -> Result<FolderSets> {
+/// Scans and decodes `f` (or reads it from the cache), printing the scan's and the decoder's
+/// notes on stderr, and a note when its classes are not the ones `f` names (a checkpoint's
+/// folder changed since its run).
+fn decode(f: &ImageFolder) -> Result<FolderImages> {
     let layout = folder::scan(&f.dir)?;
     for note in layout.ignored.notes() {
         eprintln!("{note}");
+    }
+    if layout.class_names != f.class_names {
+        eprintln!(
+            "note: {} now holds {} classes, the run named {}; labels follow the folder as it is",
+            f.dir.display(),
+            layout.class_names.len(),
+            f.class_names.len()
+        );
     }
     let mut opts = FolderOptions::new(f.input);
     opts.fit = f.fit;
@@ -36,6 +46,50 @@ pub fn load_folder(f: &ImageFolder) -> Result<FolderSets> {
     let images = folder::load(&layout, &opts, &|done| bar.set_position(done as u64))?;
     bar.finish_and_clear();
     say_how_it_went(&images, t.elapsed().as_secs_f64(), layout.len());
+    Ok(images)
+}
+
+/// A folder of class folders as retrieval queries against a gallery whose classes are
+/// `names`: every image of `dir` (all its parts), labelled by its class's position in
+/// `names`; images of a class `names` lacks are left out, and counted.
+pub fn load_queries(
+    dir: &Path, input: (usize, usize, usize), fit: Fit, names: &[String],
+) -> Result<(ImageSet, usize)> {
+    let f = describe(dir, Some(input), fit)?;
+    let images = decode(&f)?;
+    let map: Vec<Option<Label>> = images
+        .class_names
+        .iter()
+        .map(|c| names.iter().position(|n| n == c).map(|i| i as Label))
+        .collect();
+    let per = input.0 * input.1 * input.2;
+    let (mut pixels, mut labels, mut left_out) = (Vec::new(), Vec::new(), 0);
+    for (_, px, l) in &images.parts {
+        for (i, &c) in l.iter().enumerate() {
+            match map[c as usize] {
+                Some(g) => {
+                    pixels.extend_from_slice(&px[i * per..(i + 1) * per]);
+                    labels.push(g);
+                }
+                None => left_out += 1,
+            }
+        }
+    }
+    if labels.is_empty() {
+        return Err(ModelError::Config(format!(
+            "{}: none of its classes is one of the gallery's",
+            dir.display()
+        )));
+    }
+    Ok((
+        ImageSet::new(pixels, labels, input, names.to_vec())?,
+        left_out,
+    ))
+}
+
+/// Reads `f` (see the module doc).
+pub fn load_folder(f: &ImageFolder) -> Result<FolderSets> {
+    let images = decode(f)?;
     let names = images.class_names.clone();
     let geometry = images.geometry;
     let set = |pixels: Vec<u8>, labels: Vec<Label>| {
@@ -115,7 +169,7 @@ fn decode_bar(files: u64) -> ProgressBar {
 
 /// One line on where the pixels came from, the skipped files (count and the first three),
 /// and a cache that could not be written.
-fn say_how_it_went(images: &crate::data::FolderImages, seconds: f64, files: usize) {
+fn say_how_it_went(images: &FolderImages, seconds: f64, files: usize) {
     let how = if images.from_cache {
         "read from the cache"
     } else {
@@ -143,9 +197,7 @@ fn say_how_it_went(images: &crate::data::FolderImages, seconds: f64, files: usiz
 
 /// The folder's classes and the input of a new run on `dir`: `input` when given, else the
 /// default rule ([`folder::default_input`]).
-pub fn describe(
-    dir: &Path, input: Option<(usize, usize, usize)>, fit: crate::data::Fit,
-) -> Result<ImageFolder> {
+pub fn describe(dir: &Path, input: Option<(usize, usize, usize)>, fit: Fit) -> Result<ImageFolder> {
     let layout = folder::scan(dir)?;
     let input = match input {
         Some(i) => i,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::data::{dataset_of, load, prepare, DataSource};
 use super::{check_device, Device};
 use crate::data::viz::{self, RgbImage, Verdict};
-use crate::data::{images_tensor, read_image, Label, Pair};
+use crate::data::{images_tensor, read_image_fit, Label, Pair};
 use crate::eval::groups::{evaluate_class_groups, GroupEvaluation};
 use crate::model::checkpoint::{Checkpoint, FORMAT_CLASSIFIER};
 use crate::model::config::validate_eval_batch;
@@ -186,13 +186,14 @@ impl Comparison {
     }
 }
 
-/// `siamese compare`: scores image files `a` and `b` (read as the checkpoint's input, resized
-/// when they differ) at the run's threshold ([`threshold_of`]).
+/// `siamese compare`: scores image files `a` and `b` (read as the checkpoint's input, brought
+/// to its size by the run's fit when they differ) at the run's threshold ([`threshold_of`]).
 pub fn compare_images(checkpoint: &Path, a: &Path, b: &Path) -> Result<Comparison> {
-    let (mut model, _) = SnLenet5::from_checkpoint(checkpoint)?;
+    let (mut model, cfg) = SnLenet5::from_checkpoint(checkpoint)?;
     let m = &model.config;
     let geometry = (m.channels, m.height, m.width);
-    let (ia, ib) = (read_image(a, geometry)?, read_image(b, geometry)?);
+    let read = |p: &Path| read_image_fit(p, geometry, cfg.dataset.fit());
+    let (ia, ib) = (read(a)?, read(b)?);
     let notes = [ia.resize_note(), ib.resize_note()]
         .into_iter()
         .flatten()

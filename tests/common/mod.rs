@@ -28,6 +28,11 @@ pub fn siamese_command() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_siamese"));
     c.current_dir(empty_cwd())
         .env_remove("SIAMESE_DATA_DIR")
+        // Decoded image folders are cached in the test's own folder, never in ~/.cache.
+        .env(
+            "SIAMESE_CACHE_DIR",
+            std::env::temp_dir().join(format!("siamese-test-cache-{}", std::process::id())),
+        )
         // Tests never download: a missing dataset stays the missing-data error.
         .env("SIAMESE_OFFLINE", "1");
     c

@@ -73,7 +73,15 @@ impl InputImage {
 /// or 3). A missing, unreadable, empty, corrupt or unknown file is one [`DataError::Image`]
 /// naming the file; never a panic.
 pub fn read_image(path: &Path, geometry: (usize, usize, usize)) -> Result<InputImage> {
-    decode_image(&read_file(path)?, path, geometry)
+    read_image_fit(path, geometry, Fit::Stretch)
+}
+
+/// [`read_image`] brought to the model's size by `fit` (a folder-trained network's own).
+pub fn read_image_fit(
+    path: &Path, geometry: (usize, usize, usize), fit: Fit,
+) -> Result<InputImage> {
+    let px = decode_pixels(&read_file(path)?, path, geometry, fit)?;
+    Ok(input_image(px, path, geometry))
 }
 
 /// [`read_image`] as u8 planes with a [`Fit`]: the file read (at most [`MAX_IMAGE_FILE`]
@@ -108,9 +116,15 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
 pub fn decode_image(
     bytes: &[u8], path: &Path, geometry: (usize, usize, usize),
 ) -> Result<InputImage> {
-    let (channels, height, width) = geometry;
     let px = decode_pixels(bytes, path, geometry, Fit::Stretch)?;
-    Ok(InputImage {
+    Ok(input_image(px, path, geometry))
+}
+
+/// Decoded pixels scaled to [0, 1] as the datasets are.
+fn input_image(
+    px: Pixels, path: &Path, (channels, height, width): (usize, usize, usize),
+) -> InputImage {
+    InputImage {
         path: path.to_path_buf(),
         pixels: px
             .bytes
@@ -121,7 +135,7 @@ pub fn decode_image(
         height,
         width,
         resized_from: px.resized_from,
-    })
+    }
 }
 
 /// The decoding of [`decode_image`] without the scaling: u8 planes at the model's

@@ -60,7 +60,7 @@ pub use folder::{
     FolderOptions, Layout, Part,
 };
 #[cfg(feature = "images")]
-pub use image_file::{read_image, InputImage};
+pub use image_file::{read_image, read_image_fit, InputImage};
 pub use input::{input_name, parse_input, Fit};
 pub use pairs::{check_pair_indices, make_pairs, test_pairs, Pair, PairMode};
 pub use registry::DatasetKind;

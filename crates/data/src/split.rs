@@ -139,13 +139,51 @@ pub const FOLDER_SHARE_PERCENT: usize = 15;
 /// The seed of a folder's test split: fixed, so runs of every seed test on the same images.
 pub const FOLDER_TEST_SEED: u64 = 0x7E57_5EED;
 
-/// Splits the images of `labels` into (kept, held out): [`FOLDER_SHARE_PERCENT`] of them held
-/// out (rounded down), stratified (each class gives its share, largest remainder) and seeded.
-/// A folder without `test/` is split by it with [`FOLDER_TEST_SEED`] (test), then its rest
-/// with the run's seed (validation); a folder without `val/` by the latter only.
+/// Splits the images `indices` into (kept, held out), seeded, so that both sides can make
+/// positive pairs. Each class of n images holds out ⌊n·[`FOLDER_SHARE_PERCENT`]/100⌋ of them,
+/// except that a share of 1 becomes 2 when n ≥ 4 (else 0): a held-out class has two images or
+/// none, and a kept class keeps two. When no class then holds out two (every class is small),
+/// whole classes are held out instead: ⌈15 %⌉ of the classes, at least 2, drawn by `seed`
+/// (the unseen-class protocol). A folder without `test/` is split by it with
+/// [`FOLDER_TEST_SEED`] (test), then its rest with the run's seed (validation); a folder
+/// without `val/` by the latter only. Errors: fewer than 4 classes when whole classes must go.
 pub fn folder_split(labels: &[Label], indices: &[u32], seed: u64) -> Result<(Vec<u32>, Vec<u32>)> {
-    let held = indices.len() * FOLDER_SHARE_PERCENT / 100;
-    stratified_of(labels, Some(indices), ValSize::Count(held), seed)
+    let mut groups = by_class(labels, indices)?;
+    let quota = |n: usize| match n * FOLDER_SHARE_PERCENT / 100 {
+        1 if n >= 4 => 2,
+        1 => 0,
+        q => q,
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (mut kept, mut held) = (Vec::new(), Vec::new());
+    if groups.iter().any(|g| quota(g.len()) >= 2) {
+        for g in &mut groups {
+            g.shuffle(&mut rng);
+            let q = quota(g.len());
+            held.extend_from_slice(&g[..q]);
+            kept.extend_from_slice(&g[q..]);
+        }
+    } else {
+        let mut present: Vec<usize> = (0..groups.len())
+            .filter(|&c| !groups[c].is_empty())
+            .collect();
+        let take = (present.len() * FOLDER_SHARE_PERCENT).div_ceil(100).max(2);
+        if present.len() < take + 2 {
+            return Err(DataError::InvalidArgument(format!(
+                "too few images to hold out: {} classes, none with {} or more images; give the folder test/ (and val/) subfolders",
+                present.len(),
+                100 / FOLDER_SHARE_PERCENT + 1
+            )));
+        }
+        present.shuffle(&mut rng);
+        for (k, &c) in present.iter().enumerate() {
+            let side = if k < take { &mut held } else { &mut kept };
+            side.extend_from_slice(&groups[c]);
+        }
+    }
+    kept.sort_unstable();
+    held.sort_unstable();
+    Ok((kept, held))
 }
 
 /// A stratified, seeded subsample of `limit` of the given `indices` (all of them, sorted, when
@@ -246,6 +284,43 @@ mod tests {
             let e = parse_classes(bad, &digits).unwrap_err().to_string();
             assert!(e.contains("class list"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn folder_splits_leave_positive_pairs_on_both_sides() {
+        let count = |idx: &[u32], l: &[Label], c: Label| {
+            idx.iter().filter(|&&i| l[i as usize] == c).count()
+        };
+        // Classes of 20, 7, 3 and 1 images: 3, 2, 0 and 0 held out.
+        let mut l: Vec<Label> = Vec::new();
+        for (c, n) in [(0, 20), (1, 7), (2, 3), (3, 1)] {
+            l.extend(std::iter::repeat_n(c, n));
+        }
+        let all: Vec<u32> = (0..l.len() as u32).collect();
+        let (kept, held) = folder_split(&l, &all, 1).unwrap();
+        let got: Vec<(usize, usize)> = (0..4)
+            .map(|c| (count(&kept, &l, c), count(&held, &l, c)))
+            .collect();
+        assert_eq!(got, [(17, 3), (5, 2), (3, 0), (1, 0)]);
+        assert_eq!(
+            folder_split(&l, &all, 1).unwrap(),
+            (kept.clone(), held.clone())
+        );
+        assert_ne!(folder_split(&l, &all, 2).unwrap().1, held, "seeded");
+        // 300 classes of 3 images: whole classes (45) are held out.
+        let l: Vec<Label> = (0..900).map(|i| (i / 3) as Label).collect();
+        let all: Vec<u32> = (0..900).collect();
+        let (kept, held) = folder_split(&l, &all, 0).unwrap();
+        assert_eq!((kept.len(), held.len()), (765, 135));
+        for c in 0..300 {
+            let (k, h) = (count(&kept, &l, c), count(&held, &l, c));
+            assert!(
+                (k, h) == (3, 0) || (k, h) == (0, 3),
+                "class {c}: {k} kept, {h} held"
+            );
+        }
+        let few: Vec<Label> = vec![0, 0, 1, 1, 2, 2];
+        assert!(folder_split(&few, &[0, 1, 2, 3, 4, 5], 0).is_err());
     }
 
     #[test]

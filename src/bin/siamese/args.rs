@@ -48,9 +48,10 @@ const DATA_DIR_HELP: &str = "Data root holding mnist/, fashion-mnist/, cifar-10/
 
 const IMAGES_HELP: &str = "A folder of your own images instead of a dataset: one subfolder per class \
 (the class name), or train/, val/ and test/ subfolders each holding the class folders. PNG, JPEG, BMP and \
-PNM, recognised by content. Without test/, a stratified 15% of each class is the test set (the same for \
-every seed); without val/, a stratified 15% of the rest validates (drawn by --seed). A class of one image \
-serves as a negative and a one-shot query, never as an anchor. Decoded pixels are cached in \
+PNM, recognised by content. Without test/, 15% of each class's images (rounded down; a share of 1 becomes \
+2, or 0 below 4 images) are the test set, the same for every seed, or, when every class is that small, \
+15% of the classes; without val/, the rest is split so again by --seed. A class of one image serves as a \
+negative and a one-shot query, never as an anchor. Decoded pixels are cached in \
 $SIAMESE_CACHE_DIR, else $XDG_CACHE_HOME/siamese/images, else ~/.cache/siamese/images; a changed folder \
 is decoded again";
 

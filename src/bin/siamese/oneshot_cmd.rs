@@ -25,7 +25,7 @@ pub struct OneShotArgs {
     /// Episodes (one query each).
     #[arg(long, default_value_t = DEFAULT_EPISODES, value_parser = flags::count::<MAX_EPISODES>)]
     episodes: usize,
-    /// Classes the episodes draw from: indices, ranges or names (default: every class).
+    /// Classes the episodes draw from: indices, ranges or names (default: every class; for --images or a folder-trained checkpoint, every class with more than --shots test images).
     #[arg(long)]
     classes: Option<String>,
     /// Seed of the episodes.
@@ -55,6 +55,21 @@ pub fn run(a: OneShotArgs) -> CliResult {
         }
         Ok(())
     })?;
+    if a.classes.is_none() && l.dataset.kind().is_none() {
+        // A folder's test part may lack classes (or hold too few of their images).
+        let have = l.test.histogram();
+        classes.retain(|&c| have[c as usize] > a.shots);
+        if a.ways > classes.len() {
+            return Err(format!(
+                "--ways {} needs {} classes with {} test images or more; the folder's test part has {}",
+                a.ways,
+                a.ways,
+                a.shots + 1,
+                classes.len()
+            )
+            .into());
+        }
+    }
     let options = OneShotOptions {
         ways: a.ways,
         shots: a.shots,

@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use serde::Serialize;
-use siamese::data::{read_image, ImageSet};
+use siamese::data::{read_image_fit, ImageSet};
 use siamese::eval::retrieval::{
-    nearest_images, search_split, FoundImage, MAX_NEIGHBOURS, MAX_QUERIES,
+    nearest_images, search_split, FoundImage, SplitSearch, MAX_NEIGHBOURS, MAX_QUERIES,
 };
 use siamese::model::config::Distance;
+use siamese::pipeline::folder::load_queries;
 
 use crate::common::{check_outputs, check_png_name, save_png};
 use crate::flags;
@@ -30,7 +31,7 @@ pub struct RetrieveArgs {
     /// The images searched: the training part of the split (48,000 for MNIST) or the test set.
     #[arg(long, value_enum, default_value = "train")]
     gallery: SplitName,
-    /// The queries: `test`, `train`, or an image file (PNG, JPEG, BMP, PNM).
+    /// The queries: `test`, `train`, an image file (PNG, JPEG, BMP, PNM), or a folder of class folders (recall@k and mAP of all its images, labelled by class name; classes the gallery lacks are left out).
     #[arg(long, default_value = "test")]
     query: String,
     /// Neighbours printed for an image query (default: 10).
@@ -81,6 +82,9 @@ pub fn run(a: RetrieveArgs) -> CliResult {
     }
     let l = load(&a.src)?;
     let Some(query) = query else {
+        if Path::new(&a.query).is_dir() {
+            return retrieve_folder(&a, &l, Path::new(&a.query));
+        }
         return retrieve_image(&a, &l, Path::new(&a.query));
     };
     if query == a.gallery {
@@ -92,6 +96,32 @@ pub fn run(a: RetrieveArgs) -> CliResult {
     let (qset, mut qids) = images(&l, query);
     qids.truncate(a.max_queries.unwrap_or(usize::MAX));
     let r = search_split(&l.model, (gset, &gids), (qset, &qids), a.src.work.batch)?;
+    print_search(&a, &l, &r)
+}
+
+/// `--query DIR`: every image of the folder against the gallery.
+fn retrieve_folder(a: &RetrieveArgs, l: &Loaded, dir: &Path) -> CliResult {
+    if a.k.is_some() || a.strip.is_some() {
+        return Err("--k and --strip apply to an image query (--query FILE); a folder of queries reports recall@1/5/10 and mAP".into());
+    }
+    let (gset, gids) = images(l, a.gallery);
+    let geometry = (gset.channels, gset.height, gset.width);
+    let names = &gset.class_names;
+    let (qset, left_out) = load_queries(dir, geometry, l.dataset.fit(), names)?;
+    if left_out > 0 {
+        eprintln!(
+            "note: {left_out} images of {} are of classes the gallery lacks: left out",
+            dir.display()
+        );
+    }
+    let mut qids: Vec<u32> = (0..qset.len() as u32).collect();
+    qids.truncate(a.max_queries.unwrap_or(usize::MAX));
+    let r = search_split(&l.model, (gset, &gids), (&qset, &qids), a.src.work.batch)?;
+    print_search(a, l, &r)
+}
+
+/// The report of a search of many queries: recall@k and mAP, as text or JSON.
+fn print_search(a: &RetrieveArgs, l: &Loaded, r: &SplitSearch) -> CliResult {
     if a.json {
         println!("{}", siamese::model::json::to_pretty(&r)?);
         return Ok(());
@@ -136,7 +166,11 @@ struct ImageQueryJson<'a> {
 
 fn retrieve_image(a: &RetrieveArgs, l: &Loaded, path: &Path) -> CliResult {
     let (gset, gids) = images(l, a.gallery);
-    let img = read_image(path, (gset.channels, gset.height, gset.width))?;
+    let img = read_image_fit(
+        path,
+        (gset.channels, gset.height, gset.width),
+        l.dataset.fit(),
+    )?;
     if let Some(note) = img.resize_note() {
         eprintln!("{note}");
     }

@@ -55,6 +55,8 @@ pub struct SourceArgs {
 /// split seed is the run's seed, so it is the run's own training part, all classes).
 pub struct Loaded {
     pub model: SnLenet5,
+    /// What was read: the run's data, or `--images`.
+    pub dataset: Dataset,
     pub title: String,
     pub train: Arc<ImageSet>,
     pub test: Arc<ImageSet>,
@@ -80,6 +82,7 @@ pub fn load_checked(
     let (train_idx, _) = validation_split(&dataset, &train, data.val.as_deref(), cfg.seed)?;
     Ok(Loaded {
         model,
+        dataset,
         title: data.title,
         train: Arc::new(train),
         test: Arc::new(test),

@@ -54,6 +54,15 @@ impl Dataset {
         }
     }
 
+    /// How an image file of another size is brought to the input: a folder's `--fit`; the
+    /// default ([`Fit::Stretch`]) for a benchmark.
+    pub fn fit(&self) -> Fit {
+        match self {
+            Dataset::Bench(_) => Fit::default(),
+            Dataset::Folder(f) => f.fit,
+        }
+    }
+
     /// The network's input (channels, height, width).
     pub fn geometry(&self) -> (usize, usize, usize) {
         match self {

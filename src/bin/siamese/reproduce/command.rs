@@ -57,6 +57,9 @@ pub struct ReproduceArgs {
 }
 
 pub fn run(a: ReproduceArgs) -> CliResult {
+    if a.data.images.is_some() {
+        return Err("reproduce runs the paper's benchmarks; train on your own images with `siamese train --images DIR` (or `sweep --images DIR`)".into());
+    }
     set_threads(a.threads)?;
     let all = rows(a.quick);
     if let Some(bad) = a.only.iter().find(|id| !all.iter().any(|r| &r.id == *id)) {
