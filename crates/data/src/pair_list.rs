@@ -7,8 +7,9 @@
 //!   quote or a line break is written between double quotes, a quote inside doubled (`""`);
 //!   spaces and tabs around a field are dropped (quote a path that begins or ends with one);
 //! - a label is `1`, `same` or `true` (same class) or `0`, `different` or `false` (any case);
-//! - the first line is a header, and skipped, when its third field is not a label
-//!   (`path_a,path_b,label`) or when it starts with the names `path_a,path_b`;
+//! - the first line is a header, and skipped, when it starts with the names `path_a,path_b`,
+//!   or when its third field is not a label and its first two hold no `.` or `/` (so
+//!   `left,right,match` is a header, `a.png,b.png,yes` a bad label);
 //! - blank lines and lines whose first character (after spaces) is `#` are skipped; line ends
 //!   may be LF or CRLF; a UTF-8 byte-order mark at the start is dropped;
 //! - a relative path is relative to the list file's folder (to the current folder for a list
@@ -335,16 +336,22 @@ fn list_error(path: &Path, line: usize, message: String) -> DataError {
     }
 }
 
-/// The first record is a header when its label field is not a label (nor empty: `a,b,` is a
-/// pair whose label is missing), or when it starts with the column names `path_a,path_b`.
+/// The first record is a header when it starts with the column names `path_a,path_b`, or
+/// when its label field is not a label (nor empty: `a,b,` is a pair without its label) and
+/// neither of its first two fields looks like a file (holds a `.` or a `/`): so that
+/// `a.png,b.png,yes` is a bad label, not a header that drops the first pair.
 fn is_header(fields: &[Vec<u8>]) -> bool {
     let named = |i: usize, w: &str| {
         fields
             .get(i)
             .is_some_and(|f| f.trim_ascii().eq_ignore_ascii_case(w.as_bytes()))
     };
+    let file_like = |f: &[u8]| f.iter().any(|&b| b == b'.' || b == b'/');
     (named(0, "path_a") && named(1, "path_b"))
-        || (fields.len() == 3 && !fields[2].is_empty() && parse_label(&fields[2]).is_none())
+        || (fields.len() == 3
+            && !fields[2].is_empty()
+            && parse_label(&fields[2]).is_none()
+            && !fields[..2].iter().any(|f| file_like(f)))
 }
 
 enum Split {

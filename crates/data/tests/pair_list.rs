@@ -77,6 +77,11 @@ fn header_comments_blank_lines_crlf_and_bom_are_skipped() {
         let text = [header, b"a,b,1\n"].concat();
         assert_eq!(read(&text, Labels::Optional).unwrap().len(), 1);
     }
+    // A first line naming files is a pair, its bad label an error, not a header.
+    for first in [&b"a.png,b.png,yes\n"[..], b"x/a,b,maybe\n", b"a,b,\n"] {
+        let e = err(&[first, b"c,d,1\n"].concat(), Labels::Optional);
+        assert!(e.contains("line 1: label"), "{e}");
+    }
     // Only the first record can be a header.
     let e = err(b"a,b,1\npath_a,path_b,label\n", Labels::Required);
     assert!(e.contains("line 2: label 'label' is not"), "{e}");
