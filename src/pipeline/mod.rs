@@ -8,12 +8,15 @@
 //! - [`score`]: `siamese eval` ([`score::eval_checkpoint`]), `compare`
 //!   ([`score::compare_images`]), `show` ([`score::show_predictions`]) and the threshold that
 //!   calls a pair "same" ([`score::threshold_of`]);
+//! - [`pair_score`]: `siamese score` ([`pair_score::score_pair_list`]) and `eval --pairs`
+//!   ([`pair_score::eval_pair_list`]) on a user's pair list;
 //! - [`export`]: `siamese export` ([`export::export_onnx`]) and our scores for the ONNX
 //!   Runtime check ([`export::write_reference`]).
 
 pub mod data;
 pub mod export;
 pub mod folder;
+pub mod pair_score;
 pub mod score;
 pub mod train;
 

@@ -71,6 +71,8 @@ pub struct PairsReport {
     pub test: PairEvaluation,
     /// For a run trained on some classes: seen, unseen and mixed pairs.
     pub class_groups: Option<ClassGroups>,
+    /// Where the threshold came from ([`Threshold::source`]).
+    pub threshold_source: &'static str,
 }
 
 /// The class groups of a run trained on some classes only.
@@ -156,6 +158,7 @@ pub fn eval_checkpoint(
         device,
         test,
         class_groups,
+        threshold_source: "chosen on the validation pairs",
     })))
 }
 
@@ -186,12 +189,18 @@ impl Comparison {
     }
 }
 
+/// The (channels, height, width) that image files are read as for `model`: the one place
+/// `compare`, `score` and `eval --pairs` take it from.
+pub fn input_geometry(model: &SnLenet5) -> (usize, usize, usize) {
+    let m = &model.config;
+    (m.channels, m.height, m.width)
+}
+
 /// `siamese compare`: scores image files `a` and `b` (read as the checkpoint's input, brought
 /// to its size by the run's fit when they differ) at the run's threshold ([`threshold_of`]).
 pub fn compare_images(checkpoint: &Path, a: &Path, b: &Path) -> Result<Comparison> {
     let (mut model, cfg) = SnLenet5::from_checkpoint(checkpoint)?;
-    let m = &model.config;
-    let geometry = (m.channels, m.height, m.width);
+    let geometry = input_geometry(&model);
     let read = |p: &Path| read_image_fit(p, geometry, cfg.dataset.fit());
     let (ia, ib) = (read(a)?, read(b)?);
     let notes = [ia.resize_note(), ib.resize_note()]

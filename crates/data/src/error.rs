@@ -180,6 +180,15 @@ pub enum DataError {
         /// What is wrong and what to do, one line.
         message: String,
     },
+    /// A pair list (`--pairs`) is malformed, or an image it names cannot be used.
+    PairList {
+        /// The list (`<stdin>` for stdin).
+        path: PathBuf,
+        /// The line concerned (1-based), 0 for the list as a whole.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// A tensor could not be built (never expected: shapes are checked first).
     Tensor(siamese_tensor::TensorError),
 }
@@ -322,6 +331,16 @@ impl std::fmt::Display for DataError {
                 write!(f, "{}: cannot read image: {message}", path.display())
             }
             Folder { path, message } => write!(f, "{}: {message}", path.display()),
+            PairList {
+                path,
+                line: 0,
+                message,
+            } => write!(f, "{}: {message}", path.display()),
+            PairList {
+                path,
+                line,
+                message,
+            } => write!(f, "{}, line {line}: {message}", path.display()),
             Tensor(e) => std::fmt::Display::fmt(e, f),
         }
     }

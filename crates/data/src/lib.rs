@@ -15,6 +15,8 @@
 //!   centre-crop);
 //! - [`split`]: the paper's stratified, seeded 48k/12k (40k/10k) train/validation split and `--limit`;
 //! - [`pairs`]: one positive and one negative pair per anchor, balanced, seeded; fixed test pairs;
+//! - [`pair_list`]: a user's CSV list of image-file pairs (`path_a,path_b[,label]`), streamed
+//!   or read whole, every error one line naming the list and the line;
 //! - [`batch`]: [`PairBatches`], shuffled per epoch, normalised to \[0,1\] NCHW tensors by a prefetch
 //!   thread, and [`fill_images`] for allocation-free loops;
 //! - `viz` (feature `plot`): the pair grid of the paper's Figure 2 (POS/NEG, hand-coded bitmap font);
@@ -41,6 +43,7 @@ pub mod idx;
 #[cfg(feature = "images")]
 pub mod image_file;
 pub mod input;
+pub mod pair_list;
 pub mod pairs;
 #[cfg(feature = "plot")]
 pub mod picture;

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use clap::Args;
 use siamese::eval::groups::GroupEvaluation;
 use siamese::model::score::EVAL_BATCH;
+use siamese::pipeline::pair_score::eval_pair_list;
 use siamese::pipeline::score::{eval_checkpoint, EvalReport};
 
 use crate::args::DataArgs;
@@ -22,6 +23,9 @@ pub struct EvalArgs {
     pub checkpoint: PathBuf,
     #[command(flatten)]
     pub data: DataArgs,
+    /// A labelled pair list (CSV path_a,path_b,label; label 1/same/true or 0/different/false; paths relative to the list) as the test set instead of the dataset's test pairs, scored at the run's validation threshold and at 0.5 (see docs/images.md).
+    #[arg(long, conflicts_with_all = ["data_dir", "offline"])]
+    pub pairs: Option<PathBuf>,
     /// Pairs per scoring batch (SN-LeNet-5; a classifier is scored 1000 images at a time).
     #[arg(long, default_value_t = EVAL_BATCH)]
     pub batch: usize,
@@ -38,7 +42,10 @@ pub struct EvalArgs {
 
 pub fn run(a: EvalArgs) -> CliResult {
     set_threads(a.threads)?;
-    let report = eval_checkpoint(&a.checkpoint, &a.data.source(), a.batch, a.device.into())?;
+    let report = match &a.pairs {
+        Some(list) => eval_pair_list(&a.checkpoint, list, a.batch, a.device.into())?,
+        None => eval_checkpoint(&a.checkpoint, &a.data.source(), a.batch, a.device.into())?,
+    };
     if let EvalReport::Pairs(p) = &report {
         if let Some(name) = &p.device {
             println!("device: {name}");
@@ -57,6 +64,9 @@ pub fn run(a: EvalArgs) -> CliResult {
         ),
         EvalReport::Pairs(p) => {
             print_eval(&p.test, &format!("{} test pairs", p.title));
+            if a.pairs.is_some() {
+                println!("  threshold {:.3}: {}", p.test.threshold, p.threshold_source);
+            }
             if let Some(g) = &p.class_groups {
                 // beyond_cmds.rs holds the table until its split lands.
                 print_class_groups(&g.classes, &g.names, &g.groups);

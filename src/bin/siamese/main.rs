@@ -30,6 +30,7 @@ mod progress;
 mod reproduce;
 mod retrieve_cmd;
 mod run_config;
+mod score;
 mod show;
 mod source;
 mod sweep;
@@ -62,6 +63,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// The similarity of two image files.
     Compare(compare::CompareArgs),
+    /// The similarity of every pair of a CSV list of image files, as CSV rows path_a,path_b,similarity,same (stdout or --out).
+    Score(score::ScoreArgs),
     /// A grid of test pairs with their predicted similarity (the paper's Figures 6, 9, 10) as a PNG.
     Show(show::ShowArgs),
     /// Parameter sensitivity (the paper's Tables 6 and 7): accuracy and seconds per epoch per (lr, batch).
@@ -112,6 +115,7 @@ fn main() -> ExitCode {
         }
         Command::Eval(a) => eval::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::Score(a) => score::run(a),
         Command::Show(a) => show::run(a),
         Command::Sweep(a) => sweep::run(a),
         Command::TrainBaseline(a) => train_baseline::run(a),

@@ -149,3 +149,35 @@ impl Observer for Progress {
         println!("{msg}");
     }
 }
+
+/// Pairs scored so far (`siamese score`): a bar (a counter when the list's length is not
+/// known) when stderr is a terminal, nothing otherwise.
+#[derive(Default)]
+pub struct PairsBar(Option<ProgressBar>);
+
+impl PairsBar {
+    pub fn update(&mut self, done: usize, total: Option<usize>) {
+        if !std::io::stderr().is_terminal() {
+            return;
+        }
+        let bar = self.0.get_or_insert_with(|| {
+            let (bar, template) = match total {
+                Some(n) => (
+                    ProgressBar::new(n as u64),
+                    "scoring [{wide_bar}] {pos}/{len} pairs, {per_sec}, ETA {eta}",
+                ),
+                None => (ProgressBar::no_length(), "scoring: {pos} pairs, {per_sec}"),
+            };
+            // Cannot fail: constant templates of known keys.
+            bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
+            bar
+        });
+        bar.set_position(done as u64);
+    }
+
+    pub fn finish(self) {
+        if let Some(bar) = self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
