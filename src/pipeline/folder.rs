@@ -4,14 +4,41 @@
 //! of [`crate::data::split`] (`--help` of `train` states them).
 
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::data::folder::{self, Part};
+use crate::data::Layout;
 use crate::data::{split, Fit, FolderImages, FolderOptions, ImageSet, Label};
 use crate::model::run::ImageFolder;
 use crate::{ModelError, Result};
+
+/// The scan [`describe`] made, kept for the read that follows it in the same command, so that
+/// every file is listed and stat-ed once (on a large folder of small images, the scan is most
+/// of a cached read's time).
+static LAST_SCAN: Mutex<Option<Layout>> = Mutex::new(None);
+
+#[derive(PartialEq)]
+enum Memo {
+    Keep,
+    Take,
+}
+use Memo::{Keep, Take};
+
+/// `folder::scan(dir)`, or the scan `describe` kept for `dir` (taken: used once).
+fn scan(dir: &Path, memo: Memo) -> Result<Layout> {
+    let mut last = LAST_SCAN.lock().unwrap_or_else(|e| e.into_inner());
+    let layout = match last.take() {
+        Some(l) if l.root == dir => l,
+        _ => folder::scan(dir)?,
+    };
+    if memo == Keep {
+        *last = Some(layout.clone());
+    }
+    Ok(layout)
+}
 
 /// A folder's data: training images (validation ones included), test images, and the
 /// positions in `train` of the folder's own `val/` images.
@@ -25,7 +52,7 @@ pub struct FolderSets {
 /// notes on stderr, and a note when its classes are not the ones `f` names (a checkpoint's
 /// folder changed since its run).
 fn decode(f: &ImageFolder) -> Result<FolderImages> {
-    let layout = folder::scan(&f.dir)?;
+    let layout = scan(&f.dir, Take)?;
     for note in layout.ignored.notes() {
         eprintln!("{note}");
     }
@@ -198,7 +225,7 @@ fn say_how_it_went(images: &FolderImages, seconds: f64, files: usize) {
 /// The folder's classes and the input of a new run on `dir`: `input` when given, else the
 /// default rule ([`folder::default_input`]).
 pub fn describe(dir: &Path, input: Option<(usize, usize, usize)>, fit: Fit) -> Result<ImageFolder> {
-    let layout = folder::scan(dir)?;
+    let layout = scan(dir, Keep)?;
     let input = match input {
         Some(i) => i,
         None => folder::default_input(&layout)?,

@@ -177,9 +177,9 @@ pub fn scan(root: &Path) -> Result<Layout> {
     }
     let mut ignored = Ignored::default();
     let top = list_dir(root, &mut ignored)?;
-    let split: Vec<&(OsString, PathBuf, Kind)> = top
+    let split: Vec<&Listed> = top
         .iter()
-        .filter(|(n, _, _)| ["train", "val", "test"].iter().any(|s| n == *s))
+        .filter(|(n, _, _, _)| ["train", "val", "test"].iter().any(|s| n == *s))
         .collect();
     let part_dirs: Vec<(Part, PathBuf)> = if split.is_empty() {
         vec![(Part::All, root.to_path_buf())]
@@ -201,7 +201,7 @@ pub fn scan(root: &Path) -> Result<Layout> {
             list_dir(dir, &mut walk.ignored)?
         };
         let mut classes = BTreeMap::new();
-        for (name, path, kind) in entries {
+        for (name, path, kind, _) in entries {
             if kind != Kind::Dir {
                 walk.ignored.loose_files += 1;
                 continue;
@@ -262,15 +262,15 @@ pub fn scan(root: &Path) -> Result<Layout> {
 
 /// The split subfolders of a root holding `train/`, `val/` or `test/`: train required, no
 /// other folder beside them (it would be a class folder in the wrong place).
-fn split_parts(root: &Path, top: &[(OsString, PathBuf, Kind)]) -> Result<Vec<(Part, PathBuf)>> {
+fn split_parts(root: &Path, top: &[Listed]) -> Result<Vec<(Part, PathBuf)>> {
     let err = |m: String| DataError::Folder {
         path: root.to_path_buf(),
         message: m,
     };
     let mut parts = Vec::new();
     for part in [Part::Train, Part::Val, Part::Test] {
-        match top.iter().find(|(n, _, _)| n == part.dir_name()) {
-            Some((_, p, Kind::Dir)) => parts.push((part, p.clone())),
+        match top.iter().find(|(n, _, _, _)| n == part.dir_name()) {
+            Some((_, p, Kind::Dir, _)) => parts.push((part, p.clone())),
             Some(_) => return Err(err(format!("{} is not a folder", part.dir_name()))),
             None => {}
         }
@@ -281,9 +281,9 @@ fn split_parts(root: &Path, top: &[(OsString, PathBuf, Kind)]) -> Result<Vec<(Pa
         ));
     }
     let splits = ["train", "val", "test"];
-    if let Some((n, _, _)) = top
+    if let Some((n, _, _, _)) = top
         .iter()
-        .find(|(n, _, k)| *k == Kind::Dir && !splits.iter().any(|s| n == *s))
+        .find(|(n, _, k, _)| *k == Kind::Dir && !splits.iter().any(|s| n == *s))
     {
         return Err(err(format!(
             "holds train/ and also '{}/': a split folder holds only train/, val/ and test/, each holding the class folders",
@@ -333,9 +333,13 @@ enum Kind {
     Unreadable,
 }
 
+/// An entry of a folder: its name, path, kind and (when it could be read) its metadata.
+type Listed = (OsString, PathBuf, Kind, Option<Metadata>);
+
 /// The entries of `dir` that are not hidden (counted), sorted by name bytes, with what they
-/// are (symbolic links followed).
-fn list_dir(dir: &Path, ignored: &mut Ignored) -> Result<Vec<(OsString, PathBuf, Kind)>> {
+/// are (symbolic links followed). The metadata is read through the folder's entry (no walk of
+/// the whole path), once per entry: the scan's cost on a large folder.
+fn list_dir(dir: &Path, ignored: &mut Ignored) -> Result<Vec<Listed>> {
     let io = |e: std::io::Error| DataError::Folder {
         path: dir.to_path_buf(),
         message: format!("cannot look into the folder: {e}"),
@@ -349,12 +353,16 @@ fn list_dir(dir: &Path, ignored: &mut Ignored) -> Result<Vec<(OsString, PathBuf,
             continue;
         }
         let path = e.path();
-        let kind = match std::fs::metadata(&path) {
+        let meta = match e.file_type() {
+            Ok(t) if !t.is_symlink() => e.metadata(),
+            _ => std::fs::metadata(&path),
+        };
+        let kind = match &meta {
             Ok(m) if m.is_dir() => Kind::Dir,
             Ok(_) => Kind::Other,
             Err(_) => Kind::Unreadable,
         };
-        out.push((name, path, kind));
+        out.push((name, path, kind, meta.ok()));
     }
     out.sort_by(|a, b| a.0.as_encoded_bytes().cmp(b.0.as_encoded_bytes()));
     Ok(out)
@@ -385,7 +393,7 @@ impl Walk<'_> {
                 self.ignored.loops += 1;
                 continue;
             }
-            for (name, path, kind) in list_dir(&d, &mut self.ignored)? {
+            for (name, path, kind, meta) in list_dir(&d, &mut self.ignored)? {
                 if kind == Kind::Dir && !has_image_extension(&name) {
                     if depth >= MAX_FOLDER_DEPTH {
                         self.ignored.too_deep += 1;
@@ -394,7 +402,7 @@ impl Walk<'_> {
                     }
                 } else if kind == Kind::Unreadable && !has_image_extension(&name) {
                     self.ignored.unreadable += 1;
-                } else if has_image_extension(&name) || starts_like_an_image(&path) {
+                } else if has_image_extension(&name) || starts_like_an_image(&path, &meta) {
                     self.count += 1;
                     if self.count > MAX_FOLDER_IMAGES {
                         return Err(DataError::Folder {
@@ -404,7 +412,7 @@ impl Walk<'_> {
                             ),
                         });
                     }
-                    let (bytes, mtime_ns) = std::fs::metadata(&path).map(stamp).unwrap_or((0, 0));
+                    let (bytes, mtime_ns) = meta.map(stamp).unwrap_or((0, 0));
                     out.push((path, bytes, mtime_ns));
                 } else {
                     self.ignored.not_images += 1;
@@ -435,9 +443,9 @@ fn has_image_extension(name: &std::ffi::OsStr) -> bool {
 }
 
 /// True when the regular file at `path` starts with a PNG, JPEG, BMP or PNM signature.
-fn starts_like_an_image(path: &Path) -> bool {
+fn starts_like_an_image(path: &Path, meta: &Option<Metadata>) -> bool {
     use std::io::Read;
-    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+    if !meta.as_ref().is_some_and(|m| m.is_file()) {
         return false; // a FIFO would block the read
     }
     let mut head = [0u8; 8];
