@@ -7,8 +7,8 @@
 use std::io::Read;
 use std::path::Path;
 
-use crate::dataset::Label;
 use crate::error::{DataError, Result};
+use crate::Label;
 
 /// Pixel bytes per record (3 x 32 x 32).
 pub const PIXELS: usize = 3 * 32 * 32;

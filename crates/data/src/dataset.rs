@@ -18,9 +18,7 @@ pub const DATA_DIR_ENV: &str = "SIAMESE_DATA_DIR";
 /// Default data root, relative to the current directory.
 pub const DEFAULT_DATA_DIR: &str = "datasets";
 
-/// A class index: `u32`, so a user's image folder may hold more than 256 classes (the
-/// benchmark files store one byte per label; readers widen it).
-pub type Label = u32;
+pub use crate::Label;
 
 /// A set of labelled images kept as u8 (CIFAR-10 train: 150 MB as u8 instead of 600 MB as f32).
 ///

@@ -30,6 +30,10 @@
 //! Every random choice uses `ChaCha8Rng::seed_from_u64`, so results do not depend on the machine or
 //! on the number of threads.
 
+/// A class index: `u32`, so a user's image folder may hold more than 256 classes (the
+/// benchmark files store one byte per label; readers widen it).
+pub type Label = u32;
+
 pub mod batch;
 pub mod cifar;
 pub mod dataset;
@@ -53,7 +57,7 @@ pub mod split;
 pub mod viz;
 
 pub use batch::{fill_images, images_tensor, scale_pixel, BatchOptions, PairBatch, PairBatches};
-pub use dataset::{load, load_dir, locate, ImageSet, Label, DATA_DIR_ENV};
+pub use dataset::{load, load_dir, locate, ImageSet, DATA_DIR_ENV};
 pub use error::{DataError, Result};
 #[cfg(feature = "fetch")]
 pub use fetch::{fetch, FetchOptions, MIRROR_ENV};

@@ -167,14 +167,7 @@ pub fn scan(root: &Path) -> Result<Layout> {
         path: root.to_path_buf(),
         message: m,
     };
-    match std::fs::metadata(root) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(err("no such folder".into()))
-        }
-        Err(e) => return Err(err(format!("cannot look into the folder: {e}"))),
-        Ok(m) if !m.is_dir() => return Err(err("not a folder".into())),
-        Ok(_) => {}
-    }
+    check_root(root)?;
     let mut ignored = Ignored::default();
     let top = list_dir(root, &mut ignored)?;
     let split: Vec<&Listed> = top
@@ -229,25 +222,7 @@ pub fn scan(root: &Path) -> Result<Layout> {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    match class_names.len() {
-        0 => {
-            return Err(err(if walk.ignored.empty_classes.is_empty() {
-                "no class folders (expected one subfolder of images per class, or train/, val/ and test/ holding them)".into()
-            } else {
-                format!(
-                    "no class folder holds an image ({} empty)",
-                    walk.ignored.empty_classes.len()
-                )
-            }))
-        }
-        1 => {
-            return Err(err(format!(
-                "only one class ('{}') holds images; needs at least 2 classes",
-                class_names[0]
-            )))
-        }
-        _ => {}
-    }
+    check_class_count(root, &class_names, &walk.ignored)?;
     let parts = found
         .into_iter()
         .map(|(part, classes)| (part, entries_of(classes, &class_names)))
@@ -258,6 +233,43 @@ pub fn scan(root: &Path) -> Result<Layout> {
         parts,
         ignored: walk.ignored,
     })
+}
+
+/// The root must be a folder that can be read.
+fn check_root(root: &Path) -> Result<()> {
+    let err = |m: String| DataError::Folder {
+        path: root.to_path_buf(),
+        message: m,
+    };
+    match std::fs::metadata(root) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(err("no such folder".into())),
+        Err(e) => Err(err(format!("cannot look into the folder: {e}"))),
+        Ok(m) if !m.is_dir() => Err(err("not a folder".into())),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// At least two classes must hold images.
+fn check_class_count(root: &Path, class_names: &[String], ignored: &Ignored) -> Result<()> {
+    let err = |m: String| DataError::Folder {
+        path: root.to_path_buf(),
+        message: m,
+    };
+    match class_names.len() {
+        0 => Err(err(if ignored.empty_classes.is_empty() {
+            "no class folders (expected one subfolder of images per class, or train/, val/ and test/ holding them)".into()
+        } else {
+            format!(
+                "no class folder holds an image ({} empty)",
+                ignored.empty_classes.len()
+            )
+        })),
+        1 => Err(err(format!(
+            "only one class ('{}') holds images; needs at least 2 classes",
+            class_names[0]
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// The split subfolders of a root holding `train/`, `val/` or `test/`: train required, no
