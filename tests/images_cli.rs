@@ -248,3 +248,28 @@ fn bad_folders_are_one_line_before_any_work() {
     assert!(!no_images.status.success() && text(&no_images.stderr).contains("--images"));
     assert!(!root.join("runs").exists());
 }
+
+#[test]
+fn one_image_classes_train_as_negatives_and_are_said_so() {
+    let root = scratch("folder-singles");
+    let images = root.join("few");
+    make_folder(&images, &names(3), 20, 28);
+    make_folder(&images.join("only-one"), &names(1), 1, 28);
+    std::fs::rename(images.join("only-one/class 000"), images.join("lonely")).unwrap();
+    std::fs::remove_dir(images.join("only-one")).unwrap();
+    let run = root.join("run");
+    let out = siamese(&[
+        "train",
+        "--images",
+        s(&images),
+        "--epochs",
+        "1",
+        "--out",
+        s(&run),
+    ]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("1 class(es) have one training image"), "{err}");
+    let config = std::fs::read_to_string(run.join("config.json")).unwrap();
+    assert!(config.contains("\"lonely\""), "{config}");
+}

@@ -159,6 +159,12 @@ pub fn load_folder(f: &ImageFolder) -> Result<FolderSets> {
         Some((_, px, l)) => Some(append(&mut train, &px, &l)?),
         None => None,
     };
+    let singles = train.histogram().iter().filter(|&&n| n == 1).count();
+    if singles > 0 {
+        eprintln!(
+            "note: {singles} class(es) have one training image: negatives only, never an anchor (no positive pair without a second image)"
+        );
+    }
     Ok(FolderSets { train, test, val })
 }
 
