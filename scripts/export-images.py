@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Writes a benchmark dataset out as PNG class folders (the ImageFolder layout `siamese train
 --images` reads): OUT/train/<class>/<index>.png and OUT/test/<class>/<index>.png, index = the
-image's position in the dataset's file, so the images and their order are the IDX/CIFAR files'.
+image's position in the dataset's file. Class folders are named `<label>-<name>` (MNIST: the
+digit), so that their sorted order is the label order: the folder's labels, and the order of
+each class's images, are the IDX/CIFAR files' (a checkpoint's one-shot episodes on the
+folder's test part are then the same as on the IDX test set).
 
     python3 scripts/export-images.py fashion-mnist DATA_ROOT OUT [--limit N]
     python3 scripts/export-images.py cifar-10 DATA_ROOT OUT
@@ -95,7 +98,7 @@ def main():
         sys.exit(f"error: {a.out} exists; give a new folder")
     folder = os.path.join(a.data_root, a.dataset)
     parts = cifar_parts(folder) if a.dataset == "cifar-10" else idx_parts(folder)
-    names = NAMES[a.dataset]
+    names = [n if n.isdigit() else f"{i}-{n}" for i, n in enumerate(NAMES[a.dataset])]
     tmp = a.out + ".partial"
     for part, images, labels, geometry in parts:
         for name in names:
