@@ -50,7 +50,7 @@ for r in range(1, rounds + 1):
         if j["event"] == "config":
             config = j
         else:
-            layer = j["layer"].split("_c")[0]
+            layer = re.match(r"mnist_conv\d", j["layer"]).group(0)
             key = "cpu_us" if j["threads"] == 1 else "wall_us"
             torch.setdefault((layer, j["op"], j["threads"]), []).append(j[key])
 peak = statistics.median(peaks)
