@@ -1,8 +1,9 @@
 //! Criterion benches of the siamese-tensor kernels on the exact LeNet-5 shapes.
 //!
 //! Throughput is reported with `Throughput::Elements(flops)`, so criterion's "elements/s" is
-//! FLOP/s (conv forward = 2·MACs, conv backward = 4·MACs for dx and dw, GEMM = 2·m·n·k, pooling
-//! = one FLOP per input element read). Names encode op, dtype and shape.
+//! FLOP/s (conv forward = 2·MACs, conv backward = 4·MACs for dx and dw, dw alone
+//! (`conv2d_f32_dw`) = 2·MACs, GEMM = 2·m·n·k, pooling = one FLOP per input element read).
+//! Names encode op, dtype and shape.
 //!
 //! The SIMD kernels (direct convolution, 2×2 max-pool) run once per path this CPU has
 //! (`Direct_avx2`, `Direct_avx512`, …: siamese_tensor::ops::simd, side by side in one run);
@@ -178,8 +179,37 @@ fn conv(c: &mut Criterion) {
                 });
             }
             gb.finish();
+            dw_only(c, name, n, &x, &wt, &dy, pad);
         }
     }
+}
+
+/// The weight gradient alone (dw and db, no dx: `conv2d_backward_params`, what a first layer
+/// runs), on each path, where the layer takes the direct kernels; dx alone is the backward's
+/// time less this one.
+fn dw_only(
+    c: &mut Criterion, name: &str, n: usize, x: &Tensor, wt: &Tensor, dy: &Tensor, pad: usize,
+) {
+    // Cannot fail: the same shapes made the forward above.
+    let g = Conv2dGeom::new(x.shape(), wt.shape(), 1, pad).unwrap();
+    if !conv2d::prefers_direct(&g) {
+        return;
+    }
+    let mut gd = c.benchmark_group(format!("conv2d_f32_dw/{name}_n{n}"));
+    gd.sample_size(10)
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500))
+        .throughput(Throughput::Elements(2 * g.macs() as u64));
+    for p in Path::available() {
+        gd.bench_function(format!("Direct_{}", p.name()), |bch| {
+            timed(bch, || {
+                on(Some(p), || {
+                    conv2d::conv2d_backward_params(x, wt, dy, 1, pad).unwrap()
+                })
+            })
+        });
+    }
+    gd.finish();
 }
 
 fn pooling(c: &mut Criterion) {
