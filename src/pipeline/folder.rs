@@ -20,24 +20,18 @@ use crate::{ModelError, Result};
 /// of a cached read's time).
 static LAST_SCAN: Mutex<Option<Layout>> = Mutex::new(None);
 
-#[derive(PartialEq)]
-enum Memo {
-    Keep,
-    Take,
-}
-use Memo::{Keep, Take};
-
-/// `folder::scan(dir)`, or the scan `describe` kept for `dir` (taken: used once).
-fn scan(dir: &Path, memo: Memo) -> Result<Layout> {
-    let mut last = LAST_SCAN.lock().unwrap_or_else(|e| e.into_inner());
-    let layout = match last.take() {
-        Some(l) if l.root == dir => l,
-        _ => folder::scan(dir)?,
-    };
-    if memo == Keep {
-        *last = Some(layout.clone());
+/// `folder::scan(dir)`, or the scan [`describe`] kept for `dir` (taken: used once).
+fn scan(dir: &Path) -> Result<Layout> {
+    let kept = LAST_SCAN.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match kept {
+        Some(l) if l.root == dir => Ok(l),
+        _ => Ok(folder::scan(dir)?),
     }
-    Ok(layout)
+}
+
+/// Keeps `layout` for the next [`scan`] of its folder.
+fn keep(layout: Layout) {
+    *LAST_SCAN.lock().unwrap_or_else(|e| e.into_inner()) = Some(layout);
 }
 
 /// A folder's data: training images (validation ones included), test images, and the
@@ -52,7 +46,7 @@ pub struct FolderSets {
 /// notes on stderr, and a note when its classes are not the ones `f` names (a checkpoint's
 /// folder changed since its run).
 fn decode(f: &ImageFolder) -> Result<FolderImages> {
-    let layout = scan(&f.dir, Take)?;
+    let layout = scan(&f.dir)?;
     for note in layout.ignored.notes() {
         eprintln!("{note}");
     }
@@ -231,15 +225,17 @@ fn say_how_it_went(images: &FolderImages, seconds: f64, files: usize) {
 /// The folder's classes and the input of a new run on `dir`: `input` when given, else the
 /// default rule ([`folder::default_input`]).
 pub fn describe(dir: &Path, input: Option<(usize, usize, usize)>, fit: Fit) -> Result<ImageFolder> {
-    let layout = scan(dir, Keep)?;
+    let layout = scan(dir)?;
     let input = match input {
         Some(i) => i,
         None => folder::default_input(&layout)?,
     };
+    let class_names = layout.class_names.clone();
+    keep(layout);
     Ok(ImageFolder {
         dir: dir.to_path_buf(),
         input,
         fit,
-        class_names: layout.class_names,
+        class_names,
     })
 }
