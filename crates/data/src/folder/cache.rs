@@ -20,7 +20,7 @@ use crate::input::Fit;
 
 const MAGIC: &[u8; 8] = b"SIAMIMG\0";
 /// Bumped whenever the file layout or the decoding changes: older files then miss.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
@@ -31,16 +31,26 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// FNV-1a over 8-byte little-endian words (the last one zero-padded), then the length: the
-/// cache's checksum, eight times fewer multiplies than [`fnv1a`] on pixel data.
+/// FNV-1a over 8-byte little-endian words in four interleaved lanes (word k to lane k mod 4,
+/// so four multiply chains run at once; the last words zero-padded), the lanes then folded
+/// into `h` in order, then the length: the cache's checksum, a pass over the pixels at memory
+/// speed rather than at one multiply's latency per word.
 pub fn fnv1a_words(mut h: u64, bytes: &[u8]) -> u64 {
-    let mut words = bytes.chunks_exact(8);
-    for w in &mut words {
-        h = (h ^ u64::from_le_bytes(w.try_into().expect("8 bytes"))).wrapping_mul(FNV_PRIME);
+    let mut lanes = [h, h ^ 1, h ^ 2, h ^ 3];
+    let mut blocks = bytes.chunks_exact(32);
+    for b in &mut blocks {
+        for (k, lane) in lanes.iter_mut().enumerate() {
+            let w = u64::from_le_bytes(b[8 * k..8 * k + 8].try_into().expect("8 bytes"));
+            *lane = (*lane ^ w).wrapping_mul(FNV_PRIME);
+        }
     }
-    let mut tail = [0u8; 8];
-    tail[..words.remainder().len()].copy_from_slice(words.remainder());
-    h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(FNV_PRIME);
+    let mut tail = [0u8; 32];
+    tail[..blocks.remainder().len()].copy_from_slice(blocks.remainder());
+    for (k, lane) in lanes.iter_mut().enumerate() {
+        let w = u64::from_le_bytes(tail[8 * k..8 * k + 8].try_into().expect("8 bytes"));
+        *lane = (*lane ^ w).wrapping_mul(FNV_PRIME);
+        h = (h ^ *lane).wrapping_mul(FNV_PRIME);
+    }
     (h ^ bytes.len() as u64).wrapping_mul(FNV_PRIME)
 }
 
@@ -98,10 +108,9 @@ impl Cache {
         {
             return None;
         }
-        let entries: Vec<PathBuf> = layout.entries().map(|e| e.path.clone()).collect();
         let bad_len = usize::try_from(r.u64()?).ok()?;
         let bad_bytes = r.bytes(bad_len)?;
-        let bad = parse_bad(&bad_bytes, &entries)?;
+        let bad = parse_bad(&bad_bytes, layout)?;
         let chw = input.0 * input.1 * input.2;
         let mut parts = Vec::new();
         for (part, e) in &layout.parts {
@@ -197,7 +206,7 @@ fn resolved(dir: &Path) -> PathBuf {
 }
 
 fn manifest(layout: &Layout, root: &Path, (c, h, w): (usize, usize, usize), fit: Fit) -> Vec<u8> {
-    let mut m = Vec::new();
+    let mut m = Vec::with_capacity(64 * layout.len() + 1024);
     let bytes = |m: &mut Vec<u8>, b: &[u8]| {
         m.extend_from_slice(&(b.len() as u64).to_le_bytes());
         m.extend_from_slice(b);
@@ -215,8 +224,10 @@ fn manifest(layout: &Layout, root: &Path, (c, h, w): (usize, usize, usize), fit:
         m.push(*part as u8);
         m.extend_from_slice(&(entries.len() as u64).to_le_bytes());
         for e in entries {
-            let rel = e.path.strip_prefix(&layout.root).unwrap_or(&e.path);
-            bytes(&mut m, rel.as_os_str().as_encoded_bytes());
+            // Every entry's path is the root's joined with more: its bytes start with the root's.
+            let full = e.path.as_os_str().as_encoded_bytes();
+            let root_len = layout.root.as_os_str().as_encoded_bytes().len();
+            bytes(&mut m, full.get(root_len..).unwrap_or(full));
             m.extend_from_slice(&e.class.to_le_bytes());
             m.extend_from_slice(&e.bytes.to_le_bytes());
             m.extend_from_slice(&e.mtime_ns.to_le_bytes());
@@ -240,7 +251,7 @@ fn bad_bytes(layout: &Layout, bad: &[(PathBuf, String)]) -> Vec<u8> {
     out
 }
 
-fn parse_bad(b: &[u8], entries: &[PathBuf]) -> Option<Vec<(PathBuf, String)>> {
+fn parse_bad(b: &[u8], layout: &Layout) -> Option<Vec<(PathBuf, String)>> {
     let mut at = 0usize;
     let mut take = |n: usize| {
         let s = b.get(at..at.checked_add(n)?)?;
@@ -254,7 +265,7 @@ fn parse_bad(b: &[u8], entries: &[PathBuf]) -> Option<Vec<(PathBuf, String)>> {
         let i = usize::try_from(u64_at(take(8)?)).ok()?;
         let len = usize::try_from(u64_at(take(8)?)).ok()?;
         let reason = String::from_utf8(take(len)?.to_vec()).ok()?;
-        out.push((entries.get(i)?.clone(), reason));
+        out.push((layout.entries().nth(i)?.path.clone(), reason));
     }
     (at == b.len()).then_some(out)
 }
