@@ -202,7 +202,7 @@ fn say_how_it_went(images: &FolderImages, seconds: f64, files: usize) {
     } else {
         "decoded"
     };
-    eprintln!("{files} image files {how} in {seconds:.2} s");
+    eprintln!("{files} image files {how} in {seconds:.3} s");
     if !images.bad.is_empty() {
         let first: Vec<String> = images
             .bad
