@@ -20,7 +20,7 @@ use crate::input::Fit;
 
 const MAGIC: &[u8; 8] = b"SIAMIMG\0";
 /// Bumped whenever the file layout or the decoding changes: older files then miss.
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
@@ -53,6 +53,19 @@ pub fn fnv1a_words(mut h: u64, bytes: &[u8]) -> u64 {
     }
     (h ^ bytes.len() as u64).wrapping_mul(FNV_PRIME)
 }
+
+/// The pixels' part of the checksum: [`fnv1a_words`] of each [`PIXEL_CHUNK`] bytes on its
+/// own (so the chunks can be read and hashed on several threads), folded into `h` in order,
+/// then the length.
+pub fn pixel_checksum(mut h: u64, chunk_sums: impl IntoIterator<Item = u64>, len: usize) -> u64 {
+    for c in chunk_sums {
+        h = (h ^ c).wrapping_mul(FNV_PRIME);
+    }
+    (h ^ len as u64).wrapping_mul(FNV_PRIME)
+}
+
+/// Bytes of pixels per checksum chunk (and per read of a cached read's threads).
+const PIXEL_CHUNK: usize = 4 << 20;
 
 /// Where one folder's pixels are cached and the manifest that must match.
 pub(super) struct Cache {
@@ -91,12 +104,15 @@ impl Cache {
 
     /// The cached images when the file exists, is whole and was written from this exact
     /// manifest; None otherwise (missing, stale, truncated, corrupt: decode again).
-    pub fn read(&self, layout: &Layout, input: (usize, usize, usize)) -> Option<FolderImages> {
+    pub fn read(
+        &self, layout: &Layout, input: (usize, usize, usize), threads: usize,
+    ) -> Option<FolderImages> {
         let f = File::open(&self.file).ok()?;
         let size = f.metadata().ok()?.len();
         let mut r = Bounded {
             r: BufReader::with_capacity(1 << 20, f),
             left: size,
+            size,
             h: FNV_OFFSET,
         };
         let mut head = [0u8; 12];
@@ -126,7 +142,7 @@ impl Cache {
             {
                 return None;
             }
-            parts.push((*part, r.bytes(n * chw)?, labels));
+            parts.push((*part, r.pixels(n * chw, threads)?, labels));
         }
         let sum = r.h;
         if r.u64_raw()? != sum || r.left != 0 {
@@ -163,20 +179,22 @@ impl Cache {
         w.write_all(MAGIC)?;
         w.write_all(&VERSION.to_le_bytes())?;
         let mut h = FNV_OFFSET;
-        let mut put = |w: &mut BufWriter<File>, b: &[u8]| {
-            h = fnv1a_words(h, b);
+        let put = |h: &mut u64, w: &mut BufWriter<File>, b: &[u8]| {
+            *h = fnv1a_words(*h, b);
             w.write_all(b)
         };
-        put(&mut w, &(self.manifest.len() as u64).to_le_bytes())?;
-        put(&mut w, &self.manifest)?;
+        put(&mut h, &mut w, &(self.manifest.len() as u64).to_le_bytes())?;
+        put(&mut h, &mut w, &self.manifest)?;
         let bad = bad_bytes(layout, &images.bad);
-        put(&mut w, &(bad.len() as u64).to_le_bytes())?;
-        put(&mut w, &bad)?;
+        put(&mut h, &mut w, &(bad.len() as u64).to_le_bytes())?;
+        put(&mut h, &mut w, &bad)?;
         for (_, px, labels) in &images.parts {
-            put(&mut w, &(labels.len() as u64).to_le_bytes())?;
+            put(&mut h, &mut w, &(labels.len() as u64).to_le_bytes())?;
             let lb: Vec<u8> = labels.iter().flat_map(|l| l.to_le_bytes()).collect();
-            put(&mut w, &lb)?;
-            put(&mut w, px)?;
+            put(&mut h, &mut w, &lb)?;
+            let sums = px.chunks(PIXEL_CHUNK).map(|c| fnv1a_words(FNV_OFFSET, c));
+            h = pixel_checksum(h, sums, px.len());
+            w.write_all(px)?;
         }
         w.write_all(&h.to_le_bytes())?;
         w.into_inner().map_err(|e| e.into_error())?.sync_all()
@@ -274,7 +292,76 @@ fn parse_bad(b: &[u8], layout: &Layout) -> Option<Vec<(PathBuf, String)>> {
 struct Bounded<R> {
     r: R,
     left: u64,
+    /// The file's length (its position is `size - left`).
+    size: u64,
     h: u64,
+}
+
+impl Bounded<BufReader<File>> {
+    /// `n` bytes of pixels, read and hashed by [`PIXEL_CHUNK`] on up to `threads` threads
+    /// (positioned reads of the file, so each thread faults in its own pages), checked
+    /// into the checksum by [`pixel_checksum`].
+    fn pixels(&mut self, n: usize, threads: usize) -> Option<Vec<u8>> {
+        if n as u64 > self.left {
+            return None;
+        }
+        let at = self.size - self.left;
+        let mut v = vec![0u8; n];
+        let sums = read_chunks(self.r.get_ref(), at, &mut v, threads.max(1))?;
+        self.r.seek_relative(i64::try_from(n).ok()?).ok()?;
+        self.left -= n as u64;
+        self.h = pixel_checksum(self.h, sums, n);
+        Some(v)
+    }
+}
+
+/// Reads `buf.len()` bytes of `file` from `at` into `buf`, [`PIXEL_CHUNK`] at a time, the
+/// chunks shared by `threads` threads (chunk k to thread k mod threads): each chunk's
+/// [`fnv1a_words`], in order; None when a read fails or comes short.
+#[cfg(unix)]
+fn read_chunks(file: &File, at: u64, buf: &mut [u8], threads: usize) -> Option<Vec<u64>> {
+    use std::os::unix::fs::FileExt;
+    let chunks: Vec<(usize, &mut [u8])> = buf.chunks_mut(PIXEL_CHUNK).enumerate().collect();
+    let mut per_thread: Vec<Vec<(usize, &mut [u8])>> = (0..threads).map(|_| Vec::new()).collect();
+    for (k, c) in chunks {
+        per_thread[k % threads].push((k, c));
+    }
+    let mut sums: Vec<(usize, Option<u64>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = per_thread
+            .into_iter()
+            .map(|mine| {
+                s.spawn(move || {
+                    mine.into_iter()
+                        .map(|(k, c)| {
+                            let off = at + (k * PIXEL_CHUNK) as u64;
+                            let ok = file.read_exact_at(c, off).is_ok();
+                            (k, ok.then(|| fnv1a_words(FNV_OFFSET, c)))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    sums.sort_by_key(|&(k, _)| k);
+    sums.into_iter().map(|(_, s)| s).collect()
+}
+
+/// [`read_chunks`] where positioned reads are not at hand: one thread, in order.
+#[cfg(not(unix))]
+fn read_chunks(file: &File, at: u64, buf: &mut [u8], _threads: usize) -> Option<Vec<u64>> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = file;
+    f.seek(SeekFrom::Start(at)).ok()?;
+    f.read_exact(buf).ok()?;
+    Some(
+        buf.chunks(PIXEL_CHUNK)
+            .map(|c| fnv1a_words(FNV_OFFSET, c))
+            .collect(),
+    )
 }
 
 impl<R: Read> Bounded<R> {

@@ -134,7 +134,10 @@ pub fn load(
         Some(dir) => Some(cache::Cache::new(layout, opts.input, opts.fit, dir)?),
         None => None,
     };
-    if let Some(images) = cache.as_ref().and_then(|k| k.read(layout, opts.input)) {
+    if let Some(images) = cache
+        .as_ref()
+        .and_then(|k| k.read(layout, opts.input, opts.threads))
+    {
         check_bad_share(layout, &images.bad, opts.max_bad_share)?;
         progress(n);
         return Ok(images);
