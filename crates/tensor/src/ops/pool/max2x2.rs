@@ -62,6 +62,50 @@ fn max_row_2x2(r0: &[f32], r1: &[f32], b0: u32, w: u32, yr: &mut [f32], ar: &mut
     }
 }
 
+/// Lanes → (even, odd) columns of 16 consecutive values a ++ b, in column order.
+///
+/// # Safety
+/// The CPU must have AVX2: called from [`max_plane_2x2_avx2`] only, into which it is inlined.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn split_avx2(
+    a: std::arch::x86_64::__m256, b: std::arch::x86_64::__m256,
+) -> (std::arch::x86_64::__m256, std::arch::x86_64::__m256) {
+    use std::arch::x86_64::*;
+    // SAFETY: AVX2 is available (this function's contract); register-only operations.
+    unsafe {
+        // Per 128-bit half: [a0 a2 b0 b2 | a4 a6 b4 b6]; the 64-bit permute (0,2,1,3)
+        // restores column order [a0 a2 a4 a6 b0 b2 b4 b6].
+        let e = _mm256_shuffle_ps::<0b10_00_10_00>(a, b);
+        let o = _mm256_shuffle_ps::<0b11_01_11_01>(a, b);
+        let fix = |v: __m256| {
+            _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(v)))
+        };
+        (fix(e), fix(o))
+    }
+}
+
+/// Mask of lanes where `v` replaces `best`: v > best, or v is NaN and best is not.
+///
+/// # Safety
+/// As [`split_avx2`].
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn takes_avx2(
+    best: std::arch::x86_64::__m256, v: std::arch::x86_64::__m256,
+) -> std::arch::x86_64::__m256 {
+    use std::arch::x86_64::*;
+    // SAFETY: as `split_avx2`.
+    unsafe {
+        let gt = _mm256_cmp_ps::<_CMP_GT_OQ>(v, best);
+        let nan = _mm256_and_ps(
+            _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v),
+            _mm256_cmp_ps::<_CMP_ORD_Q>(best, best),
+        );
+        _mm256_or_ps(gt, nan)
+    }
+}
+
 /// [`max_plane_2x2`] with 8 windows per step. The first maximum of a window in
 /// row-major order is the first maximum of (first maximum of its top pair, first maximum of
 /// its bottom pair), since "keep unless strictly larger, NaN largest" picks the earliest
@@ -78,34 +122,6 @@ unsafe fn max_plane_2x2_avx2(
     xp: &[f32], w: usize, ow: usize, y: &mut [f32], arg: &mut [u32], base: u32, wi: usize,
 ) {
     use std::arch::x86_64::*;
-    // Lanes → (even, odd) columns of 16 consecutive values a ++ b, in column order.
-    #[inline(always)]
-    fn split(a: __m256, b: __m256) -> (__m256, __m256) {
-        // SAFETY: only called from the avx2 function below (AVX2 available); register-only.
-        unsafe {
-            // Per 128-bit half: [a0 a2 b0 b2 | a4 a6 b4 b6]; the 64-bit permute (0,2,1,3)
-            // restores column order [a0 a2 a4 a6 b0 b2 b4 b6].
-            let e = _mm256_shuffle_ps::<0b10_00_10_00>(a, b);
-            let o = _mm256_shuffle_ps::<0b11_01_11_01>(a, b);
-            let fix = |v: __m256| {
-                _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(v)))
-            };
-            (fix(e), fix(o))
-        }
-    }
-    // Mask of lanes where `v` replaces `best`: v > best, or v is NaN and best is not.
-    #[inline(always)]
-    fn takes(best: __m256, v: __m256) -> __m256 {
-        // SAFETY: as `split`.
-        unsafe {
-            let gt = _mm256_cmp_ps::<_CMP_GT_OQ>(v, best);
-            let nan = _mm256_and_ps(
-                _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v),
-                _mm256_cmp_ps::<_CMP_ORD_Q>(best, best),
-            );
-            _mm256_or_ps(gt, nan)
-        }
-    }
     let even_cols = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
     let wv = _mm256_set1_epi32(wi as i32);
     // Eight windows whose top-left corners are s0[0], s0[2], …, s0[14] (s1: the row below);
@@ -115,17 +131,17 @@ unsafe fn max_plane_2x2_avx2(
         // SAFETY: s0 and s1 hold 16 f32 (sliced above), so the unaligned 32-byte loads at
         // offsets 0 and 8 stay in bounds; AVX2 is enabled in this function.
         unsafe {
-            let (e0, o0) = split(
+            let (e0, o0) = split_avx2(
                 _mm256_loadu_ps(s0.as_ptr()),
                 _mm256_loadu_ps(s0.as_ptr().add(8)),
             );
-            let (e1, o1) = split(
+            let (e1, o1) = split_avx2(
                 _mm256_loadu_ps(s1.as_ptr()),
                 _mm256_loadu_ps(s1.as_ptr().add(8)),
             );
-            let (t0, t1) = (takes(e0, o0), takes(e1, o1));
+            let (t0, t1) = (takes_avx2(e0, o0), takes_avx2(e1, o1));
             let (m0, m1) = (_mm256_blendv_ps(e0, o0, t0), _mm256_blendv_ps(e1, o1, t1));
-            let tr = takes(m0, m1);
+            let tr = takes_avx2(m0, m1);
             // Indices: top-left of the window, +1 where the odd column won (mask = −1),
             // +w where the bottom row won.
             let top_left = _mm256_add_epi32(_mm256_set1_epi32(tl as i32), even_cols);

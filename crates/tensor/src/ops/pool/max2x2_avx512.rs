@@ -13,6 +13,44 @@ fn first(n: usize) -> __mmask16 {
     }
 }
 
+/// The first 2n (≤ 32) values of `s` as two vectors, zero past them.
+///
+/// # Safety
+/// The CPU must have AVX-512F: called from [`max_plane_2x2_avx512`] only, into which it is
+/// inlined.
+#[inline(always)]
+unsafe fn load32(s: &[f32]) -> (__m512, __m512) {
+    let n = s.len().min(32);
+    // SAFETY: AVX-512F is available (this function's contract). A masked load reads the
+    // lanes whose mask bit is on and never touches the others (no fault, no access): here
+    // the first min(n, 16) values of `s`, then the values 16..n, all inside `s`; the second
+    // pointer is formed only when n > 16 (in bounds).
+    unsafe {
+        let lo = _mm512_maskz_loadu_ps(first(n), s.as_ptr());
+        let hi = if n > 16 {
+            _mm512_maskz_loadu_ps(first(n - 16), s[16..].as_ptr())
+        } else {
+            _mm512_setzero_ps()
+        };
+        (lo, hi)
+    }
+}
+
+/// Lanes where `v` replaces `best`: v > best, or v is NaN and best is not.
+///
+/// # Safety
+/// As [`load32`].
+#[inline(always)]
+unsafe fn takes(best: __m512, v: __m512) -> __mmask16 {
+    // SAFETY: as `load32`; register-only.
+    unsafe {
+        let gt = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best);
+        let nan =
+            _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v) & _mm512_cmp_ps_mask::<_CMP_ORD_Q>(best, best);
+        gt | nan
+    }
+}
+
 /// `max_plane_2x2` with 16 windows per step, the selection of the AVX2 kernel (see
 /// `max_plane_2x2_avx2`: the first maximum of the top pair against the first maximum of the
 /// bottom pair): each row pair is loaded as two vectors of 16 columns, deinterleaved into
@@ -26,35 +64,6 @@ fn first(n: usize) -> __mmask16 {
 pub(super) unsafe fn max_plane_2x2_avx512(
     xp: &[f32], w: usize, ow: usize, y: &mut [f32], arg: &mut [u32], base: u32, wi: usize,
 ) {
-    // The first 2n (≤ 32) values of `s` as two vectors, zero past them.
-    #[inline(always)]
-    fn load32(s: &[f32]) -> (__m512, __m512) {
-        let n = s.len().min(32);
-        // SAFETY: only called from the avx512f function below (AVX-512F available). A
-        // masked load reads the lanes whose mask bit is on and never touches the others
-        // (no fault, no access): here the first min(n, 16) values of `s`, then the values
-        // 16..n, all inside `s`; the second pointer is formed only when n > 16 (in bounds).
-        unsafe {
-            let lo = _mm512_maskz_loadu_ps(first(n), s.as_ptr());
-            let hi = if n > 16 {
-                _mm512_maskz_loadu_ps(first(n - 16), s[16..].as_ptr())
-            } else {
-                _mm512_setzero_ps()
-            };
-            (lo, hi)
-        }
-    }
-    // Lanes where `v` replaces `best`: v > best, or v is NaN and best is not.
-    #[inline(always)]
-    fn takes(best: __m512, v: __m512) -> __mmask16 {
-        // SAFETY: as `load32`; register-only.
-        unsafe {
-            let gt = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best);
-            let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v)
-                & _mm512_cmp_ps_mask::<_CMP_ORD_Q>(best, best);
-            gt | nan
-        }
-    }
     // Window j's top-left column is 2j: lanes 0, 2, …, 30 of the 32 loaded columns.
     let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     let one = _mm512_set1_epi32(1);
@@ -63,7 +72,8 @@ pub(super) unsafe fn max_plane_2x2_avx512(
     // The windows whose top-left corners are s0[0], s0[2], … (s1: the row below), `tl` the
     // flat index of s0[0]; returns the maxima and their flat indices.
     let step = |s0: &[f32], s1: &[f32], tl: u32| -> (__m512, __m512i) {
-        let ((a0, b0), (a1, b1)) = (load32(s0), load32(s1));
+        // SAFETY: AVX-512F is enabled in this function, the contract of `load32` and `takes`.
+        let ((a0, b0), (a1, b1)) = unsafe { (load32(s0), load32(s1)) };
         // Register-only AVX-512F operations (this closure has the function's features).
         let (e0, o0) = (
             _mm512_permutex2var_ps(a0, even, b0),
@@ -73,12 +83,14 @@ pub(super) unsafe fn max_plane_2x2_avx512(
             _mm512_permutex2var_ps(a1, even, b1),
             _mm512_permutex2var_ps(a1, odd, b1),
         );
-        let (t0, t1) = (takes(e0, o0), takes(e1, o1));
+        // SAFETY: as above.
+        let (t0, t1) = unsafe { (takes(e0, o0), takes(e1, o1)) };
         let (m0, m1) = (
             _mm512_mask_blend_ps(t0, e0, o0),
             _mm512_mask_blend_ps(t1, e1, o1),
         );
-        let tr = takes(m0, m1);
+        // SAFETY: as above.
+        let tr = unsafe { takes(m0, m1) };
         // Indices: top-left, +1 where the odd column won, +w where the bottom row won.
         let top_left = _mm512_add_epi32(_mm512_set1_epi32(tl as i32), even);
         let i0 = _mm512_mask_add_epi32(top_left, t0, top_left, one);
