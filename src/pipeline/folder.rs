@@ -111,46 +111,33 @@ pub fn load_queries(
 /// Reads `f` (see the module doc).
 pub fn load_folder(f: &ImageFolder) -> Result<FolderSets> {
     let images = decode(f)?;
-    let names = images.class_names.clone();
-    let geometry = images.geometry;
-    let set = |pixels: Vec<u8>, labels: Vec<Label>| {
-        ImageSet::new(pixels, labels, geometry, names.clone())
+    let (names, geometry) = (&images.class_names, images.geometry);
+    let mut sets = Vec::new();
+    for (part, px, labels) in images.parts {
+        sets.push((part, ImageSet::new(px, labels, geometry, names.clone())?));
+    }
+    let mut take = |want: Part| {
+        sets.iter()
+            .position(|s| s.0 == want)
+            .map(|i| sets.remove(i).1)
     };
-    let mut parts = images.parts;
-    let take = |parts: &mut Vec<(Part, Vec<u8>, Vec<Label>)>, want: Part| {
-        parts
-            .iter()
-            .position(|p| p.0 == want)
-            .map(|i| parts.remove(i))
-    };
-    let (test, rest) = match take(&mut parts, Part::Test) {
-        Some((_, px, l)) => (set(px, l)?, None),
+    // The scan gives either the whole folder, or train/ with val/ and test/ when present.
+    let mut train = take(Part::Train)
+        .or_else(|| take(Part::All))
+        .ok_or_else(|| ModelError::Config(format!("{}: no training images", f.dir.display())))?;
+    let own_val = take(Part::Val);
+    let test = match take(Part::Test) {
+        Some(t) => t,
         None => {
-            let (_, px, l) = take(&mut parts, Part::All)
-                .or_else(|| take(&mut parts, Part::Train))
-                .ok_or_else(|| {
-                    ModelError::Config(format!("{}: no training images", f.dir.display()))
-                })?;
-            let all = set(px, l)?;
-            let idx: Vec<u32> = (0..all.len() as u32).collect();
-            let (keep, held) = split::folder_split(&all.labels, &idx, split::FOLDER_TEST_SEED)?;
-            (subset(&all, &held)?, Some(subset(&all, &keep)?))
+            let all: Vec<u32> = (0..train.len() as u32).collect();
+            let (kept, held) = split::folder_split(&train.labels, &all, split::FOLDER_TEST_SEED)?;
+            let test = subset(&train, &held)?;
+            train = subset(&train, &kept)?;
+            test
         }
     };
-    let mut train = match rest {
-        Some(t) => t,
-        None => match take(&mut parts, Part::Train).or_else(|| take(&mut parts, Part::All)) {
-            Some((_, px, l)) => set(px, l)?,
-            None => {
-                return Err(ModelError::Config(format!(
-                    "{}: no training images",
-                    f.dir.display()
-                )))
-            }
-        },
-    };
-    let val = match take(&mut parts, Part::Val) {
-        Some((_, px, l)) => Some(append(&mut train, &px, &l)?),
+    let val = match own_val {
+        Some(v) => Some(append(&mut train, &v)?),
         None => None,
     };
     let singles = train.histogram().iter().filter(|&&n| n == 1).count();
@@ -164,23 +151,22 @@ pub fn load_folder(f: &ImageFolder) -> Result<FolderSets> {
 
 /// The images `idx` of `set`, in that order.
 fn subset(set: &ImageSet, idx: &[u32]) -> Result<ImageSet> {
-    let per = set.image_len();
-    let mut pixels = Vec::with_capacity(idx.len() * per);
+    let mut pixels = Vec::with_capacity(idx.len() * set.image_len());
     for &i in idx {
-        pixels.extend_from_slice(&set.images[i as usize * per..(i as usize + 1) * per]);
+        pixels.extend_from_slice(set.image(i as usize).unwrap_or_default());
     }
     let labels = idx.iter().map(|&i| set.labels[i as usize]).collect();
     let g = (set.channels, set.height, set.width);
     Ok(ImageSet::new(pixels, labels, g, set.class_names.clone())?)
 }
 
-/// Appends images to `set`; their positions.
-fn append(set: &mut ImageSet, pixels: &[u8], labels: &[Label]) -> Result<Vec<u32>> {
+/// Appends the images of `more` to `set`; their positions in it.
+fn append(set: &mut ImageSet, more: &ImageSet) -> Result<Vec<u32>> {
     let from = set.len() as u32;
     let mut px = std::mem::take(&mut set.images);
-    px.extend_from_slice(pixels);
+    px.extend_from_slice(&more.images);
     let mut l = std::mem::take(&mut set.labels);
-    l.extend_from_slice(labels);
+    l.extend_from_slice(&more.labels);
     let g = (set.channels, set.height, set.width);
     *set = ImageSet::new(px, l, g, set.class_names.clone())?;
     Ok((from..set.len() as u32).collect())

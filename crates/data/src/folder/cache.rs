@@ -25,7 +25,7 @@ const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
 /// 64-bit FNV-1a: h = (h ⊕ byte) · 1099511628211, from h = 14695981039346656037.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
+fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(FNV_OFFSET, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(FNV_PRIME)
     })
@@ -35,7 +35,7 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 /// so four multiply chains run at once; the last words zero-padded), the lanes then folded
 /// into `h` in order, then the length: the cache's checksum, a pass over the pixels at memory
 /// speed rather than at one multiply's latency per word.
-pub fn fnv1a_words(mut h: u64, bytes: &[u8]) -> u64 {
+fn fnv1a_words(mut h: u64, bytes: &[u8]) -> u64 {
     let mut lanes = [h, h ^ 1, h ^ 2, h ^ 3];
     let mut blocks = bytes.chunks_exact(32);
     for b in &mut blocks {
@@ -57,7 +57,7 @@ pub fn fnv1a_words(mut h: u64, bytes: &[u8]) -> u64 {
 /// The pixels' part of the checksum: [`fnv1a_words`] of each [`PIXEL_CHUNK`] bytes on its
 /// own (so the chunks can be read and hashed on several threads), folded into `h` in order,
 /// then the length.
-pub fn pixel_checksum(mut h: u64, chunk_sums: impl IntoIterator<Item = u64>, len: usize) -> u64 {
+fn pixel_checksum(mut h: u64, chunk_sums: impl IntoIterator<Item = u64>, len: usize) -> u64 {
     for c in chunk_sums {
         h = (h ^ c).wrapping_mul(FNV_PRIME);
     }

@@ -29,7 +29,6 @@ mod scan;
 use std::path::PathBuf;
 
 pub use crate::input::Fit;
-pub use cache::{fnv1a, fnv1a_words};
 pub use decode::{default_input, GRAY_SAMPLE};
 pub use scan::{scan, Entry, Ignored, Layout, Part, MAX_FOLDER_DEPTH, MAX_FOLDER_IMAGES};
 

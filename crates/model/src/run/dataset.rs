@@ -106,19 +106,6 @@ impl Dataset {
             Dataset::Folder(f) => format!("images in {}", f.dir.display()),
         }
     }
-
-    /// How a command line says it: `--dataset mnist` or `--images DIR --input CxHxW --fit F`.
-    pub fn flags(&self) -> String {
-        match self {
-            Dataset::Bench(k) => format!("--dataset {}", k.name()),
-            Dataset::Folder(f) => format!(
-                "--images {} --input {} --fit {}",
-                f.dir.display(),
-                input_name(f.input),
-                f.fit
-            ),
-        }
-    }
 }
 
 impl std::fmt::Display for Dataset {
@@ -222,9 +209,5 @@ mod tests {
         assert_eq!((g.geometry(), g.num_classes()), ((1, 40, 36), 300));
         assert_eq!(g.name(), "my flowers");
         assert_eq!(g.kind(), None);
-        assert_eq!(
-            g.flags(),
-            "--images data/my flowers --input 1x40x36 --fit crop"
-        );
     }
 }
