@@ -53,23 +53,20 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `siamese train --images images --out run` with `more` flags.
+fn train_folder(images: &Path, run: &Path, more: &[&str]) -> std::process::Output {
+    let mut args = vec!["train", "--images", s(images), "--out", s(run)];
+    args.extend_from_slice(more);
+    siamese(&args)
+}
+
 /// A trained run on a 4-class folder: (its folder, the checkpoint).
 fn trained(name: &str) -> (PathBuf, PathBuf) {
     let root = scratch(name);
     let images = root.join("shapes");
     make_folder(&images, &names(4), 40, 28);
     let run = root.join("run");
-    let out = siamese(&[
-        "train",
-        "--images",
-        s(&images),
-        "--epochs",
-        "3",
-        "--out",
-        s(&run),
-        "--seed",
-        "1",
-    ]);
+    let out = train_folder(&images, &run, &["--epochs", "3", "--seed", "1"]);
     let stdout = ok(out);
     assert!(stdout.contains("images in"), "{stdout}");
     (images, run.join("best.safetensors"))
@@ -203,15 +200,7 @@ fn three_hundred_classes_of_three_images_train() {
     let images = root.join("many");
     make_folder(&images, &names(300), 3, 12);
     let run = root.join("run");
-    let out = siamese(&[
-        "train",
-        "--images",
-        s(&images),
-        "--epochs",
-        "1",
-        "--out",
-        s(&run),
-    ]);
+    let out = train_folder(&images, &run, &["--epochs", "1"]);
     let stdout = ok(out);
     assert!(stdout.contains("test"), "{stdout}");
     let config = std::fs::read_to_string(run.join("config.json")).unwrap();
@@ -258,15 +247,7 @@ fn one_image_classes_train_as_negatives_and_are_said_so() {
     std::fs::rename(images.join("only-one/class 000"), images.join("lonely")).unwrap();
     std::fs::remove_dir(images.join("only-one")).unwrap();
     let run = root.join("run");
-    let out = siamese(&[
-        "train",
-        "--images",
-        s(&images),
-        "--epochs",
-        "1",
-        "--out",
-        s(&run),
-    ]);
+    let out = train_folder(&images, &run, &["--epochs", "1"]);
     let err = text(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("1 class(es) have one training image"), "{err}");
