@@ -278,12 +278,18 @@ fn parse_bad(b: &[u8], layout: &Layout) -> Option<Vec<(PathBuf, String)>> {
     };
     let u64_at = |s: &[u8]| u64::from_le_bytes(s.try_into().expect("8 bytes"));
     let count = u64_at(take(8)?);
+    // The entries by position, listed only when there are skipped files to name.
+    let entries: Vec<&Path> = if count > 0 {
+        layout.entries().map(|e| e.path.as_path()).collect()
+    } else {
+        Vec::new()
+    };
     let mut out = Vec::new();
     for _ in 0..count {
         let i = usize::try_from(u64_at(take(8)?)).ok()?;
         let len = usize::try_from(u64_at(take(8)?)).ok()?;
         let reason = String::from_utf8(take(len)?.to_vec()).ok()?;
-        out.push((layout.entries().nth(i)?.path.clone(), reason));
+        out.push((entries.get(i)?.to_path_buf(), reason));
     }
     (at == b.len()).then_some(out)
 }
