@@ -21,7 +21,7 @@ use siamese_autodiff::ParamStore;
 use siamese_optim::AdamState;
 use siamese_tensor::Tensor;
 
-use crate::config::{LossKind, ModelConfig};
+use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
 use crate::run::{TrainConfig, TrainState};
 use crate::siamese::SnLenet5;
@@ -306,7 +306,7 @@ impl SnLenet5 {
             ck.tensor(name).map(|t| t.shape().to_vec())
         })?;
         let mut model = SnLenet5::new(ck.model.clone(), cfg.seed)?;
-        model.detach_head = cfg.loss == LossKind::ContrastiveDistance;
+        model.detach_head = cfg.loss.trains_head_apart();
         ck.load_into(&mut model.store, path)?;
         model.set_training(false);
         Ok((model, cfg))

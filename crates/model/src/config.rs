@@ -51,7 +51,7 @@ named_enum!(
     Distance { Euclidean = "euclidean", Cosine = "cosine" }
 );
 named_enum!(
-    /// The training loss. y = 1 means "same class" for all three.
+    /// The training loss. y = 1 means "same class" for the pair losses.
     ///
     /// - `contrastive-sigmoid` (default, the paper): reads the output module's similarity
     ///   s = σ(w·BN(d) + b) ∈ (0,1): L = mean(y·max(1 − s, 0)² + (1 − y)·s²), margin 1.
@@ -59,8 +59,79 @@ named_enum!(
     ///   L = mean(y·d² + (1 − y)·max(1 − d, 0)²); the output module is then trained on top
     ///   with BCE on s so that s stays a calibrated similarity.
     /// - `bce`: binary cross-entropy on s: L = −mean(y·ln s + (1 − y)·ln(1 − s)).
-    LossKind { ContrastiveSigmoid = "contrastive-sigmoid", ContrastiveDistance = "contrastive-distance", Bce = "bce" }
+    /// - `triplet` (metric learning, for classes never seen in training): over the 2N images of
+    ///   the batch with their classes, L = mean over the triplets that [`Mining`] chooses of
+    ///   max(D_ap − D_an + m, 0), D the Euclidean distance of the embeddings (of the
+    ///   unit-length embeddings when the comparison module is the cosine similarity); the
+    ///   output module is trained on top with BCE on s, as for `contrastive-distance`.
+    LossKind { ContrastiveSigmoid = "contrastive-sigmoid", ContrastiveDistance = "contrastive-distance", Bce = "bce", Triplet = "triplet" }
 );
+
+impl LossKind {
+    /// Whether the output module reads a detached copy of the distance, so that the loss
+    /// shapes the embedding through the distance alone and a BCE term trains the head
+    /// (`contrastive-distance`, `triplet`): the one home of that rule.
+    pub fn trains_head_apart(self) -> bool {
+        matches!(self, LossKind::ContrastiveDistance | LossKind::Triplet)
+    }
+}
+
+named_enum!(
+    /// Which triplets of a batch `--loss triplet` is taken over (`siamese_tensor::ops::triplet`
+    /// has the rules): `all` (every valid triplet), `batch-hard` (per anchor its farthest
+    /// positive and nearest negative; Hermans et al. 2017) or `semi-hard` (per positive pair
+    /// the nearest negative farther than the positive; Schroff et al. 2015).
+    Mining { All = "all", BatchHard = "batch-hard", SemiHard = "semi-hard" }
+);
+
+/// The settings of `--loss triplet`: which triplets (`--mining`) and the margin m
+/// (`--margin`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TripletConfig {
+    pub mining: Mining,
+    pub margin: f32,
+}
+
+impl TripletConfig {
+    /// The largest margin accepted: the distances of unit-length embeddings are at most 2.
+    pub const MAX_MARGIN: f32 = 10.0;
+
+    /// The defaults for a comparison module: batch-hard mining; margin 1 on the raw
+    /// Euclidean distance (the paper's contrastive margin), 0.5 on unit-length embeddings
+    /// (the cosine similarity), whose distances lie in [0, 2].
+    pub fn default_for(distance: Distance) -> Self {
+        Self {
+            mining: Mining::BatchHard,
+            margin: match distance {
+                Distance::Euclidean => 1.0,
+                Distance::Cosine => 0.5,
+            },
+        }
+    }
+
+    /// Errors unless the margin is in (0, [`Self::MAX_MARGIN`]].
+    pub fn validate(&self) -> Result<()> {
+        if !(self.margin > 0.0 && self.margin <= Self::MAX_MARGIN) {
+            return Err(ModelError::Config(format!(
+                "--margin must be in (0, {}], got {}",
+                Self::MAX_MARGIN,
+                self.margin
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Mining {
+    /// The op's spelling of the same rule.
+    pub fn op(self) -> siamese_nn::Mining {
+        match self {
+            Mining::All => siamese_nn::Mining::All,
+            Mining::BatchHard => siamese_nn::Mining::BatchHard,
+            Mining::SemiHard => siamese_nn::Mining::SemiHard,
+        }
+    }
+}
 
 named_enum!(
     /// The output module's layers. The paper says only "a sigmoid output"; which layers sit

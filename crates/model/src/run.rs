@@ -13,7 +13,7 @@ use siamese_data::{split, DatasetKind, ImageSet, Label, Pair};
 use siamese_optim::LrSchedule;
 use siamese_tensor::Tensor;
 
-use crate::config::{in_range, LossKind, ModelConfig};
+use crate::config::{in_range, LossKind, ModelConfig, TripletConfig};
 use crate::error::{ModelError, Result};
 
 /// Seed offset of the fixed validation pairs (they do not change between epochs).
@@ -115,6 +115,9 @@ pub struct TrainConfig {
     /// Saved in the checkpoint, so `eval` can score seen, unseen and mixed pairs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_classes: Option<Vec<Label>>,
+    /// The triplet loss's settings: `Some` exactly when `loss` is `triplet`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triplet: Option<TripletConfig>,
 }
 
 impl TrainConfig {
@@ -142,6 +145,7 @@ impl TrainConfig {
             augment: Augment::None,
             model: ModelConfig::for_input(c, h, w),
             train_classes: None,
+            triplet: None,
             dataset,
         }
     }
@@ -179,7 +183,36 @@ impl TrainConfig {
                 )));
             }
         }
+        match (self.loss, &self.triplet) {
+            (LossKind::Triplet, Some(t)) => t.validate()?,
+            (LossKind::Triplet, None) => {
+                return Err(ModelError::Config(
+                    "--loss triplet needs its settings (--mining, --margin)".into(),
+                ))
+            }
+            (_, Some(_)) => {
+                return Err(ModelError::Config(format!(
+                    "--mining and --margin apply to --loss triplet, not --loss {}",
+                    self.loss
+                )))
+            }
+            (_, None) => {}
+        }
         self.model.validate()
+    }
+
+    /// What this run's steps minimise, given the classes of a batch's stacked images (read
+    /// only by the triplet loss).
+    pub fn objective<'a>(&self, classes: &'a [u32]) -> crate::siamese::Objective<'a> {
+        use crate::siamese::Objective;
+        match (self.loss, self.triplet) {
+            (LossKind::Triplet, Some(t)) => Objective::Triplet(t, classes),
+            // `validate` refuses a triplet loss without its settings: take the defaults.
+            (LossKind::Triplet, None) => {
+                Objective::Triplet(TripletConfig::default_for(self.model.distance), classes)
+            }
+            (kind, _) => Objective::Pairs(kind),
+        }
     }
 
     /// The learning-rate schedule of this run over `total_steps` steps: the one carrier of

@@ -21,14 +21,14 @@
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use siamese_autodiff::{ParamStore, Tape, Var};
-use siamese_nn::distance::{cosine_similarity, euclidean, KERAS_EPSILON};
+use siamese_nn::distance::{cosine_similarity, euclidean, unit_rows, KERAS_EPSILON};
 use siamese_nn::head::OutputModule;
 use siamese_nn::init::Init;
 use siamese_nn::layers::Module;
-use siamese_nn::loss::{binary_cross_entropy, contrastive_loss, ContrastiveReads};
+use siamese_nn::loss::{binary_cross_entropy, contrastive_loss, triplet_loss, ContrastiveReads};
 use siamese_tensor::Tensor;
 
-use crate::config::{Distance, Head, HeadInit, LenetDims, LossKind, ModelConfig};
+use crate::config::{Distance, Head, HeadInit, LenetDims, LossKind, ModelConfig, TripletConfig};
 use crate::error::{ModelError, Result};
 use crate::lenet::Subnet;
 
@@ -47,17 +47,27 @@ pub struct SnLenet5 {
     pub subnet: Subnet,
     pub head: OutputModule,
     /// Feed the output module a detached copy of the distance, so that a loss on the
-    /// similarity trains the head alone (set for `LossKind::ContrastiveDistance`).
+    /// similarity trains the head alone ([`LossKind::trains_head_apart`]).
     pub detach_head: bool,
 }
 
 /// The tape handles of one forward pass over N pairs.
 #[derive(Clone, Copy, Debug)]
 pub struct PairOutputs {
+    /// The subnet's embeddings of the 2N stacked images [A; B], `[2N, E]`.
+    pub embeddings: Var,
     /// The comparison module's value per pair, `[N]`.
     pub distance: Var,
     /// The output module's similarity per pair, `[N]`, in (0, 1).
     pub similarity: Var,
+}
+
+/// What a training step minimises: a pair loss on the labels y, or the triplet loss over the
+/// batch's 2N images, whose classes (in the stacked [A; B] order) it carries.
+#[derive(Clone, Copy, Debug)]
+pub enum Objective<'a> {
+    Pairs(LossKind),
+    Triplet(TripletConfig, &'a [u32]),
 }
 
 /// Errors unless A and B are both N×C×H×W of one shape (the images of N pairs).
@@ -146,6 +156,7 @@ impl SnLenet5 {
         };
         let similarity = self.head.forward(tape, &mut self.store, head_in)?;
         Ok(PairOutputs {
+            embeddings: e,
             distance,
             similarity,
         })
@@ -161,11 +172,17 @@ impl SnLenet5 {
     }
 
     /// The training loss of `kind` on these outputs, labels y ∈ {0, 1} (1 = same class).
-    /// See [`LossKind`] for which quantity each loss reads.
+    /// See [`LossKind`] for which quantity each loss reads; `triplet` needs the class of
+    /// each stacked image ([`Objective`]), so it is [`SnLenet5::objective_loss`]'s.
     pub fn loss(
         &self, tape: &mut Tape, out: PairOutputs, y: &Tensor, kind: LossKind,
     ) -> Result<Var> {
         Ok(match kind {
+            LossKind::Triplet => {
+                return Err(ModelError::Config(
+                    "the triplet loss needs the classes of the batch's images".into(),
+                ))
+            }
             LossKind::ContrastiveSigmoid => contrastive_loss(
                 tape,
                 out.similarity,
@@ -184,6 +201,27 @@ impl SnLenet5 {
                 tape.add(c, b)?
             }
         })
+    }
+
+    /// The loss of a training step: a pair loss ([`SnLenet5::loss`]), or the triplet loss
+    /// over the 2N stacked images with their `classes` ([A; B] order) plus the BCE that
+    /// trains the output module on the detached distance (see [`LossKind`]).
+    pub fn objective_loss(
+        &self, tape: &mut Tape, out: PairOutputs, y: &Tensor, objective: Objective<'_>,
+    ) -> Result<Var> {
+        let (t, classes) = match objective {
+            Objective::Pairs(kind) => return self.loss(tape, out, y, kind),
+            Objective::Triplet(t, classes) => (t, classes),
+        };
+        let e = match self.config.distance {
+            Distance::Euclidean => out.embeddings,
+            // ‖ê_a − ê_b‖ = √(2 − 2·cos): the triplets are chosen and paid on the unit sphere.
+            Distance::Cosine => unit_rows(tape, out.embeddings, DISTANCE_EPS)?,
+        };
+        let mining = t.mining.op();
+        let l = triplet_loss(tape, e, classes, t.margin, mining, DISTANCE_EPS)?;
+        let b = binary_cross_entropy(tape, out.similarity, y, BCE_EPS)?;
+        Ok(tape.add(l, b)?)
     }
 
     /// The subnet's embeddings of N images (N×C×H×W → N×E), tape-free:

@@ -42,3 +42,12 @@ pub fn cosine_similarity(tape: &mut Tape, a: Var, b: Var, eps: f32) -> Result<Va
     check_pair(tape, a, b, "cosine_similarity")?;
     Ok(tape.cosine_similarity(a, b, eps)?)
 }
+
+/// Unit-length rows: ê_n = e_n/√max(‖e_n‖², ε) of N×E embeddings (`Tape::unit_rows`,
+/// arithmetic in `siamese_tensor::ops::distance`): what the triplet loss compares when the
+/// comparison module is the cosine similarity, since ‖ê_a − ê_b‖ = √(2 − 2·cos(a, b)).
+///
+/// Backward: ∂/∂e_n = (g_n − ê_n·⟨ê_n, g_n⟩)/‖e_n‖ (g_n the gradient at ê_n).
+pub fn unit_rows(tape: &mut Tape, e: Var, eps: f32) -> Result<Var> {
+    Ok(tape.unit_rows(e, eps)?)
+}

@@ -8,10 +8,10 @@
 //!   [`Flatten`], [`BatchNorm1d`] (train/eval), stacked with [`Sequential`];
 //! - [`init`]: Glorot/Xavier uniform (Keras' default) and He initialisers from a seeded RNG;
 //! - [`distance`]: the comparison module, Euclidean distance (guarded square root) and
-//!   cosine similarity, one value per pair;
+//!   cosine similarity, one value per pair; unit-length rows for the triplet loss;
 //! - [`head`]: the output module, BatchNorm + Dense(1) + sigmoid on the distance;
 //! - [`loss`]: the contrastive loss with margin (similarity or distance reading), binary
-//!   cross-entropy, softmax cross-entropy.
+//!   cross-entropy, softmax cross-entropy, the triplet loss with its mining.
 //!
 //! A siamese step concatenates the A and B images along the batch axis, runs one subnet
 //! forward, splits the embeddings, compares them, and scores them; both halves use the same
@@ -24,7 +24,7 @@ pub mod init;
 pub mod layers;
 pub mod loss;
 
-pub use distance::{cosine_similarity, euclidean, KERAS_EPSILON};
+pub use distance::{cosine_similarity, euclidean, unit_rows, KERAS_EPSILON};
 pub use error::{NnError, Result};
 pub use head::OutputModule;
 pub use init::Init;
@@ -32,4 +32,7 @@ pub use layers::{
     AvgPool2d, BatchNorm1d, Conv2d, Conv2dSpec, Flatten, Linear, MaxPool2d, Module, ReLU,
     Sequential, Sigmoid, Tanh,
 };
-pub use loss::{binary_cross_entropy, contrastive_loss, softmax_cross_entropy, ContrastiveReads};
+pub use loss::{
+    binary_cross_entropy, contrastive_loss, softmax_cross_entropy, triplet_loss, ContrastiveReads,
+    Mining,
+};

@@ -1,5 +1,6 @@
 //! Losses: the paper's contrastive loss (and Hadsell's distance form of it), binary
-//! cross-entropy, and softmax cross-entropy for the plain LeNet-5 classifier.
+//! cross-entropy, softmax cross-entropy for the plain LeNet-5 classifier, and the triplet loss
+//! with its mining (metric learning, for classes the network never saw).
 //!
 //! Labels: y = 1 for a pair of the same class, y = 0 for a pair of different classes, in every
 //! function here. docs/equations.md explains how the paper's wording maps onto this.
@@ -11,6 +12,8 @@ use crate::error::{invalid, Result};
 
 /// What the value fed to [`contrastive_loss`] means (see `siamese_tensor::ops::loss`).
 pub use siamese_tensor::ops::loss::ContrastiveReads;
+/// Which triplets of a batch the triplet loss is taken over (see `siamese_tensor::ops::triplet`).
+pub use siamese_tensor::ops::triplet::Mining;
 
 /// Reads a value that must hold one number per pair: shape [N] or [N, 1].
 fn per_pair(tape: &mut Tape, v: Var, n: usize, what: &'static str) -> Result<Var> {
@@ -67,4 +70,23 @@ pub fn binary_cross_entropy(tape: &mut Tape, p: Var, y: &Tensor, eps: f32) -> Re
 /// L = (1/N) Σ_n [log Σ_k e^{z_nk} − z_{n,label_n}]; backward dz = (softmax(z) − onehot)/N.
 pub fn softmax_cross_entropy(tape: &mut Tape, logits: Var, labels: &[usize]) -> Result<Var> {
     Ok(tape.softmax_cross_entropy(logits, labels)?)
+}
+
+/// The triplet loss of margin m over the M embeddings `e` (M×E) of one batch with their
+/// `classes`: L = (1/T) Σ_{(a,p,n)} max(D_ap − D_an + m, 0) over the T triplets (a, p of one
+/// class, n of another) that `mining` chooses — every one, per anchor the hardest
+/// (batch-hard), or per positive pair the nearest negative beyond it (semi-hard) — with
+/// D_ij = √max(‖e_i − e_j‖², ε). One tape op, `Tape::triplet_loss`, whose arithmetic (and the
+/// backward, which holds the choice fixed) is `siamese_tensor::ops::triplet`. A batch with no
+/// valid triplet costs 0.
+pub fn triplet_loss(
+    tape: &mut Tape, e: Var, classes: &[u32], margin: f32, mining: Mining, eps: f32,
+) -> Result<Var> {
+    if !(margin > 0.0 && margin.is_finite()) {
+        return Err(invalid(
+            "triplet_loss",
+            format!("margin {margin} must be > 0"),
+        ));
+    }
+    Ok(tape.triplet_loss(e, classes, margin, mining, eps)?)
 }

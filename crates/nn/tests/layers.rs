@@ -393,3 +393,41 @@ fn initialisers_follow_their_formulas_and_seed() {
     assert_eq!(init::fans(&[120, 400]), (400, 120));
     assert!(Init::GlorotUniform.tensor(&[0, 3], &mut rng(1)).is_err());
 }
+
+/// The triplet loss through the tape, on raw and on unit-length embeddings, for every mining:
+/// a dense layer → (unit rows) → triplet loss, gradient-checked against finite differences
+/// of the layer's weights and its input.
+#[test]
+fn triplet_loss_gradients_through_a_layer_for_every_mining() {
+    let classes = [0u32, 0, 0, 1, 1, 1, 2, 2];
+    for mining in [Mining::All, Mining::BatchHard, Mining::SemiHard] {
+        for unit in [false, true] {
+            let mut s = ParamStore::new();
+            let layer = Linear::new(&mut s, "fc", 5, 3, Init::GlorotUniform, &mut rng(13)).unwrap();
+            let xid = s
+                .add_param("x", rand_tensor(&[8, 5], 14, -1.0, 1.0))
+                .unwrap();
+            let report = check_gradients(
+                &mut s,
+                |t, st| -> siamese_nn::Result<_> {
+                    let x = t.param(st, xid)?;
+                    let mut e = layer.forward(t, st, x)?;
+                    if unit {
+                        e = unit_rows(t, e, KERAS_EPSILON)?;
+                    }
+                    triplet_loss(t, e, &classes, 0.3, mining, KERAS_EPSILON)
+                },
+                &GradCheck {
+                    h: 1e-3,
+                    ..GradCheck::default()
+                },
+            )
+            .unwrap();
+            assert!(report.passed(), "{mining:?} unit={unit}: {report}");
+        }
+    }
+    let mut t = Tape::new();
+    let e = t.input(Tensor::zeros(&[3, 2]).unwrap());
+    assert!(triplet_loss(&mut t, e, &[0, 0], 1.0, Mining::All, KERAS_EPSILON).is_err());
+    assert!(triplet_loss(&mut t, e, &[0, 0, 1], 0.0, Mining::All, KERAS_EPSILON).is_err());
+}

@@ -8,6 +8,7 @@
 //! | contrastive-sigmoid | ½·max(m − c, 0)² + ½·c², at best 0.25 (c = ½) at margin m = 1 |
 //! | bce | −½·ln c − ½·ln(1 − c), at best ln 2 ≈ 0.693 |
 //! | contrastive-distance | ½·max(m − d, 0)² + BCE ≈ ½ + ln 2 at m = 1 (d ≈ √ε ≈ 0) |
+//! | triplet | m + BCE = m + ln 2 (every D = √ε, so every hinge is D_ap − D_an + m = m) |
 //!
 //! [`dead_loss`] computes these values by the loss ops themselves
 //! (`siamese_tensor::ops::loss`, what the model's loss calls) on one same and one different
@@ -76,8 +77,8 @@ where
     }
 }
 
-/// The loss of a constant score on balanced pairs, at its best, at `margin` (the table
-/// above), by the loss ops.
+/// The loss of a constant score on balanced pairs, at its best, at `margin` (the loss's own:
+/// contrastive or triplet; the table above), by the loss ops.
 pub fn dead_loss_at(kind: LossKind, margin: f32) -> f64 {
     let contrastive = |reads| OnConstant {
         forward: move |v: &[f32], y: &[f32]| contrastive_forward(v, y, margin, reads),
@@ -96,6 +97,7 @@ pub fn dead_loss_at(kind: LossKind, margin: f32) -> f64 {
         LossKind::ContrastiveDistance => {
             contrastive(ContrastiveReads::Distance).loss(0.0) + bce.minimum()
         }
+        LossKind::Triplet => margin as f64 + bce.minimum(),
     }
 }
 
@@ -122,6 +124,13 @@ pub fn recorded<T>(
 /// [`SAME_SCORE`]) and `loss` sits within [`DEAD_LOSS_TOLERANCE`] of [`dead_loss`]`(kind)`;
 /// None otherwise (a healthy run, or too few scores to tell).
 pub fn detect(kind: LossKind, epoch: usize, scores: &[f32], loss: f64) -> Option<Collapse> {
+    detect_at(kind, MARGIN, epoch, scores, loss)
+}
+
+/// [`detect`] for a loss of margin `margin` ([`dead_loss_at`]): the triplet loss's own.
+pub fn detect_at(
+    kind: LossKind, margin: f32, epoch: usize, scores: &[f32], loss: f64,
+) -> Option<Collapse> {
     let (&first, rest) = scores.split_first()?;
     if rest.is_empty() {
         return None;
@@ -129,7 +138,7 @@ pub fn detect(kind: LossKind, epoch: usize, scores: &[f32], loss: f64) -> Option
     let (lo, hi) = rest
         .iter()
         .fold((first, first), |(lo, hi), &s| (lo.min(s), hi.max(s)));
-    let dead = dead_loss(kind);
+    let dead = dead_loss_at(kind, margin);
     let same = (hi - lo).abs() <= SAME_SCORE; // false for NaN scores
     (same && (loss - dead).abs() <= DEAD_LOSS_TOLERANCE).then_some(Collapse {
         epoch,
@@ -168,6 +177,7 @@ mod tests {
             (LossKind::ContrastiveSigmoid, 0.25),
             (LossKind::Bce, ln2),
             (LossKind::ContrastiveDistance, 0.5 + ln2),
+            (LossKind::Triplet, 1.0 + ln2),
         ];
         for (kind, want) in at_1 {
             let got = dead_loss_at(kind, 1.0);
@@ -178,6 +188,7 @@ mod tests {
             (LossKind::ContrastiveSigmoid, 1.0),
             (LossKind::Bce, ln2),
             (LossKind::ContrastiveDistance, 2.0 + ln2),
+            (LossKind::Triplet, 2.0 + ln2),
         ];
         for (kind, want) in at_2 {
             let got = dead_loss_at(kind, 2.0);

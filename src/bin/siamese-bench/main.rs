@@ -30,7 +30,7 @@ use siamese::model::config::MAX_EVAL_BATCH;
 use siamese::model::cost::LayerMacs;
 use siamese::model::run::{MAX_BATCH, PAPER_BATCH};
 use siamese::model::score::{median, median_seconds, EVAL_BATCH};
-use siamese::model::siamese::stack_pairs;
+use siamese::model::siamese::{stack_pairs, Objective};
 use siamese::model::{LossKind, ModelConfig, SnLenet5};
 use siamese::optim::{Adam, AdamConfig};
 use siamese::tensor::fpmode;
@@ -183,7 +183,7 @@ fn train_rates(
 fn step(model: &mut SnLenet5, adam: &mut Adam, d: &BenchData, k: &mut usize) -> R<(usize, f64)> {
     let (a, b, y) = &d.train[*k % d.train.len()];
     *k += 1;
-    let loss = LossKind::ContrastiveSigmoid;
+    let loss = Objective::Pairs(LossKind::ContrastiveSigmoid);
     let lr = siamese::model::run::PAPER_LR;
     let (l, _) = train_step(model, adam, stack_pairs(a, b)?, y, loss, lr)?;
     Ok((y.len(), l))

@@ -11,7 +11,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Args;
 use siamese::data::{DatasetKind, Fit};
 use siamese::model::config::{
-    Activation, Distance, EmbeddingActivation, Head, HeadInit, LossKind, Pooling,
+    Activation, Distance, EmbeddingActivation, Head, HeadInit, LossKind, Mining, Pooling,
 };
 use siamese::model::run::{Augment, Dataset, Recipe, Schedule, TrainConfig, PAPER_BATCH, PAPER_LR};
 use siamese::pipeline::data::DataSource;
@@ -42,7 +42,9 @@ contrastive-sigmoid (the paper): reads the output module's similarity s = sigmoi
 L = mean(y*max(1-s,0)^2 + (1-y)*s^2), margin 1. \
 contrastive-distance (Hadsell et al.): reads the raw Euclidean distance d, L = mean(y*d^2 + (1-y)*max(1-d,0)^2), \
 the output module learns to read d through a BCE term. \
-bce: binary cross-entropy on s";
+bce: binary cross-entropy on s. \
+triplet (metric learning, for unseen classes): over the batch's images and their classes, mean max(D_ap - D_an + m, 0) \
+over the triplets --mining chooses (D on unit-length embeddings with --distance cosine); the output module learns through BCE";
 
 const DATA_DIR_HELP: &str = "Data root holding mnist/, fashion-mnist/, cifar-10/ (default: $SIAMESE_DATA_DIR, else ./datasets); a missing dataset is downloaded there unless --offline";
 
@@ -121,6 +123,12 @@ pub struct PairArgs {
     pub distance: Distance,
     #[arg(long, default_value_t = paper().loss, help = LOSS_HELP, value_parser = choice::<LossKind>(LossKind::NAMES))]
     pub loss: LossKind,
+    /// Which triplets --loss triplet trains on: all, batch-hard (per anchor its farthest positive and nearest negative) or semi-hard (per positive pair the nearest negative beyond it) (default: batch-hard).
+    #[arg(long, value_parser = choice::<Mining>(Mining::NAMES))]
+    pub mining: Option<Mining>,
+    /// Margin m of --loss triplet, L = mean max(D_ap - D_an + m, 0) (default: 1 for --distance euclidean, 0.5 for cosine, whose unit-length embeddings lie at most 2 apart).
+    #[arg(long)]
+    pub margin: Option<f32>,
     /// Keep the same training pairs every epoch (default: new pairs each epoch).
     #[arg(long)]
     pub fixed_pairs: bool,

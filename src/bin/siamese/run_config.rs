@@ -5,6 +5,7 @@
 use clap::parser::ValueSource;
 use clap::ArgMatches;
 use siamese::data::Label;
+use siamese::model::config::{LossKind, TripletConfig};
 use siamese::model::run::{Dataset, RunSetting, TrainConfig};
 
 use crate::args::{PairArgs, RunArgs};
@@ -44,11 +45,26 @@ pub fn build_config(
         cfg.model.distance = p.distance;
         cfg.model.head = p.head;
         cfg.model.init = p.init;
+        cfg.triplet = triplet_config(p);
     }
     if let Some(spec) = &r.train_classes {
         cfg.train_classes = Some(parse_train_classes(&dataset, spec)?);
     }
     Ok(cfg)
+}
+
+/// `--loss triplet`'s settings: the typed `--mining` and `--margin` over the comparison
+/// module's defaults ([`TripletConfig::default_for`]); with another loss, Some only when one
+/// of them was typed (which [`TrainConfig::validate`] then refuses, naming both).
+fn triplet_config(p: &PairArgs) -> Option<TripletConfig> {
+    if p.loss != LossKind::Triplet && p.mining.is_none() && p.margin.is_none() {
+        return None;
+    }
+    let default = TripletConfig::default_for(p.distance);
+    Some(TripletConfig {
+        mining: p.mining.unwrap_or(default.mining),
+        margin: p.margin.unwrap_or(default.margin),
+    })
 }
 
 /// The ids of the flags typed on a subcommand's command line (not defaults), from the one
@@ -71,7 +87,7 @@ pub fn parse_train_classes(dataset: &Dataset, spec: &str) -> Result<Vec<Label>, 
 }
 
 /// `train`'s flags that define a run: clap id, the setting it sets, its spelling in messages.
-const RUN_FLAGS: [(&str, RunSetting, &str); 19] = [
+const RUN_FLAGS: [(&str, RunSetting, &str); 21] = [
     ("dataset", RunSetting::Dataset, "--dataset"),
     ("epochs", RunSetting::Epochs, "--epochs"),
     ("batch", RunSetting::Batch, "--batch"),
@@ -91,6 +107,8 @@ const RUN_FLAGS: [(&str, RunSetting, &str); 19] = [
     ("head", RunSetting::Head, "--head"),
     ("init", RunSetting::Init, "--init"),
     ("train_classes", RunSetting::TrainClasses, "--train-classes"),
+    ("mining", RunSetting::Mining, "--mining"),
+    ("margin", RunSetting::Margin, "--margin"),
 ];
 
 /// The run settings typed on a subcommand's command line (in the order clap reports them),
@@ -170,5 +188,34 @@ mod tests {
         for (_, setting, flag) in RUN_FLAGS {
             assert_eq!(setting.flag(), flag);
         }
+    }
+
+    #[test]
+    fn triplet_flags_take_the_distances_defaults_and_need_the_triplet_loss() {
+        use siamese::model::config::{Mining, TripletConfig};
+        let c = train_config(&["--loss", "triplet", "--distance", "cosine"]);
+        assert_eq!(
+            c.triplet,
+            Some(TripletConfig::default_for(c.model.distance))
+        );
+        c.validate().unwrap();
+        let c = train_config(&[
+            "--loss",
+            "triplet",
+            "--mining",
+            "semi-hard",
+            "--margin",
+            "0.2",
+        ]);
+        assert_eq!(
+            c.triplet,
+            Some(TripletConfig {
+                mining: Mining::SemiHard,
+                margin: 0.2
+            })
+        );
+        let e = train_config(&["--mining", "all"]).validate().unwrap_err();
+        assert!(e.to_string().contains("apply to --loss triplet"), "{e}");
+        assert_eq!(train_config(&[]).triplet, None);
     }
 }

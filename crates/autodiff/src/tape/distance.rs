@@ -3,7 +3,8 @@
 //! `siamese_tensor::ops::distance` (the formulas and the √ guard are there).
 
 use siamese_tensor::ops::distance::{
-    cosine_backward, cosine_forward, euclidean_backward, euclidean_forward,
+    cosine_backward, cosine_forward, euclidean_backward, euclidean_forward, unit_rows_backward,
+    unit_rows_forward,
 };
 use siamese_tensor::{Result as TensorResult, Tensor};
 
@@ -92,5 +93,25 @@ impl Tape {
             cosine_forward,
             |n, e, (a, b), (_, dc), eps, da, db| cosine_backward(n, e, a, b, dc, eps, da, db),
         )
+    }
+
+    /// Unit rows ê_n = e_n/√max(‖e_n‖², ε) of an N×E matrix (N×E);
+    /// backward: de_n = (dê_n − ê_n·⟨ê_n, dê_n⟩)/r_n (guard: dê_n/√ε).
+    pub fn unit_rows(&mut self, x: Var, eps: f32) -> Result<Var> {
+        let xt = self.value(x)?;
+        if xt.rank() != 2 {
+            return Err(shape_err(
+                "unit_rows",
+                format!("need an N×E matrix, got {:?}", xt.shape()),
+            ));
+        }
+        let (n, e) = (xt.shape()[0], xt.shape()[1]);
+        let mut out = Tensor::zeros(&[n, e])?;
+        unit_rows_forward(n, e, xt.data(), eps, out.data_mut())?;
+        Ok(self.unary(x, out, move |xt, _, dy| {
+            let mut dx = Tensor::zeros(&[n, e])?;
+            unit_rows_backward(n, e, xt.data(), dy.data(), eps, dx.data_mut())?;
+            Ok(dx)
+        }))
     }
 }

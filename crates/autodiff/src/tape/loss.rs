@@ -1,8 +1,9 @@
-//! Losses on the tape: the contrastive loss (both readings), binary cross-entropy and softmax
-//! cross-entropy. Each returns a scalar; forward and backward are `siamese_tensor::ops::loss`
+//! Losses on the tape: the contrastive loss (both readings), binary cross-entropy, softmax
+//! cross-entropy and the triplet loss. Each returns a scalar; forward and backward are `siamese_tensor::ops::loss`
 //! (the formulas are there), the backward scaled by the upstream dL.
 
 use siamese_tensor::ops::loss::{self, ContrastiveReads};
+use siamese_tensor::ops::triplet::{self, Mining};
 use siamese_tensor::Tensor;
 
 use super::{Tape, Var};
@@ -83,6 +84,42 @@ impl Tape {
             let mut dp = Tensor::zeros(pt.shape())?;
             loss::bce_backward(pt.data(), target.data(), eps, dl.data()[0], dp.data_mut())?;
             Ok(dp)
+        }))
+    }
+
+    /// The triplet loss of margin m over the rows of the M×E embeddings `e` with their
+    /// `classes`, over the triplets `mining` chooses (`siamese_tensor::ops::triplet`):
+    /// L = (1/T) Σ max(D_ap − D_an + m, 0), D the guarded Euclidean distance; backward holds
+    /// the chosen triplets fixed. Keeps them and a copy of the classes.
+    pub fn triplet_loss(
+        &mut self, e: Var, classes: &[u32], margin: f32, mining: Mining, eps: f32,
+    ) -> Result<Var> {
+        let et = self.value(e)?;
+        if et.rank() != 2 || et.shape()[0] != classes.len() {
+            return Err(shape_err(
+                "triplet_loss",
+                format!("embeddings {:?} for {} classes", et.shape(), classes.len()),
+            ));
+        }
+        let (m, width) = (et.shape()[0], et.shape()[1]);
+        let (l, chosen) =
+            triplet::triplet_forward(m, width, et.data(), classes, margin, mining, eps)?;
+        let classes = classes.to_vec();
+        Ok(self.unary(e, Tensor::scalar(l), move |et, _, dl| {
+            let mut de = Tensor::zeros(&[m, width])?;
+            let (ed, dl) = (et.data(), dl.data()[0]);
+            triplet::triplet_backward(
+                m,
+                width,
+                ed,
+                &classes,
+                &chosen,
+                margin,
+                eps,
+                dl,
+                de.data_mut(),
+            )?;
+            Ok(de)
         }))
     }
 }

@@ -13,9 +13,9 @@
 //! | `linear.rs` | `matmul`, `linear`, `add_bias` |
 //! | `elementwise.rs` | `add`, `sub`, `mul`, `div`, `scale`, `add_scalar`, `relu`, `tanh`, `sigmoid`, `square`, `sqrt` |
 //! | `shape.rs` | `sum`, `mean`, `sum_axis`, `mean_axis`, `reshape`, `flatten`, `concat`, `slice`, `split` |
-//! | `distance.rs` | `euclidean`, `cosine_similarity` (the comparison module) |
+//! | `distance.rs` | `euclidean`, `cosine_similarity` (the comparison module), `unit_rows` |
 //! | `norm.rs` | `batch_norm` |
-//! | `loss.rs` | `contrastive_loss`, `softmax_cross_entropy`, `binary_cross_entropy` |
+//! | `loss.rs` | `contrastive_loss`, `softmax_cross_entropy`, `binary_cross_entropy`, `triplet_loss` |
 //!
 //! A recording method computes its output with the siamese-tensor op that is the one home of
 //! its equation (or, for the tape's own plumbing, a plain loop: bias broadcast, reductions over

@@ -27,11 +27,13 @@ pub enum RunSetting {
     Head,
     Init,
     TrainClasses,
+    Mining,
+    Margin,
 }
 
 impl RunSetting {
     /// Every setting, in `siamese train --help`'s order.
-    pub const ALL: [RunSetting; 19] = [
+    pub const ALL: [RunSetting; 21] = [
         RunSetting::Dataset,
         RunSetting::Epochs,
         RunSetting::Batch,
@@ -51,6 +53,8 @@ impl RunSetting {
         RunSetting::Head,
         RunSetting::Init,
         RunSetting::TrainClasses,
+        RunSetting::Mining,
+        RunSetting::Margin,
     ];
 
     /// Its command-line flag: `--` and the variant's name in kebab case (`EmbAct` →
@@ -92,6 +96,8 @@ impl RunSetting {
                 .train_classes
                 .as_deref()
                 .map_or("all".into(), super::class_list),
+            RunSetting::Mining => cfg.triplet.map_or("none".into(), |t| t.mining.to_string()),
+            RunSetting::Margin => cfg.triplet.map_or("none".into(), |t| t.margin.to_string()),
         }
     }
 }

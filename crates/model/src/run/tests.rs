@@ -257,3 +257,38 @@ fn flags_beyond_a_recipe_name_each_changed_setting() {
     );
     assert_eq!(RunSetting::ValEvery.flag(), "--val-every");
 }
+
+/// `--loss triplet` carries its settings and nothing else does; the margin is bounded; the
+/// settings are named as the command line spells them.
+#[test]
+fn triplet_settings_go_with_the_triplet_loss_only() {
+    use crate::config::{Distance, Mining, TripletConfig};
+    let mut cfg = TrainConfig::paper(DatasetKind::Mnist);
+    let t = TripletConfig::default_for(Distance::Euclidean);
+    assert_eq!((t.mining, t.margin), (Mining::BatchHard, 1.0));
+    assert_eq!(TripletConfig::default_for(Distance::Cosine).margin, 0.5);
+    cfg.triplet = Some(t);
+    let e = cfg.validate().unwrap_err().to_string();
+    assert!(e.contains("--loss contrastive-sigmoid"), "{e}");
+    cfg.loss = LossKind::Triplet;
+    cfg.validate().unwrap();
+    for bad in [0.0, -1.0, f32::NAN, 11.0] {
+        cfg.triplet = Some(TripletConfig { margin: bad, ..t });
+        let e = cfg.validate().unwrap_err().to_string();
+        assert!(e.contains("--margin"), "{bad}: {e}");
+    }
+    cfg.triplet = None;
+    assert!(cfg.validate().is_err());
+    cfg.triplet = Some(TripletConfig {
+        mining: Mining::SemiHard,
+        margin: 0.3,
+    });
+    let paper = TrainConfig::paper(DatasetKind::Mnist);
+    assert_eq!(
+        cfg.flags_beyond(&paper),
+        ["--loss triplet", "--mining semi-hard", "--margin 0.3"]
+    );
+    // A config.json of before the triplet loss reads as no triplet settings.
+    let json = crate::json::to_line(&paper).unwrap();
+    assert!(!json.contains("triplet"), "{json}");
+}

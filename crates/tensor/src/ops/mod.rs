@@ -15,6 +15,7 @@
 //! | [`distance`] | the comparison module: Euclidean distance, cosine similarity; the cross-distance matrix |
 //! | [`batchnorm`] | batch normalisation (train / eval) and its backward |
 //! | [`loss`] | contrastive (similarity or distance reading), BCE, softmax cross-entropy |
+//! | [`triplet`] | the triplet loss over a batch, its mining (all, batch-hard, semi-hard) |
 //! | [`adam`] | Adam's update, the paper's Table 2 |
 //!
 //! [`simd`] is the 8-lane vector abstraction and runtime ISA dispatch the SIMD kernels share.
@@ -30,3 +31,4 @@ pub mod pool;
 pub mod simd;
 #[cfg(test)]
 mod testutil;
+pub mod triplet;

@@ -28,7 +28,6 @@ use siamese_optim::{Adam, AdamConfig, AdamState};
 use siamese_tensor::Backend;
 
 use siamese_model::checkpoint::Checkpoint;
-use siamese_model::config::LossKind;
 use siamese_model::device_step::{check_supported, DeviceModel};
 use siamese_model::error::{ModelError, Result};
 use siamese_model::run::{EpochRecord, RunData, RunFiles, TrainConfig, TrainState};
@@ -105,10 +104,7 @@ pub fn train(
     run(cfg, data, resume, opts, obs, |model, adam_state| {
         let mut adam = Adam::new(adam_config(cfg))?;
         adam.set_state(adam_state, &model.store)?;
-        Ok(TapeEngine {
-            adam,
-            loss: cfg.loss,
-        })
+        Ok(TapeEngine { adam, cfg })
     })
 }
 
@@ -198,7 +194,7 @@ fn start_or_resume(
         return Ok(resumed);
     }
     let mut model = SnLenet5::new(cfg.model.clone(), cfg.seed)?;
-    model.detach_head = cfg.loss == LossKind::ContrastiveDistance;
+    model.detach_head = cfg.loss.trains_head_apart();
     Ok((model, AdamState::default(), TrainState::default()))
 }
 

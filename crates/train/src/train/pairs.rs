@@ -48,6 +48,20 @@ impl<E: Engine> PairLearner<'_, E> {
     }
 }
 
+impl<E: Engine> PairLearner<'_, E> {
+    /// The classes of the batch's stacked images [A; B] (what the triplet loss reads; empty
+    /// for the pair losses, which read only y).
+    fn batch_classes(&self, batch: &PairBatch) -> Vec<u32> {
+        if self.cfg.loss != LossKind::Triplet {
+            return Vec::new();
+        }
+        let labels = &self.data.train.labels;
+        let a = batch.pairs.iter().map(|p| labels[p.a as usize]);
+        a.chain(batch.pairs.iter().map(|p| labels[p.b as usize]))
+            .collect()
+    }
+}
+
 impl<E: Engine> Learner for PairLearner<'_, E> {
     type Batch = PairBatch;
 
@@ -84,7 +98,10 @@ impl<E: Engine> Learner for PairLearner<'_, E> {
             (epoch * 1_000_000 + i) as u64,
         );
         augment_batch(self.cfg.augment, &mut stacked, aug_seed);
-        let (loss, s) = self.engine.step(&mut self.model, stacked, &batch.y, lr)?;
+        let classes = self.batch_classes(&batch);
+        let (loss, s) = self
+            .engine
+            .step(&mut self.model, stacked, &batch.y, &classes, lr)?;
         let correct = s
             .iter()
             .zip(&batch.y)
@@ -148,7 +165,9 @@ impl<E: Engine> Learner for PairLearner<'_, E> {
         };
         let loss = record.val_loss.unwrap_or(record.train_loss);
         let epoch = record.epoch;
-        if let Some(c) = crate::collapse::detect(self.cfg.loss, epoch, &val.scores, loss) {
+        let margin = self.cfg.triplet.map_or(MARGIN, |t| t.margin);
+        if let Some(c) = crate::collapse::detect_at(self.cfg.loss, margin, epoch, &val.scores, loss)
+        {
             obs.message(&format!(
                 "epoch {epoch}: COLLAPSED (every validation pair scores {:.4}, loss at its dead value {:.4}); stopping",
                 c.score, c.dead_loss
@@ -179,14 +198,14 @@ impl<E: Engine> Learner for PairLearner<'_, E> {
 
 /// Mean contrastive (sigmoid) or BCE loss of similarities `s` against labels `y`, for the
 /// validation line, by the loss ops themselves (`siamese_tensor::ops::loss`); `None` for the
-/// distance loss (which needs d, not s) and for an empty list.
+/// distance and triplet losses (which need d or the embeddings, not s) and for an empty list.
 pub(super) fn loss_of_scores(kind: LossKind, s: &[f32], y: &[f32]) -> Option<f64> {
     let l = match kind {
         LossKind::ContrastiveSigmoid => {
             loss::contrastive_forward(s, y, MARGIN, ContrastiveReads::Similarity)
         }
         LossKind::Bce => loss::bce_forward(s, y, BCE_EPS),
-        LossKind::ContrastiveDistance => return None,
+        LossKind::ContrastiveDistance | LossKind::Triplet => return None,
     };
     l.ok().map(f64::from)
 }

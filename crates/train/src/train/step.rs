@@ -7,19 +7,20 @@ use siamese_optim::{Adam, AdamState};
 use siamese_tensor::par::with_warm_workers;
 use siamese_tensor::{Backend, Tensor};
 
-use siamese_model::config::LossKind;
 use siamese_model::device_step::DeviceModel;
 use siamese_model::error::Result;
+use siamese_model::run::TrainConfig;
 use siamese_model::score::PairScorer;
-use siamese_model::siamese::SnLenet5;
+use siamese_model::siamese::{Objective, SnLenet5};
 
 /// What computes a run's steps: the tape on the CPU ([`TapeEngine`]) or a model on a
 /// [`Backend`] ([`DeviceModel`]).
 pub(super) trait Engine {
-    /// One step on the stacked batch [A; B] with labels y at learning rate `lr` (the
-    /// schedule's): returns the loss and the N training-mode similarities.
+    /// One step on the stacked batch [A; B] with labels y (and the classes of the 2N images,
+    /// for the triplet loss) at learning rate `lr` (the schedule's): returns the loss and the
+    /// N training-mode similarities.
     fn step(
-        &mut self, model: &mut SnLenet5, stacked: Tensor, y: &[f32], lr: f32,
+        &mut self, model: &mut SnLenet5, stacked: Tensor, y: &[f32], classes: &[u32], lr: f32,
     ) -> Result<(f64, Vec<f32>)>;
     /// Optimiser steps taken so far.
     fn steps(&self) -> u64;
@@ -35,26 +36,28 @@ pub(super) trait Engine {
 
 /// One training step on the CPU, the step [`super::train`] runs for every batch (and
 /// `siamese bench` times): zero the gradients → taped forward of the stacked batch [A; B]
-/// (2N images) → `loss` against the labels `y` (N) → backward → Adam at learning rate `lr`
-/// (the schedule's). Returns the loss and the N training-mode similarities. A non-finite
-/// loss skips the backward and the update (the loop then stops with an error naming the
-/// batch).
+/// (2N images) → the `objective`'s loss against the labels `y` (N) or the images' classes →
+/// backward → Adam at learning rate `lr` (the schedule's). Returns the loss and the N
+/// training-mode similarities. A non-finite loss skips the backward and the update (the
+/// loop then stops with an error naming the batch).
 pub fn train_step(
-    model: &mut SnLenet5, adam: &mut Adam, stacked: Tensor, y: &Tensor, loss: LossKind, lr: f32,
+    model: &mut SnLenet5, adam: &mut Adam, stacked: Tensor, y: &Tensor, objective: Objective,
+    lr: f32,
 ) -> Result<(f64, Vec<f32>)> {
     // A step's parallel regions are a few hundred microseconds apart: the other workers poll
     // for them instead of falling asleep between them (siamese_tensor::par).
-    with_warm_workers(|| step_on_this_worker(model, adam, stacked, y, loss, lr))
+    with_warm_workers(|| step_on_this_worker(model, adam, stacked, y, objective, lr))
 }
 
 /// The body of [`train_step`], run by [`with_warm_workers`].
 fn step_on_this_worker(
-    model: &mut SnLenet5, adam: &mut Adam, stacked: Tensor, y: &Tensor, loss: LossKind, lr: f32,
+    model: &mut SnLenet5, adam: &mut Adam, stacked: Tensor, y: &Tensor, objective: Objective,
+    lr: f32,
 ) -> Result<(f64, Vec<f32>)> {
     model.store.zero_grads();
     let mut tape = Tape::new();
     let out = model.forward(&mut tape, stacked)?;
-    let loss = model.loss(&mut tape, out, y, loss)?;
+    let loss = model.objective_loss(&mut tape, out, y, objective)?;
     let loss_value = tape.scalar(loss)? as f64;
     let s = tape.value(out.similarity)?.data().to_vec();
     if loss_value.is_finite() {
@@ -67,17 +70,19 @@ fn step_on_this_worker(
 }
 
 /// The CPU engine: [`train_step`] (forward on the tape, backward, `siamese_optim::Adam`).
-pub(super) struct TapeEngine {
+pub(super) struct TapeEngine<'c> {
     pub adam: Adam,
-    pub loss: LossKind,
+    /// The run, whose loss ([`TrainConfig::objective`]) each step minimises.
+    pub cfg: &'c TrainConfig,
 }
 
-impl Engine for TapeEngine {
+impl Engine for TapeEngine<'_> {
     fn step(
-        &mut self, model: &mut SnLenet5, stacked: Tensor, y: &[f32], lr: f32,
+        &mut self, model: &mut SnLenet5, stacked: Tensor, y: &[f32], classes: &[u32], lr: f32,
     ) -> Result<(f64, Vec<f32>)> {
         let y = Tensor::from_vec(&[y.len()], y.to_vec())?;
-        train_step(model, &mut self.adam, stacked, &y, self.loss, lr)
+        let objective = self.cfg.objective(classes);
+        train_step(model, &mut self.adam, stacked, &y, objective, lr)
     }
 
     fn steps(&self) -> u64 {
@@ -103,7 +108,7 @@ impl Engine for TapeEngine {
 
 impl<B: Backend> Engine for DeviceModel<B> {
     fn step(
-        &mut self, _model: &mut SnLenet5, stacked: Tensor, y: &[f32], lr: f32,
+        &mut self, _model: &mut SnLenet5, stacked: Tensor, y: &[f32], _classes: &[u32], lr: f32,
     ) -> Result<(f64, Vec<f32>)> {
         let (loss, s) = self.train_step(&stacked, y, lr)?;
         Ok((loss as f64, s))

@@ -13,6 +13,12 @@
 //!   ∂c_n/∂a_n = b_n/den − c_n·a_n/‖a_n‖² where ‖a_n‖²‖b_n‖² > ε (den = ‖a_n‖‖b_n‖), and
 //!   b_n/√ε where the guard is active (den constant); symmetric in b.
 //!
+//! Unit length (L2 normalisation) of each row e_n of an N×E matrix, guarded the same way, what
+//! the triplet loss compares when the comparison module is the cosine similarity (then
+//! ‖ê_a − ê_b‖ = √(2 − 2·c)):
+//!   ê_n = e_n / r_n, r_n = √max(‖e_n‖², ε);
+//!   ∂L/∂e_n = (g_n − ê_n·⟨ê_n, g_n⟩)/r_n where ‖e_n‖² > ε (g_n = ∂L/∂ê_n), g_n/√ε otherwise.
+//!
 //! Sums are accumulated in f64 in index order, so the values never depend on the thread
 //! count. The CUDA twins are in `distance.cu` beside this file.
 //!
@@ -58,6 +64,11 @@ fn sum_sq(a: &[f32], b: &[f32]) -> f64 {
             t * t
         })
         .sum()
+}
+
+/// ‖x‖² of one row, in f64.
+fn norm_sq(x: &[f32]) -> f64 {
+    x.iter().map(|&v| v as f64 * v as f64).sum()
 }
 
 /// (⟨a, b⟩, ‖a‖², ‖b‖²) of one pair, in f64.
@@ -146,6 +157,47 @@ pub fn cosine_backward(
             };
             da[i * e + j] = (g * ga) as f32;
             db[i * e + j] = (g * gb) as f32;
+        }
+    }
+    Ok(())
+}
+
+/// Unit rows ê_n = e_n/√max(‖e_n‖², ε) of N×E values `x` into `y`.
+pub fn unit_rows_forward(n: usize, e: usize, x: &[f32], eps: f32, y: &mut [f32]) -> Result<()> {
+    check("unit_rows_forward", n, e, x, y, &[])?;
+    for (xr, yr) in x.chunks_exact(e).zip(y.chunks_exact_mut(e)) {
+        let r = norm_sq(xr).max(eps as f64).sqrt();
+        for (o, &v) in yr.iter_mut().zip(xr) {
+            *o = (v as f64 / r) as f32;
+        }
+    }
+    Ok(())
+}
+
+/// Unit-rows backward: dx_n = (dy_n − ê_n·⟨ê_n, dy_n⟩)/r_n where ‖x_n‖² > ε, dy_n/√ε where
+/// the guard is active (dx is overwritten).
+pub fn unit_rows_backward(
+    n: usize, e: usize, x: &[f32], dy: &[f32], eps: f32, dx: &mut [f32],
+) -> Result<()> {
+    check("unit_rows_backward", n, e, x, dy, &[])?;
+    check("unit_rows_backward", n, e, x, dx, &[])?;
+    for ((xr, gr), dr) in x
+        .chunks_exact(e)
+        .zip(dy.chunks_exact(e))
+        .zip(dx.chunks_exact_mut(e))
+    {
+        let ss = norm_sq(xr);
+        let r = ss.max(eps as f64).sqrt();
+        let proj: f64 = if ss > eps as f64 {
+            xr.iter()
+                .zip(gr)
+                .map(|(&v, &g)| v as f64 / r * g as f64)
+                .sum()
+        } else {
+            0.0
+        };
+        for ((d, &v), &g) in dr.iter_mut().zip(xr).zip(gr) {
+            *d = ((g as f64 - v as f64 / r * proj) / r) as f32;
         }
     }
     Ok(())

@@ -73,3 +73,35 @@ fn wrong_lengths_are_errors() {
     assert!(e.to_string().contains("euclidean_forward"), "{e}");
     assert!(cosine_forward(2, 3, &[0.0; 6], &[0.0; 6], EPS, &mut [0.0; 3]).is_err());
 }
+
+#[test]
+fn unit_rows_hand_values_fd_and_guard() {
+    // (3, 4) → (0.6, 0.8); a zero row stays zero (guard), with gradient dy/√ε.
+    let mut y = [0.0; 4];
+    unit_rows_forward(2, 2, &[3.0, 4.0, 0.0, 0.0], EPS, &mut y).unwrap();
+    assert_close("unit rows", &y, &[0.6, 0.8, 0.0, 0.0], 1e-6, 1e-7);
+    let mut dx = [0.0; 4];
+    unit_rows_backward(
+        2,
+        2,
+        &[3.0, 4.0, 0.0, 0.0],
+        &[0.0, 0.0, 1.0, 0.0],
+        EPS,
+        &mut dx,
+    )
+    .unwrap();
+    assert_close("guarded dx", &dx[2..], &[1.0 / EPS.sqrt(), 0.0], 1e-5, 1e-3);
+    // Backward against central differences, weighted by a random upstream dy.
+    let (n, e) = (4, 5);
+    let x = uniform(n * e, -1.0, 1.0, 4);
+    let up = uniform(n * e, -1.0, 1.0, 5);
+    let mut g = vec![0.0; n * e];
+    unit_rows_backward(n, e, &x, &up, EPS, &mut g).unwrap();
+    let num = numeric_grad(&x, 1e-3, |x| {
+        let mut y = vec![0.0; n * e];
+        unit_rows_forward(n, e, x, EPS, &mut y).unwrap();
+        dot(&up, &y)
+    });
+    assert_close("unit rows dx", &g, &num, 1e-2, 1e-3);
+    assert!(unit_rows_forward(2, 2, &[0.0; 4], EPS, &mut [0.0; 3]).is_err());
+}
