@@ -85,14 +85,19 @@ fn three_shards_then_report_only_give_the_tables_of_one_unsharded_run() {
         assert!(!sharded.exists(), "a shard wrote the doc");
     }
     assert_eq!(
-        trained, 4,
-        "each of the quick profile's 4 jobs in exactly one shard"
+        trained, 5,
+        "each of the quick profile's 5 jobs in exactly one shard"
     );
     run(
         "sharded",
         &["--report-only", "--doc", sharded.to_str().unwrap()],
     );
     assert_eq!(tables_without_times(&sharded), tables_without_times(&one));
+    let tables = std::fs::read_to_string(&one).unwrap();
+    let unseen = tables
+        .lines()
+        .find(|l| l.starts_with("| mnist-quick-0-6-triplet | 0,1,2,3,4,5,6 |"));
+    assert!(unseen.is_some_and(|l| !l.contains("| – |")), "{tables}");
     let again = run(
         "sharded",
         &["--data-dir", &data, "--commit", "c0ffee0", "--shard", "1/3"],

@@ -34,6 +34,8 @@ pub enum Table {
     Headline,
     /// The paper's Tables 6 and 7: MNIST, one row per (learning rate, batch).
     Sensitivity,
+    /// Trained on some classes, tested on the others ([`unseen`]).
+    Unseen,
 }
 
 /// One row of a table: a training configuration and its seeds.
@@ -70,6 +72,7 @@ pub fn rows(quick: bool) -> Vec<Row> {
         for (lr, batch) in [(0.001, 32), (0.01, 64)] {
             out.push(sensitivity(&c, lr, batch, &[0]));
         }
+        out.push(unseen_row("mnist-quick-0-6-triplet", c, true, &[0]));
         return out;
     }
     use DatasetKind::{Cifar10, FashionMnist, Mnist};
@@ -105,6 +108,17 @@ pub fn rows(quick: bool) -> Vec<Row> {
     ];
     for (id, paper, recipe, kind, seeds) in headlines {
         out.push(headline(id, paper, recipe.config(kind), seeds));
+    }
+    for kind in [Mnist, FashionMnist] {
+        let ours = Recipe::Ours.config(kind);
+        out.push(unseen_row(
+            &format!("{kind}-0-6"),
+            ours.clone(),
+            false,
+            &[0, 1, 2],
+        ));
+        let id = format!("{kind}-0-6-triplet");
+        out.push(unseen_row(&id, ours, true, &[0, 1, 2]));
     }
     let base = mnist(SENSITIVITY_EPOCHS);
     for lr in [0.0001, 0.001, 0.01] {
@@ -150,6 +164,28 @@ fn headline(id: &str, paper: &str, cfg: TrainConfig, seeds: &[u64]) -> Row {
         id: id.into(),
         table: Table::Headline,
         paper: paper.into(),
+        cfg,
+        seeds: seeds.to_vec(),
+    }
+}
+
+/// A row trained on classes 0–6 of `base`'s dataset (tested on 7–9 too), with the paper's
+/// contrastive loss or (`triplet`) `--loss triplet --mining semi-hard`.
+fn unseen_row(id: &str, base: TrainConfig, triplet: bool, seeds: &[u64]) -> Row {
+    use siamese::model::config::{LossKind, Mining, TripletConfig};
+    let mut cfg = base;
+    cfg.train_classes = Some((0..=6).collect());
+    if triplet {
+        cfg.loss = LossKind::Triplet;
+        cfg.triplet = Some(TripletConfig {
+            mining: Mining::SemiHard,
+            ..TripletConfig::default_for(cfg.model.distance)
+        });
+    }
+    Row {
+        id: id.into(),
+        table: Table::Unseen,
+        paper: String::new(),
         cfg,
         seeds: seeds.to_vec(),
     }
@@ -237,9 +273,13 @@ pub fn run_seed(
         out: Some(dir.clone()),
         ..Default::default()
     };
-    let collapsed = siamese::train::collapse::recorded(train(&cfg, data, None, &opts, obs))?
-        .err()
-        .map(|c| c.to_string());
+    let collapsed = match siamese::train::collapse::recorded(train(&cfg, data, None, &opts, obs))? {
+        Ok(mut run) => {
+            unseen::record(&dir, &cfg, data, &mut run)?;
+            None
+        }
+        Err(c) => Some(c.to_string()),
+    };
     let p = Provenance {
         commit: commit.into(),
         command: command(&cfg).replace("SEED", &seed.to_string()),
@@ -264,6 +304,8 @@ pub struct SeedResult {
     pub seconds_per_epoch: f64,
     /// Test figures (None when the run collapsed).
     pub test: Option<TestFigures>,
+    /// Its test pairs by class group, for a run on some classes (else empty).
+    pub groups: Vec<unseen::GroupFigures>,
 }
 
 /// The test figures of a run's `test.json`.
@@ -311,6 +353,7 @@ pub fn read_seed(dir: &Path, seed: u64) -> Result<Option<SeedResult>> {
         seconds_per_epoch: history.iter().map(|r| r.epoch_seconds).sum::<f64>()
             / history.len().max(1) as f64,
         test,
+        groups: unseen::read(dir)?,
     }))
 }
 
@@ -410,6 +453,7 @@ pub fn collect<'a>(runs: &Path, rows: &'a [Row]) -> Result<Vec<RowResult<'a>>> {
 
 pub mod command;
 mod render;
+mod unseen;
 pub use render::{render, splice};
 
 #[cfg(test)]

@@ -128,6 +128,7 @@ fn a_collapsed_setting_renders_as_collapsed() {
         last_train_acc: 0.5,
         seconds_per_epoch: 3.0,
         test: None,
+        groups: Vec::new(),
     };
     let results = [RowResult {
         row: &row,
@@ -139,4 +140,46 @@ fn a_collapsed_setting_renders_as_collapsed() {
         "{md}"
     );
     assert!(md.contains("scripts/reproduce.sh --quick"), "{md}");
+}
+
+/// An unseen-class row: its run keeps groups.json (seen, unseen, mixed, all), which reads back
+/// and renders as the unseen table's row with every group's figure.
+#[test]
+fn an_unseen_row_records_its_class_groups_and_renders_them() {
+    let runs = std::env::temp_dir().join(format!("siamese-reproduce-u-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&runs);
+    let (cfg, _) = tiny_run(1);
+    let row = unseen_row("tiny-0-6", cfg, true, &[0]);
+    let c = seed_config(&row, 0);
+    let data = siamese::model::run::RunData::from_sets(
+        &c,
+        siamese::model::testing::tiny_set(200, 1),
+        siamese::model::testing::tiny_set(60, 2),
+        None,
+    )
+    .unwrap();
+    run_seed(&runs, &row, 0, "abc1234", &data, &mut Silent).unwrap();
+    let results = collect(&runs, std::slice::from_ref(&row)).unwrap();
+    let groups: Vec<&str> = results[0].seeds[0]
+        .groups
+        .iter()
+        .map(|g| g.group.as_str())
+        .collect();
+    assert_eq!(groups, ["seen", "unseen", "mixed", "all"]);
+    let md = render(&results, "");
+    std::fs::remove_dir_all(&runs).unwrap();
+    assert!(md.contains("### Unseen classes"), "{md}");
+    let line = md
+        .lines()
+        .find(|l| l.starts_with("| tiny-0-6 | 0,1,2,3,4,5,6 |"))
+        .expect(&md);
+    assert_eq!(
+        line.matches('%').count(),
+        4,
+        "seen, unseen at 0.5 and at the threshold, mixed: {line}"
+    );
+    assert!(
+        line.contains("--loss triplet") && line.contains("--mining semi-hard"),
+        "{line}"
+    );
 }
