@@ -273,17 +273,20 @@ fn dw_tile<V: Lanes, const KB: usize, const VB: usize>(
             *r = V::load(&dwv[at(kb, vb)..]);
         }
     }
+    // Every stream cut once to the same length `len`, so that `p + N <= len` proves each
+    // load in bounds: no bounds checks in the loop (docs/performance.md, llvm-mca).
+    let len = d.lp;
     let base = c * d.hp * d.wp + u * d.wp + v0;
-    let xrow = &d.xp[base..base + d.lp + VB - 1];
-    let dys: [&[f32]; KB] = std::array::from_fn(|kb| &d.dyf[(k0 + kb) * d.lp..][..d.lp]);
+    let xs: [&[f32]; VB] = std::array::from_fn(|vb| &d.xp[base + vb..][..len]);
+    let dys: [&[f32]; KB] = std::array::from_fn(|kb| &d.dyf[(k0 + kb) * len..][..len]);
     let mut p = 0;
-    while p < d.lp {
+    while p + V::N <= len {
         let mut xv = [V::splat(0.0); VB];
-        for (vb, x) in xv.iter_mut().enumerate() {
-            *x = V::load(&xrow[p + vb..]);
+        for (x, xs) in xv.iter_mut().zip(&xs) {
+            *x = V::load(&xs[p..p + V::N]);
         }
         for (accr, dyk) in acc.iter_mut().zip(&dys) {
-            let g = V::load(&dyk[p..]);
+            let g = V::load(&dyk[p..p + V::N]);
             for (ac, x) in accr.iter_mut().zip(&xv) {
                 *ac = x.mul_add(g, *ac);
             }
