@@ -5,11 +5,11 @@
 //! p + u·Wp + v for tap (u, v): for fixed (c, u, v) N consecutive outputs (one vector of the
 //! plan's [`Path`], N = 8 or 16 lanes) read N consecutive inputs. Positions with j ≥ OW (the
 //! Wp − OW "junk" columns of each row) are computed and dropped; they cost (Wp − OW)/Wp of the
-//! work (12.5 % for 28→32, 29 % for 10→14). A forward without them (the padded plane copied
-//! once per tap column at the output's width, a KH × 1 kernel over C·KW channels: 100
-//! positions instead of 136 for LeNet's conv2) was tried and was not faster, nor was dw with
-//! its taps along u (docs/performance.md, "Measurements behind the code's choices"): these
-//! kernels are not bound by their multiply-adds alone.
+//! work (12.5 % for 28→32, 29 % for 10→14). Where they would exceed a fifth of the positions
+//! ([`prefers_columns`]: LeNet's conv2) the forward runs without them, on the padded plane
+//! copied once per tap column at the output's width (a KH × 1 kernel over C·KW channels: 104
+//! positions instead of 136); dw with its taps along u was tried and not kept
+//! (docs/performance.md).
 //!
 //! Register tile of the forward kernel (KB = 4 output channels × PB = 3 vectors, 12 ymm
 //! accumulators + 3 loads + 1 broadcast = 16 registers; with AVX-512's 32 registers, ymm or
