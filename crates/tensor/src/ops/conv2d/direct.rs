@@ -5,11 +5,11 @@
 //! p + u·Wp + v for tap (u, v): for fixed (c, u, v) N consecutive outputs (one vector of the
 //! plan's [`Path`], N = 8 or 16 lanes) read N consecutive inputs. Positions with j ≥ OW (the
 //! Wp − OW "junk" columns of each row) are computed and dropped; they cost (Wp − OW)/Wp of the
-//! work (12.5 % for 28→32, 29 % for 10→14). A forward without them (the padded plane copied
-//! once per tap column at the output's width, a KH × 1 kernel over C·KW channels: 100
-//! positions instead of 136 for LeNet's conv2) was tried and was not faster, nor was dw with
-//! its taps along u (docs/performance.md, "Measurements behind the code's choices"): these
-//! kernels are not bound by their multiply-adds alone.
+//! work (12.5 % for 28→32, 29 % for 10→14). Where they would exceed a fifth of the positions
+//! ([`prefers_columns`]: LeNet's conv2) the forward runs without them, on the padded plane
+//! copied once per tap column at the output's width (a KH × 1 kernel over C·KW channels: 104
+//! positions instead of 136); dw with its taps along u was tried and not kept
+//! (docs/performance.md).
 //!
 //! Register tile of the forward kernel (KB = 4 output channels × PB = 3 vectors, 12 ymm
 //! accumulators + 3 loads + 1 broadcast = 16 registers; with AVX-512's 32 registers, ymm or
@@ -80,7 +80,9 @@ pub(super) struct Plan {
     path: Path,
     /// x padded by p (forward and dw).
     fwd: Plane,
-    /// Weights as [c][u][v][k] (K contiguous), for the forward kernel.
+    /// The forward's tap-column plane, where [`Plan::forward`] chose it ([`prefers_columns`]).
+    cols: Option<Plane>,
+    /// Weights as [c][u][v][k] (K contiguous), for the forward kernel; [c][v][u][k] with `cols`.
     wt: Vec<f32>,
     /// dy dilated by s, offset by KH−1−p (dx); only for backward plans.
     bwd: Option<Plane>,
@@ -91,6 +93,8 @@ pub(super) struct Plan {
 /// Per-worker buffers.
 pub(super) struct Scratch {
     xp: Vec<f32>,
+    /// The tap-column copy of `xp` (forward plans with `cols`).
+    xcol: Vec<f32>,
     out: Vec<f32>,
     dyp: Vec<f32>,
     dyf: Vec<f32>,
@@ -154,15 +158,55 @@ fn place(
     }
 }
 
+/// Whether the forward runs on the tap-column plane: where the flattened plane's junk columns
+/// would be more than a fifth of its positions (LeNet's conv2: 136 positions for 100 outputs,
+/// against 104 on columns; conv1's 896 for 784 stays flat). The column plane holds, for each
+/// input channel c and tap column v, the padded rows cut to the dense output's width OW at
+/// offset v: xcol[c·KW + v, r, j] = xp[c, r, j + v]; on it the convolution is a KH × 1 one
+/// over C·KW channels with row pitch OW, so no position is junk, for a copy of C·KW·Hp·OW
+/// values per sample.
+pub(super) fn prefers_columns(g: &Conv2dGeom, lanes: usize) -> bool {
+    let (hp, wp) = (g.h + 2 * g.pad, g.w + 2 * g.pad);
+    let flat = Plane::new(g.c, hp, wp, g.kh, g.kw, lanes);
+    let cols = Plane::new(g.c * g.kw, hp, flat.ow, g.kh, 1, lanes);
+    5 * cols.lp < 4 * flat.lp
+}
+
+/// The tap-column plane `q` of the padded plane `xp` (plane `p`, taps `kw` wide) into `dst`
+/// (see [`prefers_columns`]); the zeros after `q`'s planes are left as they are.
+fn tap_columns(xp: &[f32], p: &Plane, kw: usize, q: &Plane, dst: &mut [f32]) {
+    let (hw, qw) = (p.hp * p.wp, q.hp * q.wp);
+    for (c, src) in xp.chunks_exact(hw).take(p.ch).enumerate() {
+        for v in 0..kw {
+            let d = &mut dst[(c * kw + v) * qw..][..qw];
+            for (drow, srow) in d.chunks_exact_mut(q.wp).zip(src.chunks_exact(p.wp)) {
+                copy_row(drow, &srow[v..][..q.wp]);
+            }
+        }
+    }
+}
+
 impl Plan {
     pub(super) fn forward(g: &Conv2dGeom, w: &[f32]) -> Self {
+        let cols = prefers_columns(g, simd::path().lanes());
+        Self::forward_with(g, w, cols)
+    }
+
+    /// [`Plan::forward`] with the layout given (`cols`: the tap-column plane).
+    pub(super) fn forward_with(g: &Conv2dGeom, w: &[f32], cols: bool) -> Self {
         let mut plan = Self::build(g, None);
-        // [c][u][v][k]: the KB weights of one tap are adjacent.
+        let (n, f) = (plan.path.lanes(), plan.fwd);
+        plan.cols = cols.then(|| Plane::new(g.c * g.kw, f.hp, f.ow, g.kh, 1, n));
+        // [c][u][v][k] ([c][v][u][k] for columns): the KB weights of one tap are adjacent.
         plan.wt = vec![0.0; w.len()];
         for k in 0..g.k {
             for c in 0..g.c {
-                for t in 0..g.kh * g.kw {
-                    plan.wt[(c * g.kh * g.kw + t) * g.k + k] = w[(k * g.c + c) * g.kh * g.kw + t];
+                for u in 0..g.kh {
+                    for v in 0..g.kw {
+                        let t = if cols { v * g.kh + u } else { u * g.kw + v };
+                        plan.wt[(c * g.kh * g.kw + t) * g.k + k] =
+                            w[((k * g.c + c) * g.kh + u) * g.kw + v];
+                    }
                 }
             }
         }
@@ -197,6 +241,7 @@ impl Plan {
             g: *g,
             path,
             fwd,
+            cols: None,
             wt: Vec::new(),
             bwd,
             wflip,
@@ -211,6 +256,7 @@ impl Plan {
         };
         Scratch {
             xp: vec![0.0; self.fwd.len()],
+            xcol: vec![0.0; self.cols.map_or(0, |p| p.len())],
             out: vec![0.0; (g.k * self.fwd.lp).max(out_b)],
             dyp: vec![0.0; dyp],
             dyf: vec![
@@ -232,17 +278,30 @@ impl Plan {
         }
     }
 
+    /// The plane of the forward's output: its `lp` and row pitch `wp`.
+    fn out_plane(&self) -> &Plane {
+        self.cols.as_ref().unwrap_or(&self.fwd)
+    }
+
     /// The dense stride-1 output of sample x_n (C × H × W) in `s.out`: K planes of `lp`
-    /// values, row pitch `wp`, junk columns included. Returns that slice.
+    /// values, row pitch `wp` of [`Plan::out_plane`], junk columns included. Returns that slice.
     fn dense_output<'s>(&self, s: &'s mut Scratch, x: &[f32], b: Option<&[f32]>) -> &'s [f32] {
         let g = &self.g;
         let p = &self.fwd;
         place(x, g.h, g.w, 1, g.pad as isize, g.pad as isize, p, &mut s.xp);
-        let out = &mut s.out[..g.k * p.lp];
-        let path = self.path;
-        conv_plane(
-            path, &s.xp, p.ch, p.hp, p.wp, p.lp, &self.wt, g.k, g.kh, g.kw, b, out,
-        );
+        let (path, q) = (self.path, self.out_plane());
+        let out = &mut s.out[..g.k * q.lp];
+        match &self.cols {
+            None => conv_plane(
+                path, &s.xp, p.ch, p.hp, p.wp, p.lp, &self.wt, g.k, g.kh, g.kw, b, out,
+            ),
+            Some(q) => {
+                tap_columns(&s.xp, p, g.kw, q, &mut s.xcol);
+                conv_plane(
+                    path, &s.xcol, q.ch, q.hp, q.wp, q.lp, &self.wt, g.k, g.kh, 1, b, out,
+                );
+            }
+        }
         out
     }
 
@@ -250,7 +309,7 @@ impl Plan {
     pub(super) fn forward_sample(
         &self, s: &mut Scratch, x: &[f32], b: Option<&[f32]>, y: &mut [f32],
     ) {
-        let (g, p) = (&self.g, &self.fwd);
+        let (g, p) = (&self.g, *self.out_plane());
         let out = self.dense_output(s, x, b);
         let (oh, ow, st) = (g.out_h(), g.out_w(), g.stride);
         for k in 0..g.k {
@@ -278,7 +337,7 @@ impl Plan {
         &self, s: &mut Scratch, x: &[f32], b: Option<&[f32]>, y: &mut [f32], arg: &mut [u32],
         base: u32,
     ) {
-        let (g, p) = (&self.g, &self.fwd);
+        let (g, p) = (&self.g, *self.out_plane());
         let out = self.dense_output(s, x, b);
         let (oh, ow) = (g.out_h(), g.out_w());
         let per = (oh / 2) * (ow / 2);

@@ -110,21 +110,44 @@ struct Args<'a> {
 /// All position tiles of output channels k0..k0+KB: PB vectors at a time, then one.
 #[inline(always)]
 fn k_tiles<V: Lanes, const KB: usize, const PB: usize>(a: &Args, k0: usize, out: &mut [f32]) {
-    // KW = 5 (LeNet-5) is a compile-time constant: the tap loop unrolls and its bounds
-    // checks fold away; other widths take the runtime-KW instantiation (KW = 0).
+    // KW = 5 (LeNet-5) and 1 (the tap-column plane) are compile-time constants: the tap loop
+    // unrolls and its bounds checks fold away; other widths take the runtime-KW
+    // instantiation (KW = 0).
     if a.kw == 5 {
         p_tiles::<V, KB, PB, 5>(a, k0, out);
+    } else if a.kw == 1 {
+        p_tiles::<V, KB, PB, 1>(a, k0, out);
     } else {
         p_tiles::<V, KB, PB, 0>(a, k0, out);
     }
 }
 
+///
+/// With PB = 6 the plane's vectors are cut into ⌈vectors / 6⌉ tiles of nearly equal width
+/// (13 → 5 + 4 + 4, not 6 + 6 + 1: a 4 × 1 tile has only 4 FMA chains per load).
 #[inline(always)]
 fn p_tiles<V: Lanes, const KB: usize, const PB: usize, const KW: usize>(
     a: &Args, k0: usize, out: &mut [f32],
 ) {
     let mut p0 = 0;
     let n = V::N;
+    if PB == 6 {
+        let nv = a.lp / n;
+        let parts = nv.div_ceil(6);
+        for i in 0..parts {
+            let w = (nv - p0 / n).div_ceil(parts - i);
+            match w {
+                6 => tile::<V, KB, 6, KW>(a, k0, p0, out),
+                5 => tile::<V, KB, 5, KW>(a, k0, p0, out),
+                4 => tile::<V, KB, 4, KW>(a, k0, p0, out),
+                3 => tile::<V, KB, 3, KW>(a, k0, p0, out),
+                2 => tile::<V, KB, 2, KW>(a, k0, p0, out),
+                _ => tile::<V, KB, 1, KW>(a, k0, p0, out),
+            }
+            p0 += w * n;
+        }
+        return;
+    }
     while p0 + PB * n <= a.lp {
         tile::<V, KB, PB, KW>(a, k0, p0, out);
         p0 += PB * n;
@@ -273,17 +296,20 @@ fn dw_tile<V: Lanes, const KB: usize, const VB: usize>(
             *r = V::load(&dwv[at(kb, vb)..]);
         }
     }
+    // Every stream cut once to the same length `len`, so that `p + N <= len` proves each
+    // load in bounds: no bounds checks in the loop (docs/performance.md, llvm-mca).
+    let len = d.lp;
     let base = c * d.hp * d.wp + u * d.wp + v0;
-    let xrow = &d.xp[base..base + d.lp + VB - 1];
-    let dys: [&[f32]; KB] = std::array::from_fn(|kb| &d.dyf[(k0 + kb) * d.lp..][..d.lp]);
+    let xs: [&[f32]; VB] = std::array::from_fn(|vb| &d.xp[base + vb..][..len]);
+    let dys: [&[f32]; KB] = std::array::from_fn(|kb| &d.dyf[(k0 + kb) * len..][..len]);
     let mut p = 0;
-    while p < d.lp {
+    while p + V::N <= len {
         let mut xv = [V::splat(0.0); VB];
-        for (vb, x) in xv.iter_mut().enumerate() {
-            *x = V::load(&xrow[p + vb..]);
+        for (x, xs) in xv.iter_mut().zip(&xs) {
+            *x = V::load(&xs[p..p + V::N]);
         }
         for (accr, dyk) in acc.iter_mut().zip(&dys) {
-            let g = V::load(&dyk[p..]);
+            let g = V::load(&dyk[p..p + V::N]);
             for (ac, x) in accr.iter_mut().zip(&xv) {
                 *ac = x.mul_add(g, *ac);
             }

@@ -128,3 +128,51 @@ fn fused_backward_rejects_an_argmax_outside_its_sample() {
     arg[per_p] = u32::MAX;
     assert!(conv2d_relu_maxpool_backward(&x, &w, &y, &arg, &dy, 1, false).is_err());
 }
+
+/// The direct forward on both of its planes (flattened with junk columns, and tap columns),
+/// on every SIMD path, against the reference, whichever [`direct::prefers_columns`] picks;
+/// and the rule picks columns for LeNet's conv2 and the flat plane for its conv1.
+#[test]
+fn both_forward_planes_match_reference() {
+    let lanes = simd::path().lanes();
+    let g1 = Conv2dGeom::new(&[1, 1, 28, 28], &[6, 1, 5, 5], 1, 2).unwrap();
+    let g2 = Conv2dGeom::new(&[1, 6, 14, 14], &[16, 6, 5, 5], 1, 0).unwrap();
+    assert!(!direct::prefers_columns(&g1, lanes) && direct::prefers_columns(&g2, lanes));
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    for (x, w, stride, pad) in [
+        ([3, 1, 28, 28], [6, 1, 5, 5], 1, 2),
+        ([2, 6, 14, 14], [16, 6, 5, 5], 1, 0),
+        ([2, 2, 9, 7], [3, 2, 3, 3], 2, 1),
+        ([2, 3, 11, 6], [7, 3, 4, 2], 1, 2),
+    ] {
+        let (xt, wt, bt) = (
+            rand_t(&x, &mut rng),
+            rand_t(&w, &mut rng),
+            rand_t(&[w[0]], &mut rng),
+        );
+        let g = Conv2dGeom::new(&x, &w, stride, pad).unwrap();
+        let want = reference::conv2d_forward(&xt, &wt, Some(&bt), stride, pad).unwrap();
+        let per_x = g.c * g.h * g.w;
+        for path in Path::available() {
+            for cols in [false, true] {
+                let mut y = Tensor::zeros(want.shape()).unwrap();
+                simd::with_path(path, || {
+                    let plan = direct::Plan::forward_with(&g, wt.data(), cols);
+                    let mut s = plan.scratch();
+                    let per_y = y.len() / x[0];
+                    for (n, yn) in y.data_mut().chunks_exact_mut(per_y).enumerate() {
+                        let xn = &xt.data()[n * per_x..][..per_x];
+                        plan.forward_sample(&mut s, xn, Some(bt.data()), yn);
+                    }
+                })
+                .unwrap();
+                close(
+                    &y,
+                    &want,
+                    w[1] * w[2] * w[3],
+                    &format!("{x:?} {path:?} cols {cols}"),
+                );
+            }
+        }
+    }
+}
