@@ -156,6 +156,24 @@ impl MeanSd {
     }
 }
 
+/// "99.52 ± 0.03%" (percent of a fraction), "99.52%" for one seed, "–" for none.
+pub fn pct(m: Option<MeanSd>) -> String {
+    match m {
+        None => "–".into(),
+        Some(m) if m.n == 1 => format!("{:.2}%", m.mean * 100.0),
+        Some(m) => format!("{:.2} ± {:.2}%", m.mean * 100.0, m.sd * 100.0),
+    }
+}
+
+/// "12.3 ± 1.0" with `digits` decimals, "12.3" for one seed.
+pub fn num(m: Option<MeanSd>, digits: usize) -> String {
+    match m {
+        None => "–".into(),
+        Some(m) if m.n == 1 => format!("{:.*}", digits, m.mean),
+        Some(m) => format!("{:.*} ± {:.*}", digits, m.mean, digits, m.sd),
+    }
+}
+
 /// Epochs per setting of the Tables 6 and 7 rows (the paper: 50; what fits these machines).
 pub const SENSITIVITY_EPOCHS: usize = 2;
 

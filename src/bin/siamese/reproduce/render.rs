@@ -3,26 +3,8 @@
 
 use std::fmt::Write;
 
-use super::{MeanSd, RowResult, Table, BEGIN, END};
+use super::{num, pct, RowResult, Table, BEGIN, END};
 use siamese::model::error::{ModelError, Result};
-
-/// "99.52 ± 0.03%" (percent of a fraction), "99.52%" for one seed, "–" for none.
-pub(super) fn pct(m: Option<MeanSd>) -> String {
-    match m {
-        None => "–".into(),
-        Some(m) if m.n == 1 => format!("{:.2}%", m.mean * 100.0),
-        Some(m) => format!("{:.2} ± {:.2}%", m.mean * 100.0, m.sd * 100.0),
-    }
-}
-
-/// "12.3 ± 1.0" with `digits` decimals, "12.3" for one seed.
-pub(super) fn num(m: Option<MeanSd>, digits: usize) -> String {
-    match m {
-        None => "–".into(),
-        Some(m) if m.n == 1 => format!("{:.*}", digits, m.mean),
-        Some(m) => format!("{:.*} ± {:.*}", digits, m.mean, digits, m.sd),
-    }
-}
 
 fn headline(out: &mut String, rows: &[&RowResult]) {
     out.push_str(

@@ -12,8 +12,7 @@ use siamese::model::run::{RunData, TrainConfig};
 use siamese::model::score::EVAL_BATCH;
 use siamese::train::train::TrainOutcome;
 
-use super::render::{num, pct};
-use super::RowResult;
+use super::{num, pct, RowResult};
 
 /// The file beside a finished run on some classes that holds its class groups.
 pub const GROUPS: &str = "groups.json";
