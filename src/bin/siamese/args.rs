@@ -123,7 +123,7 @@ pub struct PairArgs {
     pub distance: Distance,
     #[arg(long, default_value_t = paper().loss, help = LOSS_HELP, value_parser = choice::<LossKind>(LossKind::NAMES))]
     pub loss: LossKind,
-    /// Which triplets --loss triplet trains on: all, batch-hard (per anchor its farthest positive and nearest negative) or semi-hard (per positive pair the nearest negative beyond it) (default: batch-hard).
+    /// Which triplets --loss triplet trains on: all, batch-hard (per anchor its farthest positive and nearest negative) or semi-hard (per positive pair the nearest negative beyond it) (default: semi-hard; batch-hard collapsed on MNIST).
     #[arg(long, value_parser = choice::<Mining>(Mining::NAMES))]
     pub mining: Option<Mining>,
     /// Margin m of --loss triplet, L = mean max(D_ap - D_an + m, 0) (default: 1 for --distance euclidean, 0.5 for cosine, whose unit-length embeddings lie at most 2 apart).

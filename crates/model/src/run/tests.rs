@@ -265,7 +265,7 @@ fn triplet_settings_go_with_the_triplet_loss_only() {
     use crate::config::{Distance, Mining, TripletConfig};
     let mut cfg = TrainConfig::paper(DatasetKind::Mnist);
     let t = TripletConfig::default_for(Distance::Euclidean);
-    assert_eq!((t.mining, t.margin), (Mining::BatchHard, 1.0));
+    assert_eq!((t.mining, t.margin), (Mining::SemiHard, 1.0));
     assert_eq!(TripletConfig::default_for(Distance::Cosine).margin, 0.5);
     cfg.triplet = Some(t);
     let e = cfg.validate().unwrap_err().to_string();
