@@ -21,6 +21,7 @@ pub enum RunSetting {
     Augment,
     Act,
     Pool,
+    Width,
     Embedding,
     EmbAct,
     Distance,
@@ -31,7 +32,7 @@ pub enum RunSetting {
 
 impl RunSetting {
     /// Every setting, in `siamese train --help`'s order.
-    pub const ALL: [RunSetting; 19] = [
+    pub const ALL: [RunSetting; 20] = [
         RunSetting::Dataset,
         RunSetting::Epochs,
         RunSetting::Batch,
@@ -45,6 +46,7 @@ impl RunSetting {
         RunSetting::Augment,
         RunSetting::Act,
         RunSetting::Pool,
+        RunSetting::Width,
         RunSetting::Embedding,
         RunSetting::EmbAct,
         RunSetting::Distance,
@@ -83,6 +85,7 @@ impl RunSetting {
             RunSetting::Augment => cfg.augment.to_string(),
             RunSetting::Act => m.activation.to_string(),
             RunSetting::Pool => m.pooling.to_string(),
+            RunSetting::Width => m.widen.to_string(),
             RunSetting::Embedding => m.embedding.to_string(),
             RunSetting::EmbAct => m.embedding_activation.to_string(),
             RunSetting::Distance => m.distance.to_string(),
