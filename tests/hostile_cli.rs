@@ -43,11 +43,26 @@ fn out_of_range_flags_are_refused_before_any_work() {
     let empty = scratch("flags");
     let d = empty.to_str().unwrap();
     let train = ["train", "--data-dir", d, "--out", d];
-    let cases: [(&[&str], &[&str], &str); 18] = [
+    let cases: [(&[&str], &[&str], &str); 21] = [
         (
             &train,
             &["--embedding", "100000000"],
             "--embedding must be at least 1 and at most 4096, got 100000000",
+        ),
+        (
+            &train,
+            &["--width", "0"],
+            "--width must be at least 1 and at most 8, got 0",
+        ),
+        (
+            &train,
+            &["--width", "9"],
+            "--width must be at least 1 and at most 8, got 9",
+        ),
+        (
+            &["train-baseline", "--data-dir", d],
+            &["--width", "9"],
+            "--width must be at least 1 and at most 8, got 9",
         ),
         (
             &train,

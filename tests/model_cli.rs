@@ -924,8 +924,9 @@ fn reproduce_quick_writes_the_tables_between_the_markers() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-/// `train-baseline` saves its best validation epoch's classifier and `eval` reads it back
-/// with the same test accuracy.
+/// `train-baseline` saves its best validation epoch's classifier and its test figures
+/// (baseline-test.json), and `eval` reads the classifier back with the same test accuracy and
+/// the same pair-verifier accuracy.
 #[test]
 #[ignore = "needs the real datasets: set SIAMESE_DATA_DIR"]
 fn baseline_learns_and_eval_reads_its_checkpoint() {
@@ -961,8 +962,18 @@ fn baseline_learns_and_eval_reads_its_checkpoint() {
             .parse()
             .unwrap()
     };
-    let trained = acc(&o, "test accuracy");
+    let (images, hard) = (
+        "test images: accuracy",
+        "\"same predicted class\": accuracy",
+    );
+    let trained = acc(&o, images);
     assert!(trained > 85.0, "{o}");
+    // As a verifier: a classifier this good calls most test pairs right by both rules.
+    assert!(acc(&o, hard) > 80.0, "{o}");
+    assert!(
+        acc(&o, "on the test pairs: 20000 pairs, accuracy") > 80.0,
+        "{o}"
+    );
     let ck = out.join("baseline.safetensors");
     let e = ok(siamese(&[
         "eval",
@@ -971,6 +982,14 @@ fn baseline_learns_and_eval_reads_its_checkpoint() {
         "--data-dir",
         &data,
     ]));
-    assert_eq!(acc(&e, "accuracy"), trained, "{e}");
+    assert_eq!(acc(&e, images), trained, "{e}");
+    assert_eq!(acc(&e, hard), acc(&o, hard), "{e}");
+    // baseline-test.json keeps the printed figures.
+    let text = std::fs::read_to_string(out.join("baseline-test.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let kept = json["verifier"]["same_predicted_class"]["accuracy_at_half"]
+        .as_f64()
+        .unwrap();
+    assert!((kept * 100.0 - acc(&o, hard)).abs() < 0.006, "{text}");
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -57,7 +57,7 @@ pub fn threshold_of(checkpoint: &Path, given: Option<f32>) -> Result<Threshold> 
 /// What `siamese eval` measured.
 pub enum EvalReport {
     /// A LeNet-5 classifier's test accuracy and speed.
-    Classifier(BaselineEvaluation),
+    Classifier(Box<BaselineEvaluation>),
     /// SN-LeNet-5's test pairs.
     Pairs(Box<PairsReport>),
 }
@@ -135,7 +135,9 @@ pub fn eval_checkpoint(
     if ck.format == FORMAT_CLASSIFIER {
         let mut m = Lenet5Classifier::from_checkpoint(&ck, checkpoint)?;
         let classes = cfg.train_classes.as_deref();
-        return Ok(EvalReport::Classifier(m.evaluate(&data.test, classes)?));
+        return Ok(EvalReport::Classifier(Box::new(
+            m.evaluate(&data, classes)?,
+        )));
     }
     let (mut model, _) = SnLenet5::from_loaded_checkpoint(&ck, checkpoint)?;
     check_device(device)?;

@@ -186,7 +186,8 @@ pub struct BaselineReport {
 /// `siamese train-baseline`: the plain LeNet-5 classifier on `cfg` (validated), into `out`
 /// (default: `runs/<dataset>-baseline`; claimed before the data loads: a file, or a folder
 /// holding a baseline already unless `force`, is refused), tested at the end on the test
-/// images of its classes (`--train-classes`, else all).
+/// images of its classes (`--train-classes`, else all) and as a pair verifier on the run's
+/// test pairs; the test figures go to baseline-test.json beside the weights.
 pub fn baseline_run(
     cfg: &TrainConfig, out: Option<PathBuf>, force: bool, src: &DataSource, obs: &mut dyn Observer,
 ) -> Result<BaselineReport> {
@@ -208,11 +209,13 @@ pub fn baseline_run(
         cfg.seed
     ));
     let (mut model, _) = train_baseline(cfg, &data, Some(out.clone()), obs)?;
-    let [checkpoint, _] = baseline_files(&out);
-    Ok(BaselineReport {
-        test: model.evaluate(&data.test, cfg.train_classes.as_deref())?,
-        checkpoint,
-    })
+    let [checkpoint, _, results] = baseline_files(&out);
+    let test = model.evaluate(&data, cfg.train_classes.as_deref())?;
+    let json = crate::model::json::to_pretty(&test)
+        .map_err(|e| ModelError::Config(format!("{}: {e}", results.display())))?;
+    crate::model::io::atomic_write(&results, json.as_bytes())
+        .map_err(|e| ModelError::io(&results, e))?;
+    Ok(BaselineReport { test, checkpoint })
 }
 
 /// `siamese sweep`'s data: every (lr, batch) setting of `base` ([`crate::train::sweep::grid`])

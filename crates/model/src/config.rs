@@ -188,6 +188,15 @@ pub struct ModelConfig {
     /// The output module's initial weight (ours; absent in older checkpoints: `sign-aware`).
     #[serde(default)]
     pub init: HeadInit,
+    /// K of `--width K`: LeNet-5 with K× the channels and dense units ([`LenetDims::new`]);
+    /// 1, the paper's, in every checkpoint without the field. (`width` above is the image's.)
+    #[serde(default = "paper_widen")]
+    pub widen: usize,
+}
+
+/// The paper's LeNet-5 widths: K = 1 (`--width 1`).
+fn paper_widen() -> usize {
+    1
 }
 
 impl ModelConfig {
@@ -205,6 +214,7 @@ impl ModelConfig {
             distance: Distance::Euclidean,
             head: Head::Bn,
             init: HeadInit::SignAware,
+            widen: paper_widen(),
         }
     }
 
@@ -218,7 +228,7 @@ impl ModelConfig {
     /// allocated (a size read from a flag or from a checkpoint's metadata is never taken on
     /// trust): channels 1 to [`MAX_CHANNELS`], height and width 1 to [`MAX_SIDE`], first-conv
     /// padding at most [`MAX_PAD`], embedding 1 to [`MAX_EMBEDDING`]; then that LeNet-5 fits
-    /// the input.
+    /// the input, at a width K of 1 to [`MAX_WIDEN`] ([`LenetDims::new`]).
     pub fn validate(&self) -> Result<()> {
         in_range("channels", self.channels, 1, MAX_CHANNELS)?;
         in_range("input height", self.height, 1, MAX_SIDE)?;
@@ -229,6 +239,8 @@ impl ModelConfig {
     }
 }
 
+/// The largest width multiplier K accepted (`--width`, checkpoint metadata): 8.
+pub const MAX_WIDEN: usize = 8;
 /// The largest embedding E accepted (`--embedding`, checkpoint metadata): 4096.
 pub const MAX_EMBEDDING: usize = 4096;
 /// The most input channels accepted: 4.
@@ -341,28 +353,33 @@ impl ConvBlockDims {
 
 /// Every size of the LeNet-5 subnet for one input geometry: the one place they are computed.
 /// Config validation, [`crate::lenet::Subnet`] (its layers, training and scoring forward), the
-/// baseline and the device step all read them from here.
+/// baseline, checkpoints, ONNX export, the cost count and the device step all read them from
+/// here.
 ///
 /// ```text
-/// x: C×H×W → conv1 6@5×5 (pad1) → pool → conv2 16@5×5 → pool → flat 16·h·w
-///          → fc1 120 → fc2 84 → fc3 E
+/// x: C×H×W → conv1 6K@5×5 (pad1) → pool → conv2 16K@5×5 → pool → flat 16K·h·w
+///          → fc1 120K → fc2 84K → fc3 E
 /// ```
+///
+/// K is [`ModelConfig::widen`] (`--width K`): every hidden layer K times as wide, K = 1 the
+/// paper's LeNet-5. The input C and the outputs E do not change with K.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LenetDims {
-    /// conv1 → act → pool: C×H×W in, 6 planes out.
+    /// conv1 → act → pool: C×H×W in, 6K planes out.
     pub conv1: ConvBlockDims,
-    /// conv2 → act → pool: 6 planes in, 16 planes of h×w out.
+    /// conv2 → act → pool: 6K planes in, 16K planes of h×w out.
     pub conv2: ConvBlockDims,
-    /// Flattened features after the second block, 16·h·w.
+    /// Flattened features after the second block, 16K·h·w.
     pub flat: usize,
-    /// (inputs, outputs) of fc1, fc2, fc3: flat → 120 → 84 → E.
+    /// (inputs, outputs) of fc1, fc2, fc3: flat → 120K → 84K → E.
     pub fc1: (usize, usize),
     pub fc2: (usize, usize),
     pub fc3: (usize, usize),
 }
 
 impl LenetDims {
-    /// Filters of conv1 and conv2, their kernel side, and the widths of fc1 and fc2 (LeNet-5).
+    /// Filters of conv1 and conv2, their kernel side, and the widths of fc1 and fc2 of the
+    /// paper's LeNet-5 (K = 1; `--width K` multiplies all but the kernel by K).
     pub const CONV1_FILTERS: usize = 6;
     pub const CONV2_FILTERS: usize = 16;
     pub const KERNEL: usize = 5;
@@ -371,17 +388,19 @@ impl LenetDims {
 
     /// The sizes for `cfg`'s input, ending in `outputs` values (the embedding E, or the
     /// number of classes for the baseline classifier); an error when the input is too small
-    /// for LeNet-5 or a size is zero.
+    /// for LeNet-5 or a size is zero, or when the width K is not 1 to [`MAX_WIDEN`].
     pub fn new(cfg: &ModelConfig, outputs: usize) -> Result<Self> {
         if cfg.channels == 0 || outputs == 0 {
             return Err(ModelError::Config(
                 "channels and embedding size (or classes) must be at least 1".into(),
             ));
         }
+        in_range("--width", cfg.widen, 1, MAX_WIDEN)?;
+        let k = cfg.widen;
         let blocks = ConvBlockDims::new(
             cfg.channels,
             (cfg.height, cfg.width),
-            Self::CONV1_FILTERS,
+            k * Self::CONV1_FILTERS,
             Self::KERNEL,
             cfg.pad1,
         )
@@ -389,7 +408,7 @@ impl LenetDims {
             let b2 = ConvBlockDims::new(
                 b1.out_channels,
                 b1.pool_side,
-                Self::CONV2_FILTERS,
+                k * Self::CONV2_FILTERS,
                 Self::KERNEL,
                 0,
             )?;
@@ -406,9 +425,9 @@ impl LenetDims {
             conv1,
             conv2,
             flat,
-            fc1: (flat, Self::FC1),
-            fc2: (Self::FC1, Self::FC2),
-            fc3: (Self::FC2, outputs),
+            fc1: (flat, k * Self::FC1),
+            fc2: (k * Self::FC1, k * Self::FC2),
+            fc3: (k * Self::FC2, outputs),
         })
     }
 
@@ -440,8 +459,8 @@ impl LenetDims {
     }
 
     /// The subnet's parameters under `prefix` with their PyTorch shapes, as a checkpoint
-    /// holds them: `{prefix}.conv1.weight` \[6, C, 5, 5\], `{prefix}.conv1.bias` \[6\], …,
-    /// `{prefix}.fc3.weight` \[E, 84\], `{prefix}.fc3.bias` \[E\]. A checkpoint is checked
+    /// holds them: `{prefix}.conv1.weight` \[6K, C, 5, 5\], `{prefix}.conv1.bias` \[6K\], …,
+    /// `{prefix}.fc3.weight` \[E, 84K\], `{prefix}.fc3.bias` \[E\]. A checkpoint is checked
     /// against these before any model is built from its metadata.
     pub fn subnet_shapes(&self, prefix: &str) -> Vec<(String, Vec<usize>)> {
         let k = Self::KERNEL;

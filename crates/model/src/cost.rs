@@ -91,4 +91,27 @@ mod tests {
             2 * 2 * (2 * 117_600 + 3 * (416_520 - 117_600))
         );
     }
+
+    /// `--width K` on CIFAR-10 (3×32×32, no padding), counted by hand: conv1 6K·28·28·75,
+    /// conv2 16K·10·10·150K (K² : both its filters and its input planes grow), fc1 400K·120K,
+    /// fc2 120K·84K, fc3 84K·E (E = 32, ours).
+    #[test]
+    fn width_k_counts_on_cifar_match_the_hand_count() {
+        for k in [1u64, 2, 3] {
+            let mut cfg = ModelConfig::for_input(3, 32, 32);
+            cfg.widen = k as usize;
+            let m = LenetDims::new(&cfg, 32).unwrap().macs();
+            assert_eq!(
+                (m.conv1, m.conv2, m.fc1, m.fc2, m.fc3),
+                (
+                    6 * k * 28 * 28 * 75,
+                    16 * k * 10 * 10 * 150 * k,
+                    400 * k * 120 * k,
+                    120 * k * 84 * k,
+                    84 * k * 32
+                ),
+                "K = {k}"
+            );
+        }
+    }
 }

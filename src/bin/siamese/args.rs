@@ -106,6 +106,9 @@ pub struct SubnetArgs {
     /// Pooling of the subnet.
     #[arg(long, default_value_t = paper().model.pooling, value_parser = choice::<Pooling>(Pooling::NAMES))]
     pub pool: Pooling,
+    /// LeNet-5 with K times the channels and dense units (conv1 6K, conv2 16K, fc1 120K, fc2 84K filters or units); 1 is the paper's; 1 to 8.
+    #[arg(long, value_name = "K", default_value_t = paper().model.widen)]
+    pub width: usize,
 }
 
 /// What only the siamese network has (train, sweep): the embedding, the comparison module,

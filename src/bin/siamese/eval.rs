@@ -56,16 +56,14 @@ pub fn run(a: EvalArgs) -> CliResult {
         return Ok(());
     }
     match &report {
-        EvalReport::Classifier(e) => println!(
-            "LeNet-5 classifier on {} test images: accuracy {:.2}%, {:.3} s to classify 10,000 images",
-            e.images,
-            e.accuracy * 100.0,
-            e.seconds_per_10k
-        ),
+        EvalReport::Classifier(e) => crate::train_baseline::print_classifier(e),
         EvalReport::Pairs(p) => {
             print_eval(&p.test, &format!("{} test pairs", p.title));
             if a.pairs.is_some() {
-                println!("  threshold {:.3}: {}", p.test.threshold, p.threshold_source);
+                println!(
+                    "  threshold {:.3}: {}",
+                    p.test.threshold, p.threshold_source
+                );
             }
             if let Some(g) = &p.class_groups {
                 // beyond_cmds.rs holds the table until its split lands.

@@ -31,6 +31,7 @@ pub fn build_config(
     cfg.limit = r.limit;
     cfg.model.activation = r.subnet.act;
     cfg.model.pooling = r.subnet.pool;
+    cfg.model.widen = r.subnet.width;
     if let Some(p) = pair {
         cfg.val_every = p.val_every;
         cfg.loss = p.loss;
@@ -87,7 +88,7 @@ pub fn parse_train_classes(dataset: &Dataset, spec: &str) -> Result<Vec<Label>, 
 }
 
 /// `train`'s flags that define a run: clap id, the setting it sets, its spelling in messages.
-const RUN_FLAGS: [(&str, RunSetting, &str); 21] = [
+const RUN_FLAGS: [(&str, RunSetting, &str); 22] = [
     ("dataset", RunSetting::Dataset, "--dataset"),
     ("epochs", RunSetting::Epochs, "--epochs"),
     ("batch", RunSetting::Batch, "--batch"),
@@ -101,6 +102,7 @@ const RUN_FLAGS: [(&str, RunSetting, &str); 21] = [
     ("augment", RunSetting::Augment, "--augment"),
     ("act", RunSetting::Act, "--act"),
     ("pool", RunSetting::Pool, "--pool"),
+    ("width", RunSetting::Width, "--width"),
     ("embedding", RunSetting::Embedding, "--embedding"),
     ("emb_act", RunSetting::EmbAct, "--emb-act"),
     ("distance", RunSetting::Distance, "--distance"),
@@ -167,6 +169,8 @@ mod tests {
             (c.schedule, c.augment, c.model.embedding, c.epochs),
             (Schedule::Cosine, Augment::Shift, 16, 3)
         );
+        let c = train_config(&["--dataset", "cifar-10", "--width", "3"]);
+        assert_eq!((c.model.widen, c.model.embedding), (3, 32));
         let c = train_config(&["--schedule", "constant", "--augment", "none"]);
         assert_eq!(
             (c.schedule, c.augment, c.epochs),

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 use siamese::pipeline::train::baseline_run;
+use siamese::train::baseline::BaselineEvaluation;
 
 use crate::args::{RunArgs, StepArgs};
-use crate::common::set_threads;
+use crate::common::{print_eval, set_threads};
 use crate::progress::Progress;
 use crate::run_config::build_config;
 use crate::CliResult;
@@ -43,13 +44,31 @@ pub fn run(a: BaselineArgs) -> CliResult {
         &src,
         &mut Progress::images(a.quiet),
     )?;
-    let e = &r.test;
-    println!(
-        "test accuracy {:.2}% on {} images; {:.3} s to classify 10,000 images; saved {}",
-        e.accuracy * 100.0,
-        e.images,
-        e.seconds_per_10k,
-        r.checkpoint.display()
-    );
+    print_classifier(&r.test);
+    println!("saved {}", r.checkpoint.display());
     Ok(())
+}
+
+/// A classifier's test figures, then the classifier as a pair verifier (`train-baseline`
+/// and `eval`).
+pub fn print_classifier(e: &BaselineEvaluation) {
+    println!(
+        "LeNet-5 classifier on {} test images: accuracy {:.2}%, {:.3} s to classify 10,000 images",
+        e.images,
+        e.accuracy * 100.0,
+        e.seconds_per_10k
+    );
+    let v = &e.verifier;
+    print_eval(
+        &v.same_class_probability,
+        "as a pair verifier, similarity Σ_c p_a(c)·p_b(c), on the test pairs",
+    );
+    let hard = &v.same_predicted_class;
+    println!(
+        "as a pair verifier, \"same predicted class\": accuracy {:.2}% on the {} test pairs \
+         ({:.2}% if its errors spread evenly over the other classes)",
+        hard.accuracy_at_half * 100.0,
+        hard.pairs,
+        v.even_error_pair_accuracy * 100.0
+    );
 }

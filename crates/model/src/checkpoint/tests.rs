@@ -230,3 +230,35 @@ fn train_metadata_out_of_range_is_refused() {
         "{e}"
     );
 }
+
+/// A `--width 2` network round-trips: its config (K = 2) and its wider tensors come back,
+/// and the rebuilt model scores pairs exactly as the saved one. A K = 2 checkpoint does not
+/// load into the paper's K = 1 network.
+#[test]
+fn a_width_2_checkpoint_round_trips_and_is_refused_by_width_1() {
+    let mut run = TrainConfig::paper(siamese_data::DatasetKind::Cifar10);
+    run.model.widen = 2;
+    let mut m = SnLenet5::new(run.model.clone(), 5).unwrap();
+    let ck = Checkpoint::of_run(&run, &m.store);
+    let path = Path::new("w2.safetensors");
+    let back = Checkpoint::from_bytes(&ck.to_bytes().unwrap(), path).unwrap();
+    assert_eq!(back.model.widen, 2);
+    let shape = |n: &str| back.tensor(n).unwrap().shape().to_vec();
+    assert_eq!(shape("subnet.conv1.weight"), [12, 3, 5, 5]);
+    assert_eq!(shape("subnet.conv2.weight"), [32, 12, 5, 5]);
+    assert_eq!(shape("subnet.fc1.weight"), [240, 800]);
+    assert_eq!(shape("subnet.fc2.weight"), [168, 240]);
+    assert_eq!(shape("subnet.fc3.weight"), [10, 168]);
+    let (mut rebuilt, _) = SnLenet5::from_loaded_checkpoint(&back, path).unwrap();
+    let (a, b) = (
+        crate::testing::images(6, 3, 32, 1),
+        crate::testing::images(6, 3, 32, 2),
+    );
+    assert_eq!(
+        rebuilt.score(&a, &b, 4).unwrap(),
+        m.score(&a, &b, 4).unwrap()
+    );
+    let mut narrow = SnLenet5::new(ModelConfig::for_input(3, 32, 32), 5).unwrap();
+    let e = back.load_into(&mut narrow.store, path).unwrap_err();
+    assert!(e.to_string().contains("another architecture"), "{e}");
+}

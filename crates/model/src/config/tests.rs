@@ -145,3 +145,51 @@ fn init_and_head_reach_the_model() {
     cfg.head = Head::Plain;
     assert!(!crate::SnLenet5::new(cfg, 0).unwrap().head.use_bn);
 }
+
+/// `--width K` multiplies conv1's 6 and conv2's 16 filters and fc1's 120 and fc2's 84 units
+/// by K (so fc1's inputs, 16K·5·5, too); the input and the embedding stay. K = 1 is the
+/// paper's LeNet-5; 0 and anything above 8 are refused with the range; a config written
+/// before the field existed reads as K = 1.
+#[test]
+fn width_k_multiplies_every_hidden_layer() {
+    for k in [2usize, 3] {
+        let mut cfg = ModelConfig::for_input(3, 32, 32);
+        cfg.widen = k;
+        let d = cfg.dims().unwrap();
+        assert_eq!(d.image(), [3, 32, 32]);
+        assert_eq!(
+            (
+                d.conv1.out_channels,
+                d.conv2.in_channels,
+                d.conv2.out_channels
+            ),
+            (6 * k, 6 * k, 16 * k)
+        );
+        assert_eq!(d.conv2.pool_side, (5, 5));
+        assert_eq!(d.flat, 400 * k);
+        assert_eq!(
+            (d.fc1, d.fc2, d.fc3),
+            ((400 * k, 120 * k), (120 * k, 84 * k), (84 * k, 10))
+        );
+        let shapes = d.subnet_shapes("subnet");
+        assert_eq!(shapes[0].1, vec![6 * k, 3, 5, 5]);
+        assert_eq!(shapes[8].1, vec![10, 84 * k]);
+    }
+    for bad in [0, 9, usize::MAX] {
+        let mut cfg = ModelConfig::for_input(1, 28, 28);
+        cfg.widen = bad;
+        let e = cfg.validate().unwrap_err().to_string();
+        assert_eq!(e.lines().count(), 1, "one line: {e}");
+        assert!(
+            e.contains(&format!(
+                "--width must be at least 1 and at most 8, got {bad}"
+            )),
+            "{e}"
+        );
+    }
+    let cfg = ModelConfig::for_input(1, 28, 28);
+    let mut old = serde_json::to_value(&cfg).unwrap();
+    assert_eq!(old["widen"], 1);
+    old.as_object_mut().unwrap().remove("widen");
+    assert_eq!(serde_json::from_value::<ModelConfig>(old).unwrap(), cfg);
+}

@@ -40,12 +40,17 @@ fn tape_step(model: &mut SnLenet5, stacked: &Tensor, y: &Tensor) -> (f32, Vec<f3
 }
 
 /// On the CPU backend the explicit backward gives the tape's loss, similarities, every
-/// parameter gradient and the BatchNorm running statistics (MNIST and CIFAR geometry),
-/// and five Adam steps give the CPU trainer's parameters.
+/// parameter gradient and the BatchNorm running statistics (MNIST and CIFAR geometry, and
+/// CIFAR at `--width 2`), and five Adam steps give the CPU trainer's parameters.
 #[test]
 fn device_step_on_cpu_matches_the_tape() {
-    for (c, side, pairs) in [(1usize, 28usize, 7usize), (3, 32, 4)] {
-        let cfg = ModelConfig::for_input(c, side, side);
+    for (c, side, pairs, widen) in [
+        (1usize, 28usize, 7usize, 1usize),
+        (3, 32, 4, 1),
+        (3, 32, 3, 2),
+    ] {
+        let mut cfg = ModelConfig::for_input(c, side, side);
+        cfg.widen = widen;
         let mut tape_model = SnLenet5::new(cfg.clone(), 11).unwrap();
         let adam_cfg = AdamConfig::default();
         let mut dev = DeviceModel::from_model(CpuBackend, &tape_model, adam_cfg, None).unwrap();

@@ -168,3 +168,41 @@ fn the_subnet_and_the_variants_change_their_nodes() {
     assert!(!ops.contains(&"Relu".to_string()) && ops.contains(&"Div".to_string()));
     assert!(!ops.contains(&"BatchNormalization".to_string()));
 }
+
+/// A `--width 2` network exports with its wider layers: every initializer holds its
+/// parameter's shape (dims, field 1) and bytes; the ops are those of width 1.
+#[test]
+fn a_width_2_network_exports_its_wider_shapes() {
+    let mut c = ModelConfig::for_input(3, 32, 32);
+    c.widen = 2;
+    let m = SnLenet5::new(c, 4).unwrap();
+    let bytes = export(&m, Part::Pair, &[]);
+    let narrow = SnLenet5::new(ModelConfig::for_input(3, 32, 32), 4).unwrap();
+    assert_eq!(
+        op_types(&bytes),
+        op_types(&export(&narrow, Part::Pair, &[]))
+    );
+    let g = &get(&bytes, 7)[0];
+    let dims = |t: &[u8]| -> Vec<usize> {
+        fields(t)
+            .iter()
+            .filter(|f| f.0 == 1)
+            .map(|f| f.3 as usize)
+            .collect()
+    };
+    let inits: Vec<(String, Vec<usize>, Vec<u8>)> = get(g, 5)
+        .iter()
+        .map(|t| (string(t, 8), dims(t), get(t, 9)[0].clone()))
+        .collect();
+    let shape_of = |n: &str| inits.iter().find(|i| i.0 == n).unwrap().1.clone();
+    assert_eq!(shape_of("subnet.conv1.weight"), [12, 3, 5, 5]);
+    assert_eq!(shape_of("subnet.conv2.weight"), [32, 12, 5, 5]);
+    assert_eq!(shape_of("subnet.fc1.weight"), [240, 800]);
+    assert_eq!(shape_of("subnet.fc2.weight"), [168, 240]);
+    assert_eq!(shape_of("subnet.fc3.weight"), [10, 168]);
+    for (name, t) in m.store.named_tensors() {
+        let raw: Vec<u8> = t.data().iter().flat_map(|v| v.to_le_bytes()).collect();
+        let want = (name.to_string(), t.shape().to_vec(), raw);
+        assert!(inits.contains(&want), "{name} missing or changed");
+    }
+}

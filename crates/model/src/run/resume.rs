@@ -21,6 +21,7 @@ pub enum RunSetting {
     Augment,
     Act,
     Pool,
+    Width,
     Embedding,
     EmbAct,
     Distance,
@@ -33,7 +34,7 @@ pub enum RunSetting {
 
 impl RunSetting {
     /// Every setting, in `siamese train --help`'s order.
-    pub const ALL: [RunSetting; 21] = [
+    pub const ALL: [RunSetting; 22] = [
         RunSetting::Dataset,
         RunSetting::Epochs,
         RunSetting::Batch,
@@ -47,6 +48,7 @@ impl RunSetting {
         RunSetting::Augment,
         RunSetting::Act,
         RunSetting::Pool,
+        RunSetting::Width,
         RunSetting::Embedding,
         RunSetting::EmbAct,
         RunSetting::Distance,
@@ -87,6 +89,7 @@ impl RunSetting {
             RunSetting::Augment => cfg.augment.to_string(),
             RunSetting::Act => m.activation.to_string(),
             RunSetting::Pool => m.pooling.to_string(),
+            RunSetting::Width => m.widen.to_string(),
             RunSetting::Embedding => m.embedding.to_string(),
             RunSetting::EmbAct => m.embedding_activation.to_string(),
             RunSetting::Distance => m.distance.to_string(),

@@ -242,13 +242,23 @@ fn flags_beyond_a_recipe_name_each_changed_setting() {
     cfg.lr = 0.01;
     cfg.schedule = Schedule::Cosine;
     cfg.model.embedding_activation = crate::config::EmbeddingActivation::Linear;
+    cfg.model.widen = 3;
     assert_eq!(
         cfg.flags_beyond(&paper),
-        ["--lr 0.01", "--schedule cosine", "--emb-act linear"]
+        [
+            "--lr 0.01",
+            "--schedule cosine",
+            "--width 3",
+            "--emb-act linear"
+        ]
     );
     let mut ours = Recipe::Ours.config(DatasetKind::Mnist);
     ours.lr = 0.01;
     assert_eq!(ours.as_recipe(), (Recipe::Ours, vec!["--lr 0.01".into()]));
+    // `--width K` beyond either recipe when K ≠ 1, and nothing when K = 1.
+    let mut wide = Recipe::Ours.config(DatasetKind::Cifar10);
+    wide.model.widen = 2;
+    assert_eq!(wide.as_recipe(), (Recipe::Ours, vec!["--width 2".into()]));
     // A switch is spelt as the command line takes it, without a value.
     ours.pairs_per_epoch = false;
     assert_eq!(

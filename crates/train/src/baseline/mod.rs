@@ -3,7 +3,10 @@
 //! Trained on single images of the same split through the same loop as SN-LeNet-5
 //! ([`mod@crate::train`]'s epochs: schedule, batches, validation, best epoch), evaluated by
 //! classification accuracy on the test set and the time to classify 10,000
-//! ([`TIMED_PAIRS`]) test images.
+//! ([`TIMED_PAIRS`]) test images, and as a pair verifier on SN-LeNet-5's test pairs
+//! ([`verifier`]).
+
+pub mod verifier;
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +28,7 @@ use siamese_model::error::{ModelError, Result};
 use siamese_model::lenet::Subnet;
 use siamese_model::run::{EpochRecord, RunData, TrainConfig, TrainState};
 use siamese_model::score::{median_seconds, EVAL_BATCH, TIMED_PAIRS};
+use verifier::{evaluate_verifier, VerifierEvaluation};
 
 /// Index of the largest logit (the first one on ties): the predicted class.
 fn argmax(row: &[f32]) -> usize {
@@ -64,6 +68,8 @@ pub struct BaselineEvaluation {
     /// Median seconds over 3 runs to classify 10,000 ([`TIMED_PAIRS`]) test images (or all,
     /// if fewer), scaled to 10,000.
     pub seconds_per_10k: f64,
+    /// The classifier as a pair verifier on the run's fixed test pairs.
+    pub verifier: VerifierEvaluation,
 }
 
 impl Lenet5Classifier {
@@ -137,10 +143,12 @@ impl Lenet5Classifier {
 
     /// Test accuracy and the time to classify 10,000 ([`TIMED_PAIRS`]) test images, on the
     /// test images of `classes` only (a run's `--train-classes`: it trains, validates and
-    /// tests on those classes), or on all of them for `None`.
+    /// tests on those classes), or on all of them for `None`; and the classifier as a pair
+    /// verifier on `data`'s test pairs ([`evaluate_verifier`]).
     pub fn evaluate(
-        &mut self, test: &ImageSet, classes: Option<&[siamese_data::Label]>,
+        &mut self, data: &RunData, classes: Option<&[siamese_data::Label]>,
     ) -> Result<BaselineEvaluation> {
+        let test = &data.test;
         let all: Vec<u32> = (0..test.len() as u32)
             .filter(|&i| classes.is_none_or(|c| c.contains(&test.labels[i as usize])))
             .collect();
@@ -152,6 +160,7 @@ impl Lenet5Classifier {
             images: all.len(),
             accuracy,
             seconds_per_10k: seconds * TIMED_PAIRS as f64 / timed.len().max(1) as f64,
+            verifier: evaluate_verifier(self, data, accuracy, EVAL_BATCH)?,
         })
     }
 }
@@ -308,15 +317,20 @@ pub fn train_baseline(
 }
 
 /// The files a baseline run writes in its folder: baseline.safetensors (the best epoch's
-/// weights) and baseline.jsonl (every epoch's line).
-pub fn baseline_files(dir: &Path) -> [PathBuf; 2] {
-    [dir.join("baseline.safetensors"), dir.join("baseline.jsonl")]
+/// weights), baseline.jsonl (every epoch's line) and baseline-test.json (its
+/// [`BaselineEvaluation`], written by `train-baseline` once tested).
+pub fn baseline_files(dir: &Path) -> [PathBuf; 3] {
+    [
+        dir.join("baseline.safetensors"),
+        dir.join("baseline.jsonl"),
+        dir.join("baseline-test.json"),
+    ]
 }
 
 /// [`baseline_files`] in `dir` (created).
 fn write_baseline_files(dir: &Path, best: &Checkpoint, history: &[BaselineEpoch]) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
-    let [weights, lines] = baseline_files(dir);
+    let [weights, lines, _] = baseline_files(dir);
     best.save(&weights)?;
     let mut text = String::new();
     for r in history {
@@ -398,13 +412,13 @@ mod tests {
         let (mut model, history) =
             train_baseline(&cfg, &data, Some(dir.clone()), &mut crate::train::Silent).unwrap();
         assert_eq!(history.len(), 6);
-        let e = model.evaluate(&data.test, None).unwrap();
+        let e = model.evaluate(&data, None).unwrap();
         assert!(e.accuracy >= 0.9, "test accuracy {}", e.accuracy);
         assert!(e.seconds_per_10k > 0.0);
         assert_eq!(e.images, data.test.len());
         // Issue 27, cause 7: a run on a class subset is tested on those classes' images only.
         let some = [data.test.labels[0]];
-        let on_some = model.evaluate(&data.test, Some(&some)).unwrap();
+        let on_some = model.evaluate(&data, Some(&some)).unwrap();
         let n = data.test.labels.iter().filter(|&&l| l == some[0]).count();
         assert!(n < data.test.len());
         assert_eq!(on_some.images, n);
