@@ -101,19 +101,30 @@ impl ModelError {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Collapse {
     pub epoch: usize,
+    /// The validation pairs' score (their mean, when they differ a little).
     pub score: f32,
     pub loss: f64,
     pub dead_loss: f64,
+    /// When the scores differ but tell nothing: the validation ROC AUC, at chance.
+    pub auc: Option<f64>,
 }
 
 impl std::fmt::Display for Collapse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "training collapsed at epoch {}: ", self.epoch)?;
+        match self.auc {
+            None => write!(f, "every validation pair scores {:.4}", self.score)?,
+            Some(auc) => write!(
+                f,
+                "the validation pairs score {:.4} on average and tell nothing (ROC AUC {auc:.4})",
+                self.score
+            )?,
+        }
         write!(
             f,
-            "training collapsed at epoch {}: every validation pair scores {:.4} and the loss \
-             sits at {:.4}, its dead value {:.4}, so no gradient reaches the subnet; \
-             lower --lr or raise --batch",
-            self.epoch, self.score, self.loss, self.dead_loss
+            " and the loss sits at {:.4}, its dead value {:.4}, so no gradient reaches the \
+             subnet; lower --lr or raise --batch",
+            self.loss, self.dead_loss
         )
     }
 }

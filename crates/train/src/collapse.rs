@@ -30,6 +30,8 @@ use siamese_tensor::ops::loss::{
 pub const SAME_SCORE: f32 = 1e-5;
 /// How far from its dead value a loss may sit and still count as dead.
 pub const DEAD_LOSS_TOLERANCE: f64 = 0.02;
+/// How far from ½ a validation ROC AUC may sit and still count as chance.
+pub const CHANCE_AUC_TOLERANCE: f64 = 0.01;
 
 /// Balanced labels: one same-class and one different-class pair.
 const BALANCED: [f32; 2] = [1.0, 0.0];
@@ -120,16 +122,20 @@ pub fn recorded<T>(
     }
 }
 
-/// Some([`Collapse`]) when every one of `scores` (at least two) is the same (within
-/// [`SAME_SCORE`]) and `loss` sits within [`DEAD_LOSS_TOLERANCE`] of [`dead_loss`]`(kind)`;
-/// None otherwise (a healthy run, or too few scores to tell).
+/// Some([`Collapse`]) when `loss` sits within [`DEAD_LOSS_TOLERANCE`] of
+/// [`dead_loss`]`(kind)` and the scores (at least two) tell nothing: every one the same
+/// (within [`SAME_SCORE`]); None otherwise (a healthy run, or too few scores to tell).
 pub fn detect(kind: LossKind, epoch: usize, scores: &[f32], loss: f64) -> Option<Collapse> {
-    detect_at(kind, MARGIN, epoch, scores, loss)
+    detect_at(kind, MARGIN, epoch, scores, loss, None)
 }
 
-/// [`detect`] for a loss of margin `margin` ([`dead_loss_at`]): the triplet loss's own.
+/// [`detect`] for a loss of margin `margin` ([`dead_loss_at`]: the triplet loss's own), where
+/// scores that differ but rank the validation pairs no better than chance (ROC AUC `auc`
+/// within [`CHANCE_AUC_TOLERANCE`] of ½) tell nothing too: a subnet at one point whose
+/// distances differ in their last bits, which the output module's BatchNorm magnifies into
+/// scores a little apart.
 pub fn detect_at(
-    kind: LossKind, margin: f32, epoch: usize, scores: &[f32], loss: f64,
+    kind: LossKind, margin: f32, epoch: usize, scores: &[f32], loss: f64, auc: Option<f64>,
 ) -> Option<Collapse> {
     let (&first, rest) = scores.split_first()?;
     if rest.is_empty() {
@@ -139,13 +145,22 @@ pub fn detect_at(
         .iter()
         .fold((first, first), |(lo, hi), &s| (lo.min(s), hi.max(s)));
     let dead = dead_loss_at(kind, margin);
-    let same = (hi - lo).abs() <= SAME_SCORE; // false for NaN scores
-    (same && (loss - dead).abs() <= DEAD_LOSS_TOLERANCE).then_some(Collapse {
+    if (loss - dead).abs() > DEAD_LOSS_TOLERANCE {
+        return None;
+    }
+    let mean = (scores.iter().map(|&s| s as f64).sum::<f64>() / scores.len() as f64) as f32;
+    let collapse = |score, auc| Collapse {
         epoch,
-        score: first,
+        score,
         loss,
         dead_loss: dead,
-    })
+        auc,
+    };
+    if (hi - lo).abs() <= SAME_SCORE {
+        return Some(collapse(first, None)); // false for NaN scores
+    }
+    auc.filter(|a| (a - 0.5).abs() <= CHANCE_AUC_TOLERANCE)
+        .map(|a| collapse(mean, Some(a)))
 }
 
 #[cfg(test)]
@@ -197,6 +212,24 @@ mod tests {
         // At margin ½ the best constant is c = ¼: ½·¼² + ½·¼² = 1/16.
         let got = dead_loss_at(LossKind::ContrastiveSigmoid, 0.5);
         assert!((got - 0.0625).abs() < 1e-6, "{got}");
+    }
+
+    /// Issue 25's `--width 3` seed 0 on CIFAR-10: validation loss 0.25007 and ROC AUC 0.50015,
+    /// its scores a little apart. Scores that rank the pairs no better than chance at the dead
+    /// loss are a collapse; the same spread with an AUC of 0.6, or at a live loss, is not.
+    #[test]
+    fn scores_a_little_apart_that_tell_nothing_at_the_dead_loss_are_a_collapse() {
+        let k = LossKind::ContrastiveSigmoid;
+        let s: Vec<f32> = (0..100).map(|i| 0.49 + 0.0002 * i as f32).collect();
+        let c = detect_at(k, MARGIN, 1, &s, 0.25007, Some(0.50015)).expect("collapse");
+        assert!(
+            (c.score - 0.4999).abs() < 1e-4 && c.auc == Some(0.50015),
+            "{c:?}"
+        );
+        assert!(c.to_string().contains("tell nothing (ROC AUC 0.500"), "{c}");
+        assert_eq!(detect_at(k, MARGIN, 1, &s, 0.25007, Some(0.6)), None);
+        assert_eq!(detect_at(k, MARGIN, 1, &s, 0.20, Some(0.5)), None);
+        assert_eq!(detect_at(k, MARGIN, 1, &s, 0.25007, None), None);
     }
 
     #[test]

@@ -166,11 +166,14 @@ impl<E: Engine> Learner for PairLearner<'_, E> {
         let loss = record.val_loss.unwrap_or(record.train_loss);
         let epoch = record.epoch;
         let margin = self.cfg.triplet.map_or(MARGIN, |t| t.margin);
-        if let Some(c) = crate::collapse::detect_at(self.cfg.loss, margin, epoch, &val.scores, loss)
+        let kind = self.cfg.loss;
+        if let Some(c) = crate::collapse::detect_at(kind, margin, epoch, &val.scores, loss, val.auc)
         {
             obs.message(&format!(
-                "epoch {epoch}: COLLAPSED (every validation pair scores {:.4}, loss at its dead value {:.4}); stopping",
-                c.score, c.dead_loss
+                "epoch {epoch}: COLLAPSED (validation pairs score {:.4}{}, loss at its dead value {:.4}); stopping",
+                c.score,
+                c.auc.map_or(String::new(), |a| format!(" on average, ROC AUC {a:.4}")),
+                c.dead_loss
             ));
             return Err(ModelError::Collapsed(c));
         }
