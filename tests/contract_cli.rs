@@ -328,7 +328,7 @@ fn train_baseline_tests_on_its_classes_only() {
     ]);
     let text = text(&o.stdout);
     assert!(o.status.success(), "{}", common::text(&o.stderr));
-    assert!(text.contains("on 6989 images"), "{text}");
+    assert!(text.contains("on 6989 test images"), "{text}");
     assert!(
         text.contains("1 epoch,") && text.contains("images/s"),
         "{text}"
