@@ -80,6 +80,7 @@ fn choice_flags_and_unused_flags_follow_the_conventions() {
         ("--distance", "manhattan"),
         ("--emb-act", "relu6"),
         ("--device", "tpu"),
+        ("--mining", "hardest"),
     ] {
         let out = siamese(&["train", flag, bad]);
         assert_eq!(out.status.code(), Some(2), "{flag} {bad}");
@@ -89,7 +90,7 @@ fn choice_flags_and_unused_flags_follow_the_conventions() {
     }
     let help = text(&siamese(&["train", "--help"]).stdout);
     assert!(
-        help.contains("[possible values: contrastive-sigmoid, contrastive-distance, bce]"),
+        help.contains("[possible values: contrastive-sigmoid, contrastive-distance, bce, triplet]"),
         "{help}"
     );
     assert!(help.contains("default: runs/<dataset>"), "{help}");
@@ -100,6 +101,8 @@ fn choice_flags_and_unused_flags_follow_the_conventions() {
         "--emb-act",
         "--fixed-pairs",
         "--augment",
+        "--mining",
+        "--margin",
     ] {
         let out = siamese(&["train-baseline", unused, "x"]);
         assert_eq!(out.status.code(), Some(2), "train-baseline {unused}");
