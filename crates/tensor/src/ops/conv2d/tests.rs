@@ -176,3 +176,54 @@ fn both_forward_planes_match_reference() {
         }
     }
 }
+
+/// dx of the direct backward on both of its planes (flattened dilated dy with junk columns,
+/// and its tap columns), on every SIMD path, against the reference, whichever
+/// [`direct::prefers_dx_columns`] picks; dw and db do not depend on the choice. The rule
+/// keeps LeNet's conv1 and conv2 on the flat plane.
+#[test]
+fn both_dx_planes_match_reference() {
+    let lanes = simd::path().lanes();
+    let g1 = Conv2dGeom::new(&[1, 1, 28, 28], &[6, 1, 5, 5], 1, 2).unwrap();
+    let g2 = Conv2dGeom::new(&[1, 6, 14, 14], &[16, 6, 5, 5], 1, 0).unwrap();
+    assert!(!direct::prefers_dx_columns(&g1, lanes) && !direct::prefers_dx_columns(&g2, lanes));
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    for (x, w, stride, pad) in [
+        ([2, 1, 28, 28], [6, 1, 5, 5], 1, 2),
+        ([2, 6, 14, 14], [16, 6, 5, 5], 1, 0),
+        ([2, 2, 9, 7], [3, 2, 3, 3], 2, 1),
+        ([2, 3, 11, 6], [7, 3, 4, 2], 1, 2),
+    ] {
+        let (xt, wt) = (rand_t(&x, &mut rng), rand_t(&w, &mut rng));
+        let g = Conv2dGeom::new(&x, &w, stride, pad).unwrap();
+        let dy = rand_t(&g.out_shape(), &mut rng);
+        let want = reference::conv2d_backward(&xt, &wt, &dy, stride, pad).unwrap();
+        let (per_x, per_y) = (g.c * g.h * g.w, dy.len() / x[0]);
+        for path in Path::available() {
+            for cols in [false, true] {
+                let mut dx = Tensor::zeros(&x).unwrap();
+                let (mut dw, mut db) = (vec![0.0; wt.len()], vec![0.0; g.k]);
+                simd::with_path(path, || {
+                    let plan = direct::Plan::backward_with(&g, wt.data(), cols);
+                    let mut s = plan.scratch();
+                    for (n, dxn) in dx.data_mut().chunks_exact_mut(per_x).enumerate() {
+                        let (xn, dyn_) = (
+                            &xt.data()[n * per_x..][..per_x],
+                            &dy.data()[n * per_y..][..per_y],
+                        );
+                        plan.backward_sample_opt(&mut s, xn, dyn_, Some(dxn), &mut db);
+                    }
+                    plan.flush_dw(&mut s, &mut dw);
+                })
+                .unwrap();
+                let what = format!("{x:?} {path:?} cols {cols}");
+                close(&dx, &want.dx, w[0] * w[2] * w[3], &format!("{what} dx"));
+                let nred = x[0] * g.out_h() * g.out_w();
+                let dw = Tensor::from_vec(&w, dw).unwrap();
+                close(&dw, &want.dw, nred, &format!("{what} dw"));
+                let db = Tensor::from_vec(&[g.k], db).unwrap();
+                close(&db, &want.db, nred, &format!("{what} db"));
+            }
+        }
+    }
+}
