@@ -86,18 +86,14 @@ pub(super) struct Plan {
     wt: Vec<f32>,
     /// dy dilated by s, offset by KH−1−p (dx); only for backward plans.
     bwd: Option<Plane>,
-    /// dx's tap-column plane, where [`Plan::backward`] chose it ([`prefers_dx_columns`]).
-    bcols: Option<Plane>,
-    /// Flipped, C↔K-swapped weights as [k][u][v][c] (C contiguous), for dx; [k][v][u][c] with
-    /// `bcols`.
+    /// Flipped, C↔K-swapped weights as [k][u][v][c] (C contiguous), for dx.
     wflip: Vec<f32>,
 }
 
 /// Per-worker buffers.
 pub(super) struct Scratch {
     xp: Vec<f32>,
-    /// The tap-column copy of `xp` (forward plans with `cols`) or of `dyp` (backward plans
-    /// with `bcols`).
+    /// The tap-column copy of `xp` (forward plans with `cols`).
     xcol: Vec<f32>,
     out: Vec<f32>,
     dyp: Vec<f32>,
@@ -162,38 +158,18 @@ fn place(
     }
 }
 
-/// Whether the forward runs on the tap-column plane of its padded x ([`columns_pay`]).
+/// Whether the forward runs on the tap-column plane: where the flattened plane's junk columns
+/// would be more than a fifth of its positions (LeNet's conv2: 136 positions for 100 outputs,
+/// against 104 on columns; conv1's 896 for 784 stays flat). The column plane holds, for each
+/// input channel c and tap column v, the padded rows cut to the dense output's width OW at
+/// offset v: xcol[c·KW + v, r, j] = xp[c, r, j + v]; on it the convolution is a KH × 1 one
+/// over C·KW channels with row pitch OW, so no position is junk, for a copy of C·KW·Hp·OW
+/// values per sample.
 pub(super) fn prefers_columns(g: &Conv2dGeom, lanes: usize) -> bool {
-    let flat = Plane::new(g.c, g.h + 2 * g.pad, g.w + 2 * g.pad, g.kh, g.kw, lanes);
-    columns_pay(&flat, g.kw, lanes)
-}
-
-/// Whether dx runs on the tap-column plane of its dilated dy ([`columns_pay`]).
-pub(super) fn prefers_dx_columns(g: &Conv2dGeom, lanes: usize) -> bool {
-    let flat = Plane::new(g.k, g.h + g.kh - 1, g.w + g.kw - 1, g.kh, g.kw, lanes);
-    columns_pay(&flat, g.kw, lanes)
-}
-
-/// The tap-column plane of `flat` (taps `kw` wide): for each channel c and tap column v, the
-/// rows cut to the dense output's width OW at offset v: col[c·KW + v, r, j] = flat[c, r, j + v].
-/// On it the convolution is a KH × 1 one over C·KW channels with row pitch OW, so no position
-/// is junk, for a copy of C·KW·Hp·OW values per sample.
-fn column_plane(flat: &Plane, kw: usize, lanes: usize) -> Plane {
-    Plane::new(
-        flat.ch * kw,
-        flat.hp,
-        flat.ow,
-        flat.hp + 1 - flat.oh,
-        1,
-        lanes,
-    )
-}
-
-/// The rule for both directions: columns where the flat plane's junk columns would be more
-/// than a fifth of its positions (LeNet's conv2 forward: 136 positions for 100 outputs,
-/// against 104 on columns; conv1's 896 for 784 stays flat).
-fn columns_pay(flat: &Plane, kw: usize, lanes: usize) -> bool {
-    5 * column_plane(flat, kw, lanes).lp < 4 * flat.lp
+    let (hp, wp) = (g.h + 2 * g.pad, g.w + 2 * g.pad);
+    let flat = Plane::new(g.c, hp, wp, g.kh, g.kw, lanes);
+    let cols = Plane::new(g.c * g.kw, hp, flat.ow, g.kh, 1, lanes);
+    5 * cols.lp < 4 * flat.lp
 }
 
 /// The tap-column plane `q` of the padded plane `xp` (plane `p`, taps `kw` wide) into `dst`
@@ -218,9 +194,9 @@ impl Plan {
 
     /// [`Plan::forward`] with the layout given (`cols`: the tap-column plane).
     pub(super) fn forward_with(g: &Conv2dGeom, w: &[f32], cols: bool) -> Self {
-        let mut plan = Self::build(g);
+        let mut plan = Self::build(g, None);
         let (n, f) = (plan.path.lanes(), plan.fwd);
-        plan.cols = cols.then(|| column_plane(&f, g.kw, n));
+        plan.cols = cols.then(|| Plane::new(g.c * g.kw, f.hp, f.ow, g.kh, 1, n));
         // [c][u][v][k] ([c][v][u][k] for columns): the KB weights of one tap are adjacent.
         plan.wt = vec![0.0; w.len()];
         for k in 0..g.k {
@@ -238,59 +214,37 @@ impl Plan {
     }
 
     pub(super) fn backward(g: &Conv2dGeom, w: &[f32]) -> Self {
-        let cols = prefers_dx_columns(g, simd::path().lanes());
-        // Experiment: TMP_DX_COLS=1 / 0 forces the layout, for the kernels bench.
-        let cols = match std::env::var("TMP_DX_COLS").as_deref() {
-            Ok("1") => true,
-            Ok("0") => false,
-            _ => cols,
-        };
-        Self::backward_with(g, w, cols)
+        Self::build(g, Some(w))
     }
 
-    /// [`Plan::backward`] with dx's layout given (`cols`: the tap-column plane).
-    pub(super) fn backward_with(g: &Conv2dGeom, w: &[f32], cols: bool) -> Self {
-        let mut plan = Self::build(g);
-        let n = plan.path.lanes();
-        let b = Plane::new(g.k, g.h + g.kh - 1, g.w + g.kw - 1, g.kh, g.kw, n);
-        plan.bwd = Some(b);
-        plan.bcols = cols.then(|| column_plane(&b, g.kw, n));
-        // [k][u][v][c] ([k][v][u][c] for columns) of the flipped taps: C adjacent.
-        plan.wflip = vec![0.0; w.len()];
-        for k in 0..g.k {
-            for c in 0..g.c {
-                for u in 0..g.kh {
-                    for v in 0..g.kw {
-                        let (fu, fv) = (g.kh - 1 - u, g.kw - 1 - v);
-                        let t = if cols { fv * g.kh + fu } else { fu * g.kw + fv };
-                        plan.wflip[(k * g.kh * g.kw + t) * g.c + c] =
-                            w[((k * g.c + c) * g.kh + u) * g.kw + v];
+    fn build(g: &Conv2dGeom, bwd_w: Option<&[f32]>) -> Self {
+        let path = simd::path();
+        let n = path.lanes();
+        let fwd = Plane::new(g.c, g.h + 2 * g.pad, g.w + 2 * g.pad, g.kh, g.kw, n);
+        let bwd = bwd_w.map(|_| Plane::new(g.k, g.h + g.kh - 1, g.w + g.kw - 1, g.kh, g.kw, n));
+        let mut wflip = Vec::new();
+        if let Some(w) = bwd_w {
+            wflip = vec![0.0; w.len()];
+            for k in 0..g.k {
+                for c in 0..g.c {
+                    for u in 0..g.kh {
+                        for v in 0..g.kw {
+                            let src = ((k * g.c + c) * g.kh + u) * g.kw + v;
+                            let (fu, fv) = (g.kh - 1 - u, g.kw - 1 - v);
+                            wflip[((k * g.kh + fu) * g.kw + fv) * g.c + c] = w[src];
+                        }
                     }
                 }
             }
         }
-        plan
-    }
-
-    fn build(g: &Conv2dGeom) -> Self {
-        let path = simd::path();
-        let fwd = Plane::new(
-            g.c,
-            g.h + 2 * g.pad,
-            g.w + 2 * g.pad,
-            g.kh,
-            g.kw,
-            path.lanes(),
-        );
         Self {
             g: *g,
             path,
             fwd,
             cols: None,
             wt: Vec::new(),
-            bwd: None,
-            bcols: None,
-            wflip: Vec::new(),
+            bwd,
+            wflip,
         }
     }
 
@@ -302,7 +256,7 @@ impl Plan {
         };
         Scratch {
             xp: vec![0.0; self.fwd.len()],
-            xcol: vec![0.0; self.cols.or(self.bcols).map_or(0, |p| p.len())],
+            xcol: vec![0.0; self.cols.map_or(0, |p| p.len())],
             out: vec![0.0; (g.k * self.fwd.lp).max(out_b)],
             dyp: vec![0.0; dyp],
             dyf: vec![
@@ -429,26 +383,27 @@ impl Plan {
             g.kw as isize - 1 - g.pad as isize,
         );
         place(dy, oh, ow, st, oh_off, ow_off, bp, &mut s.dyp);
-        let q = self.bcols.as_ref().unwrap_or(bp);
-        let out = &mut s.out[..g.c * q.lp];
-        let (path, wf) = (self.path, &self.wflip);
-        match &self.bcols {
-            None => conv_plane(
-                path, &s.dyp, q.ch, q.hp, q.wp, q.lp, wf, g.c, g.kh, g.kw, None, out,
-            ),
-            Some(q) => {
-                tap_columns(&s.dyp, bp, g.kw, q, &mut s.xcol);
-                conv_plane(
-                    path, &s.xcol, q.ch, q.hp, q.wp, q.lp, wf, g.c, g.kh, 1, None, out,
-                );
-            }
-        }
-        debug_assert_eq!((q.oh, q.ow), (g.h, g.w));
+        let out = &mut s.out[..g.c * bp.lp];
+        conv_plane(
+            self.path,
+            &s.dyp,
+            g.k,
+            bp.hp,
+            bp.wp,
+            bp.lp,
+            &self.wflip,
+            g.c,
+            g.kh,
+            g.kw,
+            None,
+            out,
+        );
+        debug_assert_eq!((bp.oh, bp.ow), (g.h, g.w));
         for c in 0..g.c {
             for h in 0..g.h {
                 copy_row(
                     &mut dx[(c * g.h + h) * g.w..][..g.w],
-                    &out[c * q.lp + h * q.wp..][..g.w],
+                    &out[c * bp.lp + h * bp.wp..][..g.w],
                 );
             }
         }
