@@ -26,7 +26,9 @@
 //! - forward: plane = x padded by p; y[k,i,j] = out[k, i·s·Wp + j·s] (stride s > 1 computes
 //!   the dense stride-1 output and keeps every s-th row and column);
 //! - dx: plane = dy dilated by s and offset by KH−1−p; weights flipped and C↔K swapped:
-//!   dx[c,h,w] = Σ_{k,u,v} w[k,c,KH−1−u,KW−1−v] · plane[k, h+u, w+v];
+//!   dx[c,h,w] = Σ_{k,u,v} w[k,c,KH−1−u,KW−1−v] · plane[k, h+u, w+v]; a position tile skips
+//!   the tap rows u that read only the plane's zero rows ([`live_rows`]; dx on tap columns
+//!   was tried and not kept: docs/performance.md);
 //! - dw[k,c,u,v] += Σ_p dyf[k,p] · xplane[c, p + u·Wp + v], with dyf the (dilated) dy laid out
 //!   on the forward plane's row pitch, zero in the junk columns; tile KB = 4 channels ×
 //!   VB = 3 taps, horizontal sums in a fixed order.
@@ -156,6 +158,17 @@ fn place(
             }
         }
     }
+}
+
+/// The rows r0..r1 of a plane of `hp` rows that [`place`] can fill from `h` source rows at
+/// i·dil + off_h (the others stay zero): the conv kernel skips taps that read only zeros.
+fn live_rows(h: usize, dil: usize, off_h: isize, hp: usize) -> (usize, usize) {
+    if h == 0 {
+        return (0, 0);
+    }
+    let clamp = |r: isize| r.clamp(0, hp as isize) as usize;
+    let end = off_h + ((h - 1) * dil) as isize + 1;
+    (clamp(off_h), clamp(end))
 }
 
 /// Whether the forward runs on the tap-column plane: where the flattened plane's junk columns
@@ -291,14 +304,16 @@ impl Plan {
         place(x, g.h, g.w, 1, g.pad as isize, g.pad as isize, p, &mut s.xp);
         let (path, q) = (self.path, self.out_plane());
         let out = &mut s.out[..g.k * q.lp];
+        let rows = live_rows(g.h, 1, g.pad as isize, p.hp);
+        let wt = &self.wt;
         match &self.cols {
             None => conv_plane(
-                path, &s.xp, p.ch, p.hp, p.wp, p.lp, &self.wt, g.k, g.kh, g.kw, b, out,
+                path, &s.xp, p.ch, p.hp, p.wp, p.lp, rows, wt, g.k, g.kh, g.kw, b, out,
             ),
             Some(q) => {
                 tap_columns(&s.xp, p, g.kw, q, &mut s.xcol);
                 conv_plane(
-                    path, &s.xcol, q.ch, q.hp, q.wp, q.lp, &self.wt, g.k, g.kh, 1, b, out,
+                    path, &s.xcol, q.ch, q.hp, q.wp, q.lp, rows, wt, g.k, g.kh, 1, b, out,
                 );
             }
         }
@@ -391,6 +406,7 @@ impl Plan {
             bp.hp,
             bp.wp,
             bp.lp,
+            live_rows(oh, st, oh_off, bp.hp),
             &self.wflip,
             g.c,
             g.kh,

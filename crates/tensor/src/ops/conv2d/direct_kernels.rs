@@ -41,9 +41,11 @@ pub(super) fn hsum_lanes(a: &[f32]) -> f32 {
 }
 
 simd_dispatch!(
-    /// out[k, p] = b[k] + Σ_{c,u,v} wt[c,u,v,k] · xp[c, p + u·wp + v] for p < lp.
+    /// out[k, p] = b[k] + Σ_{c,u,v} wt[c,u,v,k] · xp[c, p + u·wp + v] for p < lp, where only
+    /// the rows `rows` (r0..r1) of each channel's plane may be non-zero: a tap row u is skipped
+    /// for a tile whose output rows h all read zero rows h + u (see [`tap_rows`]).
     pub(super) fn conv_plane => conv_plane_body(
-        xp: &[f32], cin: usize, hp: usize, wp: usize, lp: usize,
+        xp: &[f32], cin: usize, hp: usize, wp: usize, lp: usize, rows: (usize, usize),
         wt: &[f32], kout: usize, kh: usize, kw: usize, bias: Option<&[f32]>, out: &mut [f32],
     )
 );
@@ -60,8 +62,8 @@ simd_dispatch!(
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn conv_plane_body<V: Lanes>(
-    xp: &[f32], cin: usize, hp: usize, wp: usize, lp: usize, wt: &[f32], kout: usize, kh: usize,
-    kw: usize, bias: Option<&[f32]>, out: &mut [f32],
+    xp: &[f32], cin: usize, hp: usize, wp: usize, lp: usize, rows: (usize, usize), wt: &[f32],
+    kout: usize, kh: usize, kw: usize, bias: Option<&[f32]>, out: &mut [f32],
 ) {
     let a = Args {
         xp,
@@ -69,6 +71,7 @@ fn conv_plane_body<V: Lanes>(
         hp,
         wp,
         lp,
+        rows,
         wt,
         kout,
         kh,
@@ -100,6 +103,8 @@ struct Args<'a> {
     hp: usize,
     wp: usize,
     lp: usize,
+    /// The plane rows r0..r1 that may hold non-zeros (the rest is padding).
+    rows: (usize, usize),
     wt: &'a [f32],
     kout: usize,
     kh: usize,
@@ -166,6 +171,19 @@ fn p_tiles<V: Lanes, const KB: usize, const PB: usize, const KW: usize>(
     }
 }
 
+/// The tap rows u that reach a live plane row (r0..r1 of `a.rows`) for some output row of
+/// the positions p0..p1: output row h reads plane rows h + u, so u runs from r0 − h_last to
+/// r1 − h_first (within 0..KH). A valid position (j < OW) reads row h + u only (j + v < Wp);
+/// the others are junk, whatever they read. The skipped taps only ever multiply zeros, which
+/// add nothing (dx of a convolution without padding: 4 of conv2's 18 rows above and below
+/// its dy are zero, 14 % of the flat plane's multiply-adds).
+#[inline(always)]
+fn tap_rows(a: &Args, p0: usize, p1: usize) -> std::ops::Range<usize> {
+    let (h0, h1) = (p0 / a.wp, (p1 - 1) / a.wp);
+    let (r0, r1) = a.rows;
+    r0.saturating_sub(h1)..a.kh.min(r1.saturating_sub(h0))
+}
+
 /// One KB × PB register tile of the forward kernel (see the module doc's drawing).
 #[inline(always)]
 fn tile<V: Lanes, const KB: usize, const PB: usize, const KW: usize>(
@@ -178,8 +196,9 @@ fn tile<V: Lanes, const KB: usize, const PB: usize, const KW: usize>(
         row.iter_mut().for_each(|r| *r = b);
     }
     let plane = a.hp * a.wp;
+    let us = tap_rows(a, p0, p0 + PB * V::N);
     for c in 0..a.cin {
-        for u in 0..a.kh {
+        for u in us.clone() {
             // LOOP over taps v: PB loads from one row window, KB broadcasts, KB·PB FMAs.
             let base = c * plane + u * a.wp + p0;
             let xrow = &a.xp[base..base + kw - 1 + PB * V::N];
