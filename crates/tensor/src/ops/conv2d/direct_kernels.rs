@@ -127,9 +127,21 @@ fn k_tiles<V: Lanes, const KB: usize, const PB: usize>(a: &Args, k0: usize, out:
     }
 }
 
-///
-/// With PB = 6 the plane's vectors are cut into ⌈vectors / 6⌉ tiles of nearly equal width
-/// (13 → 5 + 4 + 4, not 6 + 6 + 1: a 4 × 1 tile has only 4 FMA chains per load).
+/// Whether the position tiles are cut at most 4 vectors wide instead of 6: where more than a
+/// fifth of the plane's rows are zero padding (dx of a convolution without padding: 8 of
+/// conv2's 18), so that a tile spans fewer output rows and [`tap_rows`] skips more taps; the
+/// narrower tiles' extra loads cost less than the skipped multiply-adds there, not where the
+/// padding is thin (conv1's forward, 4 of 32 rows): docs/performance.md.
+#[inline(always)]
+fn narrow_tiles(a: &Args) -> bool {
+    let (r0, r1) = a.rows;
+    5 * (a.hp - (r1 - r0)) > a.hp
+}
+
+/// All position tiles of output channels k0..k0+KB: with PB = 6 the plane's vectors are cut
+/// into ⌈vectors / 6⌉ (or / 4, [`narrow_tiles`]) tiles of nearly equal width (13 → 5 + 4 + 4,
+/// not 6 + 6 + 1: a 4 × 1 tile has only 4 FMA chains per load); otherwise PB at a time, then
+/// narrower ones.
 #[inline(always)]
 fn p_tiles<V: Lanes, const KB: usize, const PB: usize, const KW: usize>(
     a: &Args, k0: usize, out: &mut [f32],
@@ -138,7 +150,7 @@ fn p_tiles<V: Lanes, const KB: usize, const PB: usize, const KW: usize>(
     let n = V::N;
     if PB == 6 {
         let nv = a.lp / n;
-        let parts = nv.div_ceil(6);
+        let parts = nv.div_ceil(if narrow_tiles(a) { 4 } else { 6 });
         for i in 0..parts {
             let w = (nv - p0 / n).div_ceil(parts - i);
             match w {
