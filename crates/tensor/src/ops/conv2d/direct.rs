@@ -26,7 +26,9 @@
 //! - forward: plane = x padded by p; y[k,i,j] = out[k, i·s·Wp + j·s] (stride s > 1 computes
 //!   the dense stride-1 output and keeps every s-th row and column);
 //! - dx: plane = dy dilated by s and offset by KH−1−p; weights flipped and C↔K swapped:
-//!   dx[c,h,w] = Σ_{k,u,v} w[k,c,KH−1−u,KW−1−v] · plane[k, h+u, w+v];
+//!   dx[c,h,w] = Σ_{k,u,v} w[k,c,KH−1−u,KW−1−v] · plane[k, h+u, w+v]; a position tile skips
+//!   the tap rows u that read only the plane's zero rows ([`live_rows`]; dx on tap columns
+//!   was tried and not kept: docs/performance.md);
 //! - dw[k,c,u,v] += Σ_p dyf[k,p] · xplane[c, p + u·Wp + v], with dyf the (dilated) dy laid out
 //!   on the forward plane's row pitch, zero in the junk columns; tile KB = 4 channels ×
 //!   VB = 3 taps, horizontal sums in a fixed order.
@@ -158,6 +160,17 @@ fn place(
     }
 }
 
+/// The rows r0..r1 of a plane of `hp` rows that [`place`] can fill from `h` source rows at
+/// i·dil + off_h (the others stay zero): the conv kernel skips taps that read only zeros.
+fn live_rows(h: usize, dil: usize, off_h: isize, hp: usize) -> (usize, usize) {
+    if h == 0 {
+        return (0, 0);
+    }
+    let clamp = |r: isize| r.clamp(0, hp as isize) as usize;
+    let end = off_h + ((h - 1) * dil) as isize + 1;
+    (clamp(off_h), clamp(end))
+}
+
 /// Whether the forward runs on the tap-column plane: where the flattened plane's junk columns
 /// would be more than a fifth of its positions (LeNet's conv2: 136 positions for 100 outputs,
 /// against 104 on columns; conv1's 896 for 784 stays flat). The column plane holds, for each
@@ -172,15 +185,27 @@ pub(super) fn prefers_columns(g: &Conv2dGeom, lanes: usize) -> bool {
     5 * cols.lp < 4 * flat.lp
 }
 
-/// The tap-column plane `q` of the padded plane `xp` (plane `p`, taps `kw` wide) into `dst`
-/// (see [`prefers_columns`]); the zeros after `q`'s planes are left as they are.
-fn tap_columns(xp: &[f32], p: &Plane, kw: usize, q: &Plane, dst: &mut [f32]) {
-    let (hw, qw) = (p.hp * p.wp, q.hp * q.wp);
-    for (c, src) in xp.chunks_exact(hw).take(p.ch).enumerate() {
+/// The tap-column plane `q` (see [`prefers_columns`]) of one sample x (C × H × W, padded by
+/// p) in one pass from x: xcol[c·KW + v, r, j] = x[c, r − p, j + v − p], zero outside x; the
+/// zeros after `q`'s planes are left as they are.
+fn place_columns(x: &[f32], g: &Conv2dGeom, q: &Plane, dst: &mut [f32]) {
+    let (h, w, p, kw) = (g.h, g.w, g.pad, g.kw);
+    let qw = q.hp * q.wp;
+    if p > 0 {
+        // Without padding every value of the planes is written below.
+        dst[..q.ch * qw].fill(0.0);
+    }
+    for (c, xc) in x.chunks_exact(h * w).take(g.c).enumerate() {
         for v in 0..kw {
+            // The output columns j whose source column j + v − p lies in 0..W.
+            let (j0, j1) = (p.saturating_sub(v), q.wp.min((w + p).saturating_sub(v)));
+            if j0 >= j1 {
+                continue;
+            }
             let d = &mut dst[(c * kw + v) * qw..][..qw];
-            for (drow, srow) in d.chunks_exact_mut(q.wp).zip(src.chunks_exact(p.wp)) {
-                copy_row(drow, &srow[v..][..q.wp]);
+            for (i, src) in xc.chunks_exact(w).enumerate() {
+                let row = &mut d[(i + p) * q.wp..][..q.wp];
+                copy_row(&mut row[j0..j1], &src[j0 + v - p..][..j1 - j0]);
             }
         }
     }
@@ -288,17 +313,21 @@ impl Plan {
     fn dense_output<'s>(&self, s: &'s mut Scratch, x: &[f32], b: Option<&[f32]>) -> &'s [f32] {
         let g = &self.g;
         let p = &self.fwd;
-        place(x, g.h, g.w, 1, g.pad as isize, g.pad as isize, p, &mut s.xp);
         let (path, q) = (self.path, self.out_plane());
         let out = &mut s.out[..g.k * q.lp];
+        let rows = live_rows(g.h, 1, g.pad as isize, p.hp);
+        let wt = &self.wt;
         match &self.cols {
-            None => conv_plane(
-                path, &s.xp, p.ch, p.hp, p.wp, p.lp, &self.wt, g.k, g.kh, g.kw, b, out,
-            ),
-            Some(q) => {
-                tap_columns(&s.xp, p, g.kw, q, &mut s.xcol);
+            None => {
+                place(x, g.h, g.w, 1, g.pad as isize, g.pad as isize, p, &mut s.xp);
                 conv_plane(
-                    path, &s.xcol, q.ch, q.hp, q.wp, q.lp, &self.wt, g.k, g.kh, 1, b, out,
+                    path, &s.xp, p.ch, p.hp, p.wp, p.lp, rows, wt, g.k, g.kh, g.kw, b, out,
+                );
+            }
+            Some(q) => {
+                place_columns(x, g, q, &mut s.xcol);
+                conv_plane(
+                    path, &s.xcol, q.ch, q.hp, q.wp, q.lp, rows, wt, g.k, g.kh, 1, b, out,
                 );
             }
         }
@@ -391,6 +420,7 @@ impl Plan {
             bp.hp,
             bp.wp,
             bp.lp,
+            live_rows(oh, st, oh_off, bp.hp),
             &self.wflip,
             g.c,
             g.kh,

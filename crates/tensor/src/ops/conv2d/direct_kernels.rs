@@ -41,9 +41,11 @@ pub(super) fn hsum_lanes(a: &[f32]) -> f32 {
 }
 
 simd_dispatch!(
-    /// out[k, p] = b[k] + Σ_{c,u,v} wt[c,u,v,k] · xp[c, p + u·wp + v] for p < lp.
+    /// out[k, p] = b[k] + Σ_{c,u,v} wt[c,u,v,k] · xp[c, p + u·wp + v] for p < lp, where only
+    /// the rows `rows` (r0..r1) of each channel's plane may be non-zero: a tap row u is skipped
+    /// for a tile whose output rows h all read zero rows h + u (see [`tap_rows`]).
     pub(super) fn conv_plane => conv_plane_body(
-        xp: &[f32], cin: usize, hp: usize, wp: usize, lp: usize,
+        xp: &[f32], cin: usize, hp: usize, wp: usize, lp: usize, rows: (usize, usize),
         wt: &[f32], kout: usize, kh: usize, kw: usize, bias: Option<&[f32]>, out: &mut [f32],
     )
 );
@@ -60,8 +62,8 @@ simd_dispatch!(
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn conv_plane_body<V: Lanes>(
-    xp: &[f32], cin: usize, hp: usize, wp: usize, lp: usize, wt: &[f32], kout: usize, kh: usize,
-    kw: usize, bias: Option<&[f32]>, out: &mut [f32],
+    xp: &[f32], cin: usize, hp: usize, wp: usize, lp: usize, rows: (usize, usize), wt: &[f32],
+    kout: usize, kh: usize, kw: usize, bias: Option<&[f32]>, out: &mut [f32],
 ) {
     let a = Args {
         xp,
@@ -69,6 +71,7 @@ fn conv_plane_body<V: Lanes>(
         hp,
         wp,
         lp,
+        rows,
         wt,
         kout,
         kh,
@@ -100,6 +103,8 @@ struct Args<'a> {
     hp: usize,
     wp: usize,
     lp: usize,
+    /// The plane rows r0..r1 that may hold non-zeros (the rest is padding).
+    rows: (usize, usize),
     wt: &'a [f32],
     kout: usize,
     kh: usize,
@@ -122,9 +127,21 @@ fn k_tiles<V: Lanes, const KB: usize, const PB: usize>(a: &Args, k0: usize, out:
     }
 }
 
-///
-/// With PB = 6 the plane's vectors are cut into ⌈vectors / 6⌉ tiles of nearly equal width
-/// (13 → 5 + 4 + 4, not 6 + 6 + 1: a 4 × 1 tile has only 4 FMA chains per load).
+/// Whether the position tiles are cut at most 4 vectors wide instead of 6: where more than a
+/// fifth of the plane's rows are zero padding (dx of a convolution without padding: 8 of
+/// conv2's 18), so that a tile spans fewer output rows and [`tap_rows`] skips more taps; the
+/// narrower tiles' extra loads cost less than the skipped multiply-adds there, not where the
+/// padding is thin (conv1's forward, 4 of 32 rows): docs/performance.md.
+#[inline(always)]
+fn narrow_tiles(a: &Args) -> bool {
+    let (r0, r1) = a.rows;
+    5 * (a.hp - (r1 - r0)) > a.hp
+}
+
+/// All position tiles of output channels k0..k0+KB: with PB = 6 the plane's vectors are cut
+/// into ⌈vectors / 6⌉ (or / 4, [`narrow_tiles`]) tiles of nearly equal width (13 → 5 + 4 + 4,
+/// not 6 + 6 + 1: a 4 × 1 tile has only 4 FMA chains per load); otherwise PB at a time, then
+/// narrower ones.
 #[inline(always)]
 fn p_tiles<V: Lanes, const KB: usize, const PB: usize, const KW: usize>(
     a: &Args, k0: usize, out: &mut [f32],
@@ -133,7 +150,7 @@ fn p_tiles<V: Lanes, const KB: usize, const PB: usize, const KW: usize>(
     let n = V::N;
     if PB == 6 {
         let nv = a.lp / n;
-        let parts = nv.div_ceil(6);
+        let parts = nv.div_ceil(if narrow_tiles(a) { 4 } else { 6 });
         for i in 0..parts {
             let w = (nv - p0 / n).div_ceil(parts - i);
             match w {
@@ -166,6 +183,19 @@ fn p_tiles<V: Lanes, const KB: usize, const PB: usize, const KW: usize>(
     }
 }
 
+/// The tap rows u that reach a live plane row (r0..r1 of `a.rows`) for some output row of
+/// the positions p0..p1: output row h reads plane rows h + u, so u runs from r0 − h_last to
+/// r1 − h_first (within 0..KH). A valid position (j < OW) reads row h + u only (j + v < Wp);
+/// the others are junk, whatever they read. The skipped taps only ever multiply zeros, which
+/// add nothing (dx of a convolution without padding: 4 of conv2's 18 rows above and below
+/// its dy are zero, 14 % of the flat plane's multiply-adds).
+#[inline(always)]
+fn tap_rows(a: &Args, p0: usize, p1: usize) -> std::ops::Range<usize> {
+    let (h0, h1) = (p0 / a.wp, (p1 - 1) / a.wp);
+    let (r0, r1) = a.rows;
+    r0.saturating_sub(h1)..a.kh.min(r1.saturating_sub(h0))
+}
+
 /// One KB × PB register tile of the forward kernel (see the module doc's drawing).
 #[inline(always)]
 fn tile<V: Lanes, const KB: usize, const PB: usize, const KW: usize>(
@@ -178,8 +208,9 @@ fn tile<V: Lanes, const KB: usize, const PB: usize, const KW: usize>(
         row.iter_mut().for_each(|r| *r = b);
     }
     let plane = a.hp * a.wp;
+    let us = tap_rows(a, p0, p0 + PB * V::N);
     for c in 0..a.cin {
-        for u in 0..a.kh {
+        for u in us.clone() {
             // LOOP over taps v: PB loads from one row window, KB broadcasts, KB·PB FMAs.
             let base = c * plane + u * a.wp + p0;
             let xrow = &a.xp[base..base + kw - 1 + PB * V::N];
