@@ -12,6 +12,7 @@ use siamese_data::{images_tensor, ImageSet, Pair};
 use siamese_model::error::Result;
 use siamese_model::run::RunData;
 use siamese_model::score::{evaluate_with_threshold, PairEvaluation, PairScorer};
+use siamese_tensor::ops::loss::softmax_forward;
 use siamese_tensor::Tensor;
 
 use super::{argmax, Lenet5Classifier};
@@ -26,12 +27,14 @@ pub enum VerifierRule {
 }
 
 /// softmax(z)_c = e^{z_c − max z} / Σ_k e^{z_k − max z}: a row of logits as class
-/// probabilities (the max subtracted so that no exponential overflows).
+/// probabilities, by the softmax cross-entropy's own (`siamese_tensor::ops::loss`).
 pub fn softmax(z: &[f32]) -> Vec<f32> {
-    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let e: Vec<f64> = z.iter().map(|&v| ((v - max) as f64).exp()).collect();
-    let sum: f64 = e.iter().sum();
-    e.iter().map(|&v| (v / sum) as f32).collect()
+    let mut p = vec![0f32; z.len()];
+    if !z.is_empty() {
+        // One row of z.len() values into as many: the op's shape check cannot fail.
+        softmax_forward(1, z.len(), z, &mut p).expect("one row");
+    }
+    p
 }
 
 /// The pair similarity of the soft rule: s(a, b) = Σ_c p_a(c)·p_b(c), the probability that

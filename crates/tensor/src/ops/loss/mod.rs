@@ -116,6 +116,39 @@ pub fn bce_backward(p: &[f32], y: &[f32], eps: f32, dl: f32, dp: &mut [f32]) -> 
     Ok(())
 }
 
+/// softmax(z)_c = e^{z_c − max z} / Σ_k e^{z_k − max z} of one row of logits into `p` (the
+/// row maximum subtracted, so no exponential overflows); returns (max z, Σ_k e^{z_k − max z}).
+fn softmax_row(row: &[f32], p: &mut [f32]) -> (f32, f64) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut s = 0f64;
+    for (p, &z) in p.iter_mut().zip(row) {
+        let e = ((z - max) as f64).exp();
+        *p = e as f32;
+        s += e;
+    }
+    p.iter_mut().for_each(|p| *p = (*p as f64 / s) as f32);
+    (max, s)
+}
+
+/// softmax of each row of N×K logits z into `probs` (N×K): the class probabilities of the
+/// softmax cross-entropy, for the classifier's predictions.
+pub fn softmax_forward(n: usize, k: usize, z: &[f32], probs: &mut [f32]) -> Result<()> {
+    if n == 0 || k == 0 || z.len() != n * k || probs.len() != n * k {
+        return Err(shape_err(
+            "softmax_forward",
+            format!(
+                "logits of {} values and output of {} for N×K = {n}×{k} (N, K ≥ 1)",
+                z.len(),
+                probs.len()
+            ),
+        ));
+    }
+    for (row, prow) in z.chunks_exact(k).zip(probs.chunks_exact_mut(k)) {
+        softmax_row(row, prow);
+    }
+    Ok(())
+}
+
 /// Softmax cross-entropy L of logits z (N×K) against `labels`; writes softmax(z) into
 /// `probs` (N×K) for the backward pass.
 pub fn softmax_ce_forward(
@@ -124,14 +157,7 @@ pub fn softmax_ce_forward(
     check_classes("softmax_ce_forward", n, k, z.len(), labels, probs.len())?;
     let mut loss = 0f64;
     for ((row, prow), &label) in z.chunks_exact(k).zip(probs.chunks_exact_mut(k)).zip(labels) {
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut s = 0f64;
-        for (p, &z) in prow.iter_mut().zip(row) {
-            let e = ((z - max) as f64).exp();
-            *p = e as f32;
-            s += e;
-        }
-        prow.iter_mut().for_each(|p| *p = (*p as f64 / s) as f32);
+        let (max, s) = softmax_row(row, prow);
         loss += s.ln() + max as f64 - row[label as usize] as f64;
     }
     Ok((loss / n as f64) as f32)

@@ -74,3 +74,15 @@ fn bad_labels_and_lengths_are_errors() {
     let e = softmax_ce_forward(1, 2, &[0.0; 2], &[2], &mut [0.0; 2]).unwrap_err();
     assert!(e.to_string().contains("not below"), "{e}");
 }
+
+#[test]
+fn softmax_rows_hand_values_and_shape_errors() {
+    // Row (0, ln 3) → (1/4, 3/4); a shift of the row changes nothing; the rows are independent.
+    let z = [0.0, 3f32.ln(), 100.0, 100.0 + 3f32.ln()];
+    // (100 + ln 3 rounds in f32: a looser tolerance for the shifted row.)
+    let mut p = [0.0; 4];
+    softmax_forward(2, 2, &z, &mut p).unwrap();
+    assert_close("softmax", &p, &[0.25, 0.75, 0.25, 0.75], 1e-4, 1e-5);
+    assert!(softmax_forward(2, 2, &z, &mut [0.0; 3]).is_err());
+    assert!(softmax_forward(0, 2, &[], &mut []).is_err());
+}
