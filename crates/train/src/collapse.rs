@@ -8,7 +8,7 @@
 //! | contrastive-sigmoid | ½·max(m − c, 0)² + ½·c², at best 0.25 (c = ½) at margin m = 1 |
 //! | bce | −½·ln c − ½·ln(1 − c), at best ln 2 ≈ 0.693 |
 //! | contrastive-distance | ½·max(m − d, 0)² + BCE ≈ ½ + ln 2 at m = 1 (d ≈ √ε ≈ 0) |
-//! | triplet | m + BCE = m + ln 2 (every D = √ε, so every hinge is D_ap − D_an + m = m) |
+//! | triplet | m + BCE = m + ln 2 (every D alike, so every hinge is D_ap − D_an + m = m) |
 //!
 //! [`dead_loss`] computes these values by the loss ops themselves
 //! (`siamese_tensor::ops::loss`, what the model's loss calls) on one same and one different
@@ -25,6 +25,7 @@ use siamese_model::siamese::{BCE_EPS, MARGIN};
 use siamese_tensor::ops::loss::{
     bce_backward, bce_forward, contrastive_backward, contrastive_forward, ContrastiveReads,
 };
+use siamese_tensor::ops::triplet::{triplet_forward, Mining};
 
 /// Scores that differ by at most this are "the same score".
 pub const SAME_SCORE: f32 = 1e-5;
@@ -99,7 +100,12 @@ pub fn dead_loss_at(kind: LossKind, margin: f32) -> f64 {
         LossKind::ContrastiveDistance => {
             contrastive(ContrastiveReads::Distance).loss(0.0) + bce.minimum()
         }
-        LossKind::Triplet => margin as f64 + bce.minimum(),
+        // Every embedding at one point: the triplet op on two classes of two such rows.
+        LossKind::Triplet => {
+            let (l, _) = triplet_forward(4, 1, &[0.0; 4], &[0, 0, 1, 1], margin, Mining::All, 0.0)
+                .expect("four one-value rows with their four classes");
+            f64::from(l) + bce.minimum()
+        }
     }
 }
 
