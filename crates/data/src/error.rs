@@ -198,6 +198,70 @@ impl std::fmt::Display for DataError {
         use DataError::*;
         match self {
             Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Empty { .. }
+            | NotGzip { .. }
+            | BadGzip { .. }
+            | Truncated { .. }
+            | TrailingBytes { .. }
+            | TooLong { .. }
+            | TooLarge { .. } => self.fmt_stream(f),
+            BadMagic { .. }
+            | BadDimensions { .. }
+            | CountMismatch { .. }
+            | LabelOutOfRange { .. }
+            | BadClassNames { .. } => self.fmt_records(f),
+            Missing {
+                dataset,
+                looked_in,
+                missing,
+                fetch_command,
+            } => f.write_str(&missing_message(dataset, looked_in, missing, fetch_command)),
+            UnknownDataset(name) => write!(
+                f,
+                "unknown dataset '{name}' (expected mnist, fashion-mnist or cifar-10)"
+            ),
+            InvalidArgument(msg) => write!(f, "invalid argument: {msg}"),
+            ChecksumMismatch {
+                path,
+                algorithm,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{}: {algorithm} mismatch (expected {expected}, got {found}); \
+                 the temporary file was deleted, run the fetch again",
+                path.display()
+            ),
+            // Transport errors already name the URL: once is enough.
+            Download { url, message } if message.contains(url.as_str()) => {
+                write!(f, "download failed: {message}")
+            }
+            Download { url, message } => write!(f, "download of {url} failed: {message}"),
+            Image { path, message } => {
+                write!(f, "{}: cannot read image: {message}", path.display())
+            }
+            Folder { path, message } => write!(f, "{}: {message}", path.display()),
+            PairList {
+                path,
+                line: 0,
+                message,
+            } => write!(f, "{}: {message}", path.display()),
+            PairList {
+                path,
+                line,
+                message,
+            } => write!(f, "{}, line {line}: {message}", path.display()),
+            Tensor(e) => std::fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl DataError {
+    /// The messages of a file whose bytes do not read: empty, not gzip, a corrupt gzip stream,
+    /// too short, too long.
+    fn fmt_stream(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use DataError::*;
+        match self {
             Empty { path } => write!(
                 f,
                 "{}: the file is empty (0 bytes); delete it and run `siamese fetch` again",
@@ -211,15 +275,6 @@ impl std::fmt::Display for DataError {
             BadGzip { path, message } => {
                 write!(f, "{}: corrupt gzip stream: {message}", path.display())
             }
-            BadMagic {
-                path,
-                expected,
-                found,
-            } => write!(
-                f,
-                "{}: wrong IDX magic number {found} (expected {expected}: 2051 = images, 2049 = labels)",
-                path.display()
-            ),
             Truncated {
                 path,
                 part,
@@ -257,6 +312,25 @@ impl std::fmt::Display for DataError {
             } => write!(
                 f,
                 "{}: the header announces {announced} bytes, more than the {limit}-byte limit",
+                path.display()
+            ),
+            // The other variants: `Display::fmt` writes them.
+            _ => Ok(()),
+        }
+    }
+
+    /// The messages of a dataset file whose bytes read but whose content is wrong: the IDX
+    /// magic, the image size, the counts, a label, the class names.
+    fn fmt_records(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use DataError::*;
+        match self {
+            BadMagic {
+                path,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{}: wrong IDX magic number {found} (expected {expected}: 2051 = images, 2049 = labels)",
                 path.display()
             ),
             BadDimensions {
@@ -300,48 +374,8 @@ impl std::fmt::Display for DataError {
                 "{}: lists {found} class names, expected {expected}",
                 path.display()
             ),
-            Missing {
-                dataset,
-                looked_in,
-                missing,
-                fetch_command,
-            } => f.write_str(&missing_message(dataset, looked_in, missing, fetch_command)),
-            UnknownDataset(name) => write!(
-                f,
-                "unknown dataset '{name}' (expected mnist, fashion-mnist or cifar-10)"
-            ),
-            InvalidArgument(msg) => write!(f, "invalid argument: {msg}"),
-            ChecksumMismatch {
-                path,
-                algorithm,
-                expected,
-                found,
-            } => write!(
-                f,
-                "{}: {algorithm} mismatch (expected {expected}, got {found}); \
-                 the temporary file was deleted, run the fetch again",
-                path.display()
-            ),
-            // Transport errors already name the URL: once is enough.
-            Download { url, message } if message.contains(url.as_str()) => {
-                write!(f, "download failed: {message}")
-            }
-            Download { url, message } => write!(f, "download of {url} failed: {message}"),
-            Image { path, message } => {
-                write!(f, "{}: cannot read image: {message}", path.display())
-            }
-            Folder { path, message } => write!(f, "{}: {message}", path.display()),
-            PairList {
-                path,
-                line: 0,
-                message,
-            } => write!(f, "{}: {message}", path.display()),
-            PairList {
-                path,
-                line,
-                message,
-            } => write!(f, "{}, line {line}: {message}", path.display()),
-            Tensor(e) => std::fmt::Display::fmt(e, f),
+            // The other variants: `Display::fmt` writes them.
+            _ => Ok(()),
         }
     }
 }
