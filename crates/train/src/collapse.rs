@@ -129,18 +129,13 @@ pub fn recorded<T>(
 }
 
 /// Some([`Collapse`]) when `loss` sits within [`DEAD_LOSS_TOLERANCE`] of
-/// [`dead_loss`]`(kind)` and the scores (at least two) tell nothing: every one the same
-/// (within [`SAME_SCORE`]); None otherwise (a healthy run, or too few scores to tell).
-pub fn detect(kind: LossKind, epoch: usize, scores: &[f32], loss: f64) -> Option<Collapse> {
-    detect_at(kind, MARGIN, epoch, scores, loss, None)
-}
-
-/// [`detect`] for a loss of margin `margin` ([`dead_loss_at`]: the triplet loss's own), where
-/// scores that differ but rank the validation pairs no better than chance (ROC AUC `auc`
-/// within [`CHANCE_AUC_TOLERANCE`] of ½) tell nothing too: a subnet at one point whose
-/// distances differ in their last bits, which the output module's BatchNorm magnifies into
-/// scores a little apart.
-pub fn detect_at(
+/// [`dead_loss_at`]`(kind, margin)` (`margin` the loss's own: contrastive or triplet) and the
+/// scores (at least two) tell nothing: every one the same (within [`SAME_SCORE`]), or a little
+/// apart but ranking the validation pairs no better than chance (ROC AUC `auc` within
+/// [`CHANCE_AUC_TOLERANCE`] of ½: a subnet at one point whose distances differ in their last
+/// bits, which the output module's BatchNorm magnifies); None otherwise (a healthy run, or too
+/// few scores to tell).
+pub fn detect(
     kind: LossKind, margin: f32, epoch: usize, scores: &[f32], loss: f64, auc: Option<f64>,
 ) -> Option<Collapse> {
     let (&first, rest) = scores.split_first()?;
@@ -173,17 +168,22 @@ pub fn detect_at(
 mod tests {
     use super::*;
 
+    /// [`detect`] at the paper's margin, without a ROC AUC.
+    fn detect_m1(kind: LossKind, epoch: usize, scores: &[f32], loss: f64) -> Option<Collapse> {
+        detect(kind, MARGIN, epoch, scores, loss, None)
+    }
+
     #[test]
     fn one_score_for_every_pair_at_the_dead_loss_is_a_collapse() {
         let k = LossKind::ContrastiveSigmoid;
-        let c = detect(k, 3, &[0.5; 100], 0.2501).expect("collapse");
+        let c = detect_m1(k, 3, &[0.5; 100], 0.2501).expect("collapse");
         assert_eq!((c.epoch, c.score, c.dead_loss), (3, 0.5, 0.25));
         let msg = c.to_string();
         assert!(
             msg.contains("collapsed at epoch 3") && msg.contains("lower --lr"),
             "{msg}"
         );
-        let bce = detect(LossKind::Bce, 1, &[0.49; 10], 0.70);
+        let bce = detect_m1(LossKind::Bce, 1, &[0.49; 10], 0.70);
         // ln 2 as the f32 loss op computes it.
         assert!(bce.is_some_and(|c| (c.dead_loss - (0.5f64).ln().abs()).abs() < 1e-7));
     }
@@ -227,15 +227,15 @@ mod tests {
     fn scores_a_little_apart_that_tell_nothing_at_the_dead_loss_are_a_collapse() {
         let k = LossKind::ContrastiveSigmoid;
         let s: Vec<f32> = (0..100).map(|i| 0.49 + 0.0002 * i as f32).collect();
-        let c = detect_at(k, MARGIN, 1, &s, 0.25007, Some(0.50015)).expect("collapse");
+        let c = detect(k, MARGIN, 1, &s, 0.25007, Some(0.50015)).expect("collapse");
         assert!(
             (c.score - 0.4999).abs() < 1e-4 && c.auc == Some(0.50015),
             "{c:?}"
         );
         assert!(c.to_string().contains("tell nothing (ROC AUC 0.500"), "{c}");
-        assert_eq!(detect_at(k, MARGIN, 1, &s, 0.25007, Some(0.6)), None);
-        assert_eq!(detect_at(k, MARGIN, 1, &s, 0.20, Some(0.5)), None);
-        assert_eq!(detect_at(k, MARGIN, 1, &s, 0.25007, None), None);
+        assert_eq!(detect(k, MARGIN, 1, &s, 0.25007, Some(0.6)), None);
+        assert_eq!(detect(k, MARGIN, 1, &s, 0.20, Some(0.5)), None);
+        assert_eq!(detect(k, MARGIN, 1, &s, 0.25007, None), None);
     }
 
     #[test]
@@ -243,20 +243,24 @@ mod tests {
         let k = LossKind::ContrastiveSigmoid;
         let mut s = vec![0.5f32; 100];
         s[7] = 0.5001;
-        assert_eq!(detect(k, 1, &s, 0.25), None, "scores differ");
+        assert_eq!(detect_m1(k, 1, &s, 0.25), None, "scores differ");
         assert_eq!(
-            detect(k, 1, &[0.5; 100], 0.20),
+            detect_m1(k, 1, &[0.5; 100], 0.20),
             None,
             "loss below the dead value"
         );
         assert_eq!(
-            detect(k, 1, &[0.9; 100], 0.41),
+            detect_m1(k, 1, &[0.9; 100], 0.41),
             None,
             "constant but far from dead"
         );
-        assert_eq!(detect(k, 1, &[0.5], 0.25), None, "one score tells nothing");
-        assert_eq!(detect(k, 1, &[], 0.25), None);
-        assert_eq!(detect(k, 1, &[f32::NAN, f32::NAN], 0.25), None);
+        assert_eq!(
+            detect_m1(k, 1, &[0.5], 0.25),
+            None,
+            "one score tells nothing"
+        );
+        assert_eq!(detect_m1(k, 1, &[], 0.25), None);
+        assert_eq!(detect_m1(k, 1, &[f32::NAN, f32::NAN], 0.25), None);
     }
 
     /// A subnet with every weight and bias zero embeds every image at one point, the dead

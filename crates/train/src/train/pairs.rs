@@ -167,8 +167,7 @@ impl<E: Engine> Learner for PairLearner<'_, E> {
         let epoch = record.epoch;
         let margin = self.cfg.triplet.map_or(MARGIN, |t| t.margin);
         let kind = self.cfg.loss;
-        if let Some(c) = crate::collapse::detect_at(kind, margin, epoch, &val.scores, loss, val.auc)
-        {
+        if let Some(c) = crate::collapse::detect(kind, margin, epoch, &val.scores, loss, val.auc) {
             obs.message(&format!(
                 "epoch {epoch}: COLLAPSED (validation pairs score {:.4}{}, loss at its dead value {:.4}); stopping",
                 c.score,
