@@ -156,9 +156,15 @@ pub fn triplet_backward(
     let k = dl as f64 / chosen.len() as f64;
     let mut acc = vec![0f64; m * e];
     let (mut u, mut v) = (vec![0f64; e], vec![0f64; e]);
+    // The triplets come in order of anchor, then positive (`choose`): u and D_ap are computed
+    // once per (a, p), not once per negative.
+    let (mut last_ap, mut dap) = (None, 0f64);
     for &(a, p, n) in chosen {
         let (a, p, n) = (a as usize, p as usize, n as usize);
-        let dap = unit(emb, e, a, p, eps, &mut u);
+        if last_ap != Some((a, p)) {
+            dap = unit(emb, e, a, p, eps, &mut u);
+            last_ap = Some((a, p));
+        }
         let dan = unit(emb, e, a, n, eps, &mut v);
         // The same f32 distances the forward compared.
         if (dap as f32 - dan as f32 + margin) <= 0.0 {
